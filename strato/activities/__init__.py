@@ -1,0 +1,1 @@
+"""Activity classes; their dependencies (database, drivers) are injected at construction."""

@@ -1,0 +1,1 @@
+"""The REST gateway (FastAPI). Validates, authorizes, writes intent, starts workflows."""

@@ -1,0 +1,71 @@
+"""Accepting an asynchronous request: intent + operation in one transaction, then start.
+
+``Idempotency-Key``: requests carrying the same key are serialized by an advisory lock
+on the key; a repeat of the same request returns the first operation, a different
+request with a used key gets 409.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from pydantic import BaseModel
+from temporalio.client import Client
+
+from strato import operations
+from strato.domain.errors import Conflict
+from strato.schema import operations as ops_repo
+from strato.schema.db import Database
+from strato.schema.operations import OperationRecord
+from strato.settings import Settings
+
+Build = Callable[[Any], Awaitable[OperationRecord]]
+
+
+class Accepted(BaseModel):
+    operation: operations.OperationView
+    resource: dict[str, Any] | None = None
+
+
+async def accept(
+    db: Database,
+    temporal: Client,
+    *,
+    idempotency_key: str | None,
+    body: Any,
+    build: Build,
+) -> tuple[OperationRecord, bool]:
+    """Run ``build`` (which writes intent and calls ``operations.record``) unless the
+    key was seen; start the workflow. Returns (operation, created_now)."""
+    async with db.tx() as conn:
+        if idempotency_key is not None:
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", idempotency_key)
+            existing = await ops_repo.find_by_key(conn, idempotency_key)
+            if existing is not None:
+                if existing.request_hash != operations.request_hash(body):
+                    raise Conflict(
+                        "Idempotency-Key was already used for a different request",
+                        operation_id=str(existing.id),
+                    )
+                created = False
+                record = existing
+            else:
+                created = True
+                record = await build(conn)
+        else:
+            created = True
+            record = await build(conn)
+    await operations.start(db, temporal, record)
+    async with db.conn() as conn:
+        record = await ops_repo.get(conn, record.id)
+    return record, created
+
+
+async def respond(
+    temporal: Client, settings: Settings, record: OperationRecord, resource: BaseModel | None
+) -> dict[str, Any]:
+    view = await operations.view(temporal, record, ui_url=settings.resolved_temporal_ui_url())
+    return Accepted(
+        operation=view, resource=resource.model_dump(mode="json") if resource else None
+    ).model_dump(mode="json")

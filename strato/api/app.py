@@ -1,0 +1,56 @@
+"""The FastAPI application: resources are created in ``lifespan`` and shared via app.state."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from temporalio.client import Client
+
+from strato import __version__
+from strato.api import errors
+from strato.api.routers import catalog, events, fabric, keys, operations, system
+from strato.schema.db import Database
+from strato.settings import Settings
+from strato.temporal import connect
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(
+    settings: Settings, *, db: Database | None = None, temporal: Client | None = None
+) -> FastAPI:
+    """Build the app. Tests pass ``db`` and ``temporal``; processes let lifespan open them."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own_db = db is None
+        app.state.settings = settings
+        app.state.db = db or await Database.connect(settings.resolved_database_url(), max_size=20)
+        app.state.temporal = temporal or await connect(
+            settings.resolved_temporal_address(), settings.temporal_namespace, wait_s=30
+        )
+        try:
+            yield
+        finally:
+            if own_db:
+                await app.state.db.close()
+
+    app = FastAPI(
+        title="Strato",
+        version=__version__,
+        summary="Cloud IaaS orchestration on durable workflows",
+        lifespan=lifespan,
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+    )
+    app.add_middleware(
+        errors.BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        max_depth=settings.max_json_depth,
+    )
+    errors.install(app)
+    for module in (system, fabric, catalog, operations, events, keys):
+        app.include_router(module.router, prefix=API_PREFIX)
+    return app

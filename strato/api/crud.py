@@ -1,0 +1,116 @@
+"""One router factory for the resources that share list/get/create/update/delete.
+
+No ``from __future__ import annotations`` here: FastAPI reads these closures' annotations
+at runtime, and they name per-resource classes passed in as arguments.
+"""
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Header, Query, Response, status
+from pydantic import BaseModel
+
+from strato.api.deps import CallerDep, DbDep
+from strato.api.schemas.common import ListPage
+from strato.domain.errors import InvalidInput
+from strato.schema import repository
+from strato.schema.repository import TableSpec
+
+Prepare = Callable[[Any, Any], Awaitable[dict[str, Any]]]
+
+
+async def _as_is(conn: Any, body: BaseModel) -> dict[str, Any]:
+    return body.model_dump()
+
+
+def parse_if_match(value: str | None) -> int | None:
+    """``If-Match: "3"`` (an ETag we sent) -> 3."""
+    if value is None:
+        return None
+    raw = value.strip().removeprefix("W/").strip('"')
+    if not raw.isdigit():
+        raise InvalidInput('If-Match must be an ETag this API returned, such as "3"')
+    return int(raw)
+
+
+def crud_router(
+    spec: TableSpec[Any],
+    *,
+    path: str,
+    filters: type[BaseModel],
+    create: type[BaseModel] | None,
+    update: type[BaseModel],
+    prepare: Prepare = _as_is,
+) -> APIRouter:
+    model = spec.model
+    noun = spec.resource_type.replace("_", " ")
+    router = APIRouter(prefix=path, tags=[noun + "s"])
+
+    @router.get("", response_model=ListPage[model], summary=f"List {noun}s")  # type: ignore[valid-type]
+    async def list_items(
+        db: DbDep,
+        _: CallerDep,
+        flt: Annotated[filters, Query()],  # type: ignore[valid-type]
+    ) -> Any:
+        params = flt.model_dump(exclude_none=True)  # type: ignore[attr-defined]
+        cursor, limit = params.pop("cursor", None), params.pop("limit")
+        async with db.conn() as conn:
+            page = await repository.list_page(conn, spec, params, cursor=cursor, limit=limit)
+        return {"items": page.items, "next_cursor": page.next_cursor}
+
+    @router.get("/{id}", response_model=model, summary=f"Get a {noun}")
+    async def get_item(id: UUID, db: DbDep, _: CallerDep, response: Response) -> Any:
+        async with db.conn() as conn:
+            item = await repository.get(conn, spec, id)
+        response.headers["ETag"] = f'"{item.version}"'
+        return item
+
+    if create is not None:
+
+        @router.post(
+            "",
+            response_model=model,
+            status_code=status.HTTP_201_CREATED,
+            summary=f"Create a {noun}",
+        )
+        async def create_item(
+            body: create,  # type: ignore[valid-type]
+            db: DbDep,
+            _: CallerDep,
+            response: Response,
+        ) -> Any:
+            async with db.tx() as conn:
+                values = await prepare(conn, body)
+                item = await repository.insert(conn, spec, values)
+            response.headers["Location"] = f"/api/v1{path}/{item.id}"
+            response.headers["ETag"] = f'"{item.version}"'
+            return item
+
+    @router.patch("/{id}", response_model=model, summary=f"Update a {noun}")
+    async def update_item(
+        id: UUID,
+        body: update,  # type: ignore[valid-type]
+        db: DbDep,
+        _: CallerDep,
+        response: Response,
+        if_match: Annotated[str | None, Header()] = None,
+    ) -> Any:
+        changes = body.model_dump(exclude_unset=True)  # type: ignore[attr-defined]
+        for field, value in changes.items():
+            if value is None:
+                raise InvalidInput(f"{field} cannot be null", field=field)
+        async with db.tx() as conn:
+            item = await repository.update(
+                conn, spec, id, changes, expected_version=parse_if_match(if_match)
+            )
+        response.headers["ETag"] = f'"{item.version}"'
+        return item
+
+    @router.delete("/{id}", status_code=status.HTTP_204_NO_CONTENT, summary=f"Delete a {noun}")
+    async def delete_item(id: UUID, db: DbDep, _: CallerDep) -> Response:
+        async with db.tx() as conn:
+            await repository.delete(conn, spec, id)
+        return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+    return router

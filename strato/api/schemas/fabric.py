@@ -1,0 +1,133 @@
+"""Zones, pods, clusters, hosts, storage pools."""
+
+from __future__ import annotations
+
+from typing import Literal
+from uuid import UUID
+
+from pydantic import Field
+
+from strato.api.schemas.common import Bytes, Filter, Int32, Name, Ratio, Request, Tags, Text, Url
+from strato.domain.states import AllocationState, HostStatus, PoolState, ResourceState
+
+Hypervisor = Literal["kvm", "simulator"]
+
+
+class ZoneCreate(Request):
+    name: Name
+    description: Text = ""
+    network_type: Literal["Basic", "Advanced"] = "Advanced"
+    dns1: Text | None = None
+    internal_dns1: Text | None = None
+
+
+class ZoneUpdate(Request):
+    name: Name | None = None
+    description: Text | None = None
+    dns1: Text | None = None
+    internal_dns1: Text | None = None
+    state: AllocationState | None = None
+
+
+class ZoneFilter(Filter):
+    name: Name | None = None
+    state: AllocationState | None = None
+
+
+class PodCreate(Request):
+    zone_id: UUID
+    name: Name
+    gateway: Text | None = None
+    netmask: Text | None = None
+
+
+class PodUpdate(Request):
+    name: Name | None = None
+    gateway: Text | None = None
+    netmask: Text | None = None
+    state: AllocationState | None = None
+
+
+class PodFilter(Filter):
+    zone_id: UUID | None = None
+    name: Name | None = None
+    state: AllocationState | None = None
+
+
+class ClusterCreate(Request):
+    pod_id: UUID
+    name: Name
+    hypervisor: Hypervisor
+    cpu_overcommit_ratio: Ratio = 1.0
+    memory_overcommit_ratio: Ratio = 1.0
+
+
+class ClusterUpdate(Request):
+    name: Name | None = None
+    cpu_overcommit_ratio: Ratio | None = None
+    memory_overcommit_ratio: Ratio | None = None
+    state: AllocationState | None = None
+
+
+class ClusterFilter(Filter):
+    zone_id: UUID | None = None
+    pod_id: UUID | None = None
+    name: Name | None = None
+    hypervisor: Hypervisor | None = None
+    state: AllocationState | None = None
+
+
+class HostCreate(Request):
+    """Add a host to a cluster; an agent on the host answers the connect step."""
+
+    cluster_id: UUID
+    name: Name
+    url: Url = ""
+    tags: Tags = Field(default_factory=list)
+    cpu_reserved_mhz: Int32 = 0
+    memory_reserved_mb: Int32 = 0
+
+
+class HostUpdate(Request):
+    resource_state: Literal["Enabled", "Disabled"] | None = None
+    tags: Tags | None = None
+    cpu_reserved_mhz: Int32 | None = None
+    memory_reserved_mb: Int32 | None = None
+
+
+class HostFilter(Filter):
+    zone_id: UUID | None = None
+    pod_id: UUID | None = None
+    cluster_id: UUID | None = None
+    name: Name | None = None
+    hypervisor: Hypervisor | None = None
+    status: HostStatus | None = None
+    resource_state: ResourceState | None = None
+
+
+class StoragePoolCreate(Request):
+    name: Name
+    scope: Literal["cluster", "zone"] = "cluster"
+    cluster_id: UUID | None = None
+    zone_id: UUID | None = None
+    driver: Literal["qcow2", "simulator"]
+    url: Url = ""
+    capacity_bytes: Bytes
+    overprovisioning_factor: Ratio = 1.0
+    tags: Tags = Field(default_factory=list)
+
+
+class StoragePoolUpdate(Request):
+    capacity_bytes: Bytes | None = None
+    overprovisioning_factor: Ratio | None = None
+    tags: Tags | None = None
+    state: PoolState | None = None
+
+
+class StoragePoolFilter(Filter):
+    zone_id: UUID | None = None
+    cluster_id: UUID | None = None
+    name: Name | None = None
+    scope: Literal["cluster", "zone"] | None = None
+    driver: Literal["qcow2", "simulator"] | None = None
+    state: PoolState | None = None

@@ -1,0 +1,57 @@
+"""What the compute subsystem is asked to run, and what it reports back."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class PowerState(StrEnum):
+    RUNNING = "running"
+    STOPPED = "stopped"
+    PAUSED = "paused"
+    MISSING = "missing"
+
+
+class DiskSpec(BaseModel):
+    path: str
+    device: str = "vda"
+    format: str = "qcow2"
+    bus: str = "virtio"
+
+
+class NicSpec(BaseModel):
+    mac: str
+    network: str = ""
+    bridge: str = ""
+    model: str = "virtio"
+
+
+class BootSpec(BaseModel):
+    """Disk boot by default; direct kernel boot when ``kernel`` is set."""
+
+    kernel: str | None = None
+    initrd: str | None = None
+    cmdline: str = ""
+
+
+class VmSpec(BaseModel):
+    """A VM as a hypervisor defines it. ``name`` is stable per VM (derived from its uuid)."""
+
+    name: str
+    uuid: str
+    cpu_count: int = Field(gt=0)
+    cpu_speed_mhz: int = Field(gt=0)
+    memory_mb: int = Field(gt=0)
+    disks: list[DiskSpec] = Field(default_factory=list)
+    nics: list[NicSpec] = Field(default_factory=list)
+    boot: BootSpec = Field(default_factory=BootSpec)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class VmPowerInfo(BaseModel):
+    name: str
+    uuid: str = ""
+    power: PowerState

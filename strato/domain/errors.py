@@ -1,0 +1,81 @@
+"""Errors a user can act on.
+
+    StratoError
+    ├── NotFound            404: an id or name that does not exist
+    ├── Conflict            409: the request contradicts the current state
+    │   ├── NameTaken       409: a unique name is already used
+    │   ├── InUse           409: the resource still has dependents
+    │   └── IllegalTransition 409: the state machine forbids the move
+    ├── PreconditionFailed  412: If-Match version mismatch
+    ├── InvalidInput        422: well-formed but semantically wrong input
+    └── Unauthorized / Forbidden 401 / 403
+
+Each carries a stable ``type`` slug used for RFC 9457 problem documents and for
+Temporal ``ApplicationError`` types, so the same error reads the same everywhere.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class StratoError(Exception):
+    status: int = 500
+    type: str = "internal-error"
+    title: str = "Internal error"
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+
+class NotFound(StratoError):
+    status = 404
+    type = "not-found"
+    title = "Resource not found"
+
+
+class Conflict(StratoError):
+    status = 409
+    type = "conflict"
+    title = "Conflict with the current state"
+
+
+class NameTaken(Conflict):
+    type = "name-taken"
+    title = "Name already in use"
+
+
+class InUse(Conflict):
+    type = "in-use"
+    title = "Resource still in use"
+
+
+class IllegalTransition(Conflict):
+    type = "illegal-transition"
+    title = "State transition not allowed"
+
+
+class PreconditionFailed(StratoError):
+    status = 412
+    type = "version-mismatch"
+    title = "Resource version does not match If-Match"
+
+
+class InvalidInput(StratoError):
+    status = 422
+    type = "invalid-input"
+    title = "Invalid input"
+
+
+class Unauthorized(StratoError):
+    status = 401
+    type = "unauthorized"
+    title = "Missing or invalid API key"
+
+
+class Forbidden(StratoError):
+    status = 403
+    type = "forbidden"
+    title = "API key scope does not allow this"

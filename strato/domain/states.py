@@ -1,0 +1,165 @@
+"""State enums and the state machines that say which transitions are legal.
+
+This module is the only place that decides legality; repositories enforce it with
+guarded UPDATEs (``WHERE state = ANY(expected)``) built from these tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Generic, TypeVar
+
+from strato.domain.errors import IllegalTransition
+
+
+class AllocationState(StrEnum):
+    """Admin intent for zones, pods and clusters."""
+
+    ENABLED = "Enabled"
+    DISABLED = "Disabled"
+
+
+class HostStatus(StrEnum):
+    """Connection status, reported by the agent and the fabric monitor."""
+
+    CREATING = "Creating"
+    CONNECTING = "Connecting"
+    UP = "Up"
+    ALERT = "Alert"
+    DISCONNECTED = "Disconnected"
+    DOWN = "Down"
+    REMOVED = "Removed"
+    ERROR = "Error"
+
+
+class ResourceState(StrEnum):
+    """Host admin intent (maintenance)."""
+
+    ENABLED = "Enabled"
+    DISABLED = "Disabled"
+    PREPARE_FOR_MAINTENANCE = "PrepareForMaintenance"
+    ERROR_IN_MAINTENANCE = "ErrorInMaintenance"
+    MAINTENANCE = "Maintenance"
+
+
+class PoolState(StrEnum):
+    UP = "Up"
+    DISABLED = "Disabled"
+    MAINTENANCE = "Maintenance"
+    DOWN = "Down"
+    ERROR = "Error"
+
+
+class OfferingState(StrEnum):
+    ACTIVE = "Active"
+    INACTIVE = "Inactive"
+
+
+class TemplateState(StrEnum):
+    REGISTERED = "Registered"
+    DOWNLOADING = "Downloading"
+    READY = "Ready"
+    ERROR = "Error"
+    INACTIVE = "Inactive"
+
+
+class VmState(StrEnum):
+    ALLOCATED = "Allocated"
+    STARTING = "Starting"
+    RUNNING = "Running"
+    STOPPING = "Stopping"
+    STOPPED = "Stopped"
+    MIGRATING = "Migrating"
+    DESTROYED = "Destroyed"
+    EXPUNGING = "Expunging"
+    EXPUNGED = "Expunged"
+    ERROR = "Error"
+
+
+class VolumeState(StrEnum):
+    ALLOCATED = "Allocated"
+    CREATING = "Creating"
+    READY = "Ready"
+    RESIZING = "Resizing"
+    MIGRATING = "Migrating"
+    COPYING = "Copying"
+    SNAPSHOTTING = "Snapshotting"
+    DESTROY = "Destroy"
+    EXPUNGING = "Expunging"
+    EXPUNGED = "Expunged"
+    ERROR = "Error"
+
+
+class NetworkState(StrEnum):
+    ALLOCATED = "Allocated"
+    SETUP = "Setup"
+    IMPLEMENTING = "Implementing"
+    IMPLEMENTED = "Implemented"
+    SHUTDOWN = "Shutdown"
+    DESTROY = "Destroy"
+
+
+class IpState(StrEnum):
+    FREE = "Free"
+    ALLOCATING = "Allocating"
+    ALLOCATED = "Allocated"
+    RELEASING = "Releasing"
+
+
+class NicState(StrEnum):
+    ALLOCATED = "Allocated"
+    RESERVED = "Reserved"
+    RELEASED = "Released"
+
+
+class OperationState(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+S = TypeVar("S", bound=StrEnum)
+
+
+class StateMachine(Generic[S]):
+    """Legal transitions of one resource kind: ``target -> states it may come from``."""
+
+    def __init__(self, resource: str, into: Mapping[S, frozenset[S]]) -> None:
+        self.resource = resource
+        self._into = dict(into)
+
+    def sources(self, target: S) -> frozenset[S]:
+        """States from which ``target`` may be entered (empty: never)."""
+        return self._into.get(target, frozenset())
+
+    def can(self, current: S, target: S) -> bool:
+        return current in self.sources(target)
+
+    def check(self, current: S, target: S) -> None:
+        """Raise :class:`IllegalTransition` unless ``current -> target`` is legal."""
+        if not self.can(current, target):
+            allowed = ", ".join(sorted(self.sources(target))) or "nothing"
+            raise IllegalTransition(
+                f"{self.resource} cannot go from {current} to {target} (only from: {allowed})",
+                current=str(current),
+                target=str(target),
+            )
+
+
+_H = HostStatus
+HOST_STATUS = StateMachine[HostStatus](
+    "host",
+    {
+        _H.CONNECTING: frozenset({_H.CREATING, _H.ALERT, _H.DISCONNECTED, _H.DOWN, _H.ERROR}),
+        _H.UP: frozenset({_H.CONNECTING, _H.ALERT, _H.DISCONNECTED, _H.DOWN, _H.UP}),
+        _H.ALERT: frozenset({_H.UP, _H.CONNECTING}),
+        _H.DISCONNECTED: frozenset({_H.UP, _H.ALERT, _H.CONNECTING}),
+        _H.DOWN: frozenset({_H.UP, _H.ALERT, _H.DISCONNECTED}),
+        _H.ERROR: frozenset({_H.CREATING, _H.CONNECTING, _H.ALERT}),
+        _H.REMOVED: frozenset(set(_H) - {_H.REMOVED}),
+    },
+)
+"""Host connection status. ``Up -> Up`` is legal so a reconnect refreshes capacity."""

@@ -1,0 +1,1 @@
+"""Subsystem plugin contracts and implementations. Drivers import only ``strato.domain``."""

@@ -1,0 +1,113 @@
+"""In-process hypervisor with tunable capacity, latency and injected faults.
+
+One instance simulates one host. State lives in memory: a restart of the agent forgets
+its VMs, like a host that rebooted (the reconciler will see that as drift).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from strato.domain.compute import PowerState, VmPowerInfo, VmSpec
+from strato.domain.payloads import HostFacts
+from strato.drivers.faults import FaultPlan
+from strato.drivers.hypervisor.base import HypervisorDriver
+
+
+@dataclass
+class _SimVm:
+    spec: VmSpec
+    power: PowerState = PowerState.STOPPED
+    boots: int = 0
+
+
+class SimulatorHypervisor(HypervisorDriver):
+    name = "simulator"
+
+    def __init__(
+        self,
+        host_name: str,
+        *,
+        cpu_cores: int = 32,
+        cpu_speed_mhz: int = 2400,
+        memory_mb: int = 131_072,
+        faults: FaultPlan | None = None,
+    ) -> None:
+        self.host_name = host_name
+        self.cpu_cores = cpu_cores
+        self.cpu_speed_mhz = cpu_speed_mhz
+        self.memory_mb = memory_mb
+        self.faults = faults or FaultPlan()
+        self.vms: dict[str, _SimVm] = {}
+
+    @property
+    def capabilities(self) -> Mapping[str, bool]:
+        return {
+            "hotplug_disk": True,
+            "hotplug_nic": True,
+            "live_scale": True,
+            "snapshot_memory": True,
+            "migration": True,
+            "console": False,
+        }
+
+    async def host_facts(self) -> HostFacts:
+        await self.faults.call("host_facts", self.host_name)
+        return HostFacts(
+            hypervisor="simulator",
+            hypervisor_version="strato-sim 1",
+            cpu_sockets=1,
+            cpu_cores=self.cpu_cores,
+            cpu_speed_mhz=self.cpu_speed_mhz,
+            memory_total_mb=self.memory_mb,
+            capabilities=dict(self.capabilities),
+        )
+
+    async def define_vm(self, spec: VmSpec) -> None:
+        await self.faults.call("define_vm", self.host_name)
+        existing = self.vms.get(spec.name)
+        if existing is None:
+            self.vms[spec.name] = _SimVm(spec)
+        else:
+            existing.spec = spec
+
+    def _get(self, name: str) -> _SimVm:
+        vm = self.vms.get(name)
+        if vm is None:
+            raise LookupError(f"VM {name} is not defined on {self.host_name}")
+        return vm
+
+    async def start_vm(self, name: str) -> None:
+        await self.faults.call("start_vm", self.host_name)
+        vm = self._get(name)
+        if vm.power != PowerState.RUNNING:
+            vm.power = PowerState.RUNNING
+            vm.boots += 1
+
+    async def stop_vm(self, name: str, *, timeout_s: float = 30.0, force: bool = False) -> bool:
+        await self.faults.call("stop_vm", self.host_name)
+        vm = self.vms.get(name)
+        if vm is not None:
+            vm.power = PowerState.STOPPED
+        return not force
+
+    async def reboot_vm(self, name: str) -> None:
+        await self.faults.call("reboot_vm", self.host_name)
+        vm = self._get(name)
+        vm.power = PowerState.RUNNING
+        vm.boots += 1
+
+    async def undefine_vm(self, name: str) -> None:
+        await self.faults.call("undefine_vm", self.host_name)
+        self.vms.pop(name, None)
+
+    async def power_state(self, name: str) -> PowerState:
+        vm = self.vms.get(name)
+        return vm.power if vm is not None else PowerState.MISSING
+
+    async def list_vms(self) -> list[VmPowerInfo]:
+        return [
+            VmPowerInfo(name=n, uuid=v.spec.uuid, power=v.power)
+            for n, v in sorted(self.vms.items())
+        ]

@@ -1,0 +1,51 @@
+"""In-memory primary pool with tunable capacity, latency and injected faults."""
+
+from __future__ import annotations
+
+from strato.domain.storage import PoolFacts, VolumeInfo, VolumeSpec
+from strato.drivers.faults import FaultPlan
+from strato.drivers.storage.base import PrimaryStorage
+
+
+class PoolFull(RuntimeError):
+    pass
+
+
+class SimulatorPrimaryStorage(PrimaryStorage):
+    name = "simulator"
+
+    def __init__(
+        self, pool_name: str, *, capacity_bytes: int = 10 << 40, faults: FaultPlan | None = None
+    ) -> None:
+        self.pool_name = pool_name
+        self.capacity_bytes = capacity_bytes
+        self.faults = faults or FaultPlan()
+        self.volumes: dict[str, VolumeInfo] = {}
+
+    async def pool_facts(self) -> PoolFacts:
+        await self.faults.call("pool_facts", self.pool_name)
+        used = sum(v.allocated_bytes for v in self.volumes.values())
+        return PoolFacts(capacity_bytes=self.capacity_bytes, used_bytes=used)
+
+    async def create_volume(self, spec: VolumeSpec) -> VolumeInfo:
+        await self.faults.call("create_volume", self.pool_name)
+        if spec.name in self.volumes:
+            return self.volumes[spec.name]
+        used = sum(v.size_bytes for v in self.volumes.values())
+        if used + spec.size_bytes > self.capacity_bytes:
+            raise PoolFull(f"pool {self.pool_name} cannot hold {spec.size_bytes} more bytes")
+        info = VolumeInfo(
+            name=spec.name,
+            path=f"sim://{self.pool_name}/{spec.name}",
+            size_bytes=spec.size_bytes,
+            allocated_bytes=min(spec.size_bytes, 1 << 20),
+        )
+        self.volumes[spec.name] = info
+        return info
+
+    async def delete_volume(self, name: str) -> None:
+        await self.faults.call("delete_volume", self.pool_name)
+        self.volumes.pop(name, None)
+
+    async def list_volumes(self) -> list[VolumeInfo]:
+        return [self.volumes[k] for k in sorted(self.volumes)]

@@ -1,0 +1,1 @@
+"""Embedded defaults for ``strato up``: PostgreSQL and Temporal from wheels, supervised children."""

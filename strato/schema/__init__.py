@@ -1,0 +1,1 @@
+"""PostgreSQL: migrations, the migrator and repositories (SQL <-> domain). All SQL lives here."""

@@ -1,0 +1,90 @@
+"""Host-specific writes: guarded status transitions, connection facts, heartbeats."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from strato.domain.errors import NotFound
+from strato.domain.models import Host
+from strato.domain.payloads import HostFacts, HostTransitionResult
+from strato.domain.states import HOST_STATUS, HostStatus
+from strato.schema import events
+from strato.schema.tables import HOSTS
+
+
+async def transition(
+    conn: Any,
+    host_id: UUID,
+    target: HostStatus,
+    *,
+    reason: str | None = None,
+    operation_id: UUID | None = None,
+) -> HostTransitionResult:
+    """Move the host to ``target`` if the state machine allows it from its current status.
+
+    Idempotent: a host already at ``target`` is left alone and reported unchanged.
+    Raises IllegalTransition when the current status forbids the move.
+    """
+    row = await conn.fetchrow("SELECT status FROM hosts WHERE id = $1 FOR UPDATE", host_id)
+    if row is None:
+        raise NotFound(f"host {host_id} does not exist", id=str(host_id))
+    current = HostStatus(row["status"])
+    if current == target and not HOST_STATUS.can(current, target):
+        return HostTransitionResult(
+            host_id=host_id, old_status=current, new_status=current, changed=False
+        )
+    HOST_STATUS.check(current, target)
+    await conn.execute(
+        """UPDATE hosts SET status = $2, last_error = $3, version = version + 1,
+                            updated_at = clock_timestamp()
+           WHERE id = $1 AND status = ANY($4::text[])""",
+        host_id,
+        target.value,
+        reason,
+        [s.value for s in HOST_STATUS.sources(target)],
+    )
+    if current != target:
+        await events.append(
+            conn,
+            "strato.host.state_changed",
+            "host",
+            host_id,
+            old_state=current,
+            new_state=target,
+            payload={"reason": reason} if reason else {},
+            operation_id=operation_id,
+        )
+    return HostTransitionResult(
+        host_id=host_id, old_status=current, new_status=target, changed=current != target
+    )
+
+
+async def record_connected(
+    conn: Any, host_id: UUID, facts: HostFacts, *, operation_id: UUID | None = None
+) -> Host:
+    """Store what the host reported and mark it Up (idempotent)."""
+    await transition(conn, host_id, HostStatus.UP, operation_id=operation_id)
+    row = await conn.fetchrow(
+        """UPDATE hosts SET cpu_sockets = $2, cpu_cores = $3, cpu_speed_mhz = $4,
+                            memory_total_mb = $5, hypervisor_version = $6, capabilities = $7,
+                            last_heartbeat_at = clock_timestamp(), last_error = NULL,
+                            version = version + 1, updated_at = clock_timestamp()
+           WHERE id = $1 RETURNING *""",
+        host_id,
+        facts.cpu_sockets,
+        facts.cpu_cores,
+        facts.cpu_speed_mhz,
+        facts.memory_total_mb,
+        facts.hypervisor_version,
+        facts.capabilities,
+    )
+    return HOSTS.to_model(row)
+
+
+async def list_by_hypervisor(conn: Any, hypervisor: str) -> list[Host]:
+    rows = await conn.fetch(
+        "SELECT * FROM hosts WHERE hypervisor = $1 AND status <> 'Removed' ORDER BY name",
+        hypervisor,
+    )
+    return [HOSTS.to_model(r) for r in rows]

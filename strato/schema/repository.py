@@ -1,0 +1,265 @@
+"""A repository per table, built from a declarative :class:`TableSpec`.
+
+The fabric and catalog tables share one shape (uuid key, version, timestamps, state), so
+one implementation serves them all; tables with richer behaviour (hosts' capacity, VMs'
+transitions) add functions in their own modules on top of it.
+
+Every write runs in the caller's transaction and appends its event row there too.
+Database errors are translated into domain errors here, so nothing above sees asyncpg.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+from uuid import UUID, uuid4
+
+import asyncpg
+from pydantic import BaseModel
+
+from strato.domain.errors import InUse, InvalidInput, NameTaken, NotFound, PreconditionFailed
+from strato.schema import events
+
+M = TypeVar("M", bound=BaseModel)
+
+_IDENT = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class TableSpec(Generic[M]):
+    """How one resource maps to one table."""
+
+    table: str
+    resource_type: str
+    model: type[M]
+    state_column: str | None = "state"
+    # column -> human name of the parent it references (for 404s on bad references)
+    references: Mapping[str, str] = field(default_factory=dict)
+    # table that references this one -> how to say it in a 409 on delete
+    dependents: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in (self.table, *self.references):
+            if not _IDENT.match(name):
+                raise ValueError(f"not an SQL identifier: {name!r}")
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.model.model_fields)
+
+    def to_model(self, row: Mapping[str, Any]) -> M:
+        return self.model.model_validate(dict(row))
+
+
+@dataclass(frozen=True)
+class Page(Generic[M]):
+    items: list[M]
+    next_cursor: str | None
+
+
+def encode_cursor(created_at: datetime, id: UUID) -> str:
+    raw = json.dumps([created_at.isoformat(), str(id)]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        ts, id_ = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        return datetime.fromisoformat(ts), UUID(id_)
+    except (ValueError, TypeError, json.JSONDecodeError) as exc:
+        raise InvalidInput("cursor is not one this API returned", field="cursor") from exc
+
+
+def _check_ident(name: str) -> str:
+    if not _IDENT.match(name):
+        raise ValueError(f"not an SQL identifier: {name!r}")
+    return name
+
+
+def translate(
+    spec: TableSpec[Any], exc: asyncpg.PostgresError, values: Mapping[str, Any]
+) -> Exception:
+    """Map an integrity error to the domain error a user can act on."""
+    constraint = getattr(exc, "constraint_name", "") or ""
+    if isinstance(exc, asyncpg.UniqueViolationError):
+        name = values.get("name")
+        what = f" named {name!r}" if name is not None else ""
+        return NameTaken(
+            f"a {spec.resource_type}{what} already exists ({constraint})", constraint=constraint
+        )
+    if isinstance(exc, asyncpg.ForeignKeyViolationError):
+        table_name = getattr(exc, "table_name", "") or ""
+        if table_name and table_name != spec.table:
+            # Someone else's row points at ours: we are being deleted while in use.
+            what = spec.dependents.get(table_name, table_name)
+            return InUse(
+                f"{spec.resource_type} is still used by {what}; remove those first",
+                dependent=table_name,
+            )
+        for column, parent in spec.references.items():
+            if constraint.startswith(f"{spec.table}_{column}"):
+                return InvalidInput(f"{parent} {values.get(column)} does not exist", field=column)
+        return InvalidInput(f"a referenced resource does not exist ({constraint})")
+    if isinstance(exc, asyncpg.CheckViolationError):
+        return InvalidInput(f"{spec.resource_type} violates {constraint}", constraint=constraint)
+    if isinstance(exc, asyncpg.DataError):
+        return InvalidInput(f"invalid value for {spec.resource_type}: {exc}")
+    return RuntimeError(f"database error on {spec.table}: {exc}")
+
+
+async def insert(
+    conn: Any,
+    spec: TableSpec[M],
+    values: Mapping[str, Any],
+    *,
+    operation_id: UUID | None = None,
+) -> M:
+    """Insert one row (a fresh uuid unless ``values`` has ``id``) and its ``created`` event."""
+    data = {"id": uuid4(), **values}
+    cols = [_check_ident(c) for c in data]
+    params = ", ".join(f"${i}" for i in range(1, len(cols) + 1))
+    sql = f"INSERT INTO {spec.table} ({', '.join(cols)}) VALUES ({params}) RETURNING *"
+    try:
+        async with conn.transaction():
+            row = await conn.fetchrow(sql, *data.values())
+    except asyncpg.PostgresError as exc:
+        raise translate(spec, exc, data) from exc
+    entity = spec.to_model(row)
+    state = row[spec.state_column] if spec.state_column else None
+    await events.append(
+        conn,
+        f"strato.{spec.resource_type}.created",
+        spec.resource_type,
+        row["id"],
+        new_state=state,
+        payload={"name": row.get("name")},
+        operation_id=operation_id,
+    )
+    return entity
+
+
+async def get(conn: Any, spec: TableSpec[M], id: UUID, *, for_update: bool = False) -> M:
+    lock = " FOR UPDATE" if for_update else ""
+    row = await conn.fetchrow(f"SELECT * FROM {spec.table} WHERE id = $1{lock}", id)
+    if row is None:
+        raise NotFound(f"{spec.resource_type} {id} does not exist", id=str(id))
+    return spec.to_model(row)
+
+
+async def find_by_name(conn: Any, spec: TableSpec[M], name: str) -> M | None:
+    row = await conn.fetchrow(f"SELECT * FROM {spec.table} WHERE name = $1 LIMIT 1", name)
+    return spec.to_model(row) if row is not None else None
+
+
+async def list_page(
+    conn: Any,
+    spec: TableSpec[M],
+    filters: Mapping[str, Any],
+    *,
+    cursor: str | None = None,
+    limit: int = 100,
+) -> Page[M]:
+    """One page in (created_at, id) order; a cursor stays valid while rows are inserted."""
+    where: list[str] = []
+    args: list[Any] = []
+    for column, value in filters.items():
+        if value is None:
+            continue
+        args.append(value)
+        if isinstance(value, Sequence) and not isinstance(value, str):
+            where.append(f"{_check_ident(column)} && ${len(args)}")
+        else:
+            where.append(f"{_check_ident(column)} = ${len(args)}")
+    if cursor:
+        ts, last = decode_cursor(cursor)
+        args.extend([ts, last])
+        where.append(f"(created_at, id) > (${len(args) - 1}, ${len(args)})")
+    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    args.append(limit + 1)
+    sql = f"SELECT * FROM {spec.table} {clause} ORDER BY created_at, id LIMIT ${len(args)}"
+    rows = await conn.fetch(sql, *args)
+    items = [spec.to_model(r) for r in rows[:limit]]
+    next_cursor = None
+    if len(rows) > limit:
+        tail = rows[limit - 1]
+        next_cursor = encode_cursor(tail["created_at"], tail["id"])
+    return Page(items, next_cursor)
+
+
+async def update(
+    conn: Any,
+    spec: TableSpec[M],
+    id: UUID,
+    changes: Mapping[str, Any],
+    *,
+    expected_version: int | None = None,
+    operation_id: UUID | None = None,
+) -> M:
+    """Apply ``changes``, bump ``version``; write ``updated`` (and ``state_changed``) events."""
+    current = await conn.fetchrow(f"SELECT * FROM {spec.table} WHERE id = $1 FOR UPDATE", id)
+    if current is None:
+        raise NotFound(f"{spec.resource_type} {id} does not exist", id=str(id))
+    if expected_version is not None and current["version"] != expected_version:
+        raise PreconditionFailed(
+            f"{spec.resource_type} {id} is at version {current['version']}, "
+            f"not {expected_version}; re-read it and retry",
+            current_version=current["version"],
+        )
+    changed = {k: v for k, v in changes.items() if current[_check_ident(k)] != v}
+    if not changed:
+        return spec.to_model(current)
+    sets = ", ".join(f"{k} = ${i}" for i, k in enumerate(changed, start=2))
+    sql = (
+        f"UPDATE {spec.table} SET {sets}, version = version + 1, updated_at = clock_timestamp() "
+        "WHERE id = $1 RETURNING *"
+    )
+    try:
+        async with conn.transaction():
+            row = await conn.fetchrow(sql, id, *changed.values())
+    except asyncpg.PostgresError as exc:
+        raise translate(spec, exc, {**dict(current), **changed}) from exc
+    await events.append(
+        conn,
+        f"strato.{spec.resource_type}.updated",
+        spec.resource_type,
+        id,
+        payload={"changed": sorted(changed)},
+        operation_id=operation_id,
+    )
+    sc = spec.state_column
+    if sc and sc in changed:
+        await events.append(
+            conn,
+            f"strato.{spec.resource_type}.state_changed",
+            spec.resource_type,
+            id,
+            old_state=current[sc],
+            new_state=row[sc],
+            operation_id=operation_id,
+        )
+    return spec.to_model(row)
+
+
+async def delete(conn: Any, spec: TableSpec[M], id: UUID, *, operation_id: UUID | None = None) -> M:
+    """Delete one row; refuse with :class:`InUse` while anything references it."""
+    entity = await get(conn, spec, id, for_update=True)
+    try:
+        async with conn.transaction():
+            await conn.execute(f"DELETE FROM {spec.table} WHERE id = $1", id)
+    except asyncpg.PostgresError as exc:
+        raise translate(spec, exc, {}) from exc
+    await events.append(
+        conn,
+        f"strato.{spec.resource_type}.deleted",
+        spec.resource_type,
+        id,
+        payload={"name": getattr(entity, "name", None)},
+        operation_id=operation_id,
+    )
+    return entity

@@ -1,0 +1,70 @@
+"""Table specs of the fabric and catalog resources."""
+
+from __future__ import annotations
+
+from strato.domain import models
+from strato.schema.repository import TableSpec
+
+ZONES = TableSpec(
+    "zones",
+    "zone",
+    models.Zone,
+    dependents={
+        "pods": "pods",
+        "clusters": "clusters",
+        "hosts": "hosts",
+        "storage_pools": "storage pools",
+        "templates": "templates",
+        "networks": "networks",
+        "vms": "VMs",
+        "volumes": "volumes",
+    },
+)
+PODS = TableSpec(
+    "pods",
+    "pod",
+    models.Pod,
+    references={"zone_id": "zone"},
+    dependents={"clusters": "clusters", "hosts": "hosts", "storage_pools": "storage pools"},
+)
+CLUSTERS = TableSpec(
+    "clusters",
+    "cluster",
+    models.Cluster,
+    references={"zone_id": "zone", "pod_id": "pod"},
+    dependents={"hosts": "hosts", "storage_pools": "storage pools"},
+)
+HOSTS = TableSpec(
+    "hosts",
+    "host",
+    models.Host,
+    state_column="status",
+    references={"zone_id": "zone", "pod_id": "pod", "cluster_id": "cluster"},
+    dependents={"vms": "VMs"},
+)
+STORAGE_POOLS = TableSpec(
+    "storage_pools",
+    "storage_pool",
+    models.StoragePool,
+    references={"zone_id": "zone", "pod_id": "pod", "cluster_id": "cluster"},
+    dependents={"volumes": "volumes"},
+)
+SERVICE_OFFERINGS = TableSpec(
+    "service_offerings",
+    "service_offering",
+    models.ServiceOffering,
+    dependents={"vms": "VMs"},
+)
+DISK_OFFERINGS = TableSpec(
+    "disk_offerings",
+    "disk_offering",
+    models.DiskOffering,
+    dependents={"volumes": "volumes"},
+)
+TEMPLATES = TableSpec(
+    "templates",
+    "template",
+    models.Template,
+    references={"zone_id": "zone"},
+    dependents={"vms": "VMs", "volumes": "volumes"},
+)

@@ -1,0 +1,80 @@
+"""One settings object, read from ``STRATO_*`` environment variables and validated at start."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_data_dir() -> Path:
+    return Path.home() / ".local" / "share" / "strato"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="STRATO_", extra="ignore")
+
+    data_dir: Path = Field(default_factory=default_data_dir)
+    database_url: str | None = None
+    temporal_address: str | None = None
+    temporal_namespace: str = "default"
+    temporal_ui_url: str | None = None
+
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8080, ge=1, le=65535)
+    api_url: str | None = None
+    temporal_port: int = Field(default=7233, ge=1, le=65535)
+    temporal_ui_port: int = Field(default=8233, ge=1, le=65535)
+
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    max_json_depth: int = Field(default=32, ge=2)
+
+    demo_hosts: int = Field(default=4, ge=0, le=10_000)
+    demo_zone: str = "demo"
+
+    # Simulator drivers (ARCHITECTURE §5): capacity, latency per call, injected faults.
+    sim_host_cpu_cores: int = Field(default=32, ge=1)
+    sim_host_cpu_speed_mhz: int = Field(default=2400, ge=1)
+    sim_host_memory_mb: int = Field(default=131_072, ge=1)
+    sim_latency_ms: float = Field(default=0.0, ge=0)
+    sim_fail_rate: float = Field(default=0.0, ge=0, le=1)
+    sim_fail_hosts: str = ""
+    sim_fail_ops: str = ""
+    sim_hang_rate: float = Field(default=0.0, ge=0, le=1)
+    sim_seed: int | None = None
+
+    host_connect_timeout_s: float = Field(default=30.0, gt=0)
+
+    @field_validator("data_dir")
+    @classmethod
+    def _expand(cls, v: Path) -> Path:
+        return v.expanduser().resolve()
+
+    @cached_property
+    def embedded_database(self) -> bool:
+        return self.database_url is None
+
+    @cached_property
+    def embedded_temporal(self) -> bool:
+        return self.temporal_address is None
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        sock = self.data_dir / "pg" / "run"
+        return f"postgresql://postgres@/strato?host={sock}"
+
+    def resolved_temporal_address(self) -> str:
+        return self.temporal_address or f"127.0.0.1:{self.temporal_port}"
+
+    def resolved_api_url(self) -> str:
+        return self.api_url or f"http://{self.api_host}:{self.api_port}"
+
+    def resolved_temporal_ui_url(self) -> str:
+        return self.temporal_ui_url or f"http://127.0.0.1:{self.temporal_ui_port}"
+
+    @property
+    def client_config_path(self) -> Path:
+        return self.data_dir / "client.json"

@@ -1,0 +1,1 @@
+"""Worker entry points and wiring: which queues, which activities, which drivers."""

@@ -1,0 +1,61 @@
+"""The orchestrator worker: all workflows plus data-service activities, on ``orchestration``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from strato import operations
+from strato.activities.records import RecordsActivities
+from strato.domain.ids import ORCHESTRATION_QUEUE
+from strato.schema.db import Database
+from strato.settings import Settings
+from strato.temporal import connect
+from strato.workflows.registry import ALL_WORKFLOWS
+
+log = logging.getLogger(__name__)
+
+
+def build_worker(client: Client, db: Database) -> Worker:
+    records = RecordsActivities(db)
+    return Worker(
+        client,
+        task_queue=ORCHESTRATION_QUEUE,
+        workflows=ALL_WORKFLOWS,
+        activities=[records.host_transition, records.host_connected],
+        max_concurrent_workflow_tasks=200,
+        max_concurrent_activities=500,
+        max_concurrent_local_activities=500,
+    )
+
+
+async def sweep_forever(db: Database, client: Client, stop: asyncio.Event, every_s: float) -> None:
+    while not stop.is_set():
+        try:
+            await operations.sweep_unstarted(db, client)
+        except Exception:
+            log.exception("operation sweep failed; will retry")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every_s)
+
+
+async def run(settings: Settings, stop: asyncio.Event) -> None:
+    db = await Database.connect(settings.resolved_database_url(), max_size=20)
+    client = await connect(
+        settings.resolved_temporal_address(), settings.temporal_namespace, wait_s=30
+    )
+    worker = build_worker(client, db)
+    sweeper = asyncio.create_task(sweep_forever(db, client, stop, 5.0))
+    log.info("orchestrator worker polling %s", ORCHESTRATION_QUEUE)
+    try:
+        async with worker:
+            await stop.wait()
+    finally:
+        sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
+        await db.close()

@@ -1,0 +1,112 @@
+"""One process acting as the compute agent of every simulated host.
+
+Real hosts run one agent each (``strato agent compute``). Simulated hosts are many and
+cheap, so one process polls each simulated host's own queue ``compute@<host>``: a host's
+queue still has exactly one poller, and removing a host stops its worker, so workflows
+see exactly what they would see with a dead real agent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from strato.activities.compute import ComputeActivities
+from strato.domain.ids import compute_queue
+from strato.drivers.faults import FaultPlan
+from strato.drivers.hypervisor.simulator import SimulatorHypervisor
+from strato.schema import hosts
+from strato.schema.db import Database
+from strato.settings import Settings
+from strato.temporal import connect
+
+log = logging.getLogger(__name__)
+
+
+class SimulatorFleet:
+    def __init__(self, client: Client, db: Database, settings: Settings) -> None:
+        self.client = client
+        self.db = db
+        self.settings = settings
+        self.faults = FaultPlan.parse(
+            latency_ms=settings.sim_latency_ms,
+            fail_rate=settings.sim_fail_rate,
+            hang_rate=settings.sim_hang_rate,
+            fail_targets=settings.sim_fail_hosts,
+            fail_ops=settings.sim_fail_ops,
+            seed=settings.sim_seed,
+        )
+        self.drivers: dict[str, SimulatorHypervisor] = {}
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+        self.stops: dict[str, asyncio.Event] = {}
+
+    def _driver(self, name: str) -> SimulatorHypervisor:
+        if name not in self.drivers:
+            s = self.settings
+            self.drivers[name] = SimulatorHypervisor(
+                name,
+                cpu_cores=s.sim_host_cpu_cores,
+                cpu_speed_mhz=s.sim_host_cpu_speed_mhz,
+                memory_mb=s.sim_host_memory_mb,
+                faults=self.faults,
+            )
+        return self.drivers[name]
+
+    async def _serve(self, name: str, stop: asyncio.Event) -> None:
+        acts = ComputeActivities(self._driver(name), name)
+        worker = Worker(
+            self.client,
+            task_queue=compute_queue(name),
+            activities=[acts.connect_host],
+            max_concurrent_activity_task_polls=1,
+            max_concurrent_activities=100,
+        )
+        async with worker:
+            await stop.wait()
+
+    async def refresh(self) -> None:
+        """Serve every simulated host in the database; stop serving removed ones."""
+        async with self.db.conn() as conn:
+            wanted = {h.name for h in await hosts.list_by_hypervisor(conn, "simulator")}
+        for name in wanted - set(self.tasks):
+            self.stops[name] = asyncio.Event()
+            self.tasks[name] = asyncio.create_task(self._serve(name, self.stops[name]))
+            log.info("simulated agent for %s polling %s", name, compute_queue(name))
+        for name in set(self.tasks) - wanted:
+            self.stops.pop(name).set()
+            await self.tasks.pop(name)
+
+    async def close(self) -> None:
+        for ev in self.stops.values():
+            ev.set()
+        await asyncio.gather(*self.tasks.values(), return_exceptions=True)
+        self.tasks.clear()
+        self.stops.clear()
+
+
+async def run_fleet(fleet: SimulatorFleet, stop: asyncio.Event, every_s: float = 1.0) -> None:
+    try:
+        while not stop.is_set():
+            try:
+                await fleet.refresh()
+            except Exception:
+                log.exception("simulator fleet refresh failed; will retry")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), every_s)
+    finally:
+        await fleet.close()
+
+
+async def run(settings: Settings, stop: asyncio.Event) -> None:
+    db = await Database.connect(settings.resolved_database_url(), max_size=4)
+    client = await connect(
+        settings.resolved_temporal_address(), settings.temporal_namespace, wait_s=30
+    )
+    try:
+        await run_fleet(SimulatorFleet(client, db, settings), stop)
+    finally:
+        await db.close()

@@ -1,0 +1,1 @@
+"""One operation per module. Imports only domain/, temporalio and activity names."""
