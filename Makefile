@@ -31,7 +31,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix strato tests bench
 
 bench: $(STAMP)
-	$(BIN)/python -m bench.api_overhead
+	$(BIN)/python -m bench.spine
 
 clean-venv:
 	rm -rf $(VENV)

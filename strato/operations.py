@@ -73,6 +73,7 @@ async def record(
     workflow_type: str,
     input: BaseModel,
     search_attributes: dict[str, str],
+    task_queue: str,
     idempotency_key: str | None = None,
     request_body: Any = None,
 ) -> OperationRecord:
@@ -87,6 +88,7 @@ async def record(
         workflow_type=workflow_type,
         input=input.model_dump(mode="json"),
         search_attributes=search_attributes,
+        task_queue=task_queue,
         idempotency_key=idempotency_key,
         request_hash=request_hash(request_body) if idempotency_key else None,
     )

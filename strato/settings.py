@@ -21,6 +21,8 @@ class Settings(BaseSettings):
     temporal_address: str | None = None
     temporal_namespace: str = "default"
     temporal_ui_url: str | None = None
+    # Several Strato installations (or test runs) can share one Temporal namespace.
+    orchestration_queue: str = Field(default="orchestration", min_length=1, max_length=200)
 
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8080, ge=1, le=65535)

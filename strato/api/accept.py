@@ -40,7 +40,7 @@ async def accept(
     key was seen; start the workflow. Returns (operation, created_now)."""
     async with db.tx() as conn:
         if idempotency_key is not None:
-            await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", idempotency_key)
+            await ops_repo.lock_key(conn, idempotency_key)
             existing = await ops_repo.find_by_key(conn, idempotency_key)
             if existing is not None:
                 if existing.request_hash != operations.request_hash(body):

@@ -31,6 +31,11 @@ class OperationRecord(BaseModel):
     created_at: datetime
 
 
+async def lock_key(conn: Any, idempotency_key: str) -> None:
+    """Serialize requests carrying one Idempotency-Key until the transaction ends."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", idempotency_key)
+
+
 async def find_by_key(conn: Any, idempotency_key: str) -> OperationRecord | None:
     row = await conn.fetchrow(
         "SELECT * FROM operations WHERE idempotency_key = $1", idempotency_key

@@ -93,7 +93,7 @@ def translate(
         return NameTaken(
             f"a {spec.resource_type}{what} already exists ({constraint})", constraint=constraint
         )
-    if isinstance(exc, asyncpg.ForeignKeyViolationError):
+    if isinstance(exc, asyncpg.ForeignKeyViolationError | asyncpg.RestrictViolationError):
         table_name = getattr(exc, "table_name", "") or ""
         if table_name and table_name != spec.table:
             # Someone else's row points at ours: we are being deleted while in use.

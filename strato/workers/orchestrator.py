@@ -20,11 +20,11 @@ from strato.workflows.registry import ALL_WORKFLOWS
 log = logging.getLogger(__name__)
 
 
-def build_worker(client: Client, db: Database) -> Worker:
+def build_worker(client: Client, db: Database, queue: str = ORCHESTRATION_QUEUE) -> Worker:
     records = RecordsActivities(db)
     return Worker(
         client,
-        task_queue=ORCHESTRATION_QUEUE,
+        task_queue=queue,
         workflows=ALL_WORKFLOWS,
         activities=[records.host_transition, records.host_connected],
         max_concurrent_workflow_tasks=200,
@@ -48,9 +48,9 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     client = await connect(
         settings.resolved_temporal_address(), settings.temporal_namespace, wait_s=30
     )
-    worker = build_worker(client, db)
+    worker = build_worker(client, db, settings.orchestration_queue)
     sweeper = asyncio.create_task(sweep_forever(db, client, stop, 5.0))
-    log.info("orchestrator worker polling %s", ORCHESTRATION_QUEUE)
+    log.info("orchestrator worker polling %s", settings.orchestration_queue)
     try:
         async with worker:
             await stop.wait()

@@ -139,6 +139,7 @@ async def add_host(
                 "StratoZone": str(host.zone_id),
                 "StratoHost": host.name,
             },
+            task_queue=settings.orchestration_queue,
             idempotency_key=idempotency_key,
             request_body=body.model_dump(mode="json"),
         )

