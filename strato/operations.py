@@ -94,11 +94,15 @@ async def record(
     )
 
 
-async def start(db: Database, client: Client, op: OperationRecord) -> str:
-    """Phase two: start (or join) the workflow and remember its run id. Idempotent."""
+async def start(db: Database, client: Client, op: OperationRecord, *, fresh: bool = False) -> str:
+    """Phase two: start (or join) the workflow and remember its run id. Idempotent.
+
+    ``fresh``: the caller recorded ``op`` in this request, so no run of it can exist yet
+    and the look-up for one (needed by the sweep) is skipped.
+    """
     if op.run_id:
         return op.run_id
-    run_id = await _existing_run(client, op)
+    run_id = None if fresh else await _existing_run(client, op)
     if run_id is None:
         handle = await client.start_workflow(
             op.workflow_type,
@@ -155,6 +159,24 @@ def ui_link(ui_url: str, namespace: str, workflow_id: str, run_id: str | None) -
     base = f"{ui_url.rstrip('/')}/namespaces/{quote(namespace, safe='')}/workflows/"
     link = base + quote(workflow_id, safe="")
     return f"{link}/{run_id}/history" if run_id else link
+
+
+def accepted_view(namespace: str, op: OperationRecord, *, ui_url: str) -> OperationView:
+    """The view of an operation just started, built without asking Temporal (a 202 must
+    be cheap; a query would cost a workflow-task round trip)."""
+    return OperationView(
+        id=op.id,
+        kind=op.kind,
+        resource_type=op.resource_type,
+        resource_id=op.resource_id,
+        workflow_id=op.workflow_id,
+        run_id=op.run_id,
+        created_at=op.created_at,
+        temporal_ui=ui_link(ui_url, namespace, op.workflow_id, op.run_id),
+        state=OperationState.RUNNING if op.run_id else OperationState.PENDING,
+        step="accepted",
+        progress=0,
+    )
 
 
 async def view(client: Client, op: OperationRecord, *, ui_url: str) -> OperationView:

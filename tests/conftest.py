@@ -86,38 +86,40 @@ async def template_dsn(pg_admin_dsn: str) -> str:
     return dsn
 
 
+@contextlib.asynccontextmanager
+async def scratch_database(
+    admin_dsn: str, prefix: str, template: str | None = None
+) -> AsyncIterator[str]:
+    """Create a uniquely named database (optionally cloned from ``template``), drop it after."""
+    name = f"{prefix}_{uuid.uuid4().hex[:16]}"
+    clause = f' TEMPLATE "{template}"' if template else ""
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"{clause}')
+    finally:
+        await conn.close()
+    try:
+        yield with_database(admin_dsn, name)
+    finally:
+        conn = await asyncpg.connect(admin_dsn)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+
 @pytest.fixture
 async def fresh_dsn(pg_admin_dsn: str, template_dsn: str) -> AsyncIterator[str]:
     """A new, migrated, empty database for this test only."""
-    name = f"t_{uuid.uuid4().hex[:16]}"
-    conn = await asyncpg.connect(pg_admin_dsn)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE_DB}"')
-    finally:
-        await conn.close()
-    yield with_database(pg_admin_dsn, name)
-    conn = await asyncpg.connect(pg_admin_dsn)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
+    async with scratch_database(pg_admin_dsn, "t", TEMPLATE_DB) as dsn:
+        yield dsn
 
 
 @pytest.fixture
 async def empty_dsn(pg_admin_dsn: str) -> AsyncIterator[str]:
     """A new database with no schema at all (for migrator tests)."""
-    name = f"e_{uuid.uuid4().hex[:16]}"
-    conn = await asyncpg.connect(pg_admin_dsn)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    yield with_database(pg_admin_dsn, name)
-    conn = await asyncpg.connect(pg_admin_dsn)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
+    async with scratch_database(pg_admin_dsn, "e") as dsn:
+        yield dsn
 
 
 @pytest.fixture

@@ -56,16 +56,26 @@ async def accept(
         else:
             created = True
             record = await build(conn)
-    await operations.start(db, temporal, record)
+    await operations.start(db, temporal, record, fresh=created)
     async with db.conn() as conn:
         record = await ops_repo.get(conn, record.id)
     return record, created
 
 
 async def respond(
-    temporal: Client, settings: Settings, record: OperationRecord, resource: BaseModel | None
+    temporal: Client,
+    settings: Settings,
+    record: OperationRecord,
+    resource: BaseModel | None,
+    *,
+    created: bool = True,
 ) -> dict[str, Any]:
-    view = await operations.view(temporal, record, ui_url=settings.resolved_temporal_ui_url())
+    """The 202 body. A repeated (idempotent) request shows the operation's real state."""
+    ui = settings.resolved_temporal_ui_url()
+    if created:
+        view = operations.accepted_view(temporal.namespace, record, ui_url=ui)
+    else:
+        view = await operations.view(temporal, record, ui_url=ui)
     return Accepted(
         operation=view, resource=resource.model_dump(mode="json") if resource else None
     ).model_dump(mode="json")

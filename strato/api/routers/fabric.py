@@ -144,7 +144,7 @@ async def add_host(
             request_body=body.model_dump(mode="json"),
         )
 
-    record, _created = await accept(
+    record, created = await accept(
         db,
         temporal,
         idempotency_key=idempotency_key,
@@ -154,7 +154,7 @@ async def add_host(
     async with db.conn() as conn:
         host = await repository.get(conn, HOSTS, record.resource_id) if record.resource_id else None
     response.headers["Location"] = f"/api/v1/operations/{record.id}"
-    return await respond(temporal, settings, record, host)
+    return await respond(temporal, settings, record, host, created=created)
 
 
 router.include_router(
