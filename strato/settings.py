@@ -49,6 +49,12 @@ class Settings(BaseSettings):
 
     host_connect_timeout_s: float = Field(default=30.0, gt=0)
 
+    # VM lifecycle (CloudStack global settings: expunge.delay, capacity release on stop).
+    expunge_delay_s: float = Field(default=86_400.0, ge=0)
+    release_capacity_on_stop: bool = True
+    deploy_max_hosts: int = Field(default=3, ge=1, le=100)
+    stop_timeout_s: float = Field(default=30.0, gt=0)
+
     @field_validator("data_dir")
     @classmethod
     def _expand(cls, v: Path) -> Path:

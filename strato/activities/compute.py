@@ -1,12 +1,20 @@
-"""Compute activities: run on ``compute@<host>`` by that host's agent, with its driver."""
+"""Compute activities: run on ``compute@<host>`` by that host's agent, with its driver.
+
+Each is idempotent because the driver contract's post-conditions are (define converges,
+start of a running VM succeeds, undefine of a missing VM succeeds).
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from strato.domain.compute import VmSpec
 from strato.domain.ids import Activities
-from strato.domain.payloads import ConnectHostInput, HostFacts
+from strato.domain.payloads import ComputeVmInput, ConnectHostInput, HostFacts
 from strato.drivers.hypervisor.base import HypervisorDriver
 
 
@@ -26,3 +34,43 @@ class ComputeActivities:
                 non_retryable=True,
             )
         return await self.driver.host_facts()
+
+    @activity.defn(name=Activities.DEFINE_VM)
+    async def define_vm(self, spec: VmSpec) -> None:
+        await self.driver.define_vm(spec)
+
+    @activity.defn(name=Activities.START_VM)
+    async def start_vm(self, inp: ComputeVmInput) -> None:
+        await self.driver.start_vm(inp.name)
+
+    @activity.defn(name=Activities.STOP_VM)
+    async def stop_vm(self, inp: ComputeVmInput) -> bool:
+        return await self.driver.stop_vm(inp.name, timeout_s=inp.timeout_s, force=inp.force)
+
+    @activity.defn(name=Activities.REBOOT_VM)
+    async def reboot_vm(self, inp: ComputeVmInput) -> None:
+        await self.driver.reboot_vm(inp.name)
+
+    @activity.defn(name=Activities.UNDEFINE_VM)
+    async def undefine_vm(self, inp: ComputeVmInput) -> None:
+        await self.driver.undefine_vm(inp.name)
+
+    @activity.defn(name=Activities.SCALE_VM)
+    async def scale_vm(self, inp: ComputeVmInput) -> None:
+        await self.driver.scale_vm(inp.name, inp.cpu_count, inp.memory_mb)
+
+    @activity.defn(name=Activities.HOST_CAPABILITIES)
+    async def capabilities(self, inp: ConnectHostInput) -> dict[str, bool]:
+        return dict(self.driver.capabilities)
+
+    def all(self) -> list[Callable[..., Any]]:
+        return [
+            self.connect_host,
+            self.define_vm,
+            self.start_vm,
+            self.stop_vm,
+            self.reboot_vm,
+            self.undefine_vm,
+            self.scale_vm,
+            self.capabilities,
+        ]

@@ -10,7 +10,7 @@ from temporalio.client import Client
 
 from strato import __version__
 from strato.api import errors
-from strato.api.routers import catalog, events, fabric, keys, operations, system
+from strato.api.routers import catalog, events, fabric, keys, networks, operations, system, vms
 from strato.schema.db import Database
 from strato.settings import Settings
 from strato.temporal import connect
@@ -51,6 +51,6 @@ def create_app(
         max_depth=settings.max_json_depth,
     )
     errors.install(app)
-    for module in (system, fabric, catalog, operations, events, keys):
+    for module in (system, fabric, catalog, vms, networks, operations, events, keys):
         app.include_router(module.router, prefix=API_PREFIX)
     return app

@@ -5,7 +5,8 @@
     ├── Conflict            409: the request contradicts the current state
     │   ├── NameTaken       409: a unique name is already used
     │   ├── InUse           409: the resource still has dependents
-    │   └── IllegalTransition 409: the state machine forbids the move
+    │   ├── IllegalTransition 409: the state machine forbids the move
+    │   └── InsufficientCapacity 409: no host, pool or address can take it
     ├── PreconditionFailed  412: If-Match version mismatch
     ├── InvalidInput        422: well-formed but semantically wrong input
     └── Unauthorized / Forbidden 401 / 403
@@ -55,6 +56,11 @@ class InUse(Conflict):
 class IllegalTransition(Conflict):
     type = "illegal-transition"
     title = "State transition not allowed"
+
+
+class InsufficientCapacity(Conflict):
+    type = "insufficient-capacity"
+    title = "Not enough capacity"
 
 
 class PreconditionFailed(StratoError):

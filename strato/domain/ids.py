@@ -31,6 +31,38 @@ class Activities:
     HOST_CONNECTED = "records.host_connected"
     CONNECT_HOST = "compute.connect_host"
 
+    VM_BEGIN = "records.vm_begin"
+    VM_FINISH = "records.vm_finish"
+    VM_PLAN_CLAIM = "records.vm_plan_claim"
+    VM_RELEASE_HOST = "records.vm_release_host"
+    VM_CLAIM_POOL = "records.vm_claim_pool"
+    VM_RELEASE_POOL = "records.vm_release_pool"
+    VM_ALLOCATE_NICS = "records.vm_allocate_nics"
+    VM_RELEASE_NICS = "records.vm_release_nics"
+    VOLUME_READY = "records.volume_ready"
+    VOLUMES_EXPUNGED = "records.volumes_expunged"
+    VM_SCALE_CLAIM = "records.vm_scale_claim"
+    VM_EXPUNGE_BEGIN = "records.vm_expunge_begin"
+
+    DEFINE_VM = "compute.define_vm"
+    START_VM = "compute.start_vm"
+    STOP_VM = "compute.stop_vm"
+    REBOOT_VM = "compute.reboot_vm"
+    UNDEFINE_VM = "compute.undefine_vm"
+    SCALE_VM = "compute.scale_vm"
+    HOST_CAPABILITIES = "compute.capabilities"
+
+    CREATE_VOLUME = "storage.create_volume"
+    DELETE_VOLUME = "storage.delete_volume"
+
 
 class Workflows:
     ADD_HOST = "AddHost"
+    DEPLOY_VM = "DeployVm"
+    START_VM = "StartVm"
+    STOP_VM = "StopVm"
+    REBOOT_VM = "RebootVm"
+    SCALE_VM = "ScaleVm"
+    DESTROY_VM = "DestroyVm"
+    RECOVER_VM = "RecoverVm"
+    EXPUNGE_VM = "ExpungeVm"

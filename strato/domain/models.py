@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from strato.domain.states import (
     AllocationState,
@@ -15,6 +15,8 @@ from strato.domain.states import (
     PoolState,
     ResourceState,
     TemplateState,
+    VmState,
+    VolumeState,
 )
 
 
@@ -35,6 +37,7 @@ class Zone(Entity):
     network_type: str = "Advanced"
     dns1: str | None = None
     internal_dns1: str | None = None
+    planner: str = "first_fit"
     state: AllocationState = AllocationState.ENABLED
 
 
@@ -132,6 +135,82 @@ class Template(Entity):
     featured: bool = False
     boot: dict[str, Any] = Field(default_factory=dict)
     state: TemplateState = TemplateState.READY
+
+
+class Vm(Entity):
+    name: str
+    display_name: str = ""
+    zone_id: UUID
+    host_id: UUID | None = None
+    last_host_id: UUID | None = None
+    service_offering_id: UUID
+    template_id: UUID
+    owner: str = ""
+    cpu_count: int
+    cpu_speed_mhz: int
+    memory_mb: int
+    state: VmState = VmState.ALLOCATED
+    last_error: str | None = None
+    current_operation_id: UUID | None = None
+    current_operation_kind: str | None = None
+    root_volume_id: UUID | None = None
+    destroyed_at: datetime | None = None
+    expunge_at: datetime | None = None
+
+
+class Volume(Entity):
+    name: str
+    zone_id: UUID
+    pool_id: UUID | None = None
+    vm_id: UUID | None = None
+    kind: str
+    size_bytes: int
+    format: str = "qcow2"
+    path: str | None = None
+    disk_offering_id: UUID | None = None
+    template_id: UUID | None = None
+    owner: str = ""
+    state: VolumeState = VolumeState.ALLOCATED
+
+
+def _address_text(value: Any) -> Any:
+    """inet/cidr columns arrive as ipaddress objects; the API speaks text."""
+    return None if value is None else str(value)
+
+
+class Nic(Entity):
+    vm_id: UUID
+    network_id: UUID
+    mac: str
+    ip_address: str | None = None
+    device_id: int = 0
+    is_default: bool = True
+    state: str = "Allocated"
+
+    _addr = field_validator("ip_address", mode="before")(_address_text)
+
+
+class Network(Entity):
+    zone_id: UUID
+    name: str
+    kind: str = "shared"
+    cidr: str | None = None
+    gateway: str | None = None
+    ip_start: str | None = None
+    ip_end: str | None = None
+    segment: str | None = None
+    owner: str | None = None
+    is_default: bool = False
+    state: str = "Allocated"
+
+    _addr = field_validator("cidr", "gateway", "ip_start", "ip_end", mode="before")(_address_text)
+
+
+class AffinityGroup(Entity):
+    name: str
+    owner: str = ""
+    kind: str
+    strict: bool = True
 
 
 class ApiKey(BaseModel):

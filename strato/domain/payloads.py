@@ -73,3 +73,138 @@ class HostConnectedInput(BaseModel):
     host_id: UUID
     facts: HostFacts
     operation_id: UUID | None = None
+
+
+# --- VM lifecycle -----------------------------------------------------------------
+
+
+class VmRef(BaseModel):
+    """Names one VM and the operation acting on it."""
+
+    vm_id: UUID
+    operation_id: UUID | None = None
+
+
+class DeployVmInput(VmRef):
+    max_hosts: int = 3
+    start: bool = True
+
+
+class StopVmInput(VmRef):
+    force: bool = False
+    timeout_s: float = 30.0
+    release_capacity: bool = True
+
+
+class ScaleVmInput(VmRef):
+    service_offering_id: UUID
+
+
+class DestroyVmInput(VmRef):
+    expunge: bool = False
+    expunge_delay_s: float = 86_400.0
+
+
+class ExpungeVmInput(VmRef):
+    delay_s: float = 0.0
+
+
+class VmResult(BaseModel):
+    vm_id: UUID
+    state: str
+    host_id: UUID | None = None
+    host_name: str | None = None
+    attempts: list[str] = Field(default_factory=list)
+
+
+class VmContext(BaseModel):
+    """What the workflow needs to drive subsystems for one VM (read at its first step)."""
+
+    vm_id: UUID
+    name: str
+    hypervisor_name: str
+    zone_id: UUID
+    owner: str = ""
+    state: str
+    cpu_count: int
+    cpu_speed_mhz: int
+    memory_mb: int
+    service_offering_id: UUID | None = None
+    host_id: UUID | None = None
+    host_name: str | None = None
+    last_host_id: UUID | None = None
+    last_host_name: str | None = None
+    root_volume_id: UUID | None = None
+    root_volume_name: str | None = None
+    root_size_bytes: int = 0
+    root_pool_name: str | None = None
+    template_path: str | None = None
+    boot: dict[str, Any] = Field(default_factory=dict)
+
+
+class VmBeginInput(VmRef):
+    target: str
+    expected: list[str] = Field(default_factory=list)
+
+
+class VmFinishInput(VmRef):
+    """The final step: transition, set/clear host, clear the operation lock, one txn."""
+
+    target: str
+    host_id: UUID | None = None
+    clear_host: bool = False
+    error: str | None = None
+    destroyed: bool = False
+    expunge_delay_s: float | None = None
+
+
+class PlanInput(VmRef):
+    avoid: list[UUID] = Field(default_factory=list)
+    prefer_host_id: UUID | None = None
+
+
+class Placement(BaseModel):
+    host_id: UUID
+    host_name: str
+    considered: int = 0
+
+
+class PoolPlacement(BaseModel):
+    pool_id: UUID
+    pool_name: str
+    volume_id: UUID
+    volume_name: str
+    size_bytes: int
+
+
+class NicInfo(BaseModel):
+    mac: str
+    ip_address: str | None = None
+    network_name: str = ""
+
+
+class VolumeReadyInput(BaseModel):
+    volume_id: UUID
+    path: str
+
+
+class ScaleClaimInput(VmRef):
+    service_offering_id: UUID
+    live: bool = False
+
+
+class ScaleClaimResult(BaseModel):
+    cpu_count: int
+    cpu_speed_mhz: int
+    memory_mb: int
+    applied: bool
+
+
+class ComputeVmInput(BaseModel):
+    """A host-bound compute request about one VM by its hypervisor name."""
+
+    name: str
+    timeout_s: float = 30.0
+    force: bool = False
+    cpu_count: int = 0
+    memory_mb: int = 0

@@ -163,3 +163,28 @@ HOST_STATUS = StateMachine[HostStatus](
     },
 )
 """Host connection status. ``Up -> Up`` is legal so a reconnect refreshes capacity."""
+
+
+_V = VmState
+VM_STATE = StateMachine[VmState](
+    "VM",
+    {
+        _V.STARTING: frozenset({_V.ALLOCATED, _V.STOPPED}),
+        _V.RUNNING: frozenset({_V.STARTING, _V.MIGRATING, _V.STOPPING}),
+        _V.STOPPING: frozenset({_V.RUNNING}),
+        _V.STOPPED: frozenset({_V.STOPPING, _V.STARTING, _V.DESTROYED, _V.ERROR, _V.RUNNING}),
+        _V.MIGRATING: frozenset({_V.RUNNING}),
+        _V.DESTROYED: frozenset({_V.ALLOCATED, _V.STOPPED, _V.RUNNING, _V.ERROR, _V.STOPPING}),
+        _V.EXPUNGING: frozenset({_V.DESTROYED, _V.ERROR}),
+        _V.EXPUNGED: frozenset({_V.EXPUNGING}),
+        _V.ERROR: frozenset({_V.ALLOCATED, _V.STARTING, _V.STOPPING, _V.MIGRATING, _V.EXPUNGING}),
+    },
+)
+"""VM lifecycle (CloudStack's VirtualMachine.State, without Unknown/Shutdown).
+
+``Stopping -> Running`` is how a failed stop returns to a defined state; ``Starting ->
+Stopped`` is how a failed start of a stopped VM returns; ``Running -> Stopped`` and
+``Stopped <- Destroyed`` (recover) are the out-of-band and recover paths.
+"""
+
+VM_TRANSITIONAL = frozenset({_V.STARTING, _V.STOPPING, _V.MIGRATING, _V.EXPUNGING})

@@ -6,11 +6,11 @@ from typing import Any
 from uuid import UUID
 
 from strato.domain.errors import NotFound
-from strato.domain.models import Host
+from strato.domain.models import Host, StoragePool
 from strato.domain.payloads import HostFacts, HostTransitionResult
 from strato.domain.states import HOST_STATUS, HostStatus
 from strato.schema import events
-from strato.schema.tables import HOSTS
+from strato.schema.tables import HOSTS, STORAGE_POOLS
 
 
 async def transition(
@@ -88,3 +88,8 @@ async def list_by_hypervisor(conn: Any, hypervisor: str) -> list[Host]:
         hypervisor,
     )
     return [HOSTS.to_model(r) for r in rows]
+
+
+async def list_pools_by_driver(conn: Any, driver: str) -> list[StoragePool]:
+    rows = await conn.fetch("SELECT * FROM storage_pools WHERE driver = $1 ORDER BY name", driver)
+    return [STORAGE_POOLS.to_model(r) for r in rows]

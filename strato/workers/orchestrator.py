@@ -11,6 +11,7 @@ from temporalio.worker import Worker
 
 from strato import operations
 from strato.activities.records import RecordsActivities
+from strato.activities.vm_records import VmRecordsActivities
 from strato.domain.ids import ORCHESTRATION_QUEUE
 from strato.schema.db import Database
 from strato.settings import Settings
@@ -22,11 +23,12 @@ log = logging.getLogger(__name__)
 
 def build_worker(client: Client, db: Database, queue: str = ORCHESTRATION_QUEUE) -> Worker:
     records = RecordsActivities(db)
+    vm_records = VmRecordsActivities(db)
     return Worker(
         client,
         task_queue=queue,
         workflows=ALL_WORKFLOWS,
-        activities=[records.host_transition, records.host_connected],
+        activities=[records.host_transition, records.host_connected, *vm_records.all()],
         max_concurrent_workflow_tasks=200,
         max_concurrent_activities=500,
         max_concurrent_local_activities=500,

@@ -1,4 +1,4 @@
-"""One process acting as the compute agent of every simulated host.
+"""One process acting as the agent of every simulated host and simulated pool.
 
 Real hosts run one agent each (``strato agent compute``). Simulated hosts are many and
 cheap, so one process polls each simulated host's own queue ``compute@<host>``: a host's
@@ -11,14 +11,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.worker import Worker
 
 from strato.activities.compute import ComputeActivities
-from strato.domain.ids import compute_queue
+from strato.activities.storage import StorageActivities
+from strato.domain.ids import compute_queue, storage_queue
 from strato.drivers.faults import FaultPlan
 from strato.drivers.hypervisor.simulator import SimulatorHypervisor
+from strato.drivers.storage.simulator import SimulatorPrimaryStorage
 from strato.schema import hosts
 from strato.schema.db import Database
 from strato.settings import Settings
@@ -41,6 +44,7 @@ class SimulatorFleet:
             seed=settings.sim_seed,
         )
         self.drivers: dict[str, SimulatorHypervisor] = {}
+        self.pools: dict[str, SimulatorPrimaryStorage] = {}
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.stops: dict[str, asyncio.Event] = {}
 
@@ -56,27 +60,41 @@ class SimulatorFleet:
             )
         return self.drivers[name]
 
-    async def _serve(self, name: str, stop: asyncio.Event) -> None:
-        acts = ComputeActivities(self._driver(name), name)
+    async def _serve(self, queue: str, activities: list[Any], stop: asyncio.Event) -> None:
         worker = Worker(
             self.client,
-            task_queue=compute_queue(name),
-            activities=[acts.connect_host],
+            task_queue=queue,
+            activities=activities,
             max_concurrent_activity_task_polls=1,
-            max_concurrent_activities=100,
+            max_concurrent_activities=200,
         )
         async with worker:
             await stop.wait()
 
+    def _pool(self, name: str, capacity_bytes: int) -> SimulatorPrimaryStorage:
+        if name not in self.pools:
+            self.pools[name] = SimulatorPrimaryStorage(
+                name, capacity_bytes=max(capacity_bytes, 1), faults=self.faults
+            )
+        return self.pools[name]
+
     async def refresh(self) -> None:
-        """Serve every simulated host in the database; stop serving removed ones."""
+        """Serve every simulated host and pool in the database; stop serving removed ones."""
         async with self.db.conn() as conn:
-            wanted = {h.name for h in await hosts.list_by_hypervisor(conn, "simulator")}
-        for name in wanted - set(self.tasks):
-            self.stops[name] = asyncio.Event()
-            self.tasks[name] = asyncio.create_task(self._serve(name, self.stops[name]))
-            log.info("simulated agent for %s polling %s", name, compute_queue(name))
-        for name in set(self.tasks) - wanted:
+            wanted: dict[str, list[Any]] = {
+                compute_queue(h.name): ComputeActivities(self._driver(h.name), h.name).all()
+                for h in await hosts.list_by_hypervisor(conn, "simulator")
+            }
+            for p in await hosts.list_pools_by_driver(conn, "simulator"):
+                acts = StorageActivities(self._pool(p.name, p.capacity_bytes))
+                wanted[storage_queue(p.name)] = acts.all()
+        for queue in wanted.keys() - set(self.tasks):
+            self.stops[queue] = asyncio.Event()
+            self.tasks[queue] = asyncio.create_task(
+                self._serve(queue, wanted[queue], self.stops[queue])
+            )
+            log.info("simulated agent polling %s", queue)
+        for name in set(self.tasks) - wanted.keys():
             self.stops.pop(name).set()
             await self.tasks.pop(name)
 

@@ -60,6 +60,12 @@ class HypervisorDriver(abc.ABC):
         """Post-condition: the VM is running again after a restart of its guest."""
 
     @abc.abstractmethod
+    async def scale_vm(self, name: str, cpu_count: int, memory_mb: int) -> None:
+        """Post-condition: the VM's definition (and, if running and ``live_scale`` is a
+        capability, the running guest) has ``cpu_count`` vCPUs and ``memory_mb`` memory.
+        Idempotent. Raises if the VM runs and the driver cannot scale it live."""
+
+    @abc.abstractmethod
     async def undefine_vm(self, name: str) -> None:
         """Post-condition: no VM named ``name`` exists (stopped first if running).
 

@@ -98,6 +98,11 @@ class SimulatorHypervisor(HypervisorDriver):
         vm.power = PowerState.RUNNING
         vm.boots += 1
 
+    async def scale_vm(self, name: str, cpu_count: int, memory_mb: int) -> None:
+        await self.faults.call("scale_vm", self.host_name)
+        vm = self._get(name)
+        vm.spec = vm.spec.model_copy(update={"cpu_count": cpu_count, "memory_mb": memory_mb})
+
     async def undefine_vm(self, name: str) -> None:
         await self.faults.call("undefine_vm", self.host_name)
         self.vms.pop(name, None)

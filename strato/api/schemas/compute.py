@@ -1,0 +1,95 @@
+"""VMs, affinity groups, networks."""
+
+from __future__ import annotations
+
+from typing import Literal
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+
+from strato.api.schemas.common import Filter, Name, Request, Text
+from strato.domain.models import Nic, Vm, Volume
+from strato.domain.states import VmState
+
+Owner = Text
+
+
+class VmDeploy(Request):
+    name: Name
+    display_name: Text = ""
+    zone_id: UUID
+    service_offering_id: UUID
+    template_id: UUID
+    owner: Owner = ""
+    affinity_group_ids: list[UUID] = Field(default_factory=list, max_length=16)
+    root_disk_size_gb: int | None = Field(default=None, gt=0, le=64 * 1024)
+    start: bool = True
+
+
+class VmStop(Request):
+    force: bool = False
+    timeout_s: float | None = Field(default=None, gt=0, le=3600)
+
+
+class VmScale(Request):
+    service_offering_id: UUID
+
+
+class VmDestroy(Request):
+    expunge: bool = False
+
+
+class VmFilter(Filter):
+    zone_id: UUID | None = None
+    host_id: UUID | None = None
+    state: VmState | None = None
+    owner: Owner | None = None
+    name: Name | None = None
+    service_offering_id: UUID | None = None
+
+
+class VmDetail(Vm):
+    host_name: str | None = None
+    nics: list[Nic] = Field(default_factory=list)
+    volumes: list[Volume] = Field(default_factory=list)
+
+
+class AffinityGroupCreate(Request):
+    name: Name
+    owner: Owner = ""
+    kind: Literal["host-affinity", "host-anti-affinity"]
+    strict: bool = True
+
+
+class AffinityGroupUpdate(Request):
+    strict: bool | None = None
+
+
+class AffinityGroupFilter(Filter):
+    owner: Owner | None = None
+    name: Name | None = None
+    kind: Literal["host-affinity", "host-anti-affinity"] | None = None
+
+
+class NetworkCreate(Request):
+    zone_id: UUID
+    name: Name
+    cidr: str = Field(max_length=64)
+    gateway: str | None = Field(default=None, max_length=64)
+    ip_start: str = Field(max_length=64)
+    ip_end: str = Field(max_length=64)
+    is_default: bool = True
+
+
+class NetworkView(BaseModel):
+    id: UUID
+    zone_id: UUID
+    name: str
+    kind: str
+    cidr: str | None
+    gateway: str | None
+    ip_start: str | None
+    ip_end: str | None
+    is_default: bool
+    state: str
+    free_addresses: int = 0

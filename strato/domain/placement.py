@@ -1,0 +1,66 @@
+"""Inputs of deployment planning: candidate hosts as the planner sees them, and the ask."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+
+
+class HostCandidate(BaseModel):
+    """An Up and Enabled host with its effective capacity (overcommit and reserve applied)."""
+
+    id: UUID
+    name: str
+    cluster_id: UUID
+    cpu_capacity_mhz: int
+    cpu_used_mhz: int
+    memory_capacity_mb: int
+    memory_used_mb: int
+    tags: list[str] = Field(default_factory=list)
+    owner_vms: int = 0  # VMs of the requesting owner already on this host
+
+    @property
+    def cpu_free_mhz(self) -> int:
+        return self.cpu_capacity_mhz - self.cpu_used_mhz
+
+    @property
+    def memory_free_mb(self) -> int:
+        return self.memory_capacity_mb - self.memory_used_mb
+
+
+class AffinityRule(BaseModel):
+    group_id: UUID
+    group_name: str
+    kind: str  # host-affinity | host-anti-affinity
+    strict: bool
+    member_hosts: list[UUID] = Field(default_factory=list)  # hosts other members occupy
+
+
+class PlanRequest(BaseModel):
+    cpu_mhz: int
+    memory_mb: int
+    host_tags: list[str] = Field(default_factory=list)
+    avoid: list[UUID] = Field(default_factory=list)
+    prefer_host_id: UUID | None = None
+    affinity: list[AffinityRule] = Field(default_factory=list)
+    seed: int = 0
+
+
+class PlanOutcome(BaseModel):
+    """Hosts to try in order, and why each of the others was excluded."""
+
+    ordered: list[HostCandidate]
+    excluded: dict[str, str] = Field(default_factory=dict)  # host name -> reason
+
+    def explain(self) -> str:
+        if not self.excluded:
+            return "no Up and Enabled host in the zone"
+        reasons: dict[str, list[str]] = {}
+        for host, why in self.excluded.items():
+            reasons.setdefault(why, []).append(host)
+        return "; ".join(
+            f"{len(hosts)} host(s) {why} ({', '.join(sorted(hosts)[:5])}"
+            f"{', ...' if len(hosts) > 5 else ''})"
+            for why, hosts in sorted(reasons.items())
+        )

@@ -1,0 +1,273 @@
+"""Capacity: candidate hosts for the planner, and atomic claims on hosts and pools.
+
+A claim is one guarded UPDATE of the host's counters (``used + ask <= capacity``) plus a
+claim row keyed by the VM, in one transaction. No read-then-write: two deploys racing for
+the last slot cannot both win. Strict affinity rules are checked under an advisory lock
+per group, so parallel deploys into one anti-affinity group cannot share a host.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from strato.domain.payloads import PoolPlacement
+from strato.domain.placement import AffinityRule, HostCandidate
+
+_CAPACITY = """
+    floor(h.cpu_cores * h.cpu_speed_mhz * c.cpu_overcommit_ratio)::bigint - h.cpu_reserved_mhz
+"""
+_MEMORY = "floor(h.memory_total_mb * c.memory_overcommit_ratio)::bigint - h.memory_reserved_mb"
+
+
+async def placement_ask(conn: Any, vm_id: UUID) -> Any:
+    """What the VM asks of a host, and which planner decides (offering's, else zone's)."""
+    return await conn.fetchrow(
+        """SELECT v.zone_id, v.owner, v.cpu_count * v.cpu_speed_mhz AS cpu,
+                  v.memory_mb, o.host_tags, coalesce(o.planner, z.planner) AS planner
+           FROM vms v JOIN service_offerings o ON o.id = v.service_offering_id
+           JOIN zones z ON z.id = v.zone_id WHERE v.id = $1""",
+        vm_id,
+    )
+
+
+async def candidates(conn: Any, zone_id: UUID, *, owner: str | None = None) -> list[HostCandidate]:
+    """Up and Enabled hosts (in enabled pods and clusters) of the zone."""
+    rows = await conn.fetch(
+        f"""SELECT h.id, h.name, h.cluster_id, h.tags, h.cpu_used_mhz, h.memory_used_mb,
+                   {_CAPACITY} AS cpu_capacity_mhz, {_MEMORY} AS memory_capacity_mb
+            FROM hosts h
+            JOIN clusters c ON c.id = h.cluster_id
+            JOIN pods p ON p.id = h.pod_id
+            WHERE h.zone_id = $1 AND h.status = 'Up' AND h.resource_state = 'Enabled'
+              AND c.state = 'Enabled' AND p.state = 'Enabled'""",
+        zone_id,
+    )
+    per_owner: dict[UUID, int] = {}
+    if owner is not None:
+        for r in await conn.fetch(
+            """SELECT hc.host_id, count(*) AS n FROM host_claims hc
+               JOIN vms v ON v.id = hc.vm_id WHERE v.owner = $1 GROUP BY hc.host_id""",
+            owner,
+        ):
+            per_owner[r["host_id"]] = r["n"]
+    return [
+        HostCandidate(
+            id=r["id"],
+            name=r["name"],
+            cluster_id=r["cluster_id"],
+            cpu_capacity_mhz=r["cpu_capacity_mhz"],
+            cpu_used_mhz=r["cpu_used_mhz"],
+            memory_capacity_mb=r["memory_capacity_mb"],
+            memory_used_mb=r["memory_used_mb"],
+            tags=list(r["tags"]),
+            owner_vms=per_owner.get(r["id"], 0),
+        )
+        for r in rows
+    ]
+
+
+async def affinity_rules(conn: Any, vm_id: UUID) -> list[AffinityRule]:
+    """The VM's groups with the hosts their other members currently hold claims on."""
+    rows = await conn.fetch(
+        """SELECT g.id, g.name, g.kind, g.strict,
+                  coalesce(array_agg(DISTINCT hc.host_id)
+                           FILTER (WHERE hc.host_id IS NOT NULL), '{}') AS hosts
+           FROM vm_affinity_groups mine
+           JOIN affinity_groups g ON g.id = mine.group_id
+           LEFT JOIN vm_affinity_groups other
+                  ON other.group_id = g.id AND other.vm_id <> $1
+           LEFT JOIN host_claims hc ON hc.vm_id = other.vm_id
+           WHERE mine.vm_id = $1
+           GROUP BY g.id, g.name, g.kind, g.strict""",
+        vm_id,
+    )
+    return [
+        AffinityRule(
+            group_id=r["id"],
+            group_name=r["name"],
+            kind=r["kind"],
+            strict=r["strict"],
+            member_hosts=list(r["hosts"]),
+        )
+        for r in rows
+    ]
+
+
+async def claim_host(
+    conn: Any, vm_id: UUID, host_id: UUID, cpu_mhz: int, memory_mb: int
+) -> str | None:
+    """Claim capacity for ``vm_id`` on ``host_id``; None on success, else why not.
+
+    Must run in a transaction. Idempotent: an existing claim on the same host succeeds.
+    """
+    existing = await conn.fetchval(
+        "SELECT host_id FROM host_claims WHERE vm_id = $1 FOR UPDATE", vm_id
+    )
+    if existing is not None:
+        return None if existing == host_id else "the VM already holds a claim on another host"
+    strict = await conn.fetch(
+        """SELECT g.id, g.name, g.kind FROM vm_affinity_groups m
+           JOIN affinity_groups g ON g.id = m.group_id
+           WHERE m.vm_id = $1 AND g.strict ORDER BY g.id""",
+        vm_id,
+    )
+    for g in strict:  # in id order: no deadlock between two multi-group deploys
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtext('affinity:' || $1::text))", g["id"]
+        )
+    for g in strict:
+        hosts = {
+            r["host_id"]
+            for r in await conn.fetch(
+                """SELECT hc.host_id FROM vm_affinity_groups m
+                   JOIN host_claims hc ON hc.vm_id = m.vm_id
+                   WHERE m.group_id = $1 AND m.vm_id <> $2""",
+                g["id"],
+                vm_id,
+            )
+        }
+        if g["kind"] == "host-anti-affinity" and host_id in hosts:
+            return f"host holds a member of anti-affinity group {g['name']}"
+        if g["kind"] == "host-affinity" and hosts and host_id not in hosts:
+            return f"host is not the host of affinity group {g['name']}"
+    claimed = await conn.fetchval(
+        f"""UPDATE hosts h SET cpu_used_mhz = h.cpu_used_mhz + $2,
+                               memory_used_mb = h.memory_used_mb + $3
+            FROM clusters c
+            WHERE h.id = $1 AND c.id = h.cluster_id
+              AND h.status = 'Up' AND h.resource_state = 'Enabled'
+              AND h.cpu_used_mhz + $2 <= {_CAPACITY}
+              AND h.memory_used_mb + $3 <= {_MEMORY}
+            RETURNING h.id""",
+        host_id,
+        cpu_mhz,
+        memory_mb,
+    )
+    if claimed is None:
+        return "host no longer has room, or is not Up and Enabled"
+    await conn.execute(
+        "INSERT INTO host_claims (vm_id, host_id, cpu_mhz, memory_mb) VALUES ($1, $2, $3, $4)",
+        vm_id,
+        host_id,
+        cpu_mhz,
+        memory_mb,
+    )
+    return None
+
+
+async def release_host(conn: Any, vm_id: UUID) -> UUID | None:
+    """Drop the VM's host claim, if any; return the host it was on. Idempotent."""
+    row = await conn.fetchrow(
+        "DELETE FROM host_claims WHERE vm_id = $1 RETURNING host_id, cpu_mhz, memory_mb", vm_id
+    )
+    if row is None:
+        return None
+    await conn.execute(
+        """UPDATE hosts SET cpu_used_mhz = cpu_used_mhz - $2, memory_used_mb = memory_used_mb - $3
+           WHERE id = $1""",
+        row["host_id"],
+        row["cpu_mhz"],
+        row["memory_mb"],
+    )
+    host: UUID = row["host_id"]
+    return host
+
+
+async def resize_claim(conn: Any, vm_id: UUID, cpu_mhz: int, memory_mb: int) -> str | None:
+    """Change an existing claim in place (live scale); None on success, else why not."""
+    row = await conn.fetchrow(
+        "SELECT host_id, cpu_mhz, memory_mb FROM host_claims WHERE vm_id = $1 FOR UPDATE", vm_id
+    )
+    if row is None:
+        return "the VM holds no claim"
+    d_cpu, d_mem = cpu_mhz - row["cpu_mhz"], memory_mb - row["memory_mb"]
+    ok = await conn.fetchval(
+        f"""UPDATE hosts h SET cpu_used_mhz = h.cpu_used_mhz + $2,
+                               memory_used_mb = h.memory_used_mb + $3
+            FROM clusters c
+            WHERE h.id = $1 AND c.id = h.cluster_id
+              AND h.cpu_used_mhz + $2 <= {_CAPACITY} AND h.memory_used_mb + $3 <= {_MEMORY}
+            RETURNING h.id""",
+        row["host_id"],
+        d_cpu,
+        d_mem,
+    )
+    if ok is None:
+        return "the host lacks room for the larger offering"
+    await conn.execute(
+        "UPDATE host_claims SET cpu_mhz = $2, memory_mb = $3 WHERE vm_id = $1",
+        vm_id,
+        cpu_mhz,
+        memory_mb,
+    )
+    return None
+
+
+async def claim_pool(conn: Any, volume_id: UUID, host_id: UUID) -> PoolPlacement | None:
+    """Claim room for the volume on a pool the host can reach (its cluster's, or
+    zone-wide), emptiest first. Idempotent per volume. None when no pool has room."""
+    vol = await conn.fetchrow("SELECT name, size_bytes FROM volumes WHERE id = $1", volume_id)
+    existing = await conn.fetchrow(
+        """SELECT pc.pool_id, p.name FROM pool_claims pc
+           JOIN storage_pools p ON p.id = pc.pool_id
+           JOIN hosts h ON h.id = $2
+           WHERE pc.volume_id = $1
+             AND (p.cluster_id = h.cluster_id OR (p.scope = 'zone' AND p.zone_id = h.zone_id))""",
+        volume_id,
+        host_id,
+    )
+    if existing is not None:
+        return PoolPlacement(
+            pool_id=existing["pool_id"],
+            pool_name=existing["name"],
+            volume_id=volume_id,
+            volume_name=vol["name"],
+            size_bytes=vol["size_bytes"],
+        )
+    await release_pool(conn, volume_id)  # a claim on a pool this host cannot reach
+    row = await conn.fetchrow(
+        """UPDATE storage_pools p SET allocated_bytes = p.allocated_bytes + $2
+           WHERE p.id = (
+               SELECT p2.id FROM storage_pools p2 JOIN hosts h ON h.id = $1
+               WHERE p2.state = 'Up'
+                 AND (p2.cluster_id = h.cluster_id
+                      OR (p2.scope = 'zone' AND p2.zone_id = h.zone_id))
+                 AND p2.allocated_bytes + $2
+                     <= floor(p2.capacity_bytes * p2.overprovisioning_factor)
+               ORDER BY floor(p2.capacity_bytes * p2.overprovisioning_factor)
+                        - p2.allocated_bytes DESC
+               LIMIT 1 FOR UPDATE)
+             AND p.allocated_bytes + $2 <= floor(p.capacity_bytes * p.overprovisioning_factor)
+           RETURNING p.id, p.name""",
+        host_id,
+        vol["size_bytes"],
+    )
+    if row is None:
+        return None
+    await conn.execute(
+        "INSERT INTO pool_claims (volume_id, pool_id, bytes) VALUES ($1, $2, $3)",
+        volume_id,
+        row["id"],
+        vol["size_bytes"],
+    )
+    await conn.execute("UPDATE volumes SET pool_id = $2 WHERE id = $1", volume_id, row["id"])
+    return PoolPlacement(
+        pool_id=row["id"],
+        pool_name=row["name"],
+        volume_id=volume_id,
+        volume_name=vol["name"],
+        size_bytes=vol["size_bytes"],
+    )
+
+
+async def release_pool(conn: Any, volume_id: UUID) -> None:
+    row = await conn.fetchrow(
+        "DELETE FROM pool_claims WHERE volume_id = $1 RETURNING pool_id, bytes", volume_id
+    )
+    if row is not None:
+        await conn.execute(
+            "UPDATE storage_pools SET allocated_bytes = allocated_bytes - $2 WHERE id = $1",
+            row["pool_id"],
+            row["bytes"],
+        )

@@ -1,0 +1,161 @@
+"""Networks' address pools and NIC allocation (a zone's default shared network)."""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+from typing import Any
+from uuid import UUID, uuid4
+
+from strato.domain.errors import InsufficientCapacity, InUse, InvalidInput
+from strato.domain.models import Network
+from strato.domain.payloads import NicInfo
+from strato.schema import events, repository
+from strato.schema.repository import TableSpec
+
+NETWORKS = TableSpec(
+    "networks",
+    "network",
+    Network,
+    references={"zone_id": "zone"},
+    dependents={"nics": "NICs", "ip_addresses": "IP addresses"},
+)
+
+MAX_RANGE = 65_536
+
+
+def _as_str(value: Any) -> Any:
+    return str(value) if value is not None else None
+
+
+def network_model(row: Any) -> Network:
+    data = dict(row)
+    for k in ("cidr", "gateway", "ip_start", "ip_end"):
+        data[k] = _as_str(data.get(k))
+    return Network.model_validate(data)
+
+
+def mac_for(vm_id: UUID, device: int) -> str:
+    """Deterministic, locally administered MAC: a retried allocation makes the same NIC."""
+    digest = hashlib.sha256(f"{vm_id}:{device}".encode()).digest()
+    return "02:" + ":".join(f"{b:02x}" for b in digest[:5])
+
+
+async def create_network(conn: Any, values: dict[str, Any]) -> Network:
+    """Create a network and, for a range, its Free addresses (one row each)."""
+    cidr = ipaddress.ip_network(values["cidr"], strict=True)
+    start = ipaddress.ip_address(values["ip_start"])
+    end = ipaddress.ip_address(values["ip_end"])
+    gateway = ipaddress.ip_address(values["gateway"]) if values.get("gateway") else None
+    if start not in cidr or end not in cidr or int(end) < int(start):
+        raise InvalidInput(f"ip_start..ip_end must be an ascending range inside {cidr}")
+    if gateway is not None and gateway not in cidr:
+        raise InvalidInput(f"gateway {gateway} is not inside {cidr}")
+    count = int(end) - int(start) + 1
+    if count > MAX_RANGE:
+        raise InvalidInput(f"a range holds at most {MAX_RANGE} addresses, not {count}")
+    if gateway is not None and int(start) <= int(gateway) <= int(end):
+        raise InvalidInput(f"gateway {gateway} must not be inside the allocation range")
+    net = await repository.insert(
+        conn, NETWORKS, {**values, "cidr": str(cidr), "state": "Implemented"}
+    )
+    await conn.execute(
+        """INSERT INTO ip_addresses (id, network_id, address)
+           SELECT gen_random_uuid(), $1, $2::inet + g FROM generate_series(0, $3 - 1) g""",
+        net.id,
+        str(start),
+        count,
+    )
+    return net
+
+
+async def get_network(conn: Any, id: UUID) -> Network:
+    await repository.get(conn, NETWORKS, id)  # raises NotFound
+    return network_model(await conn.fetchrow("SELECT * FROM networks WHERE id = $1", id))
+
+
+async def list_networks(conn: Any, zone_id: UUID | None) -> list[Network]:
+    rows = await conn.fetch(
+        "SELECT * FROM networks WHERE ($1::uuid IS NULL OR zone_id = $1) ORDER BY created_at, id",
+        zone_id,
+    )
+    return [network_model(r) for r in rows]
+
+
+async def free_count(conn: Any, network_id: UUID) -> int:
+    n: int = await conn.fetchval(
+        "SELECT count(*) FROM ip_addresses WHERE network_id = $1 AND state = 'Free'", network_id
+    )
+    return n
+
+
+async def allocate_default_nic(conn: Any, vm_id: UUID, zone_id: UUID) -> list[NicInfo]:
+    """One NIC with one address on the zone's default network (none if it has none).
+
+    Idempotent: the VM's existing NIC is returned. Raises InvalidInput if no address is free.
+    """
+    existing = await conn.fetch(
+        """SELECT n.mac, host(n.ip_address) AS ip, net.name FROM nics n
+           JOIN networks net ON net.id = n.network_id WHERE n.vm_id = $1 ORDER BY n.device_id""",
+        vm_id,
+    )
+    if existing:
+        return [NicInfo(mac=r["mac"], ip_address=r["ip"], network_name=r["name"]) for r in existing]
+    net = await conn.fetchrow(
+        "SELECT id, name FROM networks WHERE zone_id = $1 AND is_default", zone_id
+    )
+    if net is None:
+        return []
+    nic_id = uuid4()
+    mac = mac_for(vm_id, 0)
+    await conn.execute(
+        "INSERT INTO nics (id, vm_id, network_id, mac, device_id) VALUES ($1, $2, $3, $4, 0)",
+        nic_id,
+        vm_id,
+        net["id"],
+        mac,
+    )
+    ip = await conn.fetchval(
+        """UPDATE ip_addresses SET state = 'Allocated', vm_id = $2, nic_id = $3,
+                                   allocated_at = clock_timestamp()
+           WHERE id = (SELECT id FROM ip_addresses WHERE network_id = $1 AND state = 'Free'
+                       ORDER BY address LIMIT 1 FOR UPDATE SKIP LOCKED)
+           RETURNING host(address)""",
+        net["id"],
+        vm_id,
+        nic_id,
+    )
+    if ip is None:
+        raise InsufficientCapacity(f"network {net['name']} has no free IP address left")
+    await conn.execute("UPDATE nics SET ip_address = $2::inet WHERE id = $1", nic_id, ip)
+    await events.append(
+        conn, "strato.ip.allocated", "vm", vm_id, payload={"ip": ip, "network": net["name"]}
+    )
+    return [NicInfo(mac=mac, ip_address=ip, network_name=net["name"])]
+
+
+async def release_nics(conn: Any, vm_id: UUID) -> int:
+    """Free the VM's addresses and remove its NICs. Idempotent; returns addresses freed."""
+    freed = await conn.fetch(
+        """UPDATE ip_addresses SET state = 'Free', vm_id = NULL, nic_id = NULL, allocated_at = NULL
+           WHERE vm_id = $1 RETURNING host(address) AS ip""",
+        vm_id,
+    )
+    await conn.execute("DELETE FROM nics WHERE vm_id = $1", vm_id)
+    if freed:
+        await events.append(
+            conn, "strato.ip.released", "vm", vm_id, payload={"ips": [r["ip"] for r in freed]}
+        )
+    return len(freed)
+
+
+async def delete_network(conn: Any, network_id: UUID) -> None:
+    """Delete a network whose addresses are all Free (409 otherwise)."""
+    await repository.get(conn, NETWORKS, network_id)
+    used = await conn.fetchval(
+        "SELECT count(*) FROM ip_addresses WHERE network_id = $1 AND state <> 'Free'", network_id
+    )
+    if used:
+        raise InUse(f"network {network_id} still has {used} allocated address(es)")
+    await conn.execute("DELETE FROM ip_addresses WHERE network_id = $1", network_id)
+    await repository.delete(conn, NETWORKS, network_id)

@@ -1,0 +1,79 @@
+"""DeployVm: validate -> allocate NIC/IP -> plan + claim -> root volume -> define -> start."""
+
+from __future__ import annotations
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from strato.domain.ids import Activities as A
+    from strato.domain.ids import Workflows
+    from strato.domain.payloads import DeployVmInput, NicInfo, StepProgress, VmResult
+    from strato.workflows.add_host import failure_reason
+    from strato.workflows.progress import Steps
+    from strato.workflows.vm_steps import BootFailed, VmOps, error_type, place_and_boot
+
+STEPS = (
+    "validate",
+    "allocate network",
+    "plan and claim",
+    "prepare root volume",
+    "define on host",
+    "start",
+    "running",
+)
+
+
+@workflow.defn(name=Workflows.DEPLOY_VM)
+class DeployVmWorkflow:
+    def __init__(self) -> None:
+        self.steps = Steps(*STEPS)
+
+    @workflow.query(name="progress")
+    def progress(self) -> StepProgress:
+        return self.steps.current
+
+    @workflow.run
+    async def run(self, inp: DeployVmInput) -> VmResult:
+        ops = VmOps(inp.vm_id, inp.operation_id)
+        self.steps.enter("validate")
+        ctx = await ops.begin("Starting")
+        self.steps.enter("allocate network")
+        try:
+            nics = [
+                NicInfo.model_validate(n)
+                for n in await ops.local(A.VM_ALLOCATE_NICS, ops.ref, list[NicInfo])
+            ]
+        except ActivityError as err:
+            await ops.finish("Error", error=failure_reason(err))
+            raise ApplicationError(
+                failure_reason(err), type=error_type(err), non_retryable=True
+            ) from err
+        if not inp.start:
+            await ops.finish("Stopped")
+            self.steps.finish("created stopped")
+            return VmResult(vm_id=inp.vm_id, state="Stopped")
+        try:
+            placement, attempts = await place_and_boot(
+                ops, ctx, nics, self.steps, max_hosts=inp.max_hosts
+            )
+        except BootFailed as failed:
+            # Compensation: claims and volumes of each attempt were undone; now the IPs.
+            await ops.local(A.VM_RELEASE_NICS, ops.ref, int)
+            reason = "; ".join(failed.attempts)
+            await ops.finish("Error", error=reason)
+            raise ApplicationError(
+                f"VM {ctx.name} could not be deployed: {reason}",
+                type=failed.kind,
+                non_retryable=True,
+            ) from None
+        self.steps.enter("running")
+        await ops.finish("Running", host_id=placement.host_id)
+        self.steps.finish(f"running on {placement.host_name}")
+        return VmResult(
+            vm_id=inp.vm_id,
+            state="Running",
+            host_id=placement.host_id,
+            host_name=placement.host_name,
+            attempts=attempts,
+        )

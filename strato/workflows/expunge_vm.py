@@ -1,0 +1,81 @@
+"""ExpungeVm: after a durable timer, remove everything of a Destroyed VM for good.
+
+The timer survives any restart. ``expunge_now`` (an explicit expunge request) cuts it
+short; a cancellation (RecoverVm) ends it before anything is removed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import timedelta
+from uuid import UUID
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from strato.domain.ids import Activities as A
+    from strato.domain.ids import Workflows
+    from strato.domain.payloads import ExpungeVmInput, StepProgress, VmContext, VmRef, VmResult
+    from strato.workflows.add_host import failure_reason
+    from strato.workflows.progress import Steps
+    from strato.workflows.vm_steps import VmOps
+
+
+@workflow.defn(name=Workflows.EXPUNGE_VM)
+class ExpungeVmWorkflow:
+    def __init__(self) -> None:
+        self.steps = Steps(
+            "waiting", "lock", "remove from host", "delete volumes", "release addresses", "expunged"
+        )
+        self.now_operation: UUID | None = None
+        self.now = False
+
+    @workflow.query(name="progress")
+    def progress(self) -> StepProgress:
+        return self.steps.current
+
+    @workflow.signal(name="expunge_now")
+    def expunge_now(self, ref: VmRef) -> None:
+        self.now = True
+        self.now_operation = ref.operation_id
+
+    @workflow.run
+    async def run(self, inp: ExpungeVmInput) -> VmResult:
+        self.steps.enter("waiting", f"{inp.delay_s:g}s")
+        if inp.delay_s > 0:
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(
+                    lambda: self.now, timeout=timedelta(seconds=inp.delay_s)
+                )
+        op = self.now_operation or inp.operation_id or workflow.uuid4()
+        ops = VmOps(inp.vm_id, op)
+        self.steps.enter("lock")
+        ctx: VmContext | None = await ops.local(A.VM_EXPUNGE_BEGIN, ops.ref, VmContext | None)  # type: ignore[arg-type]
+        if ctx is None:  # recovered, or already expunged
+            self.steps.finish("nothing to expunge")
+            return VmResult(vm_id=inp.vm_id, state="skipped")
+        self.steps.enter("remove from host")
+        notes: list[str] = []
+        if ctx.last_host_name:
+            note = await ops.best_effort_undefine(ctx.last_host_name, ctx.hypervisor_name)
+            if note:
+                notes.append(note)
+        self.steps.enter("delete volumes")
+        if ctx.root_pool_name and ctx.root_volume_name:
+            try:
+                await ops.on_pool(A.DELETE_VOLUME, ctx.root_pool_name, ctx.root_volume_name)
+            except ActivityError as err:
+                reason = failure_reason(err)
+                await ops.finish("Error", error=f"expunge failed: {reason}")
+                raise ApplicationError(
+                    f"VM {ctx.name} could not be expunged: {reason}",
+                    type="expunge-failed",
+                    non_retryable=True,
+                ) from err
+        await ops.local(A.VOLUMES_EXPUNGED, ops.ref)
+        self.steps.enter("release addresses")
+        await ops.local(A.VM_RELEASE_NICS, ops.ref, int)
+        await ops.finish("Expunged", error="; ".join(notes) or None)
+        self.steps.finish()
+        return VmResult(vm_id=inp.vm_id, state="Expunged")

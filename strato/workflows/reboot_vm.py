@@ -1,0 +1,47 @@
+"""RebootVm: restart the guest on its host; the VM stays Running."""
+
+from __future__ import annotations
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from strato.domain.ids import Activities as A
+    from strato.domain.ids import Workflows
+    from strato.domain.payloads import ComputeVmInput, StepProgress, VmRef, VmResult
+    from strato.workflows.add_host import failure_reason
+    from strato.workflows.progress import Steps
+    from strato.workflows.vm_steps import VmOps
+
+
+@workflow.defn(name=Workflows.REBOOT_VM)
+class RebootVmWorkflow:
+    def __init__(self) -> None:
+        self.steps = Steps("validate", "reboot on host")
+
+    @workflow.query(name="progress")
+    def progress(self) -> StepProgress:
+        return self.steps.current
+
+    @workflow.run
+    async def run(self, inp: VmRef) -> VmResult:
+        ops = VmOps(inp.vm_id, inp.operation_id)
+        self.steps.enter("validate")
+        ctx = await ops.begin("Running")
+        assert ctx.host_name is not None
+        self.steps.enter("reboot on host", ctx.host_name)
+        try:
+            await ops.on_host(A.REBOOT_VM, ctx.host_name, ComputeVmInput(name=ctx.hypervisor_name))
+        except ActivityError as err:
+            reason = failure_reason(err)
+            await ops.finish("Running", error=f"reboot failed: {reason}")
+            raise ApplicationError(
+                f"VM {ctx.name} could not be rebooted: {reason}",
+                type="reboot-failed",
+                non_retryable=True,
+            ) from err
+        await ops.finish("Running")
+        self.steps.finish()
+        return VmResult(
+            vm_id=inp.vm_id, state="Running", host_id=ctx.host_id, host_name=ctx.host_name
+        )

@@ -1,0 +1,102 @@
+"""ScaleVm: change the service offering; live when the host's driver can, else Stopped."""
+
+from __future__ import annotations
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from strato.domain.ids import Activities as A
+    from strato.domain.ids import Workflows
+    from strato.domain.payloads import (
+        ComputeVmInput,
+        ConnectHostInput,
+        ScaleClaimInput,
+        ScaleClaimResult,
+        ScaleVmInput,
+        StepProgress,
+        VmResult,
+    )
+    from strato.workflows.add_host import failure_reason
+    from strato.workflows.progress import Steps
+    from strato.workflows.vm_steps import VmOps, error_type
+
+
+@workflow.defn(name=Workflows.SCALE_VM)
+class ScaleVmWorkflow:
+    def __init__(self) -> None:
+        self.steps = Steps("validate", "claim capacity", "apply on host", "done")
+
+    @workflow.query(name="progress")
+    def progress(self) -> StepProgress:
+        return self.steps.current
+
+    @workflow.run
+    async def run(self, inp: ScaleVmInput) -> VmResult:
+        ops = VmOps(inp.vm_id, inp.operation_id)
+        self.steps.enter("validate")
+        ctx = await ops.begin("")  # Stopped or Running: the state does not change
+        live = ctx.state == "Running"
+        try:
+            if live:
+                assert ctx.host_name is not None
+                caps = await ops.on_host(
+                    A.HOST_CAPABILITIES,
+                    ctx.host_name,
+                    ConnectHostInput(host_id=ctx.host_id, host_name=ctx.host_name),
+                    dict[str, bool],
+                )
+                if not caps.get("live_scale"):
+                    raise ApplicationError(
+                        f"host {ctx.host_name} cannot scale a running VM; stop it first",
+                        type="not-supported",
+                        non_retryable=True,
+                    )
+            self.steps.enter("claim capacity")
+            new: ScaleClaimResult = await ops.local(
+                A.VM_SCALE_CLAIM,
+                ScaleClaimInput(
+                    **ops.ref.model_dump(), service_offering_id=inp.service_offering_id, live=live
+                ),
+                ScaleClaimResult,
+            )
+            if live:
+                assert ctx.host_name is not None
+                self.steps.enter("apply on host", ctx.host_name)
+                try:
+                    await ops.on_host(
+                        A.SCALE_VM,
+                        ctx.host_name,
+                        ComputeVmInput(
+                            name=ctx.hypervisor_name,
+                            cpu_count=new.cpu_count,
+                            memory_mb=new.memory_mb,
+                        ),
+                    )
+                except ActivityError:
+                    # Compensation: the claim and the offering go back to what they were.
+                    assert ctx.service_offering_id is not None
+                    await ops.local(
+                        A.VM_SCALE_CLAIM,
+                        ScaleClaimInput(
+                            **ops.ref.model_dump(),
+                            service_offering_id=ctx.service_offering_id,
+                            live=True,
+                        ),
+                        ScaleClaimResult,
+                    )
+                    raise
+        except (ActivityError, ApplicationError) as err:
+            reason = failure_reason(err) if isinstance(err, ActivityError) else err.message
+            kind = error_type(err) if isinstance(err, ActivityError) else (err.type or "")
+            await ops.finish(ctx.state, error=f"scale failed: {reason}")
+            raise ApplicationError(
+                f"VM {ctx.name} could not be scaled: {reason}",
+                type=kind or "scale-failed",
+                non_retryable=True,
+            ) from err
+        await ops.finish(ctx.state)
+        self.steps.finish(f"{new.cpu_count} vCPU, {new.memory_mb} MiB")
+        return VmResult(
+            vm_id=inp.vm_id, state=ctx.state, host_id=ctx.host_id, host_name=ctx.host_name
+        )

@@ -1,0 +1,67 @@
+"""StartVm: a Stopped VM is placed again (its last host preferred) and booted."""
+
+from __future__ import annotations
+
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from strato.domain.ids import Activities as A
+    from strato.domain.ids import Workflows
+    from strato.domain.payloads import DeployVmInput, NicInfo, StepProgress, VmResult
+    from strato.workflows.progress import Steps
+    from strato.workflows.vm_steps import BootFailed, VmOps, place_and_boot
+
+
+@workflow.defn(name=Workflows.START_VM)
+class StartVmWorkflow:
+    def __init__(self) -> None:
+        self.steps = Steps(
+            "validate",
+            "plan and claim",
+            "prepare root volume",
+            "define on host",
+            "start",
+            "running",
+        )
+
+    @workflow.query(name="progress")
+    def progress(self) -> StepProgress:
+        return self.steps.current
+
+    @workflow.run
+    async def run(self, inp: DeployVmInput) -> VmResult:
+        ops = VmOps(inp.vm_id, inp.operation_id)
+        self.steps.enter("validate")
+        ctx = await ops.begin("Starting")
+        nics = [
+            NicInfo.model_validate(n)
+            for n in await ops.local(A.VM_ALLOCATE_NICS, ops.ref, list[NicInfo])
+        ]
+        try:
+            placement, attempts = await place_and_boot(
+                ops,
+                ctx,
+                nics,
+                self.steps,
+                max_hosts=inp.max_hosts,
+                prefer_host=ctx.last_host_id,
+            )
+        except BootFailed as failed:
+            reason = "; ".join(failed.attempts)
+            await ops.finish("Stopped", error=reason)  # back where it was, with why
+            raise ApplicationError(
+                f"VM {ctx.name} could not be started: {reason}",
+                type=failed.kind,
+                non_retryable=True,
+            ) from None
+        self.steps.enter("running")
+        await ops.finish("Running", host_id=placement.host_id)
+        self.steps.finish(f"running on {placement.host_name}")
+        return VmResult(
+            vm_id=inp.vm_id,
+            state="Running",
+            host_id=placement.host_id,
+            host_name=placement.host_name,
+            attempts=attempts,
+        )

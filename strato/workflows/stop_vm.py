@@ -1,0 +1,48 @@
+"""StopVm: graceful shutdown with a timeout, then forced; the domain is undefined and
+(by default) the host capacity released, like CloudStack's capacity release on stop."""
+
+from __future__ import annotations
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from strato.domain.ids import Activities as A
+    from strato.domain.ids import Workflows
+    from strato.domain.payloads import StepProgress, StopVmInput, VmResult
+    from strato.workflows.add_host import failure_reason
+    from strato.workflows.progress import Steps
+    from strato.workflows.vm_steps import VmOps
+
+
+@workflow.defn(name=Workflows.STOP_VM)
+class StopVmWorkflow:
+    def __init__(self) -> None:
+        self.steps = Steps("validate", "stop on host", "release capacity", "stopped")
+
+    @workflow.query(name="progress")
+    def progress(self) -> StepProgress:
+        return self.steps.current
+
+    @workflow.run
+    async def run(self, inp: StopVmInput) -> VmResult:
+        ops = VmOps(inp.vm_id, inp.operation_id)
+        self.steps.enter("validate")
+        ctx = await ops.begin("Stopping")
+        self.steps.enter("stop on host", ctx.host_name or "")
+        try:
+            await ops.stop_on_host(ctx, force=inp.force, timeout_s=inp.timeout_s)
+        except ActivityError as err:
+            reason = failure_reason(err)
+            await ops.finish("Running", error=f"stop failed: {reason}")
+            raise ApplicationError(
+                f"VM {ctx.name} could not be stopped: {reason}",
+                type="stop-failed",
+                non_retryable=True,
+            ) from err
+        self.steps.enter("release capacity")
+        if inp.release_capacity:
+            await ops.local(A.VM_RELEASE_HOST, ops.ref, bool)
+        await ops.finish("Stopped", clear_host=inp.release_capacity)
+        self.steps.finish()
+        return VmResult(vm_id=inp.vm_id, state="Stopped")

@@ -1,0 +1,249 @@
+"""Steps shared by the VM workflows: how each activity is called, and place-and-boot.
+
+Host-bound calls go to ``compute@<host>`` / ``storage@<pool>`` with a schedule-to-start
+timeout, so a dead host fails the step fast instead of queueing forever.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+from uuid import UUID
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from strato.domain.compute import BootSpec, DiskSpec, NicSpec, VmSpec
+    from strato.domain.ids import Activities as A
+    from strato.domain.ids import compute_queue, storage_queue
+    from strato.domain.payloads import (
+        ComputeVmInput,
+        NicInfo,
+        Placement,
+        PlanInput,
+        PoolPlacement,
+        VmBeginInput,
+        VmContext,
+        VmFinishInput,
+        VmRef,
+        VolumeReadyInput,
+    )
+    from strato.domain.storage import VolumeInfo, VolumeSpec
+    from strato.workflows.add_host import failure_reason
+    from strato.workflows.progress import Steps
+
+LOCAL_TIMEOUT = timedelta(seconds=30)
+LOCAL_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_attempts=20)
+HOST_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=500), backoff_coefficient=2.0, maximum_attempts=3
+)
+SCHEDULE_TO_START = timedelta(seconds=10)
+
+
+def error_type(err: BaseException) -> str:
+    cause = err.__cause__
+    while cause is not None:
+        if isinstance(cause, ApplicationError) and cause.type:
+            return cause.type
+        cause = cause.__cause__
+    return "activity-failed"
+
+
+class VmOps:
+    """The VM's activities, bound to one VM and one operation."""
+
+    def __init__(self, vm_id: UUID, operation_id: UUID | None) -> None:
+        self.ref = VmRef(vm_id=vm_id, operation_id=operation_id)
+
+    async def local(self, name: str, arg: Any, result_type: type | None = None) -> Any:
+        return await workflow.execute_local_activity(
+            name,
+            arg,
+            result_type=result_type,
+            start_to_close_timeout=LOCAL_TIMEOUT,
+            retry_policy=LOCAL_RETRY,
+        )
+
+    async def on_host(
+        self,
+        name: str,
+        host: str,
+        arg: Any,
+        result_type: type | None = None,
+        timeout: timedelta = timedelta(seconds=120),  # noqa: ASYNC109 - Temporal's timeout
+        retry: RetryPolicy = HOST_RETRY,
+    ) -> Any:
+        return await workflow.execute_activity(
+            name,
+            arg,
+            result_type=result_type,
+            task_queue=compute_queue(host),
+            schedule_to_start_timeout=SCHEDULE_TO_START,
+            start_to_close_timeout=timeout,
+            retry_policy=retry,
+        )
+
+    async def on_pool(self, name: str, pool: str, arg: Any, result_type: type | None = None) -> Any:
+        return await workflow.execute_activity(
+            name,
+            arg,
+            result_type=result_type,
+            task_queue=storage_queue(pool),
+            schedule_to_start_timeout=SCHEDULE_TO_START,
+            start_to_close_timeout=timedelta(seconds=600),
+            retry_policy=HOST_RETRY,
+        )
+
+    async def begin(self, target: str) -> VmContext:
+        ctx: VmContext = await self.local(
+            A.VM_BEGIN, VmBeginInput(**self.ref.model_dump(), target=target), VmContext
+        )
+        return ctx
+
+    async def finish(self, target: str, **kw: Any) -> VmContext:
+        ctx: VmContext = await self.local(
+            A.VM_FINISH, VmFinishInput(**self.ref.model_dump(), target=target, **kw), VmContext
+        )
+        return ctx
+
+    async def stop_on_host(self, ctx: VmContext, *, force: bool, timeout_s: float) -> None:
+        """Stop then undefine: a stopped VM keeps no domain, so hypervisor and DB agree."""
+        assert ctx.host_name is not None
+        arg = ComputeVmInput(name=ctx.hypervisor_name, timeout_s=timeout_s, force=force)
+        await self.on_host(
+            A.STOP_VM, ctx.host_name, arg, bool, timeout=timedelta(seconds=timeout_s + 60)
+        )
+        await self.on_host(A.UNDEFINE_VM, ctx.host_name, arg)
+
+    async def best_effort_undefine(self, host: str, name: str) -> str | None:
+        """Compensation on a host that may be dead: failure is reported, not raised."""
+        try:
+            await workflow.execute_activity(
+                A.UNDEFINE_VM,
+                ComputeVmInput(name=name, force=True),
+                task_queue=compute_queue(host),
+                schedule_to_start_timeout=SCHEDULE_TO_START,
+                start_to_close_timeout=timedelta(seconds=60),
+                retry_policy=RetryPolicy(maximum_attempts=2),
+            )
+            return None
+        except ActivityError as err:
+            return f"could not undefine on {host}: {failure_reason(err)}"
+
+    async def best_effort_delete_volume(self, pool: str, volume: str) -> str | None:
+        try:
+            await workflow.execute_activity(
+                A.DELETE_VOLUME,
+                volume,
+                task_queue=storage_queue(pool),
+                schedule_to_start_timeout=SCHEDULE_TO_START,
+                start_to_close_timeout=timedelta(seconds=120),
+                retry_policy=RetryPolicy(maximum_attempts=2),
+            )
+            return None
+        except ActivityError as err:
+            return f"could not delete volume {volume} on {pool}: {failure_reason(err)}"
+
+
+def vm_spec(ctx: VmContext, disk_path: str, nics: list[NicInfo]) -> VmSpec:
+    boot = ctx.boot or {}
+    return VmSpec(
+        name=ctx.hypervisor_name,
+        uuid=str(ctx.vm_id),
+        cpu_count=ctx.cpu_count,
+        cpu_speed_mhz=ctx.cpu_speed_mhz,
+        memory_mb=ctx.memory_mb,
+        disks=[DiskSpec(path=disk_path)],
+        nics=[NicSpec(mac=n.mac, network=n.network_name) for n in nics],
+        boot=BootSpec(
+            kernel=boot.get("kernel"),
+            initrd=boot.get("initrd"),
+            cmdline=str(boot.get("cmdline", "")),
+        ),
+        metadata={"vm": ctx.name, "owner": ctx.owner},
+    )
+
+
+class BootFailed(Exception):
+    def __init__(self, attempts: list[str], kind: str) -> None:
+        super().__init__("; ".join(attempts))
+        self.attempts = attempts
+        self.kind = kind
+
+
+async def place_and_boot(
+    ops: VmOps,
+    ctx: VmContext,
+    nics: list[NicInfo],
+    steps: Steps,
+    *,
+    max_hosts: int,
+    prefer_host: UUID | None = None,
+) -> tuple[Placement, list[str]]:
+    """Plan, claim, prepare the root volume, define and start; on a failed host, undo
+    that attempt and retry elsewhere with the host avoided. Raises BootFailed."""
+    avoid: list[UUID] = []
+    attempts: list[str] = []
+    kind = "deploy-failed"
+    for n in range(1, max_hosts + 1):
+        steps.enter("plan and claim", f"attempt {n} of {max_hosts}")
+        try:
+            placement: Placement = await ops.local(
+                A.VM_PLAN_CLAIM,
+                PlanInput(**ops.ref.model_dump(), avoid=avoid, prefer_host_id=prefer_host),
+                Placement,
+            )
+        except ActivityError as err:
+            attempts.append(f"planning: {failure_reason(err)}")
+            kind = error_type(err)
+            break
+        host = placement.host_name
+        pool: PoolPlacement | None = None
+        try:
+            steps.enter("prepare root volume", f"for {host}")
+            pool = await ops.local(
+                A.VM_CLAIM_POOL,
+                PlanInput(**ops.ref.model_dump(), prefer_host_id=placement.host_id),
+                PoolPlacement,
+            )
+            assert pool is not None
+            info: VolumeInfo = await ops.on_pool(
+                A.CREATE_VOLUME,
+                pool.pool_name,
+                VolumeSpec(
+                    name=pool.volume_name,
+                    size_bytes=pool.size_bytes,
+                    template_path=ctx.template_path,
+                ),
+                VolumeInfo,
+            )
+            await ops.local(
+                A.VOLUME_READY, VolumeReadyInput(volume_id=pool.volume_id, path=info.path)
+            )
+            steps.enter("define on host", host)
+            await ops.on_host(A.DEFINE_VM, host, vm_spec(ctx, info.path, nics))
+            steps.enter("start", host)
+            await ops.on_host(
+                A.START_VM,
+                host,
+                ComputeVmInput(name=ctx.hypervisor_name),
+                timeout=timedelta(seconds=300),
+            )
+            return placement, attempts
+        except ActivityError as err:
+            attempts.append(f"{host}: {failure_reason(err)}")
+            kind = error_type(err) if error_type(err) != "activity-failed" else "deploy-failed"
+            steps.enter("plan and claim", f"undoing attempt on {host}")
+            note = await ops.best_effort_undefine(host, ctx.hypervisor_name)
+            if note:
+                attempts.append(note)
+            if pool is not None:
+                note = await ops.best_effort_delete_volume(pool.pool_name, pool.volume_name)
+                if note:
+                    attempts.append(note)
+                await ops.local(A.VM_RELEASE_POOL, ops.ref)
+            await ops.local(A.VM_RELEASE_HOST, ops.ref, bool)
+            avoid.append(placement.host_id)
+    raise BootFailed(attempts, kind)
