@@ -114,7 +114,7 @@ async def claim_host(
     )
     for g in strict:  # in id order: no deadlock between two multi-group deploys
         await conn.execute(
-            "SELECT pg_advisory_xact_lock(hashtext('affinity:' || $1::text))", g["id"]
+            "SELECT pg_advisory_xact_lock(hashtext('affinity:' || $1::text))", str(g["id"])
         )
     for g in strict:
         hosts = {
@@ -145,7 +145,7 @@ async def claim_host(
         memory_mb,
     )
     if claimed is None:
-        return "host no longer has room, or is not Up and Enabled"
+        return await _why_no_room(conn, host_id, cpu_mhz, memory_mb)
     await conn.execute(
         "INSERT INTO host_claims (vm_id, host_id, cpu_mhz, memory_mb) VALUES ($1, $2, $3, $4)",
         vm_id,
@@ -154,6 +154,23 @@ async def claim_host(
         memory_mb,
     )
     return None
+
+
+async def _why_no_room(conn: Any, host_id: UUID, cpu_mhz: int, memory_mb: int) -> str:
+    """Name the resource a failed claim lacked, as of now (another deploy took it)."""
+    r = await conn.fetchrow(
+        f"""SELECT h.status, h.resource_state, {_CAPACITY} - h.cpu_used_mhz AS cpu_free,
+                   {_MEMORY} - h.memory_used_mb AS mem_free
+            FROM hosts h JOIN clusters c ON c.id = h.cluster_id WHERE h.id = $1""",
+        host_id,
+    )
+    if r is None:
+        return "host was removed"
+    if r["status"] != "Up" or r["resource_state"] != "Enabled":
+        return f"host became {r['status']}/{r['resource_state']}"
+    if r["mem_free"] < memory_mb:
+        return f"lack memory ({memory_mb} MiB asked, {r['mem_free']} MiB free)"
+    return f"lack CPU ({cpu_mhz} MHz asked, {r['cpu_free']} MHz free)"
 
 
 async def release_host(conn: Any, vm_id: UUID) -> UUID | None:

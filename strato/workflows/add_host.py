@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from strato.domain.ids import Activities, Workflows, compute_queue
@@ -31,8 +31,9 @@ def failure_reason(err: BaseException) -> str:
     cause: BaseException | None = err
     message = str(err)
     while cause is not None:
-        if str(cause):
-            message = str(cause)
+        text = cause.message if isinstance(cause, FailureError) else str(cause)
+        if text:
+            message = text
         cause = cause.__cause__
     if isinstance(err, ActivityError) and err.retry_state is not None:
         name = err.retry_state.name

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from strato.domain.ids import Activities as A
@@ -44,7 +44,7 @@ class DeployVmWorkflow:
                 NicInfo.model_validate(n)
                 for n in await ops.local(A.VM_ALLOCATE_NICS, ops.ref, list[NicInfo])
             ]
-        except ActivityError as err:
+        except FailureError as err:
             await ops.finish("Error", error=failure_reason(err))
             raise ApplicationError(
                 failure_reason(err), type=error_type(err), non_retryable=True

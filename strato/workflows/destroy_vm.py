@@ -4,7 +4,7 @@ configured delay through ExpungeVm's durable timer (cancelled by RecoverVm)."""
 from __future__ import annotations
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ApplicationError, FailureError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
@@ -35,7 +35,7 @@ class DestroyVmWorkflow:
             self.steps.enter("stop on host", ctx.host_name or "")
             try:
                 await ops.stop_on_host(ctx, force=True, timeout_s=5)
-            except ActivityError as err:
+            except FailureError as err:
                 reason = failure_reason(err)
                 await ops.finish("Running", error=f"destroy failed: {reason}")
                 raise ApplicationError(

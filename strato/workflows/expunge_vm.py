@@ -11,7 +11,7 @@ from datetime import timedelta
 from uuid import UUID
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from strato.domain.ids import Activities as A
@@ -65,7 +65,7 @@ class ExpungeVmWorkflow:
         if ctx.root_pool_name and ctx.root_volume_name:
             try:
                 await ops.on_pool(A.DELETE_VOLUME, ctx.root_pool_name, ctx.root_volume_name)
-            except ActivityError as err:
+            except FailureError as err:
                 reason = failure_reason(err)
                 await ops.finish("Error", error=f"expunge failed: {reason}")
                 raise ApplicationError(

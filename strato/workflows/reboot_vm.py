@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from strato.domain.ids import Activities as A
@@ -32,7 +32,7 @@ class RebootVmWorkflow:
         self.steps.enter("reboot on host", ctx.host_name)
         try:
             await ops.on_host(A.REBOOT_VM, ctx.host_name, ComputeVmInput(name=ctx.hypervisor_name))
-        except ActivityError as err:
+        except FailureError as err:
             reason = failure_reason(err)
             await ops.finish("Running", error=f"reboot failed: {reason}")
             raise ApplicationError(

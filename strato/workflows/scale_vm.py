@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from strato.domain.ids import Activities as A
@@ -73,7 +73,7 @@ class ScaleVmWorkflow:
                             memory_mb=new.memory_mb,
                         ),
                     )
-                except ActivityError:
+                except FailureError:
                     # Compensation: the claim and the offering go back to what they were.
                     assert ctx.service_offering_id is not None
                     await ops.local(
@@ -86,9 +86,9 @@ class ScaleVmWorkflow:
                         ScaleClaimResult,
                     )
                     raise
-        except (ActivityError, ApplicationError) as err:
-            reason = failure_reason(err) if isinstance(err, ActivityError) else err.message
-            kind = error_type(err) if isinstance(err, ActivityError) else (err.type or "")
+        except FailureError as err:
+            reason = failure_reason(err)
+            kind = error_type(err)
             await ops.finish(ctx.state, error=f"scale failed: {reason}")
             raise ApplicationError(
                 f"VM {ctx.name} could not be scaled: {reason}",

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from strato.domain.ids import Activities as A
@@ -32,7 +32,7 @@ class StopVmWorkflow:
         self.steps.enter("stop on host", ctx.host_name or "")
         try:
             await ops.stop_on_host(ctx, force=inp.force, timeout_s=inp.timeout_s)
-        except ActivityError as err:
+        except FailureError as err:
             reason = failure_reason(err)
             await ops.finish("Running", error=f"stop failed: {reason}")
             raise ApplicationError(

@@ -12,7 +12,7 @@ from uuid import UUID
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from strato.domain.compute import BootSpec, DiskSpec, NicSpec, VmSpec
@@ -35,7 +35,11 @@ with workflow.unsafe.imports_passed_through():
     from strato.workflows.progress import Steps
 
 LOCAL_TIMEOUT = timedelta(seconds=30)
-LOCAL_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_attempts=20)
+LOCAL_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=200),
+    maximum_interval=timedelta(seconds=2),
+    maximum_attempts=10,
+)
 HOST_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=500), backoff_coefficient=2.0, maximum_attempts=3
 )
@@ -43,6 +47,10 @@ SCHEDULE_TO_START = timedelta(seconds=10)
 
 
 def error_type(err: BaseException) -> str:
+    """The ApplicationError type at the root of a failure (local activities raise the
+    ApplicationError itself; remote ones wrap it in an ActivityError)."""
+    if isinstance(err, ApplicationError) and err.type:
+        return err.type
     cause = err.__cause__
     while cause is not None:
         if isinstance(cause, ApplicationError) and cause.type:
@@ -129,7 +137,7 @@ class VmOps:
                 retry_policy=RetryPolicy(maximum_attempts=2),
             )
             return None
-        except ActivityError as err:
+        except FailureError as err:
             return f"could not undefine on {host}: {failure_reason(err)}"
 
     async def best_effort_delete_volume(self, pool: str, volume: str) -> str | None:
@@ -143,7 +151,7 @@ class VmOps:
                 retry_policy=RetryPolicy(maximum_attempts=2),
             )
             return None
-        except ActivityError as err:
+        except FailureError as err:
             return f"could not delete volume {volume} on {pool}: {failure_reason(err)}"
 
 
@@ -195,7 +203,7 @@ async def place_and_boot(
                 PlanInput(**ops.ref.model_dump(), avoid=avoid, prefer_host_id=prefer_host),
                 Placement,
             )
-        except ActivityError as err:
+        except FailureError as err:
             attempts.append(f"planning: {failure_reason(err)}")
             kind = error_type(err)
             break
@@ -232,7 +240,7 @@ async def place_and_boot(
                 timeout=timedelta(seconds=300),
             )
             return placement, attempts
-        except ActivityError as err:
+        except FailureError as err:
             attempts.append(f"{host}: {failure_reason(err)}")
             kind = error_type(err) if error_type(err) != "activity-failed" else "deploy-failed"
             steps.enter("plan and claim", f"undoing attempt on {host}")

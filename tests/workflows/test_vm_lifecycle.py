@@ -20,7 +20,8 @@ async def host_usage(db: Database) -> list[tuple[str, int, int, int, int]]:
             """SELECT h.name, h.cpu_used_mhz, coalesce(sum(c.cpu_mhz), 0) AS cpu_claims,
                       h.memory_used_mb, coalesce(sum(c.memory_mb), 0) AS mem_claims
                FROM hosts h LEFT JOIN host_claims c ON c.host_id = h.id
-               GROUP BY h.id ORDER BY h.name""")
+               GROUP BY h.id ORDER BY h.name"""
+        )
     return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
 
 
@@ -51,8 +52,13 @@ async def test_full_lifecycle_with_events_in_order(
     await act(api, vm_id, "start")
     vm = await ok(await api.get(f"/vms/{vm_id}"))
     assert vm["state"] == "Running" and vm["nics"][0]["ip_address"] == "10.20.0.10"
-    bigger = await ok(await api.post("/service-offerings", json={
-        "name": "bigger", "cpu_count": 2, "cpu_speed_mhz": 1000, "memory_mb": 2048}), 201)
+    bigger = await ok(
+        await api.post(
+            "/service-offerings",
+            json={"name": "bigger", "cpu_count": 2, "cpu_speed_mhz": 1000, "memory_mb": 2048},
+        ),
+        201,
+    )
     await act(api, vm_id, "scale", {"service_offering_id": bigger["id"]})
     vm = await ok(await api.get(f"/vms/{vm_id}"))
     assert vm["cpu_count"] == 2 and vm["memory_mb"] == 2048
@@ -73,16 +79,24 @@ async def test_full_lifecycle_with_events_in_order(
         assert await conn.fetchval("SELECT sum(allocated_bytes) FROM storage_pools") == 0
 
     evs = await ok(await api.get("/events", params={"resource_id": vm_id, "limit": 1000}))
-    states = [(e["data"]["old_state"], e["data"]["new_state"]) for e in evs["items"]
-              if e["type"] == "strato.vm.state_changed"]
+    states = [
+        (e["data"]["old_state"], e["data"]["new_state"])
+        for e in evs["items"]
+        if e["type"] == "strato.vm.state_changed"
+    ]
     assert states == [
-        ("Allocated", "Starting"), ("Starting", "Running"),
-        ("Running", "Stopping"), ("Stopping", "Stopped"),
-        ("Stopped", "Starting"), ("Starting", "Running"),
-        ("Running", "Stopping"), ("Stopping", "Destroyed"),
+        ("Allocated", "Starting"),
+        ("Starting", "Running"),
+        ("Running", "Stopping"),
+        ("Stopping", "Stopped"),
+        ("Stopped", "Starting"),
+        ("Starting", "Running"),
+        ("Running", "Stopping"),
+        ("Stopping", "Destroyed"),
         ("Destroyed", "Stopped"),
         ("Stopped", "Destroyed"),
-        ("Destroyed", "Expunging"), ("Expunging", "Expunged"),
+        ("Destroyed", "Expunging"),
+        ("Expunging", "Expunged"),
     ]
 
 
@@ -116,7 +130,8 @@ async def test_second_mutating_request_is_409_naming_the_running_one(
     # the same request with the same Idempotency-Key returns the first operation
     await wait_operation(api, accepted["operation"]["id"])
     key = {"Idempotency-Key": "stop-once"}
-    a, b = await asyncio.gather(api.post(f"/vms/{vm_id}/stop", headers=key),
-                                api.post(f"/vms/{vm_id}/stop", headers=key))
-    assert a.status_code == b.status_code == 202, (a.json().get('detail'), b.json().get('detail'))
+    a, b = await asyncio.gather(
+        api.post(f"/vms/{vm_id}/stop", headers=key), api.post(f"/vms/{vm_id}/stop", headers=key)
+    )
+    assert a.status_code == b.status_code == 202, (a.json().get("detail"), b.json().get("detail"))
     assert a.json()["operation"]["id"] == b.json()["operation"]["id"]

@@ -10,28 +10,66 @@ from tests.helpers import make_fabric, ok, unique, wait_operation
 
 
 async def vm_zone(
-    api: httpx.AsyncClient, hosts: int = 2, *, memory_mb: int | None = None,
-    network: bool = True, pool_bytes: int = 1 << 40,
+    api: httpx.AsyncClient,
+    hosts: int = 2,
+    *,
+    memory_mb: int | None = None,
+    network: bool = True,
+    pool_bytes: int = 1 << 40,
 ) -> dict[str, Any]:
     """A zone with ``hosts`` simulated hosts Up, a pool, an offering, a template, a network."""
     fab = await make_fabric(api)
-    await ok(await api.post("/storage-pools", json={
-        "name": unique("pool"), "cluster_id": fab["cluster"]["id"], "driver": "simulator",
-        "capacity_bytes": pool_bytes}), 201)
-    fab["offering"] = await ok(await api.post("/service-offerings", json={
-        "name": unique("off"), "cpu_count": 1, "cpu_speed_mhz": 1000,
-        "memory_mb": memory_mb or 1024}), 201)
-    fab["template"] = await ok(await api.post("/templates", json={
-        "name": unique("tpl"), "size_bytes": 1 << 30}), 201)
+    await ok(
+        await api.post(
+            "/storage-pools",
+            json={
+                "name": unique("pool"),
+                "cluster_id": fab["cluster"]["id"],
+                "driver": "simulator",
+                "capacity_bytes": pool_bytes,
+            },
+        ),
+        201,
+    )
+    fab["offering"] = await ok(
+        await api.post(
+            "/service-offerings",
+            json={
+                "name": unique("off"),
+                "cpu_count": 1,
+                "cpu_speed_mhz": 1000,
+                "memory_mb": memory_mb or 1024,
+            },
+        ),
+        201,
+    )
+    fab["template"] = await ok(
+        await api.post("/templates", json={"name": unique("tpl"), "size_bytes": 1 << 30}), 201
+    )
     if network:
-        fab["network"] = await ok(await api.post("/networks", json={
-            "zone_id": fab["zone"]["id"], "name": "guest", "cidr": "10.20.0.0/24",
-            "gateway": "10.20.0.1", "ip_start": "10.20.0.10", "ip_end": "10.20.0.250"}), 201)
+        fab["network"] = await ok(
+            await api.post(
+                "/networks",
+                json={
+                    "zone_id": fab["zone"]["id"],
+                    "name": "guest",
+                    "cidr": "10.20.0.0/24",
+                    "gateway": "10.20.0.1",
+                    "ip_start": "10.20.0.10",
+                    "ip_end": "10.20.0.250",
+                },
+            ),
+            201,
+        )
     ops = []
     fab["hosts"] = []
     for i in range(hosts):
-        r = await ok(await api.post("/hosts", json={
-            "cluster_id": fab["cluster"]["id"], "name": unique(f"h{i}")}), 202)
+        r = await ok(
+            await api.post(
+                "/hosts", json={"cluster_id": fab["cluster"]["id"], "name": unique(f"h{i}")}
+            ),
+            202,
+        )
         ops.append(r["operation"]["id"])
         fab["hosts"].append(r["resource"])
     for op in ops:
@@ -39,17 +77,23 @@ async def vm_zone(
     return fab
 
 
-async def deploy(api: httpx.AsyncClient, fab: dict[str, Any], name: str | None = None,
-                 **extra: Any) -> dict[str, Any]:
-    body = {"name": name or unique("vm"), "zone_id": fab["zone"]["id"],
-            "service_offering_id": fab["offering"]["id"],
-            "template_id": fab["template"]["id"], **extra}
+async def deploy(
+    api: httpx.AsyncClient, fab: dict[str, Any], name: str | None = None, **extra: Any
+) -> dict[str, Any]:
+    body = {
+        "name": name or unique("vm"),
+        "zone_id": fab["zone"]["id"],
+        "service_offering_id": fab["offering"]["id"],
+        "template_id": fab["template"]["id"],
+        **extra,
+    }
     accepted: dict[str, Any] = await ok(await api.post("/vms", json=body), 202)
     return accepted
 
 
-async def act(api: httpx.AsyncClient, vm_id: str, verb: str, body: Any = None,
-              expect: str = "succeeded") -> dict[str, Any]:
+async def act(
+    api: httpx.AsyncClient, vm_id: str, verb: str, body: Any = None, expect: str = "succeeded"
+) -> dict[str, Any]:
     r = await api.post(f"/vms/{vm_id}/{verb}", json=body)
     accepted = await ok(r, 202)
     op = await wait_operation(api, accepted["operation"]["id"])
