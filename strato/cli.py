@@ -28,7 +28,10 @@ RESOURCES: dict[str, tuple[str, tuple[str, ...]]] = {
     "offerings": ("/service-offerings", ("id", "name", "cpu_count", "memory_mb", "state")),
     "disk-offerings": ("/disk-offerings", ("id", "name", "size_gb", "custom_size", "state")),
     "templates": ("/templates", ("id", "name", "format", "os_type", "state")),
+    "affinity-groups": ("/affinity-groups", ("id", "name", "kind", "strict", "owner")),
 }
+VM_COLUMNS = ("id", "name", "state", "cpu_count", "memory_mb", "host_id", "owner")
+VM_VERBS = ("start", "stop", "reboot", "scale", "destroy", "recover", "expunge")
 
 
 def table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
@@ -91,16 +94,62 @@ def cmd_resource(args: argparse.Namespace, api: StratoClient) -> int:
         body = parse_pairs(args.fields)
         result = api.post(path, body)
         if "operation" in result:  # asynchronous (hosts): follow it unless --no-wait
-            op = result["operation"]
-            if not args.no_wait:
-                op = api.wait_operation(op["id"], on_change=None if args.json else print_progress)
-            emit({"operation": op, "resource": result.get("resource")}, args.json)
-            return 0 if op["state"] in ("succeeded", "running", "pending") else 1
+            return follow(api, result, args)
         emit(result, args.json)
     elif args.action == "delete":
         target = _resolve(api, path, args.ident)
         api.delete(f"{path}/{target['id']}")
         print(f"deleted {target['id']}")
+    return 0
+
+
+def follow(api: StratoClient, accepted: dict[str, Any], args: argparse.Namespace) -> int:
+    """Show the operation's steps live until it ends (or return at once with --no-wait)."""
+    op = accepted["operation"]
+    if not args.no_wait:
+        if not args.json:
+            print(f"operation {op['id']} ({op['kind']})", flush=True)
+        op = api.wait_operation(op["id"], on_change=None if args.json else print_progress)
+    if args.json:
+        emit({"operation": op, "resource": accepted.get("resource")}, True)
+    elif op.get("error"):
+        print(f"failed: {op['error']['type']}: {op['error']['message']}", file=sys.stderr)
+    return 1 if op["state"] in ("failed", "cancelled") else 0
+
+
+def cmd_vm(args: argparse.Namespace, api: StratoClient) -> int:
+    if args.action == "list":
+        emit(list(api.list_all("/vms", **parse_pairs(args.filters))), args.json, VM_COLUMNS)
+        return 0
+    if args.action == "show":
+        emit(_resolve(api, "/vms", args.ident), args.json)
+        return 0
+    if args.action == "deploy":
+        body = parse_pairs(args.fields)
+        for name_key, id_key, path in (
+            ("zone", "zone_id", "/zones"),
+            ("offering", "service_offering_id", "/service-offerings"),
+            ("template", "template_id", "/templates"),
+        ):
+            if name_key in body:  # friendly names, resolved to ids here
+                body[id_key] = _resolve(api, path, str(body.pop(name_key)))["id"]
+        return follow(api, api.post("/vms", body), args)
+    vm = _resolve(api, "/vms", args.ident)
+    body = parse_pairs(args.fields)
+    return follow(
+        api, api.request("POST", f"/vms/{vm['id']}/{args.action}", json=body or None), args
+    )
+
+
+def cmd_networks(args: argparse.Namespace, api: StratoClient) -> int:
+    if args.action == "list":
+        emit(
+            api.get("/networks"),
+            args.json,
+            ("id", "name", "cidr", "ip_start", "ip_end", "free_addresses", "is_default"),
+        )
+    else:
+        emit(api.post("/networks", parse_pairs(args.fields)), args.json)
     return 0
 
 
@@ -194,6 +243,33 @@ def build_parser() -> argparse.ArgumentParser:
         cp.add_argument("--no-wait", action="store_true", help="return once accepted")
         with_json(acts.add_parser("delete")).add_argument("ident", metavar="ID|NAME")
         rp.set_defaults(handler=cmd_resource, resource=name)
+
+    vmp = sub.add_parser("vm", help="deploy and operate VMs")
+    vacts = vmp.add_subparsers(dest="action", required=True)
+    with_json(vacts.add_parser("list")).add_argument("filters", nargs="*", metavar="key=value")
+    with_json(vacts.add_parser("show")).add_argument("ident", metavar="ID|NAME")
+    dp = with_json(
+        vacts.add_parser("deploy", help="name=.. zone_id=.. service_offering_id=.. template_id=..")
+    )
+    dp.add_argument("fields", nargs="+", metavar="key=value")
+    dp.add_argument("--no-wait", action="store_true", help="return once accepted")
+    for verb in VM_VERBS:
+        vp = with_json(vacts.add_parser(verb))
+        vp.add_argument("ident", metavar="ID|NAME")
+        vp.add_argument(
+            "fields",
+            nargs="*",
+            metavar="key=value",
+            help="e.g. force=true, service_offering_id=.., expunge=true",
+        )
+        vp.add_argument("--no-wait", action="store_true", help="return once accepted")
+    vmp.set_defaults(handler=cmd_vm)
+
+    nets = sub.add_parser("networks", help="guest networks")
+    nacts = nets.add_subparsers(dest="action", required=True)
+    with_json(nacts.add_parser("list"))
+    with_json(nacts.add_parser("create")).add_argument("fields", nargs="+", metavar="key=value")
+    nets.set_defaults(handler=cmd_networks)
 
     ops = sub.add_parser("operations", help="follow asynchronous operations")
     oacts = ops.add_subparsers(dest="action", required=True)

@@ -185,17 +185,18 @@ class Platform:
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
 
-    async def start(self) -> None:
-        worker = build_worker(self.client, self.db, self.settings.orchestration_queue)
+    async def start(self, *, orchestrator: bool = True) -> None:
+        """Start the simulated agents, and the orchestrator worker unless a test runs
+        it as a separate process (to kill it)."""
+        self._tasks = [asyncio.create_task(run_fleet(self.fleet, self._stop, every_s=0.2))]
+        if orchestrator:
+            worker = build_worker(self.client, self.db, self.settings.orchestration_queue)
 
-        async def run_worker() -> None:
-            async with worker:
-                await self._stop.wait()
+            async def run_worker() -> None:
+                async with worker:
+                    await self._stop.wait()
 
-        self._tasks = [
-            asyncio.create_task(run_worker()),
-            asyncio.create_task(run_fleet(self.fleet, self._stop, every_s=0.2)),
-        ]
+            self._tasks.append(asyncio.create_task(run_worker()))
 
     async def stop(self) -> None:
         self._stop.set()

@@ -48,7 +48,21 @@ def seed_demo(settings: Settings, api_key: str, progress: Callable[[str], None])
             )
         api.post("/disk-offerings", {"name": "custom", "custom_size": True})
         api.post("/disk-offerings", {"name": "small-20g", "size_gb": 20})
-        api.post("/templates", {"name": "tiny-linux", "os_type": "Linux", "zone_id": zone["id"]})
+        api.post(
+            "/templates",
+            {"name": "tiny-linux", "os_type": "Linux", "zone_id": zone["id"], "size_bytes": GiB},
+        )
+        api.post(
+            "/networks",
+            {
+                "zone_id": zone["id"],
+                "name": f"{name}-guest",
+                "cidr": "10.1.0.0/20",
+                "gateway": "10.1.0.1",
+                "ip_start": "10.1.0.10",
+                "ip_end": "10.1.15.250",
+            },
+        )
         ops = []
         for i in range(1, settings.demo_hosts + 1):
             accepted = api.post(
@@ -62,6 +76,6 @@ def seed_demo(settings: Settings, api_key: str, progress: Callable[[str], None])
             if api.wait_operation(op_id, timeout=120)["state"] == "succeeded":
                 up += 1
         progress(f"{up}/{len(ops)} hosts Up")
-        return f"(zone, pod, cluster, pool, offerings, template, {up} hosts)"
+        return f"(zone, pod, cluster, pool, offerings, template, network, {up} hosts)"
     finally:
         api.close()

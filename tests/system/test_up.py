@@ -124,6 +124,36 @@ def test_up_serves_stops_cleanly_and_restarts_with_state(
         )
         assert cli.returncode == 0, cli.stderr
         assert "demo-host2" in cli.stdout
+        # a VM through the CLI, by names, with its live progress
+        env = {**os.environ, "STRATO_DATA_DIR": str(data)}
+        deploy = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "strato.cli",
+                "vm",
+                "deploy",
+                "name=web1",
+                "zone=demo",
+                "offering=small",
+                "template=tiny-linux",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert deploy.returncode == 0, deploy.stdout + deploy.stderr
+        assert "(vm.deploy)" in deploy.stdout and "succeeded: done" in deploy.stdout
+        shown = subprocess.run(
+            [sys.executable, "-m", "strato.cli", "vm", "show", "web1", "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert '"state": "Running"' in shown.stdout, shown.stdout
+        assert '"ip_address": "10.1.0.10"' in shown.stdout
         children = descendants(again.proc.pid)
     finally:
         assert again.stop(signal.SIGTERM) == 0
