@@ -74,7 +74,7 @@ def _resolve(api: StratoClient, path: str, ident: str) -> dict[str, Any]:
         found = api.get(path, name=ident)["items"]
         if not found:
             raise SystemExit(f"no resource named {ident!r} at {path}") from None
-        return dict(found[0])
+        ident = found[0]["id"]
     return dict(api.get(f"{path}/{ident}"))
 
 
