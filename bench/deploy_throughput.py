@@ -1,0 +1,204 @@
+"""Deploy throughput and latency through Strato vs the engine's ceiling, in one run.
+
+A fresh stack (PostgreSQL and Temporal from the wheels, the orchestrator worker and the
+simulated agents in this process, the API over ASGI) with 100 simulated hosts at zero
+driver latency. For N concurrent deploys through the API: VMs/s, p50/p99 deploy
+latency; then a bare workflow with the same activities (6 local + 3 regular no-ops)
+on the same Temporal server; the ratio Strato/bare. Also a single deploy on an idle
+stack against the bare equivalent.
+
+Run: python -m bench.deploy_throughput [N ...]   (default: 200 1000)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from bench.bare import BareDeployWorkflow, noop
+from strato.api.app import create_app
+from strato.embedded import postgres, temporal
+from strato.schema import api_keys
+from strato.schema.db import Database
+from strato.schema.migrate import migrate_dsn
+from strato.settings import Settings
+from strato.temporal import connect
+from tests.conftest import Platform, free_port
+
+
+def pct(xs: list[float], p: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(p * len(xs)))]
+
+
+async def wait_done(client: Client, workflow_id: str, t0: float) -> float:
+    await client.get_workflow_handle(workflow_id).result()
+    return (time.perf_counter() - t0) * 1000
+
+
+async def strato_run(
+    api: httpx.AsyncClient, client: Client, body: dict[str, object], n: int
+) -> tuple[float, list[float]]:
+    async def one(i: int) -> float:
+        t0 = time.perf_counter()
+        r = await api.post("/vms", json={**body, "name": f"b{uuid.uuid4().hex[:8]}"})
+        assert r.status_code == 202, r.text
+        return await wait_done(client, r.json()["operation"]["workflow_id"], t0)
+
+    t0 = time.perf_counter()
+    lat = await asyncio.gather(*(one(i) for i in range(n)))
+    return time.perf_counter() - t0, list(lat)
+
+
+async def bare_run(client: Client, queue: str, n: int) -> tuple[float, list[float]]:
+    async def one() -> float:
+        t0 = time.perf_counter()
+        await client.execute_workflow(
+            BareDeployWorkflow.run, queue, id=str(uuid.uuid4()), task_queue=queue
+        )
+        return (time.perf_counter() - t0) * 1000
+
+    t0 = time.perf_counter()
+    lat = await asyncio.gather(*(one() for _ in range(n)))
+    return time.perf_counter() - t0, list(lat)
+
+
+def line(label: str, n: int, wall: float, lat: list[float]) -> str:
+    return (
+        f"{label:<8} N={n:<5} {n / wall:7.1f} VMs/s   p50 {statistics.median(lat):7.0f} ms"
+        f"   p99 {pct(lat, 0.99):7.0f} ms"
+    )
+
+
+async def main(sizes: list[int]) -> None:
+    work = Path(tempfile.mkdtemp(prefix="strato-bench-"))
+    layout = postgres.PgLayout(work / "pg")
+    postgres.init(layout)
+    pg = postgres.start(layout)
+    tport = free_port()
+    tproc = temporal.start(work / "t.db", work / "t.log", port=tport, ui_port=None)
+    try:
+        postgres.wait_ready(layout, pg)
+        postgres.ensure_database(layout)
+        dsn = layout.dsn()
+        await migrate_dsn(dsn)
+        temporal.wait_port("127.0.0.1", tport, tproc, 30, "Temporal")
+        client = await connect(f"127.0.0.1:{tport}", wait_s=30)
+        db = await Database.connect(dsn, max_size=40)
+        settings = Settings(
+            data_dir=work, database_url=dsn, temporal_address=f"127.0.0.1:{tport}", demo_hosts=0
+        )
+        async with db.tx() as conn:
+            _, token = await api_keys.create(conn, "bench", "admin")
+        app = create_app(settings, db=db, temporal=client)
+        platform = Platform(settings, db, client)
+        await platform.start()
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app),
+                base_url="http://b/api/v1",
+                timeout=600,
+                headers={"Authorization": f"Bearer {token}"},
+            ) as api,
+        ):
+            zone = (await api.post("/zones", json={"name": "bench"})).json()
+            pod = (await api.post("/pods", json={"zone_id": zone["id"], "name": "p"})).json()
+            cl = (
+                await api.post(
+                    "/clusters", json={"pod_id": pod["id"], "name": "c", "hypervisor": "simulator"}
+                )
+            ).json()
+            await api.post(
+                "/storage-pools",
+                json={
+                    "name": "bp",
+                    "cluster_id": cl["id"],
+                    "driver": "simulator",
+                    "capacity_bytes": 1 << 50,
+                },
+            )
+            off = (
+                await api.post(
+                    "/service-offerings",
+                    json={"name": "tiny", "cpu_count": 1, "cpu_speed_mhz": 100, "memory_mb": 64},
+                )
+            ).json()
+            tpl = (await api.post("/templates", json={"name": "t", "size_bytes": 1 << 20})).json()
+            await api.post(
+                "/networks",
+                json={
+                    "zone_id": zone["id"],
+                    "name": "g",
+                    "cidr": "10.0.0.0/16",
+                    "gateway": "10.0.0.1",
+                    "ip_start": "10.0.0.10",
+                    "ip_end": "10.0.255.250",
+                },
+            )
+            host_ops = [
+                (
+                    await api.post("/hosts", json={"cluster_id": cl["id"], "name": f"bh{i:03d}"})
+                ).json()
+                for i in range(100)
+            ]
+            for h in host_ops:
+                await client.get_workflow_handle(h["operation"]["workflow_id"]).result()
+            body = {
+                "zone_id": zone["id"],
+                "service_offering_id": off["id"],
+                "template_id": tpl["id"],
+            }
+            queue = f"bench-{uuid.uuid4().hex[:6]}"
+            async with Worker(
+                client,
+                task_queue=queue,
+                workflows=[BareDeployWorkflow],
+                activities=[noop],
+                max_concurrent_workflow_tasks=200,
+                max_concurrent_activities=500,
+                max_concurrent_local_activities=500,
+            ):
+                await bare_run(client, queue, 5)  # warm both paths
+                await strato_run(api, client, body, 5)
+                print("single deploy on an idle stack (10 runs, sequential):")
+                s_lat = [(await strato_run(api, client, body, 1))[1][0] for _ in range(10)]
+                b_lat = [(await bare_run(client, queue, 1))[1][0] for _ in range(10)]
+                sm, bm = statistics.median(s_lat), statistics.median(b_lat)
+                print(
+                    f"  strato p50 {sm:6.0f} ms   bare p50 {bm:6.0f} ms   "
+                    f"bare/strato {bm / sm:4.2f}"
+                )
+                for n in sizes:
+                    sw, sl = await strato_run(api, client, body, n)
+                    bw, bl = await bare_run(client, queue, n)
+                    print(line("strato", n, sw, sl))
+                    print(line("bare", n, bw, bl))
+                    print(
+                        f"  ratio strato/bare throughput: {(n / sw) / (n / bw):4.2f}"
+                        " (target >= 0.7)"
+                    )
+        running = await db.pool.fetchval("SELECT count(*) FROM vms WHERE state = 'Running'")
+        print(f"VMs Running at the end: {running}")
+        await platform.stop()
+        await db.close()
+    finally:
+        tproc.terminate()
+        pg.send_signal(2)
+        tproc.wait(20)
+        pg.wait(20)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main([int(a) for a in sys.argv[1:]] or [200, 1000]))
