@@ -32,6 +32,7 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.spine
+	$(BIN)/python -m bench.deploy_throughput 200
 
 clean-venv:
 	rm -rf $(VENV)
