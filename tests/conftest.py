@@ -124,7 +124,7 @@ async def empty_dsn(pg_admin_dsn: str) -> AsyncIterator[str]:
 
 @pytest.fixture
 async def db(fresh_dsn: str) -> AsyncIterator[Database]:
-    database = await Database.connect(fresh_dsn, max_size=10)
+    database = await Database.connect(fresh_dsn, max_size=20)
     try:
         yield database
     finally:

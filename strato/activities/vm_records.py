@@ -86,6 +86,14 @@ class VmRecordsActivities:
     async def vm_plan_claim(self, inp: PlanInput) -> Placement:
         """Plan with the zone's (or offering's) planner, then claim host by host in that
         order until one claim holds. Raises insufficient-capacity naming every reason."""
+        async with self.db.tx() as conn:
+            # Idempotent: a retry of this step (after a timeout, a worker crash) finds the
+            # claim its earlier attempt made and returns it instead of claiming again.
+            held = await capacity.current_claim(conn, inp.vm_id)
+            if held is not None and held[0] not in inp.avoid:
+                return Placement(host_id=held[0], host_name=held[1])
+            if held is not None:
+                await capacity.release_host(conn, inp.vm_id)
         async with self.db.conn() as conn:
             row = await capacity.placement_ask(conn, inp.vm_id)
             if row is None:

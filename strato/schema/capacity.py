@@ -100,10 +100,11 @@ async def claim_host(
     """Claim capacity for ``vm_id`` on ``host_id``; None on success, else why not.
 
     Must run in a transaction. Idempotent: an existing claim on the same host succeeds.
+    Claims for one VM are serialized on its row, so two overlapping attempts of the same
+    step (a retry while the first still runs) cannot both claim.
     """
-    existing = await conn.fetchval(
-        "SELECT host_id FROM host_claims WHERE vm_id = $1 FOR UPDATE", vm_id
-    )
+    await conn.execute("SELECT 1 FROM vms WHERE id = $1 FOR UPDATE", vm_id)
+    existing = await conn.fetchval("SELECT host_id FROM host_claims WHERE vm_id = $1", vm_id)
     if existing is not None:
         return None if existing == host_id else "the VM already holds a claim on another host"
     strict = await conn.fetch(
@@ -171,6 +172,16 @@ async def _why_no_room(conn: Any, host_id: UUID, cpu_mhz: int, memory_mb: int) -
     if r["mem_free"] < memory_mb:
         return f"lack memory ({memory_mb} MiB asked, {r['mem_free']} MiB free)"
     return f"lack CPU ({cpu_mhz} MHz asked, {r['cpu_free']} MHz free)"
+
+
+async def current_claim(conn: Any, vm_id: UUID) -> tuple[UUID, str] | None:
+    """The host the VM holds a claim on (id, name), if any."""
+    row = await conn.fetchrow(
+        """SELECT h.id, h.name FROM host_claims c JOIN hosts h ON h.id = c.host_id
+           WHERE c.vm_id = $1""",
+        vm_id,
+    )
+    return (row["id"], row["name"]) if row is not None else None
 
 
 async def release_host(conn: Any, vm_id: UUID) -> UUID | None:

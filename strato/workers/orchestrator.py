@@ -31,7 +31,9 @@ def build_worker(client: Client, db: Database, queue: str = ORCHESTRATION_QUEUE)
         activities=[records.host_transition, records.host_connected, *vm_records.all()],
         max_concurrent_workflow_tasks=200,
         max_concurrent_activities=500,
-        max_concurrent_local_activities=500,
+        # Bounded by the pool: excess data-service steps queue here instead of timing out
+        # while waiting for a connection.
+        max_concurrent_local_activities=40,
     )
 
 
@@ -46,7 +48,7 @@ async def sweep_forever(db: Database, client: Client, stop: asyncio.Event, every
 
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:
-    db = await Database.connect(settings.resolved_database_url(), max_size=20)
+    db = await Database.connect(settings.resolved_database_url(), max_size=50)
     client = await connect(
         settings.resolved_temporal_address(), settings.temporal_namespace, wait_s=30
     )
