@@ -13,27 +13,17 @@ Run: python -m bench.deploy_throughput [N ...]   (default: 200 1000)
 from __future__ import annotations
 
 import asyncio
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 import uuid
-from pathlib import Path
 
 import httpx
 from temporalio.client import Client
 from temporalio.worker import Worker
 
 from bench.bare import BareDeployWorkflow, noop
-from strato.api.app import create_app
-from strato.embedded import postgres, temporal
-from strato.schema import api_keys
-from strato.schema.db import Database
-from strato.schema.migrate import migrate_dsn
-from strato.settings import Settings
-from strato.temporal import connect
-from tests.conftest import Platform, free_port
+from bench.stack import embedded_stack
 
 
 def pct(xs: list[float], p: float) -> float:
@@ -87,125 +77,80 @@ def line(label: str, n: int, wall: float, lat: list[float]) -> str:
 
 
 async def main(sizes: list[int]) -> None:
-    work = Path(tempfile.mkdtemp(prefix="strato-bench-"))
-    layout = postgres.PgLayout(work / "pg")
-    postgres.init(layout)
-    pg = postgres.start(layout)
-    tport = free_port()
-    tproc = temporal.start(work / "t.db", work / "t.log", port=tport, ui_port=None)
-    try:
-        postgres.wait_ready(layout, pg)
-        postgres.ensure_database(layout)
-        dsn = layout.dsn()
-        await migrate_dsn(dsn)
-        temporal.wait_port("127.0.0.1", tport, tproc, 30, "Temporal")
-        client = await connect(f"127.0.0.1:{tport}", wait_s=30)
-        db = await Database.connect(dsn, max_size=50)
-        settings = Settings(
-            data_dir=work, database_url=dsn, temporal_address=f"127.0.0.1:{tport}", demo_hosts=0
+    async with embedded_stack() as stack:
+        api, client, db = stack.api, stack.client, stack.db
+        zone = (await api.post("/zones", json={"name": "bench"})).json()
+        pod = (await api.post("/pods", json={"zone_id": zone["id"], "name": "p"})).json()
+        cl = (
+            await api.post(
+                "/clusters", json={"pod_id": pod["id"], "name": "c", "hypervisor": "simulator"}
+            )
+        ).json()
+        await api.post(
+            "/storage-pools",
+            json={
+                "name": "bp",
+                "cluster_id": cl["id"],
+                "driver": "simulator",
+                "capacity_bytes": 1 << 50,
+            },
         )
-        async with db.tx() as conn:
-            _, token = await api_keys.create(conn, "bench", "admin")
-        app = create_app(settings, db=db, temporal=client)
-        platform = Platform(settings, db, client)
-        await platform.start()
-        async with (
-            app.router.lifespan_context(app),
-            httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app),
-                base_url="http://b/api/v1",
-                timeout=600,
-                headers={"Authorization": f"Bearer {token}"},
-            ) as api,
-        ):
-            zone = (await api.post("/zones", json={"name": "bench"})).json()
-            pod = (await api.post("/pods", json={"zone_id": zone["id"], "name": "p"})).json()
-            cl = (
-                await api.post(
-                    "/clusters", json={"pod_id": pod["id"], "name": "c", "hypervisor": "simulator"}
-                )
-            ).json()
+        off = (
             await api.post(
-                "/storage-pools",
-                json={
-                    "name": "bp",
-                    "cluster_id": cl["id"],
-                    "driver": "simulator",
-                    "capacity_bytes": 1 << 50,
-                },
+                "/service-offerings",
+                json={"name": "tiny", "cpu_count": 1, "cpu_speed_mhz": 100, "memory_mb": 64},
             )
-            off = (
-                await api.post(
-                    "/service-offerings",
-                    json={"name": "tiny", "cpu_count": 1, "cpu_speed_mhz": 100, "memory_mb": 64},
-                )
-            ).json()
-            tpl = (await api.post("/templates", json={"name": "t", "size_bytes": 1 << 20})).json()
-            await api.post(
-                "/networks",
-                json={
-                    "zone_id": zone["id"],
-                    "name": "g",
-                    "cidr": "10.0.0.0/16",
-                    "gateway": "10.0.0.1",
-                    "ip_start": "10.0.0.10",
-                    "ip_end": "10.0.255.250",
-                },
-            )
-            host_ops = [
-                (
-                    await api.post("/hosts", json={"cluster_id": cl["id"], "name": f"bh{i:03d}"})
-                ).json()
-                for i in range(100)
-            ]
-            for h in host_ops:
-                await client.get_workflow_handle(h["operation"]["workflow_id"]).result()
-            body = {
+        ).json()
+        tpl = (await api.post("/templates", json={"name": "t", "size_bytes": 1 << 20})).json()
+        await api.post(
+            "/networks",
+            json={
                 "zone_id": zone["id"],
-                "service_offering_id": off["id"],
-                "template_id": tpl["id"],
-            }
-            queue = f"bench-{uuid.uuid4().hex[:6]}"
-            async with Worker(
-                client,
-                task_queue=queue,
-                workflows=[BareDeployWorkflow],
-                activities=[noop],
-                max_concurrent_workflow_tasks=200,
-                max_concurrent_activities=500,
-                max_concurrent_local_activities=500,
-            ):
-                await bare_run(client, queue, 5)  # warm both paths
-                await strato_run(api, client, body, 5)
-                print("single deploy on an idle stack (10 runs, sequential):")
-                s_lat = [(await strato_run(api, client, body, 1))[1][0] for _ in range(10)]
-                b_lat = [(await bare_run(client, queue, 1))[1][0] for _ in range(10)]
-                sm, bm = statistics.median(s_lat), statistics.median(b_lat)
-                print(
-                    f"  strato p50 {sm:6.0f} ms   bare p50 {bm:6.0f} ms   "
-                    f"bare/strato {bm / sm:4.2f}"
-                )
-                for n in sizes:
-                    sw, sl = await strato_run(api, client, body, n)
-                    bw, bl = await bare_run(client, queue, n)
-                    print(line("strato", n, sw, sl))
-                    print(line("bare", n, bw, bl))
-                    print(
-                        f"  ratio strato/bare throughput: {(n / sw) / (n / bw):4.2f}"
-                        " (target >= 0.7)"
-                    )
+                "name": "g",
+                "cidr": "10.0.0.0/16",
+                "gateway": "10.0.0.1",
+                "ip_start": "10.0.0.10",
+                "ip_end": "10.0.255.250",
+            },
+        )
+        host_ops = [
+            (await api.post("/hosts", json={"cluster_id": cl["id"], "name": f"bh{i:03d}"})).json()
+            for i in range(100)
+        ]
+        for h in host_ops:
+            await client.get_workflow_handle(h["operation"]["workflow_id"]).result()
+        body = {
+            "zone_id": zone["id"],
+            "service_offering_id": off["id"],
+            "template_id": tpl["id"],
+        }
+        queue = f"bench-{uuid.uuid4().hex[:6]}"
+        async with Worker(
+            client,
+            task_queue=queue,
+            workflows=[BareDeployWorkflow],
+            activities=[noop],
+            max_concurrent_workflow_tasks=200,
+            max_concurrent_activities=500,
+            max_concurrent_local_activities=500,
+        ):
+            await bare_run(client, queue, 5)  # warm both paths
+            await strato_run(api, client, body, 5)
+            print("single deploy on an idle stack (10 runs, sequential):")
+            s_lat = [(await strato_run(api, client, body, 1))[1][0] for _ in range(10)]
+            b_lat = [(await bare_run(client, queue, 1))[1][0] for _ in range(10)]
+            sm, bm = statistics.median(s_lat), statistics.median(b_lat)
+            print(f"  strato p50 {sm:6.0f} ms   bare p50 {bm:6.0f} ms   bare/strato {bm / sm:4.2f}")
+            for n in sizes:
+                sw, sl = await strato_run(api, client, body, n)
+                bw, bl = await bare_run(client, queue, n)
+                print(line("strato", n, sw, sl))
+                print(line("bare", n, bw, bl))
+                print(f"  ratio strato/bare throughput: {(n / sw) / (n / bw):4.2f} (target >= 0.7)")
         running = await db.pool.fetchval("SELECT count(*) FROM vms WHERE state = 'Running'")
         print(f"VMs Running at the end: {running}; failed deploys: {len(FAILED)}")
         for f in FAILED[:5]:
             print("  ", f)
-        await platform.stop()
-        await db.close()
-    finally:
-        tproc.terminate()
-        pg.send_signal(2)
-        tproc.wait(20)
-        pg.wait(20)
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

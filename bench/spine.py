@@ -11,27 +11,17 @@ Run: python -m bench.spine [N]
 from __future__ import annotations
 
 import asyncio
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 import uuid
-from pathlib import Path
 
-import httpx
 from temporalio.worker import Worker
 
 from bench.bare import BareWorkflow, noop
-from strato.api.app import create_app
-from strato.embedded import postgres, temporal
-from strato.schema import api_keys, repository
-from strato.schema.db import Database
-from strato.schema.migrate import migrate_dsn
+from bench.stack import embedded_stack
+from strato.schema import repository
 from strato.schema.tables import ZONES
-from strato.settings import Settings
-from strato.temporal import connect
-from tests.conftest import Platform, free_port
 
 
 def pct(xs: list[float], p: float) -> float:
@@ -40,96 +30,60 @@ def pct(xs: list[float], p: float) -> float:
 
 
 async def main(n: int) -> None:
-    work = Path(tempfile.mkdtemp(prefix="strato-bench-"))
-    layout = postgres.PgLayout(work / "pg")
-    postgres.init(layout)
-    pg = postgres.start(layout)
-    tport = free_port()
-    tproc = temporal.start(work / "t.db", work / "t.log", port=tport, ui_port=None)
-    try:
-        postgres.wait_ready(layout, pg)
-        postgres.ensure_database(layout)
-        dsn = layout.dsn()
-        await migrate_dsn(dsn)
-        temporal.wait_port("127.0.0.1", tport, tproc, 30, "Temporal")
-        client = await connect(f"127.0.0.1:{tport}", wait_s=30)
-        db = await Database.connect(dsn, max_size=20)
-        settings = Settings(data_dir=work, database_url=dsn, temporal_address=f"127.0.0.1:{tport}")
-        async with db.tx() as conn:
-            _, token = await api_keys.create(conn, "bench", "admin")
-        app = create_app(settings, db=db, temporal=client)
-        platform = Platform(settings, db, client)
-        await platform.start()
-        async with (
-            app.router.lifespan_context(app),
-            httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app),
-                base_url="http://b/api/v1",
-                headers={"Authorization": f"Bearer {token}"},
-            ) as api,
-        ):
-            api_ms, raw_ms = [], []
-            for i in range(n):
-                t0 = time.perf_counter()
-                r = await api.post("/zones", json={"name": f"api{i}"})
-                api_ms.append((time.perf_counter() - t0) * 1000)
-                assert r.status_code == 201
-                t0 = time.perf_counter()
-                async with db.tx() as conn:
-                    await repository.insert(conn, ZONES, {"name": f"raw{i}"})
-                raw_ms.append((time.perf_counter() - t0) * 1000)
-            a, b = statistics.median(api_ms), statistics.median(raw_ms)
-            print(
-                f"zone create   API p50 {a:6.2f} ms  p99 {pct(api_ms, 0.99):6.2f} ms | "
-                f"repository p50 {b:6.2f} ms | ratio API/raw {a / b:5.2f}"
-            )
+    async with embedded_stack() as stack:
+        api, client, db = stack.api, stack.client, stack.db
+        api_ms, raw_ms = [], []
+        for i in range(n):
+            t0 = time.perf_counter()
+            r = await api.post("/zones", json={"name": f"api{i}"})
+            api_ms.append((time.perf_counter() - t0) * 1000)
+            assert r.status_code == 201
+            t0 = time.perf_counter()
+            async with db.tx() as conn:
+                await repository.insert(conn, ZONES, {"name": f"raw{i}"})
+            raw_ms.append((time.perf_counter() - t0) * 1000)
+        a, b = statistics.median(api_ms), statistics.median(raw_ms)
+        print(
+            f"zone create   API p50 {a:6.2f} ms  p99 {pct(api_ms, 0.99):6.2f} ms | "
+            f"repository p50 {b:6.2f} ms | ratio API/raw {a / b:5.2f}"
+        )
 
-            zone = (await api.get("/zones", params={"name": "api0"})).json()["items"][0]
-            pod = (await api.post("/pods", json={"zone_id": zone["id"], "name": "p"})).json()
-            cl = (
-                await api.post(
-                    "/clusters", json={"pod_id": pod["id"], "name": "c", "hypervisor": "simulator"}
+        zone = (await api.get("/zones", params={"name": "api0"})).json()["items"][0]
+        pod = (await api.post("/pods", json={"zone_id": zone["id"], "name": "p"})).json()
+        cl = (
+            await api.post(
+                "/clusters", json={"pod_id": pod["id"], "name": "c", "hypervisor": "simulator"}
+            )
+        ).json()
+        host_ms, accept_ms = [], []
+        for i in range(max(5, n // 10)):
+            t0 = time.perf_counter()
+            r = await api.post("/hosts", json={"cluster_id": cl["id"], "name": f"bh{i}"})
+            accept_ms.append((time.perf_counter() - t0) * 1000)
+            op_id = r.json()["operation"]["id"]
+            handle = client.get_workflow_handle(r.json()["operation"]["workflow_id"])
+            await handle.result()
+            host_ms.append((time.perf_counter() - t0) * 1000)
+            assert (await api.get(f"/operations/{op_id}")).json()["state"] == "succeeded"
+
+        bare_ms = []
+        queue = f"bench-{uuid.uuid4().hex[:6]}"
+        async with Worker(client, task_queue=queue, workflows=[BareWorkflow], activities=[noop]):
+            for _ in range(len(host_ms)):
+                t0 = time.perf_counter()
+                await client.execute_workflow(
+                    BareWorkflow.run, 3, id=str(uuid.uuid4()), task_queue=queue
                 )
-            ).json()
-            host_ms, accept_ms = [], []
-            for i in range(max(5, n // 10)):
-                t0 = time.perf_counter()
-                r = await api.post("/hosts", json={"cluster_id": cl["id"], "name": f"bh{i}"})
-                accept_ms.append((time.perf_counter() - t0) * 1000)
-                op_id = r.json()["operation"]["id"]
-                handle = client.get_workflow_handle(r.json()["operation"]["workflow_id"])
-                await handle.result()
-                host_ms.append((time.perf_counter() - t0) * 1000)
-                assert (await api.get(f"/operations/{op_id}")).json()["state"] == "succeeded"
-
-            bare_ms = []
-            queue = f"bench-{uuid.uuid4().hex[:6]}"
-            async with Worker(
-                client, task_queue=queue, workflows=[BareWorkflow], activities=[noop]
-            ):
-                for _ in range(len(host_ms)):
-                    t0 = time.perf_counter()
-                    await client.execute_workflow(
-                        BareWorkflow.run, 3, id=str(uuid.uuid4()), task_queue=queue
-                    )
-                    bare_ms.append((time.perf_counter() - t0) * 1000)
-            a, b = statistics.median(host_ms), statistics.median(bare_ms)
-            print(
-                f"AddHost       e2e p50 {a:6.1f} ms  p99 {pct(host_ms, 0.99):6.1f} ms | "
-                f"bare 3-activity workflow p50 {b:6.1f} ms | ratio {a / b:5.2f}"
-            )
-            print(
-                "              of which POST /hosts until 202: "
-                f"p50 {statistics.median(accept_ms):6.1f} ms"
-            )
-        await platform.stop()
-        await db.close()
-    finally:
-        tproc.terminate()
-        pg.send_signal(2)
-        tproc.wait(20)
-        pg.wait(20)
-        shutil.rmtree(work, ignore_errors=True)
+                bare_ms.append((time.perf_counter() - t0) * 1000)
+        a, b = statistics.median(host_ms), statistics.median(bare_ms)
+        print(
+            f"AddHost       e2e p50 {a:6.1f} ms  p99 {pct(host_ms, 0.99):6.1f} ms | "
+            f"bare 3-activity workflow p50 {b:6.1f} ms | ratio {a / b:5.2f}"
+        )
+        print(
+            "              of which POST /hosts until 202: "
+            f"p50 {statistics.median(accept_ms):6.1f} ms"
+        )
 
 
 if __name__ == "__main__":

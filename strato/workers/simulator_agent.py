@@ -65,7 +65,7 @@ class SimulatorFleet:
             self.client,
             task_queue=queue,
             activities=activities,
-            max_concurrent_activity_task_polls=1,
+            max_concurrent_activity_task_polls=2,
             max_concurrent_activities=200,
         )
         async with worker:

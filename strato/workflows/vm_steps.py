@@ -43,7 +43,9 @@ LOCAL_RETRY = RetryPolicy(
 HOST_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=500), backoff_coefficient=2.0, maximum_attempts=3
 )
-SCHEDULE_TO_START = timedelta(seconds=10)
+# A host whose agent takes no task for this long is treated as dead. Until agents heartbeat
+# (fabric monitor), a backlog this long on a busy host is indistinguishable from that.
+SCHEDULE_TO_START = timedelta(seconds=30)
 
 
 def error_type(err: BaseException) -> str:
