@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 from uuid import UUID
@@ -245,7 +245,3 @@ async def _error(handle: Any, status: Any) -> OperationError:
     except Exception as err:  # a terminated/timed-out run raises its own kinds
         return OperationError(type=type(err).__name__, message=str(err))
     return OperationError(type="unknown", message=f"workflow ended with status {status}")
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)

@@ -56,10 +56,8 @@ async def accept(
         else:
             created = True
             record = await build(conn)
-    await operations.start(db, temporal, record, fresh=created)
-    async with db.conn() as conn:
-        record = await ops_repo.get(conn, record.id)
-    return record, created
+    run_id = await operations.start(db, temporal, record, fresh=created)
+    return record.model_copy(update={"run_id": run_id}), created
 
 
 async def respond(

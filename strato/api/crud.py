@@ -12,9 +12,10 @@ from fastapi import APIRouter, Header, Query, Response, status
 from pydantic import BaseModel
 
 from strato.api.deps import CallerDep, DbDep
-from strato.api.schemas.common import ListPage
+from strato.api.schemas.common import Filter, ListPage
 from strato.domain.errors import InvalidInput
 from strato.schema import repository
+from strato.schema.db import Database
 from strato.schema.repository import TableSpec
 
 Prepare = Callable[[Any, Any], Awaitable[dict[str, Any]]]
@@ -32,6 +33,15 @@ def parse_if_match(value: str | None) -> int | None:
     if not raw.isdigit():
         raise InvalidInput('If-Match must be an ETag this API returned, such as "3"')
     return int(raw)
+
+
+async def list_response(db: Database, spec: TableSpec[Any], flt: Filter) -> dict[str, Any]:
+    """One page of ``spec`` for a Filter query (paging fields plus column filters)."""
+    params = flt.model_dump(exclude_none=True)
+    cursor, limit = params.pop("cursor", None), params.pop("limit")
+    async with db.conn() as conn:
+        page = await repository.list_page(conn, spec, params, cursor=cursor, limit=limit)
+    return {"items": page.items, "next_cursor": page.next_cursor}
 
 
 def crud_router(
@@ -53,11 +63,7 @@ def crud_router(
         _: CallerDep,
         flt: Annotated[filters, Query()],  # type: ignore[valid-type]
     ) -> Any:
-        params = flt.model_dump(exclude_none=True)  # type: ignore[attr-defined]
-        cursor, limit = params.pop("cursor", None), params.pop("limit")
-        async with db.conn() as conn:
-            page = await repository.list_page(conn, spec, params, cursor=cursor, limit=limit)
-        return {"items": page.items, "next_cursor": page.next_cursor}
+        return await list_response(db, spec, flt)
 
     @router.get("/{id}", response_model=model, summary=f"Get a {noun}")
     async def get_item(id: UUID, db: DbDep, _: CallerDep, response: Response) -> Any:

@@ -186,5 +186,3 @@ VM_STATE = StateMachine[VmState](
 Stopped`` is how a failed start of a stopped VM returns; ``Running -> Stopped`` and
 ``Stopped <- Destroyed`` (recover) are the out-of-band and recover paths.
 """
-
-VM_TRANSITIONAL = frozenset({_V.STARTING, _V.STOPPING, _V.MIGRATING, _V.EXPUNGING})

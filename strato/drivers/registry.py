@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -10,6 +11,7 @@ class UnknownDriver(LookupError):
     pass
 
 
+@functools.cache
 def load(kind: str, name: str) -> Any:
     """The class registered as ``name`` in group ``strato.drivers.<kind>``."""
     group = f"strato.drivers.{kind}"

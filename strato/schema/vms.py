@@ -76,18 +76,6 @@ async def acquire(
     return VMS.to_model(row)
 
 
-async def take_lock_if_free(conn: Any, vm_id: UUID, operation_id: UUID, kind: str) -> bool:
-    """For operations nobody requested (the delayed expunge): lock only if free."""
-    status = await conn.execute(
-        """UPDATE vms SET current_operation_id = $2, current_operation_kind = $3
-           WHERE id = $1 AND (current_operation_id IS NULL OR current_operation_id = $2)""",
-        vm_id,
-        operation_id,
-        kind,
-    )
-    return bool(status == "UPDATE 1")
-
-
 async def _set_state(
     conn: Any, row: Any, target: VmState, operation_id: UUID | None, **columns: Any
 ) -> Any:
@@ -219,24 +207,22 @@ async def context(conn: Any, vm_id: UUID) -> VmContext:
     )
 
 
-async def host_name(conn: Any, host_id: UUID) -> str | None:
-    name: str | None = await conn.fetchval("SELECT name FROM hosts WHERE id = $1", host_id)
-    return name
-
-
 async def set_offering(
     conn: Any, vm_id: UUID, offering_id: UUID, cpu_count: int, cpu_speed: int, memory_mb: int
 ) -> None:
-    await conn.execute(
+    """Idempotent: a VM already on the offering is left alone (no second event)."""
+    status = await conn.execute(
         """UPDATE vms SET service_offering_id = $2, cpu_count = $3, cpu_speed_mhz = $4,
                           memory_mb = $5, version = version + 1, updated_at = clock_timestamp()
-           WHERE id = $1""",
+           WHERE id = $1 AND service_offering_id IS DISTINCT FROM $2""",
         vm_id,
         offering_id,
         cpu_count,
         cpu_speed,
         memory_mb,
     )
+    if status == "UPDATE 0":
+        return
     await events.append(
         conn,
         "strato.vm.scaled",

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from temporalio.client import Client
@@ -78,20 +80,28 @@ class SimulatorFleet:
             )
         return self.pools[name]
 
+    def _compute_activities(self, host: str) -> list[Any]:
+        return ComputeActivities(self._driver(host), host).all()
+
+    def _storage_activities(self, pool: str, capacity_bytes: int) -> list[Any]:
+        return StorageActivities(self._pool(pool, capacity_bytes)).all()
+
     async def refresh(self) -> None:
         """Serve every simulated host and pool in the database; stop serving removed ones."""
         async with self.db.conn() as conn:
-            wanted: dict[str, list[Any]] = {
-                compute_queue(h.name): ComputeActivities(self._driver(h.name), h.name).all()
+            # queue -> how to build its activities (only built for queues not served yet)
+            wanted: dict[str, Callable[[], list[Any]]] = {
+                compute_queue(h.name): functools.partial(self._compute_activities, h.name)
                 for h in await hosts.list_by_hypervisor(conn, "simulator")
             }
             for p in await hosts.list_pools_by_driver(conn, "simulator"):
-                acts = StorageActivities(self._pool(p.name, p.capacity_bytes))
-                wanted[storage_queue(p.name)] = acts.all()
+                wanted[storage_queue(p.name)] = functools.partial(
+                    self._storage_activities, p.name, p.capacity_bytes
+                )
         for queue in wanted.keys() - set(self.tasks):
             self.stops[queue] = asyncio.Event()
             self.tasks[queue] = asyncio.create_task(
-                self._serve(queue, wanted[queue], self.stops[queue])
+                self._serve(queue, wanted[queue](), self.stops[queue])
             )
             log.info("simulated agent polling %s", queue)
         for name in set(self.tasks) - wanted.keys():

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, FailureError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from strato.domain.ids import Activities, Workflows, compute_queue
@@ -20,26 +20,11 @@ with workflow.unsafe.imports_passed_through():
         HostTransitionResult,
         StepProgress,
     )
+    from strato.workflows.failures import failure_reason
     from strato.workflows.progress import Steps
 
 _RECORD_TIMEOUT = timedelta(seconds=30)
 _RECORD_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_attempts=20)
-
-
-def failure_reason(err: BaseException) -> str:
-    """The innermost message of an activity failure, which is the one a user can act on."""
-    cause: BaseException | None = err
-    message = str(err)
-    while cause is not None:
-        text = cause.message if isinstance(cause, FailureError) else str(cause)
-        if text:
-            message = text
-        cause = cause.__cause__
-    if isinstance(err, ActivityError) and err.retry_state is not None:
-        name = err.retry_state.name
-        if "TIMEOUT" in name or message in ("", "activity timeout", "Activity task timed out"):
-            return f"{message} ({name.lower()})"
-    return message
 
 
 @workflow.defn(name=Workflows.ADD_HOST)

@@ -9,9 +9,14 @@ with workflow.unsafe.imports_passed_through():
     from strato.domain.ids import Activities as A
     from strato.domain.ids import Workflows
     from strato.domain.payloads import DeployVmInput, NicInfo, StepProgress, VmResult
-    from strato.workflows.add_host import failure_reason
+    from strato.workflows.failures import error_type, failure_reason
     from strato.workflows.progress import Steps
-    from strato.workflows.vm_steps import BootFailed, VmOps, error_type, place_and_boot
+    from strato.workflows.vm_steps import (
+        BootFailed,
+        VmOps,
+        finish_running,
+        place_and_boot,
+    )
 
 STEPS = (
     "validate",
@@ -67,13 +72,4 @@ class DeployVmWorkflow:
                 type=failed.kind,
                 non_retryable=True,
             ) from None
-        self.steps.enter("running")
-        await ops.finish("Running", host_id=placement.host_id)
-        self.steps.finish(f"running on {placement.host_name}")
-        return VmResult(
-            vm_id=inp.vm_id,
-            state="Running",
-            host_id=placement.host_id,
-            host_name=placement.host_name,
-            attempts=attempts,
-        )
+        return await finish_running(ops, self.steps, placement, attempts)

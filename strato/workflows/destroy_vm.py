@@ -4,14 +4,13 @@ configured delay through ExpungeVm's durable timer (cancelled by RecoverVm)."""
 from __future__ import annotations
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError, FailureError
+from temporalio.exceptions import FailureError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from strato.domain.ids import Activities as A
     from strato.domain.ids import Workflows, workflow_id
     from strato.domain.payloads import DestroyVmInput, ExpungeVmInput, StepProgress, VmResult
-    from strato.workflows.add_host import failure_reason
     from strato.workflows.progress import Steps
     from strato.workflows.vm_steps import VmOps
 
@@ -36,12 +35,13 @@ class DestroyVmWorkflow:
             try:
                 await ops.stop_on_host(ctx, force=True, timeout_s=5)
             except FailureError as err:
-                reason = failure_reason(err)
-                await ops.finish("Running", error=f"destroy failed: {reason}")
-                raise ApplicationError(
-                    f"VM {ctx.name} could not be destroyed: {reason}",
-                    type="destroy-failed",
-                    non_retryable=True,
+                raise await ops.abandon(
+                    ctx,
+                    err,
+                    back_to="Running",
+                    doing="destroy",
+                    done="destroyed",
+                    kind="destroy-failed",
                 ) from err
         self.steps.enter("release capacity")
         await ops.local(A.VM_RELEASE_HOST, ops.ref, bool)

@@ -11,13 +11,12 @@ from datetime import timedelta
 from uuid import UUID
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError, FailureError
+from temporalio.exceptions import FailureError
 
 with workflow.unsafe.imports_passed_through():
     from strato.domain.ids import Activities as A
     from strato.domain.ids import Workflows
     from strato.domain.payloads import ExpungeVmInput, StepProgress, VmContext, VmRef, VmResult
-    from strato.workflows.add_host import failure_reason
     from strato.workflows.progress import Steps
     from strato.workflows.vm_steps import VmOps
 
@@ -66,12 +65,13 @@ class ExpungeVmWorkflow:
             try:
                 await ops.on_pool(A.DELETE_VOLUME, ctx.root_pool_name, ctx.root_volume_name)
             except FailureError as err:
-                reason = failure_reason(err)
-                await ops.finish("Error", error=f"expunge failed: {reason}")
-                raise ApplicationError(
-                    f"VM {ctx.name} could not be expunged: {reason}",
-                    type="expunge-failed",
-                    non_retryable=True,
+                raise await ops.abandon(
+                    ctx,
+                    err,
+                    back_to="Error",
+                    doing="expunge",
+                    done="expunged",
+                    kind="expunge-failed",
                 ) from err
         await ops.local(A.VOLUMES_EXPUNGED, ops.ref)
         self.steps.enter("release addresses")

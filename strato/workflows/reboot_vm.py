@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError, FailureError
+from temporalio.exceptions import FailureError
 
 with workflow.unsafe.imports_passed_through():
     from strato.domain.ids import Activities as A
     from strato.domain.ids import Workflows
     from strato.domain.payloads import ComputeVmInput, StepProgress, VmRef, VmResult
-    from strato.workflows.add_host import failure_reason
     from strato.workflows.progress import Steps
     from strato.workflows.vm_steps import VmOps
 
@@ -33,12 +32,8 @@ class RebootVmWorkflow:
         try:
             await ops.on_host(A.REBOOT_VM, ctx.host_name, ComputeVmInput(name=ctx.hypervisor_name))
         except FailureError as err:
-            reason = failure_reason(err)
-            await ops.finish("Running", error=f"reboot failed: {reason}")
-            raise ApplicationError(
-                f"VM {ctx.name} could not be rebooted: {reason}",
-                type="reboot-failed",
-                non_retryable=True,
+            raise await ops.abandon(
+                ctx, err, back_to="Running", doing="reboot", done="rebooted", kind="reboot-failed"
             ) from err
         await ops.finish("Running")
         self.steps.finish()

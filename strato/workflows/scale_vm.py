@@ -17,9 +17,9 @@ with workflow.unsafe.imports_passed_through():
         StepProgress,
         VmResult,
     )
-    from strato.workflows.add_host import failure_reason
+    from strato.workflows.failures import error_type
     from strato.workflows.progress import Steps
-    from strato.workflows.vm_steps import VmOps, error_type
+    from strato.workflows.vm_steps import VmOps
 
 
 @workflow.defn(name=Workflows.SCALE_VM)
@@ -87,13 +87,8 @@ class ScaleVmWorkflow:
                     )
                     raise
         except FailureError as err:
-            reason = failure_reason(err)
-            kind = error_type(err)
-            await ops.finish(ctx.state, error=f"scale failed: {reason}")
-            raise ApplicationError(
-                f"VM {ctx.name} could not be scaled: {reason}",
-                type=kind or "scale-failed",
-                non_retryable=True,
+            raise await ops.abandon(
+                ctx, err, back_to=ctx.state, doing="scale", done="scaled", kind=error_type(err)
             ) from err
         await ops.finish(ctx.state)
         self.steps.finish(f"{new.cpu_count} vCPU, {new.memory_mb} MiB")

@@ -10,7 +10,7 @@ with workflow.unsafe.imports_passed_through():
     from strato.domain.ids import Workflows
     from strato.domain.payloads import DeployVmInput, NicInfo, StepProgress, VmResult
     from strato.workflows.progress import Steps
-    from strato.workflows.vm_steps import BootFailed, VmOps, place_and_boot
+    from strato.workflows.vm_steps import BootFailed, VmOps, finish_running, place_and_boot
 
 
 @workflow.defn(name=Workflows.START_VM)
@@ -55,13 +55,4 @@ class StartVmWorkflow:
                 type=failed.kind,
                 non_retryable=True,
             ) from None
-        self.steps.enter("running")
-        await ops.finish("Running", host_id=placement.host_id)
-        self.steps.finish(f"running on {placement.host_name}")
-        return VmResult(
-            vm_id=inp.vm_id,
-            state="Running",
-            host_id=placement.host_id,
-            host_name=placement.host_name,
-            attempts=attempts,
-        )
+        return await finish_running(ops, self.steps, placement, attempts)

@@ -4,13 +4,12 @@
 from __future__ import annotations
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError, FailureError
+from temporalio.exceptions import FailureError
 
 with workflow.unsafe.imports_passed_through():
     from strato.domain.ids import Activities as A
     from strato.domain.ids import Workflows
     from strato.domain.payloads import StepProgress, StopVmInput, VmResult
-    from strato.workflows.add_host import failure_reason
     from strato.workflows.progress import Steps
     from strato.workflows.vm_steps import VmOps
 
@@ -33,12 +32,8 @@ class StopVmWorkflow:
         try:
             await ops.stop_on_host(ctx, force=inp.force, timeout_s=inp.timeout_s)
         except FailureError as err:
-            reason = failure_reason(err)
-            await ops.finish("Running", error=f"stop failed: {reason}")
-            raise ApplicationError(
-                f"VM {ctx.name} could not be stopped: {reason}",
-                type="stop-failed",
-                non_retryable=True,
+            raise await ops.abandon(
+                ctx, err, back_to="Running", doing="stop", done="stopped", kind="stop-failed"
             ) from err
         self.steps.enter("release capacity")
         if inp.release_capacity:

@@ -6,6 +6,7 @@ timeout, so a dead host fails the step fast instead of queueing forever.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from datetime import timedelta
 from typing import Any
 from uuid import UUID
@@ -28,10 +29,11 @@ with workflow.unsafe.imports_passed_through():
         VmContext,
         VmFinishInput,
         VmRef,
+        VmResult,
         VolumeReadyInput,
     )
     from strato.domain.storage import VolumeInfo, VolumeSpec
-    from strato.workflows.add_host import failure_reason
+    from strato.workflows.failures import error_type, failure_reason
     from strato.workflows.progress import Steps
 
 LOCAL_TIMEOUT = timedelta(seconds=30)
@@ -46,19 +48,27 @@ HOST_RETRY = RetryPolicy(
 # A host whose agent takes no task for this long is treated as dead. Until agents heartbeat
 # (fabric monitor), a backlog this long on a busy host is indistinguishable from that.
 SCHEDULE_TO_START = timedelta(seconds=30)
+BEST_EFFORT_RETRY = RetryPolicy(maximum_attempts=2)
 
 
-def error_type(err: BaseException) -> str:
-    """The ApplicationError type at the root of a failure (local activities raise the
-    ApplicationError itself; remote ones wrap it in an ActivityError)."""
-    if isinstance(err, ApplicationError) and err.type:
-        return err.type
-    cause = err.__cause__
-    while cause is not None:
-        if isinstance(cause, ApplicationError) and cause.type:
-            return cause.type
-        cause = cause.__cause__
-    return "activity-failed"
+async def _remote(
+    name: str,
+    queue: str,
+    arg: Any,
+    result_type: type | None,
+    timeout: timedelta,  # noqa: ASYNC109 - Temporal's start-to-close timeout
+    retry: RetryPolicy,
+) -> Any:
+    """A host- or pool-bound step: schedule-to-start bounded, so a dead agent fails fast."""
+    return await workflow.execute_activity(
+        name,
+        arg,
+        result_type=result_type,
+        task_queue=queue,
+        schedule_to_start_timeout=SCHEDULE_TO_START,
+        start_to_close_timeout=timeout,
+        retry_policy=retry,
+    )
 
 
 class VmOps:
@@ -85,26 +95,18 @@ class VmOps:
         timeout: timedelta = timedelta(seconds=120),  # noqa: ASYNC109 - Temporal's timeout
         retry: RetryPolicy = HOST_RETRY,
     ) -> Any:
-        return await workflow.execute_activity(
-            name,
-            arg,
-            result_type=result_type,
-            task_queue=compute_queue(host),
-            schedule_to_start_timeout=SCHEDULE_TO_START,
-            start_to_close_timeout=timeout,
-            retry_policy=retry,
-        )
+        return await _remote(name, compute_queue(host), arg, result_type, timeout, retry)
 
-    async def on_pool(self, name: str, pool: str, arg: Any, result_type: type | None = None) -> Any:
-        return await workflow.execute_activity(
-            name,
-            arg,
-            result_type=result_type,
-            task_queue=storage_queue(pool),
-            schedule_to_start_timeout=SCHEDULE_TO_START,
-            start_to_close_timeout=timedelta(seconds=600),
-            retry_policy=HOST_RETRY,
-        )
+    async def on_pool(
+        self,
+        name: str,
+        pool: str,
+        arg: Any,
+        result_type: type | None = None,
+        timeout: timedelta = timedelta(seconds=600),  # noqa: ASYNC109 - Temporal's timeout
+        retry: RetryPolicy = HOST_RETRY,
+    ) -> Any:
+        return await _remote(name, storage_queue(pool), arg, result_type, timeout, retry)
 
     async def begin(self, target: str) -> VmContext:
         ctx: VmContext = await self.local(
@@ -127,34 +129,72 @@ class VmOps:
         )
         await self.on_host(A.UNDEFINE_VM, ctx.host_name, arg)
 
+    async def abandon(
+        self,
+        ctx: VmContext,
+        err: BaseException,
+        *,
+        back_to: str,
+        doing: str,
+        done: str,
+        kind: str,
+    ) -> ApplicationError:
+        """The last step of a failed operation: back to a defined state that says why.
+        Returns the error for the workflow to raise."""
+        reason = failure_reason(err)
+        await self.finish(back_to, error=f"{doing} failed: {reason}")
+        return ApplicationError(
+            f"VM {ctx.name} could not be {done}: {reason}", type=kind, non_retryable=True
+        )
+
     async def best_effort_undefine(self, host: str, name: str) -> str | None:
         """Compensation on a host that may be dead: failure is reported, not raised."""
-        try:
-            await workflow.execute_activity(
+        return await _best_effort(
+            f"undefine on {host}",
+            self.on_host(
                 A.UNDEFINE_VM,
+                host,
                 ComputeVmInput(name=name, force=True),
-                task_queue=compute_queue(host),
-                schedule_to_start_timeout=SCHEDULE_TO_START,
-                start_to_close_timeout=timedelta(seconds=60),
-                retry_policy=RetryPolicy(maximum_attempts=2),
-            )
-            return None
-        except FailureError as err:
-            return f"could not undefine on {host}: {failure_reason(err)}"
+                timeout=timedelta(seconds=60),
+                retry=BEST_EFFORT_RETRY,
+            ),
+        )
 
     async def best_effort_delete_volume(self, pool: str, volume: str) -> str | None:
-        try:
-            await workflow.execute_activity(
+        return await _best_effort(
+            f"delete volume {volume} on {pool}",
+            self.on_pool(
                 A.DELETE_VOLUME,
+                pool,
                 volume,
-                task_queue=storage_queue(pool),
-                schedule_to_start_timeout=SCHEDULE_TO_START,
-                start_to_close_timeout=timedelta(seconds=120),
-                retry_policy=RetryPolicy(maximum_attempts=2),
-            )
-            return None
-        except FailureError as err:
-            return f"could not delete volume {volume} on {pool}: {failure_reason(err)}"
+                timeout=timedelta(seconds=120),
+                retry=BEST_EFFORT_RETRY,
+            ),
+        )
+
+
+async def _best_effort(what: str, call: Awaitable[Any]) -> str | None:
+    try:
+        await call
+        return None
+    except FailureError as err:
+        return f"could not {what}: {failure_reason(err)}"
+
+
+async def finish_running(
+    ops: VmOps, steps: Steps, placement: Placement, attempts: list[str]
+) -> VmResult:
+    """The last step of a successful boot (deploy or start)."""
+    steps.enter("running")
+    await ops.finish("Running", host_id=placement.host_id)
+    steps.finish(f"running on {placement.host_name}")
+    return VmResult(
+        vm_id=ops.ref.vm_id,
+        state="Running",
+        host_id=placement.host_id,
+        host_name=placement.host_name,
+        attempts=attempts,
+    )
 
 
 def vm_spec(ctx: VmContext, disk_path: str, nics: list[NicInfo]) -> VmSpec:

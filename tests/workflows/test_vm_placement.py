@@ -10,7 +10,7 @@ import httpx
 from strato.schema.db import Database
 from strato.settings import Settings
 from tests.conftest import Platform
-from tests.helpers import ok, table_counts, unique, wait_operation
+from tests.helpers import ok, table_counts, wait_operation
 from tests.workflows.vm_helpers import deploy, vm_zone
 
 
@@ -191,4 +191,3 @@ async def test_invalid_deploys_are_4xx_and_change_nothing(
     r = await api.post("/vms", json={**good, "service_offering_id": inactive["id"]})
     assert r.status_code == 422 and "Inactive" in r.json()["detail"]
     assert await table_counts(db) == before
-    assert unique("x")

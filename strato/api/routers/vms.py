@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from strato import operations
 from strato.api.accept import Accepted, accept, respond
+from strato.api.crud import list_response
 from strato.api.deps import CallerDep, DbDep, SettingsDep, TemporalDep
 from strato.api.schemas import compute as s
 from strato.api.schemas.common import ListPage
@@ -318,11 +319,7 @@ _verb(
 
 @router.get("", response_model=ListPage[Vm], summary="List VMs")
 async def list_vms(db: DbDep, _: CallerDep, flt: Annotated[s.VmFilter, Query()]) -> Any:
-    params = flt.model_dump(exclude_none=True)
-    cursor, limit = params.pop("cursor", None), params.pop("limit")
-    async with db.conn() as conn:
-        page = await repository.list_page(conn, VMS, params, cursor=cursor, limit=limit)
-    return {"items": page.items, "next_cursor": page.next_cursor}
+    return await list_response(db, VMS, flt)
 
 
 @router.get("/{id}", response_model=s.VmDetail, summary="A VM with its host, NICs, volumes")
