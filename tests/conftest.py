@@ -36,6 +36,8 @@ from strato.temporal import connect
 from strato.workers.orchestrator import build_worker
 from strato.workers.simulator_agent import SimulatorFleet, run_fleet
 
+pytest_plugins = ["tests.lab"]
+
 TEMPLATE_DB = "strato_template"
 
 

@@ -52,6 +52,31 @@ class VmSpec(BaseModel):
 
 
 class VmPowerInfo(BaseModel):
+    """One VM as the hypervisor sees it. ``managed`` is False for a domain that carries no
+    Strato metadata (somebody else defined it on this host)."""
+
     name: str
     uuid: str = ""
     power: PowerState
+    managed: bool = True
+
+
+class ConsoleInfo(BaseModel):
+    """Where a running VM's graphical console listens (VNC) and where its serial log is."""
+
+    protocol: str = "vnc"
+    host: str
+    port: int = Field(gt=0)
+    serial_log: str | None = None
+
+
+class VmStats(BaseModel):
+    """Cumulative counters for one VM, as the hypervisor reports them."""
+
+    cpu_time_ns: int = 0
+    vcpus: int = 0
+    memory_mb: int = 0
+    disk_read_bytes: int = 0
+    disk_write_bytes: int = 0
+    net_rx_bytes: int = 0
+    net_tx_bytes: int = 0

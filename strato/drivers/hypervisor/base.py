@@ -1,15 +1,31 @@
 """The hypervisor contract every compute driver implements.
 
-Post-conditions are stated per method. All methods are coroutines; implementations over
-blocking libraries (libvirt) run those calls off the event loop.
+Post-conditions and idempotency are stated per method. All methods are coroutines;
+implementations over blocking libraries (libvirt) run those calls off the event loop.
+
+Exceptions (all are ``HypervisorError``)::
+
+    HypervisorError
+     +-- HypervisorUnreachable   the hypervisor cannot be reached (retry later, elsewhere)
+     +-- VmNotFound              an operation that needs the VM found none (LookupError too)
+     +-- NotBootable             the spec cannot boot here (missing kernel/disk): permanent
+     +-- Unsupported             the driver lacks the capability this call needs: permanent
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
-from strato.domain.compute import PowerState, VmPowerInfo, VmSpec
+from strato.domain.compute import (
+    ConsoleInfo,
+    DiskSpec,
+    NicSpec,
+    PowerState,
+    VmPowerInfo,
+    VmSpec,
+    VmStats,
+)
 from strato.domain.payloads import HostFacts
 
 # Keys of ``capabilities``; workflows consult these instead of guessing.
@@ -23,6 +39,26 @@ CAPABILITIES = (
 )
 
 
+class HypervisorError(RuntimeError):
+    """A hypervisor call failed."""
+
+
+class HypervisorUnreachable(HypervisorError):
+    """The hypervisor (libvirtd) cannot be reached."""
+
+
+class VmNotFound(HypervisorError, LookupError):
+    """The VM is not defined on this host."""
+
+
+class NotBootable(HypervisorError):
+    """The VM spec cannot boot on this host: a file it names is missing or unreadable."""
+
+
+class Unsupported(HypervisorError):
+    """The driver (or this host) lacks the capability the call needs."""
+
+
 class HypervisorDriver(abc.ABC):
     name: str = "abstract"
 
@@ -31,45 +67,85 @@ class HypervisorDriver(abc.ABC):
     def capabilities(self) -> Mapping[str, bool]:
         """Which optional operations this driver supports (keys from ``CAPABILITIES``)."""
 
+    def require(self, capability: str, what: str) -> None:
+        """Raise ``Unsupported`` naming ``what`` unless ``capability`` is declared."""
+        if not self.capabilities.get(capability, False):
+            raise Unsupported(f"{what} is not supported by the {self.name} driver ({capability})")
+
     @abc.abstractmethod
     async def host_facts(self) -> HostFacts:
         """Report CPU, memory, hypervisor version and capabilities of the host.
 
-        Raises if the hypervisor cannot be reached; never returns partial facts.
+        Raises ``HypervisorUnreachable`` if the hypervisor cannot be reached; never
+        returns partial facts.
         """
 
     @abc.abstractmethod
     async def define_vm(self, spec: VmSpec) -> None:
         """Ensure a VM named ``spec.name`` is defined as ``spec`` says.
 
-        Idempotent: defining an existing VM converges its definition; it does not fail.
+        Idempotent: defining an existing VM converges its definition (a running VM gets
+        it at its next boot); it does not fail. Raises ``NotBootable`` (and defines
+        nothing) if a kernel, initrd or disk the spec names is missing.
         """
 
     @abc.abstractmethod
     async def start_vm(self, name: str) -> None:
-        """Post-condition: the VM is running. Starting a running VM succeeds."""
+        """Post-condition: the VM is running. Starting a running VM succeeds.
+        Raises ``VmNotFound`` if it is not defined."""
 
     @abc.abstractmethod
     async def stop_vm(self, name: str, *, timeout_s: float = 30.0, force: bool = False) -> bool:
         """Post-condition: the VM is stopped. Graceful first unless ``force``; after
         ``timeout_s`` the VM is powered off. Stopping a stopped or missing VM succeeds.
-        Returns True if the graceful shutdown sufficed."""
+        Returns True if the graceful shutdown sufficed (or nothing had to be done)."""
 
     @abc.abstractmethod
     async def reboot_vm(self, name: str) -> None:
-        """Post-condition: the VM is running again after a restart of its guest."""
+        """Post-condition: the VM is running again after a restart of its guest (a guest
+        that ignores the graceful request is reset). A stopped VM is started."""
+
+    @abc.abstractmethod
+    async def suspend_vm(self, name: str) -> None:
+        """Post-condition: the VM is paused (its vCPUs stopped, memory kept).
+        Suspending a paused VM succeeds; raises ``VmNotFound`` / ``HypervisorError`` if it
+        is missing or not running."""
+
+    @abc.abstractmethod
+    async def resume_vm(self, name: str) -> None:
+        """Post-condition: a paused VM runs again. Resuming a running VM succeeds."""
 
     @abc.abstractmethod
     async def scale_vm(self, name: str, cpu_count: int, memory_mb: int) -> None:
         """Post-condition: the VM's definition (and, if running and ``live_scale`` is a
         capability, the running guest) has ``cpu_count`` vCPUs and ``memory_mb`` memory.
-        Idempotent. Raises if the VM runs and the driver cannot scale it live."""
+        Idempotent. Raises ``Unsupported`` if the VM runs and the driver cannot scale it
+        live."""
 
     @abc.abstractmethod
     async def undefine_vm(self, name: str) -> None:
-        """Post-condition: no VM named ``name`` exists (stopped first if running).
+        """Post-condition: no VM named ``name`` exists (powered off first if running) and
+        its console log is gone. Undefining a missing VM succeeds."""
 
-        Undefining a missing VM succeeds."""
+    @abc.abstractmethod
+    async def attach_disk(self, name: str, disk: DiskSpec) -> None:
+        """Post-condition: the VM has ``disk`` at ``disk.device`` in its definition and,
+        if running, in the running guest (needs ``hotplug_disk``, else ``Unsupported``).
+        Attaching a disk that is already attached at that device succeeds."""
+
+    @abc.abstractmethod
+    async def detach_disk(self, name: str, device: str) -> None:
+        """Post-condition: no disk at ``device`` (definition and running guest).
+        Detaching a missing disk succeeds."""
+
+    @abc.abstractmethod
+    async def attach_nic(self, name: str, nic: NicSpec) -> None:
+        """Post-condition: the VM has a NIC with ``nic.mac`` (needs ``hotplug_nic`` if it
+        runs). Attaching a NIC whose MAC is already present succeeds."""
+
+    @abc.abstractmethod
+    async def detach_nic(self, name: str, mac: str) -> None:
+        """Post-condition: no NIC with ``mac``. Detaching a missing NIC succeeds."""
 
     @abc.abstractmethod
     async def power_state(self, name: str) -> PowerState:
@@ -77,7 +153,27 @@ class HypervisorDriver(abc.ABC):
 
     @abc.abstractmethod
     async def list_vms(self) -> list[VmPowerInfo]:
-        """Every VM this driver manages on the host, with its power state."""
+        """Every VM this driver manages on the host, with its power state, plus domains
+        without Strato metadata (``managed=False``) so drift can be reported."""
+
+    @abc.abstractmethod
+    async def vm_spec(self, name: str) -> VmSpec:
+        """The VM's current definition, read back from the hypervisor (disks and NICs
+        included). Raises ``VmNotFound`` if it is not defined."""
+
+    @abc.abstractmethod
+    async def stats(self, name: str) -> VmStats:
+        """Cumulative CPU, memory, disk and network counters. Raises ``VmNotFound``."""
+
+    @abc.abstractmethod
+    async def console(self, name: str) -> ConsoleInfo:
+        """Where the running VM's console listens (needs ``console``, else
+        ``Unsupported``). Raises ``HypervisorError`` if the VM is not running."""
+
+    def on_change(self, callback: Callable[[str], None]) -> None:  # noqa: B027 - optional
+        """Ask to be told (on the caller's event loop) the name of a VM whose power state
+        changed outside a call of this driver. Drivers without events never call it; the
+        agent's periodic report still catches the change."""
 
     async def close(self) -> None:  # noqa: B027 - optional hook, default is nothing to release
         """Release connections. Safe to call twice."""

@@ -9,10 +9,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from strato.domain.compute import PowerState, VmPowerInfo, VmSpec
+from strato.domain.compute import (
+    ConsoleInfo,
+    DiskSpec,
+    NicSpec,
+    PowerState,
+    VmPowerInfo,
+    VmSpec,
+    VmStats,
+)
 from strato.domain.payloads import HostFacts
 from strato.drivers.faults import FaultPlan
-from strato.drivers.hypervisor.base import HypervisorDriver
+from strato.drivers.hypervisor.base import HypervisorDriver, HypervisorError, VmNotFound
 
 
 @dataclass
@@ -75,7 +83,7 @@ class SimulatorHypervisor(HypervisorDriver):
     def _get(self, name: str) -> _SimVm:
         vm = self.vms.get(name)
         if vm is None:
-            raise LookupError(f"VM {name} is not defined on {self.host_name}")
+            raise VmNotFound(f"VM {name} is not defined on {self.host_name}")
         return vm
 
     async def start_vm(self, name: str) -> None:
@@ -106,6 +114,62 @@ class SimulatorHypervisor(HypervisorDriver):
     async def undefine_vm(self, name: str) -> None:
         await self.faults.call("undefine_vm", self.host_name)
         self.vms.pop(name, None)
+
+    async def suspend_vm(self, name: str) -> None:
+        await self.faults.call("suspend_vm", self.host_name)
+        vm = self._get(name)
+        if vm.power == PowerState.STOPPED:
+            raise HypervisorError(f"VM {name} is not running")
+        vm.power = PowerState.PAUSED
+
+    async def resume_vm(self, name: str) -> None:
+        await self.faults.call("resume_vm", self.host_name)
+        vm = self._get(name)
+        if vm.power == PowerState.PAUSED:
+            vm.power = PowerState.RUNNING
+
+    async def attach_disk(self, name: str, disk: DiskSpec) -> None:
+        await self.faults.call("attach_disk", self.host_name)
+        vm = self._get(name)
+        disks = [d for d in vm.spec.disks if d.device != disk.device] + [disk]
+        vm.spec = vm.spec.model_copy(update={"disks": disks})
+
+    async def detach_disk(self, name: str, device: str) -> None:
+        await self.faults.call("detach_disk", self.host_name)
+        vm = self.vms.get(name)
+        if vm is None:
+            return
+        disks = [d for d in vm.spec.disks if d.device != device]
+        vm.spec = vm.spec.model_copy(update={"disks": disks})
+
+    async def attach_nic(self, name: str, nic: NicSpec) -> None:
+        await self.faults.call("attach_nic", self.host_name)
+        vm = self._get(name)
+        if all(n.mac != nic.mac for n in vm.spec.nics):
+            vm.spec = vm.spec.model_copy(update={"nics": [*vm.spec.nics, nic]})
+
+    async def detach_nic(self, name: str, mac: str) -> None:
+        await self.faults.call("detach_nic", self.host_name)
+        vm = self.vms.get(name)
+        if vm is None:
+            return
+        vm.spec = vm.spec.model_copy(update={"nics": [n for n in vm.spec.nics if n.mac != mac]})
+
+    async def vm_spec(self, name: str) -> VmSpec:
+        return self._get(name).spec
+
+    async def stats(self, name: str) -> VmStats:
+        vm = self._get(name)
+        return VmStats(
+            cpu_time_ns=vm.boots * 1_000_000_000 if vm.power != PowerState.STOPPED else 0,
+            vcpus=vm.spec.cpu_count,
+            memory_mb=vm.spec.memory_mb,
+        )
+
+    async def console(self, name: str) -> ConsoleInfo:
+        self._get(name)
+        self.require("console", "a console")
+        raise AssertionError("unreachable: the simulator declares no console")
 
     async def power_state(self, name: str) -> PowerState:
         vm = self.vms.get(name)
