@@ -224,8 +224,25 @@ def build_parser() -> argparse.ArgumentParser:
     api.add_argument("--port", type=int, default=None)
     worker = sub.add_parser("worker", help="run a worker process")
     worker.add_argument("kind", choices=["orchestrator"])
-    agent = sub.add_parser("agent", help="run a subsystem agent")
-    agent.add_argument("kind", choices=["simulator"])
+    agent = sub.add_parser(
+        "agent",
+        help="run a subsystem agent",
+        description="simulator: every simulated host and pool. compute: one real host "
+        "(libvirt), e.g. strato agent compute --host kvm1 --zone z1 --cluster c1",
+    )
+    agent.add_argument("kind", choices=["simulator", "compute"])
+    agent.add_argument("--host", help="compute: the host's name (names compute@<host>)")
+    agent.add_argument("--zone", help="compute: zone of the host's cluster")
+    agent.add_argument("--cluster", help="compute: the kvm cluster the host joins")
+    agent.add_argument("--pod", default=None, help="compute: pod, if the cluster name repeats")
+    agent.add_argument("--libvirt-uri", default="qemu:///system")
+    agent.add_argument("--driver", default="libvirt", help="hypervisor driver (entry point)")
+    agent.add_argument("--state-dir", default="/var/lib/strato/agent", help="agent identity")
+    agent.add_argument("--heartbeat-s", type=float, default=10.0)
+    agent.add_argument("--console-dir", default="/var/lib/strato/console")
+    agent.add_argument("--vnc-listen", default="127.0.0.1")
+    agent.add_argument("--bridge", default="", help="bridge for guest NICs (default: user-mode)")
+    agent.add_argument("--domain-type", default="auto", choices=["auto", "kvm", "qemu"])
     sub.add_parser("migrate", help="apply pending schema migrations and exit")
 
     def with_json(sp: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -350,9 +367,41 @@ def run_process(args: argparse.Namespace) -> int:
 
     if args.command == "worker":
         run_until_signal(lambda stop: orchestrator.run(settings, stop))
+    elif args.kind == "compute":
+        return run_compute_agent(args, settings)
     else:
         run_until_signal(lambda stop: simulator_agent.run(settings, stop))
     return 0
+
+
+def run_compute_agent(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from strato.workers.compute_agent import AgentConfig
+    from strato.workers.compute_agent import main as agent_main
+
+    missing = [f"--{n}" for n in ("host", "zone", "cluster") if not getattr(args, n)]
+    if missing:
+        print(f"error: strato agent compute needs {', '.join(missing)}", file=sys.stderr)
+        return 2
+    if args.heartbeat_s <= 0:
+        print("error: --heartbeat-s must be positive", file=sys.stderr)
+        return 2
+    cfg = AgentConfig(
+        host=args.host,
+        zone=args.zone,
+        cluster=args.cluster,
+        pod=args.pod,
+        driver=args.driver,
+        libvirt_uri=args.libvirt_uri,
+        state_dir=Path(args.state_dir),
+        heartbeat_s=args.heartbeat_s,
+        console_dir=Path(args.console_dir),
+        vnc_listen=args.vnc_listen,
+        bridge=args.bridge,
+        domain_type=args.domain_type,
+    )
+    return agent_main(settings, cfg)
 
 
 if __name__ == "__main__":

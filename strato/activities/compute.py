@@ -1,7 +1,8 @@
 """Compute activities: run on ``compute@<host>`` by that host's agent, with its driver.
 
 Each is idempotent because the driver contract's post-conditions are (define converges,
-start of a running VM succeeds, undefine of a missing VM succeeds).
+start of a running VM succeeds, undefine of a missing VM succeeds). Each heartbeats while
+the driver works, so a killed agent is noticed within the workflow's heartbeat timeout.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from strato.domain.compute import VmSpec
+from strato.activities.beat import beating
+from strato.domain.compute import ConsoleInfo, VmSpec
 from strato.domain.ids import Activities
 from strato.domain.payloads import ComputeVmInput, ConnectHostInput, HostFacts
 from strato.drivers.hypervisor.base import HypervisorDriver
@@ -33,31 +35,37 @@ class ComputeActivities:
                 type="wrong-host",
                 non_retryable=True,
             )
-        return await self.driver.host_facts()
+        return await beating(self.driver.host_facts())
 
     @activity.defn(name=Activities.DEFINE_VM)
     async def define_vm(self, spec: VmSpec) -> None:
-        await self.driver.define_vm(spec)
+        await beating(self.driver.define_vm(spec))
 
     @activity.defn(name=Activities.START_VM)
-    async def start_vm(self, inp: ComputeVmInput) -> None:
-        await self.driver.start_vm(inp.name)
+    async def start_vm(self, inp: ComputeVmInput) -> ConsoleInfo | None:
+        """Start; return where the console listens (None without a console)."""
+        await beating(self.driver.start_vm(inp.name))
+        if not self.driver.capabilities.get("console"):
+            return None
+        return await beating(self.driver.console(inp.name))
 
     @activity.defn(name=Activities.STOP_VM)
     async def stop_vm(self, inp: ComputeVmInput) -> bool:
-        return await self.driver.stop_vm(inp.name, timeout_s=inp.timeout_s, force=inp.force)
+        return await beating(
+            self.driver.stop_vm(inp.name, timeout_s=inp.timeout_s, force=inp.force)
+        )
 
     @activity.defn(name=Activities.REBOOT_VM)
     async def reboot_vm(self, inp: ComputeVmInput) -> None:
-        await self.driver.reboot_vm(inp.name)
+        await beating(self.driver.reboot_vm(inp.name))
 
     @activity.defn(name=Activities.UNDEFINE_VM)
     async def undefine_vm(self, inp: ComputeVmInput) -> None:
-        await self.driver.undefine_vm(inp.name)
+        await beating(self.driver.undefine_vm(inp.name))
 
     @activity.defn(name=Activities.SCALE_VM)
     async def scale_vm(self, inp: ComputeVmInput) -> None:
-        await self.driver.scale_vm(inp.name, inp.cpu_count, inp.memory_mb)
+        await beating(self.driver.scale_vm(inp.name, inp.cpu_count, inp.memory_mb))
 
     @activity.defn(name=Activities.HOST_CAPABILITIES)
     async def capabilities(self, inp: ConnectHostInput) -> dict[str, bool]:

@@ -5,6 +5,8 @@ They run on the orchestrator worker, as local activities where the workflow allo
 
 from __future__ import annotations
 
+from typing import Any
+
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -13,11 +15,16 @@ from strato.domain.ids import Activities
 from strato.domain.payloads import (
     AddHostResult,
     HostConnectedInput,
+    HostHeartbeatInput,
+    HostHeartbeatLostInput,
+    HostHeartbeatResult,
     HostTransitionInput,
     HostTransitionResult,
+    RegisterHostInput,
+    RegisterHostResult,
 )
 from strato.domain.states import HostStatus
-from strato.schema import hosts
+from strato.schema import agents, hosts
 from strato.schema.db import Database
 
 
@@ -61,3 +68,46 @@ class RecordsActivities:
             cpu_cores=host.cpu_cores,
             memory_total_mb=host.memory_total_mb,
         )
+
+    @activity.defn(name=Activities.HOST_REGISTER)
+    async def host_register(self, inp: RegisterHostInput) -> RegisterHostResult:
+        """Create or update the host an agent serves. Idempotent for the same agent;
+        refused (nothing written) for a name another agent holds."""
+        try:
+            async with self.db.tx() as conn:
+                return await agents.register(conn, inp)
+        except StratoError as err:
+            raise permanent(err) from err
+
+    @activity.defn(name=Activities.HOST_HEARTBEAT)
+    async def host_heartbeat(self, inp: HostHeartbeatInput) -> HostHeartbeatResult:
+        """Record the heartbeat and reconcile the VM report, in one transaction.
+        Idempotent: a replayed report corrects nothing twice (the corrected rows changed
+        after the report was taken) and unknown domains are reported once."""
+        async with self.db.tx() as conn:
+            result = await agents.heartbeat(conn, inp)
+            if not result.accepted:
+                return result
+            name = await conn.fetchval("SELECT name FROM hosts WHERE id = $1", inp.host_id)
+            corrected, unknown = await agents.sync_vms(
+                conn, inp.host_id, name, inp.heartbeat.vms, inp.heartbeat.sent_at
+            )
+            await agents.report_unknown(conn, inp.host_id, name, unknown, set(inp.reported_unknown))
+        result.corrected = corrected
+        result.unknown = sorted(unknown)
+        return result
+
+    @activity.defn(name=Activities.HOST_HEARTBEAT_LOST)
+    async def host_heartbeat_lost(self, inp: HostHeartbeatLostInput) -> str | None:
+        """An Up host whose agent went silent becomes Disconnected. Idempotent."""
+        async with self.db.tx() as conn:
+            return await agents.heartbeat_lost(conn, inp.host_id, inp.silent_s)
+
+    def all(self) -> list[Any]:
+        return [
+            self.host_transition,
+            self.host_connected,
+            self.host_register,
+            self.host_heartbeat,
+            self.host_heartbeat_lost,
+        ]

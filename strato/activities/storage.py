@@ -7,6 +7,7 @@ from typing import Any
 
 from temporalio import activity
 
+from strato.activities.beat import beating
 from strato.domain.ids import Activities
 from strato.domain.storage import VolumeInfo, VolumeSpec
 from strato.drivers.storage.base import PrimaryStorage
@@ -19,12 +20,12 @@ class StorageActivities:
     @activity.defn(name=Activities.CREATE_VOLUME)
     async def create_volume(self, spec: VolumeSpec) -> VolumeInfo:
         """Idempotent: an existing volume of that name is returned as it is."""
-        return await self.driver.create_volume(spec)
+        return await beating(self.driver.create_volume(spec))
 
     @activity.defn(name=Activities.DELETE_VOLUME)
     async def delete_volume(self, name: str) -> None:
         """Idempotent: deleting a missing volume succeeds."""
-        await self.driver.delete_volume(name)
+        await beating(self.driver.delete_volume(name))
 
     def all(self) -> list[Callable[..., Any]]:
         return [self.create_volume, self.delete_volume]

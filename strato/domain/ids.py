@@ -29,6 +29,9 @@ class Activities:
 
     HOST_TRANSITION = "records.host_transition"
     HOST_CONNECTED = "records.host_connected"
+    HOST_REGISTER = "records.host_register"
+    HOST_HEARTBEAT = "records.host_heartbeat"
+    HOST_HEARTBEAT_LOST = "records.host_heartbeat_lost"
     CONNECT_HOST = "compute.connect_host"
 
     VM_BEGIN = "records.vm_begin"
@@ -58,6 +61,8 @@ class Activities:
 
 class Workflows:
     ADD_HOST = "AddHost"
+    REGISTER_HOST = "RegisterHost"
+    HOST_MONITOR = "HostMonitor"
     DEPLOY_VM = "DeployVm"
     START_VM = "StartVm"
     STOP_VM = "StopVm"

@@ -81,6 +81,7 @@ class Host(Entity):
     tags: list[str] = Field(default_factory=list)
     last_error: str | None = None
     last_heartbeat_at: datetime | None = None
+    agent_id: UUID | None = None
 
 
 class StoragePool(Entity):
@@ -156,6 +157,7 @@ class Vm(Entity):
     root_volume_id: UUID | None = None
     destroyed_at: datetime | None = None
     expunge_at: datetime | None = None
+    console: dict[str, Any] | None = None
 
 
 class Volume(Entity):

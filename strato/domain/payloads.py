@@ -7,10 +7,13 @@ always get defaults so running executions keep decoding.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from pydantic import BaseModel, Field
+
+from strato.domain.compute import ConsoleInfo, VmPowerInfo
 
 
 class StepProgress(BaseModel):
@@ -48,6 +51,69 @@ class HostFacts(BaseModel):
     cpu_speed_mhz: int
     memory_total_mb: int
     capabilities: dict[str, Any] = Field(default_factory=dict)
+
+
+class PoolRef(BaseModel):
+    """A primary pool an agent serves on ``storage@<name>`` (its driver and location)."""
+
+    name: str
+    driver: str
+    url: str = ""
+
+
+class RegisterHostInput(BaseModel):
+    """An agent announcing the host it serves (``strato agent compute``)."""
+
+    host_name: str
+    zone_name: str
+    cluster_name: str
+    pod_name: str | None = None
+    agent_id: UUID
+    url: str = ""
+    facts: HostFacts
+
+
+class RegisterHostResult(BaseModel):
+    host_id: UUID
+    created: bool
+    status: str
+    pools: list[PoolRef] = Field(default_factory=list)
+
+
+class HostHeartbeat(BaseModel):
+    """What an agent sends every few seconds: it is alive, and what its hypervisor runs
+    (the VM state report the monitor reconciles against the database)."""
+
+    agent_id: UUID
+    sent_at: datetime
+    vms: list[VmPowerInfo] = Field(default_factory=list)
+    stopping: bool = False
+
+
+class HostMonitorInput(BaseModel):
+    host_id: UUID
+    host_name: str
+    window_s: float = 30.0
+    reported_unknown: list[str] = Field(default_factory=list)
+
+
+class HostHeartbeatInput(BaseModel):
+    host_id: UUID
+    heartbeat: HostHeartbeat
+    reported_unknown: list[str] = Field(default_factory=list)
+
+
+class HostHeartbeatResult(BaseModel):
+    gone: bool = False
+    accepted: bool = True
+    status: str = ""
+    corrected: list[str] = Field(default_factory=list)
+    unknown: list[str] = Field(default_factory=list)
+
+
+class HostHeartbeatLostInput(BaseModel):
+    host_id: UUID
+    silent_s: float
 
 
 class ConnectHostInput(BaseModel):
@@ -156,6 +222,7 @@ class VmFinishInput(VmRef):
     error: str | None = None
     destroyed: bool = False
     expunge_delay_s: float | None = None
+    console: ConsoleInfo | None = None
 
 
 class PlanInput(VmRef):
@@ -167,6 +234,7 @@ class Placement(BaseModel):
     host_id: UUID
     host_name: str
     considered: int = 0
+    console: ConsoleInfo | None = None
 
 
 class PoolPlacement(BaseModel):

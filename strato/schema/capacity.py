@@ -202,6 +202,31 @@ async def release_host(conn: Any, vm_id: UUID) -> UUID | None:
     return host
 
 
+async def force_claim(conn: Any, vm_id: UUID, host_id: UUID, cpu_mhz: int, memory_mb: int) -> None:
+    """Record that the VM uses capacity on ``host_id`` whether or not it fits: the VM is
+    found running there (VM sync), and capacity must say what the host really carries.
+    Idempotent; a claim on another host is moved."""
+    held = await current_claim(conn, vm_id)
+    if held is not None and held[0] == host_id:
+        return
+    if held is not None:
+        await release_host(conn, vm_id)
+    await conn.execute(
+        """UPDATE hosts SET cpu_used_mhz = cpu_used_mhz + $2, memory_used_mb = memory_used_mb + $3
+           WHERE id = $1""",
+        host_id,
+        cpu_mhz,
+        memory_mb,
+    )
+    await conn.execute(
+        "INSERT INTO host_claims (vm_id, host_id, cpu_mhz, memory_mb) VALUES ($1, $2, $3, $4)",
+        vm_id,
+        host_id,
+        cpu_mhz,
+        memory_mb,
+    )
+
+
 async def resize_claim(conn: Any, vm_id: UUID, cpu_mhz: int, memory_mb: int) -> str | None:
     """Change an existing claim in place (live scale); None on success, else why not."""
     row = await conn.fetchrow(

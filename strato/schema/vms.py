@@ -154,6 +154,10 @@ async def finish(conn: Any, inp: VmFinishInput) -> Vm:
         columns["last_host_id"] = inp.host_id
     elif inp.clear_host:
         columns["host_id"] = None
+    if inp.console is not None:
+        columns["console"] = inp.console.model_dump()
+    elif target != VmState.RUNNING:
+        columns["console"] = None
     if inp.destroyed:
         now = await conn.fetchval("SELECT clock_timestamp()")
         columns["destroyed_at"] = now

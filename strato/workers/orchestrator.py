@@ -28,7 +28,7 @@ def build_worker(client: Client, db: Database, queue: str = ORCHESTRATION_QUEUE)
         client,
         task_queue=queue,
         workflows=ALL_WORKFLOWS,
-        activities=[records.host_transition, records.host_connected, *vm_records.all()],
+        activities=[*records.all(), *vm_records.all()],
         max_concurrent_workflow_tasks=200,
         max_concurrent_activities=500,
         # Bounded by the pool: excess data-service steps queue here instead of timing out

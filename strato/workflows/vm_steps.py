@@ -16,7 +16,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
-    from strato.domain.compute import BootSpec, DiskSpec, NicSpec, VmSpec
+    from strato.domain.compute import BootSpec, ConsoleInfo, DiskSpec, NicSpec, VmSpec
     from strato.domain.ids import Activities as A
     from strato.domain.ids import compute_queue, storage_queue
     from strato.domain.payloads import (
@@ -48,6 +48,10 @@ HOST_RETRY = RetryPolicy(
 # A host whose agent takes no task for this long is treated as dead. Until agents heartbeat
 # (fabric monitor), a backlog this long on a busy host is indistinguishable from that.
 SCHEDULE_TO_START = timedelta(seconds=30)
+# Host-bound activities heartbeat every few seconds: an agent killed mid-step is noticed
+# after this long (not after the step's whole timeout) and the step is retried, by the
+# restarted agent if it comes back in time.
+HOST_HEARTBEAT = timedelta(seconds=10)
 BEST_EFFORT_RETRY = RetryPolicy(maximum_attempts=2)
 
 
@@ -67,6 +71,7 @@ async def _remote(
         task_queue=queue,
         schedule_to_start_timeout=SCHEDULE_TO_START,
         start_to_close_timeout=timeout,
+        heartbeat_timeout=HOST_HEARTBEAT,
         retry_policy=retry,
     )
 
@@ -186,7 +191,7 @@ async def finish_running(
 ) -> VmResult:
     """The last step of a successful boot (deploy or start)."""
     steps.enter("running")
-    await ops.finish("Running", host_id=placement.host_id)
+    await ops.finish("Running", host_id=placement.host_id, console=placement.console)
     steps.finish(f"running on {placement.host_name}")
     return VmResult(
         vm_id=ops.ref.vm_id,
@@ -275,13 +280,14 @@ async def place_and_boot(
             steps.enter("define on host", host)
             await ops.on_host(A.DEFINE_VM, host, vm_spec(ctx, info.path, nics))
             steps.enter("start", host)
-            await ops.on_host(
+            console: ConsoleInfo | None = await ops.on_host(
                 A.START_VM,
                 host,
                 ComputeVmInput(name=ctx.hypervisor_name),
+                ConsoleInfo,
                 timeout=timedelta(seconds=300),
             )
-            return placement, attempts
+            return placement.model_copy(update={"console": console}), attempts
         except FailureError as err:
             attempts.append(f"{host}: {failure_reason(err)}")
             kind = error_type(err) if error_type(err) != "activity-failed" else "deploy-failed"

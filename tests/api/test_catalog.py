@@ -47,15 +47,32 @@ async def test_template_metadata_and_filters(api: httpx.AsyncClient) -> None:
                 "name": "tiny",
                 "zone_id": zone["id"],
                 "format": "raw",
-                "boot": {"kernel": "vmlinuz", "initrd": "initrd.img"},
+                "boot": {"kernel": "/images/vmlinuz", "initrd": "/images/initrd.img"},
             },
         ),
         201,
     )
-    assert t["boot"]["kernel"] == "vmlinuz" and t["state"] == "Ready"
+    assert t["boot"]["kernel"] == "/images/vmlinuz" and t["state"] == "Ready"
     page = await ok(await api.get("/templates", params={"format": "raw"}))
     assert [x["id"] for x in page["items"]] == [t["id"]]
     assert (await ok(await api.get("/templates", params={"format": "qcow2"})))["items"] == []
+
+
+@pytest.mark.parametrize(
+    ("boot", "why"),
+    [
+        ({"kernel": "vmlinuz"}, "boot.kernel must be an absolute path"),
+        ({"initrd": "/i.img"}, "boot.initrd needs boot.kernel"),
+        ({"kernel": "/k", "firmware": "uefi"}, "firmware"),
+    ],
+)
+async def test_unbootable_template_definitions_rejected(
+    api: httpx.AsyncClient, db: Database, boot: dict[str, str], why: str
+) -> None:
+    before = await table_counts(db)
+    r = await api.post("/templates", json={"name": "bad", "boot": boot})
+    assert r.status_code == 422 and why in r.text
+    assert await table_counts(db) == before
 
 
 @pytest.mark.parametrize(

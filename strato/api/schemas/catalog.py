@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 from uuid import UUID
 
 from pydantic import Field, model_validator
@@ -59,6 +59,23 @@ class DiskOfferingUpdate(Request):
     state: OfferingState | None = None
 
 
+class TemplateBoot(Request):
+    """Direct kernel boot: files present on every host of the template's hypervisor."""
+
+    kernel: Text | None = None
+    initrd: Text | None = None
+    cmdline: Text = ""
+
+    @model_validator(mode="after")
+    def _paths(self) -> TemplateBoot:
+        for what, path in (("kernel", self.kernel), ("initrd", self.initrd)):
+            if path is not None and not path.startswith("/"):
+                raise ValueError(f"boot.{what} must be an absolute path on the hosts")
+        if self.initrd and not self.kernel:
+            raise ValueError("boot.initrd needs boot.kernel")
+        return self
+
+
 class TemplateCreate(Request):
     name: Name
     display_text: Text = ""
@@ -70,7 +87,7 @@ class TemplateCreate(Request):
     size_bytes: Bytes = 0
     is_public: bool = True
     featured: bool = False
-    boot: dict[str, Any] = Field(default_factory=dict, max_length=16)
+    boot: TemplateBoot = Field(default_factory=TemplateBoot)
 
 
 class TemplateUpdate(Request):

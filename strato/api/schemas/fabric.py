@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Literal
 from uuid import UUID
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from strato.api.schemas.common import Bytes, Filter, Int32, Name, Ratio, Request, Tags, Text, Url
 from strato.domain.states import AllocationState, HostStatus, PoolState, ResourceState
@@ -115,6 +115,14 @@ class StoragePoolCreate(Request):
     capacity_bytes: Bytes
     overprovisioning_factor: Ratio = 1.0
     tags: Tags = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _file_pool_has_a_path(self) -> StoragePoolCreate:
+        if self.driver == "qcow2" and not (
+            self.url.startswith("file:///") or self.url.startswith("/")
+        ):
+            raise ValueError("a qcow2 pool needs url file:///<absolute directory path>")
+        return self
 
 
 class StoragePoolUpdate(Request):

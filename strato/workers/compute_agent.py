@@ -1,0 +1,242 @@
+"""The compute agent (``strato agent compute``): one per hypervisor host, like CloudStack's
+KVM agent, but its commands arrive as Temporal activities on ``compute@<host>``.
+
+Start-up, in this order, so a refused agent never takes another host's work:
+
+1. connect to the hypervisor and read the host's facts (unreachable: exit, nothing written);
+2. register the host through the orchestrator (RegisterHost), under the agent's identity
+   kept in its state file (a name another agent holds: exit, nothing written);
+3. poll ``compute@<host>`` (and ``storage@<pool>`` for the cluster's file pools);
+4. heartbeat to the host's HostMonitor every ``heartbeat_s`` with the hypervisor's VM
+   report, and at once when the hypervisor signals a change (a ``virsh destroy``).
+
+The agent never touches the database: the orchestrator records and reconciles.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import sys
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from temporalio.client import Client, WorkflowFailureError
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.worker import Worker
+
+from strato.activities.compute import ComputeActivities
+from strato.activities.storage import StorageActivities
+from strato.domain.ids import Workflows, compute_queue, storage_queue
+from strato.domain.payloads import (
+    HostHeartbeat,
+    HostMonitorInput,
+    RegisterHostInput,
+    RegisterHostResult,
+)
+from strato.drivers.hypervisor.base import HypervisorDriver, HypervisorError
+from strato.drivers.registry import load
+from strato.settings import Settings
+from strato.temporal import connect
+from strato.workflows.failures import failure_reason
+
+log = logging.getLogger(__name__)
+
+
+class AgentError(RuntimeError):
+    """The agent cannot serve its host; the message says why and what to do."""
+
+
+@dataclass
+class AgentConfig:
+    host: str
+    zone: str
+    cluster: str
+    pod: str | None = None
+    driver: str = "libvirt"
+    libvirt_uri: str = "qemu:///system"
+    state_dir: Path = Path("/var/lib/strato/agent")
+    heartbeat_s: float = 10.0
+    console_dir: Path = Path("/var/lib/strato/console")
+    vnc_listen: str = "127.0.0.1"
+    bridge: str = ""
+    domain_type: str = "auto"
+
+    def make_driver(self) -> HypervisorDriver:
+        cls = load("hypervisor", self.driver)
+        if self.driver == "libvirt":
+            driver: HypervisorDriver = cls(
+                self.host,
+                uri=self.libvirt_uri,
+                console_dir=str(self.console_dir),
+                vnc_listen=self.vnc_listen,
+                bridge=self.bridge,
+                domain_type=self.domain_type,
+            )
+        else:
+            driver = cls(self.host)
+        return driver
+
+
+def agent_identity(state_dir: Path, host: str) -> uuid.UUID:
+    """This agent's stable identity for ``host``, created on first start (mode 600)."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    path = state_dir / f"{host}.json"
+    if path.exists():
+        return uuid.UUID(json.loads(path.read_text())["agent_id"])
+    agent_id = uuid.uuid4()
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"host": host, "agent_id": str(agent_id)}))
+    os.chmod(tmp, 0o600)
+    tmp.replace(path)
+    return agent_id
+
+
+class ComputeAgent:
+    def __init__(self, client: Client, settings: Settings, cfg: AgentConfig) -> None:
+        self.client = client
+        self.settings = settings
+        self.cfg = cfg
+        self.driver = cfg.make_driver()
+        self.agent_id = agent_identity(cfg.state_dir, cfg.host)
+        self.registration: RegisterHostResult | None = None
+        self._wake = asyncio.Event()
+
+    async def register(self) -> RegisterHostResult:
+        try:
+            facts = await self.driver.host_facts()
+        except HypervisorError as err:
+            raise AgentError(f"{err}; nothing was registered") from err
+        inp = RegisterHostInput(
+            host_name=self.cfg.host,
+            zone_name=self.cfg.zone,
+            cluster_name=self.cfg.cluster,
+            pod_name=self.cfg.pod,
+            agent_id=self.agent_id,
+            url=self.cfg.libvirt_uri if self.cfg.driver == "libvirt" else self.cfg.driver,
+            facts=facts,
+        )
+        try:
+            result: RegisterHostResult = await self.client.execute_workflow(
+                Workflows.REGISTER_HOST,
+                inp,
+                id=f"host-register:{self.cfg.host}:{self.agent_id}",
+                task_queue=self.settings.orchestration_queue,
+                result_type=RegisterHostResult,
+                execution_timeout=timedelta(seconds=60),
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            )
+        except WorkflowFailureError as err:
+            raise AgentError(
+                f"host {self.cfg.host} was not registered: {failure_reason(err)}"
+            ) from err
+        self.registration = result
+        log.info(
+            "host %s registered (%s, %s): %s cores, %s MiB, %s",
+            self.cfg.host,
+            "new" if result.created else "known",
+            result.status,
+            facts.cpu_cores,
+            facts.memory_total_mb,
+            facts.hypervisor_version,
+        )
+        return result
+
+    def _workers(self) -> list[Worker]:
+        assert self.registration is not None
+        workers = [
+            Worker(
+                self.client,
+                task_queue=compute_queue(self.cfg.host),
+                activities=ComputeActivities(self.driver, self.cfg.host).all(),
+                max_concurrent_activities=20,
+            )
+        ]
+        for pool in self.registration.pools:
+            storage = load("storage", pool.driver)(pool.name, path=pool.url)
+            workers.append(
+                Worker(
+                    self.client,
+                    task_queue=storage_queue(pool.name),
+                    activities=StorageActivities(storage).all(),
+                    max_concurrent_activities=20,
+                )
+            )
+            log.info("serving pool %s (%s at %s)", pool.name, pool.driver, pool.url)
+        return workers
+
+    async def heartbeat(self, *, stopping: bool = False) -> None:
+        assert self.registration is not None
+        vms = [] if stopping else await self.driver.list_vms()
+        hb = HostHeartbeat(
+            agent_id=self.agent_id, sent_at=datetime.now(UTC), vms=vms, stopping=stopping
+        )
+        host_id = self.registration.host_id
+        await self.client.start_workflow(
+            Workflows.HOST_MONITOR,
+            HostMonitorInput(
+                host_id=host_id, host_name=self.cfg.host, window_s=3 * self.cfg.heartbeat_s
+            ),
+            id=f"host-monitor:{host_id}",
+            task_queue=self.settings.orchestration_queue,
+            start_signal="heartbeat",
+            start_signal_args=[hb],
+        )
+
+    def _changed(self, name: str) -> None:
+        self._wake.set()
+
+    async def _heartbeats(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.heartbeat()
+            except Exception:
+                log.exception("heartbeat failed; will retry")
+            self._wake.clear()
+            waiters = [asyncio.ensure_future(e.wait()) for e in (stop, self._wake)]
+            await asyncio.wait(waiters, timeout=self.cfg.heartbeat_s, return_when="FIRST_COMPLETED")
+            for w in waiters:
+                w.cancel()
+            if self._wake.is_set() and not stop.is_set():
+                await asyncio.sleep(0.3)  # let a burst of events settle into one report
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self.register()
+        self.driver.on_change(self._changed)
+        workers = self._workers()
+        async with contextlib.AsyncExitStack() as stack:
+            for w in workers:
+                await stack.enter_async_context(w)
+            log.info("agent for %s polling %s", self.cfg.host, compute_queue(self.cfg.host))
+            await self._heartbeats(stop)
+            with contextlib.suppress(Exception):
+                await self.heartbeat(stopping=True)
+        await self.driver.close()
+
+
+async def run(settings: Settings, cfg: AgentConfig, stop: asyncio.Event) -> None:
+    client = await connect(
+        settings.resolved_temporal_address(), settings.temporal_namespace, wait_s=30
+    )
+    agent = ComputeAgent(client, settings, cfg)
+    try:
+        await agent.run(stop)
+    finally:
+        await agent.driver.close()
+
+
+def main(settings: Settings, cfg: AgentConfig) -> int:
+    """The CLI entry: 0 after a clean stop, 2 with a message if the agent cannot serve."""
+    from strato.workers.lifecycle import run_until_signal
+
+    try:
+        run_until_signal(lambda stop: run(settings, cfg, stop))
+    except AgentError as err:
+        print(f"error: {err}", file=sys.stderr, flush=True)
+        return 2
+    return 0

@@ -1,0 +1,100 @@
+"""HostMonitor: one long-running entity workflow per host, fed by its agent's heartbeats.
+
+Each heartbeat carries the hypervisor's VM report; the monitor records it (the host is
+Up while heartbeats arrive) and reconciles the report with the database (VM sync). When
+no heartbeat arrives for ``window_s`` the host becomes Disconnected, so planners stop
+choosing it; the next heartbeat brings it back Up. The workflow ends when the host is
+removed and continues as new before its history grows long.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from strato.domain.ids import Activities, Workflows
+    from strato.domain.payloads import (
+        HostHeartbeat,
+        HostHeartbeatInput,
+        HostHeartbeatLostInput,
+        HostHeartbeatResult,
+        HostMonitorInput,
+    )
+
+_TIMEOUT = timedelta(seconds=30)
+_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=200),
+    maximum_interval=timedelta(seconds=5),
+    maximum_attempts=0,  # the data service is eventually there; a monitor never gives up
+)
+_MAX_HISTORY = 2_000
+
+
+@workflow.defn(name=Workflows.HOST_MONITOR)
+class HostMonitorWorkflow:
+    def __init__(self) -> None:
+        self.pending: list[HostHeartbeat] = []
+        self.status = ""
+        self.unknown: list[str] = []
+        self.corrected = 0
+
+    @workflow.signal(name="heartbeat")
+    def heartbeat(self, hb: HostHeartbeat) -> None:
+        self.pending.append(hb)
+
+    @workflow.query(name="status")
+    def current(self) -> dict[str, object]:
+        return {"status": self.status, "unknown": self.unknown, "corrected": self.corrected}
+
+    @workflow.run
+    async def run(self, inp: HostMonitorInput) -> None:
+        self.unknown = list(inp.reported_unknown)
+        silent = False
+        while True:
+            try:
+                await workflow.wait_condition(
+                    lambda: bool(self.pending), timeout=timedelta(seconds=inp.window_s)
+                )
+            except TimeoutError:
+                if not silent:
+                    status = await workflow.execute_local_activity(
+                        Activities.HOST_HEARTBEAT_LOST,
+                        HostHeartbeatLostInput(host_id=inp.host_id, silent_s=inp.window_s),
+                        result_type=str,
+                        start_to_close_timeout=_TIMEOUT,
+                        retry_policy=_RETRY,
+                    )
+                    if status is None:
+                        return  # the host was removed
+                    self.status, silent = status, True
+                continue
+            # Only the newest report matters: older ones describe a past the newest covers.
+            hb = self.pending[-1]
+            self.pending.clear()
+            result: HostHeartbeatResult = await workflow.execute_local_activity(
+                Activities.HOST_HEARTBEAT,
+                HostHeartbeatInput(
+                    host_id=inp.host_id, heartbeat=hb, reported_unknown=self.unknown
+                ),
+                result_type=HostHeartbeatResult,
+                start_to_close_timeout=_TIMEOUT,
+                retry_policy=_RETRY,
+            )
+            if result.gone:
+                return
+            if result.accepted:
+                self.status, self.unknown = result.status, result.unknown
+                self.corrected += len(result.corrected)
+                silent = hb.stopping
+            if workflow.info().get_current_history_length() > _MAX_HISTORY and not self.pending:
+                workflow.continue_as_new(
+                    HostMonitorInput(
+                        host_id=inp.host_id,
+                        host_name=inp.host_name,
+                        window_s=inp.window_s,
+                        reported_unknown=self.unknown,
+                    )
+                )

@@ -1,0 +1,33 @@
+"""RegisterHost: an agent announces the host it serves; the host row is created or updated.
+
+The agent runs this before it polls ``compute@<host>``, so an agent whose host name
+another agent holds is refused before it can take any of that host's tasks. The host
+becomes Up with the agent's first heartbeat (see HostMonitor).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from strato.domain.ids import Activities, Workflows
+    from strato.domain.payloads import RegisterHostInput, RegisterHostResult
+
+
+@workflow.defn(name=Workflows.REGISTER_HOST)
+class RegisterHostWorkflow:
+    @workflow.run
+    async def run(self, inp: RegisterHostInput) -> RegisterHostResult:
+        result: RegisterHostResult = await workflow.execute_local_activity(
+            Activities.HOST_REGISTER,
+            inp,
+            result_type=RegisterHostResult,
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=RetryPolicy(
+                initial_interval=timedelta(milliseconds=200), maximum_attempts=10
+            ),
+        )
+        return result
