@@ -1,0 +1,237 @@
+"""A real host: the compute agent as its own process next to libvirtd, real QEMU (TCG)
+guests booted from the tiny guest, everything driven through the REST API.
+
+Needs ``scripts/libvirt-host start`` and ``scripts/tiny-guest`` (CI runs both); skipped
+with that advice otherwise, and failed instead under STRATO_REQUIRE_LIBVIRT=1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from strato.schema.db import Database
+from strato.settings import Settings
+from tests.conftest import Platform
+from tests.helpers import ok, unique, wait_operation
+from tests.lab import GUEST_CMDLINE, Lab, rfb_banner, wait_console
+from tests.workers.agent_helpers import eventually, kvm_zone
+from tests.workflows.vm_helpers import act, deploy
+
+pytestmark = pytest.mark.system
+
+
+class AgentProcess:
+    """``strato agent compute`` as a child process (so it can be killed with SIGKILL)."""
+
+    def __init__(self, settings: Settings, lab: Lab, fab: dict[str, Any], host: str) -> None:
+        self.args = [
+            sys.executable,
+            "-m",
+            "strato.cli",
+            "agent",
+            "compute",
+            "--host",
+            host,
+            "--zone",
+            fab["zone"]["name"],
+            "--cluster",
+            fab["cluster"]["name"],
+            "--libvirt-uri",
+            "qemu:///system",
+            "--state-dir",
+            str(lab.dir / "agent"),
+            "--console-dir",
+            str(lab.dir / "console"),
+            "--heartbeat-s",
+            "1",
+        ]
+        self.env = {
+            **os.environ,
+            "STRATO_TEMPORAL_ADDRESS": settings.resolved_temporal_address(),
+            "STRATO_ORCHESTRATION_QUEUE": settings.orchestration_queue,
+            "STRATO_DATA_DIR": str(lab.dir / "data"),
+        }
+        self.log = lab.dir / f"agent-{host}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> AgentProcess:
+        with open(self.log, "ab") as out:
+            self.proc = subprocess.Popen(
+                self.args, env=self.env, stdout=out, stderr=subprocess.STDOUT
+            )
+        return self
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+
+@pytest.fixture
+def agents() -> Iterator[list[AgentProcess]]:
+    started: list[AgentProcess] = []
+    yield started
+    for a in started:
+        a.stop()
+
+
+@pytest.fixture
+async def kvm(
+    api: httpx.AsyncClient,
+    platform: Platform,
+    settings: Settings,
+    db: Database,
+    lab: Lab,
+    agents: list[AgentProcess],
+) -> AsyncIterator[dict[str, Any]]:
+    """A zone with one real host (an agent process on qemu:///system), Up."""
+    fab = await kvm_zone(
+        api,
+        lab.dir / "pool",
+        boot={"kernel": lab.kernel, "initrd": lab.initrd, "cmdline": GUEST_CMDLINE},
+    )
+    host = lab.host()
+    agent = AgentProcess(settings, lab, fab, host).start()
+    agents.append(agent)
+
+    async def up() -> Any:
+        page = await ok(await api.get("/hosts", params={"name": host}))
+        return page["items"] and page["items"][0]["status"] == "Up"
+
+    await eventually(up, timeout=60, what=f"real host {host} Up (log: {agent.log})")
+    fab["agent"] = agent
+    fab["host"] = host
+    yield fab
+
+
+async def test_real_guest_lifecycle_through_the_api(
+    api: httpx.AsyncClient, kvm: dict[str, Any], lab: Lab
+) -> None:
+    accepted = await deploy(api, kvm, name="web1")
+    vm_id = accepted["resource"]["id"]
+    op = await wait_operation(api, accepted["operation"]["id"], timeout=120)
+    assert op["state"] == "succeeded", op
+    vm = await ok(await api.get(f"/vms/{vm_id}"))
+    assert vm["state"] == "Running" and vm["host_name"] == kvm["host"]
+    (dom,) = lab.domains()
+    assert dom.UUIDString() == vm_id and dom.isActive()
+    root = vm["volumes"][0]
+    assert root["path"].startswith(str(lab.dir / "pool"))
+    assert await asyncio.to_thread(os.path.exists, root["path"])
+
+    # It really boots: the guest's init prints its marker, and sees its root disk.
+    console = vm["console"]
+    log = await wait_console(console["serial_log"], "STRATO-GUEST-BOOTED", timeout=90)
+    assert "STRATO-DISKS vda" in log
+    assert (await rfb_banner(console["host"], console["port"])).startswith(b"RFB 003.")
+
+    await act(api, vm_id, "stop", {"timeout_s": 30})
+    vm = await ok(await api.get(f"/vms/{vm_id}"))
+    assert vm["state"] == "Stopped" and vm["console"] is None
+    assert lab.domains() == []  # a stopped VM keeps no domain
+
+    await act(api, vm_id, "start")
+    vm = await ok(await api.get(f"/vms/{vm_id}"))
+    assert vm["state"] == "Running"
+    await wait_console(vm["console"]["serial_log"], "STRATO-GUEST-BOOTED", timeout=90)
+
+    await act(api, vm_id, "reboot")
+    await wait_console(vm["console"]["serial_log"], "STRATO-GUEST-BOOTED", count=2, timeout=90)
+    assert (await ok(await api.get(f"/vms/{vm_id}")))["state"] == "Running"
+
+    await act(api, vm_id, "destroy", {"expunge": True})
+    vm = await eventually(lambda: _state(api, vm_id, "Expunged"), timeout=60, what="Expunged")
+    assert lab.domains() == []
+    assert list((lab.dir / "pool").glob("*.qcow2")) == []  # the root volume is gone too
+    assert not list((lab.dir / "console").glob("*.log"))
+
+
+async def _state(api: httpx.AsyncClient, vm_id: str, state: str) -> Any:
+    vm = await ok(await api.get(f"/vms/{vm_id}"))
+    return vm if vm["state"] == state else None
+
+
+async def test_unbootable_template_fails_cleanly(
+    api: httpx.AsyncClient, kvm: dict[str, Any], lab: Lab, db: Database
+) -> None:
+    tpl = await ok(
+        await api.post(
+            "/templates",
+            json={"name": unique("broken"), "boot": {"kernel": str(lab.dir / "no-kernel")}},
+        ),
+        201,
+    )
+    accepted = await deploy(api, kvm, template_id=tpl["id"])
+    op = await wait_operation(api, accepted["operation"]["id"], timeout=120)
+    assert op["state"] == "failed"
+    vm = await ok(await api.get(f"/vms/{accepted['resource']['id']}"))
+    assert vm["state"] == "Error"
+    assert "no-kernel is missing or unreadable" in vm["last_error"]
+    assert lab.domains() == []  # no half-defined domain
+    assert list((lab.dir / "pool").glob("*.qcow2")) == []
+    async with db.conn() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM host_claims") == 0
+
+
+async def test_killed_agent_during_start_the_deploy_still_finishes(
+    api: httpx.AsyncClient, kvm: dict[str, Any], lab: Lab, db: Database
+) -> None:
+    accepted = await deploy(api, kvm)
+    vm_id = accepted["resource"]["id"]
+    # Kill the agent as soon as the domain is defined: the start is next or under way.
+    await eventually(lambda: _defined(lab), timeout=60, what="domain defined")
+    kvm["agent"].kill()
+    await asyncio.sleep(1)
+    kvm["agent"].start()
+    op = await wait_operation(api, accepted["operation"]["id"], timeout=120)
+    assert op["state"] == "succeeded", op
+    vm = await ok(await api.get(f"/vms/{vm_id}"))
+    assert vm["state"] == "Running"
+    # The database matches libvirt: one domain, running, one claim on that host.
+    (dom,) = lab.domains()
+    assert dom.UUIDString() == vm_id and dom.isActive()
+    async with db.conn() as conn:
+        claims = await conn.fetch("SELECT host_id FROM host_claims")
+    assert [str(c["host_id"]) for c in claims] == [vm["host_id"]]
+    await wait_console(vm["console"]["serial_log"], "STRATO-GUEST-BOOTED", timeout=90)
+
+
+async def _defined(lab: Lab) -> bool:
+    return bool(await asyncio.to_thread(lab.domains))
+
+
+async def test_virsh_destroy_is_noticed_and_corrected(
+    api: httpx.AsyncClient, kvm: dict[str, Any], lab: Lab, db: Database
+) -> None:
+    accepted = await deploy(api, kvm)
+    vm_id = accepted["resource"]["id"]
+    assert (await wait_operation(api, accepted["operation"]["id"], 120))["state"] == "succeeded"
+    (dom,) = lab.domains()
+    subprocess.run(
+        ["virsh", "-c", "qemu:///system", "destroy", dom.name()], check=True, capture_output=True
+    )
+    vm = await eventually(lambda: _state(api, vm_id, "Stopped"), timeout=30, what="corrected")
+    assert vm["host_id"] is None
+    async with db.conn() as conn:
+        drift = await conn.fetch("SELECT * FROM events WHERE type = 'strato.vm.drift'")
+    assert len(drift) == 1 and str(drift[0]["resource_id"]) == vm_id
+    assert drift[0]["payload"]["host"] == kvm["host"]
+    assert drift[0]["payload"]["observed"] == "stopped"
