@@ -4,12 +4,16 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test unit lint format bench clean-venv
+.PHONY: run test unit lint format bench lab clean-venv
+
+# libvirt-python builds against the C library: installed when its headers are present
+# (scripts/libvirt-host install), so `make run` still needs nothing from apt.
+EXTRAS := $(shell pkg-config --exists libvirt 2>/dev/null && echo dev,libvirt || echo dev)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[$(EXTRAS)]'
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -33,6 +37,13 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.spine
 	$(BIN)/python -m bench.deploy_throughput 200
+
+# A real libvirt + QEMU host on this machine for the compute tests (root, apt).
+lab: $(STAMP)
+	scripts/libvirt-host install
+	scripts/libvirt-host start
+	scripts/tiny-guest
+	$(BIN)/pip install --quiet 'libvirt-python>=9.0'
 
 clean-venv:
 	rm -rf $(VENV)

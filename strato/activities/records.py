@@ -88,7 +88,7 @@ class RecordsActivities:
             result = await agents.heartbeat(conn, inp)
             if not result.accepted:
                 return result
-            name = await conn.fetchval("SELECT name FROM hosts WHERE id = $1", inp.host_id)
+            name = await hosts.name_of(conn, inp.host_id)
             corrected, unknown = await agents.sync_vms(
                 conn, inp.host_id, name, inp.heartbeat.vms, inp.heartbeat.sent_at
             )
