@@ -11,7 +11,8 @@ XML with libvirt-python. Runs alternate (Strato, raw, Strato, ...) so both see t
 machine load; each guest is removed before the next run.
 
 Needs scripts/libvirt-host start and scripts/tiny-guest (make lab).
-Run: python -m bench.deploy_overhead [N]   (default N=10)
+Run: python -m bench.deploy_overhead [N] [--trace]   (default N=10; --trace prints the
+last Strato deploy's workflow history with timestamps)
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ import uuid
 from pathlib import Path
 
 import libvirt
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client
 
 from bench.stack import embedded_stack
 from strato.domain.compute import BootSpec, DiskSpec, NicSpec, VmSpec
@@ -75,6 +78,22 @@ def raw_remove(conn: libvirt.virConnect, name: str, work: Path) -> None:
     (work / f"{name}.qcow2").unlink()
 
 
+async def trace(client: Client, workflow_id: str, t0: float) -> None:
+    """Where the time of one deploy went: each history event, ms after the first."""
+    events = [e async for e in client.get_workflow_handle(workflow_id).fetch_history_events()]
+    first = events[0].event_time.ToDatetime()
+    print(f"history of {workflow_id}:")
+    for e in events:
+        ms = (e.event_time.ToDatetime() - first).total_seconds() * 1000
+        kind = EventType.Name(e.event_type).removeprefix("EVENT_TYPE_")
+        what = ""
+        if e.HasField("activity_task_scheduled_event_attributes"):
+            what = e.activity_task_scheduled_event_attributes.activity_type.name
+        elif e.HasField("marker_recorded_event_attributes"):
+            what = "local activity"
+        print(f"  {ms:8.1f} ms  {kind} {what}")
+
+
 async def main(n: int) -> None:
     conn = libvirt.open("qemu:///system")
     work = Path(tempfile.mkdtemp(prefix="strato-bench-", dir="/var/lib/strato"))
@@ -116,6 +135,8 @@ async def main(n: int) -> None:
                 wf = accepted["operation"]["workflow_id"]
                 await st.client.get_workflow_handle(wf).result()
                 took = time.perf_counter() - t0
+                if i == n and "--trace" in sys.argv:
+                    await trace(st.client, wf, t0)
                 vm_id = accepted["resource"]["id"]
                 r = await st.api.post(f"/vms/{vm_id}/destroy", json={"expunge": True})
                 await wait_operation(st.api, (await ok(r, 202))["operation"]["id"], 120)
@@ -146,4 +167,5 @@ async def main(n: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 10))
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    asyncio.run(main(int(args[0]) if args else 10))

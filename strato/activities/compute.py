@@ -49,6 +49,13 @@ class ComputeActivities:
             return None
         return await beating(self.driver.console(inp.name))
 
+    @activity.defn(name=Activities.DEFINE_AND_START_VM)
+    async def define_and_start_vm(self, spec: VmSpec) -> ConsoleInfo | None:
+        """Define (converging) then start: one round trip for the boot of a placed VM.
+        Idempotent like its two halves."""
+        await beating(self.driver.define_vm(spec))
+        return await self.start_vm(ComputeVmInput(name=spec.name))
+
     @activity.defn(name=Activities.STOP_VM)
     async def stop_vm(self, inp: ComputeVmInput) -> bool:
         return await beating(
@@ -76,6 +83,7 @@ class ComputeActivities:
             self.connect_host,
             self.define_vm,
             self.start_vm,
+            self.define_and_start_vm,
             self.stop_vm,
             self.reboot_vm,
             self.undefine_vm,

@@ -49,6 +49,7 @@ class Activities:
 
     DEFINE_VM = "compute.define_vm"
     START_VM = "compute.start_vm"
+    DEFINE_AND_START_VM = "compute.define_and_start_vm"
     STOP_VM = "compute.stop_vm"
     REBOOT_VM = "compute.reboot_vm"
     UNDEFINE_VM = "compute.undefine_vm"

@@ -23,8 +23,7 @@ STEPS = (
     "allocate network",
     "plan and claim",
     "prepare root volume",
-    "define on host",
-    "start",
+    "define and start",
     "running",
 )
 

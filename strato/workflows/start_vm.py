@@ -20,8 +20,7 @@ class StartVmWorkflow:
             "validate",
             "plan and claim",
             "prepare root volume",
-            "define on host",
-            "start",
+            "define and start",
             "running",
         )
 

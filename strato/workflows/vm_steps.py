@@ -277,13 +277,12 @@ async def place_and_boot(
             await ops.local(
                 A.VOLUME_READY, VolumeReadyInput(volume_id=pool.volume_id, path=info.path)
             )
-            steps.enter("define on host", host)
-            await ops.on_host(A.DEFINE_VM, host, vm_spec(ctx, info.path, nics))
-            steps.enter("start", host)
+            # Define and start in one host step: one round trip less on every boot.
+            steps.enter("define and start", host)
             console: ConsoleInfo | None = await ops.on_host(
-                A.START_VM,
+                A.DEFINE_AND_START_VM,
                 host,
-                ComputeVmInput(name=ctx.hypervisor_name),
+                vm_spec(ctx, info.path, nics),
                 ConsoleInfo,
                 timeout=timedelta(seconds=300),
             )

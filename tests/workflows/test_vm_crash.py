@@ -78,7 +78,7 @@ async def wait_step(api: httpx.AsyncClient, op_id: str, steps: set[str], timeout
     raise AssertionError(f"operation never reached {steps}")
 
 
-@pytest.mark.parametrize("kill_at", ["prepare root volume", "start"])
+@pytest.mark.parametrize("kill_at", ["prepare root volume", "define and start"])
 async def test_deploy_survives_orchestrator_kill9(
     api: httpx.AsyncClient,
     agents_only: Platform,

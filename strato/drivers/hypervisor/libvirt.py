@@ -604,17 +604,21 @@ class LibvirtHypervisor(HypervisorDriver):
         def listing(conn: libvirt.virConnect) -> list[VmPowerInfo]:
             result = []
             for dom in conn.listAllDomains(0):
-                owner = _metadata_host(dom)
-                if owner is not None and owner != self.host_name:
-                    continue  # another Strato agent's domain on a shared libvirtd
-                result.append(
-                    VmPowerInfo(
+                try:
+                    owner = _metadata_host(dom)
+                    if owner is not None and owner != self.host_name:
+                        continue  # another Strato agent's domain on a shared libvirtd
+                    info = VmPowerInfo(
                         name=dom.name(),
                         uuid=dom.UUIDString(),
                         power=_POWER.get(dom.state()[0], PowerState.RUNNING),
                         managed=owner is not None,
                     )
-                )
+                except libvirt.libvirtError as err:
+                    if _code(err) in _NOT_FOUND:
+                        continue  # undefined while we listed: it is not there
+                    raise
+                result.append(info)
             return sorted(result, key=lambda v: v.name)
 
         return await self._run(self._call, listing)
@@ -711,7 +715,9 @@ def _metadata_host(dom: libvirt.virDomain) -> str | None:
     """The Strato host named in the domain's metadata, or None if it has none."""
     try:
         xml = dom.metadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, STRATO_NS, 0)
-    except libvirt.libvirtError:
+    except libvirt.libvirtError as err:
+        if _code(err) in _NOT_FOUND:
+            raise
         return None
     host = ET.fromstring(xml).findtext("host")
     return host or ""

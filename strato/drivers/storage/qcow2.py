@@ -110,7 +110,14 @@ class Qcow2PrimaryStorage(PrimaryStorage):
             args += ["-b", template, "-F", fmt]
         await self._qemu_img(*args, str(tmp), str(spec.size_bytes))
         await asyncio.to_thread(os.replace, tmp, file)
-        return await self._volume(file)
+        # What qemu-img just made is known: no second qemu-img run to read it back.
+        st = await asyncio.to_thread(os.stat, file)
+        return VolumeInfo(
+            name=spec.name,
+            path=str(file),
+            size_bytes=spec.size_bytes,
+            allocated_bytes=st.st_blocks * 512,
+        )
 
     async def delete_volume(self, name: str) -> None:
         """Idempotent: deleting a missing volume succeeds."""
