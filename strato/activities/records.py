@@ -85,17 +85,7 @@ class RecordsActivities:
         Idempotent: a replayed report corrects nothing twice (the corrected rows changed
         after the report was taken) and unknown domains are reported once."""
         async with self.db.tx() as conn:
-            result = await agents.heartbeat(conn, inp)
-            if not result.accepted:
-                return result
-            name = await hosts.name_of(conn, inp.host_id)
-            corrected, unknown = await agents.sync_vms(
-                conn, inp.host_id, name, inp.heartbeat.vms, inp.heartbeat.sent_at
-            )
-            await agents.report_unknown(conn, inp.host_id, name, unknown, set(inp.reported_unknown))
-        result.corrected = corrected
-        result.unknown = sorted(unknown)
-        return result
+            return await agents.heartbeat(conn, inp)
 
     @activity.defn(name=Activities.HOST_HEARTBEAT_LOST)
     async def host_heartbeat_lost(self, inp: HostHeartbeatLostInput) -> str | None:

@@ -152,10 +152,11 @@ async def register(conn: Any, inp: RegisterHostInput) -> RegisterHostResult:
 
 
 async def heartbeat(conn: Any, inp: HostHeartbeatInput) -> HostHeartbeatResult:
-    """Record that the host's agent is alive; bring the host Up if it was not. A
-    heartbeat from an agent that no longer owns the host is ignored (not accepted)."""
+    """Record that the host's agent is alive; bring the host Up if it was not; reconcile
+    its VM report (``sync_vms``) and report unknown domains not reported yet. A heartbeat
+    from an agent that no longer owns the host is ignored (not accepted)."""
     row = await conn.fetchrow(
-        "SELECT status, agent_id FROM hosts WHERE id = $1 FOR UPDATE", inp.host_id
+        "SELECT name, status, agent_id FROM hosts WHERE id = $1 FOR UPDATE", inp.host_id
     )
     if row is None or row["status"] == HostStatus.REMOVED:
         return HostHeartbeatResult(gone=True, accepted=False)
@@ -172,7 +173,13 @@ async def heartbeat(conn: Any, inp: HostHeartbeatInput) -> HostHeartbeatResult:
         status = HostStatus(moved.new_status)
     elif not inp.heartbeat.stopping and status in _REVIVABLE:
         status = HostStatus((await hosts.transition(conn, inp.host_id, HostStatus.UP)).new_status)
-    return HostHeartbeatResult(status=status)
+    name = row["name"]
+    corrected, unknown = await sync_vms(
+        conn, inp.host_id, name, inp.heartbeat.vms, inp.heartbeat.sent_at
+    )
+    report_id = inp.heartbeat.sent_at.isoformat()
+    await report_unknown(conn, inp.host_id, name, unknown, set(inp.reported_unknown), report_id)
+    return HostHeartbeatResult(status=status, corrected=corrected, unknown=sorted(unknown))
 
 
 async def heartbeat_lost(conn: Any, host_id: UUID, silent_s: float) -> str | None:
@@ -304,16 +311,43 @@ async def _correct(
 
 
 async def report_unknown(
-    conn: Any, host_id: UUID, host_name: str, unknown: dict[str, str], already: set[str]
+    conn: Any,
+    host_id: UUID,
+    host_name: str,
+    unknown: dict[str, str],
+    already: set[str],
+    report_id: str,
 ) -> None:
-    """One ``strato.host.unknown_vm`` event per unknown domain, the first time it is seen."""
-    for name, why in sorted(unknown.items()):
-        if name in already:
+    """One ``strato.host.unknown_vm`` event per unknown domain, the first time it is seen.
+
+    ``report_id`` names the heartbeat: a retry of the same heartbeat (its first attempt
+    committed, the result was lost) finds its own events and writes none again.
+    """
+    fresh = sorted(n for n in unknown if n not in already)
+    if not fresh:
+        return
+    written = {
+        r["domain"]
+        for r in await conn.fetch(
+            """SELECT payload->>'domain' AS domain FROM events
+               WHERE type = 'strato.host.unknown_vm' AND resource_id = $1
+                 AND payload->>'report' = $2""",
+            host_id,
+            report_id,
+        )
+    }
+    for name in fresh:
+        if name in written:
             continue
         await events.append(
             conn,
             "strato.host.unknown_vm",
             "host",
             host_id,
-            payload={"host": host_name, "domain": name, "reason": why},
+            payload={
+                "host": host_name,
+                "domain": name,
+                "reason": unknown[name],
+                "report": report_id,
+            },
         )

@@ -93,10 +93,3 @@ async def list_by_hypervisor(conn: Any, hypervisor: str) -> list[Host]:
 async def list_pools_by_driver(conn: Any, driver: str) -> list[StoragePool]:
     rows = await conn.fetch("SELECT * FROM storage_pools WHERE driver = $1 ORDER BY name", driver)
     return [STORAGE_POOLS.to_model(r) for r in rows]
-
-
-async def name_of(conn: Any, host_id: UUID) -> str:
-    name: str | None = await conn.fetchval("SELECT name FROM hosts WHERE id = $1", host_id)
-    if name is None:
-        raise NotFound(f"host {host_id} does not exist", id=str(host_id))
-    return name

@@ -206,28 +206,26 @@ class ComputeAgent:
                 await asyncio.sleep(0.3)  # let a burst of events settle into one report
 
     async def run(self, stop: asyncio.Event) -> None:
-        await self.register()
-        self.driver.on_change(self._changed)
-        workers = self._workers()
-        async with contextlib.AsyncExitStack() as stack:
-            for w in workers:
-                await stack.enter_async_context(w)
-            log.info("agent for %s polling %s", self.cfg.host, compute_queue(self.cfg.host))
-            await self._heartbeats(stop)
-            with contextlib.suppress(Exception):
-                await self.heartbeat(stopping=True)
-        await self.driver.close()
+        """Serve until ``stop``; the driver is closed however this ends."""
+        try:
+            await self.register()
+            self.driver.on_change(self._changed)
+            async with contextlib.AsyncExitStack() as stack:
+                for w in self._workers():
+                    await stack.enter_async_context(w)
+                log.info("agent for %s polling %s", self.cfg.host, compute_queue(self.cfg.host))
+                await self._heartbeats(stop)
+                with contextlib.suppress(Exception):
+                    await self.heartbeat(stopping=True)
+        finally:
+            await self.driver.close()
 
 
 async def run(settings: Settings, cfg: AgentConfig, stop: asyncio.Event) -> None:
     client = await connect(
         settings.resolved_temporal_address(), settings.temporal_namespace, wait_s=30
     )
-    agent = ComputeAgent(client, settings, cfg)
-    try:
-        await agent.run(stop)
-    finally:
-        await agent.driver.close()
+    await ComputeAgent(client, settings, cfg).run(stop)
 
 
 def main(settings: Settings, cfg: AgentConfig) -> int:

@@ -7,6 +7,7 @@ What a driver does not support is skipped by its declared capability, never by n
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from strato.drivers.hypervisor.base import (
 )
 from strato.drivers.hypervisor.simulator import SimulatorHypervisor
 from strato.drivers.registry import UnknownDriver, load
-from tests.lab import GUEST_CMDLINE, Lab, rfb_banner, wait_console
+from tests.lab import GUEST_CMDLINE, TINY_GUEST, Lab, libvirt_module, rfb_banner, wait_console
 
 
 @dataclass
@@ -41,8 +42,6 @@ class Subject:
         if self.dir is None:
             return f"/nonexistent/{name}.qcow2"
         path = self.dir / f"{name}.qcow2"
-        import subprocess
-
         subprocess.run(
             ["qemu-img", "create", "-q", "-f", "qcow2", str(path), f"{size_mb}M"], check=True
         )
@@ -52,8 +51,8 @@ class Subject:
         boot = BootSpec()
         if self.dir is not None:
             boot = BootSpec(
-                kernel=str(Path("/var/lib/strato/images/tiny-guest/vmlinuz")),
-                initrd=str(Path("/var/lib/strato/images/tiny-guest/initrd.img")),
+                kernel=str(TINY_GUEST / "vmlinuz"),
+                initrd=str(TINY_GUEST / "initrd.img"),
                 cmdline=GUEST_CMDLINE,
             )
         return VmSpec(
@@ -85,10 +84,9 @@ async def subject(request: pytest.FixtureRequest) -> AsyncIterator[Subject]:
     if request.param == "simulator":
         yield Subject(load("hypervisor", "simulator")("h1"), "simulator")
         return
-    cls = load("hypervisor", "libvirt") if _has_libvirt() else None
+    libvirt_module()  # skips (or fails under STRATO_REQUIRE_LIBVIRT) without bindings
+    cls = load("hypervisor", "libvirt")
     if request.param == "libvirt-test":
-        if cls is None:
-            pytest.skip("libvirt-python is not installed")
         driver = cls("h1", uri="test:///default")
         yield Subject(driver, "libvirt-test")
         await driver.close()
@@ -102,16 +100,6 @@ async def subject(request: pytest.FixtureRequest) -> AsyncIterator[Subject]:
     )
     yield Subject(driver, "libvirt-qemu", the_lab.dir, "STRATO-GUEST-BOOTED")
     await driver.close()
-
-
-def _has_libvirt() -> bool:
-    try:
-        import libvirt  # noqa: F401
-    except ImportError:
-        from tests.lab import unavailable
-
-        unavailable("libvirt-python is not installed")
-    return True
 
 
 def name_for(subject: Subject) -> str:

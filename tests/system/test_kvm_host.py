@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -21,7 +19,7 @@ import pytest
 from strato.schema.db import Database
 from strato.settings import Settings
 from tests.conftest import Platform
-from tests.helpers import ok, unique, wait_operation
+from tests.helpers import ChildProcess, ok, unique, wait_operation
 from tests.lab import GUEST_CMDLINE, Lab, rfb_banner, wait_console
 from tests.workers.agent_helpers import eventually, kvm_zone
 from tests.workflows.vm_helpers import act, deploy
@@ -29,65 +27,23 @@ from tests.workflows.vm_helpers import act, deploy
 pytestmark = pytest.mark.system
 
 
-class AgentProcess:
-    """``strato agent compute`` as a child process (so it can be killed with SIGKILL)."""
-
-    def __init__(self, settings: Settings, lab: Lab, fab: dict[str, Any], host: str) -> None:
-        self.args = [
-            sys.executable,
-            "-m",
-            "strato.cli",
-            "agent",
-            "compute",
-            "--host",
-            host,
-            "--zone",
-            fab["zone"]["name"],
-            "--cluster",
-            fab["cluster"]["name"],
-            "--libvirt-uri",
-            "qemu:///system",
-            "--state-dir",
-            str(lab.dir / "agent"),
-            "--console-dir",
-            str(lab.dir / "console"),
-            "--heartbeat-s",
-            "1",
-        ]
-        self.env = {
-            **os.environ,
-            "STRATO_TEMPORAL_ADDRESS": settings.resolved_temporal_address(),
-            "STRATO_ORCHESTRATION_QUEUE": settings.orchestration_queue,
-            "STRATO_DATA_DIR": str(lab.dir / "data"),
-        }
-        self.log = lab.dir / f"agent-{host}.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> AgentProcess:
-        with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen(
-                self.args, env=self.env, stdout=out, stderr=subprocess.STDOUT
-            )
-        return self
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+def agent_process(settings: Settings, lab: Lab, fab: dict[str, Any], host: str) -> ChildProcess:
+    """``strato agent compute`` for ``host`` on qemu:///system, as a child process."""
+    args = ["agent", "compute", "--host", host, "--zone", fab["zone"]["name"]]
+    args += ["--cluster", fab["cluster"]["name"], "--libvirt-uri", "qemu:///system"]
+    args += ["--state-dir", str(lab.dir / "agent"), "--console-dir", str(lab.dir / "console")]
+    args += ["--heartbeat-s", "1"]
+    env = {
+        "STRATO_TEMPORAL_ADDRESS": settings.resolved_temporal_address(),
+        "STRATO_ORCHESTRATION_QUEUE": settings.orchestration_queue,
+        "STRATO_DATA_DIR": str(lab.dir / "data"),
+    }
+    return ChildProcess(args, env, lab.dir / f"agent-{host}.log")
 
 
 @pytest.fixture
-def agents() -> Iterator[list[AgentProcess]]:
-    started: list[AgentProcess] = []
+def agents() -> Iterator[list[ChildProcess]]:
+    started: list[ChildProcess] = []
     yield started
     for a in started:
         a.stop()
@@ -100,7 +56,7 @@ async def kvm(
     settings: Settings,
     db: Database,
     lab: Lab,
-    agents: list[AgentProcess],
+    agents: list[ChildProcess],
 ) -> AsyncIterator[dict[str, Any]]:
     """A zone with one real host (an agent process on qemu:///system), Up."""
     fab = await kvm_zone(
@@ -109,7 +65,7 @@ async def kvm(
         boot={"kernel": lab.kernel, "initrd": lab.initrd, "cmdline": GUEST_CMDLINE},
     )
     host = lab.host()
-    agent = AgentProcess(settings, lab, fab, host).start()
+    agent = agent_process(settings, lab, fab, host).start()
     agents.append(agent)
 
     async def up() -> Any:
@@ -198,7 +154,7 @@ async def test_killed_agent_during_start_the_deploy_still_finishes(
     vm_id = accepted["resource"]["id"]
     # Kill the agent as soon as the domain is defined: the start is next or under way.
     await eventually(lambda: _defined(lab), timeout=60, what="domain defined")
-    kvm["agent"].kill()
+    kvm["agent"].kill9()
     await asyncio.sleep(1)
     kvm["agent"].start()
     op = await wait_operation(api, accepted["operation"]["id"], timeout=120)

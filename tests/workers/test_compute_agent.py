@@ -103,7 +103,6 @@ async def test_silent_agent_disconnects_its_host_and_recovers(
     assert agent.task is not None
     agent.task.cancel()
     await asyncio.gather(agent.task, return_exceptions=True)
-    await agent.agent.driver.close()
     row = await eventually(
         lambda: _status(db, name, "Disconnected"), timeout=20, what="Disconnected after silence"
     )

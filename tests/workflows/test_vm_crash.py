@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,42 +14,21 @@ from temporalio.client import Client
 from strato.schema.db import Database
 from strato.settings import Settings
 from tests.conftest import Platform
-from tests.helpers import ok, wait_operation
+from tests.helpers import ChildProcess, ok, wait_operation
 from tests.workflows.vm_helpers import deploy, vm_zone
 
 
-class WorkerProcess:
-    def __init__(self, settings: Settings, log: Path) -> None:
-        self.settings = settings
-        self.log = log
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        env = {
-            **os.environ,
-            "STRATO_DATABASE_URL": str(self.settings.database_url),
-            "STRATO_TEMPORAL_ADDRESS": str(self.settings.temporal_address),
-            "STRATO_ORCHESTRATION_QUEUE": self.settings.orchestration_queue,
-        }
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "strato.cli", "worker", "orchestrator"],
-            env=env,
-            stdout=self.log.open("ab"),
-            stderr=subprocess.STDOUT,
-        )
-
-    def kill9(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+def worker_process(settings: Settings, log: Path) -> ChildProcess:
+    """``strato worker orchestrator`` on the test's database and queue."""
+    return ChildProcess(
+        ["worker", "orchestrator"],
+        {
+            "STRATO_DATABASE_URL": str(settings.database_url),
+            "STRATO_TEMPORAL_ADDRESS": str(settings.temporal_address),
+            "STRATO_ORCHESTRATION_QUEUE": settings.orchestration_queue,
+        },
+        log,
+    )
 
 
 @pytest.fixture
@@ -87,7 +62,7 @@ async def test_deploy_survives_orchestrator_kill9(
     tmp_path: Path,
     kill_at: str,
 ) -> None:
-    worker = WorkerProcess(settings, tmp_path / "worker.log")
+    worker = worker_process(settings, tmp_path / "worker.log")
     worker.start()
     try:
         fab = await vm_zone(api, hosts=2)

@@ -238,10 +238,11 @@ class LibvirtHypervisor(HypervisorDriver):
 
     # -- contract -------------------------------------------------------------------------
 
-    @functools.cached_property
-    def _capabilities(self) -> dict[str, bool]:
-        # Decided by the connection type: the test driver cannot hot-plug or give consoles.
-        real = not self._call(self._is_test)
+    @property
+    def capabilities(self) -> Mapping[str, bool]:
+        # Decided by the URI, without a libvirt call (this is read on the event loop):
+        # libvirt's test driver cannot hot-plug or give consoles.
+        real = not self.uri.startswith("test:")
         return {
             "hotplug_disk": real,
             "hotplug_nic": real,
@@ -250,16 +251,6 @@ class LibvirtHypervisor(HypervisorDriver):
             "migration": False,
             "console": real,
         }
-
-    @property
-    def capabilities(self) -> Mapping[str, bool]:
-        try:
-            return self._capabilities
-        except HypervisorError:
-            return dict.fromkeys(
-                ("hotplug_disk", "hotplug_nic", "live_scale", "snapshot_memory", "migration"),
-                False,
-            ) | {"console": False}
 
     def _domain_type(self, conn: libvirt.virConnect) -> str:
         if self.domain_type_setting != "auto":
@@ -436,12 +427,13 @@ class LibvirtHypervisor(HypervisorDriver):
     async def scale_vm(self, name: str, cpu_count: int, memory_mb: int) -> None:
         def scale(conn: libvirt.virConnect) -> None:
             dom = self._lookup(conn, name)
-            spec = read_spec(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+            xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+            spec = read_spec(xml)
             if spec.cpu_count == cpu_count and spec.memory_mb == memory_mb:
                 return
             if dom.isActive():
                 self.require("live_scale", f"changing the size of running VM {name}")
-            root = ET.fromstring(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+            root = ET.fromstring(xml)
             for tag in ("memory", "currentMemory"):
                 el = root.find(tag)
                 if el is not None:
@@ -512,73 +504,97 @@ class LibvirtHypervisor(HypervisorDriver):
             dom.detachDeviceFlags(xml, flags)
         return not attach
 
-    async def attach_disk(self, name: str, disk: DiskSpec) -> None:
+    async def _attach(
+        self,
+        name: str,
+        element: ET.Element,
+        present: Callable[[VmSpec], bool],
+        *,
+        capability: str,
+        what: str,
+        file: str | None = None,
+    ) -> None:
+        """Attach ``element`` unless ``present`` says the VM already has it."""
+
         def attach(conn: libvirt.virConnect) -> None:
             dom = self._lookup(conn, name)
-            if any(d.device == disk.device for d in read_spec(dom.XMLDesc(0)).disks):
+            if present(read_spec(dom.XMLDesc(0))):
                 return
-            if not self._is_test(conn) and not os.access(disk.path, os.R_OK):
-                raise NotBootable(f"disk {disk.path} is missing or unreadable")
-            what = f"attaching a disk to running {name}"
+            if file is not None and not self._is_test(conn) and not os.access(file, os.R_OK):
+                raise NotBootable(f"disk {file} is missing or unreadable")
             self._change_device(
-                conn, dom, disk_element(disk), attach=True, capability="hotplug_disk", what=what
+                conn,
+                dom,
+                element,
+                attach=True,
+                capability=capability,
+                what=f"attaching {what} to running {name}",
             )
 
         await self._run(self._call, attach)
+
+    async def _detach(
+        self,
+        name: str,
+        element_of: Callable[[VmSpec], ET.Element | None],
+        *,
+        capability: str,
+        what: str,
+        label: str,
+    ) -> None:
+        """Detach the device ``element_of`` finds; a missing VM or device is success."""
+
+        def detach(conn: libvirt.virConnect) -> bool:
+            dom = self._find(conn, name)
+            if dom is None:
+                return False
+            element = element_of(read_spec(dom.XMLDesc(0)))
+            if element is None:
+                return False
+            return self._change_device(
+                conn,
+                dom,
+                element,
+                attach=False,
+                capability=capability,
+                what=f"detaching {what} from running {name}",
+            )
+
+        if await self._run(self._call, detach):
+            await self._await_gone(name, lambda s: element_of(s) is not None, label)
+
+    async def attach_disk(self, name: str, disk: DiskSpec) -> None:
+        await self._attach(
+            name,
+            disk_element(disk),
+            lambda s: any(d.device == disk.device for d in s.disks),
+            capability="hotplug_disk",
+            what="a disk",
+            file=disk.path,
+        )
 
     async def detach_disk(self, name: str, device: str) -> None:
-        def detach(conn: libvirt.virConnect) -> bool:
-            dom = self._find(conn, name)
-            if dom is None:
-                return False
-            disk = next((d for d in read_spec(dom.XMLDesc(0)).disks if d.device == device), None)
-            if disk is None:
-                return False
-            what = f"detaching a disk from running {name}"
-            return self._change_device(
-                conn, dom, disk_element(disk), attach=False, capability="hotplug_disk", what=what
-            )
+        def element_of(spec: VmSpec) -> ET.Element | None:
+            disk = next((d for d in spec.disks if d.device == device), None)
+            return disk_element(disk) if disk is not None else None
 
-        if await self._run(self._call, detach):
-            await self._await_gone(name, lambda s: any(d.device == device for d in s.disks), device)
+        await self._detach(name, element_of, capability="hotplug_disk", what="a disk", label=device)
 
     async def attach_nic(self, name: str, nic: NicSpec) -> None:
-        def attach(conn: libvirt.virConnect) -> None:
-            dom = self._lookup(conn, name)
-            if any(n.mac == nic.mac for n in read_spec(dom.XMLDesc(0)).nics):
-                return
-            what = f"attaching a NIC to running {name}"
-            self._change_device(
-                conn,
-                dom,
-                nic_element(nic, self.bridge),
-                attach=True,
-                capability="hotplug_nic",
-                what=what,
-            )
-
-        await self._run(self._call, attach)
+        await self._attach(
+            name,
+            nic_element(nic, self.bridge),
+            lambda s: any(n.mac == nic.mac for n in s.nics),
+            capability="hotplug_nic",
+            what="a NIC",
+        )
 
     async def detach_nic(self, name: str, mac: str) -> None:
-        def detach(conn: libvirt.virConnect) -> bool:
-            dom = self._find(conn, name)
-            if dom is None:
-                return False
-            nic = next((n for n in read_spec(dom.XMLDesc(0)).nics if n.mac == mac), None)
-            if nic is None:
-                return False
-            what = f"detaching a NIC from running {name}"
-            return self._change_device(
-                conn,
-                dom,
-                nic_element(nic, nic.bridge),
-                attach=False,
-                capability="hotplug_nic",
-                what=what,
-            )
+        def element_of(spec: VmSpec) -> ET.Element | None:
+            nic = next((n for n in spec.nics if n.mac == mac), None)
+            return nic_element(nic, nic.bridge) if nic is not None else None
 
-        if await self._run(self._call, detach):
-            await self._await_gone(name, lambda s: any(n.mac == mac for n in s.nics), mac)
+        await self._detach(name, element_of, capability="hotplug_nic", what="a NIC", label=mac)
 
     async def _await_gone(self, name: str, present: Callable[[VmSpec], bool], what: str) -> None:
         """Unplug needs the guest's cooperation (ACPI): wait until the device is gone."""

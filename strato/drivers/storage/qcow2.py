@@ -95,7 +95,7 @@ class Qcow2PrimaryStorage(PrimaryStorage):
     async def create_volume(self, spec: VolumeSpec) -> VolumeInfo:
         """Idempotent: an existing volume of that name is returned as it is."""
         file = self._file(spec.name)
-        if file.exists():
+        if await asyncio.to_thread(file.exists):
             return await self._volume(file)
         await asyncio.to_thread(self._ensure_dir)
         tmp = file.with_name(f".{file.name}.creating")
@@ -126,7 +126,5 @@ class Qcow2PrimaryStorage(PrimaryStorage):
                 await asyncio.to_thread(f.unlink)
 
     async def list_volumes(self) -> list[VolumeInfo]:
-        if not self.path.is_dir():
-            return []
-        files = sorted(self.path.glob("*.qcow2"))
+        files = await asyncio.to_thread(lambda: sorted(self.path.glob("*.qcow2")))
         return [await self._volume(f) for f in files]
