@@ -244,6 +244,20 @@ def build_parser() -> argparse.ArgumentParser:
     agent.add_argument("--bridge", default="", help="bridge for guest NICs (default: user-mode)")
     agent.add_argument("--domain-type", default="auto", choices=["auto", "kvm", "qemu"])
     sub.add_parser("migrate", help="apply pending schema migrations and exit")
+    doc = sub.add_parser(
+        "doctor",
+        help="find discrepancies between records, counters and the drivers",
+        description="Compares capacity counters, claims, IP allocations, VM and volume "
+        "records with each other and with what the hosts' and pools' agents report. "
+        "Prints each discrepancy with the fix --repair applies. Exit status 1 when "
+        "anything is found, 0 when clean, 2 when the database cannot be reached.",
+    )
+    doc.add_argument("--repair", action="store_true", help="apply every fix")
+    doc.add_argument("--json", action="store_true", help="machine-readable output")
+    doc.add_argument("--db-only", action="store_true", help="do not ask Temporal or agents")
+    doc.add_argument(
+        "--reach-s", type=float, default=10.0, help="seconds an agent may take to answer"
+    )
 
     def with_json(sp: argparse.ArgumentParser) -> argparse.ArgumentParser:
         sp.add_argument("--json", action="store_true", help="machine-readable output")
@@ -324,6 +338,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run(Settings())
     if args.command in ("api", "worker", "agent", "migrate"):
         return run_process(args)
+    if args.command == "doctor":
+        return run_doctor(args, Settings())
     if args.command == "status":
         args.handler = cmd_status
     api = StratoClient.from_env(Settings().data_dir)
@@ -372,6 +388,57 @@ def run_process(args: argparse.Namespace) -> int:
     else:
         run_until_signal(lambda stop: simulator_agent.run(settings, stop))
     return 0
+
+
+def run_doctor(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
+    from strato.doctor import Report, examine
+    from strato.schema.db import Database
+    from strato.temporal import connect
+
+    async def go() -> Report:
+        db = await Database.connect(settings.resolved_database_url(), max_size=4)
+        try:
+            client = None
+            if not args.db_only:
+                try:
+                    client = await connect(
+                        settings.resolved_temporal_address(), settings.temporal_namespace
+                    )
+                except RuntimeError as err:
+                    print(f"warning: Temporal unreachable ({err})", file=sys.stderr)
+            return await examine(
+                db,
+                client,
+                queue=settings.orchestration_queue,
+                repair=args.repair,
+                reach_s=args.reach_s,
+            )
+        finally:
+            await db.close()
+
+    try:
+        report = asyncio.run(go())
+    except OSError as err:
+        print(f"error: cannot reach the database: {err}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2))
+        return 0 if report.clean else 1
+    compared = f"{report.hosts_compared} host(s), {report.pools_compared} pool(s) compared"
+    if report.clean:
+        print(f"strato doctor: no discrepancy ({compared})")
+    else:
+        rows = [f.as_dict() for f in report.findings]
+        cols = ["check", "resource", "detail", "fix"] + (["repaired"] if args.repair else [])
+        print(f"strato doctor: {len(rows)} discrepancies ({compared})")
+        print(table(rows, cols))
+    for note in report.notes:
+        print(f"note: {note}")
+    if not report.clean and not args.repair:
+        print("Run `strato doctor --repair` to apply the fixes listed.")
+    return 0 if report.clean else 1
 
 
 def run_compute_agent(args: argparse.Namespace, settings: Settings) -> int:

@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     sim_fail_ops: str = ""
     sim_hang_rate: float = Field(default=0.0, ge=0, le=1)
     sim_seed: int | None = None
+    # Simulated hosts and pools keep their VMs and volumes in <data_dir>/sim across agent
+    # restarts, as real ones do; false makes an agent restart look like a host reboot.
+    sim_persist: bool = True
 
     host_connect_timeout_s: float = Field(default=30.0, gt=0)
 

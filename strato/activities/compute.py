@@ -14,7 +14,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from strato.activities.beat import beating
-from strato.domain.compute import ConsoleInfo, VmSpec
+from strato.domain.compute import ConsoleInfo, VmPowerInfo, VmSpec
 from strato.domain.ids import Activities
 from strato.domain.payloads import ComputeVmInput, ConnectHostInput, HostFacts
 from strato.drivers.hypervisor.base import HypervisorDriver
@@ -78,8 +78,14 @@ class ComputeActivities:
     async def capabilities(self, inp: ConnectHostInput) -> dict[str, bool]:
         return dict(self.driver.capabilities)
 
+    @activity.defn(name=Activities.LIST_VMS)
+    async def list_vms(self) -> list[VmPowerInfo]:
+        """Every domain the hypervisor has (for `strato doctor`). Read-only."""
+        return await beating(self.driver.list_vms())
+
     def all(self) -> list[Callable[..., Any]]:
         return [
+            self.list_vms,
             self.connect_host,
             self.define_vm,
             self.start_vm,

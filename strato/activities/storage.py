@@ -27,5 +27,10 @@ class StorageActivities:
         """Idempotent: deleting a missing volume succeeds."""
         await beating(self.driver.delete_volume(name))
 
+    @activity.defn(name=Activities.LIST_VOLUMES)
+    async def list_volumes(self) -> list[VolumeInfo]:
+        """Every volume the pool holds (for `strato doctor`). Read-only."""
+        return await beating(self.driver.list_volumes())
+
     def all(self) -> list[Callable[..., Any]]:
-        return [self.create_volume, self.delete_volume]
+        return [self.create_volume, self.delete_volume, self.list_volumes]

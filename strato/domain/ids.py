@@ -55,9 +55,11 @@ class Activities:
     UNDEFINE_VM = "compute.undefine_vm"
     SCALE_VM = "compute.scale_vm"
     HOST_CAPABILITIES = "compute.capabilities"
+    LIST_VMS = "compute.list_vms"
 
     CREATE_VOLUME = "storage.create_volume"
     DELETE_VOLUME = "storage.delete_volume"
+    LIST_VOLUMES = "storage.list_volumes"
 
 
 class Workflows:
@@ -72,3 +74,4 @@ class Workflows:
     DESTROY_VM = "DestroyVm"
     RECOVER_VM = "RecoverVm"
     EXPUNGE_VM = "ExpungeVm"
+    INVENTORY = "Inventory"

@@ -14,6 +14,7 @@ from uuid import UUID
 from pydantic import BaseModel, Field
 
 from strato.domain.compute import ConsoleInfo, VmPowerInfo
+from strato.domain.storage import VolumeInfo
 
 
 class StepProgress(BaseModel):
@@ -276,3 +277,44 @@ class ComputeVmInput(BaseModel):
     force: bool = False
     cpu_count: int = 0
     memory_mb: int = 0
+
+
+class HostVm(BaseModel):
+    host: str
+    name: str
+
+
+class PoolVolume(BaseModel):
+    pool: str
+    name: str
+
+
+class InventoryInput(BaseModel):
+    """What `strato doctor` asks the agents: their hosts' domains and pools' volumes, and
+    (repair) domains to undefine and volumes to delete that no VM or volume owns."""
+
+    hosts: list[str] = Field(default_factory=list)
+    pools: list[str] = Field(default_factory=list)
+    undefine: list[HostVm] = Field(default_factory=list)
+    delete: list[PoolVolume] = Field(default_factory=list)
+    # How long an agent may take to pick the task up before it counts as unreachable.
+    reach_s: float = 10.0
+
+
+class HostInventory(BaseModel):
+    host: str
+    vms: list[VmPowerInfo] | None = None
+    error: str | None = None
+
+
+class PoolInventory(BaseModel):
+    pool: str
+    volumes: list[VolumeInfo] | None = None
+    error: str | None = None
+
+
+class InventoryResult(BaseModel):
+    hosts: list[HostInventory] = Field(default_factory=list)
+    pools: list[PoolInventory] = Field(default_factory=list)
+    # One line per requested undefine/delete that failed.
+    failed_repairs: list[str] = Field(default_factory=list)

@@ -239,7 +239,7 @@ async def sync_vms(
             settled.add(vid)
         if here and state == VmState.RUNNING and power in (PowerState.STOPPED, PowerState.MISSING):
             await capacity.release_host(conn, vid)
-            await _correct(conn, row, VmState.STOPPED, power, host_name, host_id=None)
+            await correct(conn, row, VmState.STOPPED, power, host_name, host_id=None)
             corrected.append(row["name"])
         elif (
             state == VmState.STOPPED
@@ -248,7 +248,7 @@ async def sync_vms(
         ):
             ask = await capacity.placement_ask(conn, vid)
             await capacity.force_claim(conn, vid, host_id, ask["cpu"], ask["memory_mb"])
-            await _correct(conn, row, VmState.RUNNING, power, host_name, host_id=host_id)
+            await correct(conn, row, VmState.RUNNING, power, host_name, host_id=host_id)
             corrected.append(row["name"])
             settled.add(vid)
     unknown: dict[str, str] = {}
@@ -271,7 +271,7 @@ async def sync_vms(
     return corrected, unknown
 
 
-async def _correct(
+async def correct(
     conn: Any,
     row: Any,
     target: VmState,

@@ -13,6 +13,7 @@ import contextlib
 import functools
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client
@@ -50,6 +51,12 @@ class SimulatorFleet:
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.stops: dict[str, asyncio.Event] = {}
 
+    def _state_file(self, kind: str, name: str) -> Path | None:
+        """Simulated hosts and pools outlive this process unless STRATO_SIM_PERSIST=false."""
+        if not self.settings.sim_persist:
+            return None
+        return self.settings.data_dir / "sim" / f"{kind}-{name}.json"
+
     def _driver(self, name: str) -> SimulatorHypervisor:
         if name not in self.drivers:
             s = self.settings
@@ -59,6 +66,7 @@ class SimulatorFleet:
                 cpu_speed_mhz=s.sim_host_cpu_speed_mhz,
                 memory_mb=s.sim_host_memory_mb,
                 faults=self.faults,
+                state_file=self._state_file("host", name),
             )
         return self.drivers[name]
 
@@ -76,7 +84,10 @@ class SimulatorFleet:
     def _pool(self, name: str, capacity_bytes: int) -> SimulatorPrimaryStorage:
         if name not in self.pools:
             self.pools[name] = SimulatorPrimaryStorage(
-                name, capacity_bytes=max(capacity_bytes, 1), faults=self.faults
+                name,
+                capacity_bytes=max(capacity_bytes, 1),
+                faults=self.faults,
+                state_file=self._state_file("pool", name),
             )
         return self.pools[name]
 

@@ -7,6 +7,7 @@ from strato.workflows.deploy_vm import DeployVmWorkflow
 from strato.workflows.destroy_vm import DestroyVmWorkflow
 from strato.workflows.expunge_vm import ExpungeVmWorkflow
 from strato.workflows.host_monitor import HostMonitorWorkflow
+from strato.workflows.inventory import InventoryWorkflow
 from strato.workflows.reboot_vm import RebootVmWorkflow
 from strato.workflows.recover_vm import RecoverVmWorkflow
 from strato.workflows.register_host import RegisterHostWorkflow
@@ -26,4 +27,5 @@ ALL_WORKFLOWS: list[type] = [
     DestroyVmWorkflow,
     RecoverVmWorkflow,
     ExpungeVmWorkflow,
+    InventoryWorkflow,
 ]

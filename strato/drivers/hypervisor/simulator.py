@@ -1,13 +1,15 @@
 """In-process hypervisor with tunable capacity, latency and injected faults.
 
-One instance simulates one host. State lives in memory: a restart of the agent forgets
-its VMs, like a host that rebooted (the reconciler will see that as drift).
+One instance simulates one host. With a ``state_file`` its VMs outlive the agent (as
+libvirt's domains do); without one they live in memory only, like a host that reboots
+whenever its agent restarts.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from strato.domain.compute import (
     ConsoleInfo,
@@ -19,6 +21,7 @@ from strato.domain.compute import (
     VmStats,
 )
 from strato.domain.payloads import HostFacts
+from strato.drivers import simstate
 from strato.drivers.faults import FaultPlan
 from strato.drivers.hypervisor.base import HypervisorDriver, HypervisorError, VmNotFound
 
@@ -41,13 +44,27 @@ class SimulatorHypervisor(HypervisorDriver):
         cpu_speed_mhz: int = 2400,
         memory_mb: int = 131_072,
         faults: FaultPlan | None = None,
+        state_file: Path | None = None,
     ) -> None:
         self.host_name = host_name
         self.cpu_cores = cpu_cores
         self.cpu_speed_mhz = cpu_speed_mhz
         self.memory_mb = memory_mb
         self.faults = faults or FaultPlan()
-        self.vms: dict[str, _SimVm] = {}
+        self.state_file = state_file
+        self.vms: dict[str, _SimVm] = {
+            name: _SimVm(VmSpec.model_validate(v["spec"]), PowerState(v["power"]), v["boots"])
+            for name, v in (simstate.load(state_file) or {}).items()
+        }
+
+    def _save(self) -> None:
+        simstate.save(
+            self.state_file,
+            {
+                n: {"spec": v.spec.model_dump(mode="json"), "power": v.power, "boots": v.boots}
+                for n, v in self.vms.items()
+            },
+        )
 
     @property
     def capabilities(self) -> Mapping[str, bool]:
@@ -79,6 +96,7 @@ class SimulatorHypervisor(HypervisorDriver):
             self.vms[spec.name] = _SimVm(spec)
         else:
             existing.spec = spec
+        self._save()
 
     def _get(self, name: str) -> _SimVm:
         vm = self.vms.get(name)
@@ -92,12 +110,14 @@ class SimulatorHypervisor(HypervisorDriver):
         if vm.power != PowerState.RUNNING:
             vm.power = PowerState.RUNNING
             vm.boots += 1
+            self._save()
 
     async def stop_vm(self, name: str, *, timeout_s: float = 30.0, force: bool = False) -> bool:
         await self.faults.call("stop_vm", self.host_name)
         vm = self.vms.get(name)
-        if vm is not None:
+        if vm is not None and vm.power != PowerState.STOPPED:
             vm.power = PowerState.STOPPED
+            self._save()
         return not force
 
     async def reboot_vm(self, name: str) -> None:
@@ -105,15 +125,18 @@ class SimulatorHypervisor(HypervisorDriver):
         vm = self._get(name)
         vm.power = PowerState.RUNNING
         vm.boots += 1
+        self._save()
 
     async def scale_vm(self, name: str, cpu_count: int, memory_mb: int) -> None:
         await self.faults.call("scale_vm", self.host_name)
         vm = self._get(name)
         vm.spec = vm.spec.model_copy(update={"cpu_count": cpu_count, "memory_mb": memory_mb})
+        self._save()
 
     async def undefine_vm(self, name: str) -> None:
         await self.faults.call("undefine_vm", self.host_name)
-        self.vms.pop(name, None)
+        if self.vms.pop(name, None) is not None:
+            self._save()
 
     async def suspend_vm(self, name: str) -> None:
         await self.faults.call("suspend_vm", self.host_name)
@@ -121,18 +144,21 @@ class SimulatorHypervisor(HypervisorDriver):
         if vm.power == PowerState.STOPPED:
             raise HypervisorError(f"VM {name} is not running")
         vm.power = PowerState.PAUSED
+        self._save()
 
     async def resume_vm(self, name: str) -> None:
         await self.faults.call("resume_vm", self.host_name)
         vm = self._get(name)
         if vm.power == PowerState.PAUSED:
             vm.power = PowerState.RUNNING
+            self._save()
 
     async def attach_disk(self, name: str, disk: DiskSpec) -> None:
         await self.faults.call("attach_disk", self.host_name)
         vm = self._get(name)
         disks = [d for d in vm.spec.disks if d.device != disk.device] + [disk]
         vm.spec = vm.spec.model_copy(update={"disks": disks})
+        self._save()
 
     async def detach_disk(self, name: str, device: str) -> None:
         await self.faults.call("detach_disk", self.host_name)
@@ -141,12 +167,14 @@ class SimulatorHypervisor(HypervisorDriver):
             return
         disks = [d for d in vm.spec.disks if d.device != device]
         vm.spec = vm.spec.model_copy(update={"disks": disks})
+        self._save()
 
     async def attach_nic(self, name: str, nic: NicSpec) -> None:
         await self.faults.call("attach_nic", self.host_name)
         vm = self._get(name)
         if all(n.mac != nic.mac for n in vm.spec.nics):
             vm.spec = vm.spec.model_copy(update={"nics": [*vm.spec.nics, nic]})
+            self._save()
 
     async def detach_nic(self, name: str, mac: str) -> None:
         await self.faults.call("detach_nic", self.host_name)
@@ -154,6 +182,7 @@ class SimulatorHypervisor(HypervisorDriver):
         if vm is None:
             return
         vm.spec = vm.spec.model_copy(update={"nics": [n for n in vm.spec.nics if n.mac != mac]})
+        self._save()
 
     async def vm_spec(self, name: str) -> VmSpec:
         return self._get(name).spec

@@ -1,8 +1,14 @@
-"""In-memory primary pool with tunable capacity, latency and injected faults."""
+"""Simulated primary pool with tunable capacity, latency and injected faults.
+
+With a ``state_file`` its volumes outlive the agent (as files on a real pool do).
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from strato.domain.storage import PoolFacts, VolumeInfo, VolumeSpec
+from strato.drivers import simstate
 from strato.drivers.faults import FaultPlan
 from strato.drivers.storage.base import PrimaryStorage
 
@@ -15,12 +21,24 @@ class SimulatorPrimaryStorage(PrimaryStorage):
     name = "simulator"
 
     def __init__(
-        self, pool_name: str, *, capacity_bytes: int = 10 << 40, faults: FaultPlan | None = None
+        self,
+        pool_name: str,
+        *,
+        capacity_bytes: int = 10 << 40,
+        faults: FaultPlan | None = None,
+        state_file: Path | None = None,
     ) -> None:
         self.pool_name = pool_name
         self.capacity_bytes = capacity_bytes
         self.faults = faults or FaultPlan()
-        self.volumes: dict[str, VolumeInfo] = {}
+        self.state_file = state_file
+        self.volumes: dict[str, VolumeInfo] = {
+            name: VolumeInfo.model_validate(v)
+            for name, v in (simstate.load(state_file) or {}).items()
+        }
+
+    def _save(self) -> None:
+        simstate.save(self.state_file, {n: v.model_dump() for n, v in self.volumes.items()})
 
     async def pool_facts(self) -> PoolFacts:
         await self.faults.call("pool_facts", self.pool_name)
@@ -41,11 +59,13 @@ class SimulatorPrimaryStorage(PrimaryStorage):
             allocated_bytes=min(spec.size_bytes, 1 << 20),
         )
         self.volumes[spec.name] = info
+        self._save()
         return info
 
     async def delete_volume(self, name: str) -> None:
         await self.faults.call("delete_volume", self.pool_name)
-        self.volumes.pop(name, None)
+        if self.volumes.pop(name, None) is not None:
+            self._save()
 
     async def list_volumes(self) -> list[VolumeInfo]:
         return [self.volumes[k] for k in sorted(self.volumes)]

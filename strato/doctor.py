@@ -1,0 +1,149 @@
+"""`strato doctor`: find (and with ``repair``, fix) every discrepancy between the
+database's records, its own counters, and what the agents' drivers really hold.
+
+Operators run it after an incident; the chaos suite runs it as its oracle. The database
+checks need only PostgreSQL. Held operation locks are checked against Temporal, and the
+drivers are asked through the ``Inventory`` workflow (so an orchestrator worker must be
+running); what cannot be reached is reported as a note, not silently skipped.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+from uuid import UUID
+
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.service import RPCError, RPCStatusCode
+
+from strato.domain.ids import Workflows, workflow_id
+from strato.domain.payloads import InventoryInput, InventoryResult
+from strato.schema import doctor as checks
+from strato.schema.db import Database
+from strato.schema.doctor import Checks, DriverRepairs, Finding
+
+
+@dataclass
+class Report:
+    findings: list[Finding] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    hosts_compared: int = 0
+    pools_compared: int = 0
+    repair: bool = False
+
+    @property
+    def clean(self) -> bool:
+        return not self.findings
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "clean": self.clean,
+            "repair": self.repair,
+            "findings": [f.as_dict() for f in self.findings],
+            "notes": self.notes,
+            "hosts_compared": self.hosts_compared,
+            "pools_compared": self.pools_compared,
+        }
+
+
+async def _orphan_locks(db: Database, client: Client) -> dict[UUID, str]:
+    """Locks held by operations whose workflow is not running (ended, or never existed).
+    An operation not started yet is the starter sweep's business, not an orphan."""
+    async with db.conn() as conn:
+        rows = await checks.locked_vms(conn)
+    suspects: dict[UUID, tuple[UUID, str]] = {}
+    for r in rows:
+        if r["workflow_id"] is not None and r["run_id"] is None:
+            continue
+        wf = r["workflow_id"] or workflow_id("vm", "expunge", r["id"])
+        handle = client.get_workflow_handle(wf, run_id=r["run_id"])
+        try:
+            desc = await handle.describe()
+        except RPCError as err:
+            if err.status != RPCStatusCode.NOT_FOUND:
+                raise
+            suspects[r["op"]] = (r["id"], f"has no workflow {wf} in Temporal")
+            continue
+        if desc.status != WorkflowExecutionStatus.RUNNING:
+            status = desc.status.name.lower() if desc.status is not None else "unknown"
+            suspects[r["op"]] = (r["id"], f"ended ({status}) without releasing it")
+    if not suspects:
+        return {}
+    # Keep only locks still held by the same operation: one that finished meanwhile
+    # released its lock in its last step.
+    async with db.conn() as conn:
+        still = {(r["id"], r["op"]) for r in await checks.locked_vms(conn)}
+    return {op: why for op, (vm, why) in suspects.items() if (vm, op) in still}
+
+
+async def examine(
+    db: Database,
+    client: Client | None,
+    *,
+    queue: str,
+    repair: bool = False,
+    reach_s: float = 10.0,
+) -> Report:
+    """Run every check; with ``repair`` apply every fix. ``client`` None: database only."""
+    c = Checks(db, repair=repair)
+    report = Report(repair=repair)
+    orphan_locks: dict[UUID, str] = {}
+    if client is not None:
+        orphan_locks = await _orphan_locks(db, client)
+    else:
+        c.notes.append("Temporal not reachable: operation locks and drivers not compared")
+    await c.database(orphan_locks)
+    if client is not None:
+        await _compare_drivers(db, client, c, queue=queue, reach_s=reach_s, report=report)
+    report.findings = c.findings
+    report.notes = c.notes
+    return report
+
+
+async def _inventory(client: Client, queue: str, inp: InventoryInput) -> InventoryResult:
+    result: InventoryResult = await client.execute_workflow(
+        Workflows.INVENTORY,
+        inp,
+        id=f"doctor-inventory-{uuid.uuid4()}",
+        task_queue=queue,
+        result_type=InventoryResult,
+        execution_timeout=timedelta(seconds=inp.reach_s * 4 + 120),
+    )
+    return result
+
+
+async def _compare_drivers(
+    db: Database, client: Client, c: Checks, *, queue: str, reach_s: float, report: Report
+) -> None:
+    async with db.conn() as conn:
+        hosts, pools, notes = await checks.reachable(conn)
+        taken_at = await checks.now(conn)
+    c.notes.extend(notes)
+    inv = await _inventory(client, queue, InventoryInput(hosts=hosts, pools=pools, reach_s=reach_s))
+    host_reports = {h.host: h.vms for h in inv.hosts if h.vms is not None}
+    pool_reports = {p.pool: p.volumes for p in inv.pools if p.volumes is not None}
+    c.notes += [f"host {h.host} did not answer: {h.error}" for h in inv.hosts if h.vms is None]
+    c.notes += [f"pool {p.pool} did not answer: {p.error}" for p in inv.pools if p.volumes is None]
+    report.hosts_compared, report.pools_compared = len(host_reports), len(pool_reports)
+    repairs = DriverRepairs()
+    await c.hosts_report(host_reports, taken_at, repairs)
+    await c.pools_report(pool_reports, taken_at, repairs)
+    if not c.repair or not (repairs.undefine or repairs.delete):
+        return
+    done = await _inventory(
+        client,
+        queue,
+        InventoryInput(undefine=repairs.undefine, delete=repairs.delete, reach_s=reach_s),
+    )
+    failed = set(done.failed_repairs)
+    c.notes += sorted(failed)
+    for f in c.findings:
+        if f.check not in ("orphan-domain", "orphan-volume"):
+            continue
+        if any(note.startswith(f"could not {f.fix}:") for note in failed):
+            continue
+        f.repaired = True
+        async with db.tx() as conn:
+            await checks.record_agent_repair(conn, f)
