@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test unit lint format bench lab clean-venv
+.PHONY: run test unit lint format bench chaos lab clean-venv
 
 # libvirt-python builds against the C library: installed when its headers are present
 # (scripts/libvirt-host install), so `make run` still needs nothing from apt.
@@ -37,6 +37,11 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.spine
 	$(BIN)/python -m bench.deploy_throughput 200
+
+# The chaos suite at length: SECONDS of workload under SIGKILLs (SEED replays a run).
+SECONDS ?= 600
+chaos: $(STAMP)
+	$(BIN)/python -m tests.chaos --seconds $(SECONDS) $(if $(SEED),--seed $(SEED))
 
 # A real libvirt + QEMU host on this machine for the compute tests (root, apt).
 lab: $(STAMP)
