@@ -32,6 +32,7 @@ class Settings(BaseSettings):
 
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     max_json_depth: int = Field(default=32, ge=2)
+    body_timeout_s: float = Field(default=30.0, gt=0)
 
     demo_hosts: int = Field(default=4, ge=0, le=10_000)
     demo_zone: str = "demo"

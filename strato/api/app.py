@@ -27,7 +27,9 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own_db = db is None
         app.state.settings = settings
-        app.state.db = db or await Database.connect(settings.resolved_database_url(), max_size=20)
+        app.state.db = db or await Database.connect(
+            settings.resolved_database_url(), max_size=20, wait_s=60
+        )
         app.state.temporal = temporal or await connect(
             settings.resolved_temporal_address(), settings.temporal_namespace, wait_s=30
         )
@@ -49,8 +51,10 @@ def create_app(
         errors.BodyLimitMiddleware,
         max_bytes=settings.max_body_bytes,
         max_depth=settings.max_json_depth,
+        timeout_s=settings.body_timeout_s,
     )
     errors.install(app)
     for module in (system, fabric, catalog, vms, networks, operations, events, keys):
         app.include_router(module.router, prefix=API_PREFIX)
+    errors.document_problems(app)
     return app

@@ -6,10 +6,12 @@ too-deeply-nested JSON 422, unknown routes 404, wrong methods 405.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -85,6 +87,18 @@ def install(app: FastAPI) -> None:
         slug, title = _HTTP_TITLES.get(exc.status_code, ("http-error", "HTTP error"))
         return problem(exc.status_code, slug, title, str(exc.detail), request.url.path)
 
+    @app.exception_handler(asyncpg.CharacterNotInRepertoireError)
+    @app.exception_handler(asyncpg.UntranslatableCharacterError)
+    async def _unstorable(request: Request, exc: Exception) -> JSONResponse:
+        # Raised by the statement that would have stored it: its transaction rolls back.
+        return problem(
+            422,
+            "invalid-input",
+            "Invalid input",
+            "text contains a character that cannot be stored (such as NUL, U+0000)",
+            request.url.path,
+        )
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
@@ -121,9 +135,14 @@ def json_depth_exceeds(body: bytes, limit: int) -> bool:
 
 
 class BodyLimitMiddleware:
-    """Refuse bodies over ``max_bytes`` (413) and JSON nested over ``max_depth`` (422)."""
+    """Refuse bodies over ``max_bytes`` (413), JSON nested over ``max_depth`` (422), and
+    bodies that do not arrive within ``timeout_s`` (408: a slow client cannot hold a
+    worker forever)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int, max_depth: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, max_depth: int, timeout_s: float = 30.0
+    ) -> None:
+        self.timeout_s = timeout_s
         self.app = app
         self.max_bytes = max_bytes
         self.max_depth = max_depth
@@ -146,22 +165,34 @@ class BodyLimitMiddleware:
             return
         body = b""
         more = True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
-            if len(body) > self.max_bytes:
-                await self._reject(
-                    scope,
-                    send,
-                    413,
-                    "payload-too-large",
-                    "Request body too large",
-                    f"body exceeds the {self.max_bytes}-byte limit",
-                )
-                return
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                while more:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        return
+                    body += message.get("body", b"")
+                    more = message.get("more_body", False)
+                    if len(body) > self.max_bytes:
+                        await self._reject(
+                            scope,
+                            send,
+                            413,
+                            "payload-too-large",
+                            "Request body too large",
+                            f"body exceeds the {self.max_bytes}-byte limit",
+                        )
+                        return
+        except TimeoutError:
+            await self._reject(
+                scope,
+                send,
+                408,
+                "request-timeout",
+                "Request body too slow",
+                f"the body did not arrive within {self.timeout_s:g}s",
+            )
+            return
         if json_depth_exceeds(body, self.max_depth):
             await self._reject(
                 scope,
@@ -192,3 +223,55 @@ class BodyLimitMiddleware:
 
 async def _no_receive() -> Message:
     return {"type": "http.disconnect"}
+
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "description": "RFC 9457 problem details; extra members name the field or resource.",
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+    },
+    "additionalProperties": True,
+}
+# What any operation may answer besides its success (health answers none of the auth ones).
+COMMON_ERRORS = {
+    "401": "Missing or invalid API key",
+    "403": "The key's scope does not allow this",
+    "408": "The request body did not arrive in time",
+    "413": "Request body too large",
+    "422": "Invalid input (parameters, body, JSON depth)",
+}
+
+
+def document_problems(app: FastAPI) -> None:
+    """Make the OpenAPI document say what the API does: every error is
+    ``application/problem+json`` with the Problem schema (FastAPI documents its own
+    validation error shape as ``application/json``, which we never send)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        doc = build()
+        doc.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+        for schema in ("HTTPValidationError", "ValidationError"):
+            doc["components"]["schemas"].pop(schema, None)
+        content = {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+        for path_item in doc.get("paths", {}).values():
+            for operation in path_item.values():
+                responses = operation.setdefault("responses", {})
+                for code, description in COMMON_ERRORS.items():
+                    responses.setdefault(code, {"description": description})
+                for code, response in responses.items():
+                    if code[0] in "45":
+                        response["content"] = content
+        app.openapi_schema = doc
+        return doc
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -29,8 +30,18 @@ class Database:
         self.pool = pool
 
     @classmethod
-    async def connect(cls, dsn: str, *, max_size: int = 10) -> Database:
-        return cls(await create_pool(dsn, max_size=max_size))
+    async def connect(cls, dsn: str, *, max_size: int = 10, wait_s: float = 0.0) -> Database:
+        """Open the pool; while PostgreSQL refuses connections (down, starting, recovering
+        after a crash) retry for up to ``wait_s``, so a process started during a database
+        restart waits for it instead of exiting."""
+        deadline = asyncio.get_running_loop().time() + wait_s
+        while True:
+            try:
+                return cls(await create_pool(dsn, max_size=max_size))
+            except (OSError, asyncpg.CannotConnectNowError):
+                if asyncio.get_running_loop().time() >= deadline:
+                    raise
+                await asyncio.sleep(0.25)
 
     async def close(self) -> None:
         await self.pool.close()

@@ -48,7 +48,7 @@ async def sweep_forever(db: Database, client: Client, stop: asyncio.Event, every
 
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:
-    db = await Database.connect(settings.resolved_database_url(), max_size=50)
+    db = await Database.connect(settings.resolved_database_url(), max_size=50, wait_s=60)
     client = await connect(
         settings.resolved_temporal_address(), settings.temporal_namespace, wait_s=30
     )

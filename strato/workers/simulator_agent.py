@@ -141,7 +141,7 @@ async def run_fleet(fleet: SimulatorFleet, stop: asyncio.Event, every_s: float =
 
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:
-    db = await Database.connect(settings.resolved_database_url(), max_size=4)
+    db = await Database.connect(settings.resolved_database_url(), max_size=4, wait_s=60)
     client = await connect(
         settings.resolved_temporal_address(), settings.temporal_namespace, wait_s=30
     )

@@ -91,6 +91,7 @@ class Proc:
     ready: Callable[[subprocess.Popen[bytes]], None]
     proc: subprocess.Popen[bytes] | None = None
     kills: int = 0
+    busy: bool = False  # being killed or restarted on purpose
 
     def up(self) -> None:
         self.proc = self.start()
@@ -243,6 +244,7 @@ class Chaos:
         self.duplicates = 0
         self.out_of_order = 0
         self.reconnects = 0
+        self.unexpected: list[str] = []
         self._stop = asyncio.Event()
 
     # -- the API, as a patient client ----------------------------------------------------
@@ -439,9 +441,32 @@ class Chaos:
             await asyncio.sleep(max(0.0, t0 + k.at_s - time.monotonic()))
             proc = self.platform.procs[k.kind]
             say(str(k))
-            await asyncio.to_thread(proc.kill)
-            await asyncio.sleep(k.down_s)
-            await asyncio.to_thread(proc.up)
+            proc.busy = True
+            try:
+                await asyncio.to_thread(proc.kill)
+                await asyncio.sleep(k.down_s)
+                await asyncio.to_thread(proc.up)
+            finally:
+                proc.busy = False
+
+    async def watchdog(self) -> None:
+        """A process that exits on its own (not killed by us) is a failure: record it,
+        with its log, and restart it as a supervisor would so the run can go on."""
+        while True:
+            for kind, proc in self.platform.procs.items():
+                if proc.busy or proc.proc is None or proc.proc.poll() is None:
+                    continue
+                self.unexpected.append(
+                    f"{kind} exited by itself with {proc.proc.returncode}:\n"
+                    + self.platform.tail(kind, 15)
+                )
+                say(f"{kind} exited by itself with {proc.proc.returncode}; restarting it")
+                proc.busy = True
+                try:
+                    await asyncio.to_thread(proc.up)
+                finally:
+                    proc.busy = False
+            await asyncio.sleep(0.5)
 
     # -- the run ---------------------------------------------------------------------------
 
@@ -453,6 +478,7 @@ class Chaos:
             say(f"  {k}")
         await self.setup()
         consumer = asyncio.create_task(self.consume_events())
+        watchdog = asyncio.create_task(self.watchdog())
         t0 = time.monotonic()
         killer = asyncio.create_task(self.killer(t0))
         users = [asyncio.create_task(self.user(i)) for i in range(4)]
@@ -462,11 +488,13 @@ class Chaos:
         await asyncio.gather(*users)
         say(f"workload done after {time.monotonic() - t0:.0f}s; checking the end state")
         try:
-            return await self.verify()
+            failures = await self.verify()
         finally:
-            consumer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await consumer
+            for task in (consumer, watchdog):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        return self.unexpected + failures
 
     async def verify(self) -> list[str]:
         failures: list[str] = []

@@ -1,0 +1,107 @@
+"""Record one history of each workflow type (and their failure paths) for the replay
+tests. Runs only when asked: ``scripts/refresh-histories`` (STRATO_REFRESH_HISTORIES=1).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections import Counter
+from pathlib import Path
+
+import httpx
+import pytest
+from temporalio.client import Client
+
+from strato.doctor import examine
+from strato.schema.db import Database
+from strato.settings import Settings
+from tests.conftest import Platform
+from tests.helpers import ok, unique, wait_operation
+from tests.lab import libvirt_module
+from tests.workflows.vm_helpers import act, deploy, vm_zone
+
+HISTORIES = Path(__file__).parent / "histories"
+
+pytestmark = pytest.mark.skipif(
+    os.environ.get("STRATO_REFRESH_HISTORIES") != "1",
+    reason="refreshes the stored histories only when asked (scripts/refresh-histories)",
+)
+
+
+async def _agent_histories(
+    api: httpx.AsyncClient, platform: Platform, settings: Settings, tmp_path: Path
+) -> None:
+    """RegisterHost and HostMonitor, from a compute agent on libvirt's test:/// driver."""
+    from tests.workers.agent_helpers import AgentTask, agent_config, kvm_zone
+
+    fab = await kvm_zone(api, tmp_path / "pool")
+    cfg = agent_config(fab, unique("kvm"), tmp_path / "state", libvirt_uri="test:///default")
+    agent = await AgentTask(platform.client, settings, cfg).start()
+    await asyncio.sleep(3)  # a few heartbeats
+    await agent.close()
+
+
+async def test_refresh_histories(
+    api: httpx.AsyncClient,
+    platform: Platform,
+    db: Database,
+    settings: Settings,
+    temporal_client: Client,
+    tmp_path: Path,
+) -> None:
+    assert libvirt_module() is not None, "the agent's histories need libvirt-python"
+    fab = await vm_zone(api, hosts=2)
+    big = await ok(
+        await api.post(
+            "/service-offerings",
+            json={"name": unique("big"), "cpu_count": 2, "cpu_speed_mhz": 1000, "memory_mb": 2048},
+        ),
+        201,
+    )
+    vm = (await deploy(api, fab))["resource"]
+    await wait_operation(api, (await deploy(api, fab, name=vm["name"] + "x"))["operation"]["id"])
+    await act(api, vm["id"], "reboot")
+    await act(api, vm["id"], "scale", {"service_offering_id": big["id"]})  # live
+    await act(api, vm["id"], "stop")
+    await act(api, vm["id"], "scale", {"service_offering_id": fab["offering"]["id"]})
+    await act(api, vm["id"], "start")
+    await act(api, vm["id"], "destroy")
+    await act(api, vm["id"], "recover")  # cancels the ExpungeVm timer
+    await act(api, vm["id"], "destroy", {"expunge": True})
+    huge = await ok(
+        await api.post(
+            "/service-offerings",
+            json={"name": unique("huge"), "cpu_count": 1, "cpu_speed_mhz": 1, "memory_mb": 10**7},
+        ),
+        201,
+    )
+    failed = await deploy(api, fab, service_offering_id=huge["id"])
+    assert (await wait_operation(api, failed["operation"]["id"]))["state"] == "failed"
+    await examine(db, temporal_client, queue=settings.orchestration_queue)
+    await _agent_histories(api, platform, settings, tmp_path)
+
+    for old in HISTORIES.glob("*.json"):
+        old.unlink()
+    HISTORIES.mkdir(exist_ok=True)
+    query = f"TaskQueue = '{settings.orchestration_queue}'"
+    seen: Counter[str] = Counter()
+    async for wf in temporal_client.list_workflows(query):
+        seen[wf.workflow_type] += 1
+        if seen[wf.workflow_type] > 3:
+            continue
+        history = await temporal_client.get_workflow_handle(wf.id, run_id=wf.run_id).fetch_history()
+        name = f"{wf.workflow_type}-{wf.status.name.lower() if wf.status else 'unknown'}"
+        path = HISTORIES / f"{name}-{seen[wf.workflow_type]}.json"
+        path.write_text(
+            json.dumps(
+                {
+                    "workflow_type": wf.workflow_type,
+                    "workflow_id": wf.id,
+                    "history": json.loads(history.to_json()),
+                },
+                indent=1,
+            )
+        )
+    print(f"stored histories: {dict(seen)}")
