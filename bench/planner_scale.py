@@ -31,7 +31,7 @@ async def _new_vms(s: ScaleDb, n: int, owner: str) -> list[tuple[UUID, UUID]]:
             """INSERT INTO vms (id, name, zone_id, service_offering_id, template_id, owner,
                                 cpu_count, cpu_speed_mhz, memory_mb, state,
                                 current_operation_id, current_operation_kind)
-               VALUES ($1, 'p-' || $1::text, $3, $4, $5, $6, 1, 1000, 1024, 'Allocated', $2,
+               VALUES ($1::uuid, 'p-' || $1::uuid::text, $3, $4, $5, $6, 1, 1000, 1024, 'Allocated', $2,
                        'deploy')""",
             [(v, op, s.zone_id, s.offering_id, s.template_id, owner) for v, op in pairs],
         )
@@ -100,6 +100,6 @@ if __name__ == "__main__":
     p = argparse.ArgumentParser()
     p.add_argument("--hosts", type=int, default=10_000)
     p.add_argument("--vms", type=int, default=100_000)
-    p.add_argument("--n", type=int, default=300)
+    p.add_argument("--n", type=int, default=100)
     a = p.parse_args()
     asyncio.run(main(a.hosts, a.vms, a.n))
