@@ -31,7 +31,8 @@ async def _new_vms(s: ScaleDb, n: int, owner: str) -> list[tuple[UUID, UUID]]:
             """INSERT INTO vms (id, name, zone_id, service_offering_id, template_id, owner,
                                 cpu_count, cpu_speed_mhz, memory_mb, state,
                                 current_operation_id, current_operation_kind)
-               VALUES ($1::uuid, 'p-' || $1::uuid::text, $3, $4, $5, $6, 1, 1000, 1024, 'Allocated', $2,
+               VALUES ($1::uuid, 'p-' || $1::uuid::text, $3, $4, $5, $6, 1, 1000, 1024,
+                       'Allocated', $2,
                        'deploy')""",
             [(v, op, s.zone_id, s.offering_id, s.template_id, owner) for v, op in pairs],
         )

@@ -36,6 +36,10 @@ from strato.schema import capacity, ipam, repository, vms, volumes
 from strato.schema.db import Database
 from strato.schema.tables import SERVICE_OFFERINGS
 
+# Hosts a decision first considers (those that fit, by the planner's order); the whole
+# zone only when none of them can be claimed.
+SHORTLIST = 200
+
 T = TypeVar("T")
 
 
@@ -98,7 +102,6 @@ class VmRecordsActivities:
             row = await capacity.placement_ask(conn, inp.vm_id)
             if row is None:
                 raise permanent(NotFound(f"VM {inp.vm_id} does not exist"))
-            hosts = await capacity.candidates(conn, row["zone_id"], owner=row["owner"])
             rules = await capacity.affinity_rules(conn, inp.vm_id)
         seed = int(hashlib.sha256(str(inp.vm_id).encode()).hexdigest()[:8], 16)
         req = PlanRequest(
@@ -110,16 +113,33 @@ class VmRecordsActivities:
             affinity=rules,
             seed=seed,
         )
-        outcome = load("planner", row["planner"])().plan(req, hosts)
-        lost: dict[str, str] = {}
-        for host in outcome.ordered:
-            async with self.db.tx() as conn:
-                why = await capacity.claim_host(
-                    conn, inp.vm_id, host.id, req.cpu_mhz, req.memory_mb
+        planner = load("planner", row["planner"])()
+        shortlist = capacity.Shortlist(
+            cpu_mhz=req.cpu_mhz,
+            memory_mb=req.memory_mb,
+            host_tags=req.host_tags,
+            avoid=req.avoid,
+            prefer=req.prefer_host_id,
+            limit=SHORTLIST,
+            random=row["planner"] == "random",
+        )
+        # First over a shortlist of hosts that fit; then, if nothing was placed, over
+        # every host (which also gives the full explanation of a failure).
+        for listed in (shortlist, None):
+            async with self.db.conn() as conn:
+                hosts = await capacity.candidates(
+                    conn, row["zone_id"], owner=row["owner"], shortlist=listed
                 )
-            if why is None:
-                return Placement(host_id=host.id, host_name=host.name, considered=len(hosts))
-            lost[host.name] = why
+            outcome = planner.plan(req, hosts)
+            lost: dict[str, str] = {}
+            for host in outcome.ordered:
+                async with self.db.tx() as conn:
+                    why = await capacity.claim_host(
+                        conn, inp.vm_id, host.id, req.cpu_mhz, req.memory_mb
+                    )
+                if why is None:
+                    return Placement(host_id=host.id, host_name=host.name, considered=len(hosts))
+                lost[host.name] = why
         outcome.excluded.update(lost)
         err = InsufficientCapacity(
             f"no host can take {req.cpu_mhz} MHz / {req.memory_mb} MiB: {outcome.explain()}"

@@ -8,6 +8,7 @@ per group, so parallel deploys into one anti-affinity group cannot share a host.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -31,18 +32,53 @@ async def placement_ask(conn: Any, vm_id: UUID) -> Any:
     )
 
 
-async def candidates(conn: Any, zone_id: UUID, *, owner: str | None = None) -> list[HostCandidate]:
+@dataclass(frozen=True)
+class Shortlist:
+    """Ask the database for at most ``limit`` hosts that fit the request, instead of
+    every host of the zone (like Nova placement's max_placement_results): with 10,000
+    hosts a decision no longer ships 10,000 rows to the planner. The preferred host is
+    always included. Hard rules the SQL does not know (strict affinity) are still
+    applied by the planner; when the shortlist yields no placement the caller plans
+    again over every host, so the result is never worse than without it."""
+
+    cpu_mhz: int
+    memory_mb: int
+    host_tags: list[str]
+    avoid: list[UUID]
+    prefer: UUID | None
+    limit: int
+    random: bool  # a random sample (random planner) instead of the first by name
+
+
+async def candidates(
+    conn: Any, zone_id: UUID, *, owner: str | None = None, shortlist: Shortlist | None = None
+) -> list[HostCandidate]:
     """Up and Enabled hosts (in enabled pods and clusters) of the zone."""
-    rows = await conn.fetch(
-        f"""SELECT h.id, h.name, h.cluster_id, h.tags, h.cpu_used_mhz, h.memory_used_mb,
-                   {_CAPACITY} AS cpu_capacity_mhz, {_MEMORY} AS memory_capacity_mb
-            FROM hosts h
-            JOIN clusters c ON c.id = h.cluster_id
-            JOIN pods p ON p.id = h.pod_id
-            WHERE h.zone_id = $1 AND h.status = 'Up' AND h.resource_state = 'Enabled'
-              AND c.state = 'Enabled' AND p.state = 'Enabled'""",
-        zone_id,
-    )
+    base = f"""SELECT h.id, h.name, h.cluster_id, h.tags, h.cpu_used_mhz, h.memory_used_mb,
+                      {_CAPACITY} AS cpu_capacity_mhz, {_MEMORY} AS memory_capacity_mb
+               FROM hosts h
+               JOIN clusters c ON c.id = h.cluster_id
+               JOIN pods p ON p.id = h.pod_id
+               WHERE h.zone_id = $1 AND h.status = 'Up' AND h.resource_state = 'Enabled'
+                 AND c.state = 'Enabled' AND p.state = 'Enabled'"""
+    if shortlist is None:
+        rows = await conn.fetch(base, zone_id)
+    else:
+        sl = shortlist
+        rows = await conn.fetch(
+            f"""{base}
+                  AND (h.id = $7 OR (
+                       h.cpu_used_mhz + $2 <= {_CAPACITY} AND h.memory_used_mb + $3 <= {_MEMORY}
+                       AND h.tags @> $4::text[] AND NOT h.id = ANY($5::uuid[])))
+                ORDER BY h.id = $7 DESC, {"random()" if sl.random else "h.name"} LIMIT $6""",
+            zone_id,
+            sl.cpu_mhz,
+            sl.memory_mb,
+            sl.host_tags,
+            sl.avoid,
+            sl.limit,
+            sl.prefer,
+        )
     per_owner: dict[UUID, int] = {}
     if owner is not None:
         for r in await conn.fetch(
