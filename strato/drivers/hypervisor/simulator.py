@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import strato.drivers.simstate as simstate
 from strato.domain.compute import (
     ConsoleInfo,
     DiskSpec,
@@ -21,7 +22,6 @@ from strato.domain.compute import (
     VmStats,
 )
 from strato.domain.payloads import HostFacts
-from strato.drivers import simstate
 from strato.drivers.faults import FaultPlan
 from strato.drivers.hypervisor.base import HypervisorDriver, HypervisorError, VmNotFound
 
