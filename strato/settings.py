@@ -52,6 +52,11 @@ class Settings(BaseSettings):
     sim_persist: bool = True
 
     host_connect_timeout_s: float = Field(default=30.0, gt=0)
+    # A host whose agent picks no boot step up within this long is treated as dead (the
+    # deploy moves on); a host step running longer than host_step_timeout_s (when set)
+    # is abandoned the same way, which is what cuts a hung hypervisor call.
+    host_reach_s: float = Field(default=30.0, ge=1)
+    host_step_timeout_s: float | None = Field(default=None, gt=0)
 
     # VM lifecycle (CloudStack global settings: expunge.delay, capacity release on stop).
     expunge_delay_s: float = Field(default=86_400.0, ge=0)

@@ -155,6 +155,10 @@ class VmRef(BaseModel):
 class DeployVmInput(VmRef):
     max_hosts: int = 3
     start: bool = True
+    # How long a host's agent may take to pick a step up before the host counts as dead,
+    # and (if set) the limit of each host step, which also cuts a hung hypervisor call.
+    host_reach_s: float = 30.0
+    host_step_s: float | None = None
 
 
 class StopVmInput(VmRef):

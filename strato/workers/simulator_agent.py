@@ -50,6 +50,9 @@ class SimulatorFleet:
         self.pools: dict[str, SimulatorPrimaryStorage] = {}
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.stops: dict[str, asyncio.Event] = {}
+        # Failure injection: simulated hosts and pools whose agent is down (their queues
+        # are not polled), as when a real host's agent dies.
+        self.down: set[str] = set()
 
     def _state_file(self, kind: str, name: str) -> Path | None:
         """Simulated hosts and pools outlive this process unless STRATO_SIM_PERSIST=false."""
@@ -104,8 +107,11 @@ class SimulatorFleet:
             wanted: dict[str, Callable[[], list[Any]]] = {
                 compute_queue(h.name): functools.partial(self._compute_activities, h.name)
                 for h in await hosts.list_by_hypervisor(conn, "simulator")
+                if h.name not in self.down
             }
             for p in await hosts.list_pools_by_driver(conn, "simulator"):
+                if p.name in self.down:
+                    continue
                 wanted[storage_queue(p.name)] = functools.partial(
                     self._storage_activities, p.name, p.capacity_bytes
                 )

@@ -39,7 +39,7 @@ class DeployVmWorkflow:
 
     @workflow.run
     async def run(self, inp: DeployVmInput) -> VmResult:
-        ops = VmOps(inp.vm_id, inp.operation_id)
+        ops = VmOps(inp.vm_id, inp.operation_id, reach_s=inp.host_reach_s, step_s=inp.host_step_s)
         self.steps.enter("validate")
         ctx = await ops.begin("Starting")
         self.steps.enter("allocate network")

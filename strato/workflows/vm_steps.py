@@ -62,6 +62,7 @@ async def _remote(
     result_type: type | None,
     timeout: timedelta,  # noqa: ASYNC109 - Temporal's start-to-close timeout
     retry: RetryPolicy,
+    reach: timedelta = SCHEDULE_TO_START,
 ) -> Any:
     """A host- or pool-bound step: schedule-to-start bounded, so a dead agent fails fast."""
     return await workflow.execute_activity(
@@ -69,7 +70,7 @@ async def _remote(
         arg,
         result_type=result_type,
         task_queue=queue,
-        schedule_to_start_timeout=SCHEDULE_TO_START,
+        schedule_to_start_timeout=reach,
         start_to_close_timeout=timeout,
         heartbeat_timeout=HOST_HEARTBEAT,
         retry_policy=retry,
@@ -79,8 +80,17 @@ async def _remote(
 class VmOps:
     """The VM's activities, bound to one VM and one operation."""
 
-    def __init__(self, vm_id: UUID, operation_id: UUID | None) -> None:
+    def __init__(
+        self,
+        vm_id: UUID,
+        operation_id: UUID | None,
+        *,
+        reach_s: float | None = None,
+        step_s: float | None = None,
+    ) -> None:
         self.ref = VmRef(vm_id=vm_id, operation_id=operation_id)
+        self.reach = timedelta(seconds=reach_s) if reach_s else SCHEDULE_TO_START
+        self.step = timedelta(seconds=step_s) if step_s else None
 
     async def local(self, name: str, arg: Any, result_type: type | None = None) -> Any:
         return await workflow.execute_local_activity(
@@ -100,7 +110,10 @@ class VmOps:
         timeout: timedelta = timedelta(seconds=120),  # noqa: ASYNC109 - Temporal's timeout
         retry: RetryPolicy = HOST_RETRY,
     ) -> Any:
-        return await _remote(name, compute_queue(host), arg, result_type, timeout, retry)
+        timeout = min(timeout, self.step) if self.step else timeout
+        return await _remote(
+            name, compute_queue(host), arg, result_type, timeout, retry, self.reach
+        )
 
     async def on_pool(
         self,
@@ -111,7 +124,10 @@ class VmOps:
         timeout: timedelta = timedelta(seconds=600),  # noqa: ASYNC109 - Temporal's timeout
         retry: RetryPolicy = HOST_RETRY,
     ) -> Any:
-        return await _remote(name, storage_queue(pool), arg, result_type, timeout, retry)
+        timeout = min(timeout, self.step) if self.step else timeout
+        return await _remote(
+            name, storage_queue(pool), arg, result_type, timeout, retry, self.reach
+        )
 
     async def begin(self, target: str) -> VmContext:
         ctx: VmContext = await self.local(

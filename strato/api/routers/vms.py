@@ -135,6 +135,8 @@ async def deploy(
                 operation_id=op_id,
                 start=body.start,
                 max_hosts=settings.deploy_max_hosts,
+                host_reach_s=settings.host_reach_s,
+                host_step_s=settings.host_step_timeout_s,
             ),
             search_attributes=_attrs(vm, "deploy"),
             task_queue=settings.orchestration_queue,
@@ -264,7 +266,13 @@ _verb(
     "start",
     Workflows.START_VM,
     frozenset({_S}),
-    lambda st, id, op, b: DeployVmInput(vm_id=id, operation_id=op, max_hosts=st.deploy_max_hosts),
+    lambda st, id, op, b: DeployVmInput(
+        vm_id=id,
+        operation_id=op,
+        max_hosts=st.deploy_max_hosts,
+        host_reach_s=st.host_reach_s,
+        host_step_s=st.host_step_timeout_s,
+    ),
 )
 _verb(
     "stop",
