@@ -93,7 +93,7 @@ async def examine(
     if client is not None:
         orphan_locks = await _orphan_locks(db, client)
     else:
-        c.notes.append("Temporal not reachable: operation locks and drivers not compared")
+        c.notes.append("Temporal not asked: operation locks and drivers not compared")
     await c.database(orphan_locks)
     if client is not None:
         await _compare_drivers(db, client, c, queue=queue, reach_s=reach_s, report=report)
