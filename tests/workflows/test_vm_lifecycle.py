@@ -135,3 +135,39 @@ async def test_second_mutating_request_is_409_naming_the_running_one(
     )
     assert a.status_code == b.status_code == 202, (a.json().get("detail"), b.json().get("detail"))
     assert a.json()["operation"]["id"] == b.json()["operation"]["id"]
+
+
+async def test_start_without_a_free_address_fails_back_to_stopped(
+    api: httpx.AsyncClient, platform: Platform, db: Database
+) -> None:
+    """Found by the chaos suite: a VM recovered from Error has no NIC; starting it when
+    the network is full must fail cleanly (Stopped, lock released), not strand it."""
+    fab = await vm_zone(api, hosts=1, network=False)
+    await ok(
+        await api.post(
+            "/networks",
+            json={
+                "zone_id": fab["zone"]["id"],
+                "name": "tiny",
+                "cidr": "10.40.0.0/24",
+                "gateway": "10.40.0.1",
+                "ip_start": "10.40.0.10",
+                "ip_end": "10.40.0.10",
+            },
+        ),
+        201,
+    )
+    first = await deploy(api, fab)
+    assert (await wait_operation(api, first["operation"]["id"]))["state"] == "succeeded"
+    second = await deploy(api, fab)
+    assert (await wait_operation(api, second["operation"]["id"]))["state"] == "failed"
+    vm_id = second["resource"]["id"]
+    await act(api, vm_id, "destroy")
+    await act(api, vm_id, "recover")
+    op = await act(api, vm_id, "start", expect="failed")
+    assert "no free IP address" in op["error"]["message"], op
+    vm = await ok(await api.get(f"/vms/{vm_id}"))
+    assert vm["state"] == "Stopped" and vm["current_operation_id"] is None, vm
+    assert "no free IP address" in vm["last_error"]
+    await act(api, first["resource"]["id"], "destroy", {"expunge": True})
+    await act(api, vm_id, "start")  # the address is free again
