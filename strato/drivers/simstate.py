@@ -24,7 +24,10 @@ def load(path: Path | None) -> Any:
 
 
 def save(path: Path | None, data: Any) -> None:
-    """Replace the saved state atomically (write a temporary file, then rename)."""
+    """Replace the saved state atomically (write a temporary file, then rename).
+
+    Synchronous on purpose: one small file, and two saves handed to threads could land
+    out of order and leave an older state behind."""
     if path is None:
         return
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -550,10 +550,15 @@ def _unstick(vm_id: UUID, state: str, op: UUID | None, detail: str, to_error: bo
     return apply
 
 
-async def _vm_at_rest(conn: Any, vm_id: UUID, state: str) -> bool:
-    row = await conn.fetchrow(
+async def _lock_vm(conn: Any, vm_id: UUID) -> Any:
+    """The VM's state and lock holder, its row locked until the fix commits (None: gone)."""
+    return await conn.fetchrow(
         "SELECT state, current_operation_id FROM vms WHERE id = $1 FOR UPDATE", vm_id
     )
+
+
+async def _vm_at_rest(conn: Any, vm_id: UUID, state: str) -> bool:
+    row = await _lock_vm(conn, vm_id)
     return bool(row is not None and row["state"] == state and row["current_operation_id"] is None)
 
 
@@ -708,9 +713,7 @@ def _insert_pool_claim(volume_id: UUID, pool_id: UUID, size: int) -> Fix:
 def _free_address(address_id: UUID, vm_id: UUID | None) -> Fix:
     async def apply(conn: Any) -> bool:
         if vm_id is not None:
-            row = await conn.fetchrow(
-                "SELECT current_operation_id FROM vms WHERE id = $1 FOR UPDATE", vm_id
-            )
+            row = await _lock_vm(conn, vm_id)
             if row is not None and row["current_operation_id"] is not None:
                 return False
         status: str = await conn.execute(
@@ -738,9 +741,7 @@ def _release_nics(vm_id: UUID) -> Fix:
 
 def _allocate_address(nic_id: UUID, vm_id: UUID, network_id: UUID, ip: str) -> Fix:
     async def apply(conn: Any) -> bool:
-        row = await conn.fetchrow(
-            "SELECT current_operation_id FROM vms WHERE id = $1 FOR UPDATE", vm_id
-        )
+        row = await _lock_vm(conn, vm_id)
         if row is None or row["current_operation_id"] is not None:
             return False
         status: str = await conn.execute(

@@ -8,7 +8,7 @@ from temporalio.exceptions import ApplicationError, FailureError
 with workflow.unsafe.imports_passed_through():
     from strato.domain.ids import Activities as A
     from strato.domain.ids import Workflows
-    from strato.domain.payloads import DeployVmInput, NicInfo, StepProgress, VmResult
+    from strato.domain.payloads import DeployVmInput, StepProgress, VmResult
     from strato.workflows.failures import error_type, failure_reason
     from strato.workflows.progress import Steps
     from strato.workflows.vm_steps import (
@@ -39,15 +39,12 @@ class DeployVmWorkflow:
 
     @workflow.run
     async def run(self, inp: DeployVmInput) -> VmResult:
-        ops = VmOps(inp.vm_id, inp.operation_id, reach_s=inp.host_reach_s, step_s=inp.host_step_s)
+        ops = VmOps.for_boot(inp)
         self.steps.enter("validate")
         ctx = await ops.begin("Starting")
         self.steps.enter("allocate network")
         try:
-            nics = [
-                NicInfo.model_validate(n)
-                for n in await ops.local(A.VM_ALLOCATE_NICS, ops.ref, list[NicInfo])
-            ]
+            nics = await ops.nics()
         except FailureError as err:
             await ops.finish("Error", error=failure_reason(err))
             raise ApplicationError(

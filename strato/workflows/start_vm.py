@@ -6,9 +6,8 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
-    from strato.domain.ids import Activities as A
     from strato.domain.ids import Workflows
-    from strato.domain.payloads import DeployVmInput, NicInfo, StepProgress, VmResult
+    from strato.domain.payloads import DeployVmInput, StepProgress, VmResult
     from strato.workflows.failures import error_type
     from strato.workflows.progress import Steps
     from strato.workflows.vm_steps import BootFailed, VmOps, finish_running, place_and_boot
@@ -31,15 +30,12 @@ class StartVmWorkflow:
 
     @workflow.run
     async def run(self, inp: DeployVmInput) -> VmResult:
-        ops = VmOps(inp.vm_id, inp.operation_id, reach_s=inp.host_reach_s, step_s=inp.host_step_s)
+        ops = VmOps.for_boot(inp)
         self.steps.enter("validate")
         ctx = await ops.begin("Starting")
         try:
             # A VM recovered from Error has no NIC left; its address may not be available.
-            nics = [
-                NicInfo.model_validate(n)
-                for n in await ops.local(A.VM_ALLOCATE_NICS, ops.ref, list[NicInfo])
-            ]
+            nics = await ops.nics()
         except FailureError as err:
             raise await ops.abandon(
                 ctx, err, back_to="Stopped", doing="start", done="started", kind=error_type(err)

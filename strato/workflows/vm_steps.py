@@ -21,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from strato.domain.ids import compute_queue, storage_queue
     from strato.domain.payloads import (
         ComputeVmInput,
+        DeployVmInput,
         NicInfo,
         Placement,
         PlanInput,
@@ -92,6 +93,11 @@ class VmOps:
         self.reach = timedelta(seconds=reach_s) if reach_s else SCHEDULE_TO_START
         self.step = timedelta(seconds=step_s) if step_s else None
 
+    @classmethod
+    def for_boot(cls, inp: DeployVmInput) -> VmOps:
+        """Ops of a deploy or start, with the input's host timeouts."""
+        return cls(inp.vm_id, inp.operation_id, reach_s=inp.host_reach_s, step_s=inp.host_step_s)
+
     async def local(self, name: str, arg: Any, result_type: type | None = None) -> Any:
         return await workflow.execute_local_activity(
             name,
@@ -110,10 +116,7 @@ class VmOps:
         timeout: timedelta = timedelta(seconds=120),  # noqa: ASYNC109 - Temporal's timeout
         retry: RetryPolicy = HOST_RETRY,
     ) -> Any:
-        timeout = min(timeout, self.step) if self.step else timeout
-        return await _remote(
-            name, compute_queue(host), arg, result_type, timeout, retry, self.reach
-        )
+        return await self._remote(name, compute_queue(host), arg, result_type, timeout, retry)
 
     async def on_pool(
         self,
@@ -124,10 +127,26 @@ class VmOps:
         timeout: timedelta = timedelta(seconds=600),  # noqa: ASYNC109 - Temporal's timeout
         retry: RetryPolicy = HOST_RETRY,
     ) -> Any:
-        timeout = min(timeout, self.step) if self.step else timeout
-        return await _remote(
-            name, storage_queue(pool), arg, result_type, timeout, retry, self.reach
-        )
+        return await self._remote(name, storage_queue(pool), arg, result_type, timeout, retry)
+
+    async def _remote(
+        self,
+        name: str,
+        queue: str,
+        arg: Any,
+        result_type: type | None,
+        timeout: timedelta,  # noqa: ASYNC109 - Temporal's start-to-close timeout
+        retry: RetryPolicy,
+    ) -> Any:
+        step = min(timeout, self.step) if self.step else timeout
+        return await _remote(name, queue, arg, result_type, step, retry, self.reach)
+
+    async def nics(self) -> list[NicInfo]:
+        """The VM's NICs, allocating its default one if it has none (idempotent)."""
+        return [
+            NicInfo.model_validate(n)
+            for n in await self.local(A.VM_ALLOCATE_NICS, self.ref, list[NicInfo])
+        ]
 
     async def begin(self, target: str) -> VmContext:
         ctx: VmContext = await self.local(

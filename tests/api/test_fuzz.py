@@ -24,6 +24,7 @@ from schemathesis.checks import (
     response_schema_conformance,
 )
 
+from strato.embedded.up import wait_http
 from strato.schema import api_keys
 from tests.conftest import TemporalServer, free_port
 from tests.helpers import ChildProcess
@@ -83,15 +84,7 @@ def api_server(fresh_dsn: str, temporal_server: TemporalServer, tmp_path: Path) 
     proc.start()
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/api/v1/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, proc.log.read_text()[-2000:]
-            time.sleep(0.1)
+        wait_http(f"{base}/api/v1/health", proc.proc, 30, "the API")
         yield base, token, fresh_dsn
     finally:
         proc.stop()

@@ -36,25 +36,18 @@ import httpx
 from strato.doctor import examine
 from strato.embedded import postgres, temporal
 from strato.embedded.proc import child_preexec
+from strato.embedded.up import wait_http
 from strato.schema import api_keys
 from strato.schema.db import Database
 from strato.schema.migrate import migrate_dsn
 from strato.temporal import connect
+from tests.conftest import free_port
 
 KINDS = ("postgres", "temporal", "orchestrator", "agent", "api")
 TERMINAL = ("succeeded", "failed", "cancelled")
 VM_TRANSITIONAL = ("Allocated", "Starting", "Stopping", "Migrating", "Expunging")
 VOLUME_TRANSITIONAL = ("Creating", "Resizing", "Migrating", "Copying", "Snapshotting", "Expunging")
 HOST_TRANSITIONAL = ("Creating", "Connecting")
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def say(msg: str) -> None:
@@ -133,8 +126,8 @@ class Platform:
         self.logs.mkdir(parents=True, exist_ok=True)
         self.pg = postgres.PgLayout(workdir / "pg")
         self.dsn = self.pg.dsn("strato")
-        self.temporal_port = _free_port()
-        self.api_port = _free_port()
+        self.temporal_port = free_port()
+        self.api_port = free_port()
         self.api_url = f"http://127.0.0.1:{self.api_port}/api/v1"
         self.env = {
             **os.environ,
@@ -194,15 +187,7 @@ class Platform:
         return start
 
     def _api_ready(self, proc: subprocess.Popen[bytes]) -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(f"the API exited with {proc.returncode} while starting")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.api_url}/health", timeout=1).status_code < 500:
-                    return
-            time.sleep(0.1)
-        raise TimeoutError("the API did not answer within 60s")
+        wait_http(f"{self.api_url}/health", proc, 60, "the API")
 
     def start(self) -> None:
         postgres.init(self.pg)

@@ -58,6 +58,20 @@ def _attrs(vm: Any, verb: str) -> dict[str, str]:
     }
 
 
+def boot_input(
+    settings: Settings, vm_id: UUID, op_id: UUID, *, start: bool = True
+) -> DeployVmInput:
+    """DeployVm's and StartVm's input: the settings that bound a boot's host steps."""
+    return DeployVmInput(
+        vm_id=vm_id,
+        operation_id=op_id,
+        start=start,
+        max_hosts=settings.deploy_max_hosts,
+        host_reach_s=settings.host_reach_s,
+        host_step_s=settings.host_step_timeout_s,
+    )
+
+
 @router.post(
     "",
     status_code=status.HTTP_202_ACCEPTED,
@@ -130,14 +144,7 @@ async def deploy(
             resource_id=vm.id,
             workflow_id=workflow_id("vm", "deploy", vm.id),
             workflow_type=Workflows.DEPLOY_VM,
-            input=DeployVmInput(
-                vm_id=vm.id,
-                operation_id=op_id,
-                start=body.start,
-                max_hosts=settings.deploy_max_hosts,
-                host_reach_s=settings.host_reach_s,
-                host_step_s=settings.host_step_timeout_s,
-            ),
+            input=boot_input(settings, vm.id, op_id, start=body.start),
             search_attributes=_attrs(vm, "deploy"),
             task_queue=settings.orchestration_queue,
             idempotency_key=idempotency_key,
@@ -266,13 +273,7 @@ _verb(
     "start",
     Workflows.START_VM,
     frozenset({_S}),
-    lambda st, id, op, b: DeployVmInput(
-        vm_id=id,
-        operation_id=op,
-        max_hosts=st.deploy_max_hosts,
-        host_reach_s=st.host_reach_s,
-        host_step_s=st.host_step_timeout_s,
-    ),
+    lambda st, id, op, b: boot_input(st, id, op),
 )
 _verb(
     "stop",

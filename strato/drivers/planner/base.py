@@ -21,9 +21,9 @@ def exclusion(req: PlanRequest, host: HostCandidate) -> str | None:
         missing = set(req.host_tags) - set(host.tags)
         if missing:
             return f"lack host tags {sorted(missing)}"
-    if host.cpu_capacity_mhz - host.cpu_used_mhz < req.cpu_mhz:
+    if host.cpu_free_mhz < req.cpu_mhz:
         return f"lack CPU ({req.cpu_mhz} MHz asked)"
-    if host.memory_capacity_mb - host.memory_used_mb < req.memory_mb:
+    if host.memory_free_mb < req.memory_mb:
         return f"lack memory ({req.memory_mb} MiB asked)"
     for rule in req.affinity:
         if not rule.strict:
