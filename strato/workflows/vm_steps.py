@@ -56,28 +56,6 @@ HOST_HEARTBEAT = timedelta(seconds=10)
 BEST_EFFORT_RETRY = RetryPolicy(maximum_attempts=2)
 
 
-async def _remote(
-    name: str,
-    queue: str,
-    arg: Any,
-    result_type: type | None,
-    timeout: timedelta,  # noqa: ASYNC109 - Temporal's start-to-close timeout
-    retry: RetryPolicy,
-    reach: timedelta = SCHEDULE_TO_START,
-) -> Any:
-    """A host- or pool-bound step: schedule-to-start bounded, so a dead agent fails fast."""
-    return await workflow.execute_activity(
-        name,
-        arg,
-        result_type=result_type,
-        task_queue=queue,
-        schedule_to_start_timeout=reach,
-        start_to_close_timeout=timeout,
-        heartbeat_timeout=HOST_HEARTBEAT,
-        retry_policy=retry,
-    )
-
-
 class VmOps:
     """The VM's activities, bound to one VM and one operation."""
 
@@ -138,8 +116,18 @@ class VmOps:
         timeout: timedelta,  # noqa: ASYNC109 - Temporal's start-to-close timeout
         retry: RetryPolicy,
     ) -> Any:
-        step = min(timeout, self.step) if self.step else timeout
-        return await _remote(name, queue, arg, result_type, step, retry, self.reach)
+        """A host- or pool-bound step: schedule-to-start bounded, so a dead agent fails
+        fast; the boot's step limit, if any, caps its timeout."""
+        return await workflow.execute_activity(
+            name,
+            arg,
+            result_type=result_type,
+            task_queue=queue,
+            schedule_to_start_timeout=self.reach,
+            start_to_close_timeout=min(timeout, self.step) if self.step else timeout,
+            heartbeat_timeout=HOST_HEARTBEAT,
+            retry_policy=retry,
+        )
 
     async def nics(self) -> list[NicInfo]:
         """The VM's NICs, allocating its default one if it has none (idempotent)."""
