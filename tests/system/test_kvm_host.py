@@ -95,8 +95,10 @@ async def test_real_guest_lifecycle_through_the_api(
 
     # It really boots: the guest's init prints its marker, and sees its root disk.
     console = vm["console"]
-    log = await wait_console(console["serial_log"], "STRATO-GUEST-BOOTED", timeout=90)
-    assert "STRATO-DISKS vda" in log
+    # Wait for the disks line itself: it follows the boot marker, and a read between the
+    # two would miss it.
+    log = await wait_console(console["serial_log"], "STRATO-DISKS", timeout=90)
+    assert "STRATO-GUEST-BOOTED" in log and "STRATO-DISKS vda" in log
     assert (await rfb_banner(console["host"], console["port"])).startswith(b"RFB 003.")
 
     await act(api, vm_id, "stop", {"timeout_s": 30})
