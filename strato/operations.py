@@ -5,6 +5,10 @@ Starting one is a two-phase outbox: the caller writes the intent and the operati
 workflow and records its run id. If the process dies in between, the orchestrator's
 :func:`sweep_unstarted` finds the row and starts it, so no resource is ever stranded in a
 transitional state waiting for a workflow that never began.
+
+One operation, one run: the workflow id carries the operation's id, and every run carries
+it again in its memo (``operation_id``). A start or a sweep only ever adopts a run whose
+memo names its own operation; nothing compares the clocks of Temporal and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from uuid import UUID
 from pydantic import BaseModel
 from temporalio.api.enums.v1 import WorkflowExecutionStatus
 from temporalio.client import Client, WorkflowFailureError
-from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, FailureError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -109,8 +113,12 @@ async def start(db: Database, client: Client, op: OperationRecord, *, fresh: boo
             op.input,
             id=op.workflow_id,
             task_queue=op.task_queue,
+            # The id is this operation's alone: an existing run is this operation's own
+            # (a retried start), and a closed one is never run again.
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             search_attributes=typed(op.search_attributes),
+            memo={"operation_id": str(op.id)},
         )
         run_id = handle.result_run_id or ""
     async with db.conn() as conn:
@@ -119,17 +127,25 @@ async def start(db: Database, client: Client, op: OperationRecord, *, fresh: boo
 
 
 async def _existing_run(client: Client, op: OperationRecord) -> str | None:
-    """A run of this workflow id that started after the operation was recorded is ours."""
+    """The run of ``op``'s workflow id whose memo names ``op``, if one was started."""
     try:
         desc = await client.get_workflow_handle(op.workflow_id).describe()
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
             return None
         raise
-    started = desc.start_time
-    if started is not None and started >= op.created_at - timedelta(seconds=1):
+    memo = await desc.memo()
+    if memo.get("operation_id") == str(op.id):
         return desc.run_id
-    return None
+    raise OperationRunConflict(
+        f"workflow {op.workflow_id} runs operation {memo.get('operation_id')!r}, "
+        f"not {op.id}: refusing to adopt another operation's run"
+    )
+
+
+class OperationRunConflict(RuntimeError):
+    """A workflow id names a run of a different operation (ids from before per-operation
+    runs, or a bug): never adopted, never started over."""
 
 
 async def sweep_unstarted(db: Database, client: Client, *, older_than_s: float = 5.0) -> int:
@@ -140,7 +156,7 @@ async def sweep_unstarted(db: Database, client: Client, *, older_than_s: float =
         try:
             await start(db, client, op)
             log.warning("started orphaned operation %s (%s)", op.id, op.workflow_id)
-        except RPCError as err:
+        except (RPCError, OperationRunConflict) as err:
             log.error("cannot start orphaned operation %s: %s", op.id, err)
     return len(pending)
 

@@ -35,6 +35,7 @@ from strato.settings import Settings
 from strato.temporal import connect
 from strato.workers.orchestrator import build_worker
 from strato.workers.simulator_agent import SimulatorFleet, run_fleet
+from tests.faults import FaultInjector
 
 pytest_plugins = ["tests.lab"]
 
@@ -186,13 +187,17 @@ class Platform:
         self.fleet = SimulatorFleet(client, db, settings)
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
+        # Worker interceptors for the orchestrator (fault injection in tests).
+        self.interceptors: list[Any] = []
 
     async def start(self, *, orchestrator: bool = True) -> None:
         """Start the simulated agents, and the orchestrator worker unless a test runs
         it as a separate process (to kill it)."""
         self._tasks = [asyncio.create_task(run_fleet(self.fleet, self._stop, every_s=0.2))]
         if orchestrator:
-            worker = build_worker(self.client, self.db, self.settings.orchestration_queue)
+            worker = build_worker(
+                self.client, self.db, self.settings.orchestration_queue, self.interceptors
+            )
 
             async def run_worker() -> None:
                 async with worker:
@@ -212,6 +217,25 @@ async def platform(
     settings: Settings, db: Database, temporal_client: Client
 ) -> AsyncIterator[Platform]:
     p = Platform(settings, db, temporal_client)
+    await p.start()
+    try:
+        yield p
+    finally:
+        await p.stop()
+
+
+@pytest.fixture
+def faults() -> FaultInjector:
+    return FaultInjector()
+
+
+@pytest.fixture
+async def faulty_platform(
+    settings: Settings, db: Database, temporal_client: Client, faults: FaultInjector
+) -> AsyncIterator[Platform]:
+    """``platform`` with ``faults`` injected into the orchestrator's steps."""
+    p = Platform(settings, db, temporal_client)
+    p.interceptors = [faults]
     await p.start()
     try:
         yield p

@@ -25,6 +25,7 @@ from strato.domain.payloads import (
     ScaleClaimResult,
     VmBeginInput,
     VmContext,
+    VmFailSafeInput,
     VmFinishInput,
     VmRef,
     VolumeReadyInput,
@@ -85,6 +86,14 @@ class VmRecordsActivities:
             return await vms.context(conn, inp.vm_id)
 
         return await self._tx(run)
+
+    @activity.defn(name=A.VM_FAIL_SAFE)
+    async def vm_fail_safe(self, inp: VmFailSafeInput) -> bool:
+        """An operation failed in a way its code did not handle: settle the VM and free
+        its lock (see :func:`strato.schema.vms.fail_safe`). Idempotent."""
+        op = inp.operation_id
+        assert op is not None
+        return await self._tx(lambda c: vms.fail_safe(c, inp.vm_id, op, inp.error, inp.kind))
 
     @activity.defn(name=A.VM_PLAN_CLAIM)
     async def vm_plan_claim(self, inp: PlanInput) -> Placement:
@@ -238,6 +247,7 @@ class VmRecordsActivities:
             self.vm_begin,
             self.vm_finish,
             self.vm_expunge_begin,
+            self.vm_fail_safe,
             self.vm_plan_claim,
             self.vm_release_host,
             self.vm_claim_pool,

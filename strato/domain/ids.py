@@ -7,9 +7,17 @@ from uuid import UUID
 ORCHESTRATION_QUEUE = "orchestration"
 
 
-def workflow_id(kind: str, verb: str, resource_id: UUID) -> str:
-    """``<kind>-<verb>:<uuid>``: the operation's idempotency key in Temporal."""
-    return f"{kind}-{verb}:{resource_id}"
+def workflow_id(kind: str, verb: str, resource_id: UUID, operation_id: UUID | None = None) -> str:
+    """``<kind>-<verb>:<resource id>:<operation id>``: one operation, one execution.
+
+    The operation id makes every operation's run its own: a request can only ever join a
+    run of the same operation (its idempotent retry), never another operation's run on
+    the same resource. Without ``operation_id`` the id names a per-resource singleton,
+    used only by the destroy's delayed-expunge timer (``vm-expunge:<vm id>``), which
+    RecoverVm finds by that name.
+    """
+    base = f"{kind}-{verb}:{resource_id}"
+    return f"{base}:{operation_id}" if operation_id is not None else base
 
 
 def compute_queue(host_name: str) -> str:
@@ -46,6 +54,7 @@ class Activities:
     VOLUMES_EXPUNGED = "records.volumes_expunged"
     VM_SCALE_CLAIM = "records.vm_scale_claim"
     VM_EXPUNGE_BEGIN = "records.vm_expunge_begin"
+    VM_FAIL_SAFE = "records.vm_fail_safe"
 
     DEFINE_VM = "compute.define_vm"
     START_VM = "compute.start_vm"

@@ -228,6 +228,16 @@ class VmFinishInput(VmRef):
     destroyed: bool = False
     expunge_delay_s: float | None = None
     console: ConsoleInfo | None = None
+    # An event the operation's success writes besides a state change (e.g. a reboot,
+    # which leaves the VM Running): written once, in the finishing transaction.
+    event: str | None = None
+
+
+class VmFailSafeInput(VmRef):
+    """An operation ends on a failure its own code did not handle: whatever it was."""
+
+    error: str
+    kind: str = ""
 
 
 class PlanInput(VmRef):

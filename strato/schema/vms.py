@@ -15,7 +15,7 @@ from strato.domain.errors import Conflict, IllegalTransition, InvalidInput, NotF
 from strato.domain.models import Vm
 from strato.domain.payloads import VmContext, VmFinishInput
 from strato.domain.states import VM_STATE, VmState
-from strato.schema import events
+from strato.schema import capacity, events
 from strato.schema.repository import TableSpec
 
 VMS = TableSpec(
@@ -167,7 +167,44 @@ async def finish(conn: Any, inp: VmFinishInput) -> Vm:
         columns["destroyed_at"] = None
         columns["expunge_at"] = None
     new = await _set_state(conn, row, target, inp.operation_id, **columns)
+    if inp.event:
+        await events.append(conn, inp.event, "vm", inp.vm_id, operation_id=inp.operation_id)
     return VMS.to_model(new)
+
+
+async def fail_safe(conn: Any, vm_id: UUID, operation_id: UUID, error: str, kind: str) -> bool:
+    """The guard every VM workflow ends with on a failure its code did not handle.
+
+    If ``operation_id`` still holds the VM's lock: a VM in a transitional state (one
+    from which Error is legal) moves to Error, a VM at rest keeps its state; the lock is
+    released and the reason recorded, with a ``strato.vm.operation_failed`` event. A VM
+    left in Error and placed on no host keeps no host claim. Returns whether anything
+    changed; idempotent (a retry finds the lock released and does nothing).
+    """
+    row = await conn.fetchrow("SELECT * FROM vms WHERE id = $1 FOR UPDATE", vm_id)
+    if row is None or row["current_operation_id"] != operation_id:
+        return False
+    current = VmState(row["state"])
+    target = VmState.ERROR if VM_STATE.can(current, VmState.ERROR) else current
+    columns: dict[str, Any] = {
+        "current_operation_id": None,
+        "current_operation_kind": None,
+        "last_error": error,
+    }
+    if target == VmState.ERROR:
+        columns["console"] = None
+        if row["host_id"] is None:
+            await capacity.release_host(conn, vm_id)
+    await _set_state(conn, row, target, operation_id, **columns)
+    await events.append(
+        conn,
+        "strato.vm.operation_failed",
+        "vm",
+        vm_id,
+        operation_id=operation_id,
+        payload={"kind": kind or row["current_operation_kind"], "error": error},
+    )
+    return True
 
 
 async def context(conn: Any, vm_id: UUID) -> VmContext:

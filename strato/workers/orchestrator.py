@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import Interceptor, Worker
 
 from strato import operations
 from strato.activities.records import RecordsActivities
@@ -21,7 +22,12 @@ from strato.workflows.registry import ALL_WORKFLOWS
 log = logging.getLogger(__name__)
 
 
-def build_worker(client: Client, db: Database, queue: str = ORCHESTRATION_QUEUE) -> Worker:
+def build_worker(
+    client: Client,
+    db: Database,
+    queue: str = ORCHESTRATION_QUEUE,
+    interceptors: Sequence[Interceptor] = (),
+) -> Worker:
     records = RecordsActivities(db)
     vm_records = VmRecordsActivities(db)
     return Worker(
@@ -34,6 +40,7 @@ def build_worker(client: Client, db: Database, queue: str = ORCHESTRATION_QUEUE)
         # Bounded by the pool: excess data-service steps queue here instead of timing out
         # while waiting for a connection.
         max_concurrent_local_activities=40,
+        interceptors=interceptors,
     )
 
 

@@ -21,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
         StepProgress,
     )
     from strato.workflows.failures import failure_reason
+    from strato.workflows.guard import guarded
     from strato.workflows.progress import Steps
 
 _RECORD_TIMEOUT = timedelta(seconds=30)
@@ -31,6 +32,7 @@ _RECORD_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximu
 class AddHostWorkflow:
     def __init__(self) -> None:
         self.steps = Steps("connecting", "reading host facts", "recording capacity")
+        self.settled = False
 
     @workflow.query(name="progress")
     def progress(self) -> StepProgress:
@@ -46,9 +48,18 @@ class AddHostWorkflow:
             start_to_close_timeout=_RECORD_TIMEOUT,
             retry_policy=_RECORD_RETRY,
         )
+        self.settled = target in ("Up", "Error")
 
     @workflow.run
     async def run(self, inp: AddHostInput) -> AddHostResult:
+        async def settle(reason: str, kind: str) -> None:
+            # The host ends in Error, saying why, unless the operation already settled it.
+            if not self.settled:
+                await self._transition(inp, "Error", reason)
+
+        return await guarded(self._run(inp), settle)
+
+    async def _run(self, inp: AddHostInput) -> AddHostResult:
         self.steps.enter("connecting")
         await self._transition(inp, "Connecting")
 
@@ -87,5 +98,6 @@ class AddHostWorkflow:
             start_to_close_timeout=_RECORD_TIMEOUT,
             retry_policy=_RECORD_RETRY,
         )
+        self.settled = True
         self.steps.finish(f"{facts.cpu_cores} cores, {facts.memory_total_mb} MiB")
         return result

@@ -40,6 +40,9 @@ class DeployVmWorkflow:
     @workflow.run
     async def run(self, inp: DeployVmInput) -> VmResult:
         ops = VmOps.for_boot(inp)
+        return await ops.guard(self._run(inp, ops))
+
+    async def _run(self, inp: DeployVmInput, ops: VmOps) -> VmResult:
         self.steps.enter("validate")
         ctx = await ops.begin("Starting")
         self.steps.enter("allocate network")

@@ -27,6 +27,9 @@ class DestroyVmWorkflow:
     @workflow.run
     async def run(self, inp: DestroyVmInput) -> VmResult:
         ops = VmOps(inp.vm_id, inp.operation_id)
+        return await ops.guard(self._run(inp, ops))
+
+    async def _run(self, inp: DestroyVmInput, ops: VmOps) -> VmResult:
         self.steps.enter("validate")
         ctx = await ops.begin("")
         if ctx.state == "Running":

@@ -1,7 +1,13 @@
 """ExpungeVm: after a durable timer, remove everything of a Destroyed VM for good.
 
-The timer survives any restart. ``expunge_now`` (an explicit expunge request) cuts it
-short; a cancellation (RecoverVm) ends it before anything is removed.
+Two kinds of run share this workflow type:
+- the destroy's delayed expunge (``vm-expunge:<vm id>``, no operation id of its own): its
+  durable timer survives any restart, a cancellation (RecoverVm) ends it before anything
+  is removed, and when it fires it takes the VM's lock only if the VM is still Destroyed
+  and unlocked;
+- an explicit expunge, an operation with its own run and the VM's lock taken by the API:
+  if the timer fires meanwhile it finds the lock taken and ends with nothing to do.
+``expunge_now`` is kept for runs started before explicit expunges had runs of their own.
 """
 
 from __future__ import annotations
@@ -48,12 +54,19 @@ class ExpungeVmWorkflow:
                     lambda: self.now, timeout=timedelta(seconds=inp.delay_s)
                 )
         op = self.now_operation or inp.operation_id or workflow.uuid4()
-        ops = VmOps(inp.vm_id, op)
+        # An explicit expunge (an operation of its own) holds the VM's lock from the API
+        # on; the destroy's delayed expunge takes it in its first step, if the VM is
+        # still there to expunge.
+        ops = VmOps(inp.vm_id, op, holds_lock=(self.now_operation or inp.operation_id) is not None)
+        return await ops.guard(self._run(inp, ops))
+
+    async def _run(self, inp: ExpungeVmInput, ops: VmOps) -> VmResult:
         self.steps.enter("lock")
         ctx: VmContext | None = await ops.local(A.VM_EXPUNGE_BEGIN, ops.ref, VmContext | None)  # type: ignore[arg-type]
-        if ctx is None:  # recovered, or already expunged
+        if ctx is None:  # recovered, already expunged, or another operation expunges it
             self.steps.finish("nothing to expunge")
             return VmResult(vm_id=inp.vm_id, state="skipped")
+        ops.holds_lock = True
         self.steps.enter("remove from host")
         notes: list[str] = []
         if ctx.last_host_name:

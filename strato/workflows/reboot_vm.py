@@ -25,6 +25,9 @@ class RebootVmWorkflow:
     @workflow.run
     async def run(self, inp: VmRef) -> VmResult:
         ops = VmOps(inp.vm_id, inp.operation_id)
+        return await ops.guard(self._run(inp, ops))
+
+    async def _run(self, inp: VmRef, ops: VmOps) -> VmResult:
         self.steps.enter("validate")
         ctx = await ops.begin("Running")
         assert ctx.host_name is not None
@@ -35,7 +38,7 @@ class RebootVmWorkflow:
             raise await ops.abandon(
                 ctx, err, back_to="Running", doing="reboot", done="rebooted", kind="reboot-failed"
             ) from err
-        await ops.finish("Running")
+        await ops.finish("Running", event="strato.vm.rebooted")
         self.steps.finish()
         return VmResult(
             vm_id=inp.vm_id, state="Running", host_id=ctx.host_id, host_name=ctx.host_name

@@ -23,6 +23,9 @@ class RecoverVmWorkflow:
     @workflow.run
     async def run(self, inp: VmRef) -> VmResult:
         ops = VmOps(inp.vm_id, inp.operation_id)
+        return await ops.guard(self._run(inp, ops))
+
+    async def _run(self, inp: VmRef, ops: VmOps) -> VmResult:
         self.steps.enter("validate")
         await ops.begin("")
         self.steps.enter("cancel expunge")

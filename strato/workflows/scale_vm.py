@@ -34,6 +34,9 @@ class ScaleVmWorkflow:
     @workflow.run
     async def run(self, inp: ScaleVmInput) -> VmResult:
         ops = VmOps(inp.vm_id, inp.operation_id)
+        return await ops.guard(self._run(inp, ops))
+
+    async def _run(self, inp: ScaleVmInput, ops: VmOps) -> VmResult:
         self.steps.enter("validate")
         ctx = await ops.begin("")  # Stopped or Running: the state does not change
         live = ctx.state == "Running"

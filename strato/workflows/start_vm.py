@@ -31,6 +31,9 @@ class StartVmWorkflow:
     @workflow.run
     async def run(self, inp: DeployVmInput) -> VmResult:
         ops = VmOps.for_boot(inp)
+        return await ops.guard(self._run(inp, ops))
+
+    async def _run(self, inp: DeployVmInput, ops: VmOps) -> VmResult:
         self.steps.enter("validate")
         ctx = await ops.begin("Starting")
         try:

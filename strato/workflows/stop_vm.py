@@ -26,6 +26,9 @@ class StopVmWorkflow:
     @workflow.run
     async def run(self, inp: StopVmInput) -> VmResult:
         ops = VmOps(inp.vm_id, inp.operation_id)
+        return await ops.guard(self._run(inp, ops))
+
+    async def _run(self, inp: StopVmInput, ops: VmOps) -> VmResult:
         self.steps.enter("validate")
         ctx = await ops.begin("Stopping")
         self.steps.enter("stop on host", ctx.host_name or "")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 from temporalio import workflow
@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
         PoolPlacement,
         VmBeginInput,
         VmContext,
+        VmFailSafeInput,
         VmFinishInput,
         VmRef,
         VmResult,
@@ -35,7 +36,10 @@ with workflow.unsafe.imports_passed_through():
     )
     from strato.domain.storage import VolumeInfo, VolumeSpec
     from strato.workflows.failures import error_type, failure_reason
+    from strato.workflows.guard import guarded
     from strato.workflows.progress import Steps
+
+T = TypeVar("T")
 
 LOCAL_TIMEOUT = timedelta(seconds=30)
 LOCAL_RETRY = RetryPolicy(
@@ -54,6 +58,10 @@ SCHEDULE_TO_START = timedelta(seconds=30)
 # restarted agent if it comes back in time.
 HOST_HEARTBEAT = timedelta(seconds=10)
 BEST_EFFORT_RETRY = RetryPolicy(maximum_attempts=2)
+# The guard's settling step must happen: it retries until the database answers.
+SETTLE_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10)
+)
 
 
 class VmOps:
@@ -66,10 +74,16 @@ class VmOps:
         *,
         reach_s: float | None = None,
         step_s: float | None = None,
+        holds_lock: bool = True,
     ) -> None:
         self.ref = VmRef(vm_id=vm_id, operation_id=operation_id)
         self.reach = timedelta(seconds=reach_s) if reach_s else SCHEDULE_TO_START
         self.step = timedelta(seconds=step_s) if step_s else None
+        # The guard settles the VM only while this operation holds its lock: from the
+        # start (the API took it), or once a step took it (the delayed expunge); and
+        # only until the operation's own last step released it.
+        self.holds_lock = holds_lock and operation_id is not None
+        self.finished = False
 
     @classmethod
     def for_boot(cls, inp: DeployVmInput) -> VmOps:
@@ -146,7 +160,24 @@ class VmOps:
         ctx: VmContext = await self.local(
             A.VM_FINISH, VmFinishInput(**self.ref.model_dump(), target=target, **kw), VmContext
         )
+        self.finished = True
         return ctx
+
+    async def guard(self, body: Awaitable[T]) -> T:
+        """Run the operation's body inside the shared guard (:mod:`guard`)."""
+        return await guarded(body, self._settle)
+
+    async def _settle(self, reason: str, kind: str) -> None:
+        if not self.holds_lock or self.finished:
+            return
+        await workflow.execute_local_activity(
+            A.VM_FAIL_SAFE,
+            VmFailSafeInput(**self.ref.model_dump(), error=reason, kind=kind),
+            result_type=bool,
+            start_to_close_timeout=LOCAL_TIMEOUT,
+            retry_policy=SETTLE_RETRY,
+        )
+        self.finished = True
 
     async def stop_on_host(self, ctx: VmContext, *, force: bool, timeout_s: float) -> None:
         """Stop then undefine: a stopped VM keeps no domain, so hypervisor and DB agree."""

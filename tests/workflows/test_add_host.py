@@ -35,7 +35,7 @@ async def test_add_host_comes_up_with_capacity_and_events_in_order(
     op = await wait_operation(api, accepted["operation"]["id"])
     assert op["state"] == "succeeded", op
     assert op["progress"] == 100 and op["kind"] == "host.add"
-    assert op["workflow_id"] == f"host-add:{accepted['resource']['id']}"
+    assert op["workflow_id"] == f"host-add:{accepted['resource']['id']}:{op['id']}"
     assert "/workflows/host-add%3A" in op["temporal_ui"]
     host = await ok(await api.get(f"/hosts/{accepted['resource']['id']}"))
     assert host["status"] == "Up"
@@ -68,7 +68,7 @@ async def test_search_attributes_let_sres_find_the_flow(
         if found:
             break
         await asyncio.sleep(0.1)
-    assert found == [f"host-add:{host_id}"]
+    assert found == [f"host-add:{host_id}:{accepted['operation']['id']}"]
 
 
 async def test_idempotency_key_returns_the_same_operation(
@@ -147,7 +147,7 @@ async def test_operation_whose_starter_died_is_started_by_the_sweep(
             kind="host.add",
             resource_type="host",
             resource_id=host_id,
-            workflow_id=workflow_id("host", "add", host_id),
+            workflow_id=workflow_id("host", "add", host_id, op_id),
             workflow_type=Workflows.ADD_HOST,
             input=AddHostInput(
                 host_id=host_id,

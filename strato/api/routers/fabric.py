@@ -123,7 +123,7 @@ async def add_host(
             kind="host.add",
             resource_type="host",
             resource_id=host.id,
-            workflow_id=workflow_id("host", "add", host.id),
+            workflow_id=workflow_id("host", "add", host.id, op_id),
             workflow_type=Workflows.ADD_HOST,
             input=AddHostInput(
                 host_id=host.id,

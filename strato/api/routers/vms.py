@@ -142,7 +142,7 @@ async def deploy(
             kind="vm.deploy",
             resource_type="vm",
             resource_id=vm.id,
-            workflow_id=workflow_id("vm", "deploy", vm.id),
+            workflow_id=workflow_id("vm", "deploy", vm.id, op_id),
             workflow_type=Workflows.DEPLOY_VM,
             input=boot_input(settings, vm.id, op_id, start=body.start),
             search_attributes=_attrs(vm, "deploy"),
@@ -212,7 +212,7 @@ def _verb(
                 kind=f"vm.{verb}",
                 resource_type="vm",
                 resource_id=id,
-                workflow_id=workflow_id("vm", verb, id),
+                workflow_id=workflow_id("vm", verb, id, op_id),
                 workflow_type=workflow,
                 input=make_input(settings, id, op_id, body),
                 search_attributes=_attrs(vm, verb),
@@ -221,13 +221,7 @@ def _verb(
                 request_body=request_body,
             )
 
-        result = await _accept(db, temporal, settings, response, key, request_body, build)
-        if verb == "expunge":  # join a pending delayed expunge and make it run now
-            op = result["operation"]
-            await temporal.get_workflow_handle(op["workflow_id"]).signal(
-                "expunge_now", VmRef(vm_id=id, operation_id=UUID(op["id"]))
-            )
-        return result
+        return await _accept(db, temporal, settings, response, key, request_body, build)
 
     if body_model is None:
 
