@@ -65,3 +65,44 @@ def test_sql_lives_in_schema() -> None:
         text = path.read_text()
         for verb in ("INSERT INTO", "UPDATE ", "DELETE FROM", "SELECT ", ".fetchval(", ".execute("):
             assert verb not in text, f"{path.relative_to(ROOT)} builds SQL ({verb!r})"
+
+
+# The layers, lowest first: a module imports only from its own layer or lower ones.
+LAYERS = {
+    "domain": 0,
+    "drivers": 1,
+    "schema": 1,
+    "activities": 2,
+    "workflows": 2,
+    "commands": 3,
+    "api": 4,
+    "workers": 4,
+    "cli": 5,
+}
+
+
+def _layer(module: str) -> int | None:
+    parts = module.split(".")
+    return LAYERS.get(parts[1]) if len(parts) > 1 else None
+
+
+def test_imports_run_one_way() -> None:
+    """domain <- schema/drivers <- activities/workflows <- commands <- api/workers <- cli."""
+    for sub, rank in LAYERS.items():
+        for path in modules(sub):
+            for m in imports(path):
+                other = _layer(m)
+                assert other is None or other <= rank, (
+                    f"{path.relative_to(ROOT)} ({sub}) imports {m}, a higher layer"
+                )
+
+
+def test_front_doors_accept_operations_only_through_commands() -> None:
+    """No router records or starts an operation itself: that logic lives once, in
+    strato.commands (the API may only call commands and read views)."""
+    for path in modules("api"):
+        found = imports(path)
+        assert "strato.commands.operations" not in found, f"{path.name} accepts operations itself"
+        text = path.read_text()
+        for token in ("workflow_id(", "start_workflow(", "vms.acquire("):
+            assert token not in text, f"{path.relative_to(ROOT)} uses {token!r}"

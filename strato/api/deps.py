@@ -7,6 +7,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 from temporalio.client import Client
 
+from strato.commands.auth import ApiKeyScopes, Authorizer, Caller
+from strato.commands.context import CommandContext
 from strato.domain.errors import Forbidden, Unauthorized
 from strato.domain.models import ApiKey
 from strato.schema import api_keys
@@ -68,3 +70,25 @@ async def admin_key(key: Annotated[ApiKey, Depends(authenticated_key)]) -> ApiKe
 
 CallerDep = Annotated[ApiKey, Depends(authorized_key)]
 AdminDep = Annotated[ApiKey, Depends(admin_key)]
+
+
+def get_authorizer(request: Request) -> Authorizer:
+    """The installed authorizer (app.state.authorizer), or the API-key scopes."""
+    authorizer: Authorizer | None = getattr(request.app.state, "authorizer", None)
+    return authorizer if authorizer is not None else ApiKeyScopes()
+
+
+async def command_context(
+    request: Request, db: DbDep, temporal: TemporalDep, settings: SettingsDep, key: CallerDep
+) -> CommandContext:
+    """What a command runs with, for a caller of this API."""
+    return CommandContext(
+        db=db,
+        temporal=temporal,
+        settings=settings,
+        caller=Caller(name=key.name, scope=key.scope, key_id=key.id),
+        authorizer=get_authorizer(request),
+    )
+
+
+CommandsDep = Annotated[CommandContext, Depends(command_context)]

@@ -10,9 +10,9 @@ from collections.abc import Sequence
 from temporalio.client import Client
 from temporalio.worker import Interceptor, Worker
 
-from strato import operations
 from strato.activities.records import RecordsActivities
 from strato.activities.vm_records import VmRecordsActivities
+from strato.commands import operations
 from strato.domain.ids import ORCHESTRATION_QUEUE
 from strato.schema.db import Database
 from strato.settings import Settings

@@ -8,7 +8,7 @@ import uuid
 import httpx
 from temporalio.client import Client
 
-from strato import operations
+from strato.commands import operations
 from strato.domain.ids import Workflows, workflow_id
 from strato.domain.payloads import AddHostInput
 from strato.schema import operations as ops_repo

@@ -15,7 +15,7 @@ from uuid import UUID, uuid4
 
 import httpx
 
-from strato import operations
+from strato.commands import operations
 from strato.domain.ids import Activities as A
 from strato.domain.ids import Workflows, workflow_id
 from strato.domain.payloads import VmRef

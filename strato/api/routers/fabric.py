@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from fastapi import APIRouter, Header, Response, status
 
-from strato import operations
-from strato.api.accept import Accepted, accept, respond
 from strato.api.crud import crud_router
-from strato.api.deps import CallerDep, DbDep, SettingsDep, TemporalDep
+from strato.api.deps import CommandsDep
 from strato.api.schemas import fabric as s
+from strato.commands import fabric as commands
+from strato.commands.view import Accepted
 from strato.domain.errors import InvalidInput, NotFound
-from strato.domain.ids import Workflows, workflow_id
 from strato.domain.models import Cluster, Pod
-from strato.domain.payloads import AddHostInput
-from strato.domain.states import HostStatus
 from strato.schema import repository
-from strato.schema.operations import OperationRecord
 from strato.schema.tables import CLUSTERS, HOSTS, PODS, STORAGE_POOLS, ZONES
 
 
@@ -93,68 +89,13 @@ router.include_router(
 )
 async def add_host(
     body: s.HostCreate,
-    db: DbDep,
-    temporal: TemporalDep,
-    settings: SettingsDep,
-    _: CallerDep,
+    ctx: CommandsDep,
     response: Response,
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
-) -> Any:
-    host_id = uuid4()
-
-    async def build(conn: Any) -> OperationRecord:
-        cluster: Cluster = await _parent(conn, CLUSTERS, body.cluster_id, "cluster_id")
-        host = await repository.insert(
-            conn,
-            HOSTS,
-            {
-                **body.model_dump(),
-                "id": host_id,
-                "zone_id": cluster.zone_id,
-                "pod_id": cluster.pod_id,
-                "hypervisor": cluster.hypervisor,
-                "status": HostStatus.CREATING.value,
-            },
-        )
-        op_id = uuid4()
-        return await operations.record(
-            conn,
-            id=op_id,
-            kind="host.add",
-            resource_type="host",
-            resource_id=host.id,
-            workflow_id=workflow_id("host", "add", host.id, op_id),
-            workflow_type=Workflows.ADD_HOST,
-            input=AddHostInput(
-                host_id=host.id,
-                host_name=host.name,
-                zone_id=host.zone_id,
-                operation_id=op_id,
-                connect_timeout_s=settings.host_connect_timeout_s,
-            ),
-            search_attributes={
-                "StratoResourceType": "host",
-                "StratoResourceId": str(host.id),
-                "StratoOperation": "add",
-                "StratoZone": str(host.zone_id),
-                "StratoHost": host.name,
-            },
-            task_queue=settings.orchestration_queue,
-            idempotency_key=idempotency_key,
-            request_body=body.model_dump(mode="json"),
-        )
-
-    record, created = await accept(
-        db,
-        temporal,
-        idempotency_key=idempotency_key,
-        body=body.model_dump(mode="json"),
-        build=build,
-    )
-    async with db.conn() as conn:
-        host = await repository.get(conn, HOSTS, record.resource_id) if record.resource_id else None
-    response.headers["Location"] = f"/api/v1/operations/{record.id}"
-    return await respond(temporal, settings, record, host, created=created)
+) -> Accepted:
+    accepted = await commands.add_host(ctx, body, idempotency_key)
+    response.headers["Location"] = f"/api/v1/operations/{accepted.operation.id}"
+    return accepted
 
 
 router.include_router(

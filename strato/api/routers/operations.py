@@ -7,8 +7,8 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query
 
-from strato import operations
 from strato.api.deps import CallerDep, DbDep, SettingsDep, TemporalDep
+from strato.commands import view as operations
 from strato.schema import operations as repo
 
 router = APIRouter(prefix="/operations", tags=["operations"])

@@ -1,4 +1,4 @@
-"""Field types shared by request models: bounded numbers, names, tags."""
+"""List queries and pages; the field types live in :mod:`strato.domain.fields`."""
 
 from __future__ import annotations
 
@@ -6,26 +6,35 @@ from typing import Annotated, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-T = TypeVar("T")
+from strato.domain.fields import (
+    Bytes,
+    Int32,
+    Name,
+    Positive32,
+    Ratio,
+    Request,
+    Tag,
+    Tags,
+    Text,
+    Url,
+)
 
-Name = Annotated[
-    str,
-    StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$"),
+__all__ = [
+    "Bytes",
+    "Filter",
+    "Int32",
+    "ListPage",
+    "Name",
+    "Positive32",
+    "Ratio",
+    "Request",
+    "Tag",
+    "Tags",
+    "Text",
+    "Url",
 ]
-Text = Annotated[str, StringConstraints(max_length=1024)]
-Url = Annotated[str, StringConstraints(max_length=2048)]
-Tag = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
-Tags = Annotated[list[Tag], Field(max_length=32)]
-Int32 = Annotated[int, Field(ge=0, le=2**31 - 1)]
-Positive32 = Annotated[int, Field(gt=0, le=2**31 - 1)]
-Bytes = Annotated[int, Field(ge=0, le=2**62)]
-Ratio = Annotated[float, Field(ge=1.0, le=1000.0)]
 
-
-class Request(BaseModel):
-    """Unknown fields are errors: a typo must not be silently ignored."""
-
-    model_config = ConfigDict(extra="forbid")
+T = TypeVar("T")
 
 
 class Filter(BaseModel):

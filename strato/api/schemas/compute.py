@@ -8,35 +8,13 @@ from uuid import UUID
 from pydantic import BaseModel, Field
 
 from strato.api.schemas.common import Filter, Name, Request, Text
+from strato.commands.compute import VmDeploy, VmDestroy, VmScale, VmStop
 from strato.domain.models import Nic, Vm, Volume
 from strato.domain.states import VmState
 
 Owner = Text
 
-
-class VmDeploy(Request):
-    name: Name
-    display_name: Text = ""
-    zone_id: UUID
-    service_offering_id: UUID
-    template_id: UUID
-    owner: Owner = ""
-    affinity_group_ids: list[UUID] = Field(default_factory=list, max_length=16)
-    root_disk_size_gb: int | None = Field(default=None, gt=0, le=64 * 1024)
-    start: bool = True
-
-
-class VmStop(Request):
-    force: bool = False
-    timeout_s: float | None = Field(default=None, gt=0, le=3600)
-
-
-class VmScale(Request):
-    service_offering_id: UUID
-
-
-class VmDestroy(Request):
-    expunge: bool = False
+__all__ = ["VmDeploy", "VmDestroy", "VmScale", "VmStop"]
 
 
 class VmFilter(Filter):

@@ -8,7 +8,10 @@ from uuid import UUID
 from pydantic import Field, model_validator
 
 from strato.api.schemas.common import Bytes, Filter, Int32, Name, Ratio, Request, Tags, Text, Url
+from strato.commands.fabric import HostCreate
 from strato.domain.states import AllocationState, HostStatus, PoolState, ResourceState
+
+__all__ = ["HostCreate"]
 
 Hypervisor = Literal["kvm", "simulator"]
 
@@ -75,17 +78,6 @@ class ClusterFilter(Filter):
     name: Name | None = None
     hypervisor: Hypervisor | None = None
     state: AllocationState | None = None
-
-
-class HostCreate(Request):
-    """Add a host to a cluster; an agent on the host answers the connect step."""
-
-    cluster_id: UUID
-    name: Name
-    url: Url = ""
-    tags: Tags = Field(default_factory=list)
-    cpu_reserved_mhz: Int32 = 0
-    memory_reserved_mb: Int32 = 0
 
 
 class HostUpdate(Request):

@@ -1,0 +1,284 @@
+"""VM commands: deploy, and the lifecycle verbs (each one operation, one workflow run).
+
+A command validates its request against the inventory, asks the authorizer, writes the
+intent, takes the VM's operation lock and records the operation in one transaction, then
+starts the workflow. Every front door calls these; none writes an operation itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID, uuid4
+
+from pydantic import BaseModel, Field
+
+from strato.commands.auth import Action
+from strato.commands.context import CommandContext
+from strato.commands.operations import record
+from strato.commands.view import Accepted
+from strato.domain.errors import InvalidInput, NotFound
+from strato.domain.fields import Name, Request, Text
+from strato.domain.ids import Workflows, workflow_id
+from strato.domain.models import ServiceOffering, Template
+from strato.domain.payloads import (
+    DeployVmInput,
+    DestroyVmInput,
+    ExpungeVmInput,
+    ScaleVmInput,
+    StopVmInput,
+    VmRef,
+)
+from strato.domain.states import OfferingState, TemplateState, VmState
+from strato.schema import repository, vms, volumes
+from strato.schema.operations import OperationRecord
+from strato.schema.tables import SERVICE_OFFERINGS, TEMPLATES, ZONES
+from strato.schema.vms import VMS
+from strato.settings import Settings
+
+GiB = 1 << 30
+
+
+class VmDeploy(Request):
+    name: Name
+    display_name: Text = ""
+    zone_id: UUID
+    service_offering_id: UUID
+    template_id: UUID
+    owner: Text = ""
+    affinity_group_ids: list[UUID] = Field(default_factory=list, max_length=16)
+    root_disk_size_gb: int | None = Field(default=None, gt=0, le=64 * 1024)
+    start: bool = True
+
+
+class VmStop(Request):
+    force: bool = False
+    timeout_s: float | None = Field(default=None, gt=0, le=3600)
+
+
+class VmScale(Request):
+    service_offering_id: UUID
+
+
+class VmDestroy(Request):
+    expunge: bool = False
+
+
+def search_attributes(vm: Any, verb: str) -> dict[str, str]:
+    return {
+        "StratoResourceType": "vm",
+        "StratoResourceId": str(vm.id),
+        "StratoOperation": verb,
+        "StratoZone": str(vm.zone_id),
+        "StratoHost": str(vm.host_id or ""),
+        "StratoOwner": vm.owner,
+    }
+
+
+def boot_input(
+    settings: Settings, vm_id: UUID, op_id: UUID, *, start: bool = True
+) -> DeployVmInput:
+    """DeployVm's and StartVm's input: the settings that bound a boot's host steps."""
+    return DeployVmInput(
+        vm_id=vm_id,
+        operation_id=op_id,
+        start=start,
+        max_hosts=settings.deploy_max_hosts,
+        host_reach_s=settings.host_reach_s,
+        host_step_s=settings.host_step_timeout_s,
+    )
+
+
+async def _ref(conn: Any, spec: Any, id: UUID, field: str) -> Any:
+    try:
+        return await repository.get(conn, spec, id)
+    except NotFound as err:
+        raise InvalidInput(f"{field}: {err.detail}", field=field) from err
+
+
+async def deploy_vm(ctx: CommandContext, body: VmDeploy, idempotency_key: str | None) -> Accepted:
+    """DeployVm: a VM row (Allocated) and its root volume, locked for the deploy."""
+    await ctx.authorize(Action("vm.deploy", "vm"))
+
+    async def build(conn: Any) -> OperationRecord:
+        await _ref(conn, ZONES, body.zone_id, "zone_id")
+        off: ServiceOffering = await _ref(
+            conn, SERVICE_OFFERINGS, body.service_offering_id, "service_offering_id"
+        )
+        tpl: Template = await _ref(conn, TEMPLATES, body.template_id, "template_id")
+        if off.state != OfferingState.ACTIVE:
+            raise InvalidInput(f"service_offering_id: offering {off.name} is {off.state}")
+        if tpl.state != TemplateState.READY:
+            raise InvalidInput(f"template_id: template {tpl.name} is {tpl.state}, not Ready")
+        if tpl.zone_id is not None and tpl.zone_id != body.zone_id:
+            raise InvalidInput(f"template_id: template {tpl.name} is not in that zone")
+        vm_id, op_id, vol_id = uuid4(), uuid4(), uuid4()
+        vm = await repository.insert(
+            conn,
+            VMS,
+            {
+                "id": vm_id,
+                "name": body.name,
+                "display_name": body.display_name or body.name,
+                "zone_id": body.zone_id,
+                "service_offering_id": off.id,
+                "template_id": tpl.id,
+                "owner": body.owner,
+                "cpu_count": off.cpu_count,
+                "cpu_speed_mhz": off.cpu_speed_mhz,
+                "memory_mb": off.memory_mb,
+                "state": VmState.ALLOCATED.value,
+            },
+            operation_id=op_id,
+        )
+        size = (body.root_disk_size_gb or 0) * GiB or tpl.size_bytes or 8 * GiB
+        await repository.insert(
+            conn,
+            volumes.VOLUMES,
+            {
+                "id": vol_id,
+                "name": volumes.storage_name(vol_id),
+                "zone_id": body.zone_id,
+                "vm_id": vm_id,
+                "kind": "ROOT",
+                "size_bytes": size,
+                "template_id": tpl.id,
+                "owner": body.owner,
+            },
+            operation_id=op_id,
+        )
+        await vms.attach_root_and_groups(conn, vm_id, vol_id, body.affinity_group_ids)
+        await vms.acquire(conn, vm_id, op_id, "deploy", frozenset({VmState.ALLOCATED}))
+        return await record(
+            conn,
+            id=op_id,
+            kind="vm.deploy",
+            resource_type="vm",
+            resource_id=vm.id,
+            workflow_id=workflow_id("vm", "deploy", vm.id, op_id),
+            workflow_type=Workflows.DEPLOY_VM,
+            input=boot_input(ctx.settings, vm.id, op_id, start=body.start),
+            search_attributes=search_attributes(vm, "deploy"),
+            task_queue=ctx.settings.orchestration_queue,
+            idempotency_key=idempotency_key,
+            request_body=body.model_dump(mode="json"),
+        )
+
+    return await ctx.run(
+        idempotency_key=idempotency_key,
+        request_body=body.model_dump(mode="json"),
+        build=build,
+        resource=VMS,
+    )
+
+
+MakeInput = Callable[[Settings, UUID, UUID, Any], BaseModel]
+
+
+@dataclass(frozen=True)
+class VmVerb:
+    """One lifecycle verb: its workflow, the states it starts from, its input."""
+
+    workflow: str
+    allowed: frozenset[VmState]
+    make_input: MakeInput
+    body: type[Request] | None = None
+
+
+_R, _S = VmState.RUNNING, VmState.STOPPED
+VM_VERBS: dict[str, VmVerb] = {
+    "start": VmVerb(
+        Workflows.START_VM, frozenset({_S}), lambda st, id, op, b: boot_input(st, id, op)
+    ),
+    "stop": VmVerb(
+        Workflows.STOP_VM,
+        frozenset({_R}),
+        lambda st, id, op, b: StopVmInput(
+            vm_id=id,
+            operation_id=op,
+            force=bool(b and b.force),
+            timeout_s=(b.timeout_s if b and b.timeout_s else st.stop_timeout_s),
+            release_capacity=st.release_capacity_on_stop,
+        ),
+        VmStop,
+    ),
+    "reboot": VmVerb(
+        Workflows.REBOOT_VM,
+        frozenset({_R}),
+        lambda st, id, op, b: VmRef(vm_id=id, operation_id=op),
+    ),
+    "scale": VmVerb(
+        Workflows.SCALE_VM,
+        frozenset({_R, _S}),
+        lambda st, id, op, b: ScaleVmInput(
+            vm_id=id, operation_id=op, service_offering_id=b.service_offering_id
+        ),
+        VmScale,
+    ),
+    "destroy": VmVerb(
+        Workflows.DESTROY_VM,
+        frozenset({_R, _S, VmState.ERROR}),
+        lambda st, id, op, b: DestroyVmInput(
+            vm_id=id,
+            operation_id=op,
+            expunge=bool(b and b.expunge),
+            expunge_delay_s=st.expunge_delay_s,
+        ),
+        VmDestroy,
+    ),
+    "recover": VmVerb(
+        Workflows.RECOVER_VM,
+        frozenset({VmState.DESTROYED}),
+        lambda st, id, op, b: VmRef(vm_id=id, operation_id=op),
+    ),
+    "expunge": VmVerb(
+        Workflows.EXPUNGE_VM,
+        frozenset({VmState.DESTROYED}),
+        lambda st, id, op, b: ExpungeVmInput(vm_id=id, operation_id=op, delay_s=0),
+    ),
+}
+
+
+async def act_on_vm(
+    ctx: CommandContext,
+    vm_id: UUID,
+    verb: str,
+    body: BaseModel | None,
+    idempotency_key: str | None,
+) -> Accepted:
+    """A lifecycle verb: lock the VM (409 if busy or in the wrong state), record the
+    operation, start its own run."""
+    spec = VM_VERBS.get(verb)
+    if spec is None:
+        raise InvalidInput(f"unknown VM action {verb!r} (one of: {', '.join(VM_VERBS)})")
+    if spec.body is not None and body is not None and not isinstance(body, spec.body):
+        raise InvalidInput(f"{verb} takes a {spec.body.__name__} body")
+    await ctx.authorize(Action(f"vm.{verb}", "vm", vm_id))
+    request_body = {
+        "verb": verb,
+        "vm": str(vm_id),
+        **(body.model_dump(mode="json") if body else {}),
+    }
+
+    async def build(conn: Any) -> OperationRecord:
+        op_id = uuid4()
+        vm = await vms.acquire(conn, vm_id, op_id, verb, spec.allowed)
+        return await record(
+            conn,
+            id=op_id,
+            kind=f"vm.{verb}",
+            resource_type="vm",
+            resource_id=vm_id,
+            workflow_id=workflow_id("vm", verb, vm_id, op_id),
+            workflow_type=spec.workflow,
+            input=spec.make_input(ctx.settings, vm_id, op_id, body),
+            search_attributes=search_attributes(vm, verb),
+            task_queue=ctx.settings.orchestration_queue,
+            idempotency_key=idempotency_key,
+            request_body=request_body,
+        )
+
+    return await ctx.run(
+        idempotency_key=idempotency_key, request_body=request_body, build=build, resource=VMS
+    )
