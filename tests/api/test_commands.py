@@ -16,7 +16,7 @@ from strato.schema.db import Database
 from strato.settings import Settings
 from tests.conftest import Platform
 from tests.helpers import table_counts, wait_operation
-from tests.workflows.vm_helpers import deploy, vm_zone
+from tests.workflows.vm_helpers import running_vm, vm_zone
 
 
 class NoReboots:
@@ -35,9 +35,7 @@ async def test_the_installed_authorizer_decides_and_a_refusal_changes_nothing(
     platform: Platform, api: httpx.AsyncClient, db: Database
 ) -> None:
     fab = await vm_zone(api, hosts=1)
-    accepted = await deploy(api, fab)
-    vm_id = accepted["resource"]["id"]
-    assert (await wait_operation(api, accepted["operation"]["id"]))["state"] == "succeeded"
+    vm_id = await running_vm(api, fab)
 
     app = api._transport.app  # type: ignore[attr-defined]
     authorizer = NoReboots()

@@ -22,19 +22,12 @@ from strato.schema.db import Database
 from tests.conftest import Platform
 from tests.faults import FaultInjector
 from tests.helpers import ok, unique, wait_operation
-from tests.workflows.vm_helpers import act, deploy, vm_zone
+from tests.workflows.vm_helpers import act, deploy, running_vm, vm_zone
 
 
 async def _vm_row(db: Database, vm_id: str) -> dict[str, Any]:
     async with db.conn() as conn:
         return dict(await conn.fetchrow("SELECT * FROM vms WHERE id = $1", UUID(vm_id)))
-
-
-async def _running_vm(api: httpx.AsyncClient, fab: dict[str, Any]) -> str:
-    accepted = await deploy(api, fab)
-    assert (await wait_operation(api, accepted["operation"]["id"]))["state"] == "succeeded"
-    vm_id: str = accepted["resource"]["id"]
-    return vm_id
 
 
 # verb, the finish target the fault hits, the state the VM must end in.
@@ -80,7 +73,7 @@ async def test_every_workflow_type_settles_its_resource_on_an_unhandled_failure(
         if verb == "deploy":
             vm_id = None
         else:
-            vm_id = await _running_vm(api, fab)
+            vm_id = await running_vm(api, fab)
             if verb in ("start", "scale"):
                 await act(api, vm_id, "stop")
             if verb in ("recover", "expunge"):
@@ -150,7 +143,7 @@ async def test_a_cancelled_operation_releases_the_lock(
     """An SRE cancels a reboot whose hypervisor call hangs: the VM stays Running, and
     its lock is released with the reason."""
     fab = await vm_zone(api, hosts=1)
-    vm_id = await _running_vm(api, fab)
+    vm_id = await running_vm(api, fab)
     hang = platform.fleet.faults
     hang.fail_ops, hang.hang_rate = frozenset({"reboot_vm"}), 1.0
     accepted = await ok(await api.post(f"/vms/{vm_id}/reboot"), 202)

@@ -26,7 +26,7 @@ from strato.settings import Settings
 from tests.conftest import Platform
 from tests.faults import FaultInjector
 from tests.helpers import wait_operation
-from tests.workflows.vm_helpers import act, deploy, vm_zone
+from tests.workflows.vm_helpers import act, running_vm, vm_zone
 
 
 async def _post_until_accepted(
@@ -62,9 +62,7 @@ async def test_back_to_back_reboots_each_run_their_own_workflow(
     platform: Platform, api: httpx.AsyncClient, db: Database
 ) -> None:
     fab = await vm_zone(api, hosts=1)
-    accepted = await deploy(api, fab)
-    vm_id = accepted["resource"]["id"]
-    assert (await wait_operation(api, accepted["operation"]["id"]))["state"] == "succeeded"
+    vm_id = await running_vm(api, fab)
 
     count = 200
     ops: list[dict[str, Any]] = []
@@ -103,11 +101,7 @@ async def test_explicit_expunge_racing_the_delay_timer_has_one_clear_outcome(
     settings.expunge_delay_s = 1.0
     faults.delay_s[A.VM_EXPUNGE_BEGIN] = 2.0
     fab = await vm_zone(api, hosts=1)
-    vm_ids = []
-    for _ in range(6):
-        accepted = await deploy(api, fab)
-        assert (await wait_operation(api, accepted["operation"]["id"]))["state"] == "succeeded"
-        vm_ids.append(accepted["resource"]["id"])
+    vm_ids = [await running_vm(api, fab) for _ in range(6)]
     outcomes: list[str] = []
     for i, vm_id in enumerate(vm_ids):
         await act(api, vm_id, "destroy")
@@ -139,9 +133,7 @@ async def test_sweep_adopts_the_run_of_its_own_operation(
     """A starter that died after starting the workflow but before recording its run:
     the sweep finds the run by the operation id it carries and starts no second one."""
     fab = await vm_zone(api, hosts=1)
-    accepted = await deploy(api, fab)
-    vm_id = UUID(accepted["resource"]["id"])
-    assert (await wait_operation(api, accepted["operation"]["id"]))["state"] == "succeeded"
+    vm_id = UUID(await running_vm(api, fab))
 
     op_id = uuid4()
     async with db.tx() as conn:

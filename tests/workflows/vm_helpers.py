@@ -99,3 +99,12 @@ async def act(
     op = await wait_operation(api, accepted["operation"]["id"])
     assert op["state"] == expect, op
     return op
+
+
+async def running_vm(api: httpx.AsyncClient, fab: dict[str, Any]) -> str:
+    """Deploy a VM and wait until it runs; its id."""
+    accepted = await deploy(api, fab)
+    op = await wait_operation(api, accepted["operation"]["id"])
+    assert op["state"] == "succeeded", op
+    vm_id: str = accepted["resource"]["id"]
+    return vm_id
