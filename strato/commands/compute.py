@@ -15,12 +15,11 @@ from uuid import UUID, uuid4
 from pydantic import BaseModel, Field
 
 from strato.commands.auth import Action
-from strato.commands.context import CommandContext
-from strato.commands.operations import record
+from strato.commands.context import CommandContext, Intake
 from strato.commands.view import Accepted
 from strato.domain.errors import InvalidInput, NotFound
 from strato.domain.fields import Name, Request, Text
-from strato.domain.ids import Workflows, workflow_id
+from strato.domain.ids import Workflows
 from strato.domain.models import ServiceOffering, Template
 from strato.domain.payloads import (
     DeployVmInput,
@@ -65,11 +64,9 @@ class VmDestroy(Request):
     expunge: bool = False
 
 
-def search_attributes(vm: Any, verb: str) -> dict[str, str]:
+def search_attributes(vm: Any) -> dict[str, str]:
+    """Where a VM is, besides what it is: found by zone, host and owner in the UI."""
     return {
-        "StratoResourceType": "vm",
-        "StratoResourceId": str(vm.id),
-        "StratoOperation": verb,
         "StratoZone": str(vm.zone_id),
         "StratoHost": str(vm.host_id or ""),
         "StratoOwner": vm.owner,
@@ -101,7 +98,7 @@ async def deploy_vm(ctx: CommandContext, body: VmDeploy, idempotency_key: str | 
     """DeployVm: a VM row (Allocated) and its root volume, locked for the deploy."""
     await ctx.authorize(Action("vm.deploy", "vm"))
 
-    async def build(conn: Any) -> OperationRecord:
+    async def build(conn: Any, intake: Intake) -> OperationRecord:
         await _ref(conn, ZONES, body.zone_id, "zone_id")
         off: ServiceOffering = await _ref(
             conn, SERVICE_OFFERINGS, body.service_offering_id, "service_offering_id"
@@ -150,19 +147,15 @@ async def deploy_vm(ctx: CommandContext, body: VmDeploy, idempotency_key: str | 
         )
         await vms.attach_root_and_groups(conn, vm_id, vol_id, body.affinity_group_ids)
         await vms.acquire(conn, vm_id, op_id, "deploy", frozenset({VmState.ALLOCATED}))
-        return await record(
+        return await intake.record(
             conn,
-            id=op_id,
-            kind="vm.deploy",
+            operation_id=op_id,
             resource_type="vm",
             resource_id=vm.id,
-            workflow_id=workflow_id("vm", "deploy", vm.id, op_id),
+            verb="deploy",
             workflow_type=Workflows.DEPLOY_VM,
             input=boot_input(ctx.settings, vm.id, op_id, start=body.start),
-            search_attributes=search_attributes(vm, "deploy"),
-            task_queue=ctx.settings.orchestration_queue,
-            idempotency_key=idempotency_key,
-            request_body=body.model_dump(mode="json"),
+            attributes=search_attributes(vm),
         )
 
     return await ctx.run(
@@ -261,22 +254,18 @@ async def act_on_vm(
         **(body.model_dump(mode="json") if body else {}),
     }
 
-    async def build(conn: Any) -> OperationRecord:
+    async def build(conn: Any, intake: Intake) -> OperationRecord:
         op_id = uuid4()
         vm = await vms.acquire(conn, vm_id, op_id, verb, spec.allowed)
-        return await record(
+        return await intake.record(
             conn,
-            id=op_id,
-            kind=f"vm.{verb}",
+            operation_id=op_id,
             resource_type="vm",
             resource_id=vm_id,
-            workflow_id=workflow_id("vm", verb, vm_id, op_id),
+            verb=verb,
             workflow_type=spec.workflow,
             input=spec.make_input(ctx.settings, vm_id, op_id, body),
-            search_attributes=search_attributes(vm, verb),
-            task_queue=ctx.settings.orchestration_queue,
-            idempotency_key=idempotency_key,
-            request_body=request_body,
+            attributes=search_attributes(vm),
         )
 
     return await ctx.run(

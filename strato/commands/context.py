@@ -5,19 +5,67 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
+from uuid import UUID
 
+from pydantic import BaseModel
 from temporalio.client import Client
 
 from strato.commands.auth import Action, ApiKeyScopes, Authorizer, Caller
-from strato.commands.operations import accept
+from strato.commands.operations import accept, record
 from strato.commands.view import Accepted, respond
+from strato.domain.ids import workflow_id
 from strato.schema import repository
 from strato.schema.db import Database
 from strato.schema.operations import OperationRecord
 from strato.schema.repository import TableSpec
 from strato.settings import Settings
 
-Build = Callable[[Any], Awaitable[OperationRecord]]
+
+@dataclass(frozen=True)
+class Intake:
+    """One request being accepted: what its operation row is bound to (the
+    Idempotency-Key and the request body) and the queue its workflow runs on."""
+
+    idempotency_key: str | None
+    request_body: Any
+    task_queue: str
+
+    async def record(
+        self,
+        conn: Any,
+        *,
+        operation_id: UUID,
+        resource_type: str,
+        resource_id: UUID,
+        verb: str,
+        workflow_type: str,
+        input: BaseModel,
+        attributes: dict[str, str],
+    ) -> OperationRecord:
+        """Record the operation ``<resource_type>.<verb>`` in the caller's transaction,
+        with its own workflow id and the search attributes an SRE finds it by."""
+        return await record(
+            conn,
+            id=operation_id,
+            kind=f"{resource_type}.{verb}",
+            resource_type=resource_type,
+            resource_id=resource_id,
+            workflow_id=workflow_id(resource_type, verb, resource_id, operation_id),
+            workflow_type=workflow_type,
+            input=input,
+            search_attributes={
+                "StratoResourceType": resource_type,
+                "StratoResourceId": str(resource_id),
+                "StratoOperation": verb,
+                **attributes,
+            },
+            task_queue=self.task_queue,
+            idempotency_key=self.idempotency_key,
+            request_body=self.request_body,
+        )
+
+
+Build = Callable[[Any, Intake], Awaitable[OperationRecord]]
 
 
 @dataclass
@@ -41,22 +89,20 @@ class CommandContext:
         build: Build,
         resource: TableSpec[Any],
     ) -> Accepted:
-        """Accept an operation (``build`` writes its intent, lock and row in one
-        transaction), start it, and answer with its view and its resource.
+        """Accept an operation (``build`` writes its intent and lock, and records the
+        operation through the :class:`Intake`, in one transaction), start it, and answer
+        with its view and its resource.
 
         ``request_body`` is what an Idempotency-Key is bound to: a repeat with the same
         key and body returns the first operation, a different body is refused."""
-        record, created = await accept(
+        intake = Intake(idempotency_key, request_body, self.settings.orchestration_queue)
+        op, created = await accept(
             self.db,
             self.temporal,
             idempotency_key=idempotency_key,
             body=request_body,
-            build=build,
+            build=lambda conn: build(conn, intake),
         )
         async with self.db.conn() as conn:
-            row = (
-                await repository.get(conn, resource, record.resource_id)
-                if record.resource_id
-                else None
-            )
-        return await respond(self.temporal, self.settings, record, row, created=created)
+            row = await repository.get(conn, resource, op.resource_id) if op.resource_id else None
+        return await respond(self.temporal, self.settings, op, row, created=created)

@@ -8,12 +8,11 @@ from uuid import UUID, uuid4
 from pydantic import Field
 
 from strato.commands.auth import Action
-from strato.commands.context import CommandContext
-from strato.commands.operations import record
+from strato.commands.context import CommandContext, Intake
 from strato.commands.view import Accepted
 from strato.domain.errors import InvalidInput, NotFound
 from strato.domain.fields import Int32, Name, Request, Tags, Url
-from strato.domain.ids import Workflows, workflow_id
+from strato.domain.ids import Workflows
 from strato.domain.models import Cluster
 from strato.domain.payloads import AddHostInput
 from strato.domain.states import HostStatus
@@ -38,7 +37,7 @@ async def add_host(ctx: CommandContext, body: HostCreate, idempotency_key: str |
     await ctx.authorize(Action("host.add", "host"))
     host_id = uuid4()
 
-    async def build(conn: Any) -> OperationRecord:
+    async def build(conn: Any, intake: Intake) -> OperationRecord:
         try:
             cluster: Cluster = await repository.get(conn, CLUSTERS, body.cluster_id)
         except NotFound as err:
@@ -56,13 +55,12 @@ async def add_host(ctx: CommandContext, body: HostCreate, idempotency_key: str |
             },
         )
         op_id = uuid4()
-        return await record(
+        return await intake.record(
             conn,
-            id=op_id,
-            kind="host.add",
+            operation_id=op_id,
             resource_type="host",
             resource_id=host.id,
-            workflow_id=workflow_id("host", "add", host.id, op_id),
+            verb="add",
             workflow_type=Workflows.ADD_HOST,
             input=AddHostInput(
                 host_id=host.id,
@@ -71,16 +69,7 @@ async def add_host(ctx: CommandContext, body: HostCreate, idempotency_key: str |
                 operation_id=op_id,
                 connect_timeout_s=ctx.settings.host_connect_timeout_s,
             ),
-            search_attributes={
-                "StratoResourceType": "host",
-                "StratoResourceId": str(host.id),
-                "StratoOperation": "add",
-                "StratoZone": str(host.zone_id),
-                "StratoHost": host.name,
-            },
-            task_queue=ctx.settings.orchestration_queue,
-            idempotency_key=idempotency_key,
-            request_body=body.model_dump(mode="json"),
+            attributes={"StratoZone": str(host.zone_id), "StratoHost": host.name},
         )
 
     return await ctx.run(

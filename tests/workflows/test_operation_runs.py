@@ -16,8 +16,9 @@ from uuid import UUID, uuid4
 import httpx
 
 from strato.commands import operations
+from strato.commands.context import Intake
 from strato.domain.ids import Activities as A
-from strato.domain.ids import Workflows, workflow_id
+from strato.domain.ids import Workflows
 from strato.domain.payloads import VmRef
 from strato.schema import operations as ops_repo
 from strato.schema import vms
@@ -138,17 +139,16 @@ async def test_sweep_adopts_the_run_of_its_own_operation(
     op_id = uuid4()
     async with db.tx() as conn:
         vm = await vms.acquire(conn, vm_id, op_id, "reboot", frozenset({vms.VmState.RUNNING}))
-        record = await operations.record(
+        intake = Intake(None, None, platform.settings.orchestration_queue)
+        record = await intake.record(
             conn,
-            id=op_id,
-            kind="vm.reboot",
+            operation_id=op_id,
             resource_type="vm",
             resource_id=vm.id,
-            workflow_id=workflow_id("vm", "reboot", vm.id, op_id),
+            verb="reboot",
             workflow_type=Workflows.REBOOT_VM,
             input=VmRef(vm_id=vm.id, operation_id=op_id),
-            search_attributes={"StratoResourceId": str(vm.id)},
-            task_queue=platform.settings.orchestration_queue,
+            attributes={},
         )
     # The crashed starter's start: the run exists, the row does not know it.
     run_id = await operations.start(db, platform.client, record, fresh=True)
