@@ -33,7 +33,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
 from bench.stack import embedded_stack
-from strato.domain.compute import BootSpec, DiskSpec, NicSpec, VmSpec
+from strato.domain.compute.specs import BootSpec, DiskSpec, NicSpec, VmSpec
 from strato.drivers.hypervisor.libvirt_xml import domain_xml
 from tests.helpers import ok, wait_operation
 from tests.lab import GUEST_CMDLINE, TINY_GUEST

@@ -18,7 +18,7 @@ from uuid import UUID, uuid4
 
 from bench.scale_data import ScaleDb, pct, pss_mib, scale_database
 from strato.activities.vm_records import VmRecordsActivities
-from strato.domain.payloads import PlanInput
+from strato.domain.compute.payloads import PlanInput
 
 TARGET_P99_MS = 20.0
 

@@ -18,8 +18,8 @@ from uuid import UUID
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
+from strato.domain.fabric.payloads import InventoryInput, InventoryResult
 from strato.domain.ids import Workflows, workflow_id
-from strato.domain.payloads import InventoryInput, InventoryResult
 from strato.schema import doctor as checks
 from strato.schema.db import Database
 from strato.schema.doctor import Checks, DriverRepairs, Finding

@@ -14,9 +14,10 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from strato.activities.beat import beating
-from strato.domain.compute import ConsoleInfo, VmPowerInfo, VmSpec
+from strato.domain.compute.payloads import ComputeVmInput
+from strato.domain.compute.specs import ConsoleInfo, VmPowerInfo, VmSpec
+from strato.domain.fabric.payloads import ConnectHostInput, HostFacts
 from strato.domain.ids import Activities
-from strato.domain.payloads import ComputeVmInput, ConnectHostInput, HostFacts
 from strato.drivers.hypervisor.base import HypervisorDriver
 
 

@@ -11,8 +11,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from strato.domain.errors import StratoError
-from strato.domain.ids import Activities
-from strato.domain.payloads import (
+from strato.domain.fabric.payloads import (
     AddHostResult,
     HostConnectedInput,
     HostHeartbeatInput,
@@ -23,6 +22,7 @@ from strato.domain.payloads import (
     RegisterHostInput,
     RegisterHostResult,
 )
+from strato.domain.ids import Activities
 from strato.domain.states import HostStatus
 from strato.schema import agents, hosts
 from strato.schema.db import Database

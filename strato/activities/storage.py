@@ -9,7 +9,7 @@ from temporalio import activity
 
 from strato.activities.beat import beating
 from strato.domain.ids import Activities
-from strato.domain.storage import VolumeInfo, VolumeSpec
+from strato.domain.storage.specs import VolumeInfo, VolumeSpec
 from strato.drivers.storage.base import PrimaryStorage
 
 

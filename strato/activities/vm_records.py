@@ -14,10 +14,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from strato.activities.records import permanent
-from strato.domain.errors import InsufficientCapacity, NotFound, StratoError
-from strato.domain.ids import Activities as A
-from strato.domain.payloads import (
-    NicInfo,
+from strato.domain.compute.payloads import (
     Placement,
     PlanInput,
     PoolPlacement,
@@ -28,10 +25,13 @@ from strato.domain.payloads import (
     VmFailSafeInput,
     VmFinishInput,
     VmRef,
-    VolumeReadyInput,
 )
-from strato.domain.placement import PlanRequest
+from strato.domain.compute.placement import PlanRequest
+from strato.domain.errors import InsufficientCapacity, NotFound, StratoError
+from strato.domain.ids import Activities as A
+from strato.domain.network.payloads import NicInfo
 from strato.domain.states import VmState
+from strato.domain.storage.payloads import VolumeReadyInput
 from strato.drivers.registry import load
 from strato.schema import capacity, ipam, repository, vms, volumes
 from strato.schema.db import Database

@@ -17,11 +17,8 @@ from pydantic import BaseModel, Field
 from strato.commands.auth import Action
 from strato.commands.context import CommandContext, Intake
 from strato.commands.view import Accepted
-from strato.domain.errors import InvalidInput, NotFound
-from strato.domain.fields import Name, Request, Text
-from strato.domain.ids import Workflows
-from strato.domain.models import ServiceOffering, Template
-from strato.domain.payloads import (
+from strato.domain.compute.models import ServiceOffering, Template
+from strato.domain.compute.payloads import (
     DeployVmInput,
     DestroyVmInput,
     ExpungeVmInput,
@@ -29,6 +26,9 @@ from strato.domain.payloads import (
     StopVmInput,
     VmRef,
 )
+from strato.domain.errors import InvalidInput, NotFound
+from strato.domain.fields import Name, Request, Text
+from strato.domain.ids import Workflows
 from strato.domain.states import OfferingState, TemplateState, VmState
 from strato.schema import repository, vms, volumes
 from strato.schema.operations import OperationRecord

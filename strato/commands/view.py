@@ -16,7 +16,7 @@ from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import ApplicationError, FailureError
 from temporalio.service import RPCError
 
-from strato.domain.payloads import StepProgress
+from strato.domain.progress import StepProgress
 from strato.domain.states import OperationState
 from strato.schema.operations import OperationRecord
 from strato.settings import Settings

@@ -10,9 +10,9 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from strato.domain.compute import PowerState, VmPowerInfo
+from strato.domain.compute.specs import PowerState, VmPowerInfo
 from strato.domain.errors import Conflict, InvalidInput, NameTaken, NotFound
-from strato.domain.payloads import (
+from strato.domain.fabric.payloads import (
     HostHeartbeatInput,
     HostHeartbeatResult,
     PoolRef,

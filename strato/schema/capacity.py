@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from strato.domain.payloads import PoolPlacement
-from strato.domain.placement import AffinityRule, HostCandidate
+from strato.domain.compute.payloads import PoolPlacement
+from strato.domain.compute.placement import AffinityRule, HostCandidate
 
 _CAPACITY = """
     floor(h.cpu_cores * h.cpu_speed_mhz * c.cpu_overcommit_ratio)::bigint - h.cpu_reserved_mhz

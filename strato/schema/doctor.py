@@ -16,10 +16,10 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from strato.domain.compute import PowerState, VmPowerInfo
-from strato.domain.payloads import HostVm, PoolVolume
+from strato.domain.compute.specs import PowerState, VmPowerInfo
+from strato.domain.fabric.payloads import HostVm, PoolVolume
 from strato.domain.states import VmState
-from strato.domain.storage import VolumeInfo
+from strato.domain.storage.specs import VolumeInfo
 from strato.schema import agents, capacity, events, ipam
 from strato.schema.db import Database
 

@@ -6,9 +6,10 @@ from typing import Any
 from uuid import UUID
 
 from strato.domain.errors import NotFound
-from strato.domain.models import Host, StoragePool
-from strato.domain.payloads import HostFacts, HostTransitionResult
+from strato.domain.fabric.models import Host
+from strato.domain.fabric.payloads import HostFacts, HostTransitionResult
 from strato.domain.states import HOST_STATUS, HostStatus
+from strato.domain.storage.models import StoragePool
 from strato.schema import events
 from strato.schema.tables import HOSTS, STORAGE_POOLS
 

@@ -8,8 +8,8 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from strato.domain.errors import InsufficientCapacity, InUse, InvalidInput
-from strato.domain.models import Network
-from strato.domain.payloads import NicInfo
+from strato.domain.network.models import Network
+from strato.domain.network.payloads import NicInfo
 from strato.schema import events, repository
 from strato.schema.repository import TableSpec
 

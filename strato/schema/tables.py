@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from strato.domain import models
+from strato.domain.compute.models import ServiceOffering, Template
+from strato.domain.fabric.models import Cluster, Host, Pod, Zone
+from strato.domain.storage.models import DiskOffering, StoragePool
 from strato.schema.repository import TableSpec
 
 ZONES = TableSpec(
     "zones",
     "zone",
-    models.Zone,
+    Zone,
     dependents={
         "pods": "pods",
         "clusters": "clusters",
@@ -23,21 +25,21 @@ ZONES = TableSpec(
 PODS = TableSpec(
     "pods",
     "pod",
-    models.Pod,
+    Pod,
     references={"zone_id": "zone"},
     dependents={"clusters": "clusters", "hosts": "hosts", "storage_pools": "storage pools"},
 )
 CLUSTERS = TableSpec(
     "clusters",
     "cluster",
-    models.Cluster,
+    Cluster,
     references={"zone_id": "zone", "pod_id": "pod"},
     dependents={"hosts": "hosts", "storage_pools": "storage pools"},
 )
 HOSTS = TableSpec(
     "hosts",
     "host",
-    models.Host,
+    Host,
     state_column="status",
     references={"zone_id": "zone", "pod_id": "pod", "cluster_id": "cluster"},
     dependents={"vms": "VMs"},
@@ -45,26 +47,26 @@ HOSTS = TableSpec(
 STORAGE_POOLS = TableSpec(
     "storage_pools",
     "storage_pool",
-    models.StoragePool,
+    StoragePool,
     references={"zone_id": "zone", "pod_id": "pod", "cluster_id": "cluster"},
     dependents={"volumes": "volumes"},
 )
 SERVICE_OFFERINGS = TableSpec(
     "service_offerings",
     "service_offering",
-    models.ServiceOffering,
+    ServiceOffering,
     dependents={"vms": "VMs"},
 )
 DISK_OFFERINGS = TableSpec(
     "disk_offerings",
     "disk_offering",
-    models.DiskOffering,
+    DiskOffering,
     dependents={"volumes": "volumes"},
 )
 TEMPLATES = TableSpec(
     "templates",
     "template",
-    models.Template,
+    Template,
     references={"zone_id": "zone"},
     dependents={"vms": "VMs", "volumes": "volumes"},
 )

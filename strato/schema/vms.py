@@ -11,9 +11,9 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
+from strato.domain.compute.models import Vm
+from strato.domain.compute.payloads import VmContext, VmFinishInput
 from strato.domain.errors import Conflict, IllegalTransition, InvalidInput, NotFound
-from strato.domain.models import Vm
-from strato.domain.payloads import VmContext, VmFinishInput
 from strato.domain.states import VM_STATE, VmState
 from strato.schema import capacity, events
 from strato.schema.repository import TableSpec

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from strato.domain.models import Volume
+from strato.domain.storage.models import Volume
 from strato.schema import events
 from strato.schema.repository import TableSpec
 

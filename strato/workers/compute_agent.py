@@ -32,13 +32,13 @@ from temporalio.worker import Worker
 
 from strato.activities.compute import ComputeActivities
 from strato.activities.storage import StorageActivities
-from strato.domain.ids import Workflows, compute_queue, storage_queue
-from strato.domain.payloads import (
+from strato.domain.fabric.payloads import (
     HostHeartbeat,
     HostMonitorInput,
     RegisterHostInput,
     RegisterHostResult,
 )
+from strato.domain.ids import Workflows, compute_queue, storage_queue
 from strato.drivers.hypervisor.base import HypervisorDriver, HypervisorError
 from strato.drivers.registry import load
 from strato.settings import Settings

@@ -9,8 +9,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from strato.domain.ids import Activities, Workflows, compute_queue
-    from strato.domain.payloads import (
+    from strato.domain.fabric.payloads import (
         AddHostInput,
         AddHostResult,
         ConnectHostInput,
@@ -18,8 +17,9 @@ with workflow.unsafe.imports_passed_through():
         HostFacts,
         HostTransitionInput,
         HostTransitionResult,
-        StepProgress,
     )
+    from strato.domain.ids import Activities, Workflows, compute_queue
+    from strato.domain.progress import StepProgress
     from strato.workflows.failures import failure_reason
     from strato.workflows.guard import guarded
     from strato.workflows.progress import Steps

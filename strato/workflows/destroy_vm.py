@@ -8,9 +8,10 @@ from temporalio.exceptions import FailureError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
+    from strato.domain.compute.payloads import DestroyVmInput, ExpungeVmInput, VmResult
     from strato.domain.ids import Activities as A
     from strato.domain.ids import Workflows, workflow_id
-    from strato.domain.payloads import DestroyVmInput, ExpungeVmInput, StepProgress, VmResult
+    from strato.domain.progress import StepProgress
     from strato.workflows.progress import Steps
     from strato.workflows.vm_steps import VmOps
 

@@ -15,14 +15,14 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from strato.domain.ids import Activities, Workflows
-    from strato.domain.payloads import (
+    from strato.domain.fabric.payloads import (
         HostHeartbeat,
         HostHeartbeatInput,
         HostHeartbeatLostInput,
         HostHeartbeatResult,
         HostMonitorInput,
     )
+    from strato.domain.ids import Activities, Workflows
 
 _TIMEOUT = timedelta(seconds=30)
 _RETRY = RetryPolicy(

@@ -16,17 +16,17 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import FailureError
 
 with workflow.unsafe.imports_passed_through():
-    from strato.domain.compute import VmPowerInfo
-    from strato.domain.ids import Activities as A
-    from strato.domain.ids import Workflows, compute_queue, storage_queue
-    from strato.domain.payloads import (
-        ComputeVmInput,
+    from strato.domain.compute.payloads import ComputeVmInput
+    from strato.domain.compute.specs import VmPowerInfo
+    from strato.domain.fabric.payloads import (
         HostInventory,
         InventoryInput,
         InventoryResult,
         PoolInventory,
     )
-    from strato.domain.storage import VolumeInfo
+    from strato.domain.ids import Activities as A
+    from strato.domain.ids import Workflows, compute_queue, storage_queue
+    from strato.domain.storage.specs import VolumeInfo
     from strato.workflows.failures import failure_reason
 
 _RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=500), maximum_attempts=2)

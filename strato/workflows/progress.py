@@ -5,7 +5,7 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from strato.domain.payloads import StepProgress
+    from strato.domain.progress import StepProgress
 
 
 class Steps:

@@ -6,9 +6,10 @@ from temporalio import workflow
 from temporalio.exceptions import FailureError
 
 with workflow.unsafe.imports_passed_through():
+    from strato.domain.compute.payloads import ComputeVmInput, VmRef, VmResult
     from strato.domain.ids import Activities as A
     from strato.domain.ids import Workflows
-    from strato.domain.payloads import ComputeVmInput, StepProgress, VmRef, VmResult
+    from strato.domain.progress import StepProgress
     from strato.workflows.progress import Steps
     from strato.workflows.vm_steps import VmOps
 

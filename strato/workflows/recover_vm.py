@@ -5,8 +5,9 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from strato.domain.compute.payloads import VmRef, VmResult
     from strato.domain.ids import Workflows, workflow_id
-    from strato.domain.payloads import StepProgress, VmRef, VmResult
+    from strato.domain.progress import StepProgress
     from strato.workflows.progress import Steps
     from strato.workflows.vm_steps import VmOps
 

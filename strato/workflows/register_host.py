@@ -13,8 +13,8 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
+    from strato.domain.fabric.payloads import RegisterHostInput, RegisterHostResult
     from strato.domain.ids import Activities, Workflows
-    from strato.domain.payloads import RegisterHostInput, RegisterHostResult
 
 
 @workflow.defn(name=Workflows.REGISTER_HOST)

@@ -6,17 +6,17 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
-    from strato.domain.ids import Activities as A
-    from strato.domain.ids import Workflows
-    from strato.domain.payloads import (
+    from strato.domain.compute.payloads import (
         ComputeVmInput,
-        ConnectHostInput,
         ScaleClaimInput,
         ScaleClaimResult,
         ScaleVmInput,
-        StepProgress,
         VmResult,
     )
+    from strato.domain.fabric.payloads import ConnectHostInput
+    from strato.domain.ids import Activities as A
+    from strato.domain.ids import Workflows
+    from strato.domain.progress import StepProgress
     from strato.workflows.failures import error_type
     from strato.workflows.progress import Steps
     from strato.workflows.vm_steps import VmOps

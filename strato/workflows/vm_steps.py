@@ -16,13 +16,9 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
-    from strato.domain.compute import BootSpec, ConsoleInfo, DiskSpec, NicSpec, VmSpec
-    from strato.domain.ids import Activities as A
-    from strato.domain.ids import compute_queue, storage_queue
-    from strato.domain.payloads import (
+    from strato.domain.compute.payloads import (
         ComputeVmInput,
         DeployVmInput,
-        NicInfo,
         Placement,
         PlanInput,
         PoolPlacement,
@@ -32,9 +28,13 @@ with workflow.unsafe.imports_passed_through():
         VmFinishInput,
         VmRef,
         VmResult,
-        VolumeReadyInput,
     )
-    from strato.domain.storage import VolumeInfo, VolumeSpec
+    from strato.domain.compute.specs import BootSpec, ConsoleInfo, DiskSpec, NicSpec, VmSpec
+    from strato.domain.ids import Activities as A
+    from strato.domain.ids import compute_queue, storage_queue
+    from strato.domain.network.payloads import NicInfo
+    from strato.domain.storage.payloads import VolumeReadyInput
+    from strato.domain.storage.specs import VolumeInfo, VolumeSpec
     from strato.workflows.failures import error_type, failure_reason
     from strato.workflows.guard import guarded
     from strato.workflows.progress import Steps

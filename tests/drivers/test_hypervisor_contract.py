@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from strato.domain.compute import BootSpec, DiskSpec, NicSpec, PowerState, VmSpec
+from strato.domain.compute.specs import BootSpec, DiskSpec, NicSpec, PowerState, VmSpec
 from strato.drivers.faults import FaultPlan, InjectedFault
 from strato.drivers.hypervisor.base import (
     CAPABILITIES,
@@ -324,8 +324,8 @@ async def test_hang_is_bounded_by_the_callers_timeout() -> None:
 
 
 async def test_simulated_storage_and_network_contracts() -> None:
-    from strato.domain.network import NetworkSpec, PortSpec
-    from strato.domain.storage import VolumeSpec
+    from strato.domain.network.specs import NetworkSpec, PortSpec
+    from strato.domain.storage.specs import VolumeSpec
 
     storage = load("storage", "simulator")("pool1", capacity_bytes=10 << 20)
     v1 = await storage.create_volume(VolumeSpec(name="v1", size_bytes=4 << 20))

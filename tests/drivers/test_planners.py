@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from strato.domain.placement import AffinityRule, HostCandidate, PlanRequest
+from strato.domain.compute.placement import AffinityRule, HostCandidate, PlanRequest
 from strato.drivers.registry import load
 
 

@@ -16,8 +16,8 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from strato.domain.compute.payloads import DeployVmInput, VmResult
 from strato.domain.ids import Workflows
-from strato.domain.payloads import DeployVmInput, VmResult
 from strato.workflows.deploy_vm import DeployVmWorkflow
 from strato.workflows.registry import ALL_WORKFLOWS
 

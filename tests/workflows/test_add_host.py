@@ -9,8 +9,8 @@ import httpx
 from temporalio.client import Client
 
 from strato.commands import operations
+from strato.domain.fabric.payloads import AddHostInput
 from strato.domain.ids import Workflows, workflow_id
-from strato.domain.payloads import AddHostInput
 from strato.schema import operations as ops_repo
 from strato.schema.db import Database
 from strato.settings import Settings

@@ -9,7 +9,7 @@ import httpx
 from temporalio.testing import ActivityEnvironment
 
 from strato.activities.vm_records import VmRecordsActivities
-from strato.domain.payloads import PlanInput
+from strato.domain.compute.payloads import PlanInput
 from strato.schema.db import Database
 from tests.conftest import Platform
 from tests.helpers import wait_operation

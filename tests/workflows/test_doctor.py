@@ -13,8 +13,8 @@ import httpx
 from temporalio.client import Client
 
 from strato.doctor import examine
-from strato.domain.compute import VmSpec
-from strato.domain.storage import VolumeSpec
+from strato.domain.compute.specs import VmSpec
+from strato.domain.storage.specs import VolumeSpec
 from strato.schema.db import Database
 from strato.settings import Settings
 from tests.conftest import Platform

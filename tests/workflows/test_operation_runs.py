@@ -17,9 +17,9 @@ import httpx
 
 from strato.commands import operations
 from strato.commands.context import Intake
+from strato.domain.compute.payloads import VmRef
 from strato.domain.ids import Activities as A
 from strato.domain.ids import Workflows
-from strato.domain.payloads import VmRef
 from strato.schema import operations as ops_repo
 from strato.schema import vms
 from strato.schema.db import Database

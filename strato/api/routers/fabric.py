@@ -13,7 +13,7 @@ from strato.api.schemas import fabric as s
 from strato.commands import fabric as commands
 from strato.commands.view import Accepted
 from strato.domain.errors import InvalidInput, NotFound
-from strato.domain.models import Cluster, Pod
+from strato.domain.fabric.models import Cluster, Pod
 from strato.schema import repository
 from strato.schema.tables import CLUSTERS, HOSTS, PODS, STORAGE_POOLS, ZONES
 

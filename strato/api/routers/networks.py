@@ -10,8 +10,8 @@ from fastapi import APIRouter, Response, status
 from strato.api.crud import crud_router
 from strato.api.deps import CallerDep, DbDep
 from strato.api.schemas import compute as s
+from strato.domain.compute.models import AffinityGroup
 from strato.domain.errors import InvalidInput
-from strato.domain.models import AffinityGroup
 from strato.schema import ipam
 from strato.schema.repository import TableSpec
 

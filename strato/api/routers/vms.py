@@ -16,7 +16,7 @@ from strato.api.schemas import compute as s
 from strato.api.schemas.common import ListPage
 from strato.commands import compute as commands
 from strato.commands.view import Accepted
-from strato.domain.models import Vm
+from strato.domain.compute.models import Vm
 from strato.schema import vms
 from strato.schema.vms import VMS
 

@@ -9,8 +9,10 @@ from pydantic import BaseModel, Field
 
 from strato.api.schemas.common import Filter, Name, Request, Text
 from strato.commands.compute import VmDeploy, VmDestroy, VmScale, VmStop
-from strato.domain.models import Nic, Vm, Volume
+from strato.domain.compute.models import Vm
+from strato.domain.network.models import Nic
 from strato.domain.states import VmState
+from strato.domain.storage.models import Volume
 
 Owner = Text
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable, Mapping
 
-from strato.domain.compute import (
+from strato.domain.compute.specs import (
     ConsoleInfo,
     DiskSpec,
     NicSpec,
@@ -26,7 +26,7 @@ from strato.domain.compute import (
     VmSpec,
     VmStats,
 )
-from strato.domain.payloads import HostFacts
+from strato.domain.fabric.payloads import HostFacts
 
 # Keys of ``capabilities``; workflows consult these instead of guessing.
 CAPABILITIES = (

@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 
 import libvirt
 
-from strato.domain.compute import (
+from strato.domain.compute.specs import (
     ConsoleInfo,
     DiskSpec,
     NicSpec,
@@ -35,7 +35,7 @@ from strato.domain.compute import (
     VmSpec,
     VmStats,
 )
-from strato.domain.payloads import HostFacts
+from strato.domain.fabric.payloads import HostFacts
 from strato.drivers.hypervisor.base import (
     HypervisorDriver,
     HypervisorError,

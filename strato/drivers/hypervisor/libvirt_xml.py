@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from strato.domain.compute import BootSpec, DiskSpec, NicSpec, VmSpec
+from strato.domain.compute.specs import BootSpec, DiskSpec, NicSpec, VmSpec
 
 STRATO_NS = "https://strato.cloud/xmlns/vm/1"
 ET.register_namespace("strato", STRATO_NS)

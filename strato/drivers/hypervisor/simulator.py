@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import strato.drivers.simstate as simstate
-from strato.domain.compute import (
+from strato.domain.compute.specs import (
     ConsoleInfo,
     DiskSpec,
     NicSpec,
@@ -21,7 +21,7 @@ from strato.domain.compute import (
     VmSpec,
     VmStats,
 )
-from strato.domain.payloads import HostFacts
+from strato.domain.fabric.payloads import HostFacts
 from strato.drivers.faults import FaultPlan
 from strato.drivers.hypervisor.base import HypervisorDriver, HypervisorError, VmNotFound
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 
-from strato.domain.network import NetworkSpec, PortInfo, PortSpec
+from strato.domain.network.specs import NetworkSpec, PortInfo, PortSpec
 
 
 class NetworkElement(abc.ABC):

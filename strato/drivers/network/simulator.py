@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from strato.domain.network import NetworkSpec, PortInfo, PortSpec
+from strato.domain.network.specs import NetworkSpec, PortInfo, PortSpec
 from strato.drivers.faults import FaultPlan
 from strato.drivers.network.base import NetworkElement
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Sequence
 
-from strato.domain.placement import HostCandidate, PlanOutcome, PlanRequest
+from strato.domain.compute.placement import HostCandidate, PlanOutcome, PlanRequest
 
 
 def exclusion(req: PlanRequest, host: HostCandidate) -> str | None:

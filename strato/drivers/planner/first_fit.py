@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from strato.domain.placement import HostCandidate, PlanRequest
+from strato.domain.compute.placement import HostCandidate, PlanRequest
 from strato.drivers.planner.base import DeploymentPlanner
 
 

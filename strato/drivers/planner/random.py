@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from strato.domain.placement import HostCandidate, PlanRequest
+from strato.domain.compute.placement import HostCandidate, PlanRequest
 from strato.drivers.planner.base import DeploymentPlanner
 
 

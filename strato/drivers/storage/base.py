@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 
-from strato.domain.storage import PoolFacts, VolumeInfo, VolumeSpec
+from strato.domain.storage.specs import PoolFacts, VolumeInfo, VolumeSpec
 
 
 class PrimaryStorage(abc.ABC):

@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from strato.domain.storage import PoolFacts, VolumeInfo, VolumeSpec
+from strato.domain.storage.specs import PoolFacts, VolumeInfo, VolumeSpec
 from strato.drivers.storage.base import PrimaryStorage
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import strato.drivers.simstate as simstate
-from strato.domain.storage import PoolFacts, VolumeInfo, VolumeSpec
+from strato.domain.storage.specs import PoolFacts, VolumeInfo, VolumeSpec
 from strato.drivers.faults import FaultPlan
 from strato.drivers.storage.base import PrimaryStorage
 

@@ -1,0 +1,1 @@
+"""Compute: VMs, their offerings and templates, placement."""

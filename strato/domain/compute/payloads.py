@@ -1,0 +1,154 @@
+"""Inputs and results of the VM operations' workflows and activities.
+
+One input model and one result model each, imported by workflows through
+``workflow.unsafe.imports_passed_through()``. New fields always get defaults so running
+executions keep decoding.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+
+from strato.domain.compute.specs import ConsoleInfo
+
+# --- VM lifecycle -----------------------------------------------------------------
+
+
+class VmRef(BaseModel):
+    """Names one VM and the operation acting on it."""
+
+    vm_id: UUID
+    operation_id: UUID | None = None
+
+
+class DeployVmInput(VmRef):
+    max_hosts: int = 3
+    start: bool = True
+    # How long a host's agent may take to pick a step up before the host counts as dead,
+    # and (if set) the limit of each host step, which also cuts a hung hypervisor call.
+    host_reach_s: float = 30.0
+    host_step_s: float | None = None
+
+
+class StopVmInput(VmRef):
+    force: bool = False
+    timeout_s: float = 30.0
+    release_capacity: bool = True
+
+
+class ScaleVmInput(VmRef):
+    service_offering_id: UUID
+
+
+class DestroyVmInput(VmRef):
+    expunge: bool = False
+    expunge_delay_s: float = 86_400.0
+
+
+class ExpungeVmInput(VmRef):
+    delay_s: float = 0.0
+
+
+class VmResult(BaseModel):
+    vm_id: UUID
+    state: str
+    host_id: UUID | None = None
+    host_name: str | None = None
+    attempts: list[str] = Field(default_factory=list)
+
+
+class VmContext(BaseModel):
+    """What the workflow needs to drive subsystems for one VM (read at its first step)."""
+
+    vm_id: UUID
+    name: str
+    hypervisor_name: str
+    zone_id: UUID
+    owner: str = ""
+    state: str
+    cpu_count: int
+    cpu_speed_mhz: int
+    memory_mb: int
+    service_offering_id: UUID | None = None
+    host_id: UUID | None = None
+    host_name: str | None = None
+    last_host_id: UUID | None = None
+    last_host_name: str | None = None
+    root_volume_id: UUID | None = None
+    root_volume_name: str | None = None
+    root_size_bytes: int = 0
+    root_pool_name: str | None = None
+    template_path: str | None = None
+    boot: dict[str, Any] = Field(default_factory=dict)
+
+
+class VmBeginInput(VmRef):
+    target: str
+    expected: list[str] = Field(default_factory=list)
+
+
+class VmFinishInput(VmRef):
+    """The final step: transition, set/clear host, clear the operation lock, one txn."""
+
+    target: str
+    host_id: UUID | None = None
+    clear_host: bool = False
+    error: str | None = None
+    destroyed: bool = False
+    expunge_delay_s: float | None = None
+    console: ConsoleInfo | None = None
+    # An event the operation's success writes besides a state change (e.g. a reboot,
+    # which leaves the VM Running): written once, in the finishing transaction.
+    event: str | None = None
+
+
+class VmFailSafeInput(VmRef):
+    """An operation ends on a failure its own code did not handle: whatever it was."""
+
+    error: str
+    kind: str = ""
+
+
+class PlanInput(VmRef):
+    avoid: list[UUID] = Field(default_factory=list)
+    prefer_host_id: UUID | None = None
+
+
+class Placement(BaseModel):
+    host_id: UUID
+    host_name: str
+    considered: int = 0
+    console: ConsoleInfo | None = None
+
+
+class PoolPlacement(BaseModel):
+    pool_id: UUID
+    pool_name: str
+    volume_id: UUID
+    volume_name: str
+    size_bytes: int
+
+
+class ScaleClaimInput(VmRef):
+    service_offering_id: UUID
+    live: bool = False
+
+
+class ScaleClaimResult(BaseModel):
+    cpu_count: int
+    cpu_speed_mhz: int
+    memory_mb: int
+    applied: bool
+
+
+class ComputeVmInput(BaseModel):
+    """A host-bound compute request about one VM by its hypervisor name."""
+
+    name: str
+    timeout_s: float = 30.0
+    force: bool = False
+    cpu_count: int = 0
+    memory_mb: int = 0

@@ -1,0 +1,1 @@
+"""Fabric: zones, pods, clusters, hosts, and the agents that serve them."""

@@ -1,0 +1,173 @@
+"""Inputs and results of the host workflows and activities: add, register, heartbeat, inventory.
+
+One input model and one result model each, imported by workflows through
+``workflow.unsafe.imports_passed_through()``. New fields always get defaults so running
+executions keep decoding.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+
+from strato.domain.compute.specs import VmPowerInfo
+from strato.domain.storage.specs import VolumeInfo
+
+
+class AddHostInput(BaseModel):
+    host_id: UUID
+    host_name: str
+    zone_id: UUID
+    operation_id: UUID | None = None
+    connect_timeout_s: float = 30.0
+
+
+class AddHostResult(BaseModel):
+    host_id: UUID
+    status: str
+    cpu_cores: int = 0
+    memory_total_mb: int = 0
+
+
+class HostFacts(BaseModel):
+    """What a hypervisor host reports about itself when connected."""
+
+    hypervisor: str
+    hypervisor_version: str = ""
+    cpu_sockets: int = 1
+    cpu_cores: int
+    cpu_speed_mhz: int
+    memory_total_mb: int
+    capabilities: dict[str, Any] = Field(default_factory=dict)
+
+
+class PoolRef(BaseModel):
+    """A primary pool an agent serves on ``storage@<name>`` (its driver and location)."""
+
+    name: str
+    driver: str
+    url: str = ""
+
+
+class RegisterHostInput(BaseModel):
+    """An agent announcing the host it serves (``strato agent compute``)."""
+
+    host_name: str
+    zone_name: str
+    cluster_name: str
+    pod_name: str | None = None
+    agent_id: UUID
+    url: str = ""
+    facts: HostFacts
+
+
+class RegisterHostResult(BaseModel):
+    host_id: UUID
+    created: bool
+    status: str
+    pools: list[PoolRef] = Field(default_factory=list)
+
+
+class HostHeartbeat(BaseModel):
+    """What an agent sends every few seconds: it is alive, and what its hypervisor runs
+    (the VM state report the monitor reconciles against the database)."""
+
+    agent_id: UUID
+    sent_at: datetime
+    vms: list[VmPowerInfo] = Field(default_factory=list)
+    stopping: bool = False
+
+
+class HostMonitorInput(BaseModel):
+    host_id: UUID
+    host_name: str
+    window_s: float = 30.0
+    reported_unknown: list[str] = Field(default_factory=list)
+
+
+class HostHeartbeatInput(BaseModel):
+    host_id: UUID
+    heartbeat: HostHeartbeat
+    reported_unknown: list[str] = Field(default_factory=list)
+
+
+class HostHeartbeatResult(BaseModel):
+    gone: bool = False
+    accepted: bool = True
+    status: str = ""
+    corrected: list[str] = Field(default_factory=list)
+    unknown: list[str] = Field(default_factory=list)
+
+
+class HostHeartbeatLostInput(BaseModel):
+    host_id: UUID
+    silent_s: float
+
+
+class ConnectHostInput(BaseModel):
+    host_id: UUID
+    host_name: str
+
+
+class HostTransitionInput(BaseModel):
+    host_id: UUID
+    target: str
+    reason: str | None = None
+    operation_id: UUID | None = None
+
+
+class HostTransitionResult(BaseModel):
+    host_id: UUID
+    old_status: str
+    new_status: str
+    changed: bool
+
+
+class HostConnectedInput(BaseModel):
+    host_id: UUID
+    facts: HostFacts
+    operation_id: UUID | None = None
+
+
+class HostVm(BaseModel):
+    host: str
+    name: str
+
+
+class PoolVolume(BaseModel):
+    pool: str
+    name: str
+
+
+class InventoryInput(BaseModel):
+    """What `strato doctor` asks the agents: their hosts' domains and pools' volumes, and
+    (repair) domains to undefine and volumes to delete that no VM or volume owns."""
+
+    hosts: list[str] = Field(default_factory=list)
+    pools: list[str] = Field(default_factory=list)
+    undefine: list[HostVm] = Field(default_factory=list)
+    delete: list[PoolVolume] = Field(default_factory=list)
+    # How long an agent may take to pick the task up before it counts as unreachable.
+    reach_s: float = 10.0
+
+
+class HostInventory(BaseModel):
+    host: str
+    vms: list[VmPowerInfo] | None = None
+    error: str | None = None
+
+
+class PoolInventory(BaseModel):
+    pool: str
+    volumes: list[VolumeInfo] | None = None
+    error: str | None = None
+
+
+class InventoryResult(BaseModel):
+    hosts: list[HostInventory] = Field(default_factory=list)
+    pools: list[PoolInventory] = Field(default_factory=list)
+    # One line per requested undefine/delete that failed.
+    failed_repairs: list[str] = Field(default_factory=list)

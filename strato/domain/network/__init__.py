@@ -1,0 +1,1 @@
+"""Network: guest networks, NICs and addresses."""

@@ -1,0 +1,1 @@
+"""Storage: primary pools and volumes."""

@@ -1,0 +1,55 @@
+"""Storage entities: primary pools, disk offerings, volumes."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from pydantic import Field
+
+from strato.domain.models import Entity
+from strato.domain.states import (
+    OfferingState,
+    PoolState,
+    VolumeState,
+)
+
+
+class StoragePool(Entity):
+    zone_id: UUID
+    pod_id: UUID | None = None
+    cluster_id: UUID | None = None
+    name: str
+    scope: str = "cluster"
+    driver: str
+    url: str = ""
+    capacity_bytes: int = 0
+    allocated_bytes: int = 0
+    used_bytes: int = 0
+    overprovisioning_factor: float = 1.0
+    tags: list[str] = Field(default_factory=list)
+    state: PoolState = PoolState.UP
+
+
+class DiskOffering(Entity):
+    name: str
+    display_text: str = ""
+    size_gb: int | None = None
+    custom_size: bool = False
+    provisioning: str = "thin"
+    storage_tags: list[str] = Field(default_factory=list)
+    state: OfferingState = OfferingState.ACTIVE
+
+
+class Volume(Entity):
+    name: str
+    zone_id: UUID
+    pool_id: UUID | None = None
+    vm_id: UUID | None = None
+    kind: str
+    size_bytes: int
+    format: str = "qcow2"
+    path: str | None = None
+    disk_offering_id: UUID | None = None
+    template_id: UUID | None = None
+    owner: str = ""
+    state: VolumeState = VolumeState.ALLOCATED
