@@ -17,7 +17,7 @@ import time
 from uuid import UUID, uuid4
 
 from bench.scale_data import ScaleDb, pct, pss_mib, scale_database
-from strato.activities.vm_records import VmRecordsActivities
+from strato.activities.compute.records import VmRecordsActivities
 from strato.domain.compute.payloads import PlanInput
 
 TARGET_P99_MS = 20.0

@@ -106,3 +106,30 @@ def test_front_doors_accept_operations_only_through_commands() -> None:
         text = path.read_text()
         for token in ("workflow_id(", "start_workflow(", "vms.acquire("):
             assert token not in text, f"{path.relative_to(ROOT)} uses {token!r}"
+
+
+SUBSYSTEMS = ("fabric", "compute", "storage", "network")
+SUBSYSTEM_LAYERS = ("domain", "schema", "workflows", "activities", "api/routers", "api/schemas")
+
+
+def test_every_layer_has_a_package_per_subsystem() -> None:
+    for layer in SUBSYSTEM_LAYERS:
+        for sub in SUBSYSTEMS:
+            init = ROOT / layer / sub / "__init__.py"
+            assert init.exists(), f"strato/{layer}/{sub}/ is missing"
+            assert init.read_text().startswith('"""'), f"{init.relative_to(ROOT)} says nothing"
+
+
+def test_subsystems_do_not_reach_into_each_other_sideways() -> None:
+    """Within a layer, a subsystem may use fabric (the estate everything stands on) and its
+    own package; compute, storage and network meet only through the domain payloads."""
+    for layer in ("schema", "workflows", "activities"):
+        for sub in ("storage", "network"):
+            for path in sorted((ROOT / layer / sub).rglob("*.py")):
+                for m in imports(path):
+                    for other in SUBSYSTEMS:
+                        if other in (sub, "fabric"):
+                            continue
+                        assert not m.startswith(f"strato.{layer}.{other}"), (
+                            f"{path.relative_to(ROOT)} imports {m}"
+                        )

@@ -10,7 +10,7 @@ from temporalio.client import Client
 
 from strato import __version__
 from strato.api import errors
-from strato.api.routers import catalog, events, fabric, keys, networks, operations, system, vms
+from strato.api.routers import compute, events, fabric, keys, network, operations, storage, system
 from strato.schema.db import Database
 from strato.settings import Settings
 from strato.temporal import connect
@@ -54,7 +54,17 @@ def create_app(
         timeout_s=settings.body_timeout_s,
     )
     errors.install(app)
-    for module in (system, fabric, catalog, vms, networks, operations, events, keys):
-        app.include_router(module.router, prefix=API_PREFIX)
+    routers = [
+        system.router,
+        *fabric.ROUTERS,
+        *compute.ROUTERS,
+        *storage.ROUTERS,
+        *network.ROUTERS,
+        operations.router,
+        events.router,
+        keys.router,
+    ]
+    for router in routers:
+        app.include_router(router, prefix=API_PREFIX)
     errors.document_problems(app)
     return app

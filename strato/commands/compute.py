@@ -30,10 +30,12 @@ from strato.domain.errors import InvalidInput, NotFound
 from strato.domain.fields import Name, Request, Text
 from strato.domain.ids import Workflows
 from strato.domain.states import OfferingState, TemplateState, VmState
-from strato.schema import repository, vms, volumes
+from strato.schema import repository
+from strato.schema.compute import vms
+from strato.schema.compute.vms import VMS
 from strato.schema.operations import OperationRecord
+from strato.schema.storage import volumes
 from strato.schema.tables import SERVICE_OFFERINGS, TEMPLATES, ZONES
-from strato.schema.vms import VMS
 from strato.settings import Settings
 
 GiB = 1 << 30

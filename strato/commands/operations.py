@@ -29,7 +29,7 @@ from strato.domain.errors import Conflict
 from strato.schema import operations as repo
 from strato.schema.db import Database
 from strato.schema.operations import OperationRecord
-from strato.workflows.search_attributes import typed
+from strato.workflows.common.search_attributes import typed
 
 log = logging.getLogger(__name__)
 

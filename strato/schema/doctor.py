@@ -20,8 +20,11 @@ from strato.domain.compute.specs import PowerState, VmPowerInfo
 from strato.domain.fabric.payloads import HostVm, PoolVolume
 from strato.domain.states import VmState
 from strato.domain.storage.specs import VolumeInfo
-from strato.schema import agents, capacity, events, ipam
+from strato.schema import events
+from strato.schema.compute import capacity
 from strato.schema.db import Database
+from strato.schema.fabric import agents
+from strato.schema.network import ipam
 
 # States a VM is only in while an operation holds its lock.
 TRANSITIONAL_VM = ("Allocated", "Starting", "Stopping", "Migrating", "Expunging")

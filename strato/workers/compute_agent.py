@@ -30,8 +30,8 @@ from temporalio.client import Client, WorkflowFailureError
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.worker import Worker
 
-from strato.activities.compute import ComputeActivities
-from strato.activities.storage import StorageActivities
+from strato.activities.compute.hypervisor import ComputeActivities
+from strato.activities.storage.volumes import StorageActivities
 from strato.domain.fabric.payloads import (
     HostHeartbeat,
     HostMonitorInput,
@@ -43,7 +43,7 @@ from strato.drivers.hypervisor.base import HypervisorDriver, HypervisorError
 from strato.drivers.registry import load
 from strato.settings import Settings
 from strato.temporal import connect
-from strato.workflows.failures import failure_reason
+from strato.workflows.common.failures import failure_reason
 
 log = logging.getLogger(__name__)
 

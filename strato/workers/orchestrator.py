@@ -10,8 +10,7 @@ from collections.abc import Sequence
 from temporalio.client import Client
 from temporalio.worker import Interceptor, Worker
 
-from strato.activities.records import RecordsActivities
-from strato.activities.vm_records import VmRecordsActivities
+from strato.activities.registry import data_service
 from strato.commands import operations
 from strato.domain.ids import ORCHESTRATION_QUEUE
 from strato.schema.db import Database
@@ -28,13 +27,11 @@ def build_worker(
     queue: str = ORCHESTRATION_QUEUE,
     interceptors: Sequence[Interceptor] = (),
 ) -> Worker:
-    records = RecordsActivities(db)
-    vm_records = VmRecordsActivities(db)
     return Worker(
         client,
         task_queue=queue,
         workflows=ALL_WORKFLOWS,
-        activities=[*records.all(), *vm_records.all()],
+        activities=data_service(db),
         max_concurrent_workflow_tasks=200,
         max_concurrent_activities=500,
         # Bounded by the pool: excess data-service steps queue here instead of timing out

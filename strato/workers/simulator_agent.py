@@ -19,14 +19,14 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from strato.activities.compute import ComputeActivities
-from strato.activities.storage import StorageActivities
+from strato.activities.compute.hypervisor import ComputeActivities
+from strato.activities.storage.volumes import StorageActivities
 from strato.domain.ids import compute_queue, storage_queue
 from strato.drivers.faults import FaultPlan
 from strato.drivers.hypervisor.simulator import SimulatorHypervisor
 from strato.drivers.storage.simulator import SimulatorPrimaryStorage
-from strato.schema import hosts
 from strato.schema.db import Database
+from strato.schema.fabric import hosts
 from strato.settings import Settings
 from strato.temporal import connect
 

@@ -1,31 +1,28 @@
-"""Every workflow type the orchestrator worker runs."""
+"""Every workflow type the orchestrator worker runs, found by walking ``strato.workflows``.
+
+A new operation adds its module under its subsystem's package; nothing central lists it.
+"""
 
 from __future__ import annotations
 
-from strato.workflows.add_host import AddHostWorkflow
-from strato.workflows.deploy_vm import DeployVmWorkflow
-from strato.workflows.destroy_vm import DestroyVmWorkflow
-from strato.workflows.expunge_vm import ExpungeVmWorkflow
-from strato.workflows.host_monitor import HostMonitorWorkflow
-from strato.workflows.inventory import InventoryWorkflow
-from strato.workflows.reboot_vm import RebootVmWorkflow
-from strato.workflows.recover_vm import RecoverVmWorkflow
-from strato.workflows.register_host import RegisterHostWorkflow
-from strato.workflows.scale_vm import ScaleVmWorkflow
-from strato.workflows.start_vm import StartVmWorkflow
-from strato.workflows.stop_vm import StopVmWorkflow
+import importlib
+import pkgutil
 
-ALL_WORKFLOWS: list[type] = [
-    AddHostWorkflow,
-    RegisterHostWorkflow,
-    HostMonitorWorkflow,
-    DeployVmWorkflow,
-    StartVmWorkflow,
-    StopVmWorkflow,
-    RebootVmWorkflow,
-    ScaleVmWorkflow,
-    DestroyVmWorkflow,
-    RecoverVmWorkflow,
-    ExpungeVmWorkflow,
-    InventoryWorkflow,
-]
+
+def discover(package: str = "strato.workflows") -> list[type]:
+    """Import every module under ``package`` and return its workflow classes, by module name."""
+    root = importlib.import_module(package)
+    found: list[type] = []
+    for info in sorted(pkgutil.walk_packages(root.__path__, f"{package}."), key=lambda i: i.name):
+        module = importlib.import_module(info.name)
+        for obj in vars(module).values():
+            if (
+                isinstance(obj, type)
+                and obj.__module__ == module.__name__
+                and hasattr(obj, "__temporal_workflow_definition")
+            ):
+                found.append(obj)
+    return found
+
+
+ALL_WORKFLOWS: list[type] = discover()

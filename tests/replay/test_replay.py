@@ -18,7 +18,7 @@ from temporalio.worker import Replayer
 
 from strato.domain.compute.payloads import DeployVmInput, VmResult
 from strato.domain.ids import Workflows
-from strato.workflows.deploy_vm import DeployVmWorkflow
+from strato.workflows.compute.deploy_vm import DeployVmWorkflow
 from strato.workflows.registry import ALL_WORKFLOWS
 
 HISTORIES = Path(__file__).parent / "histories"

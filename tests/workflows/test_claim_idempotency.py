@@ -8,7 +8,7 @@ import uuid
 import httpx
 from temporalio.testing import ActivityEnvironment
 
-from strato.activities.vm_records import VmRecordsActivities
+from strato.activities.compute.records import VmRecordsActivities
 from strato.domain.compute.payloads import PlanInput
 from strato.schema.db import Database
 from tests.conftest import Platform

@@ -21,7 +21,7 @@ from strato.domain.compute.payloads import VmRef
 from strato.domain.ids import Activities as A
 from strato.domain.ids import Workflows
 from strato.schema import operations as ops_repo
-from strato.schema import vms
+from strato.schema.compute import vms
 from strato.schema.db import Database
 from strato.settings import Settings
 from tests.conftest import Platform

@@ -1,0 +1,1 @@
+"""Compute activities: VM record steps (orchestrator) and hypervisor steps (per-host queue)."""

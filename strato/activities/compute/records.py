@@ -1,0 +1,266 @@
+"""Data-service activities of the VM lifecycle: state, locks, planning, claims, IPAM.
+
+All idempotent (a retry converges to the same rows) and run as local activities on the
+orchestrator worker. Domain errors become non-retryable ApplicationErrors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from strato.activities.fabric.records import permanent
+from strato.domain.compute.payloads import (
+    Placement,
+    PlanInput,
+    PoolPlacement,
+    ScaleClaimInput,
+    ScaleClaimResult,
+    VmBeginInput,
+    VmContext,
+    VmFailSafeInput,
+    VmFinishInput,
+    VmRef,
+)
+from strato.domain.compute.placement import PlanRequest
+from strato.domain.errors import InsufficientCapacity, NotFound, StratoError
+from strato.domain.ids import Activities as A
+from strato.domain.network.payloads import NicInfo
+from strato.domain.states import VmState
+from strato.domain.storage.payloads import VolumeReadyInput
+from strato.drivers.registry import load
+from strato.schema import repository
+from strato.schema.compute import capacity, vms
+from strato.schema.db import Database
+from strato.schema.network import ipam
+from strato.schema.storage import volumes
+from strato.schema.tables import SERVICE_OFFERINGS
+
+# Hosts a decision first considers (those that fit, by the planner's order); the whole
+# zone only when none of them can be claimed.
+SHORTLIST = 200
+
+T = TypeVar("T")
+
+
+class VmRecordsActivities:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def _tx(self, fn: Callable[[Any], Awaitable[T]]) -> T:
+        try:
+            async with self.db.tx() as conn:
+                return await fn(conn)
+        except StratoError as err:
+            raise permanent(err) from err
+
+    @activity.defn(name=A.VM_BEGIN)
+    async def vm_begin(self, inp: VmBeginInput) -> VmContext:
+        """Enter the operation's transitional state; return what the workflow needs."""
+
+        async def run(conn: Any) -> VmContext:
+            target = VmState(inp.target) if inp.target else None
+            await vms.begin(conn, inp.vm_id, inp.operation_id, target)
+            return await vms.context(conn, inp.vm_id)
+
+        return await self._tx(run)
+
+    @activity.defn(name=A.VM_EXPUNGE_BEGIN)
+    async def vm_expunge_begin(self, inp: VmRef) -> VmContext | None:
+        """Lock and enter Expunging; None when there is nothing to expunge."""
+        op = inp.operation_id
+        assert op is not None
+
+        async def run(conn: Any) -> VmContext | None:
+            if not await vms.begin_expunge(conn, inp.vm_id, op):
+                return None
+            return await vms.context(conn, inp.vm_id)
+
+        return await self._tx(run)
+
+    @activity.defn(name=A.VM_FINISH)
+    async def vm_finish(self, inp: VmFinishInput) -> VmContext:
+        async def run(conn: Any) -> VmContext:
+            await vms.finish(conn, inp)
+            return await vms.context(conn, inp.vm_id)
+
+        return await self._tx(run)
+
+    @activity.defn(name=A.VM_FAIL_SAFE)
+    async def vm_fail_safe(self, inp: VmFailSafeInput) -> bool:
+        """An operation failed in a way its code did not handle: settle the VM and free
+        its lock (see :func:`strato.schema.compute.vms.fail_safe`). Idempotent."""
+        op = inp.operation_id
+        assert op is not None
+        return await self._tx(lambda c: vms.fail_safe(c, inp.vm_id, op, inp.error, inp.kind))
+
+    @activity.defn(name=A.VM_PLAN_CLAIM)
+    async def vm_plan_claim(self, inp: PlanInput) -> Placement:
+        """Plan with the zone's (or offering's) planner, then claim host by host in that
+        order until one claim holds. Raises insufficient-capacity naming every reason."""
+        async with self.db.tx() as conn:
+            # Idempotent: a retry of this step (after a timeout, a worker crash) finds the
+            # claim its earlier attempt made and returns it instead of claiming again.
+            held = await capacity.current_claim(conn, inp.vm_id)
+            if held is not None and held[0] not in inp.avoid:
+                return Placement(host_id=held[0], host_name=held[1])
+            if held is not None:
+                await capacity.release_host(conn, inp.vm_id)
+        async with self.db.conn() as conn:
+            row = await capacity.placement_ask(conn, inp.vm_id)
+            if row is None:
+                raise permanent(NotFound(f"VM {inp.vm_id} does not exist"))
+            rules = await capacity.affinity_rules(conn, inp.vm_id)
+        seed = int(hashlib.sha256(str(inp.vm_id).encode()).hexdigest()[:8], 16)
+        req = PlanRequest(
+            cpu_mhz=row["cpu"],
+            memory_mb=row["memory_mb"],
+            host_tags=list(row["host_tags"]),
+            avoid=inp.avoid,
+            prefer_host_id=inp.prefer_host_id,
+            affinity=rules,
+            seed=seed,
+        )
+        planner = load("planner", row["planner"])()
+        shortlist = capacity.Shortlist(
+            cpu_mhz=req.cpu_mhz,
+            memory_mb=req.memory_mb,
+            host_tags=req.host_tags,
+            avoid=req.avoid,
+            prefer=req.prefer_host_id,
+            limit=SHORTLIST,
+            random=row["planner"] == "random",
+        )
+        # First over a shortlist of hosts that fit; then, if nothing was placed, over
+        # every host (which also gives the full explanation of a failure).
+        for listed in (shortlist, None):
+            async with self.db.conn() as conn:
+                hosts = await capacity.candidates(
+                    conn, row["zone_id"], owner=row["owner"], shortlist=listed
+                )
+            outcome = planner.plan(req, hosts)
+            lost: dict[str, str] = {}
+            for host in outcome.ordered:
+                async with self.db.tx() as conn:
+                    why = await capacity.claim_host(
+                        conn, inp.vm_id, host.id, req.cpu_mhz, req.memory_mb
+                    )
+                if why is None:
+                    return Placement(host_id=host.id, host_name=host.name, considered=len(hosts))
+                lost[host.name] = why
+        outcome.excluded.update(lost)
+        err = InsufficientCapacity(
+            f"no host can take {req.cpu_mhz} MHz / {req.memory_mb} MiB: {outcome.explain()}"
+        )
+        raise ApplicationError(err.detail, type=err.type, non_retryable=True)
+
+    @activity.defn(name=A.VM_RELEASE_HOST)
+    async def vm_release_host(self, inp: VmRef) -> bool:
+        return await self._tx(lambda c: capacity.release_host(c, inp.vm_id)) is not None
+
+    @activity.defn(name=A.VM_CLAIM_POOL)
+    async def vm_claim_pool(self, inp: PlanInput) -> PoolPlacement:
+        """Claim primary storage for the root volume on a pool the placed host reaches."""
+
+        async def run(conn: Any) -> PoolPlacement:
+            ctx = await vms.context(conn, inp.vm_id)
+            if ctx.root_volume_id is None or inp.prefer_host_id is None:
+                raise NotFound(f"VM {inp.vm_id} has no root volume or no host to reach it from")
+            placed = await capacity.claim_pool(conn, ctx.root_volume_id, inp.prefer_host_id)
+            if placed is None:
+                raise InsufficientCapacity(
+                    f"no primary pool reachable from the host has {ctx.root_size_bytes} bytes free"
+                )
+            return placed
+
+        return await self._tx(run)
+
+    @activity.defn(name=A.VM_RELEASE_POOL)
+    async def vm_release_pool(self, inp: VmRef) -> None:
+        async def run(conn: Any) -> None:
+            for vol in await volumes.for_vm(conn, inp.vm_id):
+                await capacity.release_pool(conn, vol.id)
+                await volumes.set_state(conn, vol.id, "Allocated")
+
+        await self._tx(run)
+
+    @activity.defn(name=A.VM_ALLOCATE_NICS)
+    async def vm_allocate_nics(self, inp: VmRef) -> list[NicInfo]:
+        async def run(conn: Any) -> list[NicInfo]:
+            ctx = await vms.context(conn, inp.vm_id)
+            return await ipam.allocate_default_nic(conn, inp.vm_id, ctx.zone_id)
+
+        return await self._tx(run)
+
+    @activity.defn(name=A.VM_RELEASE_NICS)
+    async def vm_release_nics(self, inp: VmRef) -> int:
+        return await self._tx(lambda c: ipam.release_nics(c, inp.vm_id))
+
+    @activity.defn(name=A.VOLUME_READY)
+    async def volume_ready(self, inp: VolumeReadyInput) -> None:
+        await self._tx(lambda c: volumes.set_state(c, inp.volume_id, "Ready", path=inp.path))
+
+    @activity.defn(name=A.VOLUMES_EXPUNGED)
+    async def volumes_expunged(self, inp: VmRef) -> None:
+        async def run(conn: Any) -> None:
+            for vol in await volumes.for_vm(conn, inp.vm_id):
+                await capacity.release_pool(conn, vol.id)
+                await volumes.set_state(conn, vol.id, "Expunged")
+
+        await self._tx(run)
+
+    @activity.defn(name=A.VM_SCALE_CLAIM)
+    async def vm_scale_claim(self, inp: ScaleClaimInput) -> ScaleClaimResult:
+        """Record the new offering; for a live scale, resize the host claim first."""
+
+        async def run(conn: Any) -> ScaleClaimResult:
+            offering = await repository.get(conn, SERVICE_OFFERINGS, inp.service_offering_id)
+            if inp.live:
+                why = await capacity.resize_claim(
+                    conn,
+                    inp.vm_id,
+                    offering.cpu_count * offering.cpu_speed_mhz,
+                    offering.memory_mb,
+                )
+                if why is not None:
+                    raise InsufficientCapacity(why)
+            await vms.set_offering(
+                conn,
+                inp.vm_id,
+                offering.id,
+                offering.cpu_count,
+                offering.cpu_speed_mhz,
+                offering.memory_mb,
+            )
+            return ScaleClaimResult(
+                cpu_count=offering.cpu_count,
+                cpu_speed_mhz=offering.cpu_speed_mhz,
+                memory_mb=offering.memory_mb,
+                applied=True,
+            )
+
+        return await self._tx(run)
+
+    def all(self) -> list[Callable[..., Any]]:
+        return [
+            self.vm_begin,
+            self.vm_finish,
+            self.vm_expunge_begin,
+            self.vm_fail_safe,
+            self.vm_plan_claim,
+            self.vm_release_host,
+            self.vm_claim_pool,
+            self.vm_release_pool,
+            self.vm_allocate_nics,
+            self.vm_release_nics,
+            self.volume_ready,
+            self.volumes_expunged,
+            self.vm_scale_claim,
+        ]
+
+
+DATA_SERVICE: list[Any] = [VmRecordsActivities]

@@ -1,0 +1,1 @@
+"""Fabric activities: the data-service steps of host registration, heartbeats and inventory."""

@@ -1,0 +1,106 @@
+"""Data-service activities: guarded state changes in PostgreSQL, each with its event row.
+
+They run on the orchestrator worker, as local activities where the workflow allows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from strato.domain.errors import StratoError
+from strato.domain.fabric.payloads import (
+    AddHostResult,
+    HostConnectedInput,
+    HostHeartbeatInput,
+    HostHeartbeatLostInput,
+    HostHeartbeatResult,
+    HostTransitionInput,
+    HostTransitionResult,
+    RegisterHostInput,
+    RegisterHostResult,
+)
+from strato.domain.ids import Activities
+from strato.domain.states import HostStatus
+from strato.schema.db import Database
+from strato.schema.fabric import agents, hosts
+
+
+def permanent(err: StratoError) -> ApplicationError:
+    """A domain error is a fact, not a hiccup: retrying cannot change it."""
+    return ApplicationError(err.detail, type=err.type, non_retryable=True)
+
+
+class RecordsActivities:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    @activity.defn(name=Activities.HOST_TRANSITION)
+    async def host_transition(self, inp: HostTransitionInput) -> HostTransitionResult:
+        """Move a host's connection status. Idempotent: already there is success."""
+        try:
+            async with self.db.tx() as conn:
+                return await hosts.transition(
+                    conn,
+                    inp.host_id,
+                    HostStatus(inp.target),
+                    reason=inp.reason,
+                    operation_id=inp.operation_id,
+                )
+        except StratoError as err:
+            raise permanent(err) from err
+
+    @activity.defn(name=Activities.HOST_CONNECTED)
+    async def host_connected(self, inp: HostConnectedInput) -> AddHostResult:
+        """Store the host's reported facts and mark it Up. Idempotent."""
+        try:
+            async with self.db.tx() as conn:
+                host = await hosts.record_connected(
+                    conn, inp.host_id, inp.facts, operation_id=inp.operation_id
+                )
+        except StratoError as err:
+            raise permanent(err) from err
+        return AddHostResult(
+            host_id=host.id,
+            status=host.status,
+            cpu_cores=host.cpu_cores,
+            memory_total_mb=host.memory_total_mb,
+        )
+
+    @activity.defn(name=Activities.HOST_REGISTER)
+    async def host_register(self, inp: RegisterHostInput) -> RegisterHostResult:
+        """Create or update the host an agent serves. Idempotent for the same agent;
+        refused (nothing written) for a name another agent holds."""
+        try:
+            async with self.db.tx() as conn:
+                return await agents.register(conn, inp)
+        except StratoError as err:
+            raise permanent(err) from err
+
+    @activity.defn(name=Activities.HOST_HEARTBEAT)
+    async def host_heartbeat(self, inp: HostHeartbeatInput) -> HostHeartbeatResult:
+        """Record the heartbeat and reconcile the VM report, in one transaction.
+        Idempotent: a replayed report corrects nothing twice (the corrected rows changed
+        after the report was taken) and unknown domains are reported once."""
+        async with self.db.tx() as conn:
+            return await agents.heartbeat(conn, inp)
+
+    @activity.defn(name=Activities.HOST_HEARTBEAT_LOST)
+    async def host_heartbeat_lost(self, inp: HostHeartbeatLostInput) -> str | None:
+        """An Up host whose agent went silent becomes Disconnected. Idempotent."""
+        async with self.db.tx() as conn:
+            return await agents.heartbeat_lost(conn, inp.host_id, inp.silent_s)
+
+    def all(self) -> list[Any]:
+        return [
+            self.host_transition,
+            self.host_connected,
+            self.host_register,
+            self.host_heartbeat,
+            self.host_heartbeat_lost,
+        ]
+
+
+DATA_SERVICE: list[Any] = [RecordsActivities]

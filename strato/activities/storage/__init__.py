@@ -1,0 +1,1 @@
+"""Storage activities: volume steps on a storage pool's queue."""

@@ -1,0 +1,92 @@
+"""VMs: deploy and lifecycle verbs (each one operation, accepted by
+:mod:`strato.commands.compute`), list and detail.
+
+No ``from __future__ import annotations``: the verb routes are closures whose
+annotations FastAPI reads at runtime.
+"""
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Body, Header, Query, Response, status
+
+from strato.api.crud import list_response
+from strato.api.deps import CallerDep, CommandsDep, DbDep
+from strato.api.schemas.common import ListPage
+from strato.api.schemas.compute import vms as s
+from strato.commands import compute as commands
+from strato.commands.view import Accepted
+from strato.domain.compute.models import Vm
+from strato.schema.compute import vms
+from strato.schema.compute.vms import VMS
+
+router = APIRouter(prefix="/vms", tags=["vms"])
+IdemKey = Annotated[str | None, Header(max_length=255)]
+
+
+def _located(response: Response, accepted: Accepted) -> Accepted:
+    response.headers["Location"] = f"/api/v1/operations/{accepted.operation.id}"
+    return accepted
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=Accepted,
+    summary="Deploy a VM (DeployVm workflow)",
+)
+async def deploy(
+    body: s.VmDeploy, ctx: CommandsDep, response: Response, idempotency_key: IdemKey = None
+) -> Accepted:
+    return _located(response, await commands.deploy_vm(ctx, body, idempotency_key))
+
+
+def _verb(verb: str, spec: commands.VmVerb) -> None:
+    """One route ``POST /vms/{id}/<verb>``."""
+    if spec.body is None:
+
+        async def action(
+            id: UUID, ctx: CommandsDep, response: Response, idempotency_key: IdemKey = None
+        ) -> Accepted:
+            return _located(
+                response, await commands.act_on_vm(ctx, id, verb, None, idempotency_key)
+            )
+
+    else:
+        Body_ = Annotated[spec.body | None, Body()]  # type: ignore[name-defined]
+
+        async def action(  # type: ignore[misc]
+            id: UUID,
+            ctx: CommandsDep,
+            response: Response,
+            body: Body_ = None,
+            idempotency_key: IdemKey = None,
+        ) -> Accepted:
+            return _located(
+                response, await commands.act_on_vm(ctx, id, verb, body, idempotency_key)
+            )
+
+    router.add_api_route(
+        f"/{{id}}/{verb}",
+        action,
+        methods=["POST"],
+        status_code=status.HTTP_202_ACCEPTED,
+        response_model=Accepted,
+        summary=f"{verb.capitalize()} a VM ({spec.workflow} workflow)",
+        name=f"vm_{verb}",
+    )
+
+
+for _name, _spec in commands.VM_VERBS.items():
+    _verb(_name, _spec)
+
+
+@router.get("", response_model=ListPage[Vm], summary="List VMs")
+async def list_vms(db: DbDep, _: CallerDep, flt: Annotated[s.VmFilter, Query()]) -> Any:
+    return await list_response(db, VMS, flt)
+
+
+@router.get("/{id}", response_model=s.VmDetail, summary="A VM with its host, NICs, volumes")
+async def get_vm(id: UUID, db: DbDep, _: CallerDep) -> Any:
+    async with db.conn() as conn:
+        return await vms.detail(conn, id)

@@ -1,0 +1,83 @@
+"""Affinity groups (CRUD) and guest networks with their address ranges."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from fastapi import APIRouter, Response, status
+
+from strato.api.crud import crud_router
+from strato.api.deps import CallerDep, DbDep
+from strato.api.schemas.compute import vms as s
+from strato.domain.compute.models import AffinityGroup
+from strato.domain.errors import InvalidInput
+from strato.schema.network import ipam
+from strato.schema.repository import TableSpec
+
+AFFINITY_GROUPS = TableSpec(
+    "affinity_groups",
+    "affinity_group",
+    AffinityGroup,
+    state_column=None,
+    dependents={"vm_affinity_groups": "VMs"},
+)
+
+router = APIRouter()
+router.include_router(
+    crud_router(
+        AFFINITY_GROUPS,
+        path="/affinity-groups",
+        filters=s.AffinityGroupFilter,
+        create=s.AffinityGroupCreate,
+        update=s.AffinityGroupUpdate,
+    )
+)
+
+net = APIRouter(prefix="/networks", tags=["networks"])
+
+
+async def _view(conn: Any, network_id: UUID) -> s.NetworkView:
+    n = await ipam.get_network(conn, network_id)
+    return s.NetworkView(**n.model_dump(), free_addresses=await ipam.free_count(conn, n.id))
+
+
+@net.post(
+    "",
+    response_model=s.NetworkView,
+    status_code=status.HTTP_201_CREATED,
+    summary="Create a shared guest network with an address range",
+)
+async def create_network(
+    body: s.NetworkCreate, db: DbDep, _: CallerDep, response: Response
+) -> s.NetworkView:
+    async with db.tx() as conn:
+        try:
+            created = await ipam.create_network(conn, body.model_dump())
+        except ValueError as err:  # ipaddress: not an address / network
+            raise InvalidInput(str(err)) from err
+        view = await _view(conn, created.id)
+    response.headers["Location"] = f"/api/v1/networks/{view.id}"
+    return view
+
+
+@net.get("", response_model=list[s.NetworkView], summary="List networks")
+async def list_networks(db: DbDep, _: CallerDep, zone_id: UUID | None = None) -> Any:
+    async with db.conn() as conn:
+        return [await _view(conn, n.id) for n in await ipam.list_networks(conn, zone_id)]
+
+
+@net.get("/{id}", response_model=s.NetworkView, summary="A network")
+async def get_network(id: UUID, db: DbDep, _: CallerDep) -> s.NetworkView:
+    async with db.conn() as conn:
+        return await _view(conn, id)
+
+
+@net.delete("/{id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a network")
+async def delete_network(id: UUID, db: DbDep, _: CallerDep) -> Response:
+    async with db.tx() as conn:
+        await ipam.delete_network(conn, id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+router.include_router(net)

@@ -1,0 +1,1 @@
+"""Request and response bodies of the network routes (the network subsystem's home)."""

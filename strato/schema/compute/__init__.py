@@ -1,0 +1,1 @@
+"""Compute data: VM rows and their states, capacity claims and placement queries."""

@@ -1,0 +1,1 @@
+"""Fabric data: host registration, heartbeats, host state and the agents' VM sync."""

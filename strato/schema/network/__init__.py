@@ -1,0 +1,1 @@
+"""Network data: address management (IPAM) for guest networks."""

@@ -1,0 +1,1 @@
+"""Storage data: volume rows and their states."""

@@ -1,0 +1,1 @@
+"""What every workflow shares: the failure guard, failure types, progress, search attributes."""

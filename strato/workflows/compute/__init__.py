@@ -1,0 +1,1 @@
+"""Compute workflows: one module per VM operation, plus the steps they share (vm_steps)."""

@@ -1,0 +1,75 @@
+"""DeployVm: validate -> allocate NIC/IP -> plan + claim -> root volume -> define -> start."""
+
+from __future__ import annotations
+
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError, FailureError
+
+with workflow.unsafe.imports_passed_through():
+    from strato.domain.compute.payloads import DeployVmInput, VmResult
+    from strato.domain.ids import Activities as A
+    from strato.domain.ids import Workflows
+    from strato.domain.progress import StepProgress
+    from strato.workflows.common.failures import error_type, failure_reason
+    from strato.workflows.common.progress import Steps
+    from strato.workflows.compute.vm_steps import (
+        BootFailed,
+        VmOps,
+        finish_running,
+        place_and_boot,
+    )
+
+STEPS = (
+    "validate",
+    "allocate network",
+    "plan and claim",
+    "prepare root volume",
+    "define and start",
+    "running",
+)
+
+
+@workflow.defn(name=Workflows.DEPLOY_VM)
+class DeployVmWorkflow:
+    def __init__(self) -> None:
+        self.steps = Steps(*STEPS)
+
+    @workflow.query(name="progress")
+    def progress(self) -> StepProgress:
+        return self.steps.current
+
+    @workflow.run
+    async def run(self, inp: DeployVmInput) -> VmResult:
+        ops = VmOps.for_boot(inp)
+        return await ops.guard(self._run(inp, ops))
+
+    async def _run(self, inp: DeployVmInput, ops: VmOps) -> VmResult:
+        self.steps.enter("validate")
+        ctx = await ops.begin("Starting")
+        self.steps.enter("allocate network")
+        try:
+            nics = await ops.nics()
+        except FailureError as err:
+            await ops.finish("Error", error=failure_reason(err))
+            raise ApplicationError(
+                failure_reason(err), type=error_type(err), non_retryable=True
+            ) from err
+        if not inp.start:
+            await ops.finish("Stopped")
+            self.steps.finish("created stopped")
+            return VmResult(vm_id=inp.vm_id, state="Stopped")
+        try:
+            placement, attempts = await place_and_boot(
+                ops, ctx, nics, self.steps, max_hosts=inp.max_hosts
+            )
+        except BootFailed as failed:
+            # Compensation: claims and volumes of each attempt were undone; now the IPs.
+            await ops.local(A.VM_RELEASE_NICS, ops.ref, int)
+            reason = "; ".join(failed.attempts)
+            await ops.finish("Error", error=reason)
+            raise ApplicationError(
+                f"VM {ctx.name} could not be deployed: {reason}",
+                type=failed.kind,
+                non_retryable=True,
+            ) from None
+        return await finish_running(ops, self.steps, placement, attempts)

@@ -1,0 +1,68 @@
+"""DestroyVm: stop (forced), free the host, mark Destroyed; expunge now or after the
+configured delay through ExpungeVm's durable timer (cancelled by RecoverVm)."""
+
+from __future__ import annotations
+
+from temporalio import workflow
+from temporalio.exceptions import FailureError
+from temporalio.workflow import ParentClosePolicy
+
+with workflow.unsafe.imports_passed_through():
+    from strato.domain.compute.payloads import DestroyVmInput, ExpungeVmInput, VmResult
+    from strato.domain.ids import Activities as A
+    from strato.domain.ids import Workflows, workflow_id
+    from strato.domain.progress import StepProgress
+    from strato.workflows.common.progress import Steps
+    from strato.workflows.compute.vm_steps import VmOps
+
+
+@workflow.defn(name=Workflows.DESTROY_VM)
+class DestroyVmWorkflow:
+    def __init__(self) -> None:
+        self.steps = Steps("validate", "stop on host", "release capacity", "destroyed", "expunge")
+
+    @workflow.query(name="progress")
+    def progress(self) -> StepProgress:
+        return self.steps.current
+
+    @workflow.run
+    async def run(self, inp: DestroyVmInput) -> VmResult:
+        ops = VmOps(inp.vm_id, inp.operation_id)
+        return await ops.guard(self._run(inp, ops))
+
+    async def _run(self, inp: DestroyVmInput, ops: VmOps) -> VmResult:
+        self.steps.enter("validate")
+        ctx = await ops.begin("")
+        if ctx.state == "Running":
+            ctx = await ops.begin("Stopping")
+            self.steps.enter("stop on host", ctx.host_name or "")
+            try:
+                await ops.stop_on_host(ctx, force=True, timeout_s=5)
+            except FailureError as err:
+                raise await ops.abandon(
+                    ctx,
+                    err,
+                    back_to="Running",
+                    doing="destroy",
+                    done="destroyed",
+                    kind="destroy-failed",
+                ) from err
+        self.steps.enter("release capacity")
+        await ops.local(A.VM_RELEASE_HOST, ops.ref, bool)
+        self.steps.enter("destroyed")
+        delay = 0.0 if inp.expunge else inp.expunge_delay_s
+        await ops.finish("Destroyed", clear_host=True, destroyed=True, expunge_delay_s=delay)
+        self.steps.enter("expunge", "now" if inp.expunge else f"in {delay:g}s unless recovered")
+        child = await workflow.start_child_workflow(
+            Workflows.EXPUNGE_VM,
+            ExpungeVmInput(vm_id=inp.vm_id, delay_s=delay),
+            id=workflow_id("vm", "expunge", inp.vm_id),
+            parent_close_policy=ParentClosePolicy.ABANDON,
+            task_queue=workflow.info().task_queue,
+        )
+        if inp.expunge:
+            await child
+            self.steps.finish("expunged")
+            return VmResult(vm_id=inp.vm_id, state="Expunged")
+        self.steps.finish(f"expunge scheduled in {delay:g}s")
+        return VmResult(vm_id=inp.vm_id, state="Destroyed")

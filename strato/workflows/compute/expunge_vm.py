@@ -1,0 +1,95 @@
+"""ExpungeVm: after a durable timer, remove everything of a Destroyed VM for good.
+
+Two kinds of run share this workflow type:
+- the destroy's delayed expunge (``vm-expunge:<vm id>``, no operation id of its own): its
+  durable timer survives any restart, a cancellation (RecoverVm) ends it before anything
+  is removed, and when it fires it takes the VM's lock only if the VM is still Destroyed
+  and unlocked;
+- an explicit expunge, an operation with its own run and the VM's lock taken by the API:
+  if the timer fires meanwhile it finds the lock taken and ends with nothing to do.
+``expunge_now`` is kept for runs started before explicit expunges had runs of their own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import timedelta
+from uuid import UUID
+
+from temporalio import workflow
+from temporalio.exceptions import FailureError
+
+with workflow.unsafe.imports_passed_through():
+    from strato.domain.compute.payloads import ExpungeVmInput, VmContext, VmRef, VmResult
+    from strato.domain.ids import Activities as A
+    from strato.domain.ids import Workflows
+    from strato.domain.progress import StepProgress
+    from strato.workflows.common.progress import Steps
+    from strato.workflows.compute.vm_steps import VmOps
+
+
+@workflow.defn(name=Workflows.EXPUNGE_VM)
+class ExpungeVmWorkflow:
+    def __init__(self) -> None:
+        self.steps = Steps(
+            "waiting", "lock", "remove from host", "delete volumes", "release addresses", "expunged"
+        )
+        self.now_operation: UUID | None = None
+        self.now = False
+
+    @workflow.query(name="progress")
+    def progress(self) -> StepProgress:
+        return self.steps.current
+
+    @workflow.signal(name="expunge_now")
+    def expunge_now(self, ref: VmRef) -> None:
+        self.now = True
+        self.now_operation = ref.operation_id
+
+    @workflow.run
+    async def run(self, inp: ExpungeVmInput) -> VmResult:
+        self.steps.enter("waiting", f"{inp.delay_s:g}s")
+        if inp.delay_s > 0:
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(
+                    lambda: self.now, timeout=timedelta(seconds=inp.delay_s)
+                )
+        op = self.now_operation or inp.operation_id or workflow.uuid4()
+        # An explicit expunge (an operation of its own) holds the VM's lock from the API
+        # on; the destroy's delayed expunge takes it in its first step, if the VM is
+        # still there to expunge.
+        ops = VmOps(inp.vm_id, op, holds_lock=(self.now_operation or inp.operation_id) is not None)
+        return await ops.guard(self._run(inp, ops))
+
+    async def _run(self, inp: ExpungeVmInput, ops: VmOps) -> VmResult:
+        self.steps.enter("lock")
+        ctx: VmContext | None = await ops.local(A.VM_EXPUNGE_BEGIN, ops.ref, VmContext | None)  # type: ignore[arg-type]
+        if ctx is None:  # recovered, already expunged, or another operation expunges it
+            self.steps.finish("nothing to expunge")
+            return VmResult(vm_id=inp.vm_id, state="skipped")
+        ops.holds_lock = True
+        self.steps.enter("remove from host")
+        notes: list[str] = []
+        if ctx.last_host_name:
+            note = await ops.best_effort_undefine(ctx.last_host_name, ctx.hypervisor_name)
+            if note:
+                notes.append(note)
+        self.steps.enter("delete volumes")
+        if ctx.root_pool_name and ctx.root_volume_name:
+            try:
+                await ops.on_pool(A.DELETE_VOLUME, ctx.root_pool_name, ctx.root_volume_name)
+            except FailureError as err:
+                raise await ops.abandon(
+                    ctx,
+                    err,
+                    back_to="Error",
+                    doing="expunge",
+                    done="expunged",
+                    kind="expunge-failed",
+                ) from err
+        await ops.local(A.VOLUMES_EXPUNGED, ops.ref)
+        self.steps.enter("release addresses")
+        await ops.local(A.VM_RELEASE_NICS, ops.ref, int)
+        await ops.finish("Expunged", error="; ".join(notes) or None)
+        self.steps.finish()
+        return VmResult(vm_id=inp.vm_id, state="Expunged")

@@ -1,0 +1,64 @@
+"""StartVm: a Stopped VM is placed again (its last host preferred) and booted."""
+
+from __future__ import annotations
+
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError, FailureError
+
+with workflow.unsafe.imports_passed_through():
+    from strato.domain.compute.payloads import DeployVmInput, VmResult
+    from strato.domain.ids import Workflows
+    from strato.domain.progress import StepProgress
+    from strato.workflows.common.failures import error_type
+    from strato.workflows.common.progress import Steps
+    from strato.workflows.compute.vm_steps import BootFailed, VmOps, finish_running, place_and_boot
+
+
+@workflow.defn(name=Workflows.START_VM)
+class StartVmWorkflow:
+    def __init__(self) -> None:
+        self.steps = Steps(
+            "validate",
+            "plan and claim",
+            "prepare root volume",
+            "define and start",
+            "running",
+        )
+
+    @workflow.query(name="progress")
+    def progress(self) -> StepProgress:
+        return self.steps.current
+
+    @workflow.run
+    async def run(self, inp: DeployVmInput) -> VmResult:
+        ops = VmOps.for_boot(inp)
+        return await ops.guard(self._run(inp, ops))
+
+    async def _run(self, inp: DeployVmInput, ops: VmOps) -> VmResult:
+        self.steps.enter("validate")
+        ctx = await ops.begin("Starting")
+        try:
+            # A VM recovered from Error has no NIC left; its address may not be available.
+            nics = await ops.nics()
+        except FailureError as err:
+            raise await ops.abandon(
+                ctx, err, back_to="Stopped", doing="start", done="started", kind=error_type(err)
+            ) from err
+        try:
+            placement, attempts = await place_and_boot(
+                ops,
+                ctx,
+                nics,
+                self.steps,
+                max_hosts=inp.max_hosts,
+                prefer_host=ctx.last_host_id,
+            )
+        except BootFailed as failed:
+            reason = "; ".join(failed.attempts)
+            await ops.finish("Stopped", error=reason)  # back where it was, with why
+            raise ApplicationError(
+                f"VM {ctx.name} could not be started: {reason}",
+                type=failed.kind,
+                non_retryable=True,
+            ) from None
+        return await finish_running(ops, self.steps, placement, attempts)

@@ -1,0 +1,358 @@
+"""Steps shared by the VM workflows: how each activity is called, and place-and-boot.
+
+Host-bound calls go to ``compute@<host>`` / ``storage@<pool>`` with a schedule-to-start
+timeout, so a dead host fails the step fast instead of queueing forever.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from datetime import timedelta
+from typing import Any, TypeVar
+from uuid import UUID
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError, FailureError
+
+with workflow.unsafe.imports_passed_through():
+    from strato.domain.compute.payloads import (
+        ComputeVmInput,
+        DeployVmInput,
+        Placement,
+        PlanInput,
+        PoolPlacement,
+        VmBeginInput,
+        VmContext,
+        VmFailSafeInput,
+        VmFinishInput,
+        VmRef,
+        VmResult,
+    )
+    from strato.domain.compute.specs import BootSpec, ConsoleInfo, DiskSpec, NicSpec, VmSpec
+    from strato.domain.ids import Activities as A
+    from strato.domain.ids import compute_queue, storage_queue
+    from strato.domain.network.payloads import NicInfo
+    from strato.domain.storage.payloads import VolumeReadyInput
+    from strato.domain.storage.specs import VolumeInfo, VolumeSpec
+    from strato.workflows.common.failures import error_type, failure_reason
+    from strato.workflows.common.guard import guarded
+    from strato.workflows.common.progress import Steps
+
+T = TypeVar("T")
+
+LOCAL_TIMEOUT = timedelta(seconds=30)
+LOCAL_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=200),
+    maximum_interval=timedelta(seconds=2),
+    maximum_attempts=10,
+)
+HOST_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=500), backoff_coefficient=2.0, maximum_attempts=3
+)
+# A host whose agent takes no task for this long is treated as dead. Until agents heartbeat
+# (fabric monitor), a backlog this long on a busy host is indistinguishable from that.
+SCHEDULE_TO_START = timedelta(seconds=30)
+# Host-bound activities heartbeat every few seconds: an agent killed mid-step is noticed
+# after this long (not after the step's whole timeout) and the step is retried, by the
+# restarted agent if it comes back in time.
+HOST_HEARTBEAT = timedelta(seconds=10)
+BEST_EFFORT_RETRY = RetryPolicy(maximum_attempts=2)
+# The guard's settling step must happen: it retries until the database answers.
+SETTLE_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10)
+)
+
+
+class VmOps:
+    """The VM's activities, bound to one VM and one operation."""
+
+    def __init__(
+        self,
+        vm_id: UUID,
+        operation_id: UUID | None,
+        *,
+        reach_s: float | None = None,
+        step_s: float | None = None,
+        holds_lock: bool = True,
+    ) -> None:
+        self.ref = VmRef(vm_id=vm_id, operation_id=operation_id)
+        self.reach = timedelta(seconds=reach_s) if reach_s else SCHEDULE_TO_START
+        self.step = timedelta(seconds=step_s) if step_s else None
+        # The guard settles the VM only while this operation holds its lock: from the
+        # start (the API took it), or once a step took it (the delayed expunge); and
+        # only until the operation's own last step released it.
+        self.holds_lock = holds_lock and operation_id is not None
+        self.finished = False
+
+    @classmethod
+    def for_boot(cls, inp: DeployVmInput) -> VmOps:
+        """Ops of a deploy or start, with the input's host timeouts."""
+        return cls(inp.vm_id, inp.operation_id, reach_s=inp.host_reach_s, step_s=inp.host_step_s)
+
+    async def local(self, name: str, arg: Any, result_type: type | None = None) -> Any:
+        return await workflow.execute_local_activity(
+            name,
+            arg,
+            result_type=result_type,
+            start_to_close_timeout=LOCAL_TIMEOUT,
+            retry_policy=LOCAL_RETRY,
+        )
+
+    async def on_host(
+        self,
+        name: str,
+        host: str,
+        arg: Any,
+        result_type: type | None = None,
+        timeout: timedelta = timedelta(seconds=120),  # noqa: ASYNC109 - Temporal's timeout
+        retry: RetryPolicy = HOST_RETRY,
+    ) -> Any:
+        return await self._remote(name, compute_queue(host), arg, result_type, timeout, retry)
+
+    async def on_pool(
+        self,
+        name: str,
+        pool: str,
+        arg: Any,
+        result_type: type | None = None,
+        timeout: timedelta = timedelta(seconds=600),  # noqa: ASYNC109 - Temporal's timeout
+        retry: RetryPolicy = HOST_RETRY,
+    ) -> Any:
+        return await self._remote(name, storage_queue(pool), arg, result_type, timeout, retry)
+
+    async def _remote(
+        self,
+        name: str,
+        queue: str,
+        arg: Any,
+        result_type: type | None,
+        timeout: timedelta,  # noqa: ASYNC109 - Temporal's start-to-close timeout
+        retry: RetryPolicy,
+    ) -> Any:
+        """A host- or pool-bound step: schedule-to-start bounded, so a dead agent fails
+        fast; the boot's step limit, if any, caps its timeout."""
+        return await workflow.execute_activity(
+            name,
+            arg,
+            result_type=result_type,
+            task_queue=queue,
+            schedule_to_start_timeout=self.reach,
+            start_to_close_timeout=min(timeout, self.step) if self.step else timeout,
+            heartbeat_timeout=HOST_HEARTBEAT,
+            retry_policy=retry,
+        )
+
+    async def nics(self) -> list[NicInfo]:
+        """The VM's NICs, allocating its default one if it has none (idempotent)."""
+        return [
+            NicInfo.model_validate(n)
+            for n in await self.local(A.VM_ALLOCATE_NICS, self.ref, list[NicInfo])
+        ]
+
+    async def begin(self, target: str) -> VmContext:
+        ctx: VmContext = await self.local(
+            A.VM_BEGIN, VmBeginInput(**self.ref.model_dump(), target=target), VmContext
+        )
+        return ctx
+
+    async def finish(self, target: str, **kw: Any) -> VmContext:
+        ctx: VmContext = await self.local(
+            A.VM_FINISH, VmFinishInput(**self.ref.model_dump(), target=target, **kw), VmContext
+        )
+        self.finished = True
+        return ctx
+
+    async def guard(self, body: Awaitable[T]) -> T:
+        """Run the operation's body inside the shared guard (:mod:`guard`)."""
+        return await guarded(body, self._settle)
+
+    async def _settle(self, reason: str, kind: str) -> None:
+        if not self.holds_lock or self.finished:
+            return
+        await workflow.execute_local_activity(
+            A.VM_FAIL_SAFE,
+            VmFailSafeInput(**self.ref.model_dump(), error=reason, kind=kind),
+            result_type=bool,
+            start_to_close_timeout=LOCAL_TIMEOUT,
+            retry_policy=SETTLE_RETRY,
+        )
+        self.finished = True
+
+    async def stop_on_host(self, ctx: VmContext, *, force: bool, timeout_s: float) -> None:
+        """Stop then undefine: a stopped VM keeps no domain, so hypervisor and DB agree."""
+        assert ctx.host_name is not None
+        arg = ComputeVmInput(name=ctx.hypervisor_name, timeout_s=timeout_s, force=force)
+        await self.on_host(
+            A.STOP_VM, ctx.host_name, arg, bool, timeout=timedelta(seconds=timeout_s + 60)
+        )
+        await self.on_host(A.UNDEFINE_VM, ctx.host_name, arg)
+
+    async def abandon(
+        self,
+        ctx: VmContext,
+        err: BaseException,
+        *,
+        back_to: str,
+        doing: str,
+        done: str,
+        kind: str,
+    ) -> ApplicationError:
+        """The last step of a failed operation: back to a defined state that says why.
+        Returns the error for the workflow to raise."""
+        reason = failure_reason(err)
+        await self.finish(back_to, error=f"{doing} failed: {reason}")
+        return ApplicationError(
+            f"VM {ctx.name} could not be {done}: {reason}", type=kind, non_retryable=True
+        )
+
+    async def best_effort_undefine(self, host: str, name: str) -> str | None:
+        """Compensation on a host that may be dead: failure is reported, not raised."""
+        return await _best_effort(
+            f"undefine on {host}",
+            self.on_host(
+                A.UNDEFINE_VM,
+                host,
+                ComputeVmInput(name=name, force=True),
+                timeout=timedelta(seconds=60),
+                retry=BEST_EFFORT_RETRY,
+            ),
+        )
+
+    async def best_effort_delete_volume(self, pool: str, volume: str) -> str | None:
+        return await _best_effort(
+            f"delete volume {volume} on {pool}",
+            self.on_pool(
+                A.DELETE_VOLUME,
+                pool,
+                volume,
+                timeout=timedelta(seconds=120),
+                retry=BEST_EFFORT_RETRY,
+            ),
+        )
+
+
+async def _best_effort(what: str, call: Awaitable[Any]) -> str | None:
+    try:
+        await call
+        return None
+    except FailureError as err:
+        return f"could not {what}: {failure_reason(err)}"
+
+
+async def finish_running(
+    ops: VmOps, steps: Steps, placement: Placement, attempts: list[str]
+) -> VmResult:
+    """The last step of a successful boot (deploy or start)."""
+    steps.enter("running")
+    await ops.finish("Running", host_id=placement.host_id, console=placement.console)
+    steps.finish(f"running on {placement.host_name}")
+    return VmResult(
+        vm_id=ops.ref.vm_id,
+        state="Running",
+        host_id=placement.host_id,
+        host_name=placement.host_name,
+        attempts=attempts,
+    )
+
+
+def vm_spec(ctx: VmContext, disk_path: str, nics: list[NicInfo]) -> VmSpec:
+    boot = ctx.boot or {}
+    return VmSpec(
+        name=ctx.hypervisor_name,
+        uuid=str(ctx.vm_id),
+        cpu_count=ctx.cpu_count,
+        cpu_speed_mhz=ctx.cpu_speed_mhz,
+        memory_mb=ctx.memory_mb,
+        disks=[DiskSpec(path=disk_path)],
+        nics=[NicSpec(mac=n.mac, network=n.network_name) for n in nics],
+        boot=BootSpec(
+            kernel=boot.get("kernel"),
+            initrd=boot.get("initrd"),
+            cmdline=str(boot.get("cmdline", "")),
+        ),
+        metadata={"vm": ctx.name, "owner": ctx.owner},
+    )
+
+
+class BootFailed(Exception):
+    def __init__(self, attempts: list[str], kind: str) -> None:
+        super().__init__("; ".join(attempts))
+        self.attempts = attempts
+        self.kind = kind
+
+
+async def place_and_boot(
+    ops: VmOps,
+    ctx: VmContext,
+    nics: list[NicInfo],
+    steps: Steps,
+    *,
+    max_hosts: int,
+    prefer_host: UUID | None = None,
+) -> tuple[Placement, list[str]]:
+    """Plan, claim, prepare the root volume, define and start; on a failed host, undo
+    that attempt and retry elsewhere with the host avoided. Raises BootFailed."""
+    avoid: list[UUID] = []
+    attempts: list[str] = []
+    kind = "deploy-failed"
+    for n in range(1, max_hosts + 1):
+        steps.enter("plan and claim", f"attempt {n} of {max_hosts}")
+        try:
+            placement: Placement = await ops.local(
+                A.VM_PLAN_CLAIM,
+                PlanInput(**ops.ref.model_dump(), avoid=avoid, prefer_host_id=prefer_host),
+                Placement,
+            )
+        except FailureError as err:
+            attempts.append(f"planning: {failure_reason(err)}")
+            kind = error_type(err)
+            break
+        host = placement.host_name
+        pool: PoolPlacement | None = None
+        try:
+            steps.enter("prepare root volume", f"for {host}")
+            pool = await ops.local(
+                A.VM_CLAIM_POOL,
+                PlanInput(**ops.ref.model_dump(), prefer_host_id=placement.host_id),
+                PoolPlacement,
+            )
+            assert pool is not None
+            info: VolumeInfo = await ops.on_pool(
+                A.CREATE_VOLUME,
+                pool.pool_name,
+                VolumeSpec(
+                    name=pool.volume_name,
+                    size_bytes=pool.size_bytes,
+                    template_path=ctx.template_path,
+                ),
+                VolumeInfo,
+            )
+            await ops.local(
+                A.VOLUME_READY, VolumeReadyInput(volume_id=pool.volume_id, path=info.path)
+            )
+            # Define and start in one host step: one round trip less on every boot.
+            steps.enter("define and start", host)
+            console: ConsoleInfo | None = await ops.on_host(
+                A.DEFINE_AND_START_VM,
+                host,
+                vm_spec(ctx, info.path, nics),
+                ConsoleInfo,
+                timeout=timedelta(seconds=300),
+            )
+            return placement.model_copy(update={"console": console}), attempts
+        except FailureError as err:
+            attempts.append(f"{host}: {failure_reason(err)}")
+            kind = error_type(err) if error_type(err) != "activity-failed" else "deploy-failed"
+            steps.enter("plan and claim", f"undoing attempt on {host}")
+            note = await ops.best_effort_undefine(host, ctx.hypervisor_name)
+            if note:
+                attempts.append(note)
+            if pool is not None:
+                note = await ops.best_effort_delete_volume(pool.pool_name, pool.volume_name)
+                if note:
+                    attempts.append(note)
+                await ops.local(A.VM_RELEASE_POOL, ops.ref)
+            await ops.local(A.VM_RELEASE_HOST, ops.ref, bool)
+            avoid.append(placement.host_id)
+    raise BootFailed(attempts, kind)

@@ -1,0 +1,1 @@
+"""Fabric workflows: adding and registering hosts, host monitoring, inventory."""

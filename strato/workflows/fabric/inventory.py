@@ -1,0 +1,92 @@
+"""Inventory: ask every host's and pool's agent what it really holds (for `strato doctor`).
+
+Repairs first (undefine domains, delete volumes that nothing owns), then the listings,
+all in parallel. An agent that does not pick its task up within ``reach_s`` counts as
+unreachable: its host is reported, not compared, and the workflow still completes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import FailureError
+
+with workflow.unsafe.imports_passed_through():
+    from strato.domain.compute.payloads import ComputeVmInput
+    from strato.domain.compute.specs import VmPowerInfo
+    from strato.domain.fabric.payloads import (
+        HostInventory,
+        InventoryInput,
+        InventoryResult,
+        PoolInventory,
+    )
+    from strato.domain.ids import Activities as A
+    from strato.domain.ids import Workflows, compute_queue, storage_queue
+    from strato.domain.storage.specs import VolumeInfo
+    from strato.workflows.common.failures import failure_reason
+
+_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=500), maximum_attempts=2)
+
+
+@workflow.defn(name=Workflows.INVENTORY)
+class InventoryWorkflow:
+    @workflow.run
+    async def run(self, inp: InventoryInput) -> InventoryResult:
+        reach = timedelta(seconds=inp.reach_s)
+
+        async def call(name: str, queue: str, arg: Any, result_type: type | None) -> Any:
+            args = [] if arg is None else [arg]
+            return await workflow.execute_activity(
+                name,
+                args=args,
+                result_type=result_type,
+                task_queue=queue,
+                schedule_to_start_timeout=reach,
+                start_to_close_timeout=timedelta(seconds=60),
+                heartbeat_timeout=timedelta(seconds=10),
+                retry_policy=_RETRY,
+            )
+
+        async def attempt(what: str, coro: Any) -> str | None:
+            try:
+                await coro
+                return None
+            except FailureError as err:
+                return f"could not {what}: {failure_reason(err)}"
+
+        repairs = [
+            attempt(
+                f"undefine {r.name} on {r.host}",
+                call(A.UNDEFINE_VM, compute_queue(r.host), ComputeVmInput(name=r.name), None),
+            )
+            for r in inp.undefine
+        ] + [
+            attempt(
+                f"delete {r.name} on {r.pool}",
+                call(A.DELETE_VOLUME, storage_queue(r.pool), r.name, None),
+            )
+            for r in inp.delete
+        ]
+        failed = [note for note in await asyncio.gather(*repairs) if note]
+
+        async def host(name: str) -> HostInventory:
+            try:
+                vms = await call(A.LIST_VMS, compute_queue(name), None, list[VmPowerInfo])
+                return HostInventory(host=name, vms=vms)
+            except FailureError as err:
+                return HostInventory(host=name, error=failure_reason(err))
+
+        async def pool(name: str) -> PoolInventory:
+            try:
+                vols = await call(A.LIST_VOLUMES, storage_queue(name), None, list[VolumeInfo])
+                return PoolInventory(pool=name, volumes=vols)
+            except FailureError as err:
+                return PoolInventory(pool=name, error=failure_reason(err))
+
+        hosts = await asyncio.gather(*(host(h) for h in inp.hosts))
+        pools = await asyncio.gather(*(pool(p) for p in inp.pools))
+        return InventoryResult(hosts=list(hosts), pools=list(pools), failed_repairs=failed)

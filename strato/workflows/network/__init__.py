@@ -1,0 +1,1 @@
+"""Network workflows: guest network and virtual router operations, one module per operation."""

@@ -1,0 +1,1 @@
+"""Storage workflows: volume, snapshot and template operations, one module per operation."""
