@@ -18,8 +18,9 @@ from uuid import UUID
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
+from strato.domain.fabric import flows
 from strato.domain.fabric.payloads import InventoryInput, InventoryResult
-from strato.domain.ids import Workflows, workflow_id
+from strato.domain.ids import workflow_id
 from strato.schema import doctor as checks
 from strato.schema.db import Database
 from strato.schema.doctor import Checks, DriverRepairs, Finding
@@ -104,7 +105,7 @@ async def examine(
 
 async def _inventory(client: Client, queue: str, inp: InventoryInput) -> InventoryResult:
     result: InventoryResult = await client.execute_workflow(
-        Workflows.INVENTORY,
+        flows.INVENTORY.name,
         inp,
         id=f"doctor-inventory-{uuid.uuid4()}",
         task_queue=queue,

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 from strato.commands.auth import Action
 from strato.commands.context import CommandContext, Intake
 from strato.commands.view import Accepted
+from strato.domain.compute import flows
 from strato.domain.compute.models import ServiceOffering, Template
 from strato.domain.compute.payloads import (
     DeployVmInput,
@@ -28,7 +29,6 @@ from strato.domain.compute.payloads import (
 )
 from strato.domain.errors import InvalidInput, NotFound
 from strato.domain.fields import Name, Request, Text
-from strato.domain.ids import Workflows
 from strato.domain.states import OfferingState, TemplateState, VmState
 from strato.schema import repository
 from strato.schema.compute import vms
@@ -155,7 +155,7 @@ async def deploy_vm(ctx: CommandContext, body: VmDeploy, idempotency_key: str | 
             resource_type="vm",
             resource_id=vm.id,
             verb="deploy",
-            workflow_type=Workflows.DEPLOY_VM,
+            workflow_type=flows.DEPLOY_VM.name,
             input=boot_input(ctx.settings, vm.id, op_id, start=body.start),
             attributes=search_attributes(vm),
         )
@@ -184,10 +184,10 @@ class VmVerb:
 _R, _S = VmState.RUNNING, VmState.STOPPED
 VM_VERBS: dict[str, VmVerb] = {
     "start": VmVerb(
-        Workflows.START_VM, frozenset({_S}), lambda st, id, op, b: boot_input(st, id, op)
+        flows.START_VM.name, frozenset({_S}), lambda st, id, op, b: boot_input(st, id, op)
     ),
     "stop": VmVerb(
-        Workflows.STOP_VM,
+        flows.STOP_VM.name,
         frozenset({_R}),
         lambda st, id, op, b: StopVmInput(
             vm_id=id,
@@ -199,12 +199,12 @@ VM_VERBS: dict[str, VmVerb] = {
         VmStop,
     ),
     "reboot": VmVerb(
-        Workflows.REBOOT_VM,
+        flows.REBOOT_VM.name,
         frozenset({_R}),
         lambda st, id, op, b: VmRef(vm_id=id, operation_id=op),
     ),
     "scale": VmVerb(
-        Workflows.SCALE_VM,
+        flows.SCALE_VM.name,
         frozenset({_R, _S}),
         lambda st, id, op, b: ScaleVmInput(
             vm_id=id, operation_id=op, service_offering_id=b.service_offering_id
@@ -212,7 +212,7 @@ VM_VERBS: dict[str, VmVerb] = {
         VmScale,
     ),
     "destroy": VmVerb(
-        Workflows.DESTROY_VM,
+        flows.DESTROY_VM.name,
         frozenset({_R, _S, VmState.ERROR}),
         lambda st, id, op, b: DestroyVmInput(
             vm_id=id,
@@ -223,12 +223,12 @@ VM_VERBS: dict[str, VmVerb] = {
         VmDestroy,
     ),
     "recover": VmVerb(
-        Workflows.RECOVER_VM,
+        flows.RECOVER_VM.name,
         frozenset({VmState.DESTROYED}),
         lambda st, id, op, b: VmRef(vm_id=id, operation_id=op),
     ),
     "expunge": VmVerb(
-        Workflows.EXPUNGE_VM,
+        flows.EXPUNGE_VM.name,
         frozenset({VmState.DESTROYED}),
         lambda st, id, op, b: ExpungeVmInput(vm_id=id, operation_id=op, delay_s=0),
     ),

@@ -11,10 +11,10 @@ from strato.commands.auth import Action
 from strato.commands.context import CommandContext, Intake
 from strato.commands.view import Accepted
 from strato.domain.errors import InvalidInput, NotFound
+from strato.domain.fabric import flows
 from strato.domain.fabric.models import Cluster
 from strato.domain.fabric.payloads import AddHostInput
 from strato.domain.fields import Int32, Name, Request, Tags, Url
-from strato.domain.ids import Workflows
 from strato.domain.states import HostStatus
 from strato.schema import repository
 from strato.schema.operations import OperationRecord
@@ -61,7 +61,7 @@ async def add_host(ctx: CommandContext, body: HostCreate, idempotency_key: str |
             resource_type="host",
             resource_id=host.id,
             verb="add",
-            workflow_type=Workflows.ADD_HOST,
+            workflow_type=flows.ADD_HOST.name,
             input=AddHostInput(
                 host_id=host.id,
                 host_name=host.name,

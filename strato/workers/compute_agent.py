@@ -32,13 +32,14 @@ from temporalio.worker import Worker
 
 from strato.activities.compute.hypervisor import ComputeActivities
 from strato.activities.storage.volumes import StorageActivities
+from strato.domain.fabric import flows
 from strato.domain.fabric.payloads import (
     HostHeartbeat,
     HostMonitorInput,
     RegisterHostInput,
     RegisterHostResult,
 )
-from strato.domain.ids import Workflows, compute_queue, storage_queue
+from strato.domain.ids import compute_queue, storage_queue
 from strato.drivers.hypervisor.base import HypervisorDriver, HypervisorError
 from strato.drivers.registry import load
 from strato.settings import Settings
@@ -123,7 +124,7 @@ class ComputeAgent:
         )
         try:
             result: RegisterHostResult = await self.client.execute_workflow(
-                Workflows.REGISTER_HOST,
+                flows.REGISTER_HOST.name,
                 inp,
                 id=f"host-register:{self.cfg.host}:{self.agent_id}",
                 task_queue=self.settings.orchestration_queue,
@@ -178,7 +179,7 @@ class ComputeAgent:
         )
         host_id = self.registration.host_id
         await self.client.start_workflow(
-            Workflows.HOST_MONITOR,
+            flows.HOST_MONITOR.name,
             HostMonitorInput(
                 host_id=host_id, host_name=self.cfg.host, window_s=3 * self.cfg.heartbeat_s
             ),

@@ -16,8 +16,8 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from strato.domain.compute import flows
 from strato.domain.compute.payloads import DeployVmInput, VmResult
-from strato.domain.ids import Workflows
 from strato.workflows.compute.deploy_vm import DeployVmWorkflow
 from strato.workflows.registry import ALL_WORKFLOWS
 
@@ -33,8 +33,7 @@ def _load(path: Path) -> tuple[str, WorkflowHistory]:
 
 
 def test_every_workflow_type_has_a_stored_history() -> None:
-    types = {v for k, v in vars(Workflows).items() if k.isupper()}
-    assert len(types) == len(ALL_WORKFLOWS)
+    types = {cls.__temporal_workflow_definition.name for cls in ALL_WORKFLOWS}  # type: ignore[attr-defined]
     stored = {_load(p)[0] for p in FILES}
     assert types <= stored, f"no stored history for {sorted(types - stored)}"
 
@@ -47,7 +46,7 @@ async def test_history_replays_with_current_code(path: Path) -> None:
     assert result.replay_failure is None, f"{path.name}: {result.replay_failure}"
 
 
-@workflow.defn(name=Workflows.DEPLOY_VM, sandboxed=False)
+@workflow.defn(name=flows.DEPLOY_VM.name, sandboxed=False)
 class ChangedDeploy(DeployVmWorkflow):
     """DeployVm with one step added in front: what a careless change looks like."""
 
@@ -59,7 +58,7 @@ class ChangedDeploy(DeployVmWorkflow):
 
 async def test_a_changed_workflow_fails_replay() -> None:
     """The check is real: a DeployVm with an extra first step does not replay."""
-    path = next(p for p in FILES if p.name.startswith(f"{Workflows.DEPLOY_VM}-"))
+    path = next(p for p in FILES if p.name.startswith(f"{flows.DEPLOY_VM.name}-"))
     _, history = _load(path)
     replayer = Replayer(workflows=[ChangedDeploy], data_converter=pydantic_data_converter)
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)

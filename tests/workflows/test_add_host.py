@@ -9,8 +9,9 @@ import httpx
 from temporalio.client import Client
 
 from strato.commands import operations
+from strato.domain.fabric import flows
 from strato.domain.fabric.payloads import AddHostInput
-from strato.domain.ids import Workflows, workflow_id
+from strato.domain.ids import workflow_id
 from strato.schema import operations as ops_repo
 from strato.schema.db import Database
 from strato.settings import Settings
@@ -148,7 +149,7 @@ async def test_operation_whose_starter_died_is_started_by_the_sweep(
             resource_type="host",
             resource_id=host_id,
             workflow_id=workflow_id("host", "add", host_id, op_id),
-            workflow_type=Workflows.ADD_HOST,
+            workflow_type=flows.ADD_HOST.name,
             input=AddHostInput(
                 host_id=host_id,
                 host_name=name,

@@ -17,7 +17,8 @@ import httpx
 import pytest
 from temporalio.client import Client
 
-from strato.domain.ids import Activities as A
+from strato.domain.compute.steps import VM_FINISH
+from strato.domain.fabric.steps import HOST_CONNECTED
 from strato.schema.db import Database
 from tests.conftest import Platform
 from tests.faults import FaultInjector
@@ -78,7 +79,7 @@ async def test_every_workflow_type_settles_its_resource_on_an_unhandled_failure(
                 await act(api, vm_id, "stop")
             if verb in ("recover", "expunge"):
                 await act(api, vm_id, "destroy")
-        _inject(faults, how, A.VM_FINISH, lambda arg, t=target: arg.target == t)
+        _inject(faults, how, VM_FINISH, lambda arg, t=target: arg.target == t)
 
         if verb == "deploy":
             accepted = await deploy(api, fab)
@@ -119,7 +120,7 @@ async def test_add_host_settles_the_host_in_error(
 ) -> None:
     fab = await vm_zone(api, hosts=0, network=False)
     for how in ("error", "bug"):
-        _inject(faults, how, A.HOST_CONNECTED, lambda arg: True)
+        _inject(faults, how, HOST_CONNECTED, lambda arg: True)
         accepted = await ok(
             await api.post(
                 "/hosts", json={"cluster_id": fab["cluster"]["id"], "name": unique("h")}

@@ -17,9 +17,9 @@ import httpx
 
 from strato.commands import operations
 from strato.commands.context import Intake
+from strato.domain.compute import flows
 from strato.domain.compute.payloads import VmRef
-from strato.domain.ids import Activities as A
-from strato.domain.ids import Workflows
+from strato.domain.compute.steps import VM_EXPUNGE_BEGIN
 from strato.schema import operations as ops_repo
 from strato.schema.compute import vms
 from strato.schema.db import Database
@@ -100,7 +100,7 @@ async def test_explicit_expunge_racing_the_delay_timer_has_one_clear_outcome(
     takes the lock) is slowed by 2 s so that requests land inside the window between the
     timer firing and the lock being taken."""
     settings.expunge_delay_s = 1.0
-    faults.delay_s[A.VM_EXPUNGE_BEGIN] = 2.0
+    faults.delay_s[VM_EXPUNGE_BEGIN] = 2.0
     fab = await vm_zone(api, hosts=1)
     vm_ids = [await running_vm(api, fab) for _ in range(6)]
     outcomes: list[str] = []
@@ -146,7 +146,7 @@ async def test_sweep_adopts_the_run_of_its_own_operation(
             resource_type="vm",
             resource_id=vm.id,
             verb="reboot",
-            workflow_type=Workflows.REBOOT_VM,
+            workflow_type=flows.REBOOT_VM.name,
             input=VmRef(vm_id=vm.id, operation_id=op_id),
             attributes={},
         )

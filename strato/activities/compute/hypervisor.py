@@ -16,8 +16,19 @@ from temporalio.exceptions import ApplicationError
 from strato.activities.beat import beating
 from strato.domain.compute.payloads import ComputeVmInput
 from strato.domain.compute.specs import ConsoleInfo, VmPowerInfo, VmSpec
+from strato.domain.compute.steps import (
+    DEFINE_AND_START_VM,
+    DEFINE_VM,
+    HOST_CAPABILITIES,
+    LIST_VMS,
+    REBOOT_VM,
+    SCALE_VM,
+    START_VM,
+    STOP_VM,
+    UNDEFINE_VM,
+)
 from strato.domain.fabric.payloads import ConnectHostInput, HostFacts
-from strato.domain.ids import Activities
+from strato.domain.fabric.steps import CONNECT_HOST
 from strato.drivers.hypervisor.base import HypervisorDriver
 
 
@@ -26,7 +37,7 @@ class ComputeActivities:
         self.driver = driver
         self.host_name = host_name
 
-    @activity.defn(name=Activities.CONNECT_HOST)
+    @activity.defn(name=CONNECT_HOST.name)
     async def connect_host(self, inp: ConnectHostInput) -> HostFacts:
         """Read the host's facts from its hypervisor. Read-only, so trivially idempotent."""
         if inp.host_name != self.host_name:
@@ -38,11 +49,11 @@ class ComputeActivities:
             )
         return await beating(self.driver.host_facts())
 
-    @activity.defn(name=Activities.DEFINE_VM)
+    @activity.defn(name=DEFINE_VM.name)
     async def define_vm(self, spec: VmSpec) -> None:
         await beating(self.driver.define_vm(spec))
 
-    @activity.defn(name=Activities.START_VM)
+    @activity.defn(name=START_VM.name)
     async def start_vm(self, inp: ComputeVmInput) -> ConsoleInfo | None:
         """Start; return where the console listens (None without a console)."""
         await beating(self.driver.start_vm(inp.name))
@@ -50,36 +61,36 @@ class ComputeActivities:
             return None
         return await beating(self.driver.console(inp.name))
 
-    @activity.defn(name=Activities.DEFINE_AND_START_VM)
+    @activity.defn(name=DEFINE_AND_START_VM.name)
     async def define_and_start_vm(self, spec: VmSpec) -> ConsoleInfo | None:
         """Define (converging) then start: one round trip for the boot of a placed VM.
         Idempotent like its two halves."""
         await beating(self.driver.define_vm(spec))
         return await self.start_vm(ComputeVmInput(name=spec.name))
 
-    @activity.defn(name=Activities.STOP_VM)
+    @activity.defn(name=STOP_VM.name)
     async def stop_vm(self, inp: ComputeVmInput) -> bool:
         return await beating(
             self.driver.stop_vm(inp.name, timeout_s=inp.timeout_s, force=inp.force)
         )
 
-    @activity.defn(name=Activities.REBOOT_VM)
+    @activity.defn(name=REBOOT_VM.name)
     async def reboot_vm(self, inp: ComputeVmInput) -> None:
         await beating(self.driver.reboot_vm(inp.name))
 
-    @activity.defn(name=Activities.UNDEFINE_VM)
+    @activity.defn(name=UNDEFINE_VM.name)
     async def undefine_vm(self, inp: ComputeVmInput) -> None:
         await beating(self.driver.undefine_vm(inp.name))
 
-    @activity.defn(name=Activities.SCALE_VM)
+    @activity.defn(name=SCALE_VM.name)
     async def scale_vm(self, inp: ComputeVmInput) -> None:
         await beating(self.driver.scale_vm(inp.name, inp.cpu_count, inp.memory_mb))
 
-    @activity.defn(name=Activities.HOST_CAPABILITIES)
+    @activity.defn(name=HOST_CAPABILITIES.name)
     async def capabilities(self, inp: ConnectHostInput) -> dict[str, bool]:
         return dict(self.driver.capabilities)
 
-    @activity.defn(name=Activities.LIST_VMS)
+    @activity.defn(name=LIST_VMS.name)
     async def list_vms(self) -> list[VmPowerInfo]:
         """Every domain the hypervisor has (for `strato doctor`). Read-only."""
         return await beating(self.driver.list_vms())

@@ -27,11 +27,24 @@ from strato.domain.compute.payloads import (
     VmRef,
 )
 from strato.domain.compute.placement import PlanRequest
+from strato.domain.compute.steps import (
+    VM_ALLOCATE_NICS,
+    VM_BEGIN,
+    VM_CLAIM_POOL,
+    VM_EXPUNGE_BEGIN,
+    VM_FAIL_SAFE,
+    VM_FINISH,
+    VM_PLAN_CLAIM,
+    VM_RELEASE_HOST,
+    VM_RELEASE_NICS,
+    VM_RELEASE_POOL,
+    VM_SCALE_CLAIM,
+)
 from strato.domain.errors import InsufficientCapacity, NotFound, StratoError
-from strato.domain.ids import Activities as A
 from strato.domain.network.payloads import NicInfo
 from strato.domain.states import VmState
 from strato.domain.storage.payloads import VolumeReadyInput
+from strato.domain.storage.steps import VOLUME_READY, VOLUMES_EXPUNGED
 from strato.drivers.registry import load
 from strato.schema import repository
 from strato.schema.compute import capacity, vms
@@ -58,7 +71,7 @@ class VmRecordsActivities:
         except StratoError as err:
             raise permanent(err) from err
 
-    @activity.defn(name=A.VM_BEGIN)
+    @activity.defn(name=VM_BEGIN.name)
     async def vm_begin(self, inp: VmBeginInput) -> VmContext:
         """Enter the operation's transitional state; return what the workflow needs."""
 
@@ -69,7 +82,7 @@ class VmRecordsActivities:
 
         return await self._tx(run)
 
-    @activity.defn(name=A.VM_EXPUNGE_BEGIN)
+    @activity.defn(name=VM_EXPUNGE_BEGIN.name)
     async def vm_expunge_begin(self, inp: VmRef) -> VmContext | None:
         """Lock and enter Expunging; None when there is nothing to expunge."""
         op = inp.operation_id
@@ -82,7 +95,7 @@ class VmRecordsActivities:
 
         return await self._tx(run)
 
-    @activity.defn(name=A.VM_FINISH)
+    @activity.defn(name=VM_FINISH.name)
     async def vm_finish(self, inp: VmFinishInput) -> VmContext:
         async def run(conn: Any) -> VmContext:
             await vms.finish(conn, inp)
@@ -90,7 +103,7 @@ class VmRecordsActivities:
 
         return await self._tx(run)
 
-    @activity.defn(name=A.VM_FAIL_SAFE)
+    @activity.defn(name=VM_FAIL_SAFE.name)
     async def vm_fail_safe(self, inp: VmFailSafeInput) -> bool:
         """An operation failed in a way its code did not handle: settle the VM and free
         its lock (see :func:`strato.schema.compute.vms.fail_safe`). Idempotent."""
@@ -98,7 +111,7 @@ class VmRecordsActivities:
         assert op is not None
         return await self._tx(lambda c: vms.fail_safe(c, inp.vm_id, op, inp.error, inp.kind))
 
-    @activity.defn(name=A.VM_PLAN_CLAIM)
+    @activity.defn(name=VM_PLAN_CLAIM.name)
     async def vm_plan_claim(self, inp: PlanInput) -> Placement:
         """Plan with the zone's (or offering's) planner, then claim host by host in that
         order until one claim holds. Raises insufficient-capacity naming every reason."""
@@ -158,11 +171,11 @@ class VmRecordsActivities:
         )
         raise ApplicationError(err.detail, type=err.type, non_retryable=True)
 
-    @activity.defn(name=A.VM_RELEASE_HOST)
+    @activity.defn(name=VM_RELEASE_HOST.name)
     async def vm_release_host(self, inp: VmRef) -> bool:
         return await self._tx(lambda c: capacity.release_host(c, inp.vm_id)) is not None
 
-    @activity.defn(name=A.VM_CLAIM_POOL)
+    @activity.defn(name=VM_CLAIM_POOL.name)
     async def vm_claim_pool(self, inp: PlanInput) -> PoolPlacement:
         """Claim primary storage for the root volume on a pool the placed host reaches."""
 
@@ -179,7 +192,7 @@ class VmRecordsActivities:
 
         return await self._tx(run)
 
-    @activity.defn(name=A.VM_RELEASE_POOL)
+    @activity.defn(name=VM_RELEASE_POOL.name)
     async def vm_release_pool(self, inp: VmRef) -> None:
         async def run(conn: Any) -> None:
             for vol in await volumes.for_vm(conn, inp.vm_id):
@@ -188,7 +201,7 @@ class VmRecordsActivities:
 
         await self._tx(run)
 
-    @activity.defn(name=A.VM_ALLOCATE_NICS)
+    @activity.defn(name=VM_ALLOCATE_NICS.name)
     async def vm_allocate_nics(self, inp: VmRef) -> list[NicInfo]:
         async def run(conn: Any) -> list[NicInfo]:
             ctx = await vms.context(conn, inp.vm_id)
@@ -196,15 +209,15 @@ class VmRecordsActivities:
 
         return await self._tx(run)
 
-    @activity.defn(name=A.VM_RELEASE_NICS)
+    @activity.defn(name=VM_RELEASE_NICS.name)
     async def vm_release_nics(self, inp: VmRef) -> int:
         return await self._tx(lambda c: ipam.release_nics(c, inp.vm_id))
 
-    @activity.defn(name=A.VOLUME_READY)
+    @activity.defn(name=VOLUME_READY.name)
     async def volume_ready(self, inp: VolumeReadyInput) -> None:
         await self._tx(lambda c: volumes.set_state(c, inp.volume_id, "Ready", path=inp.path))
 
-    @activity.defn(name=A.VOLUMES_EXPUNGED)
+    @activity.defn(name=VOLUMES_EXPUNGED.name)
     async def volumes_expunged(self, inp: VmRef) -> None:
         async def run(conn: Any) -> None:
             for vol in await volumes.for_vm(conn, inp.vm_id):
@@ -213,7 +226,7 @@ class VmRecordsActivities:
 
         await self._tx(run)
 
-    @activity.defn(name=A.VM_SCALE_CLAIM)
+    @activity.defn(name=VM_SCALE_CLAIM.name)
     async def vm_scale_claim(self, inp: ScaleClaimInput) -> ScaleClaimResult:
         """Record the new offering; for a live scale, resize the host claim first."""
 

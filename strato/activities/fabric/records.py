@@ -22,7 +22,13 @@ from strato.domain.fabric.payloads import (
     RegisterHostInput,
     RegisterHostResult,
 )
-from strato.domain.ids import Activities
+from strato.domain.fabric.steps import (
+    HOST_CONNECTED,
+    HOST_HEARTBEAT,
+    HOST_HEARTBEAT_LOST,
+    HOST_REGISTER,
+    HOST_TRANSITION,
+)
 from strato.domain.states import HostStatus
 from strato.schema.db import Database
 from strato.schema.fabric import agents, hosts
@@ -37,7 +43,7 @@ class RecordsActivities:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    @activity.defn(name=Activities.HOST_TRANSITION)
+    @activity.defn(name=HOST_TRANSITION.name)
     async def host_transition(self, inp: HostTransitionInput) -> HostTransitionResult:
         """Move a host's connection status. Idempotent: already there is success."""
         try:
@@ -52,7 +58,7 @@ class RecordsActivities:
         except StratoError as err:
             raise permanent(err) from err
 
-    @activity.defn(name=Activities.HOST_CONNECTED)
+    @activity.defn(name=HOST_CONNECTED.name)
     async def host_connected(self, inp: HostConnectedInput) -> AddHostResult:
         """Store the host's reported facts and mark it Up. Idempotent."""
         try:
@@ -69,7 +75,7 @@ class RecordsActivities:
             memory_total_mb=host.memory_total_mb,
         )
 
-    @activity.defn(name=Activities.HOST_REGISTER)
+    @activity.defn(name=HOST_REGISTER.name)
     async def host_register(self, inp: RegisterHostInput) -> RegisterHostResult:
         """Create or update the host an agent serves. Idempotent for the same agent;
         refused (nothing written) for a name another agent holds."""
@@ -79,7 +85,7 @@ class RecordsActivities:
         except StratoError as err:
             raise permanent(err) from err
 
-    @activity.defn(name=Activities.HOST_HEARTBEAT)
+    @activity.defn(name=HOST_HEARTBEAT.name)
     async def host_heartbeat(self, inp: HostHeartbeatInput) -> HostHeartbeatResult:
         """Record the heartbeat and reconcile the VM report, in one transaction.
         Idempotent: a replayed report corrects nothing twice (the corrected rows changed
@@ -87,7 +93,7 @@ class RecordsActivities:
         async with self.db.tx() as conn:
             return await agents.heartbeat(conn, inp)
 
-    @activity.defn(name=Activities.HOST_HEARTBEAT_LOST)
+    @activity.defn(name=HOST_HEARTBEAT_LOST.name)
     async def host_heartbeat_lost(self, inp: HostHeartbeatLostInput) -> str | None:
         """An Up host whose agent went silent becomes Disconnected. Idempotent."""
         async with self.db.tx() as conn:

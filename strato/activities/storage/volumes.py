@@ -8,8 +8,8 @@ from typing import Any
 from temporalio import activity
 
 from strato.activities.beat import beating
-from strato.domain.ids import Activities
 from strato.domain.storage.specs import VolumeInfo, VolumeSpec
+from strato.domain.storage.steps import CREATE_VOLUME, DELETE_VOLUME, LIST_VOLUMES
 from strato.drivers.storage.base import PrimaryStorage
 
 
@@ -17,17 +17,17 @@ class StorageActivities:
     def __init__(self, driver: PrimaryStorage) -> None:
         self.driver = driver
 
-    @activity.defn(name=Activities.CREATE_VOLUME)
+    @activity.defn(name=CREATE_VOLUME.name)
     async def create_volume(self, spec: VolumeSpec) -> VolumeInfo:
         """Idempotent: an existing volume of that name is returned as it is."""
         return await beating(self.driver.create_volume(spec))
 
-    @activity.defn(name=Activities.DELETE_VOLUME)
+    @activity.defn(name=DELETE_VOLUME.name)
     async def delete_volume(self, name: str) -> None:
         """Idempotent: deleting a missing volume succeeds."""
         await beating(self.driver.delete_volume(name))
 
-    @activity.defn(name=Activities.LIST_VOLUMES)
+    @activity.defn(name=LIST_VOLUMES.name)
     async def list_volumes(self) -> list[VolumeInfo]:
         """Every volume the pool holds (for `strato doctor`). Read-only."""
         return await beating(self.driver.list_volumes())

@@ -6,9 +6,9 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
+    from strato.domain.compute import flows
     from strato.domain.compute.payloads import DeployVmInput, VmResult
-    from strato.domain.ids import Activities as A
-    from strato.domain.ids import Workflows
+    from strato.domain.compute.steps import VM_RELEASE_NICS
     from strato.domain.progress import StepProgress
     from strato.workflows.common.failures import error_type, failure_reason
     from strato.workflows.common.progress import Steps
@@ -29,7 +29,7 @@ STEPS = (
 )
 
 
-@workflow.defn(name=Workflows.DEPLOY_VM)
+@workflow.defn(name=flows.DEPLOY_VM.name)
 class DeployVmWorkflow:
     def __init__(self) -> None:
         self.steps = Steps(*STEPS)
@@ -64,7 +64,7 @@ class DeployVmWorkflow:
             )
         except BootFailed as failed:
             # Compensation: claims and volumes of each attempt were undone; now the IPs.
-            await ops.local(A.VM_RELEASE_NICS, ops.ref, int)
+            await ops.local(VM_RELEASE_NICS, ops.ref)
             reason = "; ".join(failed.attempts)
             await ops.finish("Error", error=reason)
             raise ApplicationError(

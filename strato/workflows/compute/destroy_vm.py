@@ -8,15 +8,16 @@ from temporalio.exceptions import FailureError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
+    from strato.domain.compute import flows
     from strato.domain.compute.payloads import DestroyVmInput, ExpungeVmInput, VmResult
-    from strato.domain.ids import Activities as A
-    from strato.domain.ids import Workflows, workflow_id
+    from strato.domain.compute.steps import VM_RELEASE_HOST
+    from strato.domain.ids import workflow_id
     from strato.domain.progress import StepProgress
     from strato.workflows.common.progress import Steps
     from strato.workflows.compute.vm_steps import VmOps
 
 
-@workflow.defn(name=Workflows.DESTROY_VM)
+@workflow.defn(name=flows.DESTROY_VM.name)
 class DestroyVmWorkflow:
     def __init__(self) -> None:
         self.steps = Steps("validate", "stop on host", "release capacity", "destroyed", "expunge")
@@ -48,13 +49,13 @@ class DestroyVmWorkflow:
                     kind="destroy-failed",
                 ) from err
         self.steps.enter("release capacity")
-        await ops.local(A.VM_RELEASE_HOST, ops.ref, bool)
+        await ops.local(VM_RELEASE_HOST, ops.ref)
         self.steps.enter("destroyed")
         delay = 0.0 if inp.expunge else inp.expunge_delay_s
         await ops.finish("Destroyed", clear_host=True, destroyed=True, expunge_delay_s=delay)
         self.steps.enter("expunge", "now" if inp.expunge else f"in {delay:g}s unless recovered")
         child = await workflow.start_child_workflow(
-            Workflows.EXPUNGE_VM,
+            flows.EXPUNGE_VM.name,
             ExpungeVmInput(vm_id=inp.vm_id, delay_s=delay),
             id=workflow_id("vm", "expunge", inp.vm_id),
             parent_close_policy=ParentClosePolicy.ABANDON,

@@ -20,15 +20,16 @@ from temporalio import workflow
 from temporalio.exceptions import FailureError
 
 with workflow.unsafe.imports_passed_through():
-    from strato.domain.compute.payloads import ExpungeVmInput, VmContext, VmRef, VmResult
-    from strato.domain.ids import Activities as A
-    from strato.domain.ids import Workflows
+    from strato.domain.compute import flows
+    from strato.domain.compute.payloads import ExpungeVmInput, VmRef, VmResult
+    from strato.domain.compute.steps import VM_EXPUNGE_BEGIN, VM_RELEASE_NICS
     from strato.domain.progress import StepProgress
+    from strato.domain.storage.steps import DELETE_VOLUME, VOLUMES_EXPUNGED
     from strato.workflows.common.progress import Steps
     from strato.workflows.compute.vm_steps import VmOps
 
 
-@workflow.defn(name=Workflows.EXPUNGE_VM)
+@workflow.defn(name=flows.EXPUNGE_VM.name)
 class ExpungeVmWorkflow:
     def __init__(self) -> None:
         self.steps = Steps(
@@ -63,7 +64,7 @@ class ExpungeVmWorkflow:
 
     async def _run(self, inp: ExpungeVmInput, ops: VmOps) -> VmResult:
         self.steps.enter("lock")
-        ctx: VmContext | None = await ops.local(A.VM_EXPUNGE_BEGIN, ops.ref, VmContext | None)  # type: ignore[arg-type]
+        ctx = await ops.local(VM_EXPUNGE_BEGIN, ops.ref)
         if ctx is None:  # recovered, already expunged, or another operation expunges it
             self.steps.finish("nothing to expunge")
             return VmResult(vm_id=inp.vm_id, state="skipped")
@@ -77,7 +78,7 @@ class ExpungeVmWorkflow:
         self.steps.enter("delete volumes")
         if ctx.root_pool_name and ctx.root_volume_name:
             try:
-                await ops.on_pool(A.DELETE_VOLUME, ctx.root_pool_name, ctx.root_volume_name)
+                await ops.on_pool(DELETE_VOLUME, ctx.root_pool_name, ctx.root_volume_name)
             except FailureError as err:
                 raise await ops.abandon(
                     ctx,
@@ -87,9 +88,9 @@ class ExpungeVmWorkflow:
                     done="expunged",
                     kind="expunge-failed",
                 ) from err
-        await ops.local(A.VOLUMES_EXPUNGED, ops.ref)
+        await ops.local(VOLUMES_EXPUNGED, ops.ref)
         self.steps.enter("release addresses")
-        await ops.local(A.VM_RELEASE_NICS, ops.ref, int)
+        await ops.local(VM_RELEASE_NICS, ops.ref)
         await ops.finish("Expunged", error="; ".join(notes) or None)
         self.steps.finish()
         return VmResult(vm_id=inp.vm_id, state="Expunged")

@@ -6,15 +6,15 @@ from temporalio import workflow
 from temporalio.exceptions import FailureError
 
 with workflow.unsafe.imports_passed_through():
+    from strato.domain.compute import flows
     from strato.domain.compute.payloads import ComputeVmInput, VmRef, VmResult
-    from strato.domain.ids import Activities as A
-    from strato.domain.ids import Workflows
+    from strato.domain.compute.steps import REBOOT_VM
     from strato.domain.progress import StepProgress
     from strato.workflows.common.progress import Steps
     from strato.workflows.compute.vm_steps import VmOps
 
 
-@workflow.defn(name=Workflows.REBOOT_VM)
+@workflow.defn(name=flows.REBOOT_VM.name)
 class RebootVmWorkflow:
     def __init__(self) -> None:
         self.steps = Steps("validate", "reboot on host")
@@ -34,7 +34,7 @@ class RebootVmWorkflow:
         assert ctx.host_name is not None
         self.steps.enter("reboot on host", ctx.host_name)
         try:
-            await ops.on_host(A.REBOOT_VM, ctx.host_name, ComputeVmInput(name=ctx.hypervisor_name))
+            await ops.on_host(REBOOT_VM, ctx.host_name, ComputeVmInput(name=ctx.hypervisor_name))
         except FailureError as err:
             raise await ops.abandon(
                 ctx, err, back_to="Running", doing="reboot", done="rebooted", kind="reboot-failed"

@@ -5,14 +5,15 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from strato.domain.compute import flows
     from strato.domain.compute.payloads import VmRef, VmResult
-    from strato.domain.ids import Workflows, workflow_id
+    from strato.domain.ids import workflow_id
     from strato.domain.progress import StepProgress
     from strato.workflows.common.progress import Steps
     from strato.workflows.compute.vm_steps import VmOps
 
 
-@workflow.defn(name=Workflows.RECOVER_VM)
+@workflow.defn(name=flows.RECOVER_VM.name)
 class RecoverVmWorkflow:
     def __init__(self) -> None:
         self.steps = Steps("validate", "cancel expunge", "stopped")

@@ -6,23 +6,22 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
+    from strato.domain.compute import flows
     from strato.domain.compute.payloads import (
         ComputeVmInput,
         ScaleClaimInput,
-        ScaleClaimResult,
         ScaleVmInput,
         VmResult,
     )
+    from strato.domain.compute.steps import HOST_CAPABILITIES, SCALE_VM, VM_SCALE_CLAIM
     from strato.domain.fabric.payloads import ConnectHostInput
-    from strato.domain.ids import Activities as A
-    from strato.domain.ids import Workflows
     from strato.domain.progress import StepProgress
     from strato.workflows.common.failures import error_type
     from strato.workflows.common.progress import Steps
     from strato.workflows.compute.vm_steps import VmOps
 
 
-@workflow.defn(name=Workflows.SCALE_VM)
+@workflow.defn(name=flows.SCALE_VM.name)
 class ScaleVmWorkflow:
     def __init__(self) -> None:
         self.steps = Steps("validate", "claim capacity", "apply on host", "done")
@@ -44,10 +43,9 @@ class ScaleVmWorkflow:
             if live:
                 assert ctx.host_name is not None
                 caps = await ops.on_host(
-                    A.HOST_CAPABILITIES,
+                    HOST_CAPABILITIES,
                     ctx.host_name,
                     ConnectHostInput(host_id=ctx.host_id, host_name=ctx.host_name),
-                    dict[str, bool],
                 )
                 if not caps.get("live_scale"):
                     raise ApplicationError(
@@ -56,19 +54,18 @@ class ScaleVmWorkflow:
                         non_retryable=True,
                     )
             self.steps.enter("claim capacity")
-            new: ScaleClaimResult = await ops.local(
-                A.VM_SCALE_CLAIM,
+            new = await ops.local(
+                VM_SCALE_CLAIM,
                 ScaleClaimInput(
                     **ops.ref.model_dump(), service_offering_id=inp.service_offering_id, live=live
                 ),
-                ScaleClaimResult,
             )
             if live:
                 assert ctx.host_name is not None
                 self.steps.enter("apply on host", ctx.host_name)
                 try:
                     await ops.on_host(
-                        A.SCALE_VM,
+                        SCALE_VM,
                         ctx.host_name,
                         ComputeVmInput(
                             name=ctx.hypervisor_name,
@@ -80,13 +77,12 @@ class ScaleVmWorkflow:
                     # Compensation: the claim and the offering go back to what they were.
                     assert ctx.service_offering_id is not None
                     await ops.local(
-                        A.VM_SCALE_CLAIM,
+                        VM_SCALE_CLAIM,
                         ScaleClaimInput(
                             **ops.ref.model_dump(),
                             service_offering_id=ctx.service_offering_id,
                             live=True,
                         ),
-                        ScaleClaimResult,
                     )
                     raise
         except FailureError as err:

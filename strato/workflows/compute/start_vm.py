@@ -6,15 +6,15 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
+    from strato.domain.compute import flows
     from strato.domain.compute.payloads import DeployVmInput, VmResult
-    from strato.domain.ids import Workflows
     from strato.domain.progress import StepProgress
     from strato.workflows.common.failures import error_type
     from strato.workflows.common.progress import Steps
     from strato.workflows.compute.vm_steps import BootFailed, VmOps, finish_running, place_and_boot
 
 
-@workflow.defn(name=Workflows.START_VM)
+@workflow.defn(name=flows.START_VM.name)
 class StartVmWorkflow:
     def __init__(self) -> None:
         self.steps = Steps(

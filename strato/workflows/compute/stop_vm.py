@@ -7,15 +7,15 @@ from temporalio import workflow
 from temporalio.exceptions import FailureError
 
 with workflow.unsafe.imports_passed_through():
+    from strato.domain.compute import flows
     from strato.domain.compute.payloads import StopVmInput, VmResult
-    from strato.domain.ids import Activities as A
-    from strato.domain.ids import Workflows
+    from strato.domain.compute.steps import VM_RELEASE_HOST
     from strato.domain.progress import StepProgress
     from strato.workflows.common.progress import Steps
     from strato.workflows.compute.vm_steps import VmOps
 
 
-@workflow.defn(name=Workflows.STOP_VM)
+@workflow.defn(name=flows.STOP_VM.name)
 class StopVmWorkflow:
     def __init__(self) -> None:
         self.steps = Steps("validate", "stop on host", "release capacity", "stopped")
@@ -41,7 +41,7 @@ class StopVmWorkflow:
             ) from err
         self.steps.enter("release capacity")
         if inp.release_capacity:
-            await ops.local(A.VM_RELEASE_HOST, ops.ref, bool)
+            await ops.local(VM_RELEASE_HOST, ops.ref)
         await ops.finish("Stopped", clear_host=inp.release_capacity)
         self.steps.finish()
         return VmResult(vm_id=inp.vm_id, state="Stopped")

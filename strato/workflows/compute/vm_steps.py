@@ -29,17 +29,34 @@ with workflow.unsafe.imports_passed_through():
         VmRef,
         VmResult,
     )
-    from strato.domain.compute.specs import BootSpec, ConsoleInfo, DiskSpec, NicSpec, VmSpec
-    from strato.domain.ids import Activities as A
+    from strato.domain.compute.specs import BootSpec, DiskSpec, NicSpec, VmSpec
+    from strato.domain.compute.steps import (
+        DEFINE_AND_START_VM,
+        STOP_VM,
+        UNDEFINE_VM,
+        VM_ALLOCATE_NICS,
+        VM_BEGIN,
+        VM_CLAIM_POOL,
+        VM_FAIL_SAFE,
+        VM_FINISH,
+        VM_PLAN_CLAIM,
+        VM_RELEASE_HOST,
+        VM_RELEASE_POOL,
+    )
     from strato.domain.ids import compute_queue, storage_queue
     from strato.domain.network.payloads import NicInfo
+    from strato.domain.steps import Step
     from strato.domain.storage.payloads import VolumeReadyInput
-    from strato.domain.storage.specs import VolumeInfo, VolumeSpec
+    from strato.domain.storage.specs import VolumeSpec
+    from strato.domain.storage.steps import CREATE_VOLUME, DELETE_VOLUME, VOLUME_READY
+    from strato.workflows.common import calls
     from strato.workflows.common.failures import error_type, failure_reason
     from strato.workflows.common.guard import guarded
     from strato.workflows.common.progress import Steps
 
 T = TypeVar("T")
+I = TypeVar("I")  # noqa: E741 - a step's input type
+R = TypeVar("R")
 
 LOCAL_TIMEOUT = timedelta(seconds=30)
 LOCAL_RETRY = RetryPolicy(
@@ -90,75 +107,59 @@ class VmOps:
         """Ops of a deploy or start, with the input's host timeouts."""
         return cls(inp.vm_id, inp.operation_id, reach_s=inp.host_reach_s, step_s=inp.host_step_s)
 
-    async def local(self, name: str, arg: Any, result_type: type | None = None) -> Any:
-        return await workflow.execute_local_activity(
-            name,
-            arg,
-            result_type=result_type,
-            start_to_close_timeout=LOCAL_TIMEOUT,
-            retry_policy=LOCAL_RETRY,
-        )
+    async def local(self, step: Step[I, R], arg: I) -> R:
+        return await calls.local(step, arg, timeout=LOCAL_TIMEOUT, retry=LOCAL_RETRY)
 
     async def on_host(
         self,
-        name: str,
+        step: Step[I, R],
         host: str,
-        arg: Any,
-        result_type: type | None = None,
+        arg: I,
         timeout: timedelta = timedelta(seconds=120),  # noqa: ASYNC109 - Temporal's timeout
         retry: RetryPolicy = HOST_RETRY,
-    ) -> Any:
-        return await self._remote(name, compute_queue(host), arg, result_type, timeout, retry)
+    ) -> R:
+        return await self._remote(step, compute_queue(host), arg, timeout, retry)
 
     async def on_pool(
         self,
-        name: str,
+        step: Step[I, R],
         pool: str,
-        arg: Any,
-        result_type: type | None = None,
+        arg: I,
         timeout: timedelta = timedelta(seconds=600),  # noqa: ASYNC109 - Temporal's timeout
         retry: RetryPolicy = HOST_RETRY,
-    ) -> Any:
-        return await self._remote(name, storage_queue(pool), arg, result_type, timeout, retry)
+    ) -> R:
+        return await self._remote(step, storage_queue(pool), arg, timeout, retry)
 
     async def _remote(
         self,
-        name: str,
+        step: Step[I, R],
         queue: str,
-        arg: Any,
-        result_type: type | None,
+        arg: I,
         timeout: timedelta,  # noqa: ASYNC109 - Temporal's start-to-close timeout
         retry: RetryPolicy,
-    ) -> Any:
+    ) -> R:
         """A host- or pool-bound step: schedule-to-start bounded, so a dead agent fails
         fast; the boot's step limit, if any, caps its timeout."""
-        return await workflow.execute_activity(
-            name,
+        return await calls.remote(
+            step,
             arg,
-            result_type=result_type,
-            task_queue=queue,
-            schedule_to_start_timeout=self.reach,
-            start_to_close_timeout=min(timeout, self.step) if self.step else timeout,
-            heartbeat_timeout=HOST_HEARTBEAT,
-            retry_policy=retry,
+            queue=queue,
+            reach=self.reach,
+            timeout=min(timeout, self.step) if self.step else timeout,
+            heartbeat=HOST_HEARTBEAT,
+            retry=retry,
         )
 
     async def nics(self) -> list[NicInfo]:
         """The VM's NICs, allocating its default one if it has none (idempotent)."""
-        return [
-            NicInfo.model_validate(n)
-            for n in await self.local(A.VM_ALLOCATE_NICS, self.ref, list[NicInfo])
-        ]
+        return await self.local(VM_ALLOCATE_NICS, self.ref)
 
     async def begin(self, target: str) -> VmContext:
-        ctx: VmContext = await self.local(
-            A.VM_BEGIN, VmBeginInput(**self.ref.model_dump(), target=target), VmContext
-        )
-        return ctx
+        return await self.local(VM_BEGIN, VmBeginInput(**self.ref.model_dump(), target=target))
 
     async def finish(self, target: str, **kw: Any) -> VmContext:
-        ctx: VmContext = await self.local(
-            A.VM_FINISH, VmFinishInput(**self.ref.model_dump(), target=target, **kw), VmContext
+        ctx = await self.local(
+            VM_FINISH, VmFinishInput(**self.ref.model_dump(), target=target, **kw)
         )
         self.finished = True
         return ctx
@@ -170,12 +171,11 @@ class VmOps:
     async def _settle(self, reason: str, kind: str) -> None:
         if not self.holds_lock or self.finished:
             return
-        await workflow.execute_local_activity(
-            A.VM_FAIL_SAFE,
+        await calls.local(
+            VM_FAIL_SAFE,
             VmFailSafeInput(**self.ref.model_dump(), error=reason, kind=kind),
-            result_type=bool,
-            start_to_close_timeout=LOCAL_TIMEOUT,
-            retry_policy=SETTLE_RETRY,
+            timeout=LOCAL_TIMEOUT,
+            retry=SETTLE_RETRY,
         )
         self.finished = True
 
@@ -183,10 +183,8 @@ class VmOps:
         """Stop then undefine: a stopped VM keeps no domain, so hypervisor and DB agree."""
         assert ctx.host_name is not None
         arg = ComputeVmInput(name=ctx.hypervisor_name, timeout_s=timeout_s, force=force)
-        await self.on_host(
-            A.STOP_VM, ctx.host_name, arg, bool, timeout=timedelta(seconds=timeout_s + 60)
-        )
-        await self.on_host(A.UNDEFINE_VM, ctx.host_name, arg)
+        await self.on_host(STOP_VM, ctx.host_name, arg, timeout=timedelta(seconds=timeout_s + 60))
+        await self.on_host(UNDEFINE_VM, ctx.host_name, arg)
 
     async def abandon(
         self,
@@ -211,7 +209,7 @@ class VmOps:
         return await _best_effort(
             f"undefine on {host}",
             self.on_host(
-                A.UNDEFINE_VM,
+                UNDEFINE_VM,
                 host,
                 ComputeVmInput(name=name, force=True),
                 timeout=timedelta(seconds=60),
@@ -223,7 +221,7 @@ class VmOps:
         return await _best_effort(
             f"delete volume {volume} on {pool}",
             self.on_pool(
-                A.DELETE_VOLUME,
+                DELETE_VOLUME,
                 pool,
                 volume,
                 timeout=timedelta(seconds=120),
@@ -299,10 +297,9 @@ async def place_and_boot(
     for n in range(1, max_hosts + 1):
         steps.enter("plan and claim", f"attempt {n} of {max_hosts}")
         try:
-            placement: Placement = await ops.local(
-                A.VM_PLAN_CLAIM,
+            placement = await ops.local(
+                VM_PLAN_CLAIM,
                 PlanInput(**ops.ref.model_dump(), avoid=avoid, prefer_host_id=prefer_host),
-                Placement,
             )
         except FailureError as err:
             attempts.append(f"planning: {failure_reason(err)}")
@@ -313,31 +310,27 @@ async def place_and_boot(
         try:
             steps.enter("prepare root volume", f"for {host}")
             pool = await ops.local(
-                A.VM_CLAIM_POOL,
+                VM_CLAIM_POOL,
                 PlanInput(**ops.ref.model_dump(), prefer_host_id=placement.host_id),
-                PoolPlacement,
             )
-            assert pool is not None
-            info: VolumeInfo = await ops.on_pool(
-                A.CREATE_VOLUME,
+            info = await ops.on_pool(
+                CREATE_VOLUME,
                 pool.pool_name,
                 VolumeSpec(
                     name=pool.volume_name,
                     size_bytes=pool.size_bytes,
                     template_path=ctx.template_path,
                 ),
-                VolumeInfo,
             )
             await ops.local(
-                A.VOLUME_READY, VolumeReadyInput(volume_id=pool.volume_id, path=info.path)
+                VOLUME_READY, VolumeReadyInput(volume_id=pool.volume_id, path=info.path)
             )
             # Define and start in one host step: one round trip less on every boot.
             steps.enter("define and start", host)
-            console: ConsoleInfo | None = await ops.on_host(
-                A.DEFINE_AND_START_VM,
+            console = await ops.on_host(
+                DEFINE_AND_START_VM,
                 host,
                 vm_spec(ctx, info.path, nics),
-                ConsoleInfo,
                 timeout=timedelta(seconds=300),
             )
             return placement.model_copy(update={"console": console}), attempts
@@ -352,7 +345,7 @@ async def place_and_boot(
                 note = await ops.best_effort_delete_volume(pool.pool_name, pool.volume_name)
                 if note:
                     attempts.append(note)
-                await ops.local(A.VM_RELEASE_POOL, ops.ref)
-            await ops.local(A.VM_RELEASE_HOST, ops.ref, bool)
+                await ops.local(VM_RELEASE_POOL, ops.ref)
+            await ops.local(VM_RELEASE_HOST, ops.ref)
             avoid.append(placement.host_id)
     raise BootFailed(attempts, kind)

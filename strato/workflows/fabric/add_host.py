@@ -9,17 +9,18 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from strato.domain.fabric import flows
     from strato.domain.fabric.payloads import (
         AddHostInput,
         AddHostResult,
         ConnectHostInput,
         HostConnectedInput,
-        HostFacts,
         HostTransitionInput,
-        HostTransitionResult,
     )
-    from strato.domain.ids import Activities, Workflows, compute_queue
+    from strato.domain.fabric.steps import CONNECT_HOST, HOST_CONNECTED, HOST_TRANSITION
+    from strato.domain.ids import compute_queue
     from strato.domain.progress import StepProgress
+    from strato.workflows.common import calls
     from strato.workflows.common.failures import failure_reason
     from strato.workflows.common.guard import guarded
     from strato.workflows.common.progress import Steps
@@ -28,7 +29,7 @@ _RECORD_TIMEOUT = timedelta(seconds=30)
 _RECORD_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_attempts=20)
 
 
-@workflow.defn(name=Workflows.ADD_HOST)
+@workflow.defn(name=flows.ADD_HOST.name)
 class AddHostWorkflow:
     def __init__(self) -> None:
         self.steps = Steps("connecting", "reading host facts", "recording capacity")
@@ -39,14 +40,13 @@ class AddHostWorkflow:
         return self.steps.current
 
     async def _transition(self, inp: AddHostInput, target: str, reason: str | None = None) -> None:
-        await workflow.execute_local_activity(
-            Activities.HOST_TRANSITION,
+        await calls.local(
+            HOST_TRANSITION,
             HostTransitionInput(
                 host_id=inp.host_id, target=target, reason=reason, operation_id=inp.operation_id
             ),
-            result_type=HostTransitionResult,
-            start_to_close_timeout=_RECORD_TIMEOUT,
-            retry_policy=_RECORD_RETRY,
+            timeout=_RECORD_TIMEOUT,
+            retry=_RECORD_RETRY,
         )
         self.settled = target in ("Up", "Error")
 
@@ -66,15 +66,14 @@ class AddHostWorkflow:
         queue = compute_queue(inp.host_name)
         self.steps.enter("reading host facts", f"waiting for the agent on {queue}")
         try:
-            facts = await workflow.execute_activity(
-                Activities.CONNECT_HOST,
+            facts = await calls.remote(
+                CONNECT_HOST,
                 ConnectHostInput(host_id=inp.host_id, host_name=inp.host_name),
-                result_type=HostFacts,
-                task_queue=queue,
+                queue=queue,
                 # No agent polling the queue = the host is not there: fail fast.
-                schedule_to_start_timeout=timedelta(seconds=inp.connect_timeout_s),
-                start_to_close_timeout=timedelta(seconds=60),
-                retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=3),
+                reach=timedelta(seconds=inp.connect_timeout_s),
+                timeout=timedelta(seconds=60),
+                retry=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=3),
             )
         except ActivityError as err:
             reason = failure_reason(err)
@@ -91,12 +90,11 @@ class AddHostWorkflow:
             ) from err
 
         self.steps.enter("recording capacity")
-        result: AddHostResult = await workflow.execute_local_activity(
-            Activities.HOST_CONNECTED,
+        result: AddHostResult = await calls.local(
+            HOST_CONNECTED,
             HostConnectedInput(host_id=inp.host_id, facts=facts, operation_id=inp.operation_id),
-            result_type=AddHostResult,
-            start_to_close_timeout=_RECORD_TIMEOUT,
-            retry_policy=_RECORD_RETRY,
+            timeout=_RECORD_TIMEOUT,
+            retry=_RECORD_RETRY,
         )
         self.settled = True
         self.steps.finish(f"{facts.cpu_cores} cores, {facts.memory_total_mb} MiB")

@@ -15,6 +15,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
+    from strato.domain.fabric import flows
     from strato.domain.fabric.payloads import (
         HostHeartbeat,
         HostHeartbeatInput,
@@ -22,7 +23,8 @@ with workflow.unsafe.imports_passed_through():
         HostHeartbeatResult,
         HostMonitorInput,
     )
-    from strato.domain.ids import Activities, Workflows
+    from strato.domain.fabric.steps import HOST_HEARTBEAT, HOST_HEARTBEAT_LOST
+    from strato.workflows.common import calls
 
 _TIMEOUT = timedelta(seconds=30)
 _RETRY = RetryPolicy(
@@ -33,7 +35,7 @@ _RETRY = RetryPolicy(
 _MAX_HISTORY = 2_000
 
 
-@workflow.defn(name=Workflows.HOST_MONITOR)
+@workflow.defn(name=flows.HOST_MONITOR.name)
 class HostMonitorWorkflow:
     def __init__(self) -> None:
         self.pending: list[HostHeartbeat] = []
@@ -60,12 +62,11 @@ class HostMonitorWorkflow:
                 )
             except TimeoutError:
                 if not silent:
-                    status = await workflow.execute_local_activity(
-                        Activities.HOST_HEARTBEAT_LOST,
+                    status = await calls.local(
+                        HOST_HEARTBEAT_LOST,
                         HostHeartbeatLostInput(host_id=inp.host_id, silent_s=inp.window_s),
-                        result_type=str,
-                        start_to_close_timeout=_TIMEOUT,
-                        retry_policy=_RETRY,
+                        timeout=_TIMEOUT,
+                        retry=_RETRY,
                     )
                     if status is None:
                         return  # the host was removed
@@ -74,14 +75,13 @@ class HostMonitorWorkflow:
             # Only the newest report matters: older ones describe a past the newest covers.
             hb = self.pending[-1]
             self.pending.clear()
-            result: HostHeartbeatResult = await workflow.execute_local_activity(
-                Activities.HOST_HEARTBEAT,
+            result: HostHeartbeatResult = await calls.local(
+                HOST_HEARTBEAT,
                 HostHeartbeatInput(
                     host_id=inp.host_id, heartbeat=hb, reported_unknown=self.unknown
                 ),
-                result_type=HostHeartbeatResult,
-                start_to_close_timeout=_TIMEOUT,
-                retry_policy=_RETRY,
+                timeout=_TIMEOUT,
+                retry=_RETRY,
             )
             if result.gone:
                 return

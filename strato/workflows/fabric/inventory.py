@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -17,38 +17,40 @@ from temporalio.exceptions import FailureError
 
 with workflow.unsafe.imports_passed_through():
     from strato.domain.compute.payloads import ComputeVmInput
-    from strato.domain.compute.specs import VmPowerInfo
+    from strato.domain.compute.steps import LIST_VMS, UNDEFINE_VM
+    from strato.domain.fabric import flows
     from strato.domain.fabric.payloads import (
         HostInventory,
         InventoryInput,
         InventoryResult,
         PoolInventory,
     )
-    from strato.domain.ids import Activities as A
-    from strato.domain.ids import Workflows, compute_queue, storage_queue
-    from strato.domain.storage.specs import VolumeInfo
+    from strato.domain.ids import compute_queue, storage_queue
+    from strato.domain.steps import Step
+    from strato.domain.storage.steps import DELETE_VOLUME, LIST_VOLUMES
+    from strato.workflows.common import calls
     from strato.workflows.common.failures import failure_reason
 
+I = TypeVar("I")  # noqa: E741 - a step's input type
+R = TypeVar("R")
 _RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=500), maximum_attempts=2)
 
 
-@workflow.defn(name=Workflows.INVENTORY)
+@workflow.defn(name=flows.INVENTORY.name)
 class InventoryWorkflow:
     @workflow.run
     async def run(self, inp: InventoryInput) -> InventoryResult:
         reach = timedelta(seconds=inp.reach_s)
 
-        async def call(name: str, queue: str, arg: Any, result_type: type | None) -> Any:
-            args = [] if arg is None else [arg]
-            return await workflow.execute_activity(
-                name,
-                args=args,
-                result_type=result_type,
-                task_queue=queue,
-                schedule_to_start_timeout=reach,
-                start_to_close_timeout=timedelta(seconds=60),
-                heartbeat_timeout=timedelta(seconds=10),
-                retry_policy=_RETRY,
+        async def call(step: Step[I, R], queue: str, arg: I) -> R:
+            return await calls.remote(
+                step,
+                arg,
+                queue=queue,
+                reach=reach,
+                timeout=timedelta(seconds=60),
+                heartbeat=timedelta(seconds=10),
+                retry=_RETRY,
             )
 
         async def attempt(what: str, coro: Any) -> str | None:
@@ -61,13 +63,13 @@ class InventoryWorkflow:
         repairs = [
             attempt(
                 f"undefine {r.name} on {r.host}",
-                call(A.UNDEFINE_VM, compute_queue(r.host), ComputeVmInput(name=r.name), None),
+                call(UNDEFINE_VM, compute_queue(r.host), ComputeVmInput(name=r.name)),
             )
             for r in inp.undefine
         ] + [
             attempt(
                 f"delete {r.name} on {r.pool}",
-                call(A.DELETE_VOLUME, storage_queue(r.pool), r.name, None),
+                call(DELETE_VOLUME, storage_queue(r.pool), r.name),
             )
             for r in inp.delete
         ]
@@ -75,14 +77,14 @@ class InventoryWorkflow:
 
         async def host(name: str) -> HostInventory:
             try:
-                vms = await call(A.LIST_VMS, compute_queue(name), None, list[VmPowerInfo])
+                vms = await call(LIST_VMS, compute_queue(name), None)
                 return HostInventory(host=name, vms=vms)
             except FailureError as err:
                 return HostInventory(host=name, error=failure_reason(err))
 
         async def pool(name: str) -> PoolInventory:
             try:
-                vols = await call(A.LIST_VOLUMES, storage_queue(name), None, list[VolumeInfo])
+                vols = await call(LIST_VOLUMES, storage_queue(name), None)
                 return PoolInventory(pool=name, volumes=vols)
             except FailureError as err:
                 return PoolInventory(pool=name, error=failure_reason(err))

@@ -13,21 +13,20 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
+    from strato.domain.fabric import flows
     from strato.domain.fabric.payloads import RegisterHostInput, RegisterHostResult
-    from strato.domain.ids import Activities, Workflows
+    from strato.domain.fabric.steps import HOST_REGISTER
+    from strato.workflows.common import calls
 
 
-@workflow.defn(name=Workflows.REGISTER_HOST)
+@workflow.defn(name=flows.REGISTER_HOST.name)
 class RegisterHostWorkflow:
     @workflow.run
     async def run(self, inp: RegisterHostInput) -> RegisterHostResult:
-        result: RegisterHostResult = await workflow.execute_local_activity(
-            Activities.HOST_REGISTER,
+        result: RegisterHostResult = await calls.local(
+            HOST_REGISTER,
             inp,
-            result_type=RegisterHostResult,
-            start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=RetryPolicy(
-                initial_interval=timedelta(milliseconds=200), maximum_attempts=10
-            ),
+            timeout=timedelta(seconds=30),
+            retry=RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_attempts=10),
         )
         return result

@@ -1,0 +1,23 @@
+"""The compute subsystem's workflow types: one per VM operation."""
+
+from __future__ import annotations
+
+from strato.domain.compute.payloads import (
+    DeployVmInput,
+    DestroyVmInput,
+    ExpungeVmInput,
+    ScaleVmInput,
+    StopVmInput,
+    VmRef,
+    VmResult,
+)
+from strato.domain.steps import Flow
+
+DEPLOY_VM: Flow[DeployVmInput, VmResult] = Flow("DeployVm", DeployVmInput, VmResult)
+START_VM: Flow[DeployVmInput, VmResult] = Flow("StartVm", DeployVmInput, VmResult)
+STOP_VM: Flow[StopVmInput, VmResult] = Flow("StopVm", StopVmInput, VmResult)
+REBOOT_VM: Flow[VmRef, VmResult] = Flow("RebootVm", VmRef, VmResult)
+SCALE_VM: Flow[ScaleVmInput, VmResult] = Flow("ScaleVm", ScaleVmInput, VmResult)
+DESTROY_VM: Flow[DestroyVmInput, VmResult] = Flow("DestroyVm", DestroyVmInput, VmResult)
+RECOVER_VM: Flow[VmRef, VmResult] = Flow("RecoverVm", VmRef, VmResult)
+EXPUNGE_VM: Flow[ExpungeVmInput, VmResult] = Flow("ExpungeVm", ExpungeVmInput, VmResult)

@@ -1,0 +1,59 @@
+"""The compute subsystem's steps: VM records (data service) and hypervisor calls (per host)."""
+
+from __future__ import annotations
+
+from strato.domain.compute.payloads import (
+    ComputeVmInput,
+    Placement,
+    PlanInput,
+    PoolPlacement,
+    ScaleClaimInput,
+    ScaleClaimResult,
+    VmBeginInput,
+    VmContext,
+    VmFailSafeInput,
+    VmFinishInput,
+    VmRef,
+)
+from strato.domain.compute.specs import ConsoleInfo, VmPowerInfo, VmSpec
+from strato.domain.fabric.payloads import ConnectHostInput
+from strato.domain.network.payloads import NicInfo
+from strato.domain.steps import Step
+
+# Data service (orchestration queue, local activities).
+VM_BEGIN: Step[VmBeginInput, VmContext] = Step("records.vm_begin", VmBeginInput, VmContext)
+VM_FINISH: Step[VmFinishInput, VmContext] = Step("records.vm_finish", VmFinishInput, VmContext)
+VM_FAIL_SAFE: Step[VmFailSafeInput, bool] = Step("records.vm_fail_safe", VmFailSafeInput, bool)
+VM_PLAN_CLAIM: Step[PlanInput, Placement] = Step("records.vm_plan_claim", PlanInput, Placement)
+VM_RELEASE_HOST: Step[VmRef, bool] = Step("records.vm_release_host", VmRef, bool)
+VM_CLAIM_POOL: Step[PlanInput, PoolPlacement] = Step(
+    "records.vm_claim_pool", PlanInput, PoolPlacement
+)
+VM_RELEASE_POOL: Step[VmRef, None] = Step("records.vm_release_pool", VmRef, None)
+VM_ALLOCATE_NICS: Step[VmRef, list[NicInfo]] = Step(
+    "records.vm_allocate_nics", VmRef, list[NicInfo]
+)
+VM_RELEASE_NICS: Step[VmRef, int] = Step("records.vm_release_nics", VmRef, int)
+VM_SCALE_CLAIM: Step[ScaleClaimInput, ScaleClaimResult] = Step(
+    "records.vm_scale_claim", ScaleClaimInput, ScaleClaimResult
+)
+VM_EXPUNGE_BEGIN: Step[VmRef, VmContext | None] = Step(
+    "records.vm_expunge_begin", VmRef, VmContext | None
+)
+
+# Hypervisor (the host's compute queue).
+DEFINE_VM: Step[VmSpec, None] = Step("compute.define_vm", VmSpec, None)
+START_VM: Step[ComputeVmInput, ConsoleInfo | None] = Step(
+    "compute.start_vm", ComputeVmInput, ConsoleInfo | None
+)
+DEFINE_AND_START_VM: Step[VmSpec, ConsoleInfo | None] = Step(
+    "compute.define_and_start_vm", VmSpec, ConsoleInfo | None
+)
+STOP_VM: Step[ComputeVmInput, bool] = Step("compute.stop_vm", ComputeVmInput, bool)
+REBOOT_VM: Step[ComputeVmInput, None] = Step("compute.reboot_vm", ComputeVmInput, None)
+UNDEFINE_VM: Step[ComputeVmInput, None] = Step("compute.undefine_vm", ComputeVmInput, None)
+SCALE_VM: Step[ComputeVmInput, None] = Step("compute.scale_vm", ComputeVmInput, None)
+HOST_CAPABILITIES: Step[ConnectHostInput, dict[str, bool]] = Step(
+    "compute.capabilities", ConnectHostInput, dict[str, bool]
+)
+LIST_VMS: Step[None, list[VmPowerInfo]] = Step("compute.list_vms", None, list[VmPowerInfo])
