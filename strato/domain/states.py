@@ -186,3 +186,40 @@ VM_STATE = StateMachine[VmState](
 Stopped`` is how a failed start of a stopped VM returns; ``Running -> Stopped`` and
 ``Stopped <- Destroyed`` (recover) are the out-of-band and recover paths.
 """
+
+VM_OBSERVED = StateMachine[VmState](
+    "VM (as its host reports it)",
+    {_V.STOPPED: frozenset({_V.RUNNING}), _V.RUNNING: frozenset({_V.STOPPED})},
+)
+"""What a host's report may correct, for a VM no operation holds: a Running VM whose domain
+is off or gone is Stopped; a Stopped VM whose domain runs is Running."""
+
+TRANSITIONAL_VM = frozenset({_V.ALLOCATED, _V.STARTING, _V.STOPPING, _V.MIGRATING, _V.EXPUNGING})
+
+VM_REPAIR = StateMachine[VmState](
+    "VM (repaired by strato doctor)",
+    {_V.ERROR: TRANSITIONAL_VM | {_V.RUNNING}},
+)
+"""The doctor's only VM state repair: a VM stuck in a transitional state with no operation
+working on it, or Running on no host, goes to Error (saying why)."""
+
+
+_VOL = VolumeState
+TRANSITIONAL_VOLUME = frozenset(
+    {_VOL.CREATING, _VOL.RESIZING, _VOL.MIGRATING, _VOL.COPYING, _VOL.SNAPSHOTTING, _VOL.EXPUNGING}
+)
+VOLUME_STATE = StateMachine[VolumeState](
+    "volume",
+    {
+        _VOL.CREATING: frozenset({_VOL.ALLOCATED}),
+        _VOL.READY: frozenset({_VOL.ALLOCATED, _VOL.CREATING}),
+        _VOL.ALLOCATED: frozenset({_VOL.READY, _VOL.CREATING, _VOL.ERROR}),
+        _VOL.DESTROY: frozenset({_VOL.ALLOCATED, _VOL.READY, _VOL.ERROR}),
+        _VOL.EXPUNGING: frozenset({_VOL.DESTROY, _VOL.ERROR, _VOL.READY, _VOL.ALLOCATED}),
+        _VOL.EXPUNGED: frozenset(set(_VOL) - {_VOL.EXPUNGED}),
+        _VOL.ERROR: TRANSITIONAL_VOLUME | {_VOL.READY},
+    },
+)
+"""Volume lifecycle. A root volume goes back to Allocated when its boot attempt is undone,
+and is Expunged with its VM from whatever state it is in; a volume whose file is gone is
+Error."""

@@ -18,17 +18,22 @@ from uuid import UUID
 
 from strato.domain.compute.specs import PowerState, VmPowerInfo
 from strato.domain.fabric.payloads import HostVm, PoolVolume
-from strato.domain.states import VmState
+from strato.domain.states import (
+    TRANSITIONAL_VM,
+    TRANSITIONAL_VOLUME,
+    VM_REPAIR,
+    VmState,
+    VolumeState,
+)
 from strato.domain.storage.specs import VolumeInfo
 from strato.schema import events
 from strato.schema.compute import capacity
 from strato.schema.db import Database
 from strato.schema.fabric import agents
 from strato.schema.network import ipam
+from strato.schema.transitions import VM, VOLUME, transition
 
 # States a VM is only in while an operation holds its lock.
-TRANSITIONAL_VM = ("Allocated", "Starting", "Stopping", "Migrating", "Expunging")
-TRANSITIONAL_VOLUME = ("Creating", "Resizing", "Migrating", "Copying", "Snapshotting", "Expunging")
 
 
 @dataclass
@@ -112,7 +117,7 @@ class Checks:
                WHERE (current_operation_id IS NULL AND state = ANY($1::text[]))
                   OR current_operation_id = ANY($2::uuid[])
                ORDER BY created_at, id""",
-            list(TRANSITIONAL_VM),
+            sorted(TRANSITIONAL_VM),
             list(orphan_locks),
         )
         for r in rows:
@@ -225,7 +230,7 @@ class Checks:
                  AND (vol.state = ANY($1::text[])
                       OR (v.state = 'Expunged' AND vol.state <> 'Expunged'))
                ORDER BY vol.created_at, vol.id""",
-            list(TRANSITIONAL_VOLUME),
+            sorted(TRANSITIONAL_VOLUME),
         ):
             if r["vm_state"] == "Expunged":
                 detail = f"volume is {r['state']} but its VM is Expunged"
@@ -530,23 +535,21 @@ def _unstick(vm_id: UUID, state: str, op: UUID | None, detail: str, to_error: bo
             return True
         await capacity.release_host(conn, vm_id)
         error = f"{detail} (moved to Error by strato doctor)"
-        await conn.execute(
-            """UPDATE vms SET state = 'Error', current_operation_id = NULL,
-                              current_operation_kind = NULL, host_id = NULL, console = NULL,
-                              last_error = $2, version = version + 1,
-                              updated_at = clock_timestamp()
-               WHERE id = $1""",
-            vm_id,
-            error,
-        )
-        await events.append(
+        await transition(
             conn,
-            "strato.vm.state_changed",
-            "vm",
+            VM,
             vm_id,
-            old_state=state,
-            new_state="Error",
-            payload={"error": error},
+            VmState.ERROR,
+            expected={VmState(state)},
+            machine=VM_REPAIR,
+            reason=error,
+            columns={
+                "current_operation_id": None,
+                "current_operation_kind": None,
+                "host_id": None,
+                "console": None,
+                "last_error": error,
+            },
         )
         return True
 
@@ -660,20 +663,7 @@ def _volume_state(volume_id: UUID, state: str, target: str) -> Fix:
             return False
         if target == "Expunged":
             await capacity.release_pool(conn, volume_id)
-        await conn.execute(
-            """UPDATE volumes SET state = $2, version = version + 1,
-                                  updated_at = clock_timestamp() WHERE id = $1""",
-            volume_id,
-            target,
-        )
-        await events.append(
-            conn,
-            "strato.volume.state_changed",
-            "volume",
-            volume_id,
-            old_state=state,
-            new_state=target,
-        )
+        await transition(conn, VOLUME, volume_id, VolumeState(target))
         return True
 
     return apply

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+from strato.domain import events as catalog
 from strato.domain.models import Event
 
 # Held from just before the insert to commit, so ids are committed in id order and a
@@ -27,6 +28,7 @@ async def append(
     """Write one event row. Must run inside the transaction that made the change."""
     if not conn.is_in_transaction():
         raise RuntimeError("events.append must run inside the changing transaction")
+    catalog.check(type, payload)
     await conn.execute("SELECT pg_advisory_xact_lock($1)", _OUTBOX_LOCK_KEY)
     event_id: int = await conn.fetchval(
         """INSERT INTO events (type, resource_type, resource_id, old_state, new_state,

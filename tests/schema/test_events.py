@@ -8,8 +8,22 @@ import uuid
 
 import pytest
 
+from strato.domain import events as catalog
 from strato.schema import events
 from strato.schema.db import Database
+
+
+class _Written(catalog.Payload):
+    w: int
+    i: int
+
+
+# The outbox accepts only catalogued types: these tests write types of their own.
+catalog.register(
+    catalog.EventType("strato.test", "test", catalog.NoPayload, "a test event"),
+    catalog.EventType("strato.test.x", "test", catalog.NoPayload, "a test event"),
+    catalog.EventType("strato.test.w", "test", _Written, "a test writer's event"),
+)
 
 
 async def test_append_refuses_outside_a_transaction(db: Database) -> None:

@@ -42,7 +42,7 @@ from strato.domain.compute.steps import (
 )
 from strato.domain.errors import InsufficientCapacity, NotFound, StratoError
 from strato.domain.network.payloads import NicInfo
-from strato.domain.states import VmState
+from strato.domain.states import VmState, VolumeState
 from strato.domain.storage.payloads import VolumeReadyInput
 from strato.domain.storage.steps import VOLUME_READY, VOLUMES_EXPUNGED
 from strato.drivers.registry import load
@@ -197,7 +197,7 @@ class VmRecordsActivities:
         async def run(conn: Any) -> None:
             for vol in await volumes.for_vm(conn, inp.vm_id):
                 await capacity.release_pool(conn, vol.id)
-                await volumes.set_state(conn, vol.id, "Allocated")
+                await volumes.set_state(conn, vol.id, VolumeState.ALLOCATED)
 
         await self._tx(run)
 
@@ -215,14 +215,16 @@ class VmRecordsActivities:
 
     @activity.defn(name=VOLUME_READY.name)
     async def volume_ready(self, inp: VolumeReadyInput) -> None:
-        await self._tx(lambda c: volumes.set_state(c, inp.volume_id, "Ready", path=inp.path))
+        await self._tx(
+            lambda c: volumes.set_state(c, inp.volume_id, VolumeState.READY, path=inp.path)
+        )
 
     @activity.defn(name=VOLUMES_EXPUNGED.name)
     async def volumes_expunged(self, inp: VmRef) -> None:
         async def run(conn: Any) -> None:
             for vol in await volumes.for_vm(conn, inp.vm_id):
                 await capacity.release_pool(conn, vol.id)
-                await volumes.set_state(conn, vol.id, "Expunged")
+                await volumes.set_state(conn, vol.id, VolumeState.EXPUNGED)
 
         await self._tx(run)
 

@@ -18,6 +18,7 @@ from strato.domain.states import VM_STATE, VmState
 from strato.schema import events
 from strato.schema.compute import capacity
 from strato.schema.repository import TableSpec
+from strato.schema.transitions import VM, transition
 
 VMS = TableSpec(
     "vms",
@@ -80,27 +81,16 @@ async def acquire(
 async def _set_state(
     conn: Any, row: Any, target: VmState, operation_id: UUID | None, **columns: Any
 ) -> Any:
-    current = VmState(row["state"])
-    if current != target:
-        VM_STATE.check(current, target)
-    sets = ["state = $2", "version = version + 1", "updated_at = clock_timestamp()"]
-    args: list[Any] = [row["id"], target.value]
-    for col, value in columns.items():
-        args.append(value)
-        sets.append(f"{col} = ${len(args)}")
-    new = await conn.fetchrow(f"UPDATE vms SET {', '.join(sets)} WHERE id = $1 RETURNING *", *args)
-    if current != target:
-        await events.append(
-            conn,
-            "strato.vm.state_changed",
-            "vm",
-            row["id"],
-            old_state=current,
-            new_state=target,
-            payload={"error": columns["last_error"]} if columns.get("last_error") else {},
-            operation_id=operation_id,
-        )
-    return new
+    moved = await transition(
+        conn,
+        VM,
+        row["id"],
+        target,
+        operation_id=operation_id,
+        reason=columns.get("last_error"),
+        columns=columns,
+    )
+    return moved.row
 
 
 async def begin(conn: Any, vm_id: UUID, operation_id: UUID | None, target: VmState | None) -> None:

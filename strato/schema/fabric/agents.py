@@ -19,10 +19,11 @@ from strato.domain.fabric.payloads import (
     RegisterHostInput,
     RegisterHostResult,
 )
-from strato.domain.states import HostStatus, VmState
+from strato.domain.states import VM_OBSERVED, HostStatus, VmState
 from strato.schema import events
 from strato.schema.compute import capacity
 from strato.schema.fabric import hosts
+from strato.schema.transitions import VM, transition
 
 # A host in these states is brought Up by its agent's next heartbeat.
 _REVIVABLE = (HostStatus.CONNECTING, HostStatus.DISCONNECTED, HostStatus.ALERT, HostStatus.DOWN)
@@ -282,23 +283,18 @@ async def correct(
     *,
     host_id: UUID | None,
 ) -> None:
-    await conn.execute(
-        """UPDATE vms SET state = $2, host_id = $3,
-                          last_host_id = COALESCE($3, last_host_id),
-                          console = CASE WHEN $2 = 'Running' THEN console END,
-                          version = version + 1, updated_at = clock_timestamp()
-           WHERE id = $1""",
-        row["id"],
-        target.value,
-        host_id,
-    )
-    await events.append(
+    await transition(
         conn,
-        "strato.vm.drift",
-        "vm",
+        VM,
         row["id"],
-        old_state=row["state"],
-        new_state=target,
+        target,
+        machine=VM_OBSERVED,
+        event="strato.vm.drift",
+        columns={
+            "host_id": host_id,
+            "last_host_id": host_id if host_id is not None else row["last_host_id"],
+            "console": row["console"] if target == VmState.RUNNING else None,
+        },
         payload={
             "host": host_name,
             "recorded": row["state"],

@@ -10,7 +10,7 @@ from strato.domain.fabric.models import Host
 from strato.domain.fabric.payloads import HostFacts, HostTransitionResult
 from strato.domain.states import HOST_STATUS, HostStatus
 from strato.domain.storage.models import StoragePool
-from strato.schema import events
+from strato.schema import transitions
 from strato.schema.tables import HOSTS, STORAGE_POOLS
 
 
@@ -35,27 +35,15 @@ async def transition(
         return HostTransitionResult(
             host_id=host_id, old_status=current, new_status=current, changed=False
         )
-    HOST_STATUS.check(current, target)
-    await conn.execute(
-        """UPDATE hosts SET status = $2, last_error = $3, version = version + 1,
-                            updated_at = clock_timestamp()
-           WHERE id = $1 AND status = ANY($4::text[])""",
+    await transitions.transition(
+        conn,
+        transitions.HOST,
         host_id,
-        target.value,
-        reason,
-        [s.value for s in HOST_STATUS.sources(target)],
+        target,
+        operation_id=operation_id,
+        reason=reason,
+        columns={"last_error": reason},
     )
-    if current != target:
-        await events.append(
-            conn,
-            "strato.host.state_changed",
-            "host",
-            host_id,
-            old_state=current,
-            new_state=target,
-            payload={"reason": reason} if reason else {},
-            operation_id=operation_id,
-        )
     return HostTransitionResult(
         host_id=host_id, old_status=current, new_status=target, changed=current != target
     )

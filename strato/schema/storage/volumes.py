@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+from strato.domain.states import VolumeState
 from strato.domain.storage.models import Volume
-from strato.schema import events
 from strato.schema.repository import TableSpec
+from strato.schema.transitions import VOLUME, transition
 
 VOLUMES = TableSpec(
     "volumes",
@@ -22,21 +23,11 @@ def storage_name(volume_id: UUID) -> str:
     return f"strato-vol-{volume_id}"
 
 
-async def set_state(conn: Any, volume_id: UUID, state: str, *, path: str | None = None) -> None:
-    old = await conn.fetchval("SELECT state FROM volumes WHERE id = $1 FOR UPDATE", volume_id)
-    if old is None or (old == state and path is None):
-        return
-    await conn.execute(
-        """UPDATE volumes SET state = $2, path = coalesce($3, path), version = version + 1,
-                              updated_at = clock_timestamp() WHERE id = $1""",
-        volume_id,
-        state,
-        path,
-    )
-    if old != state:
-        await events.append(
-            conn, "strato.volume.state_changed", "volume", volume_id, old_state=old, new_state=state
-        )
+async def set_state(
+    conn: Any, volume_id: UUID, state: VolumeState, *, path: str | None = None
+) -> None:
+    """Move the volume to ``state`` (writing its new ``path``, if given)."""
+    await transition(conn, VOLUME, volume_id, state, columns={"path": path} if path else None)
 
 
 async def for_vm(conn: Any, vm_id: UUID) -> list[Volume]:

@@ -1,0 +1,217 @@
+"""The catalog of event types: every event Strato writes is named here, with its payload.
+
+An event is one row of the transactional outbox, written in the transaction of the change
+it reports, and served as a CloudEvents 1.0 envelope (``type`` is the CloudEvents type,
+``subject`` is ``<resource type>/<id>``, ``data`` is the payload plus ``old_state``,
+``new_state`` and ``operation_id`` when set). The outbox refuses a type that is not in
+the catalog and a payload its model rejects, so this module is the whole vocabulary;
+``docs/events.md`` is generated from it (``python -m strato.domain.events``).
+An optional service adds its own types with :func:`register`.
+"""
+
+from __future__ import annotations
+
+import builtins
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Payload(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class NoPayload(Payload):
+    pass
+
+
+class Named(Payload):
+    name: str | None = None
+
+
+class Changed(Payload):
+    changed: list[str]
+
+
+class VmStateChanged(Payload):
+    error: str | None = None
+
+
+class Reason(Payload):
+    reason: str | None = None
+
+
+class OperationFailed(Payload):
+    kind: str | None = None
+    error: str
+
+
+class VmScaled(Payload):
+    service_offering_id: str
+    cpu_count: int
+    memory_mb: int
+
+
+class VmDrift(Payload):
+    host: str
+    recorded: str
+    observed: str
+    corrected_to: str
+    detail: str
+
+
+class HostRegistered(Payload):
+    agent_id: str
+    url: str
+
+
+class UnknownDomain(Payload):
+    host: str
+    domain: str
+    reason: str
+    report: str
+
+
+class IpAllocated(Payload):
+    ip: str
+    network: str
+
+
+class IpReleased(Payload):
+    ips: list[str]
+
+
+class Repaired(Payload):
+    check: str
+    detail: str
+    fix: str
+
+
+@dataclass(frozen=True)
+class EventType:
+    type: str  # the CloudEvents type
+    resource: str  # the resource type it is about ("*": any)
+    payload: builtins.type[Payload]
+    summary: str
+
+
+_CATALOG: dict[str, EventType] = {}
+
+
+def register(*types: EventType) -> None:
+    """Add event types (an optional service's). A type is registered once."""
+    for et in types:
+        known = _CATALOG.get(et.type)
+        if known is not None and known != et:
+            raise ValueError(f"event type {et.type} is already registered differently")
+        _CATALOG[et.type] = et
+
+
+def lookup(type: str) -> EventType | None:
+    return _CATALOG.get(type)
+
+
+def catalog() -> list[EventType]:
+    return sorted(_CATALOG.values(), key=lambda e: e.type)
+
+
+def check(type: str, payload: dict[str, Any] | None) -> None:
+    """Raise ValueError unless ``type`` is in the catalog and ``payload`` fits its model."""
+    et = _CATALOG.get(type)
+    if et is None:
+        raise ValueError(f"event type {type!r} is not in the catalog (strato.domain.events)")
+    et.payload.model_validate(payload or {})
+
+
+# Resources with a generic lifecycle (the REST CRUD routes).
+CRUD_RESOURCES = (
+    "zone",
+    "pod",
+    "cluster",
+    "host",
+    "storage_pool",
+    "service_offering",
+    "disk_offering",
+    "template",
+    "network",
+    "affinity_group",
+    "vm",
+    "volume",
+)
+for _r in CRUD_RESOURCES:
+    register(
+        EventType(f"strato.{_r}.created", _r, Named, "created"),
+        EventType(f"strato.{_r}.updated", _r, Changed, "fields changed (`changed` names them)"),
+        EventType(f"strato.{_r}.deleted", _r, Named, "deleted"),
+    )
+for _r in set(CRUD_RESOURCES) - {"vm", "host", "volume"}:
+    register(EventType(f"strato.{_r}.state_changed", _r, NoPayload, "an admin changed its state"))
+
+register(
+    EventType(
+        "strato.vm.state_changed",
+        "vm",
+        VmStateChanged,
+        "a VM moved state (error: why, if it failed)",
+    ),
+    EventType(
+        "strato.vm.operation_failed",
+        "vm",
+        OperationFailed,
+        "an operation on the VM failed in a way its code did not handle; the guard settled it",
+    ),
+    EventType("strato.vm.rebooted", "vm", NoPayload, "a VM was rebooted on its host"),
+    EventType("strato.vm.scaled", "vm", VmScaled, "a VM got a new service offering"),
+    EventType(
+        "strato.vm.drift",
+        "vm",
+        VmDrift,
+        "a host's report corrected a VM's recorded power state",
+    ),
+    EventType("strato.host.state_changed", "host", Reason, "a host's connection status changed"),
+    EventType("strato.host.registered", "host", HostRegistered, "a host's agent registered"),
+    EventType(
+        "strato.host.unknown_vm",
+        "host",
+        UnknownDomain,
+        "a host runs a domain Strato cannot account for (reported once per report)",
+    ),
+    EventType("strato.volume.state_changed", "volume", Reason, "a volume moved state"),
+    EventType("strato.ip.allocated", "vm", IpAllocated, "a VM's NIC got an address"),
+    EventType("strato.ip.released", "vm", IpReleased, "a VM's addresses went back to the pool"),
+    EventType(
+        "strato.doctor.repaired",
+        "*",
+        Repaired,
+        "strato doctor --repair fixed a discrepancy (check, what it found, what it did)",
+    ),
+)
+
+
+def markdown() -> str:
+    """The catalog as a Markdown table (docs/events.md)."""
+    lines = [
+        "# Event types",
+        "",
+        "Generated from `strato/domain/events.py` by `python -m strato.domain.events`;"
+        " a test keeps it current.",
+        "Every event is a CloudEvents 1.0 envelope: `type` below, `subject` ="
+        " `<resource>/<id>`, `data` = the payload fields plus `old_state`, `new_state`"
+        " and `operation_id` when set. Read them with `GET /api/v1/events?after=<id>`"
+        " or the SSE stream `GET /api/v1/events/stream`.",
+        "",
+        "| type | resource | payload | meaning |",
+        "|---|---|---|---|",
+    ]
+    for et in catalog():
+        fields = ", ".join(
+            f"`{name}`" + ("" if f.is_required() else "?")
+            for name, f in et.payload.model_fields.items()
+        )
+        lines.append(f"| `{et.type}` | {et.resource} | {fields or '-'} | {et.summary} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(markdown(), end="")
