@@ -14,6 +14,8 @@ from typing import Any
 from uuid import UUID
 
 from strato.sdk.client import StratoApiError, StratoClient
+from strato.services import loader
+from strato.services.base import Service
 from strato.settings import Settings
 
 RESOURCES: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -214,7 +216,8 @@ def cmd_status(args: argparse.Namespace, api: StratoClient) -> int:
     return 0 if health["status"] == "ok" else 1
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(services: Sequence[Service] = ()) -> argparse.ArgumentParser:
+    """The core's commands, then those of the switched-on ``services``."""
     p = argparse.ArgumentParser(prog="strato", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -327,11 +330,18 @@ def build_parser() -> argparse.ArgumentParser:
     with_json(kacts.add_parser("list"))
     with_json(kacts.add_parser("revoke")).add_argument("id")
     keys.set_defaults(handler=cmd_keys)
+    for service in services:
+        service.add_commands(sub)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        services = loader.enabled(Settings())
+    except loader.ServiceError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    args = build_parser(services).parse_args(argv)
     if args.command == "up":
         from strato.embedded.up import run
 
@@ -361,9 +371,11 @@ def run_process(args: argparse.Namespace) -> int:
         import asyncio
 
         from strato.schema.migrate import migrate_dsn
+        from strato.services import loader
 
-        applied = asyncio.run(migrate_dsn(settings.resolved_database_url()))
-        print(f"applied: {applied or 'nothing (up to date)'}")
+        tracks = loader.tracks(loader.enabled(settings))
+        applied = asyncio.run(migrate_dsn(settings.resolved_database_url(), tracks))
+        print(f"applied: {', '.join(m.label for m in applied) or 'nothing (up to date)'}")
         return 0
     if args.command == "api":
         import uvicorn

@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     max_json_depth: int = Field(default=32, ge=2)
     body_timeout_s: float = Field(default=30.0, gt=0)
 
+    # Optional services to switch on, by entry-point name: "acl,console".
+    services: str = Field(default="", pattern=r"^[a-z0-9_, ]*$")
+
     demo_hosts: int = Field(default=4, ge=0, le=10_000)
     demo_zone: str = "demo"
 
@@ -91,6 +94,10 @@ class Settings(BaseSettings):
 
     def resolved_temporal_ui_url(self) -> str:
         return self.temporal_ui_url or f"http://127.0.0.1:{self.temporal_ui_port}"
+
+    @property
+    def service_names(self) -> list[str]:
+        return list(dict.fromkeys(n.strip() for n in self.services.split(",") if n.strip()))
 
     @property
     def client_config_path(self) -> Path:

@@ -74,6 +74,7 @@ LAYERS = {
     "schema": 1,
     "activities": 2,
     "workflows": 2,
+    "services": 2,
     "commands": 3,
     "api": 4,
     "workers": 4,

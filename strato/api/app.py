@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -12,6 +12,8 @@ from strato import __version__
 from strato.api import errors
 from strato.api.routers import compute, events, fabric, keys, network, operations, storage, system
 from strato.schema.db import Database
+from strato.services import loader
+from strato.services.base import Service
 from strato.settings import Settings
 from strato.temporal import connect
 
@@ -19,14 +21,25 @@ API_PREFIX = "/api/v1"
 
 
 def create_app(
-    settings: Settings, *, db: Database | None = None, temporal: Client | None = None
+    settings: Settings,
+    *,
+    db: Database | None = None,
+    temporal: Client | None = None,
+    services: Sequence[Service] | None = None,
 ) -> FastAPI:
-    """Build the app. Tests pass ``db`` and ``temporal``; processes let lifespan open them."""
+    """Build the app. Tests pass ``db`` and ``temporal``; processes let lifespan open them.
+    ``services``: the optional services to mount (default: those the settings switch on)."""
+    services = loader.enabled(settings) if services is None else services
+    authorizers = [a for s in services if (a := s.authorizer()) is not None]
+    if len(authorizers) > 1:
+        raise loader.ServiceError("more than one switched-on service brings an authorizer")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own_db = db is None
         app.state.settings = settings
+        app.state.services = services
+        app.state.authorizer = authorizers[0] if authorizers else None
         app.state.db = db or await Database.connect(
             settings.resolved_database_url(), max_size=20, wait_s=60
         )
@@ -63,6 +76,7 @@ def create_app(
         operations.router,
         events.router,
         keys.router,
+        *(r for s in services for r in s.routers()),
     ]
     for router in routers:
         app.include_router(router, prefix=API_PREFIX)

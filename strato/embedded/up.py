@@ -27,6 +27,8 @@ from strato.embedded.proc import child_preexec
 from strato.schema import api_keys
 from strato.schema.db import Database
 from strato.schema.migrate import migrate_dsn
+from strato.services import loader
+from strato.services.base import Service
 from strato.settings import Settings
 
 
@@ -120,6 +122,7 @@ class Platform:
         self.logs = settings.data_dir / "logs"
         self.children: list[Child] = []
         self.stopping = False
+        self.services: list[Service] = []
 
     def _step(self, n: int, total: int, what: str) -> float:
         print(f"[{n}/{total}] {what} ...", end=" ", flush=True)
@@ -148,6 +151,7 @@ class Platform:
 
     def start(self) -> None:
         s = self.s
+        self.services = loader.enabled(s)  # a service switched on but missing stops us here
         s.data_dir.mkdir(parents=True, exist_ok=True)
         self.logs.mkdir(exist_ok=True)
         check_ports(s)
@@ -167,9 +171,9 @@ class Platform:
             self._done(t0, "(new cluster)" if fresh else f"({layout.data})")
         else:
             say("external (STRATO_DATABASE_URL)")
-        applied = asyncio.run(migrate_dsn(s.resolved_database_url()))
+        applied = asyncio.run(migrate_dsn(s.resolved_database_url(), loader.tracks(self.services)))
         if applied:
-            say(f"      schema migrations applied: {', '.join(f'{v:04d}' for v in applied)}")
+            say(f"      schema migrations applied: {', '.join(m.label for m in applied)}")
 
         t0 = self._step(2, total, "Temporal dev server")
         if s.embedded_temporal:
@@ -189,6 +193,16 @@ class Platform:
         for child in (
             self._python_child("orchestrator", "worker", "orchestrator"),
             self._python_child("simulator-agent", "agent", "simulator"),
+            *(
+                Child(
+                    f"{svc.name}-{proc.name}",
+                    [sys.executable, "-m", proc.module, *proc.args],
+                    self.logs / f"{svc.name}-{proc.name}.log",
+                    env=self.child_env(),
+                )
+                for svc in self.services
+                for proc in svc.processes()
+            ),
             self._python_child("api", "api", "--host", s.api_host, "--port", str(s.api_port)),
         ):
             child.spawn()

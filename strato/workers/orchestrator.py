@@ -14,6 +14,8 @@ from strato.activities.registry import data_service
 from strato.commands import operations
 from strato.domain.ids import ORCHESTRATION_QUEUE
 from strato.schema.db import Database
+from strato.services import loader
+from strato.services.base import Service
 from strato.settings import Settings
 from strato.temporal import connect
 from strato.workflows.registry import ALL_WORKFLOWS
@@ -26,12 +28,13 @@ def build_worker(
     db: Database,
     queue: str = ORCHESTRATION_QUEUE,
     interceptors: Sequence[Interceptor] = (),
+    services: Sequence[Service] = (),
 ) -> Worker:
     return Worker(
         client,
         task_queue=queue,
-        workflows=ALL_WORKFLOWS,
-        activities=data_service(db),
+        workflows=[*ALL_WORKFLOWS, *(w for s in services for w in s.workflows())],
+        activities=[*data_service(db), *(a for s in services for a in s.activities(db))],
         max_concurrent_workflow_tasks=200,
         max_concurrent_activities=500,
         # Bounded by the pool: excess data-service steps queue here instead of timing out
@@ -56,7 +59,9 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     client = await connect(
         settings.resolved_temporal_address(), settings.temporal_namespace, wait_s=30
     )
-    worker = build_worker(client, db, settings.orchestration_queue)
+    worker = build_worker(
+        client, db, settings.orchestration_queue, services=loader.enabled(settings)
+    )
     sweeper = asyncio.create_task(sweep_forever(db, client, stop, 5.0))
     log.info("orchestrator worker polling %s", settings.orchestration_queue)
     try:

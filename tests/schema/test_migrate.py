@@ -13,7 +13,7 @@ from strato.schema.migrate import MigrationError, available, migrate, migrate_ds
 
 async def test_fresh_database_gets_every_migration(empty_dsn: str) -> None:
     applied = await migrate_dsn(empty_dsn)
-    assert applied == [m.version for m in available()]
+    assert [m.version for m in applied] == [m.version for m in available()]
     assert await migrate_dsn(empty_dsn) == []  # second run: nothing to do
     conn = await asyncpg.connect(empty_dsn)
     try:
@@ -44,7 +44,7 @@ async def test_fresh_database_gets_every_migration(empty_dsn: str) -> None:
 
 async def test_concurrent_migrators_apply_each_migration_once(empty_dsn: str) -> None:
     results = await asyncio.gather(*(migrate_dsn(empty_dsn) for _ in range(8)))
-    flat = sorted(v for r in results for v in r)
+    flat = sorted(m.version for r in results for m in r)
     assert flat == [m.version for m in available()]
     conn = await asyncpg.connect(empty_dsn)
     try:

@@ -79,7 +79,7 @@ async def test_every_workflow_type_settles_its_resource_on_an_unhandled_failure(
                 await act(api, vm_id, "stop")
             if verb in ("recover", "expunge"):
                 await act(api, vm_id, "destroy")
-        _inject(faults, how, VM_FINISH, lambda arg, t=target: arg.target == t)
+        _inject(faults, how, VM_FINISH.name, lambda arg, t=target: arg.target == t)
 
         if verb == "deploy":
             accepted = await deploy(api, fab)
@@ -120,7 +120,7 @@ async def test_add_host_settles_the_host_in_error(
 ) -> None:
     fab = await vm_zone(api, hosts=0, network=False)
     for how in ("error", "bug"):
-        _inject(faults, how, HOST_CONNECTED, lambda arg: True)
+        _inject(faults, how, HOST_CONNECTED.name, lambda arg: True)
         accepted = await ok(
             await api.post(
                 "/hosts", json={"cluster_id": fab["cluster"]["id"], "name": unique("h")}

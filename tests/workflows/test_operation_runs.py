@@ -100,7 +100,7 @@ async def test_explicit_expunge_racing_the_delay_timer_has_one_clear_outcome(
     takes the lock) is slowed by 2 s so that requests land inside the window between the
     timer firing and the lock being taken."""
     settings.expunge_delay_s = 1.0
-    faults.delay_s[VM_EXPUNGE_BEGIN] = 2.0
+    faults.delay_s[VM_EXPUNGE_BEGIN.name] = 2.0
     fab = await vm_zone(api, hosts=1)
     vm_ids = [await running_vm(api, fab) for _ in range(6)]
     outcomes: list[str] = []
