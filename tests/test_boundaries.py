@@ -75,6 +75,7 @@ LAYERS = {
     "activities": 2,
     "workflows": 2,
     "services": 2,
+    "doctor": 3,
     "commands": 3,
     "api": 4,
     "workers": 4,

@@ -50,7 +50,7 @@ from strato.schema import repository
 from strato.schema.compute import capacity, vms
 from strato.schema.db import Database
 from strato.schema.network import ipam
-from strato.schema.storage import volumes
+from strato.schema.storage import pools, volumes
 from strato.schema.tables import SERVICE_OFFERINGS
 
 # Hosts a decision first considers (those that fit, by the planner's order); the whole
@@ -183,7 +183,7 @@ class VmRecordsActivities:
             ctx = await vms.context(conn, inp.vm_id)
             if ctx.root_volume_id is None or inp.prefer_host_id is None:
                 raise NotFound(f"VM {inp.vm_id} has no root volume or no host to reach it from")
-            placed = await capacity.claim_pool(conn, ctx.root_volume_id, inp.prefer_host_id)
+            placed = await pools.claim_pool(conn, ctx.root_volume_id, inp.prefer_host_id)
             if placed is None:
                 raise InsufficientCapacity(
                     f"no primary pool reachable from the host has {ctx.root_size_bytes} bytes free"
@@ -196,7 +196,7 @@ class VmRecordsActivities:
     async def vm_release_pool(self, inp: VmRef) -> None:
         async def run(conn: Any) -> None:
             for vol in await volumes.for_vm(conn, inp.vm_id):
-                await capacity.release_pool(conn, vol.id)
+                await pools.release_pool(conn, vol.id)
                 await volumes.set_state(conn, vol.id, VolumeState.ALLOCATED)
 
         await self._tx(run)
@@ -223,7 +223,7 @@ class VmRecordsActivities:
     async def volumes_expunged(self, inp: VmRef) -> None:
         async def run(conn: Any) -> None:
             for vol in await volumes.for_vm(conn, inp.vm_id):
-                await capacity.release_pool(conn, vol.id)
+                await pools.release_pool(conn, vol.id)
                 await volumes.set_state(conn, vol.id, VolumeState.EXPUNGED)
 
         await self._tx(run)

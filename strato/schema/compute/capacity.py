@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from strato.domain.compute.payloads import PoolPlacement
 from strato.domain.compute.placement import AffinityRule, HostCandidate
 
 _CAPACITY = """
@@ -291,72 +290,3 @@ async def resize_claim(conn: Any, vm_id: UUID, cpu_mhz: int, memory_mb: int) -> 
         memory_mb,
     )
     return None
-
-
-async def claim_pool(conn: Any, volume_id: UUID, host_id: UUID) -> PoolPlacement | None:
-    """Claim room for the volume on a pool the host can reach (its cluster's, or
-    zone-wide), emptiest first. Idempotent per volume. None when no pool has room."""
-    vol = await conn.fetchrow("SELECT name, size_bytes FROM volumes WHERE id = $1", volume_id)
-    existing = await conn.fetchrow(
-        """SELECT pc.pool_id, p.name FROM pool_claims pc
-           JOIN storage_pools p ON p.id = pc.pool_id
-           JOIN hosts h ON h.id = $2
-           WHERE pc.volume_id = $1
-             AND (p.cluster_id = h.cluster_id OR (p.scope = 'zone' AND p.zone_id = h.zone_id))""",
-        volume_id,
-        host_id,
-    )
-    if existing is not None:
-        return PoolPlacement(
-            pool_id=existing["pool_id"],
-            pool_name=existing["name"],
-            volume_id=volume_id,
-            volume_name=vol["name"],
-            size_bytes=vol["size_bytes"],
-        )
-    await release_pool(conn, volume_id)  # a claim on a pool this host cannot reach
-    row = await conn.fetchrow(
-        """UPDATE storage_pools p SET allocated_bytes = p.allocated_bytes + $2
-           WHERE p.id = (
-               SELECT p2.id FROM storage_pools p2 JOIN hosts h ON h.id = $1
-               WHERE p2.state = 'Up'
-                 AND (p2.cluster_id = h.cluster_id
-                      OR (p2.scope = 'zone' AND p2.zone_id = h.zone_id))
-                 AND p2.allocated_bytes + $2
-                     <= floor(p2.capacity_bytes * p2.overprovisioning_factor)
-               ORDER BY floor(p2.capacity_bytes * p2.overprovisioning_factor)
-                        - p2.allocated_bytes DESC
-               LIMIT 1 FOR UPDATE)
-             AND p.allocated_bytes + $2 <= floor(p.capacity_bytes * p.overprovisioning_factor)
-           RETURNING p.id, p.name""",
-        host_id,
-        vol["size_bytes"],
-    )
-    if row is None:
-        return None
-    await conn.execute(
-        "INSERT INTO pool_claims (volume_id, pool_id, bytes) VALUES ($1, $2, $3)",
-        volume_id,
-        row["id"],
-        vol["size_bytes"],
-    )
-    await conn.execute("UPDATE volumes SET pool_id = $2 WHERE id = $1", volume_id, row["id"])
-    return PoolPlacement(
-        pool_id=row["id"],
-        pool_name=row["name"],
-        volume_id=volume_id,
-        volume_name=vol["name"],
-        size_bytes=vol["size_bytes"],
-    )
-
-
-async def release_pool(conn: Any, volume_id: UUID) -> None:
-    row = await conn.fetchrow(
-        "DELETE FROM pool_claims WHERE volume_id = $1 RETURNING pool_id, bytes", volume_id
-    )
-    if row is not None:
-        await conn.execute(
-            "UPDATE storage_pools SET allocated_bytes = allocated_bytes - $2 WHERE id = $1",
-            row["pool_id"],
-            row["bytes"],
-        )

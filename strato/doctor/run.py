@@ -1,11 +1,5 @@
-"""`strato doctor`: find (and with ``repair``, fix) every discrepancy between the
-database's records, its own counters, and what the agents' drivers really hold.
-
-Operators run it after an incident; the chaos suite runs it as its oracle. The database
-checks need only PostgreSQL. Held operation locks are checked against Temporal, and the
-drivers are asked through the ``Inventory`` workflow (so an orchestrator worker must be
-running); what cannot be reached is reported as a note, not silently skipped.
-"""
+"""One doctor run: the database checks of every subsystem, in the order their fixes
+build on each other, then the database against what the agents' drivers hold."""
 
 from __future__ import annotations
 
@@ -18,12 +12,14 @@ from uuid import UUID
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
+from strato.doctor import compute, network, storage
+from strato.doctor.findings import Checks, DriverRepairs, Finding
 from strato.domain.fabric import flows
 from strato.domain.fabric.payloads import InventoryInput, InventoryResult
 from strato.domain.ids import workflow_id
-from strato.schema import doctor as checks
+from strato.schema.compute import audit as compute_audit
 from strato.schema.db import Database
-from strato.schema.doctor import Checks, DriverRepairs, Finding
+from strato.schema.fabric import audit as fabric_audit
 
 
 @dataclass
@@ -53,7 +49,7 @@ async def _orphan_locks(db: Database, client: Client) -> dict[UUID, str]:
     """Locks held by operations whose workflow is not running (ended, or never existed).
     An operation not started yet is the starter sweep's business, not an orphan."""
     async with db.conn() as conn:
-        rows = await checks.locked_vms(conn)
+        rows = await compute_audit.locked_vms(conn)
     suspects: dict[UUID, tuple[UUID, str]] = {}
     for r in rows:
         if r["workflow_id"] is not None and r["run_id"] is None:
@@ -75,7 +71,7 @@ async def _orphan_locks(db: Database, client: Client) -> dict[UUID, str]:
     # Keep only locks still held by the same operation: one that finished meanwhile
     # released its lock in its last step.
     async with db.conn() as conn:
-        still = {(r["id"], r["op"]) for r in await checks.locked_vms(conn)}
+        still = {(r["id"], r["op"]) for r in await compute_audit.locked_vms(conn)}
     return {op: why for op, (vm, why) in suspects.items() if (vm, op) in still}
 
 
@@ -95,7 +91,13 @@ async def examine(
         orphan_locks = await _orphan_locks(db, client)
     else:
         c.notes.append("Temporal not asked: operation locks and drivers not compared")
-    await c.database(orphan_locks)
+    await compute.stuck_vms(c, orphan_locks)
+    await compute.host_claims(c)
+    await compute.host_counters(c)
+    await storage.volumes(c)
+    await storage.pool_claims(c)
+    await storage.pool_counters(c)
+    await network.addresses(c)
     if client is not None:
         await _compare_drivers(db, client, c, queue=queue, reach_s=reach_s, report=report)
     report.findings = c.findings
@@ -119,8 +121,8 @@ async def _compare_drivers(
     db: Database, client: Client, c: Checks, *, queue: str, reach_s: float, report: Report
 ) -> None:
     async with db.conn() as conn:
-        hosts, pools, notes = await checks.reachable(conn)
-        taken_at = await checks.now(conn)
+        hosts, pools, notes = await fabric_audit.reachable(conn)
+        taken_at = await fabric_audit.now(conn)
     c.notes.extend(notes)
     inv = await _inventory(client, queue, InventoryInput(hosts=hosts, pools=pools, reach_s=reach_s))
     host_reports = {h.host: h.vms for h in inv.hosts if h.vms is not None}
@@ -129,8 +131,8 @@ async def _compare_drivers(
     c.notes += [f"pool {p.pool} did not answer: {p.error}" for p in inv.pools if p.volumes is None]
     report.hosts_compared, report.pools_compared = len(host_reports), len(pool_reports)
     repairs = DriverRepairs()
-    await c.hosts_report(host_reports, taken_at, repairs)
-    await c.pools_report(pool_reports, taken_at, repairs)
+    await compute.hosts_report(c, host_reports, taken_at, repairs)
+    await storage.pools_report(c, pool_reports, taken_at, repairs)
     if not c.repair or not (repairs.undefine or repairs.delete):
         return
     done = await _inventory(
@@ -147,4 +149,11 @@ async def _compare_drivers(
             continue
         f.repaired = True
         async with db.tx() as conn:
-            await checks.record_agent_repair(conn, f)
+            await fabric_audit.record_repair(
+                conn,
+                check=f.check,
+                resource_type="host" if f.check == "orphan-domain" else "storage_pool",
+                resource_id=None,
+                detail=f.detail,
+                fix=f.fix,
+            )

@@ -1,0 +1,114 @@
+"""The storage checks: stuck volumes, storage claims and pool counters, and volumes
+against what their pools hold. The SQL is in :mod:`strato.schema.storage.audit`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import partial
+
+from strato.doctor.findings import Checks, DriverRepairs, Finding
+from strato.domain.fabric.payloads import PoolVolume
+from strato.domain.states import TRANSITIONAL_VOLUME
+from strato.domain.storage.specs import VolumeInfo
+from strato.schema.storage import audit
+
+
+async def volumes(c: Checks) -> None:
+    """Volumes left in a transitional state, and live volumes of expunged VMs."""
+    for r in await c.read(audit.stuck_volumes, TRANSITIONAL_VOLUME):
+        if r["vm_state"] == "Expunged":
+            detail = f"volume is {r['state']} but its VM is Expunged"
+            target = "Expunged"
+        else:
+            detail = f"volume is {r['state']} but no operation is working on it"
+            target = "Error"
+        await c.found(
+            "stuck-volume",
+            "volume",
+            r["id"],
+            f"volume {r['name']}",
+            detail,
+            f"move it from {r['state']} to {target}"
+            + (" and release its storage claim" if target == "Expunged" else ""),
+            partial(audit.volume_state, volume_id=r["id"], state=r["state"], target=target),
+        )
+
+
+async def pool_claims(c: Checks) -> None:
+    for r in await c.read(audit.stray_pool_claims):
+        await c.found(
+            "stray-pool-claim",
+            "volume",
+            r["volume_id"],
+            f"volume {r['name']}",
+            f"claim of {r['bytes']} bytes on {r['pool']} while the volume is {r['state']}"
+            + ("" if r["vol_pool"] == r["pool_id"] else " on another pool"),
+            f"release the claim on {r['pool']}",
+            partial(audit.release_pool_claim, volume_id=r["volume_id"], state=r["state"]),
+        )
+    for r in await c.read(audit.ready_without_claim):
+        await c.found(
+            "missing-pool-claim",
+            "volume",
+            r["id"],
+            f"volume {r['name']}",
+            f"volume is Ready on {r['pool']} without a storage claim",
+            f"claim {r['size_bytes']} bytes on {r['pool']}",
+            partial(
+                audit.insert_pool_claim,
+                volume_id=r["id"],
+                pool_id=r["pool_id"],
+                size=r["size_bytes"],
+            ),
+        )
+
+
+async def pool_counters(c: Checks) -> None:
+    for r in await c.read(audit.pool_counters):
+        await c.found(
+            "pool-capacity",
+            "storage_pool",
+            r["id"],
+            f"pool {r['name']}",
+            f"allocated counter says {r['allocated_bytes']} bytes, its {r['n']} claim(s) "
+            f"sum to {r['b']}",
+            "set the counter to the sum of the claims",
+            partial(audit.recount_pool, pool_id=r["id"]),
+        )
+
+
+async def pools_report(
+    c: Checks, reports: dict[str, list[VolumeInfo]], taken_at: datetime, repairs: DriverRepairs
+) -> None:
+    """Each pool's listing against the volume records on it."""
+    for pool_name in sorted(reports):
+        listed = {v.name for v in reports[pool_name]}
+        rows = await c.read(audit.pool_volumes, pool_name)
+        owned = {r["name"] for r in rows}
+        for r in rows:
+            at_rest = r["op"] is None and r["updated_at"] < taken_at
+            if at_rest and r["state"] == "Ready" and r["name"] not in listed:
+                await c.found(
+                    "volume-missing",
+                    "volume",
+                    r["id"],
+                    f"volume {r['name']}",
+                    f"volume is Ready on {pool_name}, which does not hold it",
+                    "move it from Ready to Error",
+                    partial(audit.volume_state, volume_id=r["id"], state="Ready", target="Error"),
+                )
+        for name in sorted(listed - owned):
+            if not name.startswith("strato-vol-"):
+                c.notes.append(f"{pool_name}: volume {name} is not Strato's (left alone)")
+                continue
+            if await c.read(audit.recently_owned, name, taken_at):
+                continue
+            c.findings.append(
+                Finding(
+                    "orphan-volume",
+                    f"volume {name} on {pool_name}",
+                    "the pool holds a volume no live volume record owns",
+                    f"delete {name} on {pool_name}",
+                )
+            )
+            repairs.delete.append(PoolVolume(pool=pool_name, name=name))

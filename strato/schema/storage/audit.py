@@ -1,0 +1,151 @@
+"""The storage subsystem's audit SQL for `strato doctor`: volumes, storage claims and pool
+counters, and their fixes (each locks, re-checks, and returns whether it acted)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from strato.domain.states import VolumeState
+from strato.schema.storage import pools
+from strato.schema.transitions import VOLUME, transition
+
+# -- reads ----------------------------------------------------------------------------
+
+
+async def stuck_volumes(conn: Any, transitional: Collection[str]) -> list[Any]:
+    """Volumes at rest in a transitional state, and live volumes of expunged VMs."""
+    rows: list[Any] = await conn.fetch(
+        """SELECT vol.id, vol.name, vol.state, v.state AS vm_state FROM volumes vol
+           LEFT JOIN vms v ON v.id = vol.vm_id
+           WHERE (v.id IS NULL OR v.current_operation_id IS NULL)
+             AND (vol.state = ANY($1::text[])
+                  OR (v.state = 'Expunged' AND vol.state <> 'Expunged'))
+           ORDER BY vol.created_at, vol.id""",
+        sorted(transitional),
+    )
+    return rows
+
+
+async def stray_pool_claims(conn: Any) -> list[Any]:
+    """Claims of volumes at rest that are not Ready on the claimed pool."""
+    rows: list[Any] = await conn.fetch(
+        """SELECT c.volume_id, c.pool_id, c.bytes, p.name AS pool, vol.name, vol.state,
+                  vol.pool_id AS vol_pool
+           FROM pool_claims c JOIN volumes vol ON vol.id = c.volume_id
+           JOIN storage_pools p ON p.id = c.pool_id LEFT JOIN vms v ON v.id = vol.vm_id
+           WHERE (v.id IS NULL OR v.current_operation_id IS NULL)
+             AND NOT (vol.state = 'Ready' AND vol.pool_id = c.pool_id)
+           ORDER BY vol.created_at, vol.id"""
+    )
+    return rows
+
+
+async def ready_without_claim(conn: Any) -> list[Any]:
+    rows: list[Any] = await conn.fetch(
+        """SELECT vol.id, vol.name, vol.pool_id, vol.size_bytes, p.name AS pool
+           FROM volumes vol JOIN storage_pools p ON p.id = vol.pool_id
+           LEFT JOIN pool_claims c ON c.volume_id = vol.id LEFT JOIN vms v ON v.id = vol.vm_id
+           WHERE (v.id IS NULL OR v.current_operation_id IS NULL)
+             AND vol.state = 'Ready' AND c.volume_id IS NULL
+           ORDER BY vol.created_at, vol.id"""
+    )
+    return rows
+
+
+async def pool_counters(conn: Any) -> list[Any]:
+    """Pools whose allocated counter differs from the sum of their claims."""
+    rows: list[Any] = await conn.fetch(
+        """SELECT p.id, p.name, p.allocated_bytes, coalesce(s.b, 0) AS b, coalesce(s.n, 0) AS n
+           FROM storage_pools p LEFT JOIN (
+               SELECT pool_id, sum(bytes) AS b, count(*) AS n FROM pool_claims
+               GROUP BY pool_id) s ON s.pool_id = p.id
+           WHERE p.allocated_bytes <> coalesce(s.b, 0) ORDER BY p.name"""
+    )
+    return rows
+
+
+async def pool_volumes(conn: Any, pool_name: str) -> list[Any]:
+    """The live volume records on a pool, with the operation holding their VM."""
+    rows: list[Any] = await conn.fetch(
+        """SELECT vol.id, vol.name, vol.state, vol.updated_at, v.current_operation_id AS op
+           FROM volumes vol JOIN storage_pools p ON p.id = vol.pool_id
+           LEFT JOIN vms v ON v.id = vol.vm_id
+           WHERE p.name = $1 AND vol.state <> 'Expunged'""",
+        pool_name,
+    )
+    return rows
+
+
+async def recently_owned(conn: Any, name: str, taken_at: datetime) -> bool:
+    """A volume record changed since the listing (or its VM is mid-operation)."""
+    rows = await conn.fetch(
+        """SELECT 1 FROM volumes vol LEFT JOIN vms v ON v.id = vol.vm_id
+           WHERE vol.name = $1
+             AND (vol.updated_at >= $2 OR v.current_operation_id IS NOT NULL)""",
+        name,
+        taken_at,
+    )
+    return bool(rows)
+
+
+# -- fixes ----------------------------------------------------------------------------
+
+
+async def _volume_at_rest(conn: Any, volume_id: UUID, state: str) -> bool:
+    row = await conn.fetchrow(
+        """SELECT vol.state, v.current_operation_id AS op FROM volumes vol
+           LEFT JOIN vms v ON v.id = vol.vm_id WHERE vol.id = $1 FOR UPDATE OF vol""",
+        volume_id,
+    )
+    return bool(row is not None and row["state"] == state and row["op"] is None)
+
+
+async def volume_state(conn: Any, *, volume_id: UUID, state: str, target: str) -> bool:
+    if not await _volume_at_rest(conn, volume_id, state):
+        return False
+    if target == VolumeState.EXPUNGED:
+        await pools.release_pool(conn, volume_id)
+    await transition(conn, VOLUME, volume_id, VolumeState(target))
+    return True
+
+
+async def release_pool_claim(conn: Any, *, volume_id: UUID, state: str) -> bool:
+    if not await _volume_at_rest(conn, volume_id, state):
+        return False
+    await pools.release_pool(conn, volume_id)
+    return True
+
+
+async def insert_pool_claim(conn: Any, *, volume_id: UUID, pool_id: UUID, size: int) -> bool:
+    if not await _volume_at_rest(conn, volume_id, "Ready"):
+        return False
+    await conn.execute("SELECT 1 FROM storage_pools WHERE id = $1 FOR UPDATE", pool_id)
+    status: str = await conn.execute(
+        """INSERT INTO pool_claims (volume_id, pool_id, bytes) VALUES ($1, $2, $3)
+           ON CONFLICT (volume_id) DO NOTHING""",
+        volume_id,
+        pool_id,
+        size,
+    )
+    if not status.endswith(" 1"):
+        return False
+    await conn.execute(
+        "UPDATE storage_pools SET allocated_bytes = allocated_bytes + $2 WHERE id = $1",
+        pool_id,
+        size,
+    )
+    return True
+
+
+async def recount_pool(conn: Any, *, pool_id: UUID) -> bool:
+    await conn.execute("SELECT 1 FROM storage_pools WHERE id = $1 FOR UPDATE", pool_id)
+    status: str = await conn.execute(
+        """UPDATE storage_pools p SET allocated_bytes = s.b
+           FROM (SELECT coalesce(sum(bytes), 0) AS b FROM pool_claims WHERE pool_id = $1) s
+           WHERE p.id = $1 AND p.allocated_bytes <> s.b""",
+        pool_id,
+    )
+    return status.endswith(" 1")
