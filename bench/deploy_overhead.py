@@ -34,7 +34,7 @@ from temporalio.client import Client
 
 from bench.stack import embedded_stack
 from strato.domain.compute.specs import BootSpec, DiskSpec, NicSpec, VmSpec
-from strato.drivers.hypervisor.libvirt_xml import domain_xml
+from strato.drivers.hypervisor.libvirt.domxml import domain_xml
 from tests.helpers import ok, wait_operation
 from tests.lab import GUEST_CMDLINE, TINY_GUEST
 from tests.workers.agent_helpers import AgentTask, agent_config, kvm_zone

@@ -135,3 +135,21 @@ def test_subsystems_do_not_reach_into_each_other_sideways() -> None:
                         assert not m.startswith(f"strato.{layer}.{other}"), (
                             f"{path.relative_to(ROOT)} imports {m}"
                         )
+
+
+def test_admin_commands_need_only_the_sdk() -> None:
+    """strato/cli/admin.py and output.py talk to a platform through strato.sdk alone, so
+    the client works where none of the server is installed."""
+    for name in ("admin.py", "output.py"):
+        for m in imports(ROOT / "cli" / name):
+            assert m.startswith(("strato.sdk", "strato.cli.output")), f"cli/{name} imports {m}"
+
+
+def test_modules_stay_small() -> None:
+    """Split what will not scale: no module of strato/ grows past 450 lines."""
+    big = {
+        str(p.relative_to(ROOT)): n
+        for p in ROOT.rglob("*.py")
+        if (n := len(p.read_text().splitlines())) > 450
+    }
+    assert not big, f"modules over 450 lines: {big}"

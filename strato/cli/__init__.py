@@ -1,0 +1,55 @@
+"""The ``strato`` command: run the platform's processes and manage it from a shell.
+
+Human tables and live progress by default, ``--json`` for scripts. The API URL and key
+come from STRATO_API_URL / STRATO_API_KEY or the client config that ``strato up`` writes.
+
+- ``server.py``: up, api, worker, agent, migrate, doctor (the server's processes and tools);
+- ``admin.py``: everything else, over the REST API through :mod:`strato.sdk` only;
+- ``output.py``: tables, progress bars, JSON (rich);
+- switched-on optional services add their own commands (:mod:`strato.services`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from strato.cli import admin, server
+from strato.sdk.client import StratoApiError, StratoClient
+from strato.services import loader
+from strato.services.base import Service
+from strato.settings import Settings
+
+
+def build_parser(services: Sequence[Service] = ()) -> argparse.ArgumentParser:
+    """The core's commands, then those of the switched-on ``services``."""
+    p = argparse.ArgumentParser(prog="strato", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    server.add_commands(sub)
+    admin.add_commands(sub)
+    for service in services:
+        service.add_commands(sub)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        services = loader.enabled(Settings())
+    except loader.ServiceError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    args = build_parser(services).parse_args(argv)
+    if args.command in server.SERVER_COMMANDS:
+        return server.run(args)
+    api = StratoClient.from_env(Settings().data_dir)
+    try:
+        code: int = args.handler(args, api)
+        return code
+    except StratoApiError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        api.close()

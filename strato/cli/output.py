@@ -1,0 +1,82 @@
+"""How the CLI shows things: rich tables and live progress on a terminal, plain lines
+when piped, JSON with ``--json``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+# Piped output is read by scripts and tests: no colour, no wrapping of long rows.
+console = Console(highlight=False, soft_wrap=True)
+errors = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, dict | list):
+        return json.dumps(value)
+    return str(value)
+
+
+def table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> Table:
+    t = Table(box=None, pad_edge=False, header_style="bold")
+    for c in columns:
+        t.add_column(c.upper(), overflow="fold")
+    for r in rows:
+        t.add_row(*(_cell(r.get(c)) for c in columns))
+    return t
+
+
+def emit(data: Any, as_json: bool, columns: Sequence[str] | None = None) -> None:
+    if as_json:
+        print(json.dumps(data, indent=2, default=str))
+    elif isinstance(data, list):
+        console.print(table(data, columns or sorted({k for r in data for k in r})))
+    else:
+        t = Table(box=None, show_header=False, pad_edge=False)
+        t.add_column(style="bold")
+        t.add_column(overflow="fold")
+        for k, v in data.items():
+            t.add_row(k, _cell(v))
+        console.print(t)
+
+
+def progress_line(op: dict[str, Any]) -> str:
+    detail = f" - {op['detail']}" if op.get("detail") else ""
+    return f"  [{op['progress']:3d}%] {op['state']}: {op['step']}{detail}"
+
+
+@contextmanager
+def operation_progress(title: str) -> Iterator[Callable[[dict[str, Any]], None]]:
+    """A callback for each change of an operation: a live bar on a terminal, one line per
+    change otherwise."""
+    if not console.is_terminal:
+        console.print(title)
+        yield lambda op: console.print(progress_line(op))
+        return
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+        console=console,
+    )
+    task = bar.add_task(title, total=100)
+
+    def show(op: dict[str, Any]) -> None:
+        detail = f" - {op['detail']}" if op.get("detail") else ""
+        bar.update(
+            task,
+            completed=op["progress"],
+            description=f"{title}  {op['state']}: {op['step']}{detail}",
+        )
+
+    with bar:
+        yield show
