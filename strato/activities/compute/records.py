@@ -77,8 +77,9 @@ class VmRecordsActivities:
 
         async def run(conn: Any) -> VmContext:
             target = VmState(inp.target) if inp.target else None
-            await vms.begin(conn, inp.vm_id, inp.operation_id, target)
-            return await vms.context(conn, inp.vm_id)
+            began = await vms.begin(conn, inp.vm_id, inp.operation_id, target)
+            ctx = await vms.context(conn, inp.vm_id)
+            return ctx if began else ctx.model_copy(update={"finished": True})
 
         return await self._tx(run)
 
@@ -89,9 +90,11 @@ class VmRecordsActivities:
         assert op is not None
 
         async def run(conn: Any) -> VmContext | None:
-            if not await vms.begin_expunge(conn, inp.vm_id, op):
+            began = await vms.begin_expunge(conn, inp.vm_id, op)
+            if began is None:
                 return None
-            return await vms.context(conn, inp.vm_id)
+            ctx = await vms.context(conn, inp.vm_id)
+            return ctx if began else ctx.model_copy(update={"finished": True})
 
         return await self._tx(run)
 

@@ -83,6 +83,11 @@ class VmContext(BaseModel):
     root_pool_name: str | None = None
     template_path: str | None = None
     boot: dict[str, Any] = Field(default_factory=dict)
+    # Set when this operation already finished on the VM (its first step ran again, after
+    # a lost workflow task): the workflow ends with that outcome instead of running twice.
+    finished: bool = False
+    last_error: str | None = None
+    last_error_type: str | None = None
 
 
 class VmBeginInput(VmRef):
@@ -97,6 +102,8 @@ class VmFinishInput(VmRef):
     host_id: UUID | None = None
     clear_host: bool = False
     error: str | None = None
+    # The operation's failure type when it fails (None: it succeeded).
+    error_type: str | None = None
     destroyed: bool = False
     expunge_delay_s: float | None = None
     console: ConsoleInfo | None = None

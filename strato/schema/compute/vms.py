@@ -93,27 +93,42 @@ async def _set_state(
     return moved.row
 
 
-async def begin(conn: Any, vm_id: UUID, operation_id: UUID | None, target: VmState | None) -> None:
+async def begin(conn: Any, vm_id: UUID, operation_id: UUID | None, target: VmState | None) -> bool:
     """First step of a workflow: check it holds the lock, move to its transitional state
-    (``None``: stay in the current one). Idempotent."""
+    (``None``: stay in the current one). Idempotent. False when this very operation
+    already finished (its first step runs again after a lost workflow task)."""
     row = await _locked(conn, vm_id)
     if row["current_operation_id"] != operation_id:
+        if _finished_by(row, operation_id):
+            return False
         raise _busy(row)
     if target is not None:
         await _set_state(conn, row, target, operation_id)
+    return True
 
 
-async def begin_expunge(conn: Any, vm_id: UUID, operation_id: UUID) -> bool:
-    """Take the lock and enter Expunging if the VM is still Destroyed; False when there
-    is nothing to expunge (recovered, already expunged, gone) or another operation
-    holds it. Idempotent for the same operation."""
+def _finished_by(row: Any, operation_id: UUID | None) -> bool:
+    """Whether ``operation_id`` is the operation that last finished on this VM."""
+    return bool(
+        operation_id is not None
+        and row["current_operation_id"] is None
+        and row["last_operation_id"] == operation_id
+    )
+
+
+async def begin_expunge(conn: Any, vm_id: UUID, operation_id: UUID) -> bool | None:
+    """Take the lock and enter Expunging if the VM is still Destroyed. None when there is
+    nothing to expunge (recovered, already expunged, gone) or another operation holds it;
+    False when this very operation already finished it. Idempotent."""
     row = await conn.fetchrow("SELECT * FROM vms WHERE id = $1 FOR UPDATE", vm_id)
     if row is None:
-        return False
+        return None
     if row["current_operation_id"] == operation_id and row["state"] == VmState.EXPUNGING:
         return True
-    if row["state"] != VmState.DESTROYED or row["current_operation_id"] not in (None, operation_id):
+    if _finished_by(row, operation_id):
         return False
+    if row["state"] != VmState.DESTROYED or row["current_operation_id"] not in (None, operation_id):
+        return None
     row = await conn.fetchrow(
         """UPDATE vms SET current_operation_id = $2, current_operation_kind = 'expunge'
            WHERE id = $1 RETURNING *""",
@@ -139,6 +154,8 @@ async def finish(conn: Any, inp: VmFinishInput) -> Vm:
         "current_operation_id": None,
         "current_operation_kind": None,
         "last_error": inp.error,
+        "last_error_type": inp.error_type,
+        "last_operation_id": inp.operation_id,
     }
     if inp.host_id is not None:
         columns["host_id"] = inp.host_id
@@ -181,6 +198,8 @@ async def fail_safe(conn: Any, vm_id: UUID, operation_id: UUID, error: str, kind
         "current_operation_id": None,
         "current_operation_kind": None,
         "last_error": error,
+        "last_error_type": kind or "internal-error",
+        "last_operation_id": operation_id,
     }
     if target == VmState.ERROR:
         columns["console"] = None
@@ -236,6 +255,8 @@ async def context(conn: Any, vm_id: UUID) -> VmContext:
         root_pool_name=row["root_pool_name"],
         template_path=row["template_url"] or None,
         boot=row["template_boot"] or {},
+        last_error=row["last_error"],
+        last_error_type=row["last_error_type"],
     )
 
 

@@ -50,7 +50,7 @@ class DeployVmWorkflow:
         try:
             nics = await ops.nics()
         except FailureError as err:
-            await ops.finish("Error", error=failure_reason(err))
+            await ops.finish("Error", error=failure_reason(err), error_type=error_type(err))
             raise ApplicationError(
                 failure_reason(err), type=error_type(err), non_retryable=True
             ) from err
@@ -66,7 +66,7 @@ class DeployVmWorkflow:
             # Compensation: claims and volumes of each attempt were undone; now the IPs.
             await ops.local(VM_RELEASE_NICS, ops.ref)
             reason = "; ".join(failed.attempts)
-            await ops.finish("Error", error=reason)
+            await ops.finish("Error", error=reason, error_type=failed.kind)
             raise ApplicationError(
                 f"VM {ctx.name} could not be deployed: {reason}",
                 type=failed.kind,

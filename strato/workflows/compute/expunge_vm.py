@@ -26,7 +26,7 @@ with workflow.unsafe.imports_passed_through():
     from strato.domain.progress import StepProgress
     from strato.domain.storage.steps import DELETE_VOLUME, VOLUMES_EXPUNGED
     from strato.workflows.common.progress import Steps
-    from strato.workflows.compute.vm_steps import VmOps
+    from strato.workflows.compute.vm_steps import AlreadyFinished, VmOps
 
 
 @workflow.defn(name=flows.EXPUNGE_VM.name)
@@ -68,6 +68,9 @@ class ExpungeVmWorkflow:
         if ctx is None:  # recovered, already expunged, or another operation expunges it
             self.steps.finish("nothing to expunge")
             return VmResult(vm_id=inp.vm_id, state="skipped")
+        if ctx.finished:  # this expunge already ran to its end (its first step runs again)
+            ops.finished = True
+            raise AlreadyFinished(ctx)
         ops.holds_lock = True
         self.steps.enter("remove from host")
         notes: list[str] = []

@@ -55,7 +55,8 @@ class StartVmWorkflow:
             )
         except BootFailed as failed:
             reason = "; ".join(failed.attempts)
-            await ops.finish("Stopped", error=reason)  # back where it was, with why
+            # Back where it was, with why.
+            await ops.finish("Stopped", error=reason, error_type=failed.kind)
             raise ApplicationError(
                 f"VM {ctx.name} could not be started: {reason}",
                 type=failed.kind,

@@ -155,7 +155,14 @@ class VmOps:
         return await self.local(VM_ALLOCATE_NICS, self.ref)
 
     async def begin(self, target: str) -> VmContext:
-        return await self.local(VM_BEGIN, VmBeginInput(**self.ref.model_dump(), target=target))
+        """The operation's first step. If this operation already finished (the step runs
+        again because the workflow task that ran it was lost), the run ends with that
+        outcome (:class:`AlreadyFinished`) instead of doing the operation twice."""
+        ctx = await self.local(VM_BEGIN, VmBeginInput(**self.ref.model_dump(), target=target))
+        if ctx.finished:
+            self.finished = True
+            raise AlreadyFinished(ctx)
+        return ctx
 
     async def finish(self, target: str, **kw: Any) -> VmContext:
         ctx = await self.local(
@@ -164,9 +171,16 @@ class VmOps:
         self.finished = True
         return ctx
 
-    async def guard(self, body: Awaitable[T]) -> T:
+    async def guard(self, body: Awaitable[VmResult]) -> VmResult:
         """Run the operation's body inside the shared guard (:mod:`guard`)."""
-        return await guarded(body, self._settle)
+
+        async def run() -> VmResult:
+            try:
+                return await body
+            except AlreadyFinished as done:
+                return done.outcome()
+
+        return await guarded(run(), self._settle)
 
     async def _settle(self, reason: str, kind: str) -> None:
         if not self.holds_lock or self.finished:
@@ -199,7 +213,7 @@ class VmOps:
         """The last step of a failed operation: back to a defined state that says why.
         Returns the error for the workflow to raise."""
         reason = failure_reason(err)
-        await self.finish(back_to, error=f"{doing} failed: {reason}")
+        await self.finish(back_to, error=f"{doing} failed: {reason}", error_type=kind)
         return ApplicationError(
             f"VM {ctx.name} could not be {done}: {reason}", type=kind, non_retryable=True
         )
@@ -271,6 +285,25 @@ def vm_spec(ctx: VmContext, disk_path: str, nics: list[NicInfo]) -> VmSpec:
         ),
         metadata={"vm": ctx.name, "owner": ctx.owner},
     )
+
+
+class AlreadyFinished(Exception):
+    """This operation's first step found it finished already: the VM holds its outcome."""
+
+    def __init__(self, ctx: VmContext) -> None:
+        super().__init__(f"operation already finished on VM {ctx.name}")
+        self.ctx = ctx
+
+    def outcome(self) -> VmResult:
+        """The finished operation's result, or its failure raised again."""
+        ctx = self.ctx
+        if ctx.last_error_type:
+            raise ApplicationError(
+                ctx.last_error or ctx.last_error_type, type=ctx.last_error_type, non_retryable=True
+            )
+        return VmResult(
+            vm_id=ctx.vm_id, state=ctx.state, host_id=ctx.host_id, host_name=ctx.host_name
+        )
 
 
 class BootFailed(Exception):
