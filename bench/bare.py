@@ -25,21 +25,25 @@ class BareWorkflow:
 
 @workflow.defn(name="BenchBareDeploy")
 class BareDeployWorkflow:
-    """The same shape as DeployVm: 6 local + 3 regular no-op activities, in its order."""
+    """The same shape as DeployVm (strato/workflows/compute/deploy_vm.py + vm_steps.py):
+    6 local and 2 regular no-op activities, in its order."""
 
     @workflow.run
     async def run(self, queue: str) -> int:
         t = timedelta(seconds=30)
-        for i in range(3):  # begin, allocate network, plan + claim
+
+        async def local(i: int) -> None:
             await workflow.execute_local_activity("bench.noop", i, start_to_close_timeout=t)
-        await workflow.execute_local_activity("bench.noop", 3, start_to_close_timeout=t)
-        await workflow.execute_activity(
-            "bench.noop", 4, task_queue=queue, start_to_close_timeout=t
-        )  # create volume
-        await workflow.execute_local_activity("bench.noop", 5, start_to_close_timeout=t)
-        for i in (6, 7):  # define, start
+
+        async def on_host(i: int) -> None:
             await workflow.execute_activity(
                 "bench.noop", i, task_queue=queue, start_to_close_timeout=t
             )
-        await workflow.execute_local_activity("bench.noop", 8, start_to_close_timeout=t)
-        return 9
+
+        for i in range(4):  # begin, allocate network, plan + claim host, claim pool
+            await local(i)
+        await on_host(4)  # create the root volume (the pool's queue)
+        await local(5)  # volume ready
+        await on_host(6)  # define and start, one host step
+        await local(7)  # finish: Running, lock released
+        return 8

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from uuid import UUID
 
 import httpx
+import pytest
+from temporalio.client import Client
+from temporalio.service import RPCError
 
+from strato.drivers.faults import FaultPlan
 from strato.schema.db import Database
 from strato.settings import Settings
 from tests.conftest import Platform
@@ -171,3 +176,51 @@ async def test_start_without_a_free_address_fails_back_to_stopped(
     assert "no free IP address" in vm["last_error"]
     await act(api, first["resource"]["id"], "destroy", {"expunge": True})
     await act(api, vm_id, "start")  # the address is free again
+
+
+async def test_destroy_with_expunge_is_one_run_under_one_lock(
+    api: httpx.AsyncClient, platform: Platform, db: Database, temporal_client: Client
+) -> None:
+    """No child workflow: the destroy's own run expunges; a failed expunge step leaves the
+    VM in Error, unlocked, and saying why."""
+    fab = await vm_zone(api, hosts=1)
+    accepted = await deploy(api, fab)
+    vm_id = accepted["resource"]["id"]
+    assert (await wait_operation(api, accepted["operation"]["id"]))["state"] == "succeeded"
+    vm = await ok(await api.get(f"/vms/{vm_id}"))
+    sim = platform.fleet.drivers[vm["host_name"]]
+    pool = next(iter(platform.fleet.pools.values()))
+    volume = vm["volumes"][0]["name"]
+    assert volume in pool.volumes
+
+    op = await act(api, vm_id, "destroy", {"expunge": True})
+    vm = await ok(await api.get(f"/vms/{vm_id}"))
+    assert vm["state"] == "Expunged" and vm["current_operation_id"] is None
+    assert f"strato-{vm_id}" not in sim.vms and volume not in pool.volumes
+    with pytest.raises(RPCError):  # no delayed-expunge child was started
+        await temporal_client.get_workflow_handle(f"vm-expunge:{vm_id}").describe()
+    async with db.conn() as conn:
+        states = [
+            r["new_state"]
+            for r in await conn.fetch(
+                """SELECT new_state FROM events WHERE resource_id = $1
+                   AND type = 'strato.vm.state_changed' AND operation_id = $2 ORDER BY id""",
+                UUID(vm_id),
+                UUID(op["id"]),
+            )
+        ]
+    assert states == ["Stopping", "Destroyed", "Expunging", "Expunged"]
+
+    # The pool refuses to delete: the same operation ends with the VM in Error, unlocked.
+    accepted = await deploy(api, fab)
+    vm_id = accepted["resource"]["id"]
+    assert (await wait_operation(api, accepted["operation"]["id"]))["state"] == "succeeded"
+    pool.faults = FaultPlan(fail_rate=1.0, fail_ops=frozenset({"delete_volume"}))
+    try:
+        op = await act(api, vm_id, "destroy", {"expunge": True}, expect="failed")
+    finally:
+        pool.faults = FaultPlan()
+    assert op["error"]["type"] == "expunge-failed", op
+    vm = await ok(await api.get(f"/vms/{vm_id}"))
+    assert vm["state"] == "Error" and vm["current_operation_id"] is None
+    assert "simulated failure of delete_volume" in vm["last_error"]

@@ -24,6 +24,7 @@ from strato.domain.compute.steps import (
     REBOOT_VM,
     SCALE_VM,
     START_VM,
+    STOP_AND_UNDEFINE_VM,
     STOP_VM,
     UNDEFINE_VM,
 )
@@ -74,6 +75,14 @@ class ComputeActivities:
             self.driver.stop_vm(inp.name, timeout_s=inp.timeout_s, force=inp.force)
         )
 
+    @activity.defn(name=STOP_AND_UNDEFINE_VM.name)
+    async def stop_and_undefine_vm(self, inp: ComputeVmInput) -> bool:
+        """Stop (gracefully up to the timeout, or forced), then undefine: a stopped VM keeps
+        no domain. Idempotent: a domain already gone is stopped and undefined."""
+        stopped = await self.stop_vm(inp)
+        await self.undefine_vm(inp)
+        return stopped
+
     @activity.defn(name=REBOOT_VM.name)
     async def reboot_vm(self, inp: ComputeVmInput) -> None:
         await beating(self.driver.reboot_vm(inp.name))
@@ -97,6 +106,7 @@ class ComputeActivities:
 
     def all(self) -> list[Callable[..., Any]]:
         return [
+            self.stop_and_undefine_vm,
             self.list_vms,
             self.connect_host,
             self.define_vm,

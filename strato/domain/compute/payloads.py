@@ -107,6 +107,8 @@ class VmFinishInput(VmRef):
     destroyed: bool = False
     expunge_delay_s: float | None = None
     console: ConsoleInfo | None = None
+    # The operation goes on under its lock (a destroy that expunges at once).
+    keep_lock: bool = False
     # An event the operation's success writes besides a state change (e.g. a reboot,
     # which leaves the VM Running): written once, in the finishing transaction.
     event: str | None = None

@@ -51,6 +51,10 @@ DEFINE_AND_START_VM: Step[VmSpec, ConsoleInfo | None] = Step(
 )
 STOP_VM: Step[ComputeVmInput, bool] = Step("compute.stop_vm", ComputeVmInput, bool)
 REBOOT_VM: Step[ComputeVmInput, None] = Step("compute.reboot_vm", ComputeVmInput, None)
+# Stop then undefine in one host step: one round trip less on every stop and destroy.
+STOP_AND_UNDEFINE_VM: Step[ComputeVmInput, bool] = Step(
+    "compute.stop_and_undefine_vm", ComputeVmInput, bool
+)
 UNDEFINE_VM: Step[ComputeVmInput, None] = Step("compute.undefine_vm", ComputeVmInput, None)
 SCALE_VM: Step[ComputeVmInput, None] = Step("compute.scale_vm", ComputeVmInput, None)
 HOST_CAPABILITIES: Step[ConnectHostInput, dict[str, bool]] = Step(

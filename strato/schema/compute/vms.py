@@ -150,13 +150,13 @@ async def finish(conn: Any, inp: VmFinishInput) -> Vm:
         return VMS.to_model(row)
     if row["current_operation_id"] not in (None, inp.operation_id):
         raise _busy(row)
-    columns: dict[str, Any] = {
-        "current_operation_id": None,
-        "current_operation_kind": None,
-        "last_error": inp.error,
-        "last_error_type": inp.error_type,
-        "last_operation_id": inp.operation_id,
-    }
+    columns: dict[str, Any] = {"last_error": inp.error, "last_error_type": inp.error_type}
+    if not inp.keep_lock:
+        columns |= {
+            "current_operation_id": None,
+            "current_operation_kind": None,
+            "last_operation_id": inp.operation_id,
+        }
     if inp.host_id is not None:
         columns["host_id"] = inp.host_id
         columns["last_host_id"] = inp.host_id

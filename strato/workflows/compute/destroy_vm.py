@@ -1,5 +1,6 @@
-"""DestroyVm: stop (forced), free the host, mark Destroyed; expunge now or after the
-configured delay through ExpungeVm's durable timer (cancelled by RecoverVm)."""
+"""DestroyVm: stop (forced), free the host, mark Destroyed; then either expunge at once,
+in this same run and under the same lock (``expunge``), or after the configured delay
+through ExpungeVm's durable timer (cancelled by RecoverVm)."""
 
 from __future__ import annotations
 
@@ -14,13 +15,23 @@ with workflow.unsafe.imports_passed_through():
     from strato.domain.ids import workflow_id
     from strato.domain.progress import StepProgress
     from strato.workflows.common.progress import Steps
+    from strato.workflows.compute.expunge_vm import expunge
     from strato.workflows.compute.vm_steps import VmOps
 
 
 @workflow.defn(name=flows.DESTROY_VM.name)
 class DestroyVmWorkflow:
     def __init__(self) -> None:
-        self.steps = Steps("validate", "stop on host", "release capacity", "destroyed", "expunge")
+        self.steps = Steps(
+            "validate",
+            "stop on host",
+            "release capacity",
+            "destroyed",
+            "expunge",
+            "remove from host",
+            "delete volumes",
+            "release addresses",
+        )
 
     @workflow.query(name="progress")
     def progress(self) -> StepProgress:
@@ -34,6 +45,7 @@ class DestroyVmWorkflow:
     async def _run(self, inp: DestroyVmInput, ops: VmOps) -> VmResult:
         self.steps.enter("validate")
         ctx = await ops.begin("")
+        undefined_on = ctx.host_name if ctx.state == "Running" else None
         if ctx.state == "Running":
             ctx = await ops.begin("Stopping")
             self.steps.enter("stop on host", ctx.host_name or "")
@@ -51,6 +63,13 @@ class DestroyVmWorkflow:
         self.steps.enter("release capacity")
         await ops.local(VM_RELEASE_HOST, ops.ref)
         self.steps.enter("destroyed")
+        if inp.expunge and workflow.patched("destroy-expunges-in-its-run"):
+            # One run, one lock: Destroyed, then expunged, with no child workflow between.
+            await ops.finish(
+                "Destroyed", clear_host=True, destroyed=True, expunge_delay_s=0.0, keep_lock=True
+            )
+            self.steps.enter("expunge", "now")
+            return await expunge(ops, self.steps, undefined_on=undefined_on)
         delay = 0.0 if inp.expunge else inp.expunge_delay_s
         await ops.finish("Destroyed", clear_host=True, destroyed=True, expunge_delay_s=delay)
         self.steps.enter("expunge", "now" if inp.expunge else f"in {delay:g}s unless recovered")

@@ -64,36 +64,44 @@ class ExpungeVmWorkflow:
 
     async def _run(self, inp: ExpungeVmInput, ops: VmOps) -> VmResult:
         self.steps.enter("lock")
-        ctx = await ops.local(VM_EXPUNGE_BEGIN, ops.ref)
-        if ctx is None:  # recovered, already expunged, or another operation expunges it
-            self.steps.finish("nothing to expunge")
-            return VmResult(vm_id=inp.vm_id, state="skipped")
-        if ctx.finished:  # this expunge already ran to its end (its first step runs again)
-            ops.finished = True
-            raise AlreadyFinished(ctx)
-        ops.holds_lock = True
-        self.steps.enter("remove from host")
-        notes: list[str] = []
-        if ctx.last_host_name:
-            note = await ops.best_effort_undefine(ctx.last_host_name, ctx.hypervisor_name)
-            if note:
-                notes.append(note)
-        self.steps.enter("delete volumes")
-        if ctx.root_pool_name and ctx.root_volume_name:
-            try:
-                await ops.on_pool(DELETE_VOLUME, ctx.root_pool_name, ctx.root_volume_name)
-            except FailureError as err:
-                raise await ops.abandon(
-                    ctx,
-                    err,
-                    back_to="Error",
-                    doing="expunge",
-                    done="expunged",
-                    kind="expunge-failed",
-                ) from err
-        await ops.local(VOLUMES_EXPUNGED, ops.ref)
-        self.steps.enter("release addresses")
-        await ops.local(VM_RELEASE_NICS, ops.ref)
-        await ops.finish("Expunged", error="; ".join(notes) or None)
-        self.steps.finish()
-        return VmResult(vm_id=inp.vm_id, state="Expunged")
+        return await expunge(ops, self.steps)
+
+
+async def expunge(ops: VmOps, steps: Steps, *, undefined_on: str | None = None) -> VmResult:
+    """Take the lock (Destroyed -> Expunging) and remove everything of the VM for good:
+    its domain (unless the caller just undefined it on ``undefined_on``), its volumes, its
+    addresses. Shared by ExpungeVm and a DestroyVm that expunges at once."""
+    vm_id = ops.ref.vm_id
+    ctx = await ops.local(VM_EXPUNGE_BEGIN, ops.ref)
+    if ctx is None:  # recovered, already expunged, or another operation expunges it
+        steps.finish("nothing to expunge")
+        return VmResult(vm_id=vm_id, state="skipped")
+    if ctx.finished:  # this expunge already ran to its end (its first step runs again)
+        ops.finished = True
+        raise AlreadyFinished(ctx)
+    ops.holds_lock = True
+    steps.enter("remove from host")
+    notes: list[str] = []
+    if ctx.last_host_name and ctx.last_host_name != undefined_on:
+        note = await ops.best_effort_undefine(ctx.last_host_name, ctx.hypervisor_name)
+        if note:
+            notes.append(note)
+    steps.enter("delete volumes")
+    if ctx.root_pool_name and ctx.root_volume_name:
+        try:
+            await ops.on_pool(DELETE_VOLUME, ctx.root_pool_name, ctx.root_volume_name)
+        except FailureError as err:
+            raise await ops.abandon(
+                ctx,
+                err,
+                back_to="Error",
+                doing="expunge",
+                done="expunged",
+                kind="expunge-failed",
+            ) from err
+    await ops.local(VOLUMES_EXPUNGED, ops.ref)
+    steps.enter("release addresses")
+    await ops.local(VM_RELEASE_NICS, ops.ref)
+    await ops.finish("Expunged", error="; ".join(notes) or None)
+    steps.finish()
+    return VmResult(vm_id=vm_id, state="Expunged")

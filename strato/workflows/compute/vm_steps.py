@@ -32,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
     from strato.domain.compute.specs import BootSpec, DiskSpec, NicSpec, VmSpec
     from strato.domain.compute.steps import (
         DEFINE_AND_START_VM,
+        STOP_AND_UNDEFINE_VM,
         STOP_VM,
         UNDEFINE_VM,
         VM_ALLOCATE_NICS,
@@ -168,7 +169,7 @@ class VmOps:
         ctx = await self.local(
             VM_FINISH, VmFinishInput(**self.ref.model_dump(), target=target, **kw)
         )
-        self.finished = True
+        self.finished = not kw.get("keep_lock", False)
         return ctx
 
     async def guard(self, body: Awaitable[VmResult]) -> VmResult:
@@ -197,7 +198,11 @@ class VmOps:
         """Stop then undefine: a stopped VM keeps no domain, so hypervisor and DB agree."""
         assert ctx.host_name is not None
         arg = ComputeVmInput(name=ctx.hypervisor_name, timeout_s=timeout_s, force=force)
-        await self.on_host(STOP_VM, ctx.host_name, arg, timeout=timedelta(seconds=timeout_s + 60))
+        timeout = timedelta(seconds=timeout_s + 60)
+        if workflow.patched("stop-and-undefine-in-one-step"):
+            await self.on_host(STOP_AND_UNDEFINE_VM, ctx.host_name, arg, timeout=timeout)
+            return
+        await self.on_host(STOP_VM, ctx.host_name, arg, timeout=timeout)
         await self.on_host(UNDEFINE_VM, ctx.host_name, arg)
 
     async def abandon(
