@@ -16,9 +16,6 @@ from typing import Any, TypeVar
 
 import libvirt
 
-from strato.domain.compute.specs import (
-    PowerState,
-)
 from strato.domain.fabric.payloads import HostFacts
 from strato.drivers.hypervisor.base import (
     HypervisorDriver,
@@ -58,17 +55,6 @@ def _code(err: libvirt.libvirtError) -> int:
 
 _NOT_FOUND = {libvirt.VIR_ERR_NO_DOMAIN}
 _CONNECTION_LOST = {libvirt.VIR_ERR_SYSTEM_ERROR, libvirt.VIR_ERR_INTERNAL_ERROR}
-
-_POWER = {
-    libvirt.VIR_DOMAIN_NOSTATE: PowerState.RUNNING,
-    libvirt.VIR_DOMAIN_RUNNING: PowerState.RUNNING,
-    libvirt.VIR_DOMAIN_BLOCKED: PowerState.RUNNING,
-    libvirt.VIR_DOMAIN_SHUTDOWN: PowerState.RUNNING,  # shutting down, still running
-    libvirt.VIR_DOMAIN_PAUSED: PowerState.PAUSED,
-    libvirt.VIR_DOMAIN_PMSUSPENDED: PowerState.PAUSED,
-    libvirt.VIR_DOMAIN_SHUTOFF: PowerState.STOPPED,
-    libvirt.VIR_DOMAIN_CRASHED: PowerState.STOPPED,
-}
 
 
 class LibvirtConnection(HypervisorDriver):
