@@ -158,3 +158,40 @@ async def test_a_cancelled_operation_releases_the_lock(
     assert row["state"] == "Running"
     assert "cancel" in row["last_error"].lower(), row["last_error"]
     await act(api, vm_id, "stop")  # the VM is free for the next operation
+
+
+async def test_a_cancelled_deploy_tries_no_other_host(
+    platform: Platform,
+    api: httpx.AsyncClient,
+    db: Database,
+    temporal_client: Client,
+) -> None:
+    """A deploy whose boot step hangs is cancelled: the attempt is undone and no other host
+    is tried (a cancellation is not the host's fault); the VM ends in Error, unlocked."""
+    fab = await vm_zone(api, hosts=2)
+    hang = platform.fleet.faults
+    hang.fail_ops, hang.hang_rate = frozenset({"define_vm"}), 1.0
+    try:
+        accepted = await deploy(api, fab)
+        handle = temporal_client.get_workflow_handle(accepted["operation"]["workflow_id"])
+        await asyncio.sleep(1.5)
+        await handle.cancel()
+        op = await wait_operation(api, accepted["operation"]["id"])
+    finally:
+        hang.fail_ops, hang.hang_rate = frozenset(), 0.0
+    assert op["state"] in ("cancelled", "failed"), op
+    row = await _vm_row(db, accepted["resource"]["id"])
+    assert row["state"] == "Error" and row["current_operation_id"] is None, row
+    assert "cancel" in row["last_error"].lower(), row["last_error"]
+    boots = [
+        e
+        async for e in handle.fetch_history_events()
+        if e.activity_task_scheduled_event_attributes.activity_type.name
+        == "compute.define_and_start_vm"
+    ]
+    assert len(boots) == 1, f"{len(boots)} hosts tried after the cancel"
+    async with db.conn() as conn:
+        claims = await conn.fetchval(
+            "SELECT count(*) FROM host_claims WHERE vm_id = $1", UUID(accepted["resource"]["id"])
+        )
+    assert claims == 0

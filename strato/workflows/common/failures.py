@@ -6,7 +6,7 @@ failed local activity arrives as the ApplicationError itself. Both are FailureEr
 
 from __future__ import annotations
 
-from temporalio.exceptions import ActivityError, ApplicationError, FailureError
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, FailureError
 
 
 def failure_reason(err: BaseException) -> str:
@@ -33,3 +33,14 @@ def error_type(err: BaseException) -> str:
             return cause.type
         cause = cause.__cause__
     return "activity-failed"
+
+
+def cancelled(err: BaseException) -> bool:
+    """Whether a failure is the operation's cancellation reaching a step (not a fault of
+    the host or pool it ran on)."""
+    cause: BaseException | None = err
+    while cause is not None:
+        if isinstance(cause, CancelledError):
+            return True
+        cause = cause.__cause__
+    return False

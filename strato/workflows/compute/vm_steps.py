@@ -51,7 +51,7 @@ with workflow.unsafe.imports_passed_through():
     from strato.domain.storage.specs import VolumeSpec
     from strato.domain.storage.steps import CREATE_VOLUME, DELETE_VOLUME, VOLUME_READY
     from strato.workflows.common import calls
-    from strato.workflows.common.failures import error_type, failure_reason
+    from strato.workflows.common.failures import cancelled, error_type, failure_reason
     from strato.workflows.common.guard import guarded
     from strato.workflows.common.progress import Steps
 
@@ -385,5 +385,7 @@ async def place_and_boot(
                     attempts.append(note)
                 await ops.local(VM_RELEASE_POOL, ops.ref)
             await ops.local(VM_RELEASE_HOST, ops.ref)
+            if cancelled(err):  # the operation was cancelled: the host did nothing wrong
+                raise
             avoid.append(placement.host_id)
     raise BootFailed(attempts, kind)
