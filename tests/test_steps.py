@@ -95,3 +95,22 @@ def test_flow_types_match_its_workflow(name: str) -> None:
     run = WORKFLOWS[name].__temporal_workflow_definition.run_fn
     arg, result = _signature(run)
     assert (arg, result) == (flow.arg, flow.result), f"{name}: workflow takes {arg} -> {result}"
+
+
+def test_every_activity_is_served_by_its_class() -> None:
+    """Each activity class's all() (what its worker registers) lists every activity it
+    defines: a step nothing serves would wait on its queue until its timeout."""
+    for module in _modules(strato.activities):
+        for cls in vars(module).values():
+            if not (inspect.isclass(cls) and cls.__module__ == module.__name__):
+                continue
+            defined = {
+                fn.__temporal_activity_definition.name
+                for fn in vars(cls).values()
+                if hasattr(fn, "__temporal_activity_definition")
+            }
+            if not defined:
+                continue
+            instance = cls.__new__(cls)  # all() needs no state
+            served = {fn.__temporal_activity_definition.name for fn in instance.all()}
+            assert served == defined, f"{cls.__name__}.all() misses {defined - served}"

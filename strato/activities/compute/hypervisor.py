@@ -14,6 +14,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from strato.activities.beat import beating
+from strato.activities.collect import activities_of
 from strato.domain.compute.payloads import ComputeVmInput
 from strato.domain.compute.specs import ConsoleInfo, VmPowerInfo, VmSpec
 from strato.domain.compute.steps import (
@@ -105,16 +106,4 @@ class ComputeActivities:
         return await beating(self.driver.list_vms())
 
     def all(self) -> list[Callable[..., Any]]:
-        return [
-            self.stop_and_undefine_vm,
-            self.list_vms,
-            self.connect_host,
-            self.define_vm,
-            self.start_vm,
-            self.define_and_start_vm,
-            self.stop_vm,
-            self.reboot_vm,
-            self.undefine_vm,
-            self.scale_vm,
-            self.capabilities,
-        ]
+        return activities_of(self)

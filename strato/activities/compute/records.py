@@ -13,9 +13,11 @@ from typing import Any, TypeVar
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from strato.activities.collect import activities_of
 from strato.activities.fabric.records import permanent
 from strato.domain.compute.payloads import (
     Placement,
+    PlaceResult,
     PlanInput,
     PoolPlacement,
     ScaleClaimInput,
@@ -34,6 +36,7 @@ from strato.domain.compute.steps import (
     VM_EXPUNGE_BEGIN,
     VM_FAIL_SAFE,
     VM_FINISH,
+    VM_PLACE,
     VM_PLAN_CLAIM,
     VM_RELEASE_HOST,
     VM_RELEASE_NICS,
@@ -101,6 +104,10 @@ class VmRecordsActivities:
     @activity.defn(name=VM_FINISH.name)
     async def vm_finish(self, inp: VmFinishInput) -> VmContext:
         async def run(conn: Any) -> VmContext:
+            if inp.volume_id is not None:
+                await volumes.set_state(
+                    conn, inp.volume_id, VolumeState.READY, path=inp.volume_path
+                )
             await vms.finish(conn, inp)
             return await vms.context(conn, inp.vm_id)
 
@@ -113,6 +120,32 @@ class VmRecordsActivities:
         op = inp.operation_id
         assert op is not None
         return await self._tx(lambda c: vms.fail_safe(c, inp.vm_id, op, inp.error, inp.kind))
+
+    @activity.defn(name=VM_PLACE.name)
+    async def vm_place(self, inp: PlanInput) -> PlaceResult:
+        """One boot attempt's placement in one step: the VM's NICs (allocated once), a host
+        claim (as vm_plan_claim) and a storage claim on a pool that host reaches. When no
+        such pool has room the host claim is released and the result says why.
+        Idempotent: each part finds what an earlier attempt of this step made."""
+        nics = await self.vm_allocate_nics(VmRef(vm_id=inp.vm_id, operation_id=inp.operation_id))
+        placement = await self.vm_plan_claim(inp)
+
+        async def claim(conn: Any) -> PlaceResult:
+            ctx = await vms.context(conn, inp.vm_id)
+            if ctx.root_volume_id is None:
+                raise NotFound(f"VM {inp.vm_id} has no root volume")
+            pool = await pools.claim_pool(conn, ctx.root_volume_id, placement.host_id)
+            if pool is not None:
+                return PlaceResult(placement=placement, pool=pool, nics=nics)
+            await capacity.release_host(conn, inp.vm_id)
+            return PlaceResult(
+                placement=placement,
+                nics=nics,
+                pool_error=f"no primary pool reachable from the host has "
+                f"{ctx.root_size_bytes} bytes free",
+            )
+
+        return await self._tx(claim)
 
     @activity.defn(name=VM_PLAN_CLAIM.name)
     async def vm_plan_claim(self, inp: PlanInput) -> Placement:
@@ -264,21 +297,7 @@ class VmRecordsActivities:
         return await self._tx(run)
 
     def all(self) -> list[Callable[..., Any]]:
-        return [
-            self.vm_begin,
-            self.vm_finish,
-            self.vm_expunge_begin,
-            self.vm_fail_safe,
-            self.vm_plan_claim,
-            self.vm_release_host,
-            self.vm_claim_pool,
-            self.vm_release_pool,
-            self.vm_allocate_nics,
-            self.vm_release_nics,
-            self.volume_ready,
-            self.volumes_expunged,
-            self.vm_scale_claim,
-        ]
+        return activities_of(self)
 
 
 DATA_SERVICE: list[Any] = [VmRecordsActivities]

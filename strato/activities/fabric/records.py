@@ -5,11 +5,13 @@ They run on the orchestrator worker, as local activities where the workflow allo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from strato.activities.collect import activities_of
 from strato.domain.errors import StratoError
 from strato.domain.fabric.payloads import (
     AddHostResult,
@@ -99,14 +101,8 @@ class RecordsActivities:
         async with self.db.tx() as conn:
             return await agents.heartbeat_lost(conn, inp.host_id, inp.silent_s)
 
-    def all(self) -> list[Any]:
-        return [
-            self.host_transition,
-            self.host_connected,
-            self.host_register,
-            self.host_heartbeat,
-            self.host_heartbeat_lost,
-        ]
+    def all(self) -> list[Callable[..., Any]]:
+        return activities_of(self)
 
 
 DATA_SERVICE: list[Any] = [RecordsActivities]

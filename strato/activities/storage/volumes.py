@@ -8,6 +8,7 @@ from typing import Any
 from temporalio import activity
 
 from strato.activities.beat import beating
+from strato.activities.collect import activities_of
 from strato.domain.storage.specs import VolumeInfo, VolumeSpec
 from strato.domain.storage.steps import CREATE_VOLUME, DELETE_VOLUME, LIST_VOLUMES
 from strato.drivers.storage.base import PrimaryStorage
@@ -33,4 +34,4 @@ class StorageActivities:
         return await beating(self.driver.list_volumes())
 
     def all(self) -> list[Callable[..., Any]]:
-        return [self.create_volume, self.delete_volume, self.list_volumes]
+        return activities_of(self)

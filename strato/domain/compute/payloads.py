@@ -13,6 +13,7 @@ from uuid import UUID
 from pydantic import BaseModel, Field
 
 from strato.domain.compute.specs import ConsoleInfo
+from strato.domain.network.payloads import NicInfo
 
 # --- VM lifecycle -----------------------------------------------------------------
 
@@ -109,6 +110,9 @@ class VmFinishInput(VmRef):
     console: ConsoleInfo | None = None
     # The operation goes on under its lock (a destroy that expunges at once).
     keep_lock: bool = False
+    # A root volume the operation created, marked Ready (with its path) in the same step.
+    volume_id: UUID | None = None
+    volume_path: str | None = None
     # An event the operation's success writes besides a state change (e.g. a reboot,
     # which leaves the VM Running): written once, in the finishing transaction.
     event: str | None = None
@@ -131,6 +135,9 @@ class Placement(BaseModel):
     host_name: str
     considered: int = 0
     console: ConsoleInfo | None = None
+    # The root volume the boot created (for the finishing step to mark Ready).
+    volume_id: UUID | None = None
+    volume_path: str | None = None
 
 
 class PoolPlacement(BaseModel):
@@ -139,6 +146,16 @@ class PoolPlacement(BaseModel):
     volume_id: UUID
     volume_name: str
     size_bytes: int
+
+
+class PlaceResult(BaseModel):
+    """One step's placement of a VM: its NICs, a host claim and, if a pool reachable from
+    that host had room, a storage claim (else ``pool_error``, the host claim released)."""
+
+    placement: Placement
+    pool: PoolPlacement | None = None
+    pool_error: str | None = None
+    nics: list[NicInfo] = Field(default_factory=list)
 
 
 class ScaleClaimInput(VmRef):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from strato.domain.compute.payloads import (
     ComputeVmInput,
     Placement,
+    PlaceResult,
     PlanInput,
     PoolPlacement,
     ScaleClaimInput,
@@ -25,6 +26,8 @@ VM_BEGIN: Step[VmBeginInput, VmContext] = Step("records.vm_begin", VmBeginInput,
 VM_FINISH: Step[VmFinishInput, VmContext] = Step("records.vm_finish", VmFinishInput, VmContext)
 VM_FAIL_SAFE: Step[VmFailSafeInput, bool] = Step("records.vm_fail_safe", VmFailSafeInput, bool)
 VM_PLAN_CLAIM: Step[PlanInput, Placement] = Step("records.vm_plan_claim", PlanInput, Placement)
+# NICs, host claim and storage claim of one boot attempt, in one step.
+VM_PLACE: Step[PlanInput, PlaceResult] = Step("records.vm_place", PlanInput, PlaceResult)
 VM_RELEASE_HOST: Step[VmRef, bool] = Step("records.vm_release_host", VmRef, bool)
 VM_CLAIM_POOL: Step[PlanInput, PoolPlacement] = Step(
     "records.vm_claim_pool", PlanInput, PoolPlacement

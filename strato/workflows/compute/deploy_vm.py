@@ -9,15 +9,18 @@ with workflow.unsafe.imports_passed_through():
     from strato.domain.compute import flows
     from strato.domain.compute.payloads import DeployVmInput, VmResult
     from strato.domain.compute.steps import VM_RELEASE_NICS
+    from strato.domain.network.payloads import NicInfo
     from strato.domain.progress import StepProgress
     from strato.workflows.common.failures import error_type, failure_reason
     from strato.workflows.common.progress import Steps
-    from strato.workflows.compute.vm_steps import (
+    from strato.workflows.compute.boot import (
+        PLACE_IN_ONE_STEP,
         BootFailed,
-        VmOps,
         finish_running,
         place_and_boot,
+        place_and_boot_merged,
     )
+    from strato.workflows.compute.vm_steps import VmOps
 
 STEPS = (
     "validate",
@@ -46,22 +49,31 @@ class DeployVmWorkflow:
     async def _run(self, inp: DeployVmInput, ops: VmOps) -> VmResult:
         self.steps.enter("validate")
         ctx = await ops.begin("Starting")
-        self.steps.enter("allocate network")
-        try:
-            nics = await ops.nics()
-        except FailureError as err:
-            await ops.finish("Error", error=failure_reason(err), error_type=error_type(err))
-            raise ApplicationError(
-                failure_reason(err), type=error_type(err), non_retryable=True
-            ) from err
+        # Runs since the patch place the VM in one step (NICs included) when it boots.
+        merged = inp.start and workflow.patched(PLACE_IN_ONE_STEP)
+        nics: list[NicInfo] = []
+        if not merged:
+            self.steps.enter("allocate network")
+            try:
+                nics = await ops.nics()
+            except FailureError as err:
+                await ops.finish("Error", error=failure_reason(err), error_type=error_type(err))
+                raise ApplicationError(
+                    failure_reason(err), type=error_type(err), non_retryable=True
+                ) from err
         if not inp.start:
             await ops.finish("Stopped")
             self.steps.finish("created stopped")
             return VmResult(vm_id=inp.vm_id, state="Stopped")
         try:
-            placement, attempts = await place_and_boot(
-                ops, ctx, nics, self.steps, max_hosts=inp.max_hosts
-            )
+            if merged:
+                placement, attempts = await place_and_boot_merged(
+                    ops, ctx, self.steps, max_hosts=inp.max_hosts
+                )
+            else:
+                placement, attempts = await place_and_boot(
+                    ops, ctx, nics, self.steps, max_hosts=inp.max_hosts
+                )
         except BootFailed as failed:
             # Compensation: claims and volumes of each attempt were undone; now the IPs.
             await ops.local(VM_RELEASE_NICS, ops.ref)

@@ -7,11 +7,18 @@ from temporalio.exceptions import ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from strato.domain.compute import flows
-    from strato.domain.compute.payloads import DeployVmInput, VmResult
+    from strato.domain.compute.payloads import DeployVmInput, Placement, VmContext, VmResult
     from strato.domain.progress import StepProgress
     from strato.workflows.common.failures import error_type
     from strato.workflows.common.progress import Steps
-    from strato.workflows.compute.vm_steps import BootFailed, VmOps, finish_running, place_and_boot
+    from strato.workflows.compute.boot import (
+        PLACE_IN_ONE_STEP,
+        BootFailed,
+        finish_running,
+        place_and_boot,
+        place_and_boot_merged,
+    )
+    from strato.workflows.compute.vm_steps import VmOps
 
 
 @workflow.defn(name=flows.START_VM.name)
@@ -38,21 +45,12 @@ class StartVmWorkflow:
         self.steps.enter("validate")
         ctx = await ops.begin("Starting")
         try:
-            # A VM recovered from Error has no NIC left; its address may not be available.
-            nics = await ops.nics()
-        except FailureError as err:
-            raise await ops.abandon(
-                ctx, err, back_to="Stopped", doing="start", done="started", kind=error_type(err)
-            ) from err
-        try:
-            placement, attempts = await place_and_boot(
-                ops,
-                ctx,
-                nics,
-                self.steps,
-                max_hosts=inp.max_hosts,
-                prefer_host=ctx.last_host_id,
-            )
+            if workflow.patched(PLACE_IN_ONE_STEP):  # NICs allocated by the placing step
+                placement, attempts = await place_and_boot_merged(
+                    ops, ctx, self.steps, max_hosts=inp.max_hosts, prefer_host=ctx.last_host_id
+                )
+            else:
+                placement, attempts = await self._place_and_boot(ctx, inp, ops)
         except BootFailed as failed:
             reason = "; ".join(failed.attempts)
             # Back where it was, with why.
@@ -63,3 +61,18 @@ class StartVmWorkflow:
                 non_retryable=True,
             ) from None
         return await finish_running(ops, self.steps, placement, attempts)
+
+    async def _place_and_boot(
+        self, ctx: VmContext, inp: DeployVmInput, ops: VmOps
+    ) -> tuple[Placement, list[str]]:
+        """The shape of runs started before the patch: NICs first, then four steps."""
+        try:
+            # A VM recovered from Error has no NIC left; its address may not be available.
+            nics = await ops.nics()
+        except FailureError as err:
+            raise await ops.abandon(
+                ctx, err, back_to="Stopped", doing="start", done="started", kind=error_type(err)
+            ) from err
+        return await place_and_boot(
+            ops, ctx, nics, self.steps, max_hosts=inp.max_hosts, prefer_host=ctx.last_host_id
+        )

@@ -19,9 +19,6 @@ with workflow.unsafe.imports_passed_through():
     from strato.domain.compute.payloads import (
         ComputeVmInput,
         DeployVmInput,
-        Placement,
-        PlanInput,
-        PoolPlacement,
         VmBeginInput,
         VmContext,
         VmFailSafeInput,
@@ -29,31 +26,22 @@ with workflow.unsafe.imports_passed_through():
         VmRef,
         VmResult,
     )
-    from strato.domain.compute.specs import BootSpec, DiskSpec, NicSpec, VmSpec
     from strato.domain.compute.steps import (
-        DEFINE_AND_START_VM,
         STOP_AND_UNDEFINE_VM,
         STOP_VM,
         UNDEFINE_VM,
         VM_ALLOCATE_NICS,
         VM_BEGIN,
-        VM_CLAIM_POOL,
         VM_FAIL_SAFE,
         VM_FINISH,
-        VM_PLAN_CLAIM,
-        VM_RELEASE_HOST,
-        VM_RELEASE_POOL,
     )
     from strato.domain.ids import compute_queue, storage_queue
     from strato.domain.network.payloads import NicInfo
     from strato.domain.steps import Step
-    from strato.domain.storage.payloads import VolumeReadyInput
-    from strato.domain.storage.specs import VolumeSpec
-    from strato.domain.storage.steps import CREATE_VOLUME, DELETE_VOLUME, VOLUME_READY
+    from strato.domain.storage.steps import DELETE_VOLUME
     from strato.workflows.common import calls
-    from strato.workflows.common.failures import cancelled, error_type, failure_reason
+    from strato.workflows.common.failures import failure_reason
     from strato.workflows.common.guard import guarded
-    from strato.workflows.common.progress import Steps
 
 T = TypeVar("T")
 I = TypeVar("I")  # noqa: E741 - a step's input type
@@ -257,41 +245,6 @@ async def _best_effort(what: str, call: Awaitable[Any]) -> str | None:
         return f"could not {what}: {failure_reason(err)}"
 
 
-async def finish_running(
-    ops: VmOps, steps: Steps, placement: Placement, attempts: list[str]
-) -> VmResult:
-    """The last step of a successful boot (deploy or start)."""
-    steps.enter("running")
-    await ops.finish("Running", host_id=placement.host_id, console=placement.console)
-    steps.finish(f"running on {placement.host_name}")
-    return VmResult(
-        vm_id=ops.ref.vm_id,
-        state="Running",
-        host_id=placement.host_id,
-        host_name=placement.host_name,
-        attempts=attempts,
-    )
-
-
-def vm_spec(ctx: VmContext, disk_path: str, nics: list[NicInfo]) -> VmSpec:
-    boot = ctx.boot or {}
-    return VmSpec(
-        name=ctx.hypervisor_name,
-        uuid=str(ctx.vm_id),
-        cpu_count=ctx.cpu_count,
-        cpu_speed_mhz=ctx.cpu_speed_mhz,
-        memory_mb=ctx.memory_mb,
-        disks=[DiskSpec(path=disk_path)],
-        nics=[NicSpec(mac=n.mac, network=n.network_name) for n in nics],
-        boot=BootSpec(
-            kernel=boot.get("kernel"),
-            initrd=boot.get("initrd"),
-            cmdline=str(boot.get("cmdline", "")),
-        ),
-        metadata={"vm": ctx.name, "owner": ctx.owner},
-    )
-
-
 class AlreadyFinished(Exception):
     """This operation's first step found it finished already: the VM holds its outcome."""
 
@@ -309,83 +262,3 @@ class AlreadyFinished(Exception):
         return VmResult(
             vm_id=ctx.vm_id, state=ctx.state, host_id=ctx.host_id, host_name=ctx.host_name
         )
-
-
-class BootFailed(Exception):
-    def __init__(self, attempts: list[str], kind: str) -> None:
-        super().__init__("; ".join(attempts))
-        self.attempts = attempts
-        self.kind = kind
-
-
-async def place_and_boot(
-    ops: VmOps,
-    ctx: VmContext,
-    nics: list[NicInfo],
-    steps: Steps,
-    *,
-    max_hosts: int,
-    prefer_host: UUID | None = None,
-) -> tuple[Placement, list[str]]:
-    """Plan, claim, prepare the root volume, define and start; on a failed host, undo
-    that attempt and retry elsewhere with the host avoided. Raises BootFailed."""
-    avoid: list[UUID] = []
-    attempts: list[str] = []
-    kind = "deploy-failed"
-    for n in range(1, max_hosts + 1):
-        steps.enter("plan and claim", f"attempt {n} of {max_hosts}")
-        try:
-            placement = await ops.local(
-                VM_PLAN_CLAIM,
-                PlanInput(**ops.ref.model_dump(), avoid=avoid, prefer_host_id=prefer_host),
-            )
-        except FailureError as err:
-            attempts.append(f"planning: {failure_reason(err)}")
-            kind = error_type(err)
-            break
-        host = placement.host_name
-        pool: PoolPlacement | None = None
-        try:
-            steps.enter("prepare root volume", f"for {host}")
-            pool = await ops.local(
-                VM_CLAIM_POOL,
-                PlanInput(**ops.ref.model_dump(), prefer_host_id=placement.host_id),
-            )
-            info = await ops.on_pool(
-                CREATE_VOLUME,
-                pool.pool_name,
-                VolumeSpec(
-                    name=pool.volume_name,
-                    size_bytes=pool.size_bytes,
-                    template_path=ctx.template_path,
-                ),
-            )
-            await ops.local(
-                VOLUME_READY, VolumeReadyInput(volume_id=pool.volume_id, path=info.path)
-            )
-            # Define and start in one host step: one round trip less on every boot.
-            steps.enter("define and start", host)
-            console = await ops.on_host(
-                DEFINE_AND_START_VM,
-                host,
-                vm_spec(ctx, info.path, nics),
-                timeout=timedelta(seconds=300),
-            )
-            return placement.model_copy(update={"console": console}), attempts
-        except FailureError as err:
-            attempts.append(f"{host}: {failure_reason(err)}")
-            kind = error_type(err) if error_type(err) != "activity-failed" else "deploy-failed"
-            steps.enter("plan and claim", f"undoing attempt on {host}")
-            note = await ops.best_effort_undefine(host, ctx.hypervisor_name)
-            if note:
-                attempts.append(note)
-            if pool is not None:
-                note = await ops.best_effort_delete_volume(pool.pool_name, pool.volume_name)
-                if note:
-                    attempts.append(note)
-                await ops.local(VM_RELEASE_POOL, ops.ref)
-            await ops.local(VM_RELEASE_HOST, ops.ref)
-            if cancelled(err):  # the operation was cancelled: the host did nothing wrong
-                raise
-            avoid.append(placement.host_id)
-    raise BootFailed(attempts, kind)
