@@ -25,8 +25,8 @@ class BareWorkflow:
 
 @workflow.defn(name="BenchBareDeploy")
 class BareDeployWorkflow:
-    """The same shape as DeployVm (strato/workflows/compute/deploy_vm.py + vm_steps.py):
-    6 local and 2 regular no-op activities, in its order."""
+    """The same shape as DeployVm (strato/workflows/compute/deploy_vm.py + boot.py):
+    3 local and 2 regular no-op activities, in its order."""
 
     @workflow.run
     async def run(self, queue: str) -> int:
@@ -40,10 +40,9 @@ class BareDeployWorkflow:
                 "bench.noop", i, task_queue=queue, start_to_close_timeout=t
             )
 
-        for i in range(4):  # begin, allocate network, plan + claim host, claim pool
-            await local(i)
-        await on_host(4)  # create the root volume (the pool's queue)
-        await local(5)  # volume ready
-        await on_host(6)  # define and start, one host step
-        await local(7)  # finish: Running, lock released
-        return 8
+        await local(0)  # begin
+        await local(1)  # place: NICs, host claim, pool claim
+        await on_host(2)  # create the root volume (the pool's queue)
+        await on_host(3)  # define and start, one host step
+        await local(4)  # finish: volume Ready, Running, lock released
+        return 5

@@ -38,10 +38,9 @@ with workflow.unsafe.imports_passed_through():
     from strato.embedded.proc import child_preexec
 
 # The shapes of today's workflows: L = local activity, R = on a host/pool queue, C = child.
-DEPLOY = "LLLLRLRL"  # begin, NICs, plan+claim, pool, volume, ready, define+start, finish
-# begin x2, stop+undefine, release, Destroyed (lock kept), expunge-begin, delete volume,
-# volumes expunged, release NICs, finish: one run (DestroyVm with expunge, no child).
-DESTROY = "LLRLLLRLLL"
+DEPLOY = "LLRRL"  # begin, place (NICs, host + pool claims), volume, define+start, finish
+# begin (Stopping), stop+undefine, Destroyed+Expunging, delete volume, expunged: one run.
+DESTROY = "LRLRL"
 Result = tuple[float, list[float], int]  # wall s, latencies ms, failures
 
 

@@ -3,7 +3,7 @@
 A fresh stack (PostgreSQL and Temporal from the wheels, the orchestrator worker and the
 simulated agents in this process, the API over ASGI) with 100 simulated hosts at zero
 driver latency. For N concurrent deploys through the API: VMs/s, p50/p99 deploy
-latency; then a bare workflow with the same activities (6 local + 2 regular no-ops, in
+latency; then a bare workflow with the same activities (3 local + 2 regular no-ops, in
 DeployVm's order) on the same Temporal server; the ratio Strato/bare. Only deploys that
 succeeded count as throughput (a failed deploy is reported, not counted). Also a single
 deploy on an idle stack against the bare equivalent.

@@ -33,7 +33,9 @@ from strato.domain.compute.steps import (
     VM_ALLOCATE_NICS,
     VM_BEGIN,
     VM_CLAIM_POOL,
+    VM_DESTROY_EXPUNGE,
     VM_EXPUNGE_BEGIN,
+    VM_EXPUNGED,
     VM_FAIL_SAFE,
     VM_FINISH,
     VM_PLACE,
@@ -80,7 +82,7 @@ class VmRecordsActivities:
 
         async def run(conn: Any) -> VmContext:
             target = VmState(inp.target) if inp.target else None
-            began = await vms.begin(conn, inp.vm_id, inp.operation_id, target)
+            began = await vms.begin(conn, inp.vm_id, inp.operation_id, target, inp.only_from)
             ctx = await vms.context(conn, inp.vm_id)
             return ctx if began else ctx.model_copy(update={"finished": True})
 
@@ -98,6 +100,54 @@ class VmRecordsActivities:
                 return None
             ctx = await vms.context(conn, inp.vm_id)
             return ctx if began else ctx.model_copy(update={"finished": True})
+
+        return await self._tx(run)
+
+    @activity.defn(name=VM_DESTROY_EXPUNGE.name)
+    async def vm_destroy_expunge(self, inp: VmRef) -> VmContext | None:
+        """Release the host claim, record the VM Destroyed and enter Expunging, keeping this
+        operation's lock throughout: one step for what a destroy with expunge does between
+        its stop and its expunge. Idempotent (a VM already Expunging under this operation
+        is returned as it is)."""
+        op = inp.operation_id
+        assert op is not None
+
+        async def run(conn: Any) -> VmContext | None:
+            row = await vms.context(conn, inp.vm_id)
+            if row.state != VmState.EXPUNGING:
+                await capacity.release_host(conn, inp.vm_id)
+                await vms.finish(
+                    conn,
+                    VmFinishInput(
+                        vm_id=inp.vm_id,
+                        operation_id=op,
+                        target=VmState.DESTROYED,
+                        clear_host=True,
+                        destroyed=True,
+                        expunge_delay_s=0.0,
+                        keep_lock=True,
+                    ),
+                )
+            began = await vms.begin_expunge(conn, inp.vm_id, op)
+            if began is None:
+                return None
+            ctx = await vms.context(conn, inp.vm_id)
+            return ctx if began else ctx.model_copy(update={"finished": True})
+
+        return await self._tx(run)
+
+    @activity.defn(name=VM_EXPUNGED.name)
+    async def vm_expunged(self, inp: VmFinishInput) -> VmContext:
+        """The last step of an expunge: storage claims released, volumes Expunged, NICs
+        and addresses released, the VM Expunged and unlocked; one transaction."""
+
+        async def run(conn: Any) -> VmContext:
+            for vol in await volumes.for_vm(conn, inp.vm_id):
+                await pools.release_pool(conn, vol.id)
+                await volumes.set_state(conn, vol.id, VolumeState.EXPUNGED)
+            await ipam.release_nics(conn, inp.vm_id)
+            await vms.finish(conn, inp)
+            return await vms.context(conn, inp.vm_id)
 
         return await self._tx(run)
 

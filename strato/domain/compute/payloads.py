@@ -93,7 +93,9 @@ class VmContext(BaseModel):
 
 class VmBeginInput(VmRef):
     target: str
-    expected: list[str] = Field(default_factory=list)
+    expected: list[str] = Field(default_factory=list)  # unused; kept for stored histories
+    # Enter ``target`` only from these states (empty: from any); otherwise stay put.
+    only_from: list[str] = Field(default_factory=list)
 
 
 class VmFinishInput(VmRef):

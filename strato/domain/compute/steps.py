@@ -40,6 +40,13 @@ VM_RELEASE_NICS: Step[VmRef, int] = Step("records.vm_release_nics", VmRef, int)
 VM_SCALE_CLAIM: Step[ScaleClaimInput, ScaleClaimResult] = Step(
     "records.vm_scale_claim", ScaleClaimInput, ScaleClaimResult
 )
+# A destroy that expunges at once: host claim released, Destroyed, then Expunging under
+# the same lock, in one step; and, at its end, the volumes, addresses and the VM
+# Expunged in one step.
+VM_DESTROY_EXPUNGE: Step[VmRef, VmContext | None] = Step(
+    "records.vm_destroy_expunge", VmRef, VmContext | None
+)
+VM_EXPUNGED: Step[VmFinishInput, VmContext] = Step("records.vm_expunged", VmFinishInput, VmContext)
 VM_EXPUNGE_BEGIN: Step[VmRef, VmContext | None] = Step(
     "records.vm_expunge_begin", VmRef, VmContext | None
 )

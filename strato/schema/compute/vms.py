@@ -7,6 +7,7 @@ transaction as the final state, so the lock and the state never disagree.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import timedelta
 from typing import Any
 from uuid import UUID
@@ -93,16 +94,23 @@ async def _set_state(
     return moved.row
 
 
-async def begin(conn: Any, vm_id: UUID, operation_id: UUID | None, target: VmState | None) -> bool:
+async def begin(
+    conn: Any,
+    vm_id: UUID,
+    operation_id: UUID | None,
+    target: VmState | None,
+    only_from: Collection[str] = (),
+) -> bool:
     """First step of a workflow: check it holds the lock, move to its transitional state
-    (``None``: stay in the current one). Idempotent. False when this very operation
+    (``None``: stay in the current one; with ``only_from``, move only from those states).
+    Idempotent. False when this very operation
     already finished (its first step runs again after a lost workflow task)."""
     row = await _locked(conn, vm_id)
     if row["current_operation_id"] != operation_id:
         if _finished_by(row, operation_id):
             return False
         raise _busy(row)
-    if target is not None:
+    if target is not None and (not only_from or row["state"] in only_from):
         await _set_state(conn, row, target, operation_id)
     return True
 

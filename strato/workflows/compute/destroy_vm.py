@@ -15,7 +15,7 @@ with workflow.unsafe.imports_passed_through():
     from strato.domain.ids import workflow_id
     from strato.domain.progress import StepProgress
     from strato.workflows.common.progress import Steps
-    from strato.workflows.compute.expunge_vm import expunge
+    from strato.workflows.compute.expunge_vm import expunge_in_destroy
     from strato.workflows.compute.vm_steps import VmOps
 
 
@@ -44,10 +44,17 @@ class DestroyVmWorkflow:
 
     async def _run(self, inp: DestroyVmInput, ops: VmOps) -> VmResult:
         self.steps.enter("validate")
-        ctx = await ops.begin("")
-        undefined_on = ctx.host_name if ctx.state == "Running" else None
-        if ctx.state == "Running":
-            ctx = await ops.begin("Stopping")
+        inline = inp.expunge and workflow.patched("destroy-expunges-in-its-run")
+        if inline:  # one step: locked, and Stopping if it runs
+            ctx = await ops.begin("Stopping", only_from=("Running",))
+            running = ctx.state == "Stopping"
+        else:
+            ctx = await ops.begin("")
+            running = ctx.state == "Running"
+            if running:
+                ctx = await ops.begin("Stopping")
+        undefined_on = ctx.host_name if running else None
+        if running:
             self.steps.enter("stop on host", ctx.host_name or "")
             try:
                 await ops.stop_on_host(ctx, force=True, timeout_s=5)
@@ -60,16 +67,13 @@ class DestroyVmWorkflow:
                     done="destroyed",
                     kind="destroy-failed",
                 ) from err
+        if inline:
+            # One run, one lock: Destroyed, then expunged, with no child workflow between.
+            self.steps.enter("expunge", "now")
+            return await expunge_in_destroy(ops, self.steps, undefined_on=undefined_on)
         self.steps.enter("release capacity")
         await ops.local(VM_RELEASE_HOST, ops.ref)
         self.steps.enter("destroyed")
-        if inp.expunge and workflow.patched("destroy-expunges-in-its-run"):
-            # One run, one lock: Destroyed, then expunged, with no child workflow between.
-            await ops.finish(
-                "Destroyed", clear_host=True, destroyed=True, expunge_delay_s=0.0, keep_lock=True
-            )
-            self.steps.enter("expunge", "now")
-            return await expunge(ops, self.steps, undefined_on=undefined_on)
         delay = 0.0 if inp.expunge else inp.expunge_delay_s
         await ops.finish("Destroyed", clear_host=True, destroyed=True, expunge_delay_s=delay)
         self.steps.enter("expunge", "now" if inp.expunge else f"in {delay:g}s unless recovered")

@@ -17,12 +17,23 @@ from datetime import timedelta
 from uuid import UUID
 
 from temporalio import workflow
-from temporalio.exceptions import FailureError
+from temporalio.exceptions import ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from strato.domain.compute import flows
-    from strato.domain.compute.payloads import ExpungeVmInput, VmRef, VmResult
-    from strato.domain.compute.steps import VM_EXPUNGE_BEGIN, VM_RELEASE_NICS
+    from strato.domain.compute.payloads import (
+        ExpungeVmInput,
+        VmContext,
+        VmFinishInput,
+        VmRef,
+        VmResult,
+    )
+    from strato.domain.compute.steps import (
+        VM_DESTROY_EXPUNGE,
+        VM_EXPUNGE_BEGIN,
+        VM_EXPUNGED,
+        VM_RELEASE_NICS,
+    )
     from strato.domain.progress import StepProgress
     from strato.domain.storage.steps import DELETE_VOLUME, VOLUMES_EXPUNGED
     from strato.workflows.common.progress import Steps
@@ -67,10 +78,9 @@ class ExpungeVmWorkflow:
         return await expunge(ops, self.steps)
 
 
-async def expunge(ops: VmOps, steps: Steps, *, undefined_on: str | None = None) -> VmResult:
+async def expunge(ops: VmOps, steps: Steps) -> VmResult:
     """Take the lock (Destroyed -> Expunging) and remove everything of the VM for good:
-    its domain (unless the caller just undefined it on ``undefined_on``), its volumes, its
-    addresses. Shared by ExpungeVm and a DestroyVm that expunges at once."""
+    its domain, its volumes, its addresses."""
     vm_id = ops.ref.vm_id
     ctx = await ops.local(VM_EXPUNGE_BEGIN, ops.ref)
     if ctx is None:  # recovered, already expunged, or another operation expunges it
@@ -80,6 +90,43 @@ async def expunge(ops: VmOps, steps: Steps, *, undefined_on: str | None = None) 
         ops.finished = True
         raise AlreadyFinished(ctx)
     ops.holds_lock = True
+    notes = await _remove(ops, steps, ctx, undefined_on=None)
+    await ops.local(VOLUMES_EXPUNGED, ops.ref)
+    steps.enter("release addresses")
+    await ops.local(VM_RELEASE_NICS, ops.ref)
+    await ops.finish("Expunged", error="; ".join(notes) or None)
+    steps.finish()
+    return VmResult(vm_id=vm_id, state="Expunged")
+
+
+async def expunge_in_destroy(ops: VmOps, steps: Steps, *, undefined_on: str | None) -> VmResult:
+    """A destroy that expunges at once, under its lock: one step to Destroyed and on to
+    Expunging, the domain (unless the stop just undefined it on ``undefined_on``) and the
+    volume removed, then one step that releases everything and records it Expunged."""
+    ctx = await ops.local(VM_DESTROY_EXPUNGE, ops.ref)
+    if ctx is None:
+        raise ApplicationError(
+            f"VM {ops.ref.vm_id} could not enter Expunging", type="conflict", non_retryable=True
+        )
+    if ctx.finished:
+        ops.finished = True
+        raise AlreadyFinished(ctx)
+    notes = await _remove(ops, steps, ctx, undefined_on=undefined_on)
+    steps.enter("release addresses")
+    await ops.local(
+        VM_EXPUNGED,
+        VmFinishInput(**ops.ref.model_dump(), target="Expunged", error="; ".join(notes) or None),
+    )
+    ops.finished = True
+    steps.finish()
+    return VmResult(vm_id=ops.ref.vm_id, state="Expunged")
+
+
+async def _remove(
+    ops: VmOps, steps: Steps, ctx: VmContext, *, undefined_on: str | None
+) -> list[str]:
+    """The domain (best effort) and the root volume of a VM being expunged; raises (the VM
+    back to Error) when the volume cannot be deleted."""
     steps.enter("remove from host")
     notes: list[str] = []
     if ctx.last_host_name and ctx.last_host_name != undefined_on:
@@ -99,9 +146,4 @@ async def expunge(ops: VmOps, steps: Steps, *, undefined_on: str | None = None) 
                 done="expunged",
                 kind="expunge-failed",
             ) from err
-    await ops.local(VOLUMES_EXPUNGED, ops.ref)
-    steps.enter("release addresses")
-    await ops.local(VM_RELEASE_NICS, ops.ref)
-    await ops.finish("Expunged", error="; ".join(notes) or None)
-    steps.finish()
-    return VmResult(vm_id=vm_id, state="Expunged")
+    return notes

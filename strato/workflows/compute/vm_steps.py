@@ -143,11 +143,12 @@ class VmOps:
         """The VM's NICs, allocating its default one if it has none (idempotent)."""
         return await self.local(VM_ALLOCATE_NICS, self.ref)
 
-    async def begin(self, target: str) -> VmContext:
+    async def begin(self, target: str, *, only_from: tuple[str, ...] = ()) -> VmContext:
         """The operation's first step. If this operation already finished (the step runs
         again because the workflow task that ran it was lost), the run ends with that
         outcome (:class:`AlreadyFinished`) instead of doing the operation twice."""
-        ctx = await self.local(VM_BEGIN, VmBeginInput(**self.ref.model_dump(), target=target))
+        arg = VmBeginInput(**self.ref.model_dump(), target=target, only_from=list(only_from))
+        ctx = await self.local(VM_BEGIN, arg)
         if ctx.finished:
             self.finished = True
             raise AlreadyFinished(ctx)
