@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -70,11 +71,14 @@ async def authenticate(conn: Any, token: str) -> ApiKey | None:
         return None
     if not hmac.compare_digest(row["secret_hash"], _hash(secret)):
         return None
-    await conn.execute(
-        "UPDATE api_keys SET last_used_at = clock_timestamp() WHERE id = $1 AND "
-        "(last_used_at IS NULL OR last_used_at < clock_timestamp() - interval '1 minute')",
-        row["id"],
-    )
+    # last_used_at is kept to the minute: most requests (a client polling) write nothing.
+    last = row["last_used_at"]
+    if last is None or last < datetime.now(UTC) - timedelta(seconds=50):
+        await conn.execute(
+            "UPDATE api_keys SET last_used_at = clock_timestamp() WHERE id = $1 AND "
+            "(last_used_at IS NULL OR last_used_at < clock_timestamp() - interval '1 minute')",
+            row["id"],
+        )
     return ApiKey.model_validate(dict(row))
 
 
