@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from strato.api.deps import CallerDep, DbDep
 from strato.api.schemas.common import Filter, ListPage
 from strato.domain.errors import InvalidInput
+from strato.domain.fields import ascii_number
 from strato.schema import repository
 from strato.schema.db import Database
 from strato.schema.repository import TableSpec
@@ -30,9 +31,12 @@ def parse_if_match(value: str | None) -> int | None:
     if value is None:
         return None
     raw = value.strip().removeprefix("W/").strip('"')
-    if not raw.isdigit():
-        raise InvalidInput('If-Match must be an ETag this API returned, such as "3"')
-    return int(raw)
+    version = ascii_number(raw, max_value=2**31 - 1)
+    if version is None:
+        raise InvalidInput(
+            'If-Match must be an ETag this API returned, such as "3"', field="If-Match"
+        )
+    return version
 
 
 async def list_response(db: Database, spec: TableSpec[Any], flt: Filter) -> dict[str, Any]:

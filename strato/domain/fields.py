@@ -28,3 +28,12 @@ class Request(BaseModel):
     """Unknown fields are errors: a typo must not be silently ignored."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+def ascii_number(value: str, *, max_value: int) -> int | None:
+    """``value`` as a number when it is plain ASCII digits no greater than ``max_value``;
+    None otherwise (``str.isdigit`` also accepts "²" and other digits ``int`` refuses)."""
+    if not value or len(value) > 20 or not (value.isascii() and value.isdigit()):
+        return None
+    number = int(value)
+    return number if number <= max_value else None

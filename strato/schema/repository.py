@@ -15,7 +15,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 from uuid import UUID, uuid4
 
@@ -68,12 +68,29 @@ def encode_cursor(created_at: datetime, id: UUID) -> str:
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
+    refused = InvalidInput("cursor is not one this API returned", field="cursor")
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        ts, id_ = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        return datetime.fromisoformat(ts), UUID(id_)
-    except (ValueError, TypeError, json.JSONDecodeError) as exc:
-        raise InvalidInput("cursor is not one this API returned", field="cursor") from exc
+        decoded = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except ValueError as exc:  # not base64, not UTF-8, not JSON
+        raise refused from exc
+    if not (
+        isinstance(decoded, list)
+        and len(decoded) == 2
+        and all(isinstance(part, str) for part in decoded)
+    ):
+        raise refused
+    try:
+        created_at, id_ = datetime.fromisoformat(decoded[0]), UUID(decoded[1])
+    except ValueError as exc:
+        raise refused from exc
+    if created_at.tzinfo is None:  # ours carry their offset; a naive one cannot be compared
+        raise refused
+    try:  # an offset that takes the instant outside datetime's range
+        created_at = created_at.astimezone(UTC)
+    except OverflowError as exc:
+        raise refused from exc
+    return created_at, id_
 
 
 def _check_ident(name: str) -> str:

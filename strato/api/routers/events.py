@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from strato.api.deps import CallerDep, DbDep
 from strato.domain.errors import InvalidInput
+from strato.domain.fields import ascii_number
 from strato.schema import events
 from strato.schema.db import Database
 
@@ -85,9 +86,11 @@ async def stream_events(
 ) -> StreamingResponse:
     start = after
     if last_event_id is not None:
-        if not last_event_id.isdigit():
-            raise InvalidInput("Last-Event-ID must be an event id this API sent")
-        start = int(last_event_id)
+        start = ascii_number(last_event_id, max_value=2**62)
+        if start is None:
+            raise InvalidInput(
+                "Last-Event-ID must be an event id this API sent", field="Last-Event-ID"
+            )
     if start is None:
         async with db.conn() as conn:
             start = await events.last_id(conn)
