@@ -78,6 +78,11 @@ class CommandContext:
     caller: Caller
     authorizer: Authorizer = field(default_factory=ApiKeyScopes)
 
+    @property
+    def caller_scope(self) -> str:
+        """Whose Idempotency-Keys these are: the API key's id, else the caller's name."""
+        return str(self.caller.key_id) if self.caller.key_id is not None else self.caller.name
+
     async def authorize(self, action: Action) -> None:
         await self.authorizer.authorize(self.caller, action)
 
@@ -95,11 +100,14 @@ class CommandContext:
 
         ``request_body`` is what an Idempotency-Key is bound to: a repeat with the same
         key and body returns the first operation, a different body is refused."""
-        intake = Intake(idempotency_key, request_body, self.settings.orchestration_queue)
+        # A key is the caller's own: the same key from another caller is another request,
+        # and can neither replay nor reveal the first caller's operation.
+        scoped = None if idempotency_key is None else f"{self.caller_scope}/{idempotency_key}"
+        intake = Intake(scoped, request_body, self.settings.orchestration_queue)
         op, created = await accept(
             self.db,
             self.temporal,
-            idempotency_key=idempotency_key,
+            idempotency_key=scoped,
             body=request_body,
             build=lambda conn: build(conn, intake),
         )

@@ -222,8 +222,7 @@ class Platform:
         token = asyncio.run(self._bootstrap_key())
         config = s.client_config_path
         if token is not None:
-            config.write_text(json.dumps({"api_url": s.resolved_api_url(), "api_key": token}))
-            config.chmod(0o600)
+            write_private(config, json.dumps({"api_url": s.resolved_api_url(), "api_key": token}))
             self._done(t0, "(new bootstrap admin key)")
         else:
             self._done(t0, f"(issued before; see {config})")
@@ -281,6 +280,17 @@ class Platform:
                 print(f"stopping {child.name} ...", end=" ", flush=True)
                 child.stop()
                 say("done")
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read, from its creation on (never a moment with
+    the umask's wider mode, as write-then-chmod leaves)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_CREAT
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
 
 
 def _read_key(config: Path) -> str | None:

@@ -5,13 +5,20 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import stat
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from temporalio.client import Client
 
+from strato.api.app import create_app
+from strato.embedded.up import write_private
 from strato.schema.db import Database
-from tests.helpers import ok, table_counts
+from strato.settings import Settings
+from tests.helpers import make_fabric, ok, table_counts, unique
 
 
 def _cursor(value: Any) -> str:
@@ -66,3 +73,74 @@ async def test_a_crafted_if_match_is_422_and_changes_nothing(
     assert "If-Match" in r.text
     assert await table_counts(db) == before
     assert (await ok(await api.get(f"/zones/{zone['id']}")))["version"] == zone["version"]
+
+
+async def test_idempotency_keys_belong_to_their_caller(
+    api: httpx.AsyncClient, db: Database
+) -> None:
+    """Another caller's same key is another request: it neither replays nor reveals the
+    first caller's operation (issue #11, item 6)."""
+    other_key = await ok(await api.post("/api-keys", json={"name": "other", "scope": "admin"}), 201)
+    fab = await make_fabric(api)
+    key = {"Idempotency-Key": "same-key"}
+    mine = await ok(
+        await api.post(
+            "/hosts", json={"cluster_id": fab["cluster"]["id"], "name": unique("m")}, headers=key
+        ),
+        202,
+    )
+    theirs = await api.post(
+        "/hosts",
+        json={"cluster_id": fab["cluster"]["id"], "name": unique("t")},
+        headers={**key, "Authorization": f"Bearer {other_key['token']}"},
+    )
+    assert theirs.status_code == 202, theirs.text
+    assert theirs.json()["operation"]["id"] != mine["operation"]["id"]
+    again = await ok(
+        await api.post(
+            "/hosts",
+            json={"cluster_id": fab["cluster"]["id"], "name": mine["resource"]["name"]},
+            headers=key,
+        ),
+        202,
+    )
+    assert again["operation"]["id"] == mine["operation"]["id"]  # still mine for me
+
+
+async def test_unknown_operations_parameters_are_refused(api: httpx.AsyncClient) -> None:
+    r = await api.get("/operations", params={"resource": "x"})
+    assert r.status_code == 422 and "resource" in r.text
+
+
+async def test_health_says_nothing_of_the_internals(
+    settings: Settings, fresh_dsn: str, temporal_client: Client
+) -> None:
+    down = await Database.connect(fresh_dsn, max_size=1)
+    await down.close()  # a database the API cannot use
+    app = create_app(settings, db=down, temporal=temporal_client)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://strato.test/api/v1"
+        ) as client,
+    ):
+        r = await client.get("/health")
+    body = r.json()
+    assert body["status"] == "degraded" and body["database"] == "unavailable", body
+    assert set(body) == {"status", "version", "database", "temporal"}
+    assert "postgres" not in r.text.lower() and "error" not in r.text.lower()
+
+
+def test_the_client_config_is_private_from_its_creation(tmp_path: Path) -> None:
+    old = os.umask(0)
+    try:
+        fresh, existing = tmp_path / "new.json", tmp_path / "old.json"
+        existing.write_text("{}")
+        existing.chmod(0o644)
+        write_private(fresh, '{"api_key": "k"}')
+        write_private(existing, '{"api_key": "k"}')
+    finally:
+        os.umask(old)
+    for path in (fresh, existing):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+        assert path.read_text() == '{"api_key": "k"}'

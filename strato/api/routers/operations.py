@@ -6,6 +6,7 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Query
+from pydantic import BaseModel, ConfigDict, Field
 
 from strato.api.deps import CallerDep, DbDep, SettingsDep, TemporalDep
 from strato.commands import view as operations
@@ -14,17 +15,25 @@ from strato.schema import operations as repo
 router = APIRouter(prefix="/operations", tags=["operations"])
 
 
+class OperationFilter(BaseModel):
+    """Recent operations, of one resource if given. Unknown parameters are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    resource_id: UUID | None = None
+    limit: Annotated[int, Field(ge=1, le=100)] = 20
+
+
 @router.get("", response_model=list[operations.OperationView], summary="Recent operations")
 async def list_operations(
     db: DbDep,
     temporal: TemporalDep,
     settings: SettingsDep,
     _: CallerDep,
-    resource_id: UUID | None = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    flt: Annotated[OperationFilter, Query()],
 ) -> list[operations.OperationView]:
     async with db.conn() as conn:
-        records = await repo.list_recent(conn, resource_id=resource_id, limit=limit)
+        records = await repo.list_recent(conn, resource_id=flt.resource_id, limit=flt.limit)
     ui = settings.resolved_temporal_ui_url()
     return [await operations.view(temporal, r, ui_url=ui) for r in records]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import APIRouter
@@ -10,6 +11,8 @@ from pydantic import BaseModel
 from strato import __version__
 from strato.api.deps import CallerDep, DbDep, SettingsDep, TemporalDep
 from strato.schema import stats
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["system"])
 
@@ -23,17 +26,21 @@ class Health(BaseModel):
 
 @router.get("/health", response_model=Health)
 async def health(db: DbDep, temporal: TemporalDep) -> Health:
+    """Whether the API reaches its database and Temporal. Anyone may ask, so it says
+    "ok" or "unavailable" and nothing else; the reason goes to the API's log."""
     try:
         async with db.conn() as conn:
             await stats.ping(conn)
         database = "ok"
-    except Exception as err:
-        database = f"error: {err}"
+    except Exception:
+        log.exception("health: the database is unavailable")
+        database = "unavailable"
     try:
         ok = await temporal.service_client.check_health()
-        temporal_state = "ok" if ok else "unhealthy"
-    except Exception as err:
-        temporal_state = f"error: {err}"
+        temporal_state = "ok" if ok else "unavailable"
+    except Exception:
+        log.exception("health: Temporal is unavailable")
+        temporal_state = "unavailable"
     status = "ok" if database == "ok" and temporal_state == "ok" else "degraded"
     return Health(status=status, version=__version__, database=database, temporal=temporal_state)
 
