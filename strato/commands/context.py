@@ -113,4 +113,4 @@ class CommandContext:
         )
         async with self.db.conn() as conn:
             row = await repository.get(conn, resource, op.resource_id) if op.resource_id else None
-        return await respond(self.temporal, self.settings, op, row, created=created)
+        return await respond(self.temporal, self.settings, op, row, created=created, db=self.db)

@@ -1,6 +1,9 @@
 """The operation view every front door shows: state, step, progress, error, result.
 
-Read from Temporal through the operations index (:mod:`strato.schema.operations`).
+Read from Temporal through the operations index (:mod:`strato.schema.operations`) while the
+operation runs; once it has ended, its view is recorded in PostgreSQL (by the first reader,
+or by the orchestrator's sweep, :func:`record_ended`) and served from there, so it outlives
+Temporal's retention. A run Temporal no longer has, with nothing recorded, is ``unknown``.
 """
 
 from __future__ import annotations
@@ -14,10 +17,12 @@ from pydantic import BaseModel
 from temporalio.api.enums.v1 import WorkflowExecutionStatus
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import ApplicationError, FailureError
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from strato.domain.progress import StepProgress
 from strato.domain.states import OperationState
+from strato.schema import operations as repo
+from strato.schema.db import Database
 from strato.schema.operations import OperationRecord
 from strato.settings import Settings
 
@@ -80,8 +85,24 @@ def accepted_view(namespace: str, op: OperationRecord, *, ui_url: str) -> Operat
     )
 
 
-async def view(client: Client, op: OperationRecord, *, ui_url: str) -> OperationView:
-    """The operation as Temporal sees it now."""
+ENDED = frozenset({OperationState.SUCCEEDED, OperationState.FAILED, OperationState.CANCELLED})
+OUTCOME_FIELDS = (
+    "state",
+    "step",
+    "progress",
+    "detail",
+    "error",
+    "result",
+    "started_at",
+    "ended_at",
+)
+
+
+async def view(
+    client: Client, op: OperationRecord, *, ui_url: str, db: Database | None = None
+) -> OperationView:
+    """The operation now: its recorded outcome, or Temporal's view of its run (recorded
+    when ``db`` is given and the run has ended)."""
     base = {
         "id": op.id,
         "kind": op.kind,
@@ -92,10 +113,37 @@ async def view(client: Client, op: OperationRecord, *, ui_url: str) -> Operation
         "created_at": op.created_at,
         "temporal_ui": ui_link(ui_url, client.namespace, op.workflow_id, op.run_id),
     }
+    if op.outcome is not None:
+        return OperationView(**base, **op.outcome)
     if not op.run_id:
         return OperationView(**base, state=OperationState.PENDING, step="pending", progress=0)
+    shown = await _live(client, op, base)
+    if db is not None and shown.state in ENDED:
+        async with db.conn() as conn:
+            await repo.record_outcome(
+                conn, op.id, shown.model_dump(mode="json", include=set(OUTCOME_FIELDS))
+            )
+    return shown
+
+
+async def _live(client: Client, op: OperationRecord, base: dict[str, Any]) -> OperationView:
     handle = client.get_workflow_handle(op.workflow_id, run_id=op.run_id)
-    desc = await handle.describe()
+    try:
+        desc = await handle.describe()
+    except RPCError as err:
+        if err.status != RPCStatusCode.NOT_FOUND:
+            raise
+        return OperationView(
+            **base,
+            state=OperationState.UNKNOWN,
+            step="unknown",
+            progress=100,
+            error=OperationError(
+                type="history-expired",
+                message="Temporal no longer keeps this operation's run and its outcome was "
+                "not recorded; the resource's state and events tell what happened",
+            ),
+        )
     state = (
         _STATES.get(desc.status, OperationState.RUNNING) if desc.status else OperationState.RUNNING
     )
@@ -162,13 +210,26 @@ async def respond(
     resource: BaseModel | None,
     *,
     created: bool = True,
+    db: Database | None = None,
 ) -> Accepted:
     """The 202 body. A repeated (idempotent) request shows the operation's real state."""
     ui = settings.resolved_temporal_ui_url()
     if created:
         shown = accepted_view(temporal.namespace, record, ui_url=ui)
     else:
-        shown = await view(temporal, record, ui_url=ui)
+        shown = await view(temporal, record, ui_url=ui, db=db)
     return Accepted(
         operation=shown, resource=resource.model_dump(mode="json") if resource else None
     )
+
+
+async def record_ended(db: Database, client: Client, *, limit: int = 20) -> int:
+    """Record the outcome of ended operations nobody has read yet (the orchestrator runs
+    this in its sweep), least recently checked first; returns how many were recorded."""
+    async with db.conn() as conn:
+        open_ops = await repo.open_ones(conn, older_than_s=2.0, limit=limit)
+    recorded = 0
+    for op in open_ops:
+        shown = await view(client, op, ui_url="", db=db)
+        recorded += shown.state in ENDED
+    return recorded

@@ -119,6 +119,8 @@ class OperationState(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    # Its run is gone from Temporal (retention) and its outcome was never recorded.
+    UNKNOWN = "unknown"
 
 
 S = TypeVar("S", bound=StrEnum)

@@ -29,6 +29,8 @@ class OperationRecord(BaseModel):
     idempotency_key: str | None
     request_hash: str | None
     created_at: datetime
+    # The view of the ended operation (state, error, result, times), once recorded.
+    outcome: dict[str, Any] | None = None
 
 
 async def lock_key(conn: Any, idempotency_key: str) -> None:
@@ -89,6 +91,31 @@ async def insert(
             )
         return existing
     return OperationRecord.model_validate(dict(row))
+
+
+async def record_outcome(conn: Any, id: UUID, outcome: dict[str, Any]) -> None:
+    """Keep an ended operation's outcome (the first one recorded stands)."""
+    await conn.execute(
+        "UPDATE operations SET outcome = $2 WHERE id = $1 AND outcome IS NULL", id, outcome
+    )
+
+
+async def open_ones(conn: Any, *, older_than_s: float, limit: int) -> list[OperationRecord]:
+    """Started operations without a recorded outcome, least recently checked first; marks
+    them checked now (so a long-running one does not hold the head of the line)."""
+    rows = await conn.fetch(
+        """UPDATE operations SET outcome_checked_at = clock_timestamp()
+           WHERE id IN (
+               SELECT id FROM operations
+               WHERE outcome IS NULL AND run_id IS NOT NULL
+                 AND created_at < clock_timestamp() - make_interval(secs => $1)
+               ORDER BY coalesce(outcome_checked_at, created_at) LIMIT $2
+               FOR UPDATE SKIP LOCKED)
+           RETURNING *""",
+        older_than_s,
+        limit,
+    )
+    return [OperationRecord.model_validate(dict(r)) for r in rows]
 
 
 async def set_run_id(conn: Any, id: UUID, run_id: str | None) -> None:

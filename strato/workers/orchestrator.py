@@ -11,7 +11,7 @@ from temporalio.client import Client
 from temporalio.worker import Interceptor, Worker
 
 from strato.activities.registry import data_service
-from strato.commands import operations
+from strato.commands import operations, view
 from strato.domain.ids import ORCHESTRATION_QUEUE
 from strato.schema.db import Database
 from strato.services import loader
@@ -53,6 +53,7 @@ async def sweep_forever(db: Database, client: Client, stop: asyncio.Event, every
     while not stop.is_set():
         try:
             await operations.sweep_unstarted(db, client)
+            await view.record_ended(db, client)
         except Exception:
             log.exception("operation sweep failed; will retry")
         with contextlib.suppress(TimeoutError):

@@ -35,7 +35,7 @@ async def list_operations(
     async with db.conn() as conn:
         records = await repo.list_recent(conn, resource_id=flt.resource_id, limit=flt.limit)
     ui = settings.resolved_temporal_ui_url()
-    return [await operations.view(temporal, r, ui_url=ui) for r in records]
+    return [await operations.view(temporal, r, ui_url=ui, db=db) for r in records]
 
 
 @router.get("/{id}", response_model=operations.OperationView, summary="One operation")
@@ -44,4 +44,6 @@ async def get_operation(
 ) -> operations.OperationView:
     async with db.conn() as conn:
         record = await repo.get(conn, id)
-    return await operations.view(temporal, record, ui_url=settings.resolved_temporal_ui_url())
+    return await operations.view(
+        temporal, record, ui_url=settings.resolved_temporal_ui_url(), db=db
+    )
