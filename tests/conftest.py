@@ -189,6 +189,7 @@ class Platform:
         self._tasks: list[asyncio.Task[Any]] = []
         # Worker interceptors for the orchestrator (fault injection in tests).
         self.interceptors: list[Any] = []
+        self.max_cached_workflows = 1000
 
     async def start(self, *, orchestrator: bool = True) -> None:
         """Start the simulated agents, and the orchestrator worker unless a test runs
@@ -196,7 +197,11 @@ class Platform:
         self._tasks = [asyncio.create_task(run_fleet(self.fleet, self._stop, every_s=0.2))]
         if orchestrator:
             worker = build_worker(
-                self.client, self.db, self.settings.orchestration_queue, self.interceptors
+                self.client,
+                self.db,
+                self.settings.orchestration_queue,
+                self.interceptors,
+                max_cached_workflows=self.max_cached_workflows,
             )
 
             async def run_worker() -> None:

@@ -29,6 +29,7 @@ def build_worker(
     queue: str = ORCHESTRATION_QUEUE,
     interceptors: Sequence[Interceptor] = (),
     services: Sequence[Service] = (),
+    max_cached_workflows: int = 1000,
 ) -> Worker:
     return Worker(
         client,
@@ -46,6 +47,8 @@ def build_worker(
         # while waiting for a connection.
         max_concurrent_local_activities=40,
         interceptors=interceptors,
+        # Tests set 0: every workflow task then replays its run's whole history.
+        max_cached_workflows=max_cached_workflows,
     )
 
 

@@ -16,12 +16,15 @@ from uuid import UUID
 import httpx
 import pytest
 from temporalio.client import Client, WorkflowFailureError
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
+from temporalio.worker import Replayer
 
 from strato.domain.compute.payloads import VmResult
 from strato.schema import operations
 from strato.schema.db import Database
 from strato.settings import Settings
+from strato.workflows.registry import ALL_WORKFLOWS
 from tests.conftest import Platform
 from tests.helpers import ok, unique, wait_operation
 from tests.workflows.vm_helpers import act, deploy, running_vm, vm_zone
@@ -122,3 +125,77 @@ async def test_another_operation_is_still_refused(
     cause = failed.value.cause
     assert isinstance(cause, ApplicationError) and cause.type == "conflict", cause
     assert await _snapshot(db, vm_id) == before
+
+
+async def test_histories_of_todays_shapes_replay(
+    api: httpx.AsyncClient,
+    platform: Platform,
+    db: Database,
+    temporal_client: Client,
+) -> None:
+    """Every run of today's shapes (the patched ones included) replays from its history, as
+    a worker does after a restart or to answer a query on an evicted run."""
+    fab = await vm_zone(api, hosts=1)
+    vm_id = await running_vm(api, fab)
+    ops = [
+        await act(api, vm_id, "stop"),
+        await act(api, vm_id, "start"),
+        await act(api, vm_id, "reboot"),
+        await act(api, vm_id, "destroy", {"expunge": True}),
+    ]
+    fab["offering"] = await ok(
+        await api.post(
+            "/service-offerings",
+            json={
+                "name": unique("huge"),
+                "cpu_count": 1,
+                "cpu_speed_mhz": 1000,
+                "memory_mb": 10_000_000,
+            },
+        ),
+        201,
+    )
+    failed = await deploy(api, fab)
+    ops.append(await wait_operation(api, failed["operation"]["id"]))
+    assert ops[-1]["state"] == "failed"
+    replayer = Replayer(workflows=ALL_WORKFLOWS, data_converter=pydantic_data_converter)
+    for op in ops:
+        handle = temporal_client.get_workflow_handle(op["workflow_id"], run_id=op["run_id"])
+        history = await handle.fetch_history()
+        result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+        assert result.replay_failure is None, (op["kind"], result.replay_failure)
+
+
+async def test_every_shape_runs_on_a_worker_that_replays_every_task(
+    settings: Settings, db: Database, temporal_client: Client, api: httpx.AsyncClient
+) -> None:
+    """With no workflow cache, each workflow task replays the run's whole history, patch
+    markers included: every operation's shape still runs to its end. (A patch decided
+    after a local step broke only queries on runs mid-task; test_vm_placement's 100
+    concurrent deploys catch that one.)"""
+    platform = Platform(settings, db, temporal_client)
+    platform.max_cached_workflows = 0
+    await platform.start()
+    try:
+        fab = await vm_zone(api, hosts=1)
+        vm_id = await running_vm(api, fab)
+        for verb, body in (("stop", None), ("start", None), ("reboot", None)):
+            await act(api, vm_id, verb, body)
+        await act(api, vm_id, "destroy", {"expunge": True})
+        fab["offering"] = await ok(
+            await api.post(
+                "/service-offerings",
+                json={
+                    "name": unique("huge"),
+                    "cpu_count": 1,
+                    "cpu_speed_mhz": 1000,
+                    "memory_mb": 10_000_000,
+                },
+            ),
+            201,
+        )
+        failed = await deploy(api, fab)
+        op = await wait_operation(api, failed["operation"]["id"])
+        assert op["state"] == "failed" and op["error"]["type"] == "insufficient-capacity", op
+    finally:
+        await platform.stop()

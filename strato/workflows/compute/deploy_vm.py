@@ -43,14 +43,16 @@ class DeployVmWorkflow:
 
     @workflow.run
     async def run(self, inp: DeployVmInput) -> VmResult:
+        # Patches are decided before the first step: a patch marker recorded after a local
+        # step in the same workflow task was not seen when a query replayed the run.
+        merged = inp.start and workflow.patched(PLACE_IN_ONE_STEP)
         ops = VmOps.for_boot(inp)
-        return await ops.guard(self._run(inp, ops))
+        return await ops.guard(self._run(inp, ops, merged=merged))
 
-    async def _run(self, inp: DeployVmInput, ops: VmOps) -> VmResult:
+    async def _run(self, inp: DeployVmInput, ops: VmOps, *, merged: bool) -> VmResult:
         self.steps.enter("validate")
         ctx = await ops.begin("Starting")
         # Runs since the patch place the VM in one step (NICs included) when it boots.
-        merged = inp.start and workflow.patched(PLACE_IN_ONE_STEP)
         nics: list[NicInfo] = []
         if not merged:
             self.steps.enter("allocate network")

@@ -38,14 +38,15 @@ class StartVmWorkflow:
 
     @workflow.run
     async def run(self, inp: DeployVmInput) -> VmResult:
+        merged = workflow.patched(PLACE_IN_ONE_STEP)  # decided before the first step
         ops = VmOps.for_boot(inp)
-        return await ops.guard(self._run(inp, ops))
+        return await ops.guard(self._run(inp, ops, merged=merged))
 
-    async def _run(self, inp: DeployVmInput, ops: VmOps) -> VmResult:
+    async def _run(self, inp: DeployVmInput, ops: VmOps, *, merged: bool) -> VmResult:
         self.steps.enter("validate")
         ctx = await ops.begin("Starting")
         try:
-            if workflow.patched(PLACE_IN_ONE_STEP):  # NICs allocated by the placing step
+            if merged:  # NICs allocated by the placing step
                 placement, attempts = await place_and_boot_merged(
                     ops, ctx, self.steps, max_hosts=inp.max_hosts, prefer_host=ctx.last_host_id
                 )

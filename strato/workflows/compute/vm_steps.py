@@ -90,6 +90,8 @@ class VmOps:
         # only until the operation's own last step released it.
         self.holds_lock = holds_lock and operation_id is not None
         self.finished = False
+        # Decided when the workflow starts, before its first step (see DeployVm.run).
+        self.stop_in_one_step = workflow.patched("stop-and-undefine-in-one-step")
 
     @classmethod
     def for_boot(cls, inp: DeployVmInput) -> VmOps:
@@ -188,7 +190,7 @@ class VmOps:
         assert ctx.host_name is not None
         arg = ComputeVmInput(name=ctx.hypervisor_name, timeout_s=timeout_s, force=force)
         timeout = timedelta(seconds=timeout_s + 60)
-        if workflow.patched("stop-and-undefine-in-one-step"):
+        if self.stop_in_one_step:
             await self.on_host(STOP_AND_UNDEFINE_VM, ctx.host_name, arg, timeout=timeout)
             return
         await self.on_host(STOP_VM, ctx.host_name, arg, timeout=timeout)
