@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     max_json_depth: int = Field(default=32, ge=2)
     body_timeout_s: float = Field(default=30.0, gt=0)
+    # Event streams (SSE): at most this many open per API key; each re-checks its key this
+    # often and ends, saying why, once the key is revoked.
+    max_streams_per_key: int = Field(default=8, ge=1, le=1000)
+    stream_key_check_s: float = Field(default=5.0, gt=0, le=300)
 
     # Optional services to switch on, by entry-point name: "acl,console".
     services: str = Field(default="", pattern=r"^[a-z0-9_, ]*$")

@@ -39,6 +39,7 @@ def create_app(
         own_db = db is None
         app.state.settings = settings
         app.state.services = services
+        app.state.streams = events.Streams()
         app.state.authorizer = authorizers[0] if authorizers else None
         app.state.db = db or await Database.connect(
             settings.resolved_database_url(), max_size=20, wait_s=60

@@ -9,7 +9,8 @@
     │   └── InsufficientCapacity 409: no host, pool or address can take it
     ├── PreconditionFailed  412: If-Match version mismatch
     ├── InvalidInput        422: well-formed but semantically wrong input
-    └── Unauthorized / Forbidden 401 / 403
+    ├── Unauthorized / Forbidden 401 / 403
+    └── TooManyRequests     429: a per-caller bound is reached
 
 Each carries a stable ``type`` slug used for RFC 9457 problem documents and for
 Temporal ``ApplicationError`` types, so the same error reads the same everywhere.
@@ -85,3 +86,9 @@ class Forbidden(StratoError):
     status = 403
     type = "forbidden"
     title = "API key scope does not allow this"
+
+
+class TooManyRequests(StratoError):
+    status = 429
+    type = "too-many-requests"
+    title = "Too many concurrent requests of this kind for this API key"

@@ -82,6 +82,12 @@ async def authenticate(conn: Any, token: str) -> ApiKey | None:
     return ApiKey.model_validate(dict(row))
 
 
+async def is_live(conn: Any, key_id: UUID) -> bool:
+    """Whether the key still exists and is not revoked (long-lived requests re-check)."""
+    revoked = await conn.fetchrow("SELECT revoked_at FROM api_keys WHERE id = $1", key_id)
+    return revoked is not None and revoked["revoked_at"] is None
+
+
 async def list_all(conn: Any) -> list[ApiKey]:
     rows = await conn.fetch("SELECT * FROM api_keys ORDER BY created_at, id")
     return [ApiKey.model_validate(dict(r)) for r in rows]

@@ -6,6 +6,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
+from uuid import UUID
 
 import httpx
 import pytest
@@ -83,3 +84,75 @@ async def test_stream_delivers_live_and_resumes(live_url: str, admin_token: str)
 
         bad = await client.get("/events/stream", headers={"Last-Event-ID": "abc"})
         assert bad.status_code == 422
+
+
+@pytest.fixture
+def settings_for_streams(settings: Settings) -> Settings:
+    return settings.model_copy(update={"stream_key_check_s": 0.3, "max_streams_per_key": 2})
+
+
+@pytest.fixture
+async def strict_url(
+    settings_for_streams: Settings, db: Database, temporal_client: Client
+) -> AsyncIterator[str]:
+    port = free_port()
+    app = create_app(settings_for_streams, db=db, temporal=temporal_client)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.02)
+    yield f"http://127.0.0.1:{port}/api/v1"
+    server.should_exit = True
+    await task
+
+
+async def test_a_stream_ends_saying_why_when_its_key_is_revoked(
+    strict_url: str, admin_token: str
+) -> None:
+    admin = {"Authorization": f"Bearer {admin_token}"}
+    async with httpx.AsyncClient(base_url=strict_url, headers=admin, timeout=20) as client:
+        created = (await client.post("/api-keys", json={"name": "reader", "scope": "read"})).json()
+        reader = {"Authorization": f"Bearer {created['token']}"}
+        lines: list[str] = []
+
+        async def follow() -> None:
+            async with client.stream("GET", "/events/stream", headers=reader) as r:
+                assert r.status_code == 200
+                async for line in r.aiter_lines():
+                    lines.append(line)
+
+        stream = asyncio.create_task(follow())
+        await asyncio.sleep(0.5)
+        assert not stream.done()
+        assert (await client.delete(f"/api-keys/{created['key']['id']}")).status_code == 200
+        await asyncio.wait_for(stream, 10)  # the server ended it
+    assert "event: strato.stream.closed" in lines, lines
+    assert any("revoked" in line for line in lines if line.startswith("data: "))
+
+
+async def test_open_streams_per_key_are_bounded(
+    settings_for_streams: Settings, db: Database, temporal_client: Client, admin_token: str
+) -> None:
+    """A key with its limit of streams open gets a 429 problem for one more; a stream that
+    ends gives its place back."""
+    app = create_app(settings_for_streams, db=db, temporal=temporal_client)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://strato.test/api/v1",
+            headers={"Authorization": f"Bearer {admin_token}"},
+        ) as client,
+    ):
+        me = (await client.get("/api-keys")).json()
+        key_id = UUID(next(k for k in me if k["name"] == "test-admin")["id"])
+        streams = app.state.streams
+        streams.enter(key_id)
+        streams.enter(key_id)  # two open: the limit
+        refused = await client.get("/events/stream")
+        assert refused.status_code == 429, refused.text
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        streams.leave(key_id)
+        streams.check(key_id, 2)  # one place free again: no refusal
+        streams.leave(key_id)
+        assert streams.open == {}

@@ -12,10 +12,10 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
-from strato.api.deps import CallerDep, DbDep
-from strato.domain.errors import InvalidInput
+from strato.api.deps import CallerDep, DbDep, SettingsDep
+from strato.domain.errors import InvalidInput, TooManyRequests
 from strato.domain.fields import ascii_number
-from strato.schema import events
+from strato.schema import api_keys, events
 from strato.schema.db import Database
 
 router = APIRouter(prefix="/events", tags=["events"])
@@ -45,28 +45,77 @@ async def list_events(
     return EventPage(items=[e.cloudevent() for e in rows], last_id=last)
 
 
+class Streams:
+    """Open event streams per API key, in this API process."""
+
+    def __init__(self) -> None:
+        self.open: dict[UUID, int] = {}
+
+    def check(self, key_id: UUID, limit: int) -> None:
+        """Refuse (429) a stream beyond the key's limit, before the response starts."""
+        if self.open.get(key_id, 0) >= limit:
+            raise TooManyRequests(
+                f"this API key already has {limit} event streams open; close one first",
+                limit=limit,
+            )
+
+    def enter(self, key_id: UUID) -> None:
+        self.open[key_id] = self.open.get(key_id, 0) + 1
+
+    def leave(self, key_id: UUID) -> None:
+        self.open[key_id] -= 1
+        if not self.open[key_id]:
+            del self.open[key_id]
+
+
+def _closing(reason: str) -> bytes:
+    data = json.dumps({"reason": reason}, separators=(",", ":"))
+    return f"event: strato.stream.closed\ndata: {data}\n\n".encode()
+
+
 async def _stream(
-    request: Request, db: Database, after: int, resource_id: UUID | None, type_prefix: str | None
+    request: Request,
+    db: Database,
+    after: int,
+    resource_id: UUID | None,
+    type_prefix: str | None,
+    *,
+    key_id: UUID,
+    check_s: float,
+    streams: Streams,
 ) -> AsyncIterator[bytes]:
     idle = 0.0
-    yield b"retry: 1000\n\n"
-    while not await request.is_disconnected():
-        async with db.conn() as conn:
-            rows = await events.list_after(
-                conn, after, 200, resource_id=resource_id, type_prefix=type_prefix
-            )
-        for ev in rows:
-            after = ev.id
-            data = json.dumps(ev.cloudevent(), separators=(",", ":"))
-            yield f"id: {ev.id}\nevent: {ev.type}\ndata: {data}\n\n".encode()
-        if rows:
-            idle = 0.0
-            continue
-        await asyncio.sleep(0.25)
-        idle += 0.25
-        if idle >= 15:
-            idle = 0.0
-            yield b": keep-alive\n\n"
+    checked = asyncio.get_running_loop().time()
+    streams.enter(key_id)  # counted while it runs: a stream never started holds nothing
+    try:
+        yield b"retry: 1000\n\n"
+        while not await request.is_disconnected():
+            now = asyncio.get_running_loop().time()
+            if now - checked >= check_s:
+                checked = now
+                async with db.conn() as conn:
+                    live = await api_keys.is_live(conn, key_id)
+                if not live:
+                    yield _closing("the API key of this stream was revoked")
+                    return
+            async with db.conn() as conn:
+                rows = await events.list_after(
+                    conn, after, 200, resource_id=resource_id, type_prefix=type_prefix
+                )
+            for ev in rows:
+                after = ev.id
+                data = json.dumps(ev.cloudevent(), separators=(",", ":"))
+                yield f"id: {ev.id}\nevent: {ev.type}\ndata: {data}\n\n".encode()
+            if rows:
+                idle = 0.0
+                continue
+            await asyncio.sleep(0.25)
+            idle += 0.25
+            if idle >= 15:
+                idle = 0.0
+                yield b": keep-alive\n\n"
+    finally:
+        streams.leave(key_id)
 
 
 @router.get(
@@ -78,7 +127,8 @@ async def _stream(
 async def stream_events(
     request: Request,
     db: DbDep,
-    _: CallerDep,
+    key: CallerDep,
+    settings: SettingsDep,
     after: Annotated[int | None, Query(ge=0, le=2**62)] = None,
     resource_id: UUID | None = None,
     type: TypePrefix = None,
@@ -94,8 +144,19 @@ async def stream_events(
     if start is None:
         async with db.conn() as conn:
             start = await events.last_id(conn)
+    streams: Streams = request.app.state.streams
+    streams.check(key.id, settings.max_streams_per_key)
     return StreamingResponse(
-        _stream(request, db, start, resource_id, type),
+        _stream(
+            request,
+            db,
+            start,
+            resource_id,
+            type,
+            key_id=key.id,
+            check_s=settings.stream_key_check_s,
+            streams=streams,
+        ),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
