@@ -26,8 +26,8 @@ from strato.schema.db import Database
 from strato.settings import Settings
 from strato.workflows.registry import ALL_WORKFLOWS
 from tests.conftest import Platform
-from tests.helpers import ok, unique, wait_operation
-from tests.workflows.vm_helpers import act, deploy, running_vm, vm_zone
+from tests.helpers import wait_operation
+from tests.workflows.vm_helpers import act, deploy, huge_offering, running_vm, vm_zone
 
 
 async def _snapshot(db: Database, vm_id: str) -> tuple[dict[str, Any], int]:
@@ -78,18 +78,7 @@ async def test_a_failed_deploy_run_again_fails_the_same_way(
     settings: Settings,
 ) -> None:
     fab = await vm_zone(api, hosts=1)
-    fab["offering"] = await ok(
-        await api.post(
-            "/service-offerings",
-            json={
-                "name": unique("huge"),
-                "cpu_count": 1,
-                "cpu_speed_mhz": 1000,
-                "memory_mb": 10_000_000,
-            },
-        ),
-        201,
-    )
+    fab["offering"] = await huge_offering(api)
     accepted = await deploy(api, fab)
     vm_id = accepted["resource"]["id"]
     op = await wait_operation(api, accepted["operation"]["id"])
@@ -143,18 +132,7 @@ async def test_histories_of_todays_shapes_replay(
         await act(api, vm_id, "reboot"),
         await act(api, vm_id, "destroy", {"expunge": True}),
     ]
-    fab["offering"] = await ok(
-        await api.post(
-            "/service-offerings",
-            json={
-                "name": unique("huge"),
-                "cpu_count": 1,
-                "cpu_speed_mhz": 1000,
-                "memory_mb": 10_000_000,
-            },
-        ),
-        201,
-    )
+    fab["offering"] = await huge_offering(api)
     failed = await deploy(api, fab)
     ops.append(await wait_operation(api, failed["operation"]["id"]))
     assert ops[-1]["state"] == "failed"
@@ -182,18 +160,7 @@ async def test_every_shape_runs_on_a_worker_that_replays_every_task(
         for verb, body in (("stop", None), ("start", None), ("reboot", None)):
             await act(api, vm_id, verb, body)
         await act(api, vm_id, "destroy", {"expunge": True})
-        fab["offering"] = await ok(
-            await api.post(
-                "/service-offerings",
-                json={
-                    "name": unique("huge"),
-                    "cpu_count": 1,
-                    "cpu_speed_mhz": 1000,
-                    "memory_mb": 10_000_000,
-                },
-            ),
-            201,
-        )
+        fab["offering"] = await huge_offering(api)
         failed = await deploy(api, fab)
         op = await wait_operation(api, failed["operation"]["id"])
         assert op["state"] == "failed" and op["error"]["type"] == "insufficient-capacity", op

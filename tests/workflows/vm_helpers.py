@@ -108,3 +108,10 @@ async def running_vm(api: httpx.AsyncClient, fab: dict[str, Any]) -> str:
     assert op["state"] == "succeeded", op
     vm_id: str = accepted["resource"]["id"]
     return vm_id
+
+
+async def huge_offering(api: httpx.AsyncClient) -> dict[str, Any]:
+    """An offering no host can take (a deploy with it fails for capacity)."""
+    body = {"name": unique("huge"), "cpu_count": 1, "cpu_speed_mhz": 1000, "memory_mb": 10_000_000}
+    offering: dict[str, Any] = await ok(await api.post("/service-offerings", json=body), 201)
+    return offering

@@ -25,7 +25,7 @@ with workflow.unsafe.imports_passed_through():
         VmContext,
         VmResult,
     )
-    from strato.domain.compute.specs import BootSpec, DiskSpec, NicSpec, VmSpec
+    from strato.domain.compute.specs import BootSpec, ConsoleInfo, DiskSpec, NicSpec, VmSpec
     from strato.domain.compute.steps import (
         DEFINE_AND_START_VM,
         VM_CLAIM_POOL,
@@ -36,7 +36,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from strato.domain.network.payloads import NicInfo
     from strato.domain.storage.payloads import VolumeReadyInput
-    from strato.domain.storage.specs import VolumeSpec
+    from strato.domain.storage.specs import VolumeInfo, VolumeSpec
     from strato.domain.storage.steps import CREATE_VOLUME, VOLUME_READY
     from strato.workflows.common.failures import cancelled, error_type, failure_reason
     from strato.workflows.common.progress import Steps
@@ -126,34 +126,15 @@ async def place_and_boot(
                 VM_CLAIM_POOL,
                 PlanInput(**ops.ref.model_dump(), prefer_host_id=placement.host_id),
             )
-            info = await ops.on_pool(
-                CREATE_VOLUME,
-                pool.pool_name,
-                VolumeSpec(
-                    name=pool.volume_name,
-                    size_bytes=pool.size_bytes,
-                    template_path=ctx.template_path,
-                ),
-            )
+            info = await _create_volume(ops, ctx, pool)
             await ops.local(
                 VOLUME_READY, VolumeReadyInput(volume_id=pool.volume_id, path=info.path)
             )
-            # Define and start in one host step: one round trip less on every boot.
             steps.enter("define and start", host)
-            console = await ops.on_host(
-                DEFINE_AND_START_VM,
-                host,
-                vm_spec(ctx, info.path, nics),
-                timeout=timedelta(seconds=300),
-            )
+            console = await _define_and_start(ops, ctx, host, info.path, nics)
             return placement.model_copy(update={"console": console}), attempts
         except FailureError as err:
-            attempts.append(f"{host}: {failure_reason(err)}")
-            kind = error_type(err) if error_type(err) != "activity-failed" else "deploy-failed"
-            steps.enter("plan and claim", f"undoing attempt on {host}")
-            await _undo_attempt(ops, ctx, host, pool, attempts)
-            if cancelled(err):  # the operation was cancelled: the host did nothing wrong
-                raise
+            kind = await _failed_attempt(ops, ctx, steps, err, host, pool, attempts)
             avoid.append(placement.host_id)
     raise BootFailed(attempts, kind)
 
@@ -192,35 +173,54 @@ async def place_and_boot_merged(
             continue
         try:
             steps.enter("prepare root volume", f"for {host}")
-            info = await ops.on_pool(
-                CREATE_VOLUME,
-                pool.pool_name,
-                VolumeSpec(
-                    name=pool.volume_name,
-                    size_bytes=pool.size_bytes,
-                    template_path=ctx.template_path,
-                ),
-            )
+            info = await _create_volume(ops, ctx, pool)
             steps.enter("define and start", host)
-            console = await ops.on_host(
-                DEFINE_AND_START_VM,
-                host,
-                vm_spec(ctx, info.path, placed.nics),
-                timeout=timedelta(seconds=300),
-            )
+            console = await _define_and_start(ops, ctx, host, info.path, placed.nics)
             ready = placement.model_copy(
                 update={"console": console, "volume_id": pool.volume_id, "volume_path": info.path}
             )
             return ready, attempts
         except FailureError as err:
-            attempts.append(f"{host}: {failure_reason(err)}")
-            kind = error_type(err) if error_type(err) != "activity-failed" else "deploy-failed"
-            steps.enter("plan and claim", f"undoing attempt on {host}")
-            await _undo_attempt(ops, ctx, host, pool, attempts)
-            if cancelled(err):  # the operation was cancelled: the host did nothing wrong
-                raise
+            kind = await _failed_attempt(ops, ctx, steps, err, host, pool, attempts)
             avoid.append(placement.host_id)
     raise BootFailed(attempts, kind)
+
+
+async def _create_volume(ops: VmOps, ctx: VmContext, pool: PoolPlacement) -> VolumeInfo:
+    """The root volume, on the claimed pool's queue, from the template."""
+    spec = VolumeSpec(
+        name=pool.volume_name, size_bytes=pool.size_bytes, template_path=ctx.template_path
+    )
+    return await ops.on_pool(CREATE_VOLUME, pool.pool_name, spec)
+
+
+async def _define_and_start(
+    ops: VmOps, ctx: VmContext, host: str, path: str, nics: list[NicInfo]
+) -> ConsoleInfo | None:
+    """Define and start in one host step: one round trip less on every boot."""
+    return await ops.on_host(
+        DEFINE_AND_START_VM, host, vm_spec(ctx, path, nics), timeout=timedelta(seconds=300)
+    )
+
+
+async def _failed_attempt(
+    ops: VmOps,
+    ctx: VmContext,
+    steps: Steps,
+    err: FailureError,
+    host: str,
+    pool: PoolPlacement | None,
+    attempts: list[str],
+) -> str:
+    """Record why an attempt on ``host`` failed and undo it; its error type. A cancellation
+    is raised again: the operation ends, and no other host is tried."""
+    attempts.append(f"{host}: {failure_reason(err)}")
+    kind = error_type(err) if error_type(err) != "activity-failed" else "deploy-failed"
+    steps.enter("plan and claim", f"undoing attempt on {host}")
+    await _undo_attempt(ops, ctx, host, pool, attempts)
+    if cancelled(err):  # the operation was cancelled: the host did nothing wrong
+        raise err
+    return kind
 
 
 async def _undo_attempt(
