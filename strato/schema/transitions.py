@@ -69,6 +69,7 @@ async def transition(
     machine: StateMachine[S] | None = None,
     event: str | None = None,
     payload: Mapping[str, Any] | None = None,
+    locked: Any = None,
 ) -> Moved[S]:
     """Move ``resource`` ``id`` to ``target`` and write its event, in the caller's transaction.
 
@@ -77,14 +78,18 @@ async def transition(
     a doctor's repair). ``columns`` are written with the state. A resource already at
     ``target`` gets its columns written and no event. ``event`` replaces the
     ``strato.<kind>.state_changed`` type; ``payload`` adds to it (with ``reason``).
+    ``locked``: the row as the caller already read it FOR UPDATE (it is not read again).
     Raises NotFound or IllegalTransition, having written nothing.
     """
     if not conn.is_in_transaction():
         raise RuntimeError("transition must run inside the changing transaction")
-    row = await conn.fetchrow(
-        f"SELECT * FROM {resource.table} WHERE id = $1 FOR UPDATE",
-        id,
-    )
+    # ``locked``: the row the caller already read FOR UPDATE in this transaction.
+    row = locked
+    if row is None:
+        row = await conn.fetchrow(
+            f"SELECT * FROM {resource.table} WHERE id = $1 FOR UPDATE",
+            id,
+        )
     if row is None:
         raise NotFound(f"{resource.kind} {id} does not exist", id=str(id))
     current = resource.states(row[resource.column])

@@ -90,6 +90,7 @@ async def _set_state(
         operation_id=operation_id,
         reason=columns.get("last_error"),
         columns=columns,
+        locked=row,
     )
     return moved.row
 

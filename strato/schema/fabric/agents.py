@@ -290,6 +290,7 @@ async def correct(
         target,
         machine=VM_OBSERVED,
         event="strato.vm.drift",
+        locked=row,
         columns={
             "host_id": host_id,
             "last_host_id": host_id if host_id is not None else row["last_host_id"],
