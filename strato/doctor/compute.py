@@ -4,12 +4,11 @@ in :mod:`strato.schema.compute.audit`."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from functools import partial
 from typing import Any
 from uuid import UUID
 
-from strato.doctor.findings import Checks, DriverRepairs, Finding
+from strato.doctor.findings import Checks, DriverRepairs, Finding, Undefine
 from strato.domain.compute.specs import PowerState, VmPowerInfo
 from strato.domain.fabric.payloads import HostVm
 from strato.domain.states import TRANSITIONAL_VM, VmState
@@ -115,18 +114,27 @@ async def host_counters(c: Checks) -> None:
 
 
 async def hosts_report(
-    c: Checks, reports: dict[str, list[VmPowerInfo]], taken_at: datetime, repairs: DriverRepairs
+    c: Checks, reports: dict[str, list[VmPowerInfo]], watermark: int, repairs: DriverRepairs
 ) -> None:
-    """Each host's hypervisor against the VMs the database places there."""
+    """Each host's hypervisor against the VMs the database places there. ``watermark`` was
+    issued by the database before the reports were asked for: a VM row changed after it
+    may be newer than its host's report and is left alone."""
     for host_name in sorted(reports):
-        await _host_report(c, host_name, reports[host_name], taken_at, repairs)
+        await _host_report(c, host_name, reports[host_name], watermark, repairs)
+
+
+def _uuid(value: str) -> UUID | None:
+    try:
+        return UUID(value)
+    except ValueError:
+        return None
 
 
 async def _host_report(
     c: Checks,
     host_name: str,
     report: list[VmPowerInfo],
-    taken_at: datetime,
+    watermark: int,
     repairs: DriverRepairs,
 ) -> None:
     seen = {v.uuid: v for v in report if v.managed}
@@ -134,7 +142,7 @@ async def _host_report(
     by_id = {str(r["id"]): r for r in rows}
 
     def at_rest(r: Any) -> bool:
-        return bool(r["current_operation_id"] is None and r["updated_at"] < taken_at)
+        return bool(r["current_operation_id"] is None and r["change_seq"] < watermark)
 
     def observed(vm_id: UUID, target: VmState, power: PowerState, on: UUID | None) -> Any:
         return partial(
@@ -144,7 +152,7 @@ async def _host_report(
             power=power,
             host_name=host_name,
             host_id=on,
-            taken_at=taken_at,
+            watermark=watermark,
         )
 
     for r in rows:
@@ -194,12 +202,18 @@ async def _host_report(
             else f"VM {row['name']} is {row['state']}"
             + ("" if row["host_id"] in (None, host_id) else " on another host")
         )
-        c.findings.append(
-            Finding(
-                "orphan-domain",
-                where,
-                f"domain is {dom.power} but {why}",
-                f"undefine {dom.name} on {host_name}",
+        finding = Finding(
+            "orphan-domain",
+            where,
+            f"domain is {dom.power} but {why}",
+            f"undefine {dom.name} on {host_name}",
+        )
+        c.findings.append(finding)
+        repairs.undefine.append(
+            Undefine(
+                finding,
+                HostVm(host=host_name, name=dom.name),
+                vm_id=_uuid(dom.uuid),
+                change_seq=None if row is None else row["change_seq"],
             )
         )
-        repairs.undefine.append(HostVm(host=host_name, name=dom.name))

@@ -30,11 +30,31 @@ class Finding:
 
 
 @dataclass
+class Undefine:
+    """A domain no VM owns, and the evidence re-checked under lock before it is undefined:
+    the VM row its uuid names (None: not a uuid) and that row's ``change_seq`` when read
+    (None: there was no row)."""
+
+    finding: Finding
+    target: HostVm
+    vm_id: UUID | None
+    change_seq: int | None
+
+
+@dataclass
+class Delete:
+    """A volume file no record owns; re-checked under its pool's lock before deletion."""
+
+    finding: Finding
+    target: PoolVolume
+
+
+@dataclass
 class DriverRepairs:
     """Fixes only an agent can apply: undefine domains, delete volumes nothing owns."""
 
-    undefine: list[HostVm] = field(default_factory=list)
-    delete: list[PoolVolume] = field(default_factory=list)
+    undefine: list[Undefine] = field(default_factory=list)
+    delete: list[Delete] = field(default_factory=list)
 
 
 class Checks:

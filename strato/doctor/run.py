@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -18,8 +18,10 @@ from strato.domain.fabric import flows
 from strato.domain.fabric.payloads import InventoryInput, InventoryResult
 from strato.domain.ids import workflow_id
 from strato.schema.compute import audit as compute_audit
+from strato.schema.compute import vms as compute_vms
 from strato.schema.db import Database
 from strato.schema.fabric import audit as fabric_audit
+from strato.schema.storage import audit as storage_audit
 
 
 @dataclass
@@ -123,6 +125,7 @@ async def _compare_drivers(
     async with db.conn() as conn:
         hosts, pools, notes = await fabric_audit.reachable(conn)
         taken_at = await fabric_audit.now(conn)
+        watermark = await compute_vms.watermark(conn)
     c.notes.extend(notes)
     inv = await _inventory(client, queue, InventoryInput(hosts=hosts, pools=pools, reach_s=reach_s))
     host_reports = {h.host: h.vms for h in inv.hosts if h.vms is not None}
@@ -131,29 +134,65 @@ async def _compare_drivers(
     c.notes += [f"pool {p.pool} did not answer: {p.error}" for p in inv.pools if p.volumes is None]
     report.hosts_compared, report.pools_compared = len(host_reports), len(pool_reports)
     repairs = DriverRepairs()
-    await compute.hosts_report(c, host_reports, taken_at, repairs)
+    await compute.hosts_report(c, host_reports, watermark, repairs)
     await storage.pools_report(c, pool_reports, taken_at, repairs)
-    if not c.repair or not (repairs.undefine or repairs.delete):
-        return
-    done = await _inventory(
-        client,
-        queue,
-        InventoryInput(undefine=repairs.undefine, delete=repairs.delete, reach_s=reach_s),
-    )
-    failed = set(done.failed_repairs)
-    c.notes += sorted(failed)
-    for f in c.findings:
-        if f.check not in ("orphan-domain", "orphan-volume"):
-            continue
-        if any(note.startswith(f"could not {f.fix}:") for note in failed):
-            continue
-        f.repaired = True
-        async with db.tx() as conn:
+    if c.repair and (repairs.undefine or repairs.delete):
+        await _repair_drivers(db, client, c, repairs, queue=queue, reach_s=reach_s, at=taken_at)
+
+
+async def _repair_drivers(
+    db: Database,
+    client: Client,
+    c: Checks,
+    repairs: DriverRepairs,
+    *,
+    queue: str,
+    reach_s: float,
+    at: datetime,
+) -> None:
+    """Undefine the orphan domains and delete the orphan volumes whose evidence still holds.
+
+    In one transaction: each fix's evidence is re-read under a lock (the VM row a domain's
+    uuid names, the pool's row for a volume), fixes whose evidence changed since the
+    listing are skipped with a note (a VM started or created meanwhile is not touched),
+    and the locks are held while the agents act, so no operation can take those VMs or
+    place volumes on those pools until the fixes are done and recorded."""
+    async with db.tx() as conn:
+        undefine, delete = [], []
+        for u in repairs.undefine:
+            if await compute_audit.domain_still_orphan(conn, u.vm_id, u.change_seq):
+                undefine.append(u)
+            else:
+                c.notes.append(f"not done: {u.finding.fix} (its VM changed since the listing)")
+        for d in repairs.delete:
+            if await storage_audit.volume_still_orphan(conn, d.target.pool, d.target.name, at):
+                delete.append(d)
+            else:
+                c.notes.append(f"not done: {d.finding.fix} (a volume record changed since)")
+        if not (undefine or delete):
+            return
+        done = await _inventory(
+            client,
+            queue,
+            InventoryInput(
+                undefine=[u.target for u in undefine],
+                delete=[d.target for d in delete],
+                reach_s=reach_s,
+            ),
+        )
+        failed = set(done.failed_repairs)
+        c.notes += sorted(failed)
+        for fix, resource_type in [(u.finding, "host") for u in undefine] + [
+            (d.finding, "storage_pool") for d in delete
+        ]:
+            if any(note.startswith(f"could not {fix.fix}:") for note in failed):
+                continue
+            fix.repaired = True
             await fabric_audit.record_repair(
                 conn,
-                check=f.check,
-                resource_type="host" if f.check == "orphan-domain" else "storage_pool",
+                check=fix.check,
+                resource_type=resource_type,
                 resource_id=None,
-                detail=f.detail,
-                fix=f.fix,
+                detail=fix.detail,
+                fix=fix.fix,
             )

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from functools import partial
 
-from strato.doctor.findings import Checks, DriverRepairs, Finding
+from strato.doctor.findings import Checks, Delete, DriverRepairs, Finding
 from strato.domain.fabric.payloads import PoolVolume
 from strato.domain.states import TRANSITIONAL_VOLUME
 from strato.domain.storage.specs import VolumeInfo
@@ -103,12 +103,11 @@ async def pools_report(
                 continue
             if await c.read(audit.recently_owned, name, taken_at):
                 continue
-            c.findings.append(
-                Finding(
-                    "orphan-volume",
-                    f"volume {name} on {pool_name}",
-                    "the pool holds a volume no live volume record owns",
-                    f"delete {name} on {pool_name}",
-                )
+            finding = Finding(
+                "orphan-volume",
+                f"volume {name} on {pool_name}",
+                "the pool holds a volume no live volume record owns",
+                f"delete {name} on {pool_name}",
             )
-            repairs.delete.append(PoolVolume(pool=pool_name, name=name))
+            c.findings.append(finding)
+            repairs.delete.append(Delete(finding, PoolVolume(pool=pool_name, name=name)))

@@ -8,7 +8,9 @@ Start-up, in this order, so a refused agent never takes another host's work:
    kept in its state file (a name another agent holds: exit, nothing written);
 3. poll ``compute@<host>`` (and ``storage@<pool>`` for the cluster's file pools);
 4. heartbeat to the host's HostMonitor every ``heartbeat_s`` with the hypervisor's VM
-   report, and at once when the hypervisor signals a change (a ``virsh destroy``).
+   report, and at once when the hypervisor signals a change (a ``virsh destroy``). Each
+   report carries the monitor's watermark, asked before the domains are listed: the
+   database, not this host's clock, decides which VM changes a report may correct.
 
 The agent never touches the database: the orchestrator records and reconciles.
 """
@@ -26,8 +28,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from temporalio.client import Client, WorkflowFailureError
+from temporalio.client import (
+    Client,
+    WorkflowFailureError,
+    WorkflowQueryFailedError,
+    WorkflowQueryRejectedError,
+)
 from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from strato.activities.compute.hypervisor import ComputeActivities
@@ -171,13 +179,29 @@ class ComputeAgent:
             log.info("serving pool %s (%s at %s)", pool.name, pool.driver, pool.url)
         return workers
 
+    async def _watermark(self, host_id: uuid.UUID) -> int | None:
+        """The host monitor's last watermark (None before its first heartbeat is recorded):
+        asked before the domains are listed, so the report is newer than it."""
+        handle = self.client.get_workflow_handle(f"host-monitor:{host_id}")
+        try:
+            value = await handle.query("watermark", rpc_timeout=timedelta(seconds=5))
+        except (RPCError, WorkflowQueryFailedError, WorkflowQueryRejectedError) as err:
+            log.debug("no watermark from the host monitor (%s): this report corrects nothing", err)
+            return None
+        return value if isinstance(value, int) else None
+
     async def heartbeat(self, *, stopping: bool = False) -> None:
         assert self.registration is not None
+        host_id = self.registration.host_id
+        watermark = None if stopping else await self._watermark(host_id)
         vms = [] if stopping else await self.driver.list_vms()
         hb = HostHeartbeat(
-            agent_id=self.agent_id, sent_at=datetime.now(UTC), vms=vms, stopping=stopping
+            agent_id=self.agent_id,
+            sent_at=datetime.now(UTC),
+            vms=vms,
+            stopping=stopping,
+            watermark=watermark,
         )
-        host_id = self.registration.host_id
         await self.client.start_workflow(
             flows.HOST_MONITOR.name,
             HostMonitorInput(

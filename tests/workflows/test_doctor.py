@@ -10,10 +10,12 @@ import uuid
 from typing import Any
 
 import httpx
+import pytest
 from temporalio.client import Client
 
 from strato.doctor import examine
-from strato.domain.compute.specs import VmSpec
+from strato.doctor import storage as doctor_storage
+from strato.domain.compute.specs import PowerState, VmSpec
 from strato.domain.storage.specs import VolumeSpec
 from strato.schema.db import Database
 from strato.settings import Settings
@@ -162,3 +164,56 @@ async def test_doctor_finds_and_repairs_every_kind(
     # the repaired VMs can be operated again
     await act(api, a["id"], "stop")
     await act(api, e["id"], "start")
+
+
+async def test_repair_rechecks_its_evidence_and_spares_a_vm_started_meanwhile(
+    api: httpx.AsyncClient,
+    platform: Platform,
+    db: Database,
+    settings: Settings,
+    temporal_client: Client,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A domain is an orphan when listed (its VM Stopped); the VM is started before the
+    repair runs. The undefine is skipped (the VM's row changed), the VM keeps running; an
+    orphan whose evidence still holds is undefined in the same run."""
+    fab = await vm_zone(api, hosts=1)
+    host = fab["hosts"][0]["name"]
+    (b,) = await _running(api, fab, 1)
+    await act(api, b["id"], "stop")
+    driver = platform.fleet.drivers[host]
+    stray = str(uuid.uuid4())  # no VM has this uuid
+    for name, vm_uuid in ((f"strato-{b['id']}", b["id"]), (f"strato-{stray}", stray)):
+        await driver.define_vm(
+            VmSpec(name=name, uuid=vm_uuid, cpu_count=1, cpu_speed_mhz=1, memory_mb=64)
+        )
+
+    started = 0
+    real = doctor_storage.pools_report
+
+    async def start_after_findings(*args: Any) -> None:
+        nonlocal started
+        await real(*args)  # the last check before the repairs
+        started += 1
+        await act(api, b["id"], "start")  # between the findings and the repair
+
+    monkeypatch.setattr(doctor_storage, "pools_report", start_after_findings)
+    report = await examine(db, temporal_client, queue=settings.orchestration_queue, repair=True)
+    assert started == 1
+    by_resource = {f.resource: f for f in report.findings if f.check == "orphan-domain"}
+    assert set(by_resource) == {
+        f"domain strato-{b['id']} on {host}",
+        f"domain strato-{stray} on {host}",
+    }
+    assert not by_resource[f"domain strato-{b['id']} on {host}"].repaired
+    assert by_resource[f"domain strato-{stray} on {host}"].repaired
+    assert any(n.startswith(f"not done: undefine strato-{b['id']}") for n in report.notes)
+    # The started VM's domain is still there and running; the stray one is gone.
+    assert driver.vms[f"strato-{b['id']}"].power == PowerState.RUNNING
+    assert f"strato-{stray}" not in driver.vms
+    assert (await ok(await api.get(f"/vms/{b['id']}")))["state"] == "Running"
+    async with db.conn() as conn:
+        recorded = await conn.fetchval(
+            "SELECT count(*) FROM events WHERE type = 'strato.doctor.repaired'"
+        )
+    assert recorded == 1

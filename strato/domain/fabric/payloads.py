@@ -76,9 +76,12 @@ class HostHeartbeat(BaseModel):
     (the VM state report the monitor reconciles against the database)."""
 
     agent_id: UUID
-    sent_at: datetime
+    sent_at: datetime  # the agent's clock: for logs and report ids, never for ordering
     vms: list[VmPowerInfo] = Field(default_factory=list)
     stopping: bool = False
+    # The number the database issued before ``vms`` was taken (the monitor's last
+    # watermark); reports are ordered against VM changes by it. None: correct nothing.
+    watermark: int | None = None
 
 
 class HostMonitorInput(BaseModel):
@@ -86,6 +89,7 @@ class HostMonitorInput(BaseModel):
     host_name: str
     window_s: float = 30.0
     reported_unknown: list[str] = Field(default_factory=list)
+    watermark: int | None = None
 
 
 class HostHeartbeatInput(BaseModel):
@@ -100,6 +104,7 @@ class HostHeartbeatResult(BaseModel):
     status: str = ""
     corrected: list[str] = Field(default_factory=list)
     unknown: list[str] = Field(default_factory=list)
+    watermark: int | None = None  # issued at the end of this heartbeat's transaction
 
 
 class HostHeartbeatLostInput(BaseModel):

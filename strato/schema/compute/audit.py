@@ -5,7 +5,6 @@ lock and returns whether it acted (so a repair never undoes what an operation di
 from __future__ import annotations
 
 from collections.abc import Collection
-from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -84,7 +83,7 @@ async def vms_of_host(conn: Any, host_name: str, uuids: list[str]) -> tuple[UUID
     """The host's id, and the VMs placed on it or named by ``uuids`` (its report)."""
     host_id: UUID = await conn.fetchval("SELECT id FROM hosts WHERE name = $1", host_name)
     rows: list[Any] = await conn.fetch(
-        """SELECT id, name, state, host_id, current_operation_id, updated_at FROM vms
+        """SELECT id, name, state, host_id, current_operation_id, change_seq FROM vms
            WHERE host_id = $1 OR id::text = ANY($2::text[])""",
         host_id,
         uuids,
@@ -93,6 +92,21 @@ async def vms_of_host(conn: Any, host_name: str, uuids: list[str]) -> tuple[UUID
 
 
 # -- fixes ----------------------------------------------------------------------------
+
+
+async def domain_still_orphan(conn: Any, vm_id: UUID | None, change_seq: int | None) -> bool:
+    """Before a domain is undefined: lock the VM row its uuid names and True only if the
+    evidence still holds: no row then (``change_seq`` None) and none now, or a row no
+    operation holds that has not changed since it was read (the same ``change_seq``). The
+    lock is held until the caller's transaction ends, past the undefine."""
+    if vm_id is None:
+        return True  # not a uuid: no VM can ever own it
+    row = await conn.fetchrow(
+        "SELECT change_seq, current_operation_id FROM vms WHERE id = $1 FOR UPDATE", vm_id
+    )
+    if row is None:
+        return change_seq is None
+    return bool(row["current_operation_id"] is None and row["change_seq"] == change_seq)
 
 
 async def _lock_vm(conn: Any, vm_id: UUID) -> Any:
@@ -208,11 +222,12 @@ async def observed(
     power: PowerState,
     host_name: str,
     host_id: UUID | None,
-    taken_at: datetime,
+    watermark: int,
 ) -> bool:
-    """Record what the hypervisor reported (the same correction VM sync makes)."""
+    """Record what the hypervisor reported (the same correction VM sync makes), unless an
+    operation holds the VM or its row changed after ``watermark`` (the report's)."""
     row = await conn.fetchrow("SELECT * FROM vms WHERE id = $1 FOR UPDATE", vm_id)
-    if row is None or row["current_operation_id"] is not None or row["updated_at"] >= taken_at:
+    if row is None or row["current_operation_id"] is not None or row["change_seq"] > watermark:
         return False
     if target == VmState.STOPPED:
         await capacity.release_host(conn, vm_id)

@@ -40,6 +40,14 @@ def hypervisor_name(vm_id: UUID) -> str:
     return f"strato-{vm_id}"
 
 
+async def watermark(conn: Any) -> int:
+    """A number the database issues now: every VM row changed before this call carries a
+    smaller ``change_seq``, every row changed after it a larger one (migration 0006). A
+    report taken after this call may correct only rows at or below it."""
+    value: int = await conn.fetchval("SELECT nextval('vm_change_seq')")
+    return value
+
+
 async def _locked(conn: Any, vm_id: UUID) -> Any:
     row = await conn.fetchrow("SELECT * FROM vms WHERE id = $1 FOR UPDATE", vm_id)
     if row is None:

@@ -6,7 +6,6 @@ sync). The hypervisor is the truth about power state; the database about everyth
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -21,7 +20,7 @@ from strato.domain.fabric.payloads import (
 )
 from strato.domain.states import VM_OBSERVED, HostStatus, VmState
 from strato.schema import events
-from strato.schema.compute import capacity
+from strato.schema.compute import capacity, vms
 from strato.schema.fabric import hosts
 from strato.schema.transitions import VM, transition
 
@@ -178,11 +177,16 @@ async def heartbeat(conn: Any, inp: HostHeartbeatInput) -> HostHeartbeatResult:
         status = HostStatus((await hosts.transition(conn, inp.host_id, HostStatus.UP)).new_status)
     name = row["name"]
     corrected, unknown = await sync_vms(
-        conn, inp.host_id, name, inp.heartbeat.vms, inp.heartbeat.sent_at
+        conn, inp.host_id, name, inp.heartbeat.vms, inp.heartbeat.watermark
     )
     report_id = inp.heartbeat.sent_at.isoformat()
     await report_unknown(conn, inp.host_id, name, unknown, set(inp.reported_unknown), report_id)
-    return HostHeartbeatResult(status=status, corrected=corrected, unknown=sorted(unknown))
+    return HostHeartbeatResult(
+        status=status,
+        corrected=corrected,
+        unknown=sorted(unknown),
+        watermark=await vms.watermark(conn),
+    )
 
 
 async def heartbeat_lost(conn: Any, host_id: UUID, silent_s: float) -> str | None:
@@ -210,12 +214,15 @@ def _vm_id(v: VmPowerInfo) -> UUID | None:
 
 
 async def sync_vms(
-    conn: Any, host_id: UUID, host_name: str, report: list[VmPowerInfo], taken_at: datetime
+    conn: Any, host_id: UUID, host_name: str, report: list[VmPowerInfo], watermark: int | None
 ) -> tuple[list[str], dict[str, str]]:
     """Reconcile one host's VM report with the database, in one transaction.
 
-    Corrects the power state of VMs that no operation holds and that did not change since
-    the report was taken (so a report older than an operation's result cannot undo it):
+    ``watermark`` is a number the database issued before the report was taken
+    (:func:`strato.schema.compute.vms.watermark`); None (an agent's first report) corrects
+    nothing. Corrects the power state of VMs that no operation holds and whose row did not
+    change after the watermark (so a report older than an operation's result cannot undo
+    it, whatever the agent's clock says):
     a VM recorded Running whose domain is off or gone becomes Stopped (its capacity is
     released); a VM recorded Stopped whose domain runs here becomes Running on this host
     (its capacity claimed). Returns the corrected VM names and the unknown domains (name
@@ -233,8 +240,12 @@ async def sync_vms(
     settled: set[UUID] = set()  # rows whose domain here is accounted for
     for row in rows:
         vid, state = row["id"], VmState(row["state"])
-        if row["current_operation_id"] is not None or row["updated_at"] >= taken_at:
-            settled.add(vid)  # an operation owns it, or it changed after the report
+        if (
+            watermark is None
+            or row["current_operation_id"] is not None
+            or row["change_seq"] > watermark
+        ):
+            settled.add(vid)  # an operation owns it, or it may have changed after the report
             continue
         power = seen[vid].power if vid in seen else PowerState.MISSING
         here = row["host_id"] == host_id

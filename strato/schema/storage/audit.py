@@ -94,6 +94,19 @@ async def recently_owned(conn: Any, name: str, taken_at: datetime) -> bool:
 # -- fixes ----------------------------------------------------------------------------
 
 
+async def volume_still_orphan(conn: Any, pool_name: str, name: str, taken_at: datetime) -> bool:
+    """Before a volume file is deleted: lock its pool's row (every volume placed on the
+    pool claims capacity through it) and True only if still no live record owns the name
+    and none changed since the listing. The lock is held past the delete."""
+    pool = await conn.fetchrow("SELECT id FROM storage_pools WHERE name = $1 FOR UPDATE", pool_name)
+    if pool is None:
+        return False
+    owned = await conn.fetchval(
+        "SELECT count(*) FROM volumes WHERE name = $1 AND state <> 'Expunged'", name
+    )
+    return bool(owned == 0 and not await recently_owned(conn, name, taken_at))
+
+
 async def _volume_at_rest(conn: Any, volume_id: UUID, state: str) -> bool:
     row = await conn.fetchrow(
         """SELECT vol.state, v.current_operation_id AS op FROM volumes vol

@@ -1,7 +1,9 @@
 """HostMonitor: one long-running entity workflow per host, fed by its agent's heartbeats.
 
 Each heartbeat carries the hypervisor's VM report; the monitor records it (the host is
-Up while heartbeats arrive) and reconciles the report with the database (VM sync). When
+Up while heartbeats arrive) and reconciles the report with the database (VM sync). The
+agent asks the ``watermark`` query before it lists its domains: the report then carries a
+number the database issued before it was taken, which orders it against VM changes. When
 no heartbeat arrives for ``window_s`` the host becomes Disconnected, so planners stop
 choosing it; the next heartbeat brings it back Up. The workflow ends when the host is
 removed and continues as new before its history grows long.
@@ -42,6 +44,7 @@ class HostMonitorWorkflow:
         self.status = ""
         self.unknown: list[str] = []
         self.corrected = 0
+        self.watermark: int | None = None
 
     @workflow.signal(name="heartbeat")
     def heartbeat(self, hb: HostHeartbeat) -> None:
@@ -51,9 +54,16 @@ class HostMonitorWorkflow:
     def current(self) -> dict[str, object]:
         return {"status": self.status, "unknown": self.unknown, "corrected": self.corrected}
 
+    @workflow.query(name="watermark")
+    def last_watermark(self) -> int | None:
+        """What the agent asks before it lists its domains: a number the database issued
+        while recording the last heartbeat, so before the report the agent takes next."""
+        return self.watermark
+
     @workflow.run
     async def run(self, inp: HostMonitorInput) -> None:
         self.unknown = list(inp.reported_unknown)
+        self.watermark = inp.watermark
         silent = False
         while True:
             try:
@@ -88,6 +98,7 @@ class HostMonitorWorkflow:
             if result.accepted:
                 self.status, self.unknown = result.status, result.unknown
                 self.corrected += len(result.corrected)
+                self.watermark = result.watermark
                 silent = hb.stopping
             if workflow.info().get_current_history_length() > _MAX_HISTORY and not self.pending:
                 workflow.continue_as_new(
@@ -96,5 +107,6 @@ class HostMonitorWorkflow:
                         host_name=inp.host_name,
                         window_s=inp.window_s,
                         reported_unknown=self.unknown,
+                        watermark=self.watermark,
                     )
                 )
