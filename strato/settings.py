@@ -21,6 +21,11 @@ class Settings(BaseSettings):
     temporal_address: str | None = None
     temporal_namespace: str = "default"
     temporal_ui_url: str | None = None
+    # How long Temporal keeps an ended workflow's history (the namespace's retention, set by
+    # the orchestrator worker at start). Operations' outcomes are recorded in PostgreSQL
+    # within seconds of ending, so this bounds only how long SREs can open a finished
+    # flow's history in the Temporal UI, and Temporal's disk use.
+    temporal_retention_days: int = Field(default=7, ge=1, le=3650)
     # Several Strato installations (or test runs) can share one Temporal namespace.
     orchestration_queue: str = Field(default="orchestration", min_length=1, max_length=200)
 

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
+from google.protobuf.duration_pb2 import Duration
+from temporalio.api.namespace.v1 import NamespaceConfig
+from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, UpdateNamespaceRequest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
@@ -20,3 +24,28 @@ async def connect(address: str, namespace: str = "default", *, wait_s: float = 0
             if asyncio.get_running_loop().time() >= deadline:
                 raise
             await asyncio.sleep(0.25)
+
+
+async def retention(client: Client) -> timedelta:
+    """How long the client's namespace keeps ended workflows' histories."""
+    desc = await client.workflow_service.describe_namespace(
+        DescribeNamespaceRequest(namespace=client.namespace)
+    )
+    return desc.config.workflow_execution_retention_ttl.ToTimedelta()
+
+
+async def ensure_retention(client: Client, days: int) -> bool:
+    """Set the namespace's retention to ``days`` unless it already is; True if it changed.
+    Only the retention is sent: the namespace's other settings stay as they are."""
+    want = timedelta(days=days)
+    if await retention(client) == want:
+        return False
+    ttl = Duration()
+    ttl.FromTimedelta(want)
+    await client.workflow_service.update_namespace(
+        UpdateNamespaceRequest(
+            namespace=client.namespace,
+            config=NamespaceConfig(workflow_execution_retention_ttl=ttl),
+        )
+    )
+    return True

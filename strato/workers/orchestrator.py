@@ -8,6 +8,7 @@ import logging
 from collections.abc import Sequence
 
 from temporalio.client import Client
+from temporalio.service import RPCError
 from temporalio.worker import Interceptor, Worker
 
 from strato.activities.registry import data_service
@@ -17,7 +18,7 @@ from strato.schema.db import Database
 from strato.services import loader
 from strato.services.base import Service
 from strato.settings import Settings
-from strato.temporal import connect
+from strato.temporal import connect, ensure_retention
 from strato.workflows.registry import ALL_WORKFLOWS
 
 log = logging.getLogger(__name__)
@@ -63,11 +64,30 @@ async def sweep_forever(db: Database, client: Client, stop: asyncio.Event, every
             await asyncio.wait_for(stop.wait(), every_s)
 
 
+async def _retention(client: Client, days: int) -> None:
+    """Set Temporal's retention explicitly; a server that refuses (a namespace this
+    deployment may not change) is logged and served anyway: outcomes live in PostgreSQL."""
+    try:
+        if await ensure_retention(client, days):
+            log.info("namespace %s: retention set to %d days", client.namespace, days)
+    except RPCError as err:
+        log.warning(
+            "namespace %s: could not set its retention to %d days (%s); set it with "
+            "`temporal operator namespace update --retention %dd %s`",
+            client.namespace,
+            days,
+            err.message,
+            days,
+            client.namespace,
+        )
+
+
 async def run(settings: Settings, stop: asyncio.Event) -> None:
     db = await Database.connect(settings.resolved_database_url(), max_size=50, wait_s=60)
     client = await connect(
         settings.resolved_temporal_address(), settings.temporal_namespace, wait_s=30
     )
+    await _retention(client, settings.temporal_retention_days)
     worker = build_worker(
         client, db, settings.orchestration_queue, services=loader.enabled(settings)
     )

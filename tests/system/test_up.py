@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
@@ -10,12 +11,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 
 from strato.embedded.proc import alive
+from strato.temporal import connect, retention
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.system
@@ -69,6 +72,11 @@ class Up:
         return self.proc.returncode
 
 
+async def _retention(port: str) -> timedelta:
+    client = await connect(f"127.0.0.1:{port}")
+    return await retention(client)
+
+
 @pytest.fixture
 def ports() -> Iterator[dict[str, str]]:
     yield {
@@ -76,6 +84,7 @@ def ports() -> Iterator[dict[str, str]]:
         "STRATO_TEMPORAL_PORT": str(free_port()),
         "STRATO_TEMPORAL_UI_PORT": str(free_port()),
         "STRATO_DEMO_HOSTS": "3",
+        "STRATO_TEMPORAL_RETENTION_DAYS": "3",
     }
 
 
@@ -98,6 +107,8 @@ def test_up_serves_stops_cleanly_and_restarts_with_state(
         ui = httpx.get(f"http://127.0.0.1:{ports['STRATO_TEMPORAL_UI_PORT']}/", timeout=10)
         assert ui.status_code == 200
         assert httpx.get(f"{api}/hosts").status_code == 401
+        # the orchestrator set the embedded Temporal's retention (the dev server's is 1 day)
+        assert asyncio.run(_retention(ports["STRATO_TEMPORAL_PORT"])) == timedelta(days=3)
         children = descendants(up.proc.pid)
         assert len(children) >= 5  # postgres (+its workers), temporal, worker, agent, api
     finally:
