@@ -1,4 +1,16 @@
-"""The transactional outbox: append in the writer's transaction, read in id order."""
+"""The transactional outbox: append in the writer's transaction, read in id order.
+
+A consumer resumes "after id N", so an id must never become visible after a larger one.
+Writers do not number their events (that needs a lock held until commit, which made
+every writer wait for every other and could deadlock two writers that also lock rows):
+they insert them without an id. Readers number them (:func:`number`): every committed
+event without an id, in insertion order, in one block above the highest id so far, one
+numbering at a time (a try-lock: a reader that finds another numbering reads what is
+numbered already). A block commits before the next one is made, so a reader that sees an
+id sees every smaller one, and an event committed later always gets a larger id. Two
+changes to one resource are ordered by their row lock, so their events keep that order:
+the second event is inserted, and its transaction commits, after the first's.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +20,8 @@ from uuid import UUID
 from strato.domain import events as catalog
 from strato.domain.models import Event
 
-# Held from just before the insert to commit, so ids are committed in id order and a
-# reader that resumes "after id N" can never miss a row that commits later with a
-# smaller id. The hold is short: it is the last statement of each writing transaction.
-_OUTBOX_LOCK_KEY = 0x5374726174_02
+# Taken (try-lock, transaction scope) by the one reader numbering events at a time.
+_NUMBERING_LOCK_KEY = 0x5374726174_02
 
 
 async def append(
@@ -24,16 +34,16 @@ async def append(
     new_state: str | None = None,
     payload: dict[str, Any] | None = None,
     operation_id: UUID | None = None,
-) -> int:
-    """Write one event row. Must run inside the transaction that made the change."""
+) -> None:
+    """Write one event row, numbered when a reader next reads. Must run inside the
+    transaction that made the change; takes no lock."""
     if not conn.is_in_transaction():
         raise RuntimeError("events.append must run inside the changing transaction")
     catalog.check(type, payload)
-    await conn.execute("SELECT pg_advisory_xact_lock($1)", _OUTBOX_LOCK_KEY)
-    event_id: int = await conn.fetchval(
+    await conn.execute(
         """INSERT INTO events (type, resource_type, resource_id, old_state, new_state,
                                payload, operation_id)
-           VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id""",
+           VALUES ($1, $2, $3, $4, $5, $6, $7)""",
         type,
         resource_type,
         resource_id,
@@ -42,7 +52,24 @@ async def append(
         payload or {},
         operation_id,
     )
-    return event_id
+
+
+async def number(conn: Any) -> int:
+    """Give ids to the committed events that have none; how many were numbered (0 also
+    when another reader is numbering). Runs in its own transaction (a savepoint inside
+    the caller's)."""
+    async with conn.transaction():
+        if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", _NUMBERING_LOCK_KEY):
+            return 0
+        status: str = await conn.execute(
+            """WITH ready AS (
+                   SELECT seq, row_number() OVER (ORDER BY seq) AS n FROM events
+                   WHERE id IS NULL)
+               UPDATE events e
+               SET id = (SELECT coalesce(max(id), 0) FROM events) + ready.n
+               FROM ready WHERE e.seq = ready.seq"""
+        )
+    return int(status.rsplit(" ", 1)[1])
 
 
 async def list_after(
@@ -53,8 +80,12 @@ async def list_after(
     resource_id: UUID | None = None,
     type_prefix: str | None = None,
 ) -> list[Event]:
+    """Events with ids above ``after``, in id order (the ready ones numbered first)."""
+    await number(conn)
     rows = await conn.fetch(
-        """SELECT * FROM events
+        """SELECT id, time, type, resource_type, resource_id, old_state, new_state,
+                  operation_id, payload
+           FROM events
            WHERE id > $1
              AND ($2::uuid IS NULL OR resource_id = $2)
              AND ($3::text IS NULL OR type LIKE $3 || '%')
@@ -68,5 +99,7 @@ async def list_after(
 
 
 async def last_id(conn: Any) -> int:
+    """The highest id so far: a stream "from now" starts after it."""
+    await number(conn)
     value: int = await conn.fetchval("SELECT coalesce(max(id), 0) FROM events")
     return value

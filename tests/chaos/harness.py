@@ -37,7 +37,7 @@ from strato.doctor import examine
 from strato.embedded import postgres, temporal
 from strato.embedded.proc import child_preexec
 from strato.embedded.up import wait_http
-from strato.schema import api_keys
+from strato.schema import api_keys, events
 from strato.schema.db import Database
 from strato.schema.migrate import migrate_dsn
 from strato.temporal import connect
@@ -519,6 +519,7 @@ class Chaos:
 
     async def _check_events(self, db: Database) -> list[str]:
         async with db.conn() as conn:
+            await events.number(conn)  # every writer has stopped: all of them get an id
             ids = [r["id"] for r in await conn.fetch("SELECT id FROM events ORDER BY id")]
             chains = await conn.fetch(
                 """SELECT e.resource_id, e.old_state, e.new_state, v.state AS now

@@ -93,3 +93,59 @@ async def test_cloudevent_envelope(db: Database) -> None:
     assert ce["subject"] == f"host/{rid}"
     assert ce["data"]["old_state"] == "Connecting" and ce["data"]["new_state"] == "Up"
     assert ce["id"] == str(ev.id) and ce["source"] == "/strato"
+
+
+async def test_two_writers_that_lock_a_row_in_opposite_orders_both_commit(db: Database) -> None:
+    """A heartbeat writes a host event, then locks a VM row; a VM finish holds that row and
+    then writes its event. With a lock held from the first event to commit (the old
+    outbox), each waited for the other and PostgreSQL aborted one as a deadlock."""
+    async with db.tx() as conn:
+        row = await conn.fetchval(
+            """INSERT INTO zones (id, name) VALUES ($1, $2) RETURNING id""",
+            uuid.uuid4(),
+            f"z-{uuid.uuid4().hex[:8]}",
+        )
+    holds_row, wrote_event = asyncio.Event(), asyncio.Event()
+
+    async def finish() -> None:  # holds the row, then writes its event
+        async with db.tx() as conn:
+            await conn.execute("SELECT 1 FROM zones WHERE id = $1 FOR UPDATE", row)
+            holds_row.set()
+            await wrote_event.wait()
+            await asyncio.sleep(0.2)  # the heartbeat is now waiting for the row
+            await events.append(conn, "strato.test.x", "test", row)
+
+    async def heartbeat() -> None:  # writes an event, then wants the row
+        async with db.tx() as conn:
+            await holds_row.wait()
+            await events.append(conn, "strato.test", "test", None)
+            wrote_event.set()
+            await conn.execute("SELECT 1 FROM zones WHERE id = $1 FOR UPDATE", row)
+
+    await asyncio.wait_for(asyncio.gather(finish(), heartbeat()), timeout=30)
+    async with db.conn() as conn:
+        written = [e.type for e in await events.list_after(conn, 0)]
+    assert sorted(written) == ["strato.test", "strato.test.x"]
+
+
+async def test_an_open_writer_holds_back_nobody_and_is_not_skipped(db: Database) -> None:
+    """A writer that has appended but not committed blocks no other writer and no reader;
+    its event, committed last, gets an id above every id a reader has seen meanwhile."""
+    slow = await db.pool.acquire()
+    try:
+        tx = slow.transaction()
+        await tx.start()
+        await events.append(slow, "strato.test", "test", None)
+        for _ in range(3):  # later writers commit without waiting for the open one
+            async with db.tx() as conn:
+                await asyncio.wait_for(events.append(conn, "strato.test.x", "test", None), 5)
+        async with db.conn() as conn:
+            first = await events.list_after(conn, 0)
+        assert [e.type for e in first] == ["strato.test.x"] * 3
+        await tx.commit()
+    finally:
+        await db.pool.release(slow)
+    async with db.conn() as conn:
+        rest = await events.list_after(conn, first[-1].id)  # the reader resumes
+    assert [e.type for e in rest] == ["strato.test"]
+    assert rest[0].id > first[-1].id

@@ -35,7 +35,7 @@ async def host_row(db: Database, name: str) -> Any:
 
 async def events_of(db: Database, type_: str) -> list[Any]:
     async with db.conn() as conn:
-        return list(await conn.fetch("SELECT * FROM events WHERE type = $1 ORDER BY id", type_))
+        return list(await conn.fetch("SELECT * FROM events WHERE type = $1 ORDER BY seq", type_))
 
 
 async def test_agent_registers_and_heartbeats_its_host_up(

@@ -204,7 +204,7 @@ async def test_destroy_with_expunge_is_one_run_under_one_lock(
             r["new_state"]
             for r in await conn.fetch(
                 """SELECT new_state FROM events WHERE resource_id = $1
-                   AND type = 'strato.vm.state_changed' AND operation_id = $2 ORDER BY id""",
+                   AND type = 'strato.vm.state_changed' AND operation_id = $2 ORDER BY seq""",
                 UUID(vm_id),
                 UUID(op["id"]),
             )
