@@ -15,19 +15,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import shutil
-import subprocess
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
-from bench.scale_data import pct
+from bench.scale_data import pct, scratch_postgres
 from strato.domain import events as catalog
-from strato.embedded import postgres
 from strato.schema import events
 from strato.schema.db import Database
-from strato.schema.migrate import migrate_dsn
 
 catalog.register(catalog.EventType("strato.bench.tick", "bench", catalog.NoPayload, "bench"))
 
@@ -118,15 +112,8 @@ async def run(
 
 
 async def main(writers: int, seconds: float, work_ms: float, rounds: int) -> None:
-    work = Path(tempfile.mkdtemp(prefix="strato-outbox-"))
-    layout = postgres.PgLayout(work / "pg")
-    postgres.init(layout)
-    pg = postgres.start(layout)
-    try:
-        postgres.wait_ready(layout, pg)
-        postgres.ensure_database(layout)
-        await migrate_dsn(layout.dsn())
-        db = await Database.connect(layout.dsn(), max_size=writers + 5)
+    async with scratch_postgres() as (dsn, _):
+        db = await Database.connect(dsn, max_size=writers + 5)
         async with db.tx() as conn:
             await conn.execute("CREATE SEQUENCE bench_event_ids")
             await conn.execute("CREATE TABLE bench_rows (w int PRIMARY KEY, n int)")
@@ -135,25 +122,16 @@ async def main(writers: int, seconds: float, work_ms: float, rounds: int) -> Non
         for _ in range(rounds):  # alternate, so drift in the machine's load hits both
             for mode in results:
                 results[mode].append(await run(db, mode, writers, seconds, work_ms))
-        for mode, rs in results.items():
-            best = max(rs, key=lambda r: r["tx_s"])
-            print(
-                f"{mode:>9}: {best['tx_s']:7.0f} tx/s  p50 {best['p50_ms']:6.1f} ms  "
-                f"p99 {best['p99_ms']:6.1f} ms  every event once, in order: "
-                f"{all(r['in_order'] for r in rs)}"
-            )
-        ratio = max(r["tx_s"] for r in results["numbered"]) / max(
-            r["tx_s"] for r in results["lock"]
-        )
-        print(f"numbered / lock throughput: {ratio:.2f}x")
         await db.close()
-    finally:
-        pg.send_signal(2)
-        try:
-            pg.wait(30)
-        except subprocess.TimeoutExpired:
-            pg.kill()
-        shutil.rmtree(work, ignore_errors=True)
+    for mode, rs in results.items():
+        best = max(rs, key=lambda r: r["tx_s"])
+        print(
+            f"{mode:>9}: {best['tx_s']:7.0f} tx/s  p50 {best['p50_ms']:6.1f} ms  "
+            f"p99 {best['p99_ms']:6.1f} ms  every event once, in order: "
+            f"{all(r['in_order'] for r in rs)}"
+        )
+    ratio = max(r["tx_s"] for r in results["numbered"]) / max(r["tx_s"] for r in results["lock"])
+    print(f"numbered / lock throughput: {ratio:.2f}x")
 
 
 if __name__ == "__main__":

@@ -76,28 +76,18 @@ class ScaleDb:
 
 
 @asynccontextmanager
-async def scale_database(hosts: int, vms: int, pool_size: int = 20) -> AsyncIterator[ScaleDb]:
-    work = Path(tempfile.mkdtemp(prefix="strato-scale-"))
+async def scratch_postgres(*, fsync: bool = True) -> AsyncIterator[tuple[str, int]]:
+    """A private PostgreSQL in a temporary directory with Strato's schema: (dsn, its pid).
+    Stopped and removed afterwards."""
+    work = Path(tempfile.mkdtemp(prefix="strato-bench-pg-"))
     layout = postgres.PgLayout(work / "pg")
     postgres.init(layout)
-    pg = postgres.start(layout, fsync=False)
+    pg = postgres.start(layout, fsync=fsync)
     try:
         postgres.wait_ready(layout, pg)
         postgres.ensure_database(layout)
-        dsn = layout.dsn()
-        await migrate_dsn(dsn)
-        ids = {k: uuid4() for k in ("zone", "pod", "offering", "template", "pool")}
-        db = await Database.connect(dsn, max_size=pool_size)
-        t0 = time.perf_counter()
-        async with db.tx() as conn:
-            await conn.execute(POPULATE.format(hosts=hosts, vms=vms, **ids))
-        populate_s = time.perf_counter() - t0
-        try:
-            yield ScaleDb(
-                db, dsn, ids["zone"], ids["offering"], ids["template"], pg.pid, populate_s
-            )
-        finally:
-            await db.close()
+        await migrate_dsn(layout.dsn())
+        yield layout.dsn(), pg.pid
     finally:
         pg.send_signal(2)
         try:
@@ -105,6 +95,21 @@ async def scale_database(hosts: int, vms: int, pool_size: int = 20) -> AsyncIter
         except subprocess.TimeoutExpired:
             pg.kill()
         shutil.rmtree(work, ignore_errors=True)
+
+
+@asynccontextmanager
+async def scale_database(hosts: int, vms: int, pool_size: int = 20) -> AsyncIterator[ScaleDb]:
+    async with scratch_postgres(fsync=False) as (dsn, pid):
+        ids = {k: uuid4() for k in ("zone", "pod", "offering", "template", "pool")}
+        db = await Database.connect(dsn, max_size=pool_size)
+        t0 = time.perf_counter()
+        async with db.tx() as conn:
+            await conn.execute(POPULATE.format(hosts=hosts, vms=vms, **ids))
+        populate_s = time.perf_counter() - t0
+        try:
+            yield ScaleDb(db, dsn, ids["zone"], ids["offering"], ids["template"], pid, populate_s)
+        finally:
+            await db.close()
 
 
 def pss_mib(pid: int, *, with_children: bool = False) -> float:
