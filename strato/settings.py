@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import os
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from strato.domain.paths import DEFAULT_IMAGE_ROOTS, DEFAULT_POOL_ROOTS, parse_roots
 
 
 def default_data_dir() -> Path:
-    return Path.home() / ".local" / "share" / "strato"
+    """Root's is /var/lib/strato (its embedded PostgreSQL runs as a system user, which
+    reaches it without any change to /root), unless an older Strato already keeps its
+    state in root's home; anyone else's is in their home."""
+    home = Path.home() / ".local" / "share" / "strato"
+    if os.geteuid() == 0 and not home.exists():
+        return Path("/var/lib/strato")
+    return home
 
 
 class Settings(BaseSettings):
@@ -42,6 +51,12 @@ class Settings(BaseSettings):
     # often and ends, saying why, once the key is revoked.
     max_streams_per_key: int = Field(default=8, ge=1, le=1000)
     stream_key_check_s: float = Field(default=5.0, gt=0, le=300)
+
+    # Where host paths an admin names may lie (colon-separated directories, checked by the
+    # API as written and by each agent once resolved): template images, kernels and
+    # initrds; and storage pool directories. Set the same on the API and every agent.
+    image_roots: str = DEFAULT_IMAGE_ROOTS
+    pool_roots: str = DEFAULT_POOL_ROOTS
 
     # Optional services to switch on, by entry-point name: "acl,console".
     services: str = Field(default="", pattern=r"^[a-z0-9_, ]*$")
@@ -76,6 +91,20 @@ class Settings(BaseSettings):
     deploy_max_hosts: int = Field(default=3, ge=1, le=100)
     stop_timeout_s: float = Field(default=30.0, gt=0)
 
+    @field_validator("image_roots", "pool_roots")
+    @classmethod
+    def _roots(cls, v: str, info: ValidationInfo) -> str:
+        parse_roots(v, f"STRATO_{str(info.field_name).upper()}")
+        return v
+
+    @property
+    def image_root_list(self) -> tuple[str, ...]:
+        return parse_roots(self.image_roots, "STRATO_IMAGE_ROOTS")
+
+    @property
+    def pool_root_list(self) -> tuple[str, ...]:
+        return parse_roots(self.pool_roots, "STRATO_POOL_ROOTS")
+
     @field_validator("data_dir")
     @classmethod
     def _expand(cls, v: Path) -> Path:
@@ -92,8 +121,9 @@ class Settings(BaseSettings):
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url
-        sock = self.data_dir / "pg" / "run"
-        return f"postgresql://postgres@/strato?host={sock}"
+        from strato.embedded.postgres import PgLayout
+
+        return PgLayout(self.data_dir / "pg").dsn()
 
     def resolved_temporal_address(self) -> str:
         return self.temporal_address or f"127.0.0.1:{self.temporal_port}"

@@ -36,10 +36,13 @@ from strato.temporal import connect
 from strato.workers.orchestrator import build_worker
 from strato.workers.simulator_agent import SimulatorFleet, run_fleet
 from tests.faults import FaultInjector
+from tests.helpers import LAB_ROOT, TINY_GUEST
 
 pytest_plugins = ["tests.lab"]
 
 TEMPLATE_DB = "strato_template"
+TEST_IMAGE_ROOT = str(TINY_GUEST.parent)  # the tiny guest (scripts/tiny-guest)
+TEST_POOL_ROOT = str(LAB_ROOT)  # real-host tests' directories (tests/lab.py)
 
 
 def free_port() -> int:
@@ -56,18 +59,29 @@ def with_database(admin_dsn: str, name: str) -> str:
     return f"{root}/{name}" + (f"?{query}" if query else "")
 
 
+@dataclass
+class PgServer:
+    """The test PostgreSQL: the superuser's DSN (creates and drops databases) and the
+    application role's (no superuser, as Strato connects), or one external DSN for both."""
+
+    admin_dsn: str
+    app_dsn: str
+    owner: str | None  # the role test databases are created for (None: the admin's)
+
+
 @pytest.fixture(scope="session")
-def pg_admin_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgServer]:
     external = os.environ.get("STRATO_TEST_DATABASE_URL")
     if external:
-        yield external
+        yield PgServer(external, external, None)
         return
     layout = postgres.PgLayout(tmp_path_factory.mktemp("pg"))
     postgres.init(layout)
     proc = postgres.start(layout, fsync=False)
     try:
         postgres.wait_ready(layout, proc)
-        yield layout.dsn("postgres")
+        postgres.ensure_database(layout)
+        yield PgServer(layout.admin_dsn(), layout.dsn("postgres"), postgres.APP_ROLE)
     finally:
         proc.send_signal(2)  # SIGINT: fast shutdown
         try:
@@ -77,34 +91,37 @@ def pg_admin_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-async def template_dsn(pg_admin_dsn: str) -> str:
-    conn = await asyncpg.connect(pg_admin_dsn)
+async def template_dsn(pg_server: PgServer) -> str:
+    conn = await asyncpg.connect(pg_server.admin_dsn)
+    owner = f" OWNER {pg_server.owner}" if pg_server.owner else ""
     try:
         await conn.execute(f'DROP DATABASE IF EXISTS "{TEMPLATE_DB}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{TEMPLATE_DB}"')
+        await conn.execute(f'CREATE DATABASE "{TEMPLATE_DB}"{owner}')
     finally:
         await conn.close()
-    dsn = with_database(pg_admin_dsn, TEMPLATE_DB)
+    dsn = with_database(pg_server.app_dsn, TEMPLATE_DB)
     await migrate_dsn(dsn)
     return dsn
 
 
 @contextlib.asynccontextmanager
 async def scratch_database(
-    admin_dsn: str, prefix: str, template: str | None = None
+    pg: PgServer, prefix: str, template: str | None = None
 ) -> AsyncIterator[str]:
-    """Create a uniquely named database (optionally cloned from ``template``), drop it after."""
+    """Create a uniquely named database (optionally cloned from ``template``), owned by
+    the application role; drop it after."""
     name = f"{prefix}_{uuid.uuid4().hex[:16]}"
     clause = f' TEMPLATE "{template}"' if template else ""
-    conn = await asyncpg.connect(admin_dsn)
+    clause += f" OWNER {pg.owner}" if pg.owner else ""
+    conn = await asyncpg.connect(pg.admin_dsn)
     try:
         await conn.execute(f'CREATE DATABASE "{name}"{clause}')
     finally:
         await conn.close()
     try:
-        yield with_database(admin_dsn, name)
+        yield with_database(pg.app_dsn, name)
     finally:
-        conn = await asyncpg.connect(admin_dsn)
+        conn = await asyncpg.connect(pg.admin_dsn)
         try:
             await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         finally:
@@ -112,16 +129,16 @@ async def scratch_database(
 
 
 @pytest.fixture
-async def fresh_dsn(pg_admin_dsn: str, template_dsn: str) -> AsyncIterator[str]:
+async def fresh_dsn(pg_server: PgServer, template_dsn: str) -> AsyncIterator[str]:
     """A new, migrated, empty database for this test only."""
-    async with scratch_database(pg_admin_dsn, "t", TEMPLATE_DB) as dsn:
+    async with scratch_database(pg_server, "t", TEMPLATE_DB) as dsn:
         yield dsn
 
 
 @pytest.fixture
-async def empty_dsn(pg_admin_dsn: str) -> AsyncIterator[str]:
+async def empty_dsn(pg_server: PgServer) -> AsyncIterator[str]:
     """A new database with no schema at all (for migrator tests)."""
-    async with scratch_database(pg_admin_dsn, "e") as dsn:
+    async with scratch_database(pg_server, "e") as dsn:
         yield dsn
 
 
@@ -174,6 +191,10 @@ def settings(fresh_dsn: str, temporal_server: TemporalServer, tmp_path: Path) ->
         temporal_ui_url=temporal_server.ui_url,
         orchestration_queue=f"orchestration-{uuid.uuid4().hex[:12]}",
         host_connect_timeout_s=5.0,
+        # Host paths tests may name: the lab's tiny guest and real-host pools, and this
+        # test's own images/ and pool/ directories.
+        image_roots=f"{TEST_IMAGE_ROOT}:{tmp_path / 'images'}",
+        pool_roots=f"{TEST_POOL_ROOT}:{tmp_path / 'pool'}",
     )
 
 

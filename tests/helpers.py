@@ -16,6 +16,11 @@ import httpx
 
 from strato.schema.db import Database
 
+# The lab on this machine: the tiny guest (scripts/tiny-guest), and the directory in which
+# each real-host test gets its own (QEMU must reach what a guest reads).
+TINY_GUEST = Path(os.environ.get("STRATO_TINY_GUEST", "/var/lib/strato/images/tiny-guest"))
+LAB_ROOT = Path("/var/lib/strato/test")
+
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
@@ -24,6 +29,21 @@ def unique(prefix: str) -> str:
 async def ok(response: httpx.Response, status: int = 200) -> Any:
     assert response.status_code == status, f"{response.status_code}: {response.text}"
     return response.json() if response.content else None
+
+
+def pool_body(
+    cluster_id: str, driver: str = "simulator", url: str | None = None, capacity: int = 10 << 30
+) -> dict[str, Any]:
+    """The body that creates a storage pool in a cluster (a uniquely named one)."""
+    body: dict[str, Any] = {
+        "name": unique("pool"),
+        "cluster_id": cluster_id,
+        "driver": driver,
+        "capacity_bytes": capacity,
+    }
+    if url is not None:
+        body["url"] = url
+    return body
 
 
 async def make_fabric(api: httpx.AsyncClient, hypervisor: str = "simulator") -> dict[str, Any]:

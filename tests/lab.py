@@ -14,13 +14,15 @@ import shutil
 import time
 import uuid
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
 import pytest
 
-TINY_GUEST = Path(os.environ.get("STRATO_TINY_GUEST", "/var/lib/strato/images/tiny-guest"))
+from tests.helpers import LAB_ROOT, TINY_GUEST
+
 QEMU_URI = "qemu:///system"
 GUEST_CMDLINE = "console=ttyS0 quiet panic=-1"
 REQUIRE = os.environ.get("STRATO_REQUIRE_LIBVIRT") == "1"
@@ -92,12 +94,26 @@ class Lab:
 
 
 @pytest.fixture
+def host_dir() -> Iterator[Path]:
+    """A directory QEMU could reach (under LAB_ROOT, 0711 down the way), for a test's
+    pools; removed afterwards."""
+    LAB_ROOT.mkdir(parents=True, exist_ok=True)
+    os.chmod(LAB_ROOT, 0o711)
+    d = LAB_ROOT / f"stt{uuid.uuid4().hex[:8]}"
+    d.mkdir(mode=0o711)
+    try:
+        yield d
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
 def lab() -> Any:
     conn = qemu_connection()
     if not (TINY_GUEST / "vmlinuz").exists():
         unavailable(f"the tiny guest is not built in {TINY_GUEST} (run scripts/tiny-guest)")
     prefix = f"stt{uuid.uuid4().hex[:8]}"
-    root = Path("/var/lib/strato/test")
+    root = LAB_ROOT
     root.mkdir(parents=True, exist_ok=True)
     os.chmod(root, 0o711)
     d = root / prefix

@@ -11,7 +11,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from strato.drivers.hypervisor.base import NotBootable, Unsupported, VmNotFound
-from strato.drivers.storage.qcow2 import TemplateUnusable
+from strato.drivers.storage.qcow2 import PoolUnusable, TemplateUnusable
 
 T = TypeVar("T")
 
@@ -24,6 +24,7 @@ _PERMANENT: dict[type[Exception], str] = {
     Unsupported: "unsupported",
     VmNotFound: "vm-not-found",
     TemplateUnusable: "template-unusable",
+    PoolUnusable: "pool-unusable",
 }
 
 

@@ -11,15 +11,18 @@ from uuid import UUID
 from fastapi import APIRouter, Header, Query, Response, status
 from pydantic import BaseModel
 
-from strato.api.deps import CallerDep, DbDep
+from strato.api.deps import CallerDep, DbDep, SettingsDep
 from strato.api.schemas.common import Filter, ListPage
 from strato.domain.errors import InvalidInput
 from strato.domain.fields import ascii_number
 from strato.schema import repository
 from strato.schema.db import Database
 from strato.schema.repository import TableSpec
+from strato.settings import Settings
 
 Prepare = Callable[[Any, Any], Awaitable[dict[str, Any]]]
+# A check of a create body against this deployment's settings, before any database work.
+Check = Callable[[Any, Settings], None]
 
 
 async def _as_is(conn: Any, body: BaseModel) -> dict[str, Any]:
@@ -56,6 +59,7 @@ def crud_router(
     create: type[BaseModel] | None,
     update: type[BaseModel],
     prepare: Prepare = _as_is,
+    check: Check | None = None,
 ) -> APIRouter:
     model = spec.model
     noun = spec.resource_type.replace("_", " ")
@@ -88,8 +92,11 @@ def crud_router(
             body: create,  # type: ignore[valid-type]
             db: DbDep,
             _: CallerDep,
+            settings: SettingsDep,
             response: Response,
         ) -> Any:
+            if check is not None:
+                check(body, settings)
             async with db.tx() as conn:
                 values = await prepare(conn, body)
                 item = await repository.insert(conn, spec, values)

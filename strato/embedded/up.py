@@ -23,6 +23,7 @@ import httpx
 
 from strato.embedded import postgres, temporal
 from strato.embedded.demo import seed_demo
+from strato.embedded.files import write_private
 from strato.embedded.proc import child_preexec
 from strato.schema import api_keys
 from strato.schema.db import Database
@@ -280,17 +281,6 @@ class Platform:
                 print(f"stopping {child.name} ...", end=" ", flush=True)
                 child.stop()
                 say("done")
-
-
-def write_private(path: Path, text: str) -> None:
-    """Write a file only its owner can read, from its creation on (never a moment with
-    the umask's wider mode, as write-then-chmod leaves)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_CREAT
-        os.write(fd, text.encode())
-    finally:
-        os.close(fd)
 
 
 def _read_key(config: Path) -> str | None:

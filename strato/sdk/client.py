@@ -11,6 +11,8 @@ from typing import Any
 
 import httpx
 
+from strato.settings import default_data_dir
+
 TERMINAL = ("succeeded", "failed", "cancelled")
 
 
@@ -36,7 +38,8 @@ class StratoClient:
         url = os.environ.get("STRATO_API_URL")
         key = os.environ.get("STRATO_API_KEY")
         if data_dir is None:
-            data_dir = Path(os.environ.get("STRATO_DATA_DIR", "~/.local/share/strato")).expanduser()
+            env_dir = os.environ.get("STRATO_DATA_DIR")
+            data_dir = Path(env_dir).expanduser() if env_dir else default_data_dir()
         config = data_dir / "client.json"
         if (url is None or key is None) and config.exists():
             data = json.loads(config.read_text())

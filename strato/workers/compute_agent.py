@@ -76,7 +76,7 @@ class AgentConfig:
     bridge: str = ""
     domain_type: str = "auto"
 
-    def make_driver(self) -> HypervisorDriver:
+    def make_driver(self, settings: Settings) -> HypervisorDriver:
         cls = load("hypervisor", self.driver)
         if self.driver == "libvirt":
             driver: HypervisorDriver = cls(
@@ -86,6 +86,8 @@ class AgentConfig:
                 vnc_listen=self.vnc_listen,
                 bridge=self.bridge,
                 domain_type=self.domain_type,
+                image_roots=settings.image_root_list,
+                pool_roots=settings.pool_root_list,
             )
         else:
             driver = cls(self.host)
@@ -111,7 +113,7 @@ class ComputeAgent:
         self.client = client
         self.settings = settings
         self.cfg = cfg
-        self.driver = cfg.make_driver()
+        self.driver = cfg.make_driver(settings)
         self.agent_id = agent_identity(cfg.state_dir, cfg.host)
         self.registration: RegisterHostResult | None = None
         self._wake = asyncio.Event()
@@ -167,7 +169,12 @@ class ComputeAgent:
             )
         ]
         for pool in self.registration.pools:
-            storage = load("storage", pool.driver)(pool.name, path=pool.url)
+            storage = load("storage", pool.driver)(
+                pool.name,
+                path=pool.url,
+                image_roots=self.settings.image_root_list,
+                pool_roots=self.settings.pool_root_list,
+            )
             workers.append(
                 Worker(
                     self.client,

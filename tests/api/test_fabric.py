@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from strato.schema.db import Database
-from tests.helpers import make_fabric, ok, table_counts, unique
+from tests.helpers import make_fabric, ok, pool_body, table_counts, unique
 
 PROBLEM = "application/problem+json"
 
@@ -56,12 +56,7 @@ async def test_cluster_and_pool_derive_their_zone(api: httpx.AsyncClient) -> Non
     pool = await ok(
         await api.post(
             "/storage-pools",
-            json={
-                "name": unique("pool"),
-                "cluster_id": fab["cluster"]["id"],
-                "driver": "simulator",
-                "capacity_bytes": 10 << 30,
-            },
+            json=pool_body(fab["cluster"]["id"]),
         ),
         201,
     )

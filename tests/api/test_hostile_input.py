@@ -15,7 +15,7 @@ import pytest
 from temporalio.client import Client
 
 from strato.api.app import create_app
-from strato.embedded.up import write_private
+from strato.embedded.files import write_private
 from strato.schema.db import Database
 from strato.settings import Settings
 from tests.helpers import make_fabric, ok, table_counts, unique

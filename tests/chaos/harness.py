@@ -125,6 +125,7 @@ class Platform:
         self.logs = workdir / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
         self.pg = postgres.PgLayout(workdir / "pg")
+        postgres.init(self.pg)  # generates the roles' passwords the DSN carries
         self.dsn = self.pg.dsn("strato")
         self.temporal_port = free_port()
         self.api_port = free_port()
@@ -190,7 +191,6 @@ class Platform:
         wait_http(f"{self.api_url}/health", proc, 60, "the API")
 
     def start(self) -> None:
-        postgres.init(self.pg)
         self.procs["postgres"].up()
         postgres.ensure_database(self.pg)
         asyncio.run(migrate_dsn(self.dsn))

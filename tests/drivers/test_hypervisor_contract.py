@@ -26,6 +26,7 @@ from strato.drivers.hypervisor.base import (
 )
 from strato.drivers.hypervisor.simulator import SimulatorHypervisor
 from strato.drivers.registry import UnknownDriver, load
+from tests.helpers import LAB_ROOT
 from tests.lab import GUEST_CMDLINE, TINY_GUEST, Lab, libvirt_module, rfb_banner, wait_console
 
 
@@ -97,6 +98,8 @@ async def subject(request: pytest.FixtureRequest) -> AsyncIterator[Subject]:
         uri="qemu:///system",
         console_dir=str(the_lab.dir / "console"),
         reboot_timeout_s=20,
+        image_roots=(str(TINY_GUEST.parent),),
+        pool_roots=(str(LAB_ROOT),),
     )
     yield Subject(driver, "libvirt-qemu", the_lab.dir, "STRATO-GUEST-BOOTED")
     await driver.close()

@@ -31,12 +31,12 @@ pytestmark = pytest.mark.skipif(
 
 
 async def _agent_histories(
-    api: httpx.AsyncClient, platform: Platform, settings: Settings, tmp_path: Path
+    api: httpx.AsyncClient, platform: Platform, settings: Settings, tmp_path: Path, host_dir: Path
 ) -> None:
     """RegisterHost and HostMonitor, from a compute agent on libvirt's test:/// driver."""
     from tests.workers.agent_helpers import AgentTask, agent_config, kvm_zone
 
-    fab = await kvm_zone(api, tmp_path / "pool")
+    fab = await kvm_zone(api, host_dir / "pool")
     cfg = agent_config(fab, unique("kvm"), tmp_path / "state", libvirt_uri="test:///default")
     agent = await AgentTask(platform.client, settings, cfg).start()
     await asyncio.sleep(3)  # a few heartbeats
@@ -50,6 +50,7 @@ async def test_refresh_histories(
     settings: Settings,
     temporal_client: Client,
     tmp_path: Path,
+    host_dir: Path,
 ) -> None:
     assert libvirt_module() is not None, "the agent's histories need libvirt-python"
     fab = await vm_zone(api, hosts=2)
@@ -80,7 +81,7 @@ async def test_refresh_histories(
     failed = await deploy(api, fab, service_offering_id=huge["id"])
     assert (await wait_operation(api, failed["operation"]["id"]))["state"] == "failed"
     await examine(db, temporal_client, queue=settings.orchestration_queue)
-    await _agent_histories(api, platform, settings, tmp_path)
+    await _agent_histories(api, platform, settings, tmp_path, host_dir)
 
     for old in HISTORIES.glob("*.json"):
         old.unlink()

@@ -37,6 +37,8 @@ def agent_process(settings: Settings, lab: Lab, fab: dict[str, Any], host: str) 
         "STRATO_TEMPORAL_ADDRESS": settings.resolved_temporal_address(),
         "STRATO_ORCHESTRATION_QUEUE": settings.orchestration_queue,
         "STRATO_DATA_DIR": str(lab.dir / "data"),
+        "STRATO_IMAGE_ROOTS": settings.image_roots,
+        "STRATO_POOL_ROOTS": settings.pool_roots,
     }
     return ChildProcess(args, env, lab.dir / f"agent-{host}.log")
 

@@ -14,7 +14,7 @@ from temporalio.client import Client
 
 from strato.settings import Settings
 from strato.workers.compute_agent import AgentConfig, ComputeAgent
-from tests.helpers import make_fabric, ok, unique
+from tests.helpers import make_fabric, ok, pool_body, unique
 
 
 async def kvm_zone(
@@ -30,13 +30,7 @@ async def kvm_zone(
     fab["pool"] = await ok(
         await api.post(
             "/storage-pools",
-            json={
-                "name": unique("pool"),
-                "cluster_id": fab["cluster"]["id"],
-                "driver": "qcow2",
-                "url": f"file://{pool_dir}",
-                "capacity_bytes": 10 << 30,
-            },
+            json=pool_body(fab["cluster"]["id"], "qcow2", f"file://{pool_dir}"),
         ),
         201,
     )

@@ -5,6 +5,8 @@ refusals that write nothing, heartbeats, host liveness, and VM sync."""
 from __future__ import annotations
 
 import asyncio
+import os
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -44,9 +46,10 @@ async def test_agent_registers_and_heartbeats_its_host_up(
     settings: Settings,
     db: Database,
     tmp_path: Path,
+    host_dir: Path,
     libvirt: Any,
 ) -> None:
-    fab = await kvm_zone(api, tmp_path / "pool")
+    fab = await kvm_zone(api, host_dir / "pool")
     name = unique("kvm")
     cfg = agent_config(fab, name, tmp_path / "state", libvirt_uri=TEST_URI)
     agent = await AgentTask(platform.client, settings, cfg).start()
@@ -92,9 +95,10 @@ async def test_silent_agent_disconnects_its_host_and_recovers(
     settings: Settings,
     db: Database,
     tmp_path: Path,
+    host_dir: Path,
     libvirt: Any,
 ) -> None:
-    fab = await kvm_zone(api, tmp_path / "pool")
+    fab = await kvm_zone(api, host_dir / "pool")
     name = unique("kvm")
     cfg = agent_config(fab, name, tmp_path / "state", libvirt_uri=TEST_URI)
     agent = await AgentTask(platform.client, settings, cfg).start()
@@ -120,9 +124,10 @@ async def test_name_taken_by_another_agent_is_refused_and_changes_nothing(
     settings: Settings,
     db: Database,
     tmp_path: Path,
+    host_dir: Path,
     libvirt: Any,
 ) -> None:
-    fab = await kvm_zone(api, tmp_path / "pool")
+    fab = await kvm_zone(api, host_dir / "pool")
     name = unique("kvm")
     first = await AgentTask(
         platform.client,
@@ -178,11 +183,12 @@ async def test_bad_agent_configuration_registers_nothing(
     settings: Settings,
     db: Database,
     tmp_path: Path,
+    host_dir: Path,
     libvirt: Any,
     change: dict[str, str],
     why: str,
 ) -> None:
-    fab = await kvm_zone(api, tmp_path / "pool")
+    fab = await kvm_zone(api, host_dir / "pool")
     counts = await table_counts(db)
     opts: dict[str, Any] = {"libvirt_uri": TEST_URI} | change
     cfg = agent_config(fab, unique("kvm"), tmp_path / "state", **opts)
@@ -192,20 +198,12 @@ async def test_bad_agent_configuration_registers_nothing(
 
 
 async def test_vm_sync_corrects_drift_and_reports_unknown_domains_once(
-    api: httpx.AsyncClient,
-    platform: Platform,
-    settings: Settings,
-    db: Database,
-    tmp_path: Path,
-    libvirt: Any,
+    api: httpx.AsyncClient, db: Database, host_dir: Path, libvirt: Any, kvm_agent: dict[str, Any]
 ) -> None:
-    fab = await kvm_zone(api, tmp_path / "pool")
-    name = unique("kvm")
-    cfg = agent_config(fab, name, tmp_path / "state", libvirt_uri=TEST_URI)
-    agent = await AgentTask(platform.client, settings, cfg).start()
+    fab, name = kvm_agent, kvm_agent["host"]
     conn = libvirt.open(TEST_URI)  # the same in-process test hypervisor the agent drives
     try:
-        host = await eventually(lambda: _up(db, name), what="Up")
+        host = await host_row(db, name)
         accepted = await deploy(api, fab)
         op = await wait_operation(api, accepted["operation"]["id"])
         assert op["state"] == "succeeded", op
@@ -213,7 +211,7 @@ async def test_vm_sync_corrects_drift_and_reports_unknown_domains_once(
         vm = await ok(await api.get(f"/vms/{vm_id}"))
         assert vm["state"] == "Running" and vm["host_id"] == str(host["id"])
         # The volume is a real qcow2 file in the pool.
-        assert list((tmp_path / "pool").glob("*.qcow2"))
+        assert list((host_dir / "pool").glob("*.qcow2"))
 
         # The test driver's own predefined domain is nobody's: reported once, not per beat.
         await eventually(
@@ -251,9 +249,55 @@ async def test_vm_sync_corrects_drift_and_reports_unknown_domains_once(
         assert (await ok(await api.get(f"/vms/{vm_id}")))["state"] == "Stopped"
     finally:
         conn.close()
-        await agent.close()
 
 
 async def _vm_in(api: httpx.AsyncClient, vm_id: str, state: str) -> Any:
     vm = await ok(await api.get(f"/vms/{vm_id}"))
     return vm if vm["state"] == state else None
+
+
+@pytest.fixture
+async def kvm_agent(
+    api: httpx.AsyncClient,
+    platform: Platform,
+    settings: Settings,
+    db: Database,
+    tmp_path: Path,
+    host_dir: Path,
+    libvirt: Any,
+) -> AsyncIterator[dict[str, Any]]:
+    """A kvm zone (its qcow2 pool in ``host_dir``) with one in-process agent on test:///,
+    its host Up."""
+    fab = await kvm_zone(api, host_dir / "pool")
+    fab["host"] = unique("kvm")
+    cfg = agent_config(fab, fab["host"], tmp_path / "state", libvirt_uri=TEST_URI)
+    agent = await AgentTask(platform.client, settings, cfg).start()
+    try:
+        await eventually(lambda: _up(db, fab["host"]), what=f"host {fab['host']} Up")
+        yield fab
+    finally:
+        await agent.close()
+
+
+async def test_a_template_that_leads_outside_the_image_roots_fails_on_the_agent(
+    api: httpx.AsyncClient, settings: Settings, host_dir: Path, kvm_agent: dict[str, Any]
+) -> None:
+    """The API accepts the URL (as written it is under an image root), the agent resolves
+    it to /etc/passwd and refuses: the deploy fails at once (a permanent failure), with
+    the reason, and no volume is made."""
+    images = settings.image_root_list[-1]  # this test's own image root
+    os.makedirs(images)
+    os.symlink("/etc/passwd", f"{images}/evil.qcow2")
+    evil = await ok(
+        await api.post(
+            "/templates",
+            json={"name": unique("evil"), "url": f"file://{images}/evil.qcow2", "size_bytes": 1},
+        ),
+        201,
+    )
+    accepted = await deploy(api, kvm_agent, template_id=evil["id"])
+    op = await wait_operation(api, accepted["operation"]["id"])
+    assert op["state"] == "failed", op
+    assert op["error"]["type"] == "template-unusable", op
+    assert "leads to /etc/passwd" in op["error"]["message"], op
+    assert not list((host_dir / "pool").glob("*.qcow2"))

@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from tests.helpers import make_fabric, ok, unique, wait_operation
+from tests.helpers import make_fabric, ok, pool_body, unique, wait_operation
 
 
 async def vm_zone(
@@ -22,12 +22,7 @@ async def vm_zone(
     await ok(
         await api.post(
             "/storage-pools",
-            json={
-                "name": unique("pool"),
-                "cluster_id": fab["cluster"]["id"],
-                "driver": "simulator",
-                "capacity_bytes": pool_bytes,
-            },
+            json=pool_body(fab["cluster"]["id"], capacity=pool_bytes),
         ),
         201,
     )

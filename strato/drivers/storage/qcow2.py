@@ -13,9 +13,13 @@ import asyncio
 import contextlib
 import json
 import os
+import pwd
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from strato import hostfs
+from strato.domain.paths import DEFAULT_IMAGE_ROOTS, DEFAULT_POOL_ROOTS, PathRefused
 from strato.domain.storage.specs import PoolFacts, VolumeInfo, VolumeSpec
 from strato.drivers.storage.base import PrimaryStorage
 
@@ -25,7 +29,17 @@ class StorageError(RuntimeError):
 
 
 class TemplateUnusable(StorageError):
-    """The template a volume should be cloned from cannot be used (missing, bad URL)."""
+    """The template a volume should be cloned from cannot be used (missing, bad URL, a
+    path outside the image roots)."""
+
+
+class PoolUnusable(StorageError):
+    """The pool's directory cannot be used here (outside the pool roots, or closed to
+    QEMU); retrying cannot help, the operator must act."""
+
+
+# QEMU under libvirt's system instance runs as this user (Debian's default).
+QEMU_USER = "libvirt-qemu"
 
 
 def pool_path(url: str) -> str:
@@ -36,13 +50,35 @@ def pool_path(url: str) -> str:
     return path
 
 
+def _qemu_user() -> pwd.struct_passwd | None:
+    """The user QEMU runs as, when this agent is root and that user exists (otherwise
+    QEMU runs as whoever runs it: no separate reach to check)."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        return pwd.getpwnam(QEMU_USER)
+    except KeyError:
+        return None
+
+
 class Qcow2PrimaryStorage(PrimaryStorage):
     name = "qcow2"
 
-    def __init__(self, pool_name: str, *, path: str, qemu_img: str = "qemu-img") -> None:
+    def __init__(
+        self,
+        pool_name: str,
+        *,
+        path: str,
+        qemu_img: str = "qemu-img",
+        image_roots: Sequence[str] = (DEFAULT_IMAGE_ROOTS,),
+        pool_roots: Sequence[str] = (DEFAULT_POOL_ROOTS,),
+    ) -> None:
         self.pool_name = pool_name
         self.path = Path(pool_path(path))
         self.qemu_img = qemu_img
+        self.image_roots = tuple(image_roots)
+        self.pool_roots = tuple(pool_roots)
+        self._ready = False  # the directory was checked (and made) once
 
     async def _qemu_img(self, *args: str) -> str:
         proc = await asyncio.create_subprocess_exec(
@@ -75,14 +111,43 @@ class Qcow2PrimaryStorage(PrimaryStorage):
         )
 
     def _ensure_dir(self) -> None:
-        self.path.mkdir(parents=True, exist_ok=True)
-        # QEMU runs as libvirt-qemu: it must traverse every directory on the way.
-        d = self.path
-        while d != d.parent:
-            mode = d.stat().st_mode
-            if not mode & 0o001:
-                os.chmod(d, mode | 0o001)
-            d = d.parent
+        """Check the pool's directory (under the pool roots once resolved; reachable by
+        QEMU) and make what is missing of it. Directories that exist keep their modes:
+        the agent never opens a directory it did not create."""
+        if self._ready:
+            return
+        try:
+            real = hostfs.allowed_dir(
+                str(self.path),
+                roots=self.pool_roots,
+                what=f"pool {self.pool_name} directory",
+                setting="STRATO_POOL_ROOTS",
+            )
+        except PathRefused as err:
+            raise PoolUnusable(str(err)) from err
+        Path(real).mkdir(mode=0o711, parents=True, exist_ok=True)
+        qemu = _qemu_user()
+        if qemu is not None and not hostfs.can_search(qemu, real):
+            raise PoolUnusable(
+                f"QEMU (user {qemu.pw_name}) cannot reach pool {self.pool_name}'s directory "
+                f"{self.path}: a directory on its way is closed to it. Choose a directory it "
+                f"can reach, or open the way to that user alone "
+                f"(setfacl -m u:{qemu.pw_name}:x <dir>)"
+            )
+        self._ready = True
+
+    def _template(self, template_path: str) -> str:
+        template = template_path.removeprefix("file://")
+        try:
+            return hostfs.allowed_file(
+                template,
+                roots=self.image_roots,
+                not_in=self.pool_roots,
+                what="template image",
+                setting="STRATO_IMAGE_ROOTS",
+            )
+        except PathRefused as err:
+            raise TemplateUnusable(str(err)) from err
 
     async def pool_facts(self) -> PoolFacts:
         await asyncio.to_thread(self._ensure_dir)
@@ -101,11 +166,9 @@ class Qcow2PrimaryStorage(PrimaryStorage):
         tmp = file.with_name(f".{file.name}.creating")
         args = ["create", "-q", "-f", "qcow2"]
         if spec.template_path:
-            template = spec.template_path.removeprefix("file://")
-            if not template.startswith("/") or not os.access(template, os.R_OK):
-                raise TemplateUnusable(
-                    f"template image {spec.template_path} is not a readable local file"
-                )
+            template = await asyncio.to_thread(self._template, spec.template_path)
+            if not os.access(template, os.R_OK):
+                raise TemplateUnusable(f"template image {spec.template_path} is not readable")
             fmt = str((await self._info(Path(template))).get("format", "raw"))
             args += ["-b", template, "-F", fmt]
         await self._qemu_img(*args, str(tmp), str(spec.size_bytes))
@@ -126,5 +189,6 @@ class Qcow2PrimaryStorage(PrimaryStorage):
                 await asyncio.to_thread(f.unlink)
 
     async def list_volumes(self) -> list[VolumeInfo]:
+        await asyncio.to_thread(self._ensure_dir)
         files = await asyncio.to_thread(lambda: sorted(self.path.glob("*.qcow2")))
         return [await self._volume(f) for f in files]

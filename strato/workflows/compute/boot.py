@@ -162,7 +162,8 @@ async def place_and_boot_merged(
             )
         except FailureError as err:
             attempts.append(f"planning: {failure_reason(err)}")
-            kind = error_type(err)
+            if not avoid:  # else the failed hosts' reason is the operation's, not capacity
+                kind = error_type(err)
             break
         placement, pool = placed.placement, placed.pool
         host = placement.host_name

@@ -12,10 +12,12 @@ from strato.api.deps import CommandsDep
 from strato.api.schemas.fabric import hosts as s
 from strato.commands import fabric as commands
 from strato.commands.view import Accepted
+from strato.domain import paths
 from strato.domain.errors import InvalidInput, NotFound
 from strato.domain.fabric.models import Cluster, Pod
 from strato.schema import repository
 from strato.schema.tables import CLUSTERS, HOSTS, PODS, STORAGE_POOLS, ZONES
+from strato.settings import Settings
 
 
 async def _parent(conn: Any, spec: Any, id: UUID, field: str) -> Any:
@@ -49,6 +51,17 @@ async def _prepare_pool(conn: Any, body: s.StoragePoolCreate) -> dict[str, Any]:
     return values
 
 
+def _pool_path(body: s.StoragePoolCreate, settings: Settings) -> None:
+    """A file pool's directory must lie under the pool roots."""
+    path = paths.local_path(body.url) if body.driver == "qcow2" else None
+    if path is None:
+        return
+    try:
+        paths.within(path, settings.pool_root_list, "pool directory", "STRATO_POOL_ROOTS")
+    except paths.PathRefused as err:
+        raise InvalidInput(f"url: {err}", field="url") from err
+
+
 router = APIRouter()
 router.include_router(
     crud_router(
@@ -76,6 +89,7 @@ router.include_router(
         create=s.StoragePoolCreate,
         update=s.StoragePoolUpdate,
         prepare=_prepare_pool,
+        check=_pool_path,
     )
 )
 

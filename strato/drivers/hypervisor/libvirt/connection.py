@@ -9,18 +9,21 @@ import asyncio
 import contextlib
 import functools
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
 import libvirt
 
+from strato import hostfs
 from strato.domain.fabric.payloads import HostFacts
+from strato.domain.paths import DEFAULT_IMAGE_ROOTS, DEFAULT_POOL_ROOTS, PathRefused
 from strato.drivers.hypervisor.base import (
     HypervisorDriver,
     HypervisorError,
     HypervisorUnreachable,
+    NotBootable,
     VmNotFound,
 )
 
@@ -75,8 +78,14 @@ class LibvirtConnection(HypervisorDriver):
         tcg_cache_mb: int = 32,
         reboot_timeout_s: float = 20.0,
         detach_timeout_s: float = 15.0,
+        image_roots: Sequence[str] = (DEFAULT_IMAGE_ROOTS,),
+        pool_roots: Sequence[str] = (DEFAULT_POOL_ROOTS,),
     ) -> None:
         self.host_name = host_name
+        # Kernels and initrds only from under the image roots, disks only from under the
+        # pool roots (strato/hostfs.py): a spec cannot point a guest at any host file.
+        self.image_roots = tuple(image_roots)
+        self.pool_roots = tuple(pool_roots)
         self.uri = uri
         self.console_dir = Path(console_dir)
         self.vnc_listen = vnc_listen
@@ -182,6 +191,25 @@ class LibvirtConnection(HypervisorDriver):
 
     def on_change(self, callback: Callable[[str], None]) -> None:
         self._callbacks.append((asyncio.get_running_loop(), callback))
+
+    def _allowed(self, path: str, what: str, *, image: bool) -> str:
+        """``path`` resolved, if a guest may read it here (:mod:`strato.hostfs`): an image
+        (kernel, initrd) under the image roots and outside the pools, or a disk under the
+        pool roots. NotBootable (permanent) otherwise."""
+        try:
+            if image:
+                return hostfs.allowed_file(
+                    path,
+                    roots=self.image_roots,
+                    not_in=self.pool_roots,
+                    what=what,
+                    setting="STRATO_IMAGE_ROOTS",
+                )
+            return hostfs.allowed_file(
+                path, roots=self.pool_roots, not_in=(), what=what, setting="STRATO_POOL_ROOTS"
+            )
+        except PathRefused as err:
+            raise NotBootable(f"{err} (on {self.host_name})") from err
 
     def _is_test(self, conn: libvirt.virConnect) -> bool:
         return str(conn.getType()).upper() == "TEST"

@@ -82,8 +82,10 @@ class LibvirtHypervisor(LibvirtLifecycle):
             dom = self._lookup(conn, name)
             if present(read_spec(dom.XMLDesc(0))):
                 return
-            if file is not None and not self._is_test(conn) and not os.access(file, os.R_OK):
-                raise NotBootable(f"disk {file} is missing or unreadable")
+            if file is not None and not self._is_test(conn):
+                self._allowed(file, "disk", image=False)
+                if not os.access(file, os.R_OK):
+                    raise NotBootable(f"disk {file} is missing or unreadable")
             self._change_device(
                 conn,
                 dom,

@@ -48,9 +48,16 @@ _POWER = {
 
 class LibvirtLifecycle(LibvirtConnection):
     def _check_bootable(self, spec: VmSpec) -> None:
-        files = [("kernel", spec.boot.kernel), ("initrd", spec.boot.initrd)]
-        files += [(f"disk {d.device}", d.path) for d in spec.disks]
-        for what, path in files:
+        """Every file the guest would read: allowed (kernels and initrds under the image
+        roots and outside the pools, disks under the pool roots, no devices, symlinks
+        resolved) and readable. NotBootable (permanent) otherwise."""
+        images = [("kernel", spec.boot.kernel), ("initrd", spec.boot.initrd)]
+        for what, path in images:
+            if path:
+                self._allowed(path, what, image=True)
+        for d in spec.disks:
+            self._allowed(d.path, f"disk {d.device}", image=False)
+        for what, path in [*images, *((f"disk {d.device}", d.path) for d in spec.disks)]:
             if path and not os.access(path, os.R_OK):
                 raise NotBootable(f"{what} {path} is missing or unreadable on {self.host_name}")
         if not spec.boot.kernel and not spec.disks:
