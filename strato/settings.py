@@ -6,8 +6,9 @@ import os
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from temporalio.service import TLSConfig
 
 from strato.domain.paths import DEFAULT_IMAGE_ROOTS, DEFAULT_POOL_ROOTS, parse_roots
 
@@ -35,6 +36,14 @@ class Settings(BaseSettings):
     # within seconds of ending, so this bounds only how long SREs can open a finished
     # flow's history in the Temporal UI, and Temporal's disk use.
     temporal_retention_days: int = Field(default=7, ge=1, le=3650)
+    # TLS to Temporal (its frontend, or a TLS proxy in front of it): on when a CA or a
+    # client certificate is given, or temporal_tls is set (then the system's roots).
+    # A client certificate and key make it mutual TLS.
+    temporal_tls: bool = False
+    temporal_tls_ca: Path | None = None
+    temporal_tls_cert: Path | None = None
+    temporal_tls_key: Path | None = None
+    temporal_tls_server_name: str | None = None
     # Several Strato installations (or test runs) can share one Temporal namespace.
     orchestration_queue: str = Field(default="orchestration", min_length=1, max_length=200)
 
@@ -96,6 +105,36 @@ class Settings(BaseSettings):
     def _roots(cls, v: str, info: ValidationInfo) -> str:
         parse_roots(v, f"STRATO_{str(info.field_name).upper()}")
         return v
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> Settings:
+        if (self.temporal_tls_cert is None) != (self.temporal_tls_key is None):
+            raise ValueError(
+                "STRATO_TEMPORAL_TLS_CERT and STRATO_TEMPORAL_TLS_KEY go together "
+                "(a client certificate and its key)"
+            )
+        return self
+
+    def temporal_tls_config(self) -> TLSConfig | bool:
+        """What the Temporal client is given: False (plain), True (TLS, system roots) or
+        a TLSConfig with the CA, the client certificate and key, the server name."""
+        if not (self.temporal_tls or self.temporal_tls_ca or self.temporal_tls_cert):
+            return False
+
+        def read(path: Path | None, what: str) -> bytes | None:
+            if path is None:
+                return None
+            try:
+                return path.read_bytes()
+            except OSError as err:
+                raise ValueError(f"{what} {path} cannot be read: {err.strerror}") from err
+
+        return TLSConfig(
+            server_root_ca_cert=read(self.temporal_tls_ca, "STRATO_TEMPORAL_TLS_CA"),
+            client_cert=read(self.temporal_tls_cert, "STRATO_TEMPORAL_TLS_CERT"),
+            client_private_key=read(self.temporal_tls_key, "STRATO_TEMPORAL_TLS_KEY"),
+            domain=self.temporal_tls_server_name,
+        )
 
     @property
     def image_root_list(self) -> tuple[str, ...]:

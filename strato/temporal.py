@@ -10,20 +10,39 @@ from temporalio.api.namespace.v1 import NamespaceConfig
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, UpdateNamespaceRequest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import TLSConfig
+
+from strato.settings import Settings
 
 
-async def connect(address: str, namespace: str = "default", *, wait_s: float = 0.0) -> Client:
+async def connect(
+    address: str,
+    namespace: str = "default",
+    *,
+    wait_s: float = 0.0,
+    tls: TLSConfig | bool = False,
+) -> Client:
     """Connect with the pydantic converter; retry for up to ``wait_s`` while the server starts."""
     deadline = asyncio.get_running_loop().time() + wait_s
     while True:
         try:
             return await Client.connect(
-                address, namespace=namespace, data_converter=pydantic_data_converter
+                address, namespace=namespace, data_converter=pydantic_data_converter, tls=tls
             )
         except RuntimeError:
             if asyncio.get_running_loop().time() >= deadline:
                 raise
             await asyncio.sleep(0.25)
+
+
+async def connect_to(settings: Settings, *, wait_s: float = 0.0) -> Client:
+    """The Temporal this deployment uses: its address, namespace and TLS settings."""
+    return await connect(
+        settings.resolved_temporal_address(),
+        settings.temporal_namespace,
+        wait_s=wait_s,
+        tls=settings.temporal_tls_config(),
+    )
 
 
 async def retention(client: Client) -> timedelta:

@@ -15,7 +15,7 @@ from strato.schema.db import Database
 from strato.services import loader
 from strato.services.base import Service
 from strato.settings import Settings
-from strato.temporal import connect
+from strato.temporal import connect_to
 
 API_PREFIX = "/api/v1"
 
@@ -44,9 +44,7 @@ def create_app(
         app.state.db = db or await Database.connect(
             settings.resolved_database_url(), max_size=20, wait_s=60
         )
-        app.state.temporal = temporal or await connect(
-            settings.resolved_temporal_address(), settings.temporal_namespace, wait_s=30
-        )
+        app.state.temporal = temporal or await connect_to(settings, wait_s=30)
         try:
             yield
         finally:

@@ -114,7 +114,7 @@ def run_doctor(args: argparse.Namespace, settings: Settings) -> int:
     from strato.cli.output import table
     from strato.doctor import Report, examine
     from strato.schema.db import Database
-    from strato.temporal import connect
+    from strato.temporal import connect_to
 
     async def go() -> Report:
         db = await Database.connect(settings.resolved_database_url(), max_size=4)
@@ -122,9 +122,7 @@ def run_doctor(args: argparse.Namespace, settings: Settings) -> int:
             client = None
             if not args.db_only:
                 try:
-                    client = await connect(
-                        settings.resolved_temporal_address(), settings.temporal_namespace
-                    )
+                    client = await connect_to(settings)
                 except RuntimeError as err:
                     print(f"warning: Temporal unreachable ({err})", file=sys.stderr)
             return await examine(

@@ -51,7 +51,7 @@ from strato.domain.ids import compute_queue, storage_queue
 from strato.drivers.hypervisor.base import HypervisorDriver, HypervisorError
 from strato.drivers.registry import load
 from strato.settings import Settings
-from strato.temporal import connect
+from strato.temporal import connect_to
 from strato.workflows.common.failures import failure_reason
 
 log = logging.getLogger(__name__)
@@ -254,9 +254,7 @@ class ComputeAgent:
 
 
 async def run(settings: Settings, cfg: AgentConfig, stop: asyncio.Event) -> None:
-    client = await connect(
-        settings.resolved_temporal_address(), settings.temporal_namespace, wait_s=30
-    )
+    client = await connect_to(settings, wait_s=30)
     await ComputeAgent(client, settings, cfg).run(stop)
 
 

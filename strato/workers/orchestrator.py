@@ -18,7 +18,7 @@ from strato.schema.db import Database
 from strato.services import loader
 from strato.services.base import Service
 from strato.settings import Settings
-from strato.temporal import connect, ensure_retention
+from strato.temporal import connect_to, ensure_retention
 from strato.workflows.registry import ALL_WORKFLOWS
 
 log = logging.getLogger(__name__)
@@ -84,9 +84,7 @@ async def _retention(client: Client, days: int) -> None:
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:
     db = await Database.connect(settings.resolved_database_url(), max_size=50, wait_s=60)
-    client = await connect(
-        settings.resolved_temporal_address(), settings.temporal_namespace, wait_s=30
-    )
+    client = await connect_to(settings, wait_s=30)
     await _retention(client, settings.temporal_retention_days)
     worker = build_worker(
         client, db, settings.orchestration_queue, services=loader.enabled(settings)

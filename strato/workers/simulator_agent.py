@@ -28,7 +28,7 @@ from strato.drivers.storage.simulator import SimulatorPrimaryStorage
 from strato.schema.db import Database
 from strato.schema.fabric import hosts
 from strato.settings import Settings
-from strato.temporal import connect
+from strato.temporal import connect_to
 
 log = logging.getLogger(__name__)
 
@@ -148,9 +148,7 @@ async def run_fleet(fleet: SimulatorFleet, stop: asyncio.Event, every_s: float =
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:
     db = await Database.connect(settings.resolved_database_url(), max_size=4, wait_s=60)
-    client = await connect(
-        settings.resolved_temporal_address(), settings.temporal_namespace, wait_s=30
-    )
+    client = await connect_to(settings, wait_s=30)
     try:
         await run_fleet(SimulatorFleet(client, db, settings), stop)
     finally:

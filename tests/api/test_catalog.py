@@ -4,7 +4,9 @@ import httpx
 import pytest
 
 from strato.schema.db import Database
-from tests.helpers import ok, table_counts
+from tests.helpers import TINY_GUEST, ok, table_counts
+
+IMAGES = TINY_GUEST.parent  # under the test settings' image roots
 
 
 async def test_service_offering_round_trip(api: httpx.AsyncClient) -> None:
@@ -47,12 +49,12 @@ async def test_template_metadata_and_filters(api: httpx.AsyncClient) -> None:
                 "name": "tiny",
                 "zone_id": zone["id"],
                 "format": "raw",
-                "boot": {"kernel": "/images/vmlinuz", "initrd": "/images/initrd.img"},
+                "boot": {"kernel": f"{IMAGES}/vmlinuz", "initrd": f"{IMAGES}/initrd.img"},
             },
         ),
         201,
     )
-    assert t["boot"]["kernel"] == "/images/vmlinuz" and t["state"] == "Ready"
+    assert t["boot"]["kernel"] == f"{IMAGES}/vmlinuz" and t["state"] == "Ready"
     page = await ok(await api.get("/templates", params={"format": "raw"}))
     assert [x["id"] for x in page["items"]] == [t["id"]]
     assert (await ok(await api.get("/templates", params={"format": "qcow2"})))["items"] == []
