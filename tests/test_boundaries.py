@@ -36,6 +36,7 @@ def test_drivers_import_only_domain_and_own_family() -> None:
         for m in imports(path):
             if m.startswith("strato.domain") or m in (
                 "strato.drivers.faults",
+                "strato.drivers.hostfs",
                 "strato.drivers.registry",
                 "strato.drivers.simstate",
             ):

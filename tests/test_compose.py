@@ -83,3 +83,17 @@ def test_search_attributes_match_the_embedded_server(compose: dict[str, Any]) ->
 def test_dockerfile_installs_the_cli() -> None:
     text = (ROOT / "Dockerfile").read_text()
     assert 'ENTRYPOINT ["strato"]' in text and "pip install" in text
+
+
+def test_nothing_that_drives_workflows_is_published_beyond_the_host(
+    compose: dict[str, Any],
+) -> None:
+    """Temporal's frontend and UI can start and terminate any workflow: the frontend is not
+    published at all, the UI only on loopback; database passwords are not in the file."""
+    services = compose["services"]
+    assert "ports" not in services["temporal"]
+    assert all(p.startswith("127.0.0.1:") for p in services["temporal-ui"]["ports"])
+    text = (ROOT / "docker-compose.yml").read_text()
+    assert "${STRATO_DB_PASSWORD:?" in text and "${TEMPORAL_DB_PASSWORD:?" in text
+    for svc in ("postgres", "temporal-db"):
+        assert services[svc]["environment"]["POSTGRES_PASSWORD"].startswith("${")

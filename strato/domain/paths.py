@@ -3,7 +3,7 @@ roots) and storage pool directories (under the pool roots).
 
 Checked twice. The API checks the path as written (:func:`within`): absolute, no ``.``
 or ``..`` segment, no empty segment, under a root; a refusal is a 422 naming the field.
-The agent checks it again on the host, after resolving symlinks (``strato/hostfs.py``),
+The agent checks it again on the host, after resolving symlinks (``strato/drivers/hostfs.py``),
 because only the host knows where a path really leads.
 """
 

@@ -17,7 +17,7 @@ import pwd
 import struct
 from pathlib import Path
 
-from strato.hostfs import can_search
+from strato.drivers.hostfs import can_search
 
 _XATTR = "system.posix_acl_access"
 _VERSION = 2

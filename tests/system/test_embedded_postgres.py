@@ -16,9 +16,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from strato.drivers.hostfs import can_search
 from strato.embedded import acl, postgres
 from strato.embedded.proc import child_preexec
-from strato.hostfs import can_search
 
 pytestmark = pytest.mark.system
 

@@ -19,7 +19,7 @@ import pytest
 from strato.schema.db import Database
 from strato.settings import Settings
 from tests.conftest import Platform
-from tests.helpers import ChildProcess, ok, unique, wait_operation
+from tests.helpers import TINY_GUEST, ChildProcess, ok, unique, wait_operation
 from tests.lab import GUEST_CMDLINE, Lab, rfb_banner, wait_console
 from tests.workers.agent_helpers import eventually, kvm_zone
 from tests.workflows.vm_helpers import act, deploy
@@ -132,10 +132,11 @@ async def _state(api: httpx.AsyncClient, vm_id: str, state: str) -> Any:
 async def test_unbootable_template_fails_cleanly(
     api: httpx.AsyncClient, kvm: dict[str, Any], lab: Lab, db: Database
 ) -> None:
+    missing = f"no-kernel-{lab.prefix}"  # under the image roots, but not there
     tpl = await ok(
         await api.post(
             "/templates",
-            json={"name": unique("broken"), "boot": {"kernel": str(lab.dir / "no-kernel")}},
+            json={"name": unique("broken"), "boot": {"kernel": str(TINY_GUEST.parent / missing)}},
         ),
         201,
     )
@@ -144,7 +145,7 @@ async def test_unbootable_template_fails_cleanly(
     assert op["state"] == "failed"
     vm = await ok(await api.get(f"/vms/{accepted['resource']['id']}"))
     assert vm["state"] == "Error"
-    assert "no-kernel is missing or unreadable" in vm["last_error"]
+    assert f"{missing} does not exist on this host" in vm["last_error"]
     assert lab.domains() == []  # no half-defined domain
     assert list((lab.dir / "pool").glob("*.qcow2")) == []
     async with db.conn() as conn:

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from strato import hostfs
+import strato.drivers.hostfs as hostfs
 from strato.domain.paths import DEFAULT_IMAGE_ROOTS, DEFAULT_POOL_ROOTS, PathRefused
 from strato.domain.storage.specs import PoolFacts, VolumeInfo, VolumeSpec
 from strato.drivers.storage.base import PrimaryStorage

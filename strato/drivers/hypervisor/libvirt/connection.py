@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import libvirt
 
-from strato import hostfs
+import strato.drivers.hostfs as hostfs
 from strato.domain.fabric.payloads import HostFacts
 from strato.domain.paths import DEFAULT_IMAGE_ROOTS, DEFAULT_POOL_ROOTS, PathRefused
 from strato.drivers.hypervisor.base import (
@@ -83,7 +83,7 @@ class LibvirtConnection(HypervisorDriver):
     ) -> None:
         self.host_name = host_name
         # Kernels and initrds only from under the image roots, disks only from under the
-        # pool roots (strato/hostfs.py): a spec cannot point a guest at any host file.
+        # pool roots (strato/drivers/hostfs.py): a spec cannot point a guest at any host file.
         self.image_roots = tuple(image_roots)
         self.pool_roots = tuple(pool_roots)
         self.uri = uri
@@ -193,7 +193,7 @@ class LibvirtConnection(HypervisorDriver):
         self._callbacks.append((asyncio.get_running_loop(), callback))
 
     def _allowed(self, path: str, what: str, *, image: bool) -> str:
-        """``path`` resolved, if a guest may read it here (:mod:`strato.hostfs`): an image
+        """``path`` resolved, if a guest may read it here (:mod:`strato.drivers.hostfs`): an image
         (kernel, initrd) under the image roots and outside the pools, or a disk under the
         pool roots. NotBootable (permanent) otherwise."""
         try:

@@ -11,7 +11,6 @@ import subprocess
 from collections.abc import Sequence
 
 from strato.domain.paths import PathRefused, inside_any, within
-from strato.embedded.proc import child_preexec
 
 
 def _real_roots(roots: Sequence[str]) -> list[str]:
@@ -67,9 +66,11 @@ def allowed_dir(path: str, *, roots: Sequence[str], what: str, setting: str) -> 
 def can_search(user: pwd.struct_passwd, path: str | os.PathLike[str]) -> bool:
     """True if ``user`` can reach and search ``path`` (asked as that user: the kernel
     weighs modes and ACLs alike)."""
-    done = subprocess.run(
-        ["test", "-x", str(path)],
-        preexec_fn=child_preexec(user, pdeathsig=False),
-        capture_output=True,
-    )
+
+    def as_user() -> None:
+        os.setgid(user.pw_gid)
+        os.setgroups([])
+        os.setuid(user.pw_uid)
+
+    done = subprocess.run(["test", "-x", str(path)], preexec_fn=as_user, capture_output=True)
     return done.returncode == 0
