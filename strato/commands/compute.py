@@ -179,6 +179,7 @@ class VmVerb:
     allowed: frozenset[VmState]
     make_input: MakeInput
     body: type[Request] | None = None
+    body_required: bool = False  # the verb means nothing without its body (scale)
 
 
 _R, _S = VmState.RUNNING, VmState.STOPPED
@@ -210,6 +211,7 @@ VM_VERBS: dict[str, VmVerb] = {
             vm_id=id, operation_id=op, service_offering_id=b.service_offering_id
         ),
         VmScale,
+        body_required=True,
     ),
     "destroy": VmVerb(
         flows.DESTROY_VM.name,
@@ -249,6 +251,10 @@ async def act_on_vm(
         raise InvalidInput(f"unknown VM action {verb!r} (one of: {', '.join(VM_VERBS)})")
     if spec.body is not None and body is not None and not isinstance(body, spec.body):
         raise InvalidInput(f"{verb} takes a {spec.body.__name__} body")
+    if spec.body_required and body is None:
+        assert spec.body is not None
+        fields = ", ".join(spec.body.model_fields)
+        raise InvalidInput(f"{verb} needs a body ({fields})", field="body")
     await ctx.authorize(Action(f"vm.{verb}", "vm", vm_id))
     request_body = {
         "verb": verb,

@@ -144,3 +144,23 @@ def test_the_client_config_is_private_from_its_creation(tmp_path: Path) -> None:
     for path in (fresh, existing):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
         assert path.read_text() == '{"api_key": "k"}'
+
+
+@pytest.mark.parametrize("body", [None, "null"])
+async def test_scale_without_a_body_is_422_and_changes_nothing(
+    api: httpx.AsyncClient, platform: Any, db: Database, body: str | None
+) -> None:
+    """Found by the stateful fuzzer: `POST /vms/{id}/scale` with a JSON null body on a
+    real VM was a 500 (the command read the missing body's offering)."""
+    from tests.workflows.vm_helpers import running_vm, vm_zone
+
+    vm_id = await running_vm(api, await vm_zone(api, hosts=1))
+    before = await table_counts(db)
+    r = await api.post(
+        f"/vms/{vm_id}/scale",
+        content=body,
+        headers={"Content-Type": "application/json", "Idempotency-Key": "k1"},
+    )
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert await table_counts(db) == before

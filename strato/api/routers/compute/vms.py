@@ -53,13 +53,16 @@ def _verb(verb: str, spec: commands.VmVerb) -> None:
             )
 
     else:
-        Body_ = Annotated[spec.body | None, Body()]  # type: ignore[name-defined]
+        # Scale's body is required (a 422 without it); stop's and destroy's are optional.
+        kind = spec.body if spec.body_required else spec.body | None
+        Body_ = Annotated[kind, Body()]  # type: ignore[valid-type]
+        absent: Any = ... if spec.body_required else None
 
         async def action(  # type: ignore[misc]
             id: UUID,
             ctx: CommandsDep,
             response: Response,
-            body: Body_ = None,
+            body: Body_ = absent,
             idempotency_key: IdemKey = None,
         ) -> Accepted:
             return _located(
