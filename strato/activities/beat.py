@@ -11,6 +11,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from strato.drivers.hypervisor.base import NotBootable, Unsupported, VmNotFound
+from strato.drivers.storage.base import ShrinkRefused, SnapshotNotFound, VolumeNotFound
 from strato.drivers.storage.qcow2 import PoolUnusable, TemplateUnusable
 
 T = TypeVar("T")
@@ -25,6 +26,9 @@ _PERMANENT: dict[type[Exception], str] = {
     VmNotFound: "vm-not-found",
     TemplateUnusable: "template-unusable",
     PoolUnusable: "pool-unusable",
+    VolumeNotFound: "volume-not-found",
+    SnapshotNotFound: "snapshot-not-found",
+    ShrinkRefused: "shrink-refused",
 }
 
 

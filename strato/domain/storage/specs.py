@@ -24,3 +24,11 @@ class VolumeInfo(BaseModel):
     path: str
     size_bytes: int
     allocated_bytes: int = 0
+
+
+class SnapshotInfo(BaseModel):
+    """A snapshot of one volume, as its pool reports it."""
+
+    name: str
+    volume: str
+    taken_at: float = Field(ge=0)  # seconds since the epoch, the pool's clock

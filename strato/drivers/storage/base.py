@@ -1,14 +1,56 @@
-"""The primary-storage contract. Post-conditions and idempotency are stated per method."""
+"""The primary-storage contract. Post-conditions and idempotency are stated per method;
+``tests/drivers/test_storage_contract.py`` holds every implementation to them.
+
+Errors (what a workflow can branch on)::
+
+    StorageError                  the pool failed; retrying may help
+     +-- PoolFull                 no room for the request: permanent for this pool
+     +-- VolumeNotFound           no volume of that name: permanent
+     +-- SnapshotNotFound         no snapshot of that name on the volume: permanent
+     +-- ShrinkRefused            a resize below the current size without shrink_ok
+     +-- VolumeBusy               a running guest holds the volume: wait, or stop it
+     +-- TemplateUnusable         (qcow2) the template cannot back a volume: permanent
+     +-- PoolUnusable             (qcow2) the pool's directory cannot be used: permanent
+"""
 
 from __future__ import annotations
 
 import abc
+from typing import ClassVar
 
-from strato.domain.storage.specs import PoolFacts, VolumeInfo, VolumeSpec
+from strato.domain.storage.specs import PoolFacts, SnapshotInfo, VolumeInfo, VolumeSpec
+
+
+class StorageError(RuntimeError):
+    """The pool failed (a tool, the filesystem); retrying may help."""
+
+
+class PoolFull(StorageError):
+    """The pool cannot hold what was asked."""
+
+
+class VolumeNotFound(StorageError):
+    """No volume of that name on this pool."""
+
+
+class SnapshotNotFound(StorageError):
+    """No snapshot of that name on the volume."""
+
+
+class ShrinkRefused(StorageError):
+    """A resize below the volume's size without ``shrink_ok``: data past the new end
+    would be lost."""
+
+
+class VolumeBusy(StorageError):
+    """A running guest has the volume open (its image is locked)."""
 
 
 class PrimaryStorage(abc.ABC):
     name: str = "abstract"
+    # What this implementation can do: "snapshot" (how: "internal" or "none"), "data"
+    # (volumes hold real bytes a test can write and read back), "shrink".
+    capabilities: ClassVar[dict[str, str | bool]] = {}
 
     @abc.abstractmethod
     async def pool_facts(self) -> PoolFacts:
@@ -22,8 +64,39 @@ class PrimaryStorage(abc.ABC):
 
     @abc.abstractmethod
     async def delete_volume(self, name: str) -> None:
-        """Post-condition: no volume named ``name``. Deleting a missing volume succeeds."""
+        """Post-condition: no volume named ``name`` (and none of its snapshots). Deleting
+        a missing volume succeeds."""
 
     @abc.abstractmethod
     async def list_volumes(self) -> list[VolumeInfo]:
         """Every volume in the pool."""
+
+    @abc.abstractmethod
+    async def resize_volume(
+        self, name: str, size_bytes: int, *, shrink_ok: bool = False
+    ) -> VolumeInfo:
+        """Post-condition: the volume's virtual size is ``size_bytes``; its data up to
+        the smaller of the two sizes is unchanged. Idempotent: the same size again is a
+        no-op. Raises VolumeNotFound, and ShrinkRefused for a smaller size without
+        ``shrink_ok``."""
+
+    @abc.abstractmethod
+    async def create_snapshot(self, volume: str, snapshot: str) -> SnapshotInfo:
+        """Post-condition: a snapshot ``snapshot`` of the volume's current content exists.
+        Idempotent: an existing snapshot of that name is returned as it is (not retaken).
+        Raises VolumeNotFound."""
+
+    @abc.abstractmethod
+    async def list_snapshots(self, volume: str) -> list[SnapshotInfo]:
+        """The volume's snapshots, oldest first. Raises VolumeNotFound."""
+
+    @abc.abstractmethod
+    async def revert_snapshot(self, volume: str, snapshot: str) -> None:
+        """Post-condition: the volume's content is the snapshot's; the snapshot remains.
+        Idempotent (reverting twice is reverting once). Raises VolumeNotFound,
+        SnapshotNotFound, and VolumeBusy while a running guest holds the volume."""
+
+    @abc.abstractmethod
+    async def delete_snapshot(self, volume: str, snapshot: str) -> None:
+        """Post-condition: no snapshot ``snapshot`` on the volume; its content is
+        untouched. Deleting a missing snapshot (or one of a missing volume) succeeds."""

@@ -16,16 +16,19 @@ import os
 import pwd
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import strato.drivers.hostfs as hostfs
 from strato.domain.paths import DEFAULT_IMAGE_ROOTS, DEFAULT_POOL_ROOTS, PathRefused
-from strato.domain.storage.specs import PoolFacts, VolumeInfo, VolumeSpec
-from strato.drivers.storage.base import PrimaryStorage
-
-
-class StorageError(RuntimeError):
-    """qemu-img or the pool directory failed."""
+from strato.domain.storage.specs import PoolFacts, SnapshotInfo, VolumeInfo, VolumeSpec
+from strato.drivers.storage.base import (
+    PrimaryStorage,
+    ShrinkRefused,
+    SnapshotNotFound,
+    StorageError,
+    VolumeBusy,
+    VolumeNotFound,
+)
 
 
 class TemplateUnusable(StorageError):
@@ -50,6 +53,12 @@ def pool_path(url: str) -> str:
     return path
 
 
+def _opts(file: Path) -> list[str]:
+    """``qemu-img snapshot`` takes no ``-f``: the format is pinned through image options
+    (never probed from the file's content; a comma in the path is doubled)."""
+    return ["--image-opts", f"driver=qcow2,file.filename={str(file).replace(',', ',,')}"]
+
+
 def _qemu_user() -> pwd.struct_passwd | None:
     """The user QEMU runs as, when this agent is root and that user exists (otherwise
     QEMU runs as whoever runs it: no separate reach to check)."""
@@ -63,6 +72,11 @@ def _qemu_user() -> pwd.struct_passwd | None:
 
 class Qcow2PrimaryStorage(PrimaryStorage):
     name = "qcow2"
+    capabilities: ClassVar[dict[str, str | bool]] = {
+        "snapshot": "internal",  # qcow2 internal snapshots, inside the volume's file
+        "data": True,
+        "shrink": True,
+    }
 
     def __init__(
         self,
@@ -89,11 +103,16 @@ class Qcow2PrimaryStorage(PrimaryStorage):
         )
         out, err = await proc.communicate()
         if proc.returncode != 0:
-            raise StorageError(f"qemu-img {args[0]} failed: {err.decode().strip()}")
+            why = err.decode().strip()
+            if "lock" in why:
+                raise VolumeBusy(f"a running guest holds the volume: {why}")
+            raise StorageError(f"qemu-img {args[0]} failed: {why}")
         return out.decode()
 
     async def _info(self, file: Path) -> dict[str, Any]:
-        info: dict[str, Any] = json.loads(await self._qemu_img("info", "--output=json", str(file)))
+        info: dict[str, Any] = json.loads(
+            await self._qemu_img("info", "-U", "--output=json", str(file))
+        )
         return info
 
     def _file(self, name: str) -> Path:
@@ -192,3 +211,56 @@ class Qcow2PrimaryStorage(PrimaryStorage):
         await asyncio.to_thread(self._ensure_dir)
         files = await asyncio.to_thread(lambda: sorted(self.path.glob("*.qcow2")))
         return [await self._volume(f) for f in files]
+
+    async def _existing(self, name: str) -> Path:
+        file = self._file(name)
+        if not await asyncio.to_thread(file.exists):
+            raise VolumeNotFound(f"no volume {name} on pool {self.pool_name}")
+        return file
+
+    async def resize_volume(
+        self, name: str, size_bytes: int, *, shrink_ok: bool = False
+    ) -> VolumeInfo:
+        file = await self._existing(name)
+        current = int((await self._info(file))["virtual-size"])
+        if size_bytes < current and not shrink_ok:
+            raise ShrinkRefused(
+                f"volume {name} is {current} bytes: shrinking it to {size_bytes} loses the "
+                "data past the new end (shrink_ok allows it)"
+            )
+        if size_bytes != current:
+            shrink = ["--shrink"] if size_bytes < current else []
+            await self._qemu_img("resize", "-q", *shrink, "-f", "qcow2", str(file), str(size_bytes))
+        return await self._volume(file)
+
+    async def _snapshots(self, file: Path) -> list[SnapshotInfo]:
+        info = await self._info(file)
+        name = file.name.removesuffix(".qcow2")
+        return [
+            SnapshotInfo(name=s["name"], volume=name, taken_at=float(s.get("date-sec", 0)))
+            for s in info.get("snapshots", [])
+        ]
+
+    async def create_snapshot(self, volume: str, snapshot: str) -> SnapshotInfo:
+        file = await self._existing(volume)
+        for s in await self._snapshots(file):
+            if s.name == snapshot:
+                return s
+        await self._qemu_img("snapshot", "-q", "-c", snapshot, *_opts(file))
+        return next(s for s in await self._snapshots(file) if s.name == snapshot)
+
+    async def list_snapshots(self, volume: str) -> list[SnapshotInfo]:
+        return await self._snapshots(await self._existing(volume))
+
+    async def revert_snapshot(self, volume: str, snapshot: str) -> None:
+        file = await self._existing(volume)
+        if snapshot not in {s.name for s in await self._snapshots(file)}:
+            raise SnapshotNotFound(f"volume {volume} has no snapshot {snapshot}")
+        await self._qemu_img("snapshot", "-q", "-a", snapshot, *_opts(file))
+
+    async def delete_snapshot(self, volume: str, snapshot: str) -> None:
+        file = self._file(volume)
+        if not await asyncio.to_thread(file.exists):
+            return
+        if snapshot in {s.name for s in await self._snapshots(file)}:
+            await self._qemu_img("snapshot", "-q", "-d", snapshot, *_opts(file))

@@ -5,20 +5,30 @@ With a ``state_file`` its volumes outlive the agent (as files on a real pool do)
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+from typing import ClassVar
 
 import strato.drivers.simstate as simstate
-from strato.domain.storage.specs import PoolFacts, VolumeInfo, VolumeSpec
+from strato.domain.storage.specs import PoolFacts, SnapshotInfo, VolumeInfo, VolumeSpec
 from strato.drivers.faults import FaultPlan
-from strato.drivers.storage.base import PrimaryStorage
-
-
-class PoolFull(RuntimeError):
-    pass
+from strato.drivers.storage.base import (
+    PoolFull,
+    PrimaryStorage,
+    ShrinkRefused,
+    SnapshotNotFound,
+    VolumeNotFound,
+)
 
 
 class SimulatorPrimaryStorage(PrimaryStorage):
     name = "simulator"
+    # Sizes and snapshots are bookkeeping: no bytes to write and read back.
+    capabilities: ClassVar[dict[str, str | bool]] = {
+        "snapshot": "internal",
+        "data": False,
+        "shrink": True,
+    }
 
     def __init__(
         self,
@@ -32,13 +42,29 @@ class SimulatorPrimaryStorage(PrimaryStorage):
         self.capacity_bytes = capacity_bytes
         self.faults = faults or FaultPlan()
         self.state_file = state_file
+        saved = simstate.load(state_file) or {}
         self.volumes: dict[str, VolumeInfo] = {
             name: VolumeInfo.model_validate(v)
-            for name, v in (simstate.load(state_file) or {}).items()
+            for name, v in saved.items()
+            if not name.startswith("@")
+        }
+        self.snapshots: dict[str, list[SnapshotInfo]] = {
+            name: [SnapshotInfo.model_validate(x) for x in snaps]
+            for name, snaps in saved.get("@snapshots", {}).items()
         }
 
     def _save(self) -> None:
-        simstate.save(self.state_file, {n: v.model_dump() for n, v in self.volumes.items()})
+        state: dict[str, object] = {n: v.model_dump() for n, v in self.volumes.items()}
+        state["@snapshots"] = {
+            n: [x.model_dump() for x in snaps] for n, snaps in self.snapshots.items()
+        }
+        simstate.save(self.state_file, state)
+
+    def _volume(self, name: str) -> VolumeInfo:
+        info = self.volumes.get(name)
+        if info is None:
+            raise VolumeNotFound(f"no volume {name} on pool {self.pool_name}")
+        return info
 
     async def pool_facts(self) -> PoolFacts:
         await self.faults.call("pool_facts", self.pool_name)
@@ -65,7 +91,57 @@ class SimulatorPrimaryStorage(PrimaryStorage):
     async def delete_volume(self, name: str) -> None:
         await self.faults.call("delete_volume", self.pool_name)
         if self.volumes.pop(name, None) is not None:
+            self.snapshots.pop(name, None)
             self._save()
 
     async def list_volumes(self) -> list[VolumeInfo]:
         return [self.volumes[k] for k in sorted(self.volumes)]
+
+    async def resize_volume(
+        self, name: str, size_bytes: int, *, shrink_ok: bool = False
+    ) -> VolumeInfo:
+        await self.faults.call("resize_volume", self.pool_name)
+        info = self._volume(name)
+        if size_bytes < info.size_bytes and not shrink_ok:
+            raise ShrinkRefused(
+                f"volume {name} is {info.size_bytes} bytes: shrinking it to {size_bytes} "
+                "loses the data past the new end (shrink_ok allows it)"
+            )
+        grown = size_bytes - info.size_bytes
+        used = sum(v.size_bytes for v in self.volumes.values())
+        if grown > 0 and used + grown > self.capacity_bytes:
+            raise PoolFull(f"pool {self.pool_name} cannot hold {grown} more bytes")
+        info = info.model_copy(update={"size_bytes": size_bytes})
+        self.volumes[name] = info
+        self._save()
+        return info
+
+    async def create_snapshot(self, volume: str, snapshot: str) -> SnapshotInfo:
+        await self.faults.call("create_snapshot", self.pool_name)
+        self._volume(volume)
+        snaps = self.snapshots.setdefault(volume, [])
+        for s in snaps:
+            if s.name == snapshot:
+                return s
+        taken = SnapshotInfo(name=snapshot, volume=volume, taken_at=time.time())
+        snaps.append(taken)
+        self._save()
+        return taken
+
+    async def list_snapshots(self, volume: str) -> list[SnapshotInfo]:
+        self._volume(volume)
+        return list(self.snapshots.get(volume, []))
+
+    async def revert_snapshot(self, volume: str, snapshot: str) -> None:
+        await self.faults.call("revert_snapshot", self.pool_name)
+        self._volume(volume)
+        if snapshot not in {s.name for s in self.snapshots.get(volume, [])}:
+            raise SnapshotNotFound(f"volume {volume} has no snapshot {snapshot}")
+
+    async def delete_snapshot(self, volume: str, snapshot: str) -> None:
+        await self.faults.call("delete_snapshot", self.pool_name)
+        snaps = self.snapshots.get(volume, [])
+        kept = [s for s in snaps if s.name != snapshot]
+        if len(kept) != len(snaps):
+            self.snapshots[volume] = kept
+            self._save()

@@ -1,0 +1,160 @@
+"""The primary-storage contract (strato/drivers/storage/base.py), one suite for every
+implementation: the simulator, and qcow2 files with the real qemu-img. Where a pool holds
+real bytes ("data" capability), they are written and read back with qemu-io: a revert
+must bring back the snapshot's bytes, a resize must keep them."""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from strato.domain.storage.specs import VolumeSpec
+from strato.drivers.registry import load
+from strato.drivers.storage.base import (
+    PrimaryStorage,
+    ShrinkRefused,
+    SnapshotNotFound,
+    VolumeNotFound,
+)
+
+MiB = 1 << 20
+
+
+async def _path(storage: PrimaryStorage, volume: str) -> str:
+    return next(v.path for v in await storage.list_volumes() if v.name == volume)
+
+
+def _data(storage: PrimaryStorage) -> bool:
+    return bool(storage.capabilities.get("data"))
+
+
+@pytest.fixture(params=["simulator", "qcow2"])
+async def pool(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[PrimaryStorage]:
+    if request.param == "simulator":
+        yield load("storage", "simulator")("p1")
+        return
+    root = tmp_path / "pools"
+    yield load("storage", "qcow2")(
+        "p1",
+        path=f"file://{root / 'p1'}",
+        image_roots=(str(tmp_path / "images"),),
+        pool_roots=(str(root),),
+    )
+
+
+def _io(path: str, command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["qemu-io", "-f", "qcow2", "-c", command, path], capture_output=True, text=True
+    )
+
+
+def _write(path: str, pattern: int, offset: int = 0, length: int = 64 << 10) -> None:
+    done = _io(path, f"write -P {pattern:#x} {offset} {length}")
+    assert done.returncode == 0, done.stderr
+
+
+def _holds(path: str, pattern: int, offset: int = 0, length: int = 64 << 10) -> bool:
+    done = _io(path, f"read -P {pattern:#x} {offset} {length}")
+    return done.returncode == 0 and "verification failed" not in done.stdout
+
+
+def _name() -> str:
+    return f"strato-vol-{uuid.uuid4()}"
+
+
+async def _volume(s: PrimaryStorage, size: int, pattern: int, offset: int = 0) -> str:
+    """A new volume of ``size`` bytes, ``pattern`` written at ``offset`` if it holds data."""
+    name = _name()
+    await s.create_volume(VolumeSpec(name=name, size_bytes=size))
+    if _data(s):
+        _write(await _path(s, name), pattern, offset=offset)
+    return name
+
+
+@pytest.fixture(autouse=True)
+def _local_pools(monkeypatch: pytest.MonkeyPatch) -> None:
+    """qcow2 pools in pytest's 0700 directories: QEMU need not reach them here (no guest
+    reads these volumes), so the reach check is not asked."""
+    import strato.drivers.storage.qcow2 as qcow2
+
+    monkeypatch.setattr(qcow2, "_qemu_user", lambda: None)
+
+
+async def test_snapshot_revert_brings_the_bytes_back(
+    pool: PrimaryStorage,
+) -> None:
+    s = pool
+    name = await _volume(s, 4 * MiB, 0xAB)
+    first = await s.create_snapshot(name, "before")
+    assert (first.name, first.volume) == ("before", name)
+    assert await s.create_snapshot(name, "before") == first  # idempotent, not retaken
+    if _data(s):
+        _write(await _path(s, name), 0xCD)
+        assert _holds(await _path(s, name), 0xCD)
+    await s.revert_snapshot(name, "before")
+    await s.revert_snapshot(name, "before")  # twice is once
+    if _data(s):
+        assert _holds(await _path(s, name), 0xAB), "the revert did not bring the bytes back"
+    assert [x.name for x in await s.list_snapshots(name)] == ["before"]
+    await s.delete_snapshot(name, "before")
+    await s.delete_snapshot(name, "before")  # a missing snapshot: done already
+    assert await s.list_snapshots(name) == []
+    if _data(s):
+        assert _holds(await _path(s, name), 0xAB), "deleting the snapshot changed the volume"
+
+
+async def test_snapshots_are_listed_oldest_first_and_go_with_their_volume(
+    pool: PrimaryStorage,
+) -> None:
+    s = pool
+    name = _name()
+    await s.create_volume(VolumeSpec(name=name, size_bytes=MiB))
+    for snap in ("a", "b", "c"):
+        await s.create_snapshot(name, snap)
+    assert [x.name for x in await s.list_snapshots(name)] == ["a", "b", "c"]
+    await s.delete_volume(name)
+    await s.create_volume(VolumeSpec(name=name, size_bytes=MiB))  # a new one, same name
+    assert await s.list_snapshots(name) == []
+
+
+async def test_resize_grows_keeps_the_data_and_refuses_a_silent_shrink(
+    pool: PrimaryStorage,
+) -> None:
+    s = pool
+    name = await _volume(s, 2 * MiB, 0x5A, offset=MiB)
+    grown = await s.resize_volume(name, 8 * MiB)
+    assert grown.size_bytes == 8 * MiB
+    assert (await s.resize_volume(name, 8 * MiB)).size_bytes == 8 * MiB  # idempotent
+    if _data(s):
+        assert _holds(await _path(s, name), 0x5A, offset=MiB)
+        assert _holds(await _path(s, name), 0x00, offset=7 * MiB)  # the new end reads zeros
+    with pytest.raises(ShrinkRefused):
+        await s.resize_volume(name, MiB)
+    assert [v.size_bytes for v in await s.list_volumes() if v.name == name] == [8 * MiB]
+    if s.capabilities.get("shrink"):
+        assert (await s.resize_volume(name, 4 * MiB, shrink_ok=True)).size_bytes == 4 * MiB
+        if _data(s):
+            assert _holds(await _path(s, name), 0x5A, offset=MiB)
+
+
+async def test_missing_volumes_and_snapshots_are_clear_errors(
+    pool: PrimaryStorage,
+) -> None:
+    s = pool
+    name = _name()
+    for call in (
+        s.resize_volume(name, MiB),
+        s.create_snapshot(name, "x"),
+        s.list_snapshots(name),
+        s.revert_snapshot(name, "x"),
+    ):
+        with pytest.raises(VolumeNotFound, match=name):
+            await call
+    await s.delete_snapshot(name, "x")  # nothing to delete: done already
+    await s.create_volume(VolumeSpec(name=name, size_bytes=MiB))
+    with pytest.raises(SnapshotNotFound, match="nope"):
+        await s.revert_snapshot(name, "nope")
