@@ -92,7 +92,7 @@ class Qcow2PrimaryStorage(PrimaryStorage):
         self.qemu_img = qemu_img
         self.image_roots = tuple(image_roots)
         self.pool_roots = tuple(pool_roots)
-        self._ready = False  # the directory was checked (and made) once
+        self._reached = False  # QEMU was seen to reach the directory (asked once)
 
     async def _qemu_img(self, *args: str) -> str:
         proc = await asyncio.create_subprocess_exec(
@@ -133,8 +133,6 @@ class Qcow2PrimaryStorage(PrimaryStorage):
         """Check the pool's directory (under the pool roots once resolved; reachable by
         QEMU) and make what is missing of it. Directories that exist keep their modes:
         the agent never opens a directory it did not create."""
-        if self._ready:
-            return
         try:
             real = hostfs.allowed_dir(
                 str(self.path),
@@ -145,7 +143,7 @@ class Qcow2PrimaryStorage(PrimaryStorage):
         except PathRefused as err:
             raise PoolUnusable(str(err)) from err
         Path(real).mkdir(mode=0o711, parents=True, exist_ok=True)
-        qemu = _qemu_user()
+        qemu = None if self._reached else _qemu_user()
         if qemu is not None and not hostfs.can_search(qemu, real):
             raise PoolUnusable(
                 f"QEMU (user {qemu.pw_name}) cannot reach pool {self.pool_name}'s directory "
@@ -153,7 +151,7 @@ class Qcow2PrimaryStorage(PrimaryStorage):
                 f"can reach, or open the way to that user alone "
                 f"(setfacl -m u:{qemu.pw_name}:x <dir>)"
             )
-        self._ready = True
+        self._reached = True
 
     def _template(self, template_path: str) -> str:
         template = template_path.removeprefix("file://")
@@ -178,10 +176,10 @@ class Qcow2PrimaryStorage(PrimaryStorage):
 
     async def create_volume(self, spec: VolumeSpec) -> VolumeInfo:
         """Idempotent: an existing volume of that name is returned as it is."""
+        await asyncio.to_thread(self._ensure_dir)  # first: the pool is where it may be
         file = self._file(spec.name)
         if await asyncio.to_thread(file.exists):
             return await self._volume(file)
-        await asyncio.to_thread(self._ensure_dir)
         tmp = file.with_name(f".{file.name}.creating")
         args = ["create", "-q", "-f", "qcow2"]
         if spec.template_path:
@@ -203,6 +201,7 @@ class Qcow2PrimaryStorage(PrimaryStorage):
 
     async def delete_volume(self, name: str) -> None:
         """Idempotent: deleting a missing volume succeeds."""
+        await asyncio.to_thread(self._ensure_dir)
         for f in (self._file(name), self._file(name).with_name(f".{name}.qcow2.creating")):
             with contextlib.suppress(FileNotFoundError):
                 await asyncio.to_thread(f.unlink)
@@ -213,6 +212,7 @@ class Qcow2PrimaryStorage(PrimaryStorage):
         return [await self._volume(f) for f in files]
 
     async def _existing(self, name: str) -> Path:
+        await asyncio.to_thread(self._ensure_dir)
         file = self._file(name)
         if not await asyncio.to_thread(file.exists):
             raise VolumeNotFound(f"no volume {name} on pool {self.pool_name}")
@@ -259,6 +259,7 @@ class Qcow2PrimaryStorage(PrimaryStorage):
         await self._qemu_img("snapshot", "-q", "-a", snapshot, *_opts(file))
 
     async def delete_snapshot(self, volume: str, snapshot: str) -> None:
+        await asyncio.to_thread(self._ensure_dir)
         file = self._file(volume)
         if not await asyncio.to_thread(file.exists):
             return
