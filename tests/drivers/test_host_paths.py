@@ -190,3 +190,25 @@ async def test_libvirt_refuses_host_files_before_defining(lab: Lab, case: str) -
         assert spec.name not in [d.name for d in await driver.list_vms()]
     finally:
         await driver.close()
+
+
+async def test_a_volume_a_running_guest_holds_is_busy_for_snapshots(lab: Lab) -> None:
+    """On the real host: while QEMU runs a guest from a qcow2 volume, a snapshot of it is
+    VolumeBusy (the image's write lock), and the pool can still list it."""
+    from strato.drivers.storage.base import VolumeBusy
+
+    pools = lab.dir / "pools"
+    pool = Qcow2PrimaryStorage("p1", path=f"file://{pools / 'p1'}", pool_roots=(str(pools),))
+    vol = await pool.create_volume(VolumeSpec(name=f"strato-vol-{lab.prefix}", size_bytes=1 << 20))
+    driver = _driver(lab, TINY_GUEST.parent)
+    spec = _vm(lab, kernel=str(TINY_GUEST / "vmlinuz"), disk=vol.path)
+    try:
+        await driver.define_vm(spec)
+        await driver.start_vm(spec.name)
+        with pytest.raises(VolumeBusy):
+            await pool.create_snapshot(vol.name, "s1")
+        assert [v.name for v in await pool.list_volumes()] == [vol.name]
+        await driver.stop_vm(spec.name, force=True)
+        assert (await pool.create_snapshot(vol.name, "s1")).name == "s1"  # free again
+    finally:
+        await driver.close()
