@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -19,17 +20,26 @@ from strato.settings import Settings
 from tests.conftest import free_port
 
 
-@pytest.fixture
-async def live_url(settings: Settings, db: Database, temporal_client: Client) -> AsyncIterator[str]:
+@contextlib.asynccontextmanager
+async def _serve(settings: Settings, db: Database, temporal: Client) -> AsyncIterator[str]:
+    """The API on a real port (streams need a real server), stopped afterwards."""
     port = free_port()
-    app = create_app(settings, db=db, temporal=temporal_client)
+    app = create_app(settings, db=db, temporal=temporal)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     task = asyncio.create_task(server.serve())
     while not server.started:
         await asyncio.sleep(0.02)
-    yield f"http://127.0.0.1:{port}/api/v1"
-    server.should_exit = True
-    await task
+    try:
+        yield f"http://127.0.0.1:{port}/api/v1"
+    finally:
+        server.should_exit = True
+        await task
+
+
+@pytest.fixture
+async def live_url(settings: Settings, db: Database, temporal_client: Client) -> AsyncIterator[str]:
+    async with _serve(settings, db, temporal_client) as url:
+        yield url
 
 
 async def read_events(
@@ -95,15 +105,8 @@ def settings_for_streams(settings: Settings) -> Settings:
 async def strict_url(
     settings_for_streams: Settings, db: Database, temporal_client: Client
 ) -> AsyncIterator[str]:
-    port = free_port()
-    app = create_app(settings_for_streams, db=db, temporal=temporal_client)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.02)
-    yield f"http://127.0.0.1:{port}/api/v1"
-    server.should_exit = True
-    await task
+    async with _serve(settings_for_streams, db, temporal_client) as url:
+        yield url
 
 
 async def test_a_stream_ends_saying_why_when_its_key_is_revoked(
