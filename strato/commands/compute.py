@@ -141,6 +141,7 @@ async def deploy_vm(ctx: CommandContext, body: VmDeploy, idempotency_key: str | 
                 "zone_id": body.zone_id,
                 "vm_id": vm_id,
                 "kind": "ROOT",
+                "device_id": 0,
                 "size_bytes": size,
                 "template_id": tpl.id,
                 "owner": body.owner,

@@ -53,6 +53,21 @@ class VmScaled(Payload):
     memory_mb: int
 
 
+class VolumeAttached(Payload):
+    vm_id: str
+    device: str
+
+
+class VolumeDetached(Payload):
+    vm_id: str
+    device: str | None = None
+
+
+class VolumeResized(Payload):
+    size_bytes: int
+    old_size_bytes: int
+
+
 class VmDrift(Payload):
     host: str
     recorded: str
@@ -178,6 +193,22 @@ register(
         "a host runs a domain Strato cannot account for (reported once per report)",
     ),
     EventType("strato.volume.state_changed", "volume", Reason, "a volume moved state"),
+    EventType(
+        "strato.volume.attached", "volume", VolumeAttached, "a data volume was attached to a VM"
+    ),
+    EventType(
+        "strato.volume.detached",
+        "volume",
+        VolumeDetached,
+        "a data volume was detached from a VM (or its VM was expunged)",
+    ),
+    EventType("strato.volume.resized", "volume", VolumeResized, "a volume got a new size"),
+    EventType(
+        "strato.volume.operation_failed",
+        "volume",
+        OperationFailed,
+        "an operation on the volume failed in a way its code did not handle; the guard settled it",
+    ),
     EventType("strato.ip.allocated", "vm", IpAllocated, "a VM's NIC got an address"),
     EventType("strato.ip.released", "vm", IpReleased, "a VM's addresses went back to the pool"),
     EventType(

@@ -214,14 +214,31 @@ VOLUME_STATE = StateMachine[VolumeState](
     "volume",
     {
         _VOL.CREATING: frozenset({_VOL.ALLOCATED}),
-        _VOL.READY: frozenset({_VOL.ALLOCATED, _VOL.CREATING}),
-        _VOL.ALLOCATED: frozenset({_VOL.READY, _VOL.CREATING, _VOL.ERROR}),
+        _VOL.READY: frozenset(
+            {
+                _VOL.ALLOCATED,
+                _VOL.CREATING,
+                _VOL.RESIZING,
+                _VOL.MIGRATING,
+                _VOL.SNAPSHOTTING,
+                _VOL.COPYING,
+                _VOL.DESTROY,
+            }
+        ),
+        _VOL.ALLOCATED: frozenset({_VOL.READY, _VOL.CREATING, _VOL.ERROR, _VOL.DESTROY}),
+        _VOL.RESIZING: frozenset({_VOL.READY}),
+        _VOL.MIGRATING: frozenset({_VOL.READY}),
+        _VOL.SNAPSHOTTING: frozenset({_VOL.READY}),
         _VOL.DESTROY: frozenset({_VOL.ALLOCATED, _VOL.READY, _VOL.ERROR}),
         _VOL.EXPUNGING: frozenset({_VOL.DESTROY, _VOL.ERROR, _VOL.READY, _VOL.ALLOCATED}),
         _VOL.EXPUNGED: frozenset(set(_VOL) - {_VOL.EXPUNGED}),
-        _VOL.ERROR: TRANSITIONAL_VOLUME | {_VOL.READY},
+        _VOL.ERROR: TRANSITIONAL_VOLUME | {_VOL.READY, _VOL.DESTROY},
     },
 )
-"""Volume lifecycle. A root volume goes back to Allocated when its boot attempt is undone,
-and is Expunged with its VM from whatever state it is in; a volume whose file is gone is
-Error."""
+"""Volume lifecycle (CloudStack's states). A root volume goes back to Allocated when its
+boot attempt is undone, and is Expunged with its VM from whatever state it is in. A data
+volume is Allocated until its first attach creates it on a pool; Ready while it has a file
+(attached or not: attachment is the volume's ``vm_id`` and ``device_id``, as in
+CloudStack, not a state); Resizing, Migrating or Snapshotting while an operation changes
+its file; Destroy while its expunge is pending (recovered back to Ready or Allocated);
+Error when an operation could not put it back or its file is gone."""

@@ -9,6 +9,7 @@ import json
 import os
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -43,6 +44,25 @@ async def _agent_histories(
     await agent.close()
 
 
+async def _volume_operations(api: httpx.AsyncClient, fab: dict[str, Any], vm_id: str) -> None:
+    """Every volume workflow: attach (hot-plug, creating it), resize, detach, destroy with
+    its delayed expunge, recover (cancelling it), destroy and expunge now."""
+
+    async def vol_op(verb: str, body: Any = None) -> None:
+        r = await ok(await api.post(f"/volumes/{vol['id']}/{verb}", json=body), 202)
+        assert (await wait_operation(api, r["operation"]["id"]))["state"] == "succeeded"
+
+    body = {"name": unique("vol"), "zone_id": fab["zone"]["id"], "size_gb": 1}
+    vol = await ok(await api.post("/volumes", json=body), 201)
+    await vol_op("attach", {"vm_id": vm_id})
+    await vol_op("resize", {"size_gb": 2})
+    await vol_op("detach")
+    await vol_op("destroy")
+    await vol_op("recover")
+    await vol_op("destroy")
+    await vol_op("expunge")
+
+
 async def test_refresh_histories(
     api: httpx.AsyncClient,
     platform: Platform,
@@ -68,6 +88,7 @@ async def test_refresh_histories(
     await act(api, vm["id"], "stop")
     await act(api, vm["id"], "scale", {"service_offering_id": fab["offering"]["id"]})
     await act(api, vm["id"], "start")
+    await _volume_operations(api, fab, vm["id"])
     await act(api, vm["id"], "destroy")
     await act(api, vm["id"], "recover")  # cancels the ExpungeVm timer
     await act(api, vm["id"], "destroy", {"expunge": True})
@@ -83,12 +104,20 @@ async def test_refresh_histories(
     await examine(db, temporal_client, queue=settings.orchestration_queue)
     await _agent_histories(api, platform, settings, tmp_path, host_dir)
 
-    for old in HISTORIES.glob("*.json"):
-        old.unlink()
+    # STRATO_REFRESH_MISSING=1 only adds histories of workflow types that have none yet
+    # (a new operation), keeping the stored ones of older code shapes.
+    only_missing = os.environ.get("STRATO_REFRESH_MISSING") == "1"
+    kept = {json.loads(p.read_text())["workflow_type"] for p in HISTORIES.glob("*.json")}
+    if not only_missing:
+        for old in HISTORIES.glob("*.json"):
+            old.unlink()
+        kept = set()
     HISTORIES.mkdir(exist_ok=True)
     query = f"TaskQueue = '{settings.orchestration_queue}'"
     seen: Counter[str] = Counter()
     async for wf in temporal_client.list_workflows(query):
+        if wf.workflow_type in kept:
+            continue
         seen[wf.workflow_type] += 1
         if seen[wf.workflow_type] > 3:
             continue

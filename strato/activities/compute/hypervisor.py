@@ -15,14 +15,22 @@ from temporalio.exceptions import ApplicationError
 
 from strato.activities.beat import beating
 from strato.activities.collect import activities_of
-from strato.domain.compute.payloads import ComputeVmInput
+from strato.domain.compute.payloads import (
+    AttachDiskInput,
+    ComputeVmInput,
+    DetachDiskInput,
+    ResizeDiskInput,
+)
 from strato.domain.compute.specs import ConsoleInfo, VmPowerInfo, VmSpec
 from strato.domain.compute.steps import (
+    ATTACH_DISK,
     DEFINE_AND_START_VM,
     DEFINE_VM,
+    DETACH_DISK,
     HOST_CAPABILITIES,
     LIST_VMS,
     REBOOT_VM,
+    RESIZE_DISK,
     SCALE_VM,
     START_VM,
     STOP_AND_UNDEFINE_VM,
@@ -95,6 +103,21 @@ class ComputeActivities:
     @activity.defn(name=SCALE_VM.name)
     async def scale_vm(self, inp: ComputeVmInput) -> None:
         await beating(self.driver.scale_vm(inp.name, inp.cpu_count, inp.memory_mb))
+
+    @activity.defn(name=ATTACH_DISK.name)
+    async def attach_disk(self, inp: AttachDiskInput) -> None:
+        """Idempotent: a disk already at that device is left as it is."""
+        await beating(self.driver.attach_disk(inp.name, inp.disk))
+
+    @activity.defn(name=DETACH_DISK.name)
+    async def detach_disk(self, inp: DetachDiskInput) -> None:
+        """Idempotent: detaching a missing disk (or from a missing VM) succeeds."""
+        await beating(self.driver.detach_disk(inp.name, inp.device))
+
+    @activity.defn(name=RESIZE_DISK.name)
+    async def resize_disk(self, inp: ResizeDiskInput) -> None:
+        """Idempotent: growing to the size the disk has is a no-op."""
+        await beating(self.driver.resize_disk(inp.name, inp.device, inp.size_bytes))
 
     @activity.defn(name=HOST_CAPABILITIES.name)
     async def capabilities(self, inp: ConnectHostInput) -> dict[str, bool]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
+from uuid import UUID
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -28,7 +29,7 @@ from strato.domain.compute.payloads import (
     VmFinishInput,
     VmRef,
 )
-from strato.domain.compute.placement import PlanRequest
+from strato.domain.compute.placement import HostCandidate, PlanRequest
 from strato.domain.compute.steps import (
     VM_ALLOCATE_NICS,
     VM_BEGIN,
@@ -142,9 +143,7 @@ class VmRecordsActivities:
         and addresses released, the VM Expunged and unlocked; one transaction."""
 
         async def run(conn: Any) -> VmContext:
-            for vol in await volumes.for_vm(conn, inp.vm_id):
-                await pools.release_pool(conn, vol.id)
-                await volumes.set_state(conn, vol.id, VolumeState.EXPUNGED)
+            await _expunge_root_detach_data(conn, inp.vm_id, inp.operation_id)
             await ipam.release_nics(conn, inp.vm_id)
             await vms.finish(conn, inp)
             return await vms.context(conn, inp.vm_id)
@@ -214,6 +213,7 @@ class VmRecordsActivities:
             if row is None:
                 raise permanent(NotFound(f"VM {inp.vm_id} does not exist"))
             rules = await capacity.affinity_rules(conn, inp.vm_id)
+            pinned = await volumes.pinned_clusters(conn, inp.vm_id)
         seed = int(hashlib.sha256(str(inp.vm_id).encode()).hexdigest()[:8], 16)
         req = PlanRequest(
             cpu_mhz=row["cpu"],
@@ -241,7 +241,9 @@ class VmRecordsActivities:
                 hosts = await capacity.candidates(
                     conn, row["zone_id"], owner=row["owner"], shortlist=listed
                 )
+            hosts, unreachable = _reaching(hosts, pinned)
             outcome = planner.plan(req, hosts)
+            outcome.excluded.update(unreachable)
             lost: dict[str, str] = {}
             for host in outcome.ordered:
                 async with self.db.tx() as conn:
@@ -281,7 +283,8 @@ class VmRecordsActivities:
     @activity.defn(name=VM_RELEASE_POOL.name)
     async def vm_release_pool(self, inp: VmRef) -> None:
         async def run(conn: Any) -> None:
-            for vol in await volumes.for_vm(conn, inp.vm_id):
+            # Only the root volume a boot attempt created: data volumes keep their files.
+            for vol in await volumes.roots_of(conn, inp.vm_id):
                 await pools.release_pool(conn, vol.id)
                 await volumes.set_state(conn, vol.id, VolumeState.ALLOCATED)
 
@@ -307,12 +310,7 @@ class VmRecordsActivities:
 
     @activity.defn(name=VOLUMES_EXPUNGED.name)
     async def volumes_expunged(self, inp: VmRef) -> None:
-        async def run(conn: Any) -> None:
-            for vol in await volumes.for_vm(conn, inp.vm_id):
-                await pools.release_pool(conn, vol.id)
-                await volumes.set_state(conn, vol.id, VolumeState.EXPUNGED)
-
-        await self._tx(run)
+        await self._tx(lambda c: _expunge_root_detach_data(c, inp.vm_id, inp.operation_id))
 
     @activity.defn(name=VM_SCALE_CLAIM.name)
     async def vm_scale_claim(self, inp: ScaleClaimInput) -> ScaleClaimResult:
@@ -348,6 +346,30 @@ class VmRecordsActivities:
 
     def all(self) -> list[Callable[..., Any]]:
         return activities_of(self)
+
+
+def _reaching(
+    hosts: list[HostCandidate], pinned: dict[UUID, str]
+) -> tuple[list[HostCandidate], dict[str, str]]:
+    """The hosts that reach the pools holding the VM's volumes, and why the others not."""
+    if not pinned:
+        return hosts, {}
+    pools_named = ", ".join(sorted(pinned.values()))
+    if len(pinned) > 1:
+        why = f"the VM's volumes are on pools of different clusters ({pools_named})"
+        return [], {h.name: why for h in hosts}
+    ok = [h for h in hosts if h.cluster_id in pinned]
+    why = f"does not reach pool {pools_named}, which holds the VM's volumes"
+    return ok, {h.name: why for h in hosts if h.cluster_id not in pinned}
+
+
+async def _expunge_root_detach_data(conn: Any, vm_id: Any, operation_id: Any) -> None:
+    """An expunged VM's root volume goes with it (claim released, Expunged); its data
+    volumes stay, detached (CloudStack's default: deleting them is their own operation)."""
+    for vol in await volumes.roots_of(conn, vm_id):
+        await pools.release_pool(conn, vol.id)
+        await volumes.set_state(conn, vol.id, VolumeState.EXPUNGED)
+    await volumes.detach_all_data(conn, vm_id, operation_id)
 
 
 DATA_SERVICE: list[Any] = [VmRecordsActivities]

@@ -9,8 +9,14 @@ from temporalio import activity
 
 from strato.activities.beat import beating
 from strato.activities.collect import activities_of
+from strato.domain.storage.payloads import PoolResizeInput
 from strato.domain.storage.specs import VolumeInfo, VolumeSpec
-from strato.domain.storage.steps import CREATE_VOLUME, DELETE_VOLUME, LIST_VOLUMES
+from strato.domain.storage.steps import (
+    CREATE_VOLUME,
+    DELETE_VOLUME,
+    LIST_VOLUMES,
+    RESIZE_VOLUME,
+)
 from strato.drivers.storage.base import PrimaryStorage
 
 
@@ -32,6 +38,13 @@ class StorageActivities:
     async def list_volumes(self) -> list[VolumeInfo]:
         """Every volume the pool holds (for `strato doctor`). Read-only."""
         return await beating(self.driver.list_volumes())
+
+    @activity.defn(name=RESIZE_VOLUME.name)
+    async def resize_volume(self, inp: PoolResizeInput) -> VolumeInfo:
+        """Idempotent: resizing to the size the volume has is a no-op."""
+        return await beating(
+            self.driver.resize_volume(inp.name, inp.size_bytes, shrink_ok=inp.shrink_ok)
+        )
 
     def all(self) -> list[Callable[..., Any]]:
         return activities_of(self)

@@ -12,7 +12,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
-from strato.domain.compute.specs import ConsoleInfo
+from strato.domain.compute.specs import ConsoleInfo, DiskSpec
 from strato.domain.network.payloads import NicInfo
 
 # --- VM lifecycle -----------------------------------------------------------------
@@ -82,6 +82,11 @@ class VmContext(BaseModel):
     root_volume_name: str | None = None
     root_size_bytes: int = 0
     root_pool_name: str | None = None
+    # The root volume has a file already (a start, not a first boot): a failed boot
+    # attempt must neither delete it nor release its pool.
+    root_ready: bool = False
+    # Data volumes attached to the VM (Ready, with a file), by device: defined with it.
+    data_disks: list[DiskSpec] = Field(default_factory=list)
     template_path: str | None = None
     boot: dict[str, Any] = Field(default_factory=dict)
     # Set when this operation already finished on the VM (its first step ran again, after
@@ -180,3 +185,25 @@ class ComputeVmInput(BaseModel):
     force: bool = False
     cpu_count: int = 0
     memory_mb: int = 0
+
+
+class AttachDiskInput(BaseModel):
+    """Hot-plug a disk into a running VM (by its hypervisor name)."""
+
+    name: str
+    disk: DiskSpec
+
+
+class DetachDiskInput(BaseModel):
+    """Unplug the disk at ``device`` from a VM; waits until the guest lets it go."""
+
+    name: str
+    device: str
+
+
+class ResizeDiskInput(BaseModel):
+    """Grow the disk at ``device`` of a running VM (the hypervisor resizes its image)."""
+
+    name: str
+    device: str
+    size_bytes: int

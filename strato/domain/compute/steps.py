@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from strato.domain.compute.payloads import (
+    AttachDiskInput,
     ComputeVmInput,
+    DetachDiskInput,
     Placement,
     PlaceResult,
     PlanInput,
     PoolPlacement,
+    ResizeDiskInput,
     ScaleClaimInput,
     ScaleClaimResult,
     VmBeginInput,
@@ -71,3 +74,7 @@ HOST_CAPABILITIES: Step[ConnectHostInput, dict[str, bool]] = Step(
     "compute.capabilities", ConnectHostInput, dict[str, bool]
 )
 LIST_VMS: Step[None, list[VmPowerInfo]] = Step("compute.list_vms", None, list[VmPowerInfo])
+# Disks of a running VM (a stopped VM keeps no domain: its disks are defined at boot).
+ATTACH_DISK: Step[AttachDiskInput, None] = Step("compute.attach_disk", AttachDiskInput, None)
+DETACH_DISK: Step[DetachDiskInput, None] = Step("compute.detach_disk", DetachDiskInput, None)
+RESIZE_DISK: Step[ResizeDiskInput, None] = Step("compute.resize_disk", ResizeDiskInput, None)

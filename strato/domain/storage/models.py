@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from uuid import UUID
 
 from pydantic import Field
@@ -53,3 +54,11 @@ class Volume(Entity):
     template_id: UUID | None = None
     owner: str = ""
     state: VolumeState = VolumeState.ALLOCATED
+    # The VM's device it is attached at (0: vda, the root; 1: vdb ...), None if detached.
+    device_id: int | None = None
+    last_error: str | None = None
+    current_operation_id: UUID | None = None
+    current_operation_kind: str | None = None
+    last_operation_id: UUID | None = None
+    destroyed_at: datetime | None = None
+    expunge_at: datetime | None = None

@@ -14,3 +14,121 @@ from pydantic import BaseModel
 class VolumeReadyInput(BaseModel):
     volume_id: UUID
     path: str
+
+
+def device_name(device_id: int) -> str:
+    """A VM's disk device by its number: 0 is vda (the root), 1 vdb, ... 25 vdz."""
+    return f"vd{chr(ord('a') + device_id)}"
+
+
+class VolumeRef(BaseModel):
+    """Names one volume and the operation acting on it."""
+
+    volume_id: UUID
+    operation_id: UUID | None = None
+
+
+class AttachVolumeInput(VolumeRef):
+    vm_id: UUID
+    device_id: int
+
+
+class DetachVolumeInput(VolumeRef):
+    vm_id: UUID
+
+
+class ResizeVolumeInput(VolumeRef):
+    size_bytes: int
+    old_size_bytes: int
+    shrink_ok: bool = False
+    # The VM the volume is attached to (its lock is held too), if any.
+    vm_id: UUID | None = None
+
+
+class DestroyVolumeInput(VolumeRef):
+    expunge: bool = False
+    expunge_delay_s: float = 86_400.0
+
+
+class ExpungeVolumeInput(VolumeRef):
+    delay_s: float = 0.0
+
+
+class VolumeResult(BaseModel):
+    volume_id: UUID
+    state: str
+    vm_id: UUID | None = None
+    device: str | None = None
+    size_bytes: int | None = None
+
+
+class VolumeBeginInput(VolumeRef):
+    # The transitional state to enter ("" stays in the current one).
+    target: str = ""
+
+
+class VolumeContext(BaseModel):
+    """What a volume workflow needs, read at its first step."""
+
+    volume_id: UUID
+    name: str
+    kind: str
+    zone_id: UUID
+    state: str
+    size_bytes: int
+    format: str = "qcow2"
+    path: str | None = None
+    pool_id: UUID | None = None
+    pool_name: str | None = None
+    vm_id: UUID | None = None
+    device_id: int | None = None
+    last_error: str | None = None
+    # This operation already finished on the volume (its first step ran again).
+    finished: bool = False
+
+
+class VolumeFinishInput(VolumeRef):
+    """The last step: state, attachment, size, lock released; one transaction."""
+
+    target: str
+    error: str | None = None
+    error_type: str | None = None
+    # Attach at this VM and device (both set), or detach (``detach``).
+    vm_id: UUID | None = None
+    device_id: int | None = None
+    detach: bool = False
+    size_bytes: int | None = None
+    path: str | None = None
+    destroyed: bool = False
+    expunge_delay_s: float | None = None
+    # Give back the pool claim's bytes to this size (a failed resize).
+    claim_bytes: int | None = None
+    # Release the volume's pool claim and forget its pool (a file deleted or never made).
+    release_pool: bool = False
+
+
+class VolumeFailSafeInput(VolumeRef):
+    error: str
+    kind: str = ""
+
+
+class VolumeClaimInput(VolumeRef):
+    """Room for a data volume on its first attach: a pool the VM reaches, its root's first."""
+
+    host_name: str | None = None
+    near_pool_name: str | None = None
+
+
+class PoolClaim(BaseModel):
+    pool_id: UUID
+    pool_name: str
+    volume_name: str
+    size_bytes: int
+
+
+class PoolResizeInput(BaseModel):
+    """Resize a volume's file on its pool (not in use by a running guest)."""
+
+    name: str
+    size_bytes: int
+    shrink_ok: bool = False

@@ -4,14 +4,43 @@ from __future__ import annotations
 
 from strato.domain.compute.payloads import VmRef
 from strato.domain.steps import Step
-from strato.domain.storage.payloads import VolumeReadyInput
+from strato.domain.storage.payloads import (
+    PoolClaim,
+    PoolResizeInput,
+    VolumeBeginInput,
+    VolumeClaimInput,
+    VolumeContext,
+    VolumeFailSafeInput,
+    VolumeFinishInput,
+    VolumeReadyInput,
+    VolumeRef,
+)
 from strato.domain.storage.specs import VolumeInfo, VolumeSpec
 
 # Data service.
 VOLUME_READY: Step[VolumeReadyInput, None] = Step("records.volume_ready", VolumeReadyInput, None)
 VOLUMES_EXPUNGED: Step[VmRef, None] = Step("records.volumes_expunged", VmRef, None)
+VOLUME_BEGIN: Step[VolumeBeginInput, VolumeContext] = Step(
+    "records.volume_begin", VolumeBeginInput, VolumeContext
+)
+VOLUME_FINISH: Step[VolumeFinishInput, VolumeContext] = Step(
+    "records.volume_finish", VolumeFinishInput, VolumeContext
+)
+VOLUME_FAIL_SAFE: Step[VolumeFailSafeInput, bool] = Step(
+    "records.volume_fail_safe", VolumeFailSafeInput, bool
+)
+VOLUME_CLAIM_POOL: Step[VolumeClaimInput, PoolClaim] = Step(
+    "records.volume_claim_pool", VolumeClaimInput, PoolClaim
+)
+# Take the lock of a Destroy volume for its expunge (None: nothing to expunge).
+VOLUME_EXPUNGE_BEGIN: Step[VolumeRef, VolumeContext | None] = Step(
+    "records.volume_expunge_begin", VolumeRef, VolumeContext | None
+)
 
 # The pool's storage queue.
 CREATE_VOLUME: Step[VolumeSpec, VolumeInfo] = Step("storage.create_volume", VolumeSpec, VolumeInfo)
 DELETE_VOLUME: Step[str, None] = Step("storage.delete_volume", str, None)
 LIST_VOLUMES: Step[None, list[VolumeInfo]] = Step("storage.list_volumes", None, list[VolumeInfo])
+RESIZE_VOLUME: Step[PoolResizeInput, VolumeInfo] = Step(
+    "storage.resize_volume", PoolResizeInput, VolumeInfo
+)

@@ -32,6 +32,7 @@ from strato.domain.fabric.payloads import HostFacts
 CAPABILITIES = (
     "hotplug_disk",
     "hotplug_nic",
+    "online_resize",
     "live_scale",
     "snapshot_memory",
     "migration",
@@ -137,6 +138,13 @@ class HypervisorDriver(abc.ABC):
     async def detach_disk(self, name: str, device: str) -> None:
         """Post-condition: no disk at ``device`` (definition and running guest).
         Detaching a missing disk succeeds."""
+
+    @abc.abstractmethod
+    async def resize_disk(self, name: str, device: str, size_bytes: int) -> None:
+        """Post-condition: the running VM's disk at ``device`` (and its image) is
+        ``size_bytes`` large, grown in place while the guest runs (needs
+        ``online_resize``, else ``Unsupported``). Growing to the current size succeeds.
+        Raises VmNotFound, and HypervisorError for a device the VM has not got."""
 
     @abc.abstractmethod
     async def attach_nic(self, name: str, nic: NicSpec) -> None:

@@ -71,6 +71,7 @@ class SimulatorHypervisor(HypervisorDriver):
         return {
             "hotplug_disk": True,
             "hotplug_nic": True,
+            "online_resize": True,
             "live_scale": True,
             "snapshot_memory": True,
             "migration": True,
@@ -168,6 +169,13 @@ class SimulatorHypervisor(HypervisorDriver):
         disks = [d for d in vm.spec.disks if d.device != device]
         vm.spec = vm.spec.model_copy(update={"disks": disks})
         self._save()
+
+    async def resize_disk(self, name: str, device: str, size_bytes: int) -> None:
+        await self.faults.call("resize_disk", self.host_name)
+        vm = self._get(name)
+        self.require("online_resize", f"resizing {device} of running {name}")
+        if not any(d.device == device for d in vm.spec.disks):
+            raise HypervisorError(f"{name} has no disk at {device}")
 
     async def attach_nic(self, name: str, nic: NicSpec) -> None:
         await self.faults.call("attach_nic", self.host_name)

@@ -19,6 +19,7 @@ from strato.domain.states import VM_STATE, VmState
 from strato.schema import events
 from strato.schema.compute import capacity
 from strato.schema.repository import TableSpec
+from strato.schema.storage import volumes
 from strato.schema.transitions import VM, transition
 
 VMS = TableSpec(
@@ -239,7 +240,7 @@ async def context(conn: Any, vm_id: UUID) -> VmContext:
         """SELECT v.*, h.name AS host_name, lh.name AS last_host_name,
                   t.url AS template_url, t.boot AS template_boot,
                   vol.name AS root_volume_name, vol.size_bytes AS root_size,
-                  p.name AS root_pool_name
+                  vol.state AS root_state, p.name AS root_pool_name
            FROM vms v
            JOIN templates t ON t.id = v.template_id
            LEFT JOIN hosts h ON h.id = v.host_id
@@ -270,6 +271,8 @@ async def context(conn: Any, vm_id: UUID) -> VmContext:
         root_volume_name=row["root_volume_name"],
         root_size_bytes=row["root_size"] or 0,
         root_pool_name=row["root_pool_name"],
+        root_ready=row["root_state"] == "Ready",
+        data_disks=await volumes.data_disks(conn, vm_id),
         template_path=row["template_url"] or None,
         boot=row["template_boot"] or {},
         last_error=row["last_error"],

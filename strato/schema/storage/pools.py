@@ -75,3 +75,92 @@ async def release_pool(conn: Any, volume_id: UUID) -> None:
             row["pool_id"],
             row["bytes"],
         )
+
+
+async def resize_claim(conn: Any, volume_id: UUID, size_bytes: int) -> bool:
+    """Make the volume's pool claim ``size_bytes`` large, within the pool's capacity
+    (times its overprovisioning factor). False, with nothing changed, when the pool has
+    not that much room. A volume with no claim (not on a pool yet) has nothing to change."""
+    claim = await conn.fetchrow(
+        "SELECT pool_id, bytes FROM pool_claims WHERE volume_id = $1 FOR UPDATE", volume_id
+    )
+    if claim is None or claim["bytes"] == size_bytes:
+        return True
+    delta = size_bytes - claim["bytes"]
+    moved = await conn.fetchval(
+        """UPDATE storage_pools SET allocated_bytes = allocated_bytes + $2::bigint
+           WHERE id = $1
+             AND ($2::bigint <= 0
+                  OR allocated_bytes + $2::bigint
+                     <= floor(capacity_bytes * overprovisioning_factor))
+           RETURNING id""",
+        claim["pool_id"],
+        delta,
+    )
+    if moved is None:
+        return False
+    await conn.execute(
+        "UPDATE pool_claims SET bytes = $2 WHERE volume_id = $1", volume_id, size_bytes
+    )
+    return True
+
+
+async def scope_of(conn: Any, pool_id: UUID) -> tuple[str, UUID | None]:
+    """A pool's name and the cluster it serves (None: zone-wide)."""
+    row = await conn.fetchrow(
+        "SELECT name, scope, cluster_id FROM storage_pools WHERE id = $1", pool_id
+    )
+    return row["name"], (row["cluster_id"] if row["scope"] == "cluster" else None)
+
+
+async def claim_near(
+    conn: Any, volume_id: UUID, *, host_name: str | None, near_pool_name: str | None
+) -> tuple[UUID, str] | None:
+    """Room for a data volume on its first attach, on a pool the VM reaches: the pool of
+    its root volume if it has room, else the emptiest Up pool of the cluster of its host
+    (a running VM) or of its root's pool (a stopped one), or a zone-wide pool of that zone.
+    Idempotent per volume. None when no such pool has room."""
+    held = await conn.fetchrow(
+        """SELECT pc.pool_id, p.name FROM pool_claims pc
+           JOIN storage_pools p ON p.id = pc.pool_id WHERE pc.volume_id = $1""",
+        volume_id,
+    )
+    if held is not None:
+        return held["pool_id"], held["name"]
+    size = await conn.fetchval("SELECT size_bytes FROM volumes WHERE id = $1", volume_id)
+    row = await conn.fetchrow(
+        """WITH reach AS (
+               SELECT coalesce(
+                        (SELECT cluster_id FROM hosts WHERE name = $1),
+                        (SELECT cluster_id FROM storage_pools WHERE name = $2)) AS cluster_id,
+                      coalesce(
+                        (SELECT zone_id FROM hosts WHERE name = $1),
+                        (SELECT zone_id FROM storage_pools WHERE name = $2)) AS zone_id)
+           UPDATE storage_pools p SET allocated_bytes = p.allocated_bytes + $3
+           WHERE p.id = (
+               SELECT p2.id FROM storage_pools p2, reach r
+               WHERE p2.state = 'Up'
+                 AND (p2.cluster_id = r.cluster_id
+                      OR (p2.scope = 'zone' AND p2.zone_id = r.zone_id))
+                 AND p2.allocated_bytes + $3
+                     <= floor(p2.capacity_bytes * p2.overprovisioning_factor)
+               ORDER BY p2.name = $2 DESC,
+                        floor(p2.capacity_bytes * p2.overprovisioning_factor)
+                        - p2.allocated_bytes DESC
+               LIMIT 1 FOR UPDATE)
+             AND p.allocated_bytes + $3 <= floor(p.capacity_bytes * p.overprovisioning_factor)
+           RETURNING p.id, p.name""",
+        host_name,
+        near_pool_name,
+        size,
+    )
+    if row is None:
+        return None
+    await conn.execute(
+        "INSERT INTO pool_claims (volume_id, pool_id, bytes) VALUES ($1, $2, $3)",
+        volume_id,
+        row["id"],
+        size,
+    )
+    await conn.execute("UPDATE volumes SET pool_id = $2 WHERE id = $1", volume_id, row["id"])
+    return row["id"], row["name"]

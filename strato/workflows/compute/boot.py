@@ -75,7 +75,7 @@ def vm_spec(ctx: VmContext, disk_path: str, nics: list[NicInfo]) -> VmSpec:
         cpu_count=ctx.cpu_count,
         cpu_speed_mhz=ctx.cpu_speed_mhz,
         memory_mb=ctx.memory_mb,
-        disks=[DiskSpec(path=disk_path)],
+        disks=[DiskSpec(path=disk_path), *ctx.data_disks],
         nics=[NicSpec(mac=n.mac, network=n.network_name) for n in nics],
         boot=BootSpec(
             kernel=boot.get("kernel"),
@@ -231,7 +231,9 @@ async def _undo_attempt(
     note = await ops.best_effort_undefine(host, ctx.hypervisor_name)
     if note:
         attempts.append(note)
-    if pool is not None:
+    # A root volume that had a file before this boot (a start) is the VM's disk, not
+    # this attempt's: it stays, with its claim.
+    if pool is not None and not ctx.root_ready:
         note = await ops.best_effort_delete_volume(pool.pool_name, pool.volume_name)
         if note:
             attempts.append(note)

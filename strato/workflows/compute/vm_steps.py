@@ -42,32 +42,19 @@ with workflow.unsafe.imports_passed_through():
     from strato.workflows.common import calls
     from strato.workflows.common.failures import failure_reason
     from strato.workflows.common.guard import guarded
+    from strato.workflows.common.policies import (
+        BEST_EFFORT_RETRY,
+        HOST_HEARTBEAT,
+        HOST_RETRY,
+        LOCAL_RETRY,
+        LOCAL_TIMEOUT,
+        SCHEDULE_TO_START,
+        SETTLE_RETRY,
+    )
 
 T = TypeVar("T")
 I = TypeVar("I")  # noqa: E741 - a step's input type
 R = TypeVar("R")
-
-LOCAL_TIMEOUT = timedelta(seconds=30)
-LOCAL_RETRY = RetryPolicy(
-    initial_interval=timedelta(milliseconds=200),
-    maximum_interval=timedelta(seconds=2),
-    maximum_attempts=10,
-)
-HOST_RETRY = RetryPolicy(
-    initial_interval=timedelta(milliseconds=500), backoff_coefficient=2.0, maximum_attempts=3
-)
-# A host whose agent takes no task for this long is treated as dead. Until agents heartbeat
-# (fabric monitor), a backlog this long on a busy host is indistinguishable from that.
-SCHEDULE_TO_START = timedelta(seconds=30)
-# Host-bound activities heartbeat every few seconds: an agent killed mid-step is noticed
-# after this long (not after the step's whole timeout) and the step is retried, by the
-# restarted agent if it comes back in time.
-HOST_HEARTBEAT = timedelta(seconds=10)
-BEST_EFFORT_RETRY = RetryPolicy(maximum_attempts=2)
-# The guard's settling step must happen: it retries until the database answers.
-SETTLE_RETRY = RetryPolicy(
-    initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10)
-)
 
 
 class VmOps:

@@ -1,5 +1,7 @@
-"""Storage routes: volumes, snapshots and templates' storage (the storage subsystem's home)."""
+"""Storage routes: volumes (and, to come, snapshots and templates' storage)."""
 
 from fastapi import APIRouter
 
-ROUTERS: list[APIRouter] = []
+from strato.api.routers.storage import volumes
+
+ROUTERS: list[APIRouter] = [volumes.router]

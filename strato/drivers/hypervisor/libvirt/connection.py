@@ -238,6 +238,7 @@ class LibvirtConnection(HypervisorDriver):
         return {
             "hotplug_disk": real,
             "hotplug_nic": real,
+            "online_resize": real,
             "live_scale": False,
             "snapshot_memory": False,
             "migration": False,

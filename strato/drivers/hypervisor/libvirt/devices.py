@@ -144,6 +144,19 @@ class LibvirtHypervisor(LibvirtLifecycle):
 
         await self._detach(name, element_of, capability="hotplug_disk", what="a disk", label=device)
 
+    async def resize_disk(self, name: str, device: str, size_bytes: int) -> None:
+        def resize(conn: libvirt.virConnect) -> None:
+            dom = self._lookup(conn, name)
+            if not dom.isActive():
+                raise HypervisorError(f"{name} is not running: resize its image on the pool")
+            self.require("online_resize", f"resizing {device} of running {name}")
+            if not any(d.device == device for d in read_spec(dom.XMLDesc(0)).disks):
+                raise HypervisorError(f"{name} has no disk at {device}")
+            # QEMU grows the image itself (the file is locked by the running guest).
+            dom.blockResize(device, size_bytes, libvirt.VIR_DOMAIN_BLOCK_RESIZE_BYTES)
+
+        await self._run(self._call, resize)
+
     async def attach_nic(self, name: str, nic: NicSpec) -> None:
         await self._attach(
             name,

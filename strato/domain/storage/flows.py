@@ -1,0 +1,31 @@
+"""The storage subsystem's workflow types: one per volume operation."""
+
+from __future__ import annotations
+
+from strato.domain.steps import Flow
+from strato.domain.storage.payloads import (
+    AttachVolumeInput,
+    DestroyVolumeInput,
+    DetachVolumeInput,
+    ExpungeVolumeInput,
+    ResizeVolumeInput,
+    VolumeRef,
+    VolumeResult,
+)
+
+ATTACH_VOLUME: Flow[AttachVolumeInput, VolumeResult] = Flow(
+    "AttachVolume", AttachVolumeInput, VolumeResult
+)
+DETACH_VOLUME: Flow[DetachVolumeInput, VolumeResult] = Flow(
+    "DetachVolume", DetachVolumeInput, VolumeResult
+)
+RESIZE_VOLUME: Flow[ResizeVolumeInput, VolumeResult] = Flow(
+    "ResizeVolume", ResizeVolumeInput, VolumeResult
+)
+DESTROY_VOLUME: Flow[DestroyVolumeInput, VolumeResult] = Flow(
+    "DestroyVolume", DestroyVolumeInput, VolumeResult
+)
+RECOVER_VOLUME: Flow[VolumeRef, VolumeResult] = Flow("RecoverVolume", VolumeRef, VolumeResult)
+EXPUNGE_VOLUME: Flow[ExpungeVolumeInput, VolumeResult] = Flow(
+    "ExpungeVolume", ExpungeVolumeInput, VolumeResult
+)

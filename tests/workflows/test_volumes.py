@@ -1,0 +1,264 @@
+"""Data volumes through the API, on simulated hosts and pools, with real Temporal + PG:
+create, attach (hot-plug and at next start), detach, resize, destroy, recover, expunge,
+and every refusal with nothing changed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from strato.schema.db import Database
+from tests.conftest import Platform
+from tests.helpers import make_fabric, ok, table_counts, unique, wait_operation
+from tests.workflows.vm_helpers import act, deploy, vm_zone
+
+GiB = 1 << 30
+
+
+async def create(api: httpx.AsyncClient, fab: dict[str, Any], **body: Any) -> dict[str, Any]:
+    payload = {"name": unique("vol"), "zone_id": fab["zone"]["id"], "size_gb": 2, **body}
+    vol: dict[str, Any] = await ok(await api.post("/volumes", json=payload), 201)
+    return vol
+
+
+async def vol_op(
+    api: httpx.AsyncClient, vol_id: str, verb: str, body: Any = None, want: str = "succeeded"
+) -> dict[str, Any]:
+    r = await ok(await api.post(f"/volumes/{vol_id}/{verb}", json=body), 202)
+    op = await wait_operation(api, r["operation"]["id"])
+    assert op["state"] == want, op
+    return op
+
+
+async def running_vm(api: httpx.AsyncClient, fab: dict[str, Any]) -> dict[str, Any]:
+    accepted = await deploy(api, fab)
+    op = await wait_operation(api, accepted["operation"]["id"])
+    assert op["state"] == "succeeded", op
+    vm: dict[str, Any] = await ok(await api.get(f"/vms/{accepted['resource']['id']}"))
+    return vm
+
+
+async def pool_row(db: Database) -> tuple[int, int]:
+    """(allocated bytes, sum of claims) of the one pool."""
+    async with db.conn() as conn:
+        row = await conn.fetchrow(
+            """SELECT p.allocated_bytes, coalesce(sum(c.bytes), 0) AS claims
+               FROM storage_pools p LEFT JOIN pool_claims c ON c.pool_id = p.id
+               GROUP BY p.id"""
+        )
+    return row[0], row[1]
+
+
+async def volume_events(db: Database, vol_id: str) -> list[str]:
+    async with db.conn() as conn:
+        rows = await conn.fetch(
+            "SELECT type FROM events WHERE resource_id = $1 ORDER BY seq", vol_id
+        )
+    return [r["type"] for r in rows]
+
+
+async def test_data_volume_lifecycle(
+    api: httpx.AsyncClient, platform: Platform, db: Database
+) -> None:
+    fab = await vm_zone(api, hosts=1)
+    vm = await running_vm(api, fab)
+    sim = platform.fleet.drivers[vm["host_name"]]
+    domain = f"strato-{vm['id']}"
+    vol = await create(api, fab)
+    assert vol["state"] == "Allocated" and vol["pool_id"] is None and vol["size_bytes"] == 2 * GiB
+    allocated_before = (await pool_row(db))[0]
+
+    # Hot-plug into the running VM: created on the VM's pool first (lazy allocation).
+    op = await vol_op(api, vol["id"], "attach", {"vm_id": vm["id"]})
+    assert op["result"]["device"] == "vdb"
+    got = await ok(await api.get(f"/volumes/{vol['id']}"))
+    assert got["state"] == "Ready" and got["vm_id"] == vm["id"] and got["device_id"] == 1
+    assert got["pool_id"] == vm["volumes"][0]["pool_id"] and got["path"]
+    assert [d.device for d in sim.vms[domain].spec.disks] == ["vda", "vdb"]
+    assert await pool_row(db) == (allocated_before + 2 * GiB,) * 2
+    (pool,) = platform.fleet.pools.values()
+    assert got["name"] in {v.name for v in await pool.list_volumes()}
+    detail = await ok(await api.get(f"/vms/{vm['id']}"))
+    assert {v["kind"] for v in detail["volumes"]} == {"ROOT", "DATADISK"}
+
+    # Grow it online.
+    await vol_op(api, vol["id"], "resize", {"size_gb": 3})
+    got = await ok(await api.get(f"/volumes/{vol['id']}"))
+    assert got["size_bytes"] == 3 * GiB and got["state"] == "Ready"
+    assert await pool_row(db) == (allocated_before + 3 * GiB,) * 2
+
+    # A stop and a start keep it: the boot defines the data disk with the root.
+    await act(api, vm["id"], "stop")
+    await act(api, vm["id"], "start")
+    assert [d.device for d in sim.vms[domain].spec.disks] == ["vda", "vdb"]
+
+    # Detach: unplugged, still Ready with its file.
+    await vol_op(api, vol["id"], "detach")
+    got = await ok(await api.get(f"/volumes/{vol['id']}"))
+    assert got["vm_id"] is None and got["device_id"] is None and got["state"] == "Ready"
+    assert [d.device for d in sim.vms[domain].spec.disks] == ["vda"]
+
+    # Destroy (delayed), recover, destroy and expunge at once.
+    await vol_op(api, vol["id"], "destroy")
+    got = await ok(await api.get(f"/volumes/{vol['id']}"))
+    assert got["state"] == "Destroy" and got["expunge_at"] is not None
+    await vol_op(api, vol["id"], "recover")
+    assert (await ok(await api.get(f"/volumes/{vol['id']}")))["state"] == "Ready"
+    await vol_op(api, vol["id"], "destroy", {"expunge": True})
+    got = await ok(await api.get(f"/volumes/{vol['id']}"))
+    assert got["state"] == "Expunged" and got["pool_id"] is None
+    assert got["name"] not in {v.name for v in await pool.list_volumes()}
+    assert await pool_row(db) == (allocated_before,) * 2
+    assert await volume_events(db, vol["id"]) == [
+        "strato.volume.created",
+        "strato.volume.state_changed",  # Allocated -> Ready (created on the pool)
+        "strato.volume.attached",
+        "strato.volume.state_changed",  # Ready -> Resizing
+        "strato.volume.state_changed",  # Resizing -> Ready
+        "strato.volume.resized",
+        "strato.volume.detached",
+        "strato.volume.state_changed",  # Ready -> Destroy
+        "strato.volume.state_changed",  # Destroy -> Ready (recovered)
+        "strato.volume.state_changed",  # Ready -> Destroy
+        "strato.volume.state_changed",  # Destroy -> Expunging
+        "strato.volume.state_changed",  # Expunging -> Expunged
+    ]
+
+
+async def test_attach_to_a_stopped_vm_applies_at_its_next_start(
+    api: httpx.AsyncClient, platform: Platform
+) -> None:
+    fab = await vm_zone(api, hosts=1)
+    vm = await running_vm(api, fab)
+    await act(api, vm["id"], "stop")
+    a, b = await create(api, fab), await create(api, fab, size_gb=1)
+    await vol_op(api, a["id"], "attach", {"vm_id": vm["id"], "device_id": 3})
+    op = await vol_op(api, b["id"], "attach", {"vm_id": vm["id"]})
+    assert op["result"]["device"] == "vdb"
+    await act(api, vm["id"], "start")
+    vm = await ok(await api.get(f"/vms/{vm['id']}"))
+    sim = platform.fleet.drivers[vm["host_name"]]
+    spec = sim.vms[f"strato-{vm['id']}"].spec
+    assert [d.device for d in spec.disks] == ["vda", "vdb", "vdd"]
+    assert {d.path for d in spec.disks[1:]} == {
+        (await ok(await api.get(f"/volumes/{v['id']}")))["path"] for v in (a, b)
+    }
+
+
+async def test_expunging_a_vm_leaves_its_data_volumes_detached(
+    api: httpx.AsyncClient, platform: Platform
+) -> None:
+    fab = await vm_zone(api, hosts=1)
+    vm = await running_vm(api, fab)
+    vol = await create(api, fab)
+    await vol_op(api, vol["id"], "attach", {"vm_id": vm["id"]})
+    await act(api, vm["id"], "destroy", {"expunge": True})
+    got = await ok(await api.get(f"/volumes/{vol['id']}"))
+    assert got["state"] == "Ready" and got["vm_id"] is None and got["path"]
+    vm2 = await running_vm(api, fab)
+    await vol_op(api, vol["id"], "attach", {"vm_id": vm2["id"]})
+    assert (await ok(await api.get(f"/volumes/{vol['id']}")))["vm_id"] == vm2["id"]
+
+
+async def problem(r: httpx.Response, status: int, text: str) -> None:
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert text in r.json()["detail"], r.json()
+
+
+async def test_refusals_change_nothing(
+    api: httpx.AsyncClient, platform: Platform, db: Database
+) -> None:
+    fab = await vm_zone(api, hosts=1, pool_bytes=20 * GiB)
+    vm = await running_vm(api, fab)
+    vol = await create(api, fab)
+    await vol_op(api, vol["id"], "attach", {"vm_id": vm["id"]})
+    other = await make_fabric(api)
+    stranger = await ok(
+        await api.post(
+            "/volumes", json={"name": unique("v"), "zone_id": other["zone"]["id"], "size_gb": 1}
+        ),
+        201,
+    )
+    free = await create(api, fab)
+    before = await table_counts(db)
+
+    await problem(
+        await api.post("/volumes", json={"name": "x", "zone_id": fab["zone"]["id"]}), 422, "size_gb"
+    )
+    await problem(await api.post(f"/volumes/{vol['id']}/destroy"), 409, "detach it first")
+    await problem(await api.delete(f"/volumes/{vol['id']}"), 409, "detach it first")
+    await problem(
+        await api.post(f"/volumes/{vol['id']}/resize", json={"size_gb": 1}), 422, "shrink_ok"
+    )
+    await problem(
+        await api.post(f"/volumes/{vol['id']}/resize", json={"size_gb": 1, "shrink_ok": True}),
+        409,
+        "can only grow",
+    )
+    await problem(
+        await api.post(f"/volumes/{vol['id']}/resize", json={"size_gb": 500}), 409, "no room"
+    )
+    await problem(
+        await api.post(f"/volumes/{stranger['id']}/attach", json={"vm_id": vm["id"]}),
+        422,
+        "zone",
+    )
+    await problem(
+        await api.post(f"/volumes/{vol['id']}/attach", json={"vm_id": vm["id"]}),
+        409,
+        "attached",
+    )
+    await problem(
+        await api.post(f"/volumes/{free['id']}/attach", json={"vm_id": vm["id"], "device_id": 1}),
+        409,
+        "vdb",
+    )
+    root = vm["volumes"][0]["id"]
+    await problem(await api.post(f"/volumes/{root}/destroy"), 422, "root volume")
+    await problem(await api.post(f"/volumes/{root}/detach"), 422, "root volume")
+    await problem(await api.post(f"/volumes/{free['id']}/detach"), 409, "not attached")
+    await problem(await api.post(f"/volumes/{free['id']}/recover"), 409, "Destroy")
+    assert await table_counts(db) == before
+    got = await ok(await api.get(f"/volumes/{vol['id']}"))
+    assert got["current_operation_id"] is None and got["size_bytes"] == 2 * GiB
+
+
+@pytest.mark.parametrize("verb", ["attach", "detach"])
+async def test_a_vm_busy_with_another_operation_refuses(
+    api: httpx.AsyncClient, platform: Platform, db: Database, verb: str
+) -> None:
+    fab = await vm_zone(api, hosts=1)
+    vm = await running_vm(api, fab)
+    vol = await create(api, fab)
+    if verb == "detach":
+        await vol_op(api, vol["id"], "attach", {"vm_id": vm["id"]})
+    async with db.tx() as conn:  # another operation holds the VM
+        await conn.execute(
+            "UPDATE vms SET current_operation_id = gen_random_uuid(), "
+            "current_operation_kind = 'stop' WHERE id = $1",
+            vm["id"],
+        )
+    body = {"vm_id": vm["id"]} if verb == "attach" else None
+    await problem(await api.post(f"/volumes/{vol['id']}/{verb}", json=body), 409, "busy")
+    got = await ok(await api.get(f"/volumes/{vol['id']}"))
+    assert got["current_operation_id"] is None
+
+
+async def test_attach_fails_cleanly_when_the_host_refuses(
+    api: httpx.AsyncClient, platform: Platform, db: Database
+) -> None:
+    fab = await vm_zone(api, hosts=1)
+    vm = await running_vm(api, fab)
+    vol = await create(api, fab)
+    platform.fleet.faults.fail_ops = frozenset({"attach_disk"})
+    platform.fleet.faults.fail_rate = 1.0
+    op = await vol_op(api, vol["id"], "attach", {"vm_id": vm["id"]}, want="failed")
+    assert "attach" in op["error"]["message"], op
+    got = await ok(await api.get(f"/volumes/{vol['id']}"))
+    # Created on the pool, not attached; both locks free, the reason recorded.
+    assert got["state"] == "Ready" and got["vm_id"] is None and got["last_error"]
+    assert got["current_operation_id"] is None
+    assert (await ok(await api.get(f"/vms/{vm['id']}")))["current_operation_id"] is None
