@@ -11,7 +11,7 @@ import pytest
 
 from strato.schema.db import Database
 from tests.conftest import Platform
-from tests.helpers import make_fabric, ok, table_counts, unique, wait_operation
+from tests.helpers import make_fabric, ok, pool_body, table_counts, unique, wait_operation
 from tests.workflows.vm_helpers import act, deploy, vm_zone
 
 GiB = 1 << 30
@@ -262,3 +262,62 @@ async def test_attach_fails_cleanly_when_the_host_refuses(
     assert got["state"] == "Ready" and got["vm_id"] is None and got["last_error"]
     assert got["current_operation_id"] is None
     assert (await ok(await api.get(f"/vms/{vm['id']}")))["current_operation_id"] is None
+
+
+async def test_a_failed_start_keeps_the_vms_disks(
+    api: httpx.AsyncClient, platform: Platform, db: Database
+) -> None:
+    """A start whose host fails must not undo the root volume the VM already had (it did:
+    the attempt's compensation deleted it, and the next start made a blank one)."""
+    fab = await vm_zone(api, hosts=1)
+    vm = await running_vm(api, fab)
+    root = vm["volumes"][0]
+    await act(api, vm["id"], "stop")
+    (pool,) = platform.fleet.pools.values()
+    platform.fleet.faults.fail_ops = frozenset({"start_vm"})
+    platform.fleet.faults.fail_rate = 1.0
+    await act(api, vm["id"], "start", expect="failed")
+    got = await ok(await api.get(f"/volumes/{root['id']}"))
+    assert got["state"] == "Ready" and got["path"] == root["path"]
+    assert root["name"] in {v.name for v in await pool.list_volumes()}
+    async with db.conn() as conn:
+        assert (
+            await conn.fetchval("SELECT bytes FROM pool_claims WHERE volume_id = $1", root["id"])
+            == root["size_bytes"]
+        )
+    platform.fleet.faults.fail_rate = 0.0
+    await act(api, vm["id"], "start")
+
+
+async def test_a_vm_starts_only_where_its_volumes_are(
+    api: httpx.AsyncClient, platform: Platform, db: Database
+) -> None:
+    """Two clusters, each with its own pool: a stopped VM is started in the cluster whose
+    pool holds its disks, and not at all (saying why) when that cluster has no host."""
+    fab = await vm_zone(api, hosts=1)
+    c2 = await ok(
+        await api.post(
+            "/clusters", json={"pod_id": fab["pod"]["id"], "name": "c2", "hypervisor": "simulator"}
+        ),
+        201,
+    )
+    await ok(await api.post("/storage-pools", json=pool_body(c2["id"], capacity=1 << 40)), 201)
+    r = await ok(await api.post("/hosts", json={"cluster_id": c2["id"], "name": unique("h")}), 202)
+    assert (await wait_operation(api, r["operation"]["id"]))["state"] == "succeeded"
+    vm = await running_vm(api, fab)
+    cluster_of = {h["name"]: h["cluster_id"] for h in (await ok(await api.get("/hosts")))["items"]}
+    home = cluster_of[vm["host_name"]]
+    await act(api, vm["id"], "stop")
+    for _ in range(3):
+        await act(api, vm["id"], "start")
+        got = await ok(await api.get(f"/vms/{vm['id']}"))
+        assert cluster_of[got["host_name"]] == home
+        await act(api, vm["id"], "stop")
+    home_host = next(n for n, c in cluster_of.items() if c == home)
+    host_id = next(
+        h["id"] for h in (await ok(await api.get("/hosts")))["items"] if h["name"] == home_host
+    )
+    await ok(await api.patch(f"/hosts/{host_id}", json={"resource_state": "Disabled"}))
+    op = await act(api, vm["id"], "start", expect="failed")
+    assert "holds the VM's volumes" in op["error"]["message"], op
+    assert (await ok(await api.get(f"/vms/{vm['id']}")))["volumes"][0]["state"] == "Ready"
