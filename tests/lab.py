@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import os
 import shutil
+import subprocess
 import time
 import uuid
 import xml.etree.ElementTree as ET
@@ -146,3 +147,20 @@ async def rfb_banner(host: str, port: int) -> bytes:
         return await asyncio.wait_for(reader.readexactly(12), 5)
     finally:
         writer.close()
+
+
+def qemu_io(path: str, command: str) -> subprocess.CompletedProcess[str]:
+    """Run one qemu-io command on a qcow2 image (not in use by a running guest)."""
+    return subprocess.run(
+        ["qemu-io", "-f", "qcow2", "-c", command, path], capture_output=True, text=True
+    )
+
+
+def write_pattern(path: str, pattern: int, offset: int = 0, length: int = 64 << 10) -> None:
+    done = qemu_io(path, f"write -P {pattern:#x} {offset} {length}")
+    assert done.returncode == 0, done.stderr
+
+
+def holds_pattern(path: str, pattern: int, offset: int = 0, length: int = 64 << 10) -> bool:
+    done = qemu_io(path, f"read -P {pattern:#x} {offset} {length}")
+    return done.returncode == 0 and "verification failed" not in done.stdout

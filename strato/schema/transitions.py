@@ -87,7 +87,11 @@ async def transition(
     row = locked
     if row is None:
         row = await conn.fetchrow(
-            f"SELECT * FROM {resource.table} WHERE id = $1 FOR UPDATE",
+            # NO KEY UPDATE: excludes every other writer of the row, but not the key-share
+            # locks that inserts and updates of rows referencing it take (a VM's host_id,
+            # a volume's pool_id): a row's state changes never wait on, or deadlock with,
+            # the rows that point at it.
+            f"SELECT * FROM {resource.table} WHERE id = $1 FOR NO KEY UPDATE",
             id,
         )
     if row is None:

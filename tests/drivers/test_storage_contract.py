@@ -5,7 +5,6 @@ must bring back the snapshot's bytes, a resize must keep them."""
 
 from __future__ import annotations
 
-import subprocess
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -20,6 +19,7 @@ from strato.drivers.storage.base import (
     SnapshotNotFound,
     VolumeNotFound,
 )
+from tests.lab import holds_pattern, write_pattern
 
 MiB = 1 << 20
 
@@ -46,22 +46,6 @@ async def pool(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[
     )
 
 
-def _io(path: str, command: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["qemu-io", "-f", "qcow2", "-c", command, path], capture_output=True, text=True
-    )
-
-
-def _write(path: str, pattern: int, offset: int = 0, length: int = 64 << 10) -> None:
-    done = _io(path, f"write -P {pattern:#x} {offset} {length}")
-    assert done.returncode == 0, done.stderr
-
-
-def _holds(path: str, pattern: int, offset: int = 0, length: int = 64 << 10) -> bool:
-    done = _io(path, f"read -P {pattern:#x} {offset} {length}")
-    return done.returncode == 0 and "verification failed" not in done.stdout
-
-
 def _name() -> str:
     return f"strato-vol-{uuid.uuid4()}"
 
@@ -71,7 +55,7 @@ async def _volume(s: PrimaryStorage, size: int, pattern: int, offset: int = 0) -
     name = _name()
     await s.create_volume(VolumeSpec(name=name, size_bytes=size))
     if _data(s):
-        _write(await _path(s, name), pattern, offset=offset)
+        write_pattern(await _path(s, name), pattern, offset=offset)
     return name
 
 
@@ -93,18 +77,18 @@ async def test_snapshot_revert_brings_the_bytes_back(
     assert (first.name, first.volume) == ("before", name)
     assert await s.create_snapshot(name, "before") == first  # idempotent, not retaken
     if _data(s):
-        _write(await _path(s, name), 0xCD)
-        assert _holds(await _path(s, name), 0xCD)
+        write_pattern(await _path(s, name), 0xCD)
+        assert holds_pattern(await _path(s, name), 0xCD)
     await s.revert_snapshot(name, "before")
     await s.revert_snapshot(name, "before")  # twice is once
     if _data(s):
-        assert _holds(await _path(s, name), 0xAB), "the revert did not bring the bytes back"
+        assert holds_pattern(await _path(s, name), 0xAB), "the revert did not bring the bytes back"
     assert [x.name for x in await s.list_snapshots(name)] == ["before"]
     await s.delete_snapshot(name, "before")
     await s.delete_snapshot(name, "before")  # a missing snapshot: done already
     assert await s.list_snapshots(name) == []
     if _data(s):
-        assert _holds(await _path(s, name), 0xAB), "deleting the snapshot changed the volume"
+        assert holds_pattern(await _path(s, name), 0xAB), "deleting the snapshot changed the volume"
 
 
 async def test_snapshots_are_listed_oldest_first_and_go_with_their_volume(
@@ -130,15 +114,15 @@ async def test_resize_grows_keeps_the_data_and_refuses_a_silent_shrink(
     assert grown.size_bytes == 8 * MiB
     assert (await s.resize_volume(name, 8 * MiB)).size_bytes == 8 * MiB  # idempotent
     if _data(s):
-        assert _holds(await _path(s, name), 0x5A, offset=MiB)
-        assert _holds(await _path(s, name), 0x00, offset=7 * MiB)  # the new end reads zeros
+        assert holds_pattern(await _path(s, name), 0x5A, offset=MiB)
+        assert holds_pattern(await _path(s, name), 0x00, offset=7 * MiB)  # the new end reads zeros
     with pytest.raises(ShrinkRefused):
         await s.resize_volume(name, MiB)
     assert [v.size_bytes for v in await s.list_volumes() if v.name == name] == [8 * MiB]
     if s.capabilities.get("shrink"):
         assert (await s.resize_volume(name, 4 * MiB, shrink_ok=True)).size_bytes == 4 * MiB
         if _data(s):
-            assert _holds(await _path(s, name), 0x5A, offset=MiB)
+            assert holds_pattern(await _path(s, name), 0x5A, offset=MiB)
 
 
 async def test_missing_volumes_and_snapshots_are_clear_errors(

@@ -10,74 +10,18 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
 import pytest
 
 from strato.schema.db import Database
-from strato.settings import Settings
-from tests.conftest import Platform
-from tests.helpers import TINY_GUEST, ChildProcess, ok, unique, wait_operation
-from tests.lab import GUEST_CMDLINE, Lab, rfb_banner, wait_console
-from tests.workers.agent_helpers import eventually, kvm_zone
+from tests.helpers import TINY_GUEST, ok, unique, wait_operation
+from tests.lab import Lab, rfb_banner, wait_console
+from tests.workers.agent_helpers import eventually
 from tests.workflows.vm_helpers import act, deploy
 
 pytestmark = pytest.mark.system
-
-
-def agent_process(settings: Settings, lab: Lab, fab: dict[str, Any], host: str) -> ChildProcess:
-    """``strato agent compute`` for ``host`` on qemu:///system, as a child process."""
-    args = ["agent", "compute", "--host", host, "--zone", fab["zone"]["name"]]
-    args += ["--cluster", fab["cluster"]["name"], "--libvirt-uri", "qemu:///system"]
-    args += ["--state-dir", str(lab.dir / "agent"), "--console-dir", str(lab.dir / "console")]
-    args += ["--heartbeat-s", "1"]
-    env = {
-        "STRATO_TEMPORAL_ADDRESS": settings.resolved_temporal_address(),
-        "STRATO_ORCHESTRATION_QUEUE": settings.orchestration_queue,
-        "STRATO_DATA_DIR": str(lab.dir / "data"),
-        "STRATO_IMAGE_ROOTS": settings.image_roots,
-        "STRATO_POOL_ROOTS": settings.pool_roots,
-    }
-    return ChildProcess(args, env, lab.dir / f"agent-{host}.log")
-
-
-@pytest.fixture
-def agents() -> Iterator[list[ChildProcess]]:
-    started: list[ChildProcess] = []
-    yield started
-    for a in started:
-        a.stop()
-
-
-@pytest.fixture
-async def kvm(
-    api: httpx.AsyncClient,
-    platform: Platform,
-    settings: Settings,
-    db: Database,
-    lab: Lab,
-    agents: list[ChildProcess],
-) -> AsyncIterator[dict[str, Any]]:
-    """A zone with one real host (an agent process on qemu:///system), Up."""
-    fab = await kvm_zone(
-        api,
-        lab.dir / "pool",
-        boot={"kernel": lab.kernel, "initrd": lab.initrd, "cmdline": GUEST_CMDLINE},
-    )
-    host = lab.host()
-    agent = agent_process(settings, lab, fab, host).start()
-    agents.append(agent)
-
-    async def up() -> Any:
-        page = await ok(await api.get("/hosts", params={"name": host}))
-        return page["items"] and page["items"][0]["status"] == "Up"
-
-    await eventually(up, timeout=60, what=f"real host {host} Up (log: {agent.log})")
-    fab["agent"] = agent
-    fab["host"] = host
-    yield fab
 
 
 async def test_real_guest_lifecycle_through_the_api(

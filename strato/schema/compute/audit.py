@@ -203,7 +203,7 @@ async def force_claim(conn: Any, *, vm_id: UUID, host_id: UUID, cpu: int, mem: i
 
 
 async def recount_host(conn: Any, *, host_id: UUID) -> bool:
-    await conn.execute("SELECT 1 FROM hosts WHERE id = $1 FOR UPDATE", host_id)
+    await conn.execute("SELECT 1 FROM hosts WHERE id = $1 FOR NO KEY UPDATE", host_id)
     status: str = await conn.execute(
         """UPDATE hosts h SET cpu_used_mhz = s.cpu, memory_used_mb = s.mem
            FROM (SELECT coalesce(sum(cpu_mhz), 0) AS cpu, coalesce(sum(memory_mb), 0) AS mem

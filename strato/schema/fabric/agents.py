@@ -62,7 +62,9 @@ async def register(conn: Any, inp: RegisterHostInput) -> RegisterHostResult:
     of host, or the cluster is wrong: a host is never half-registered.
     """
     cluster = await _cluster(conn, inp)
-    row = await conn.fetchrow("SELECT * FROM hosts WHERE name = $1 FOR UPDATE", inp.host_name)
+    row = await conn.fetchrow(
+        "SELECT * FROM hosts WHERE name = $1 FOR NO KEY UPDATE", inp.host_name
+    )
     f = inp.facts
     created = row is None
     if row is None:
@@ -158,7 +160,7 @@ async def heartbeat(conn: Any, inp: HostHeartbeatInput) -> HostHeartbeatResult:
     its VM report (``sync_vms``) and report unknown domains not reported yet. A heartbeat
     from an agent that no longer owns the host is ignored (not accepted)."""
     row = await conn.fetchrow(
-        "SELECT name, status, agent_id FROM hosts WHERE id = $1 FOR UPDATE", inp.host_id
+        "SELECT name, status, agent_id FROM hosts WHERE id = $1 FOR NO KEY UPDATE", inp.host_id
     )
     if row is None or row["status"] == HostStatus.REMOVED:
         return HostHeartbeatResult(gone=True, accepted=False)
@@ -192,7 +194,7 @@ async def heartbeat(conn: Any, inp: HostHeartbeatInput) -> HostHeartbeatResult:
 async def heartbeat_lost(conn: Any, host_id: UUID, silent_s: float) -> str | None:
     """No heartbeat for ``silent_s``: an Up host becomes Disconnected (planners skip it).
     Returns the new status, or None if the host is gone."""
-    row = await conn.fetchrow("SELECT status FROM hosts WHERE id = $1 FOR UPDATE", host_id)
+    row = await conn.fetchrow("SELECT status FROM hosts WHERE id = $1 FOR NO KEY UPDATE", host_id)
     if row is None or row["status"] == HostStatus.REMOVED:
         return None
     if row["status"] != HostStatus.UP:

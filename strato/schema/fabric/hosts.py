@@ -27,7 +27,7 @@ async def transition(
     Idempotent: a host already at ``target`` is left alone and reported unchanged.
     Raises IllegalTransition when the current status forbids the move.
     """
-    row = await conn.fetchrow("SELECT status FROM hosts WHERE id = $1 FOR UPDATE", host_id)
+    row = await conn.fetchrow("SELECT status FROM hosts WHERE id = $1 FOR NO KEY UPDATE", host_id)
     if row is None:
         raise NotFound(f"host {host_id} does not exist", id=str(host_id))
     current = HostStatus(row["status"])

@@ -1,0 +1,98 @@
+"""Data volumes on a real host: a qcow2 file on the pool, hot-plugged into real QEMU
+guests (the tiny guest reports each new disk and its first bytes on its console), grown
+online by QEMU, unplugged, and moved to another guest with its data.
+
+Needs ``scripts/libvirt-host start`` and ``scripts/tiny-guest`` (CI runs both).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+from typing import Any
+
+import httpx
+import pytest
+
+from strato.schema.db import Database
+from tests.helpers import ok, unique, wait_operation
+from tests.lab import Lab, holds_pattern, wait_console, write_pattern
+from tests.workflows.vm_helpers import deploy
+
+pytestmark = pytest.mark.system
+
+GiB = 1 << 30
+
+
+async def _running(api: httpx.AsyncClient, fab: dict[str, Any]) -> dict[str, Any]:
+    accepted = await deploy(api, fab)
+    op = await wait_operation(api, accepted["operation"]["id"], timeout=120)
+    assert op["state"] == "succeeded", op
+    vm: dict[str, Any] = await ok(await api.get(f"/vms/{accepted['resource']['id']}"))
+    await wait_console(vm["console"]["serial_log"], "STRATO-DISKS", timeout=90)
+    return vm
+
+
+async def _vol_op(api: httpx.AsyncClient, vol_id: str, verb: str, body: Any = None) -> None:
+    r = await ok(await api.post(f"/volumes/{vol_id}/{verb}", json=body), 202)
+    op = await wait_operation(api, r["operation"]["id"], timeout=120)
+    assert op["state"] == "succeeded", op
+
+
+def _disks(lab: Lab, vm_id: str) -> list[str]:
+    """The disk targets of the VM's running domain, as libvirt has them."""
+    dom = next(d for d in lab.domains() if d.UUIDString() == vm_id)
+    xml = dom.XMLDesc(0)
+    return [part.split("'")[0] for part in xml.split("<target dev='")[1:]]
+
+
+def _virtual_size(path: str) -> int:
+    out = subprocess.run(
+        ["qemu-img", "info", "-U", "--output=json", path], capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    size: int = json.loads(out.stdout)["virtual-size"]
+    return size
+
+
+async def test_a_data_volume_moves_between_real_guests_with_its_data(
+    api: httpx.AsyncClient, kvm: dict[str, Any], lab: Lab, db: Database
+) -> None:
+    a, b = await _running(api, kvm), await _running(api, kvm)
+    body = {"name": unique("data"), "zone_id": kvm["zone"]["id"], "size_gb": 1}
+    vol = await ok(await api.post("/volumes", json=body), 201)
+
+    # First attach: the file is made on the pool, then hot-plugged; the guest sees vdb.
+    await _vol_op(api, vol["id"], "attach", {"vm_id": a["id"]})
+    vol = await ok(await api.get(f"/volumes/{vol['id']}"))
+    path = vol["path"]
+    assert path.startswith(str(lab.dir / "pool")) and await asyncio.to_thread(os.path.exists, path)
+    assert _disks(lab, a["id"]) == ["vda", "vdb"]
+    await wait_console(a["console"]["serial_log"], "STRATO-HOTPLUG disk vdb", timeout=60)
+
+    # Grown online: QEMU resizes the image the running guest holds.
+    await _vol_op(api, vol["id"], "resize", {"size_gb": 2})
+    assert await asyncio.to_thread(_virtual_size, path) == 2 * GiB
+
+    # Unplugged: the guest lets it go, the domain no longer has it.
+    await _vol_op(api, vol["id"], "detach")
+    assert _disks(lab, a["id"]) == ["vda"]
+
+    # Data written while detached is what the next guest reads, and survives it.
+    await asyncio.to_thread(write_pattern, path, 0x5A)
+    await _vol_op(api, vol["id"], "attach", {"vm_id": b["id"]})
+    log = await wait_console(b["console"]["serial_log"], "STRATO-HOTPLUG disk vdb", timeout=60)
+    assert "STRATO-HOTPLUG disk vdb " + "5a" * 16 in log, log
+    await _vol_op(api, vol["id"], "detach")
+    assert await asyncio.to_thread(holds_pattern, path, 0x5A)
+
+    # Destroyed and expunged at once: the file goes, the pool's claim with it.
+    await _vol_op(api, vol["id"], "destroy", {"expunge": True})
+    assert not await asyncio.to_thread(os.path.exists, path)
+    async with db.conn() as conn:
+        assert (
+            await conn.fetchval("SELECT count(*) FROM pool_claims WHERE volume_id = $1", vol["id"])
+            == 0
+        )
