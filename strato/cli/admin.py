@@ -31,6 +31,8 @@ RESOURCES: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 VM_COLUMNS = ("id", "name", "state", "cpu_count", "memory_mb", "host_id", "owner")
 VM_VERBS = ("start", "stop", "reboot", "scale", "destroy", "recover", "expunge")
+VOLUME_COLUMNS = ("id", "name", "kind", "state", "size_bytes", "vm_id", "device_id", "pool_id")
+VOLUME_VERBS = ("attach", "detach", "resize", "destroy", "recover", "expunge")
 
 
 def parse_pairs(pairs: Sequence[str]) -> dict[str, Any]:
@@ -104,19 +106,50 @@ def cmd_vm(args: argparse.Namespace, api: StratoClient) -> int:
         return 0
     if args.action == "deploy":
         body = parse_pairs(args.fields)
-        for name_key, id_key, path in (
+        _named(
+            api,
+            body,
             ("zone", "zone_id", "/zones"),
             ("offering", "service_offering_id", "/service-offerings"),
             ("template", "template_id", "/templates"),
-        ):
-            if name_key in body:  # friendly names, resolved to ids here
-                body[id_key] = _resolve(api, path, str(body.pop(name_key)))["id"]
+        )
         return follow(api, api.post("/vms", body), args)
     vm = _resolve(api, "/vms", args.ident)
     body = parse_pairs(args.fields)
     return follow(
         api, api.request("POST", f"/vms/{vm['id']}/{args.action}", json=body or None), args
     )
+
+
+def _named(api: StratoClient, body: dict[str, Any], *refs: tuple[str, str, str]) -> None:
+    """Friendly names in ``body`` (``zone=z1``), resolved to ids (``zone_id``) here."""
+    for name_key, id_key, path in refs:
+        if name_key in body:
+            body[id_key] = _resolve(api, path, str(body.pop(name_key)))["id"]
+
+
+def cmd_volume(args: argparse.Namespace, api: StratoClient) -> int:
+    if args.action == "list":
+        rows = list(api.list_all("/volumes", **parse_pairs(args.filters)))
+        emit(rows, args.json, VOLUME_COLUMNS)
+        return 0
+    if args.action == "show":
+        emit(_resolve(api, "/volumes", args.ident), args.json)
+        return 0
+    body = parse_pairs(args.fields)
+    if args.action == "create":
+        _named(
+            api,
+            body,
+            ("zone", "zone_id", "/zones"),
+            ("offering", "disk_offering_id", "/disk-offerings"),
+        )
+        emit(api.post("/volumes", body), args.json)
+        return 0
+    vol = _resolve(api, "/volumes", args.ident)
+    _named(api, body, ("vm", "vm_id", "/vms"))
+    accepted = api.request("POST", f"/volumes/{vol['id']}/{args.action}", json=body or None)
+    return follow(api, accepted, args)
 
 
 def cmd_networks(args: argparse.Namespace, api: StratoClient) -> int:
@@ -233,6 +266,24 @@ def add_commands(sub: Any) -> None:
         )
         vp.add_argument("--no-wait", action="store_true", help="return once accepted")
     vmp.set_defaults(handler=cmd_vm)
+
+    volp = sub.add_parser("volume", help="data volumes: create, attach, detach, resize, destroy")
+    volacts = volp.add_subparsers(dest="action", required=True)
+    with_json(volacts.add_parser("list")).add_argument("filters", nargs="*", metavar="key=value")
+    with_json(volacts.add_parser("show")).add_argument("ident", metavar="ID|NAME")
+    vc = with_json(volacts.add_parser("create", help="name=.. zone=..|zone_id=.. size_gb=.."))
+    vc.add_argument("fields", nargs="+", metavar="key=value")
+    for verb in VOLUME_VERBS:
+        vv = with_json(volacts.add_parser(verb))
+        vv.add_argument("ident", metavar="ID|NAME")
+        vv.add_argument(
+            "fields",
+            nargs="*",
+            metavar="key=value",
+            help="e.g. vm=web1 (attach), size_gb=20 shrink_ok=true (resize), expunge=true",
+        )
+        vv.add_argument("--no-wait", action="store_true", help="return once accepted")
+    volp.set_defaults(handler=cmd_volume)
 
     nets = sub.add_parser("networks", help="guest networks")
     nacts = nets.add_subparsers(dest="action", required=True)

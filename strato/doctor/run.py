@@ -47,16 +47,18 @@ class Report:
         }
 
 
-async def _orphan_locks(db: Database, client: Client) -> dict[UUID, str]:
+async def _orphan_locks(db: Database, client: Client, locked: Any, kind: str) -> dict[UUID, str]:
     """Locks held by operations whose workflow is not running (ended, or never existed).
-    An operation not started yet is the starter sweep's business, not an orphan."""
+    An operation not started yet is the starter sweep's business, not an orphan.
+    ``locked`` reads (resource id, op, workflow_id, run_id) rows; a lock with no operation
+    row is the delayed expunge's (``<kind>-expunge:<id>``)."""
     async with db.conn() as conn:
-        rows = await compute_audit.locked_vms(conn)
+        rows = await locked(conn)
     suspects: dict[UUID, tuple[UUID, str]] = {}
     for r in rows:
         if r["workflow_id"] is not None and r["run_id"] is None:
             continue
-        wf = r["workflow_id"] or workflow_id("vm", "expunge", r["id"])
+        wf = r["workflow_id"] or workflow_id(kind, "expunge", r["id"])
         handle = client.get_workflow_handle(wf, run_id=r["run_id"])
         try:
             desc = await handle.describe()
@@ -73,8 +75,8 @@ async def _orphan_locks(db: Database, client: Client) -> dict[UUID, str]:
     # Keep only locks still held by the same operation: one that finished meanwhile
     # released its lock in its last step.
     async with db.conn() as conn:
-        still = {(r["id"], r["op"]) for r in await compute_audit.locked_vms(conn)}
-    return {op: why for op, (vm, why) in suspects.items() if (vm, op) in still}
+        still = {(r["id"], r["op"]) for r in await locked(conn)}
+    return {op: why for op, (rid, why) in suspects.items() if (rid, op) in still}
 
 
 async def examine(
@@ -89,14 +91,18 @@ async def examine(
     c = Checks(db, repair=repair)
     report = Report(repair=repair)
     orphan_locks: dict[UUID, str] = {}
+    orphan_volume_locks: dict[UUID, str] = {}
     if client is not None:
-        orphan_locks = await _orphan_locks(db, client)
+        orphan_locks = await _orphan_locks(db, client, compute_audit.locked_vms, "vm")
+        orphan_volume_locks = await _orphan_locks(
+            db, client, storage_audit.locked_volumes, "volume"
+        )
     else:
         c.notes.append("Temporal not asked: operation locks and drivers not compared")
     await compute.stuck_vms(c, orphan_locks)
     await compute.host_claims(c)
     await compute.host_counters(c)
-    await storage.volumes(c)
+    await storage.volumes(c, orphan_volume_locks)
     await storage.pool_claims(c)
     await storage.pool_counters(c)
     await network.addresses(c)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from functools import partial
+from uuid import UUID
 
 from strato.doctor.findings import Checks, Delete, DriverRepairs, Finding
 from strato.domain.fabric.payloads import PoolVolume
@@ -13,9 +14,33 @@ from strato.domain.storage.specs import VolumeInfo
 from strato.schema.storage import audit
 
 
-async def volumes(c: Checks) -> None:
-    """Volumes left in a transitional state, and live volumes of expunged VMs."""
-    for r in await c.read(audit.stuck_volumes, TRANSITIONAL_VOLUME):
+async def volumes(c: Checks, orphan_locks: dict[UUID, str] | None = None) -> None:
+    """Volumes left in a transitional state, live volumes of expunged VMs, and volumes
+    whose lock an ended operation still holds (``orphan_locks``: operation -> why)."""
+    orphans = orphan_locks or {}
+    for r in await c.read(audit.stuck_volumes, TRANSITIONAL_VOLUME, list(orphans)):
+        op = r["op"]
+        if op is not None:
+            detail = f"volume's lock is held by operation {op}, which {orphans[op]}"
+            to_error = r["state"] in TRANSITIONAL_VOLUME
+            await c.found(
+                "stuck-volume",
+                "volume",
+                r["id"],
+                f"volume {r['name']}",
+                detail,
+                "release the lock"
+                + (f" and move it from {r['state']} to Error" if to_error else ""),
+                partial(
+                    audit.unstick_volume,
+                    volume_id=r["id"],
+                    state=r["state"],
+                    op=op,
+                    error=f"{detail} (moved to Error by strato doctor)",
+                    to_error=to_error,
+                ),
+            )
+            continue
         if r["vm_state"] == "Expunged":
             detail = f"volume is {r['state']} but its VM is Expunged"
             target = "Expunged"
@@ -52,13 +77,14 @@ async def pool_claims(c: Checks) -> None:
             "volume",
             r["id"],
             f"volume {r['name']}",
-            f"volume is Ready on {r['pool']} without a storage claim",
+            f"volume is {r['state']} on {r['pool']} without a storage claim",
             f"claim {r['size_bytes']} bytes on {r['pool']}",
             partial(
                 audit.insert_pool_claim,
                 volume_id=r["id"],
                 pool_id=r["pool_id"],
                 size=r["size_bytes"],
+                state=r["state"],
             ),
         )
 

@@ -165,11 +165,29 @@ def test_up_serves_stops_cleanly_and_restarts_with_state(
         )
         assert '"state": "Running"' in shown.stdout, shown.stdout
         assert '"ip_address": "10.1.0.10"' in shown.stdout
+        # a data volume through the CLI, hot-plugged into it by names
+        made = _cli(env, "volume", "create", "name=data1", "zone=demo", "size_gb=1", "--json")
+        assert made.returncode == 0 and '"Allocated"' in made.stdout, made.stderr
+        attached = _cli(env, "volume", "attach", "data1", "vm=web1")
+        assert attached.returncode == 0, attached.stdout + attached.stderr
+        assert "(volume.attach)" in attached.stdout and "succeeded" in attached.stdout
+        vol = _cli(env, "volume", "show", "data1", "--json")
+        assert '"device_id": 1' in vol.stdout and '"state": "Ready"' in vol.stdout, vol.stdout
         children = descendants(again.proc.pid)
     finally:
         assert again.stop(signal.SIGTERM) == 0
     time.sleep(0.5)
     assert not [p for p in children if alive(p)]
+
+
+def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "strato.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_taken_port_is_reported_by_name(tmp_path: Path, ports: dict[str, str]) -> None:

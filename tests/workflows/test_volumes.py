@@ -8,7 +8,9 @@ from typing import Any
 
 import httpx
 import pytest
+from temporalio.client import Client
 
+from strato.doctor import examine
 from strato.schema.db import Database
 from tests.conftest import Platform
 from tests.helpers import make_fabric, ok, pool_body, table_counts, unique, wait_operation
@@ -321,3 +323,40 @@ async def test_a_vm_starts_only_where_its_volumes_are(
     op = await act(api, vm["id"], "start", expect="failed")
     assert "holds the VM's volumes" in op["error"]["message"], op
     assert (await ok(await api.get(f"/vms/{vm['id']}")))["volumes"][0]["state"] == "Ready"
+
+
+async def test_doctor_is_clean_after_volume_work_and_repairs_a_stale_volume_lock(
+    api: httpx.AsyncClient, platform: Platform, db: Database, temporal_client: Client
+) -> None:
+    """Attached, detached, destroyed-pending and expunged volumes leave the doctor clean
+    (a Destroy volume keeps its file and claim until its expunge); a volume lock whose
+    operation ended is found, released, and the volume can be operated again."""
+    fab = await vm_zone(api, hosts=1)
+    vm = await running_vm(api, fab)
+    attached, pending, gone = await create(api, fab), await create(api, fab), await create(api, fab)
+    await vol_op(api, attached["id"], "attach", {"vm_id": vm["id"]})
+    for v in (pending, gone):
+        await vol_op(api, v["id"], "attach", {"vm_id": vm["id"]})
+        await vol_op(api, v["id"], "detach")
+    await vol_op(api, pending["id"], "destroy")
+    await vol_op(api, gone["id"], "destroy", {"expunge": True})
+    queue = platform.settings.orchestration_queue
+    report = await examine(db, temporal_client, queue=queue)
+    assert report.findings == [], report.findings
+
+    async with db.tx() as conn:  # a lock held by the attach that ended long ago
+        await conn.execute(
+            """UPDATE volumes SET current_operation_id = (
+                   SELECT id FROM operations WHERE resource_id = $1 AND kind = 'volume.attach'),
+                   current_operation_kind = 'attach' WHERE id = $1""",
+            attached["id"],
+        )
+    report = await examine(db, temporal_client, queue=queue)
+    assert [(f.check, f.resource) for f in report.findings] == [
+        ("stuck-volume", f"volume {attached['name']}")
+    ], report.findings
+    assert "ended (completed)" in report.findings[0].detail
+    repaired = await examine(db, temporal_client, queue=queue, repair=True)
+    assert all(f.repaired for f in repaired.findings)
+    assert (await examine(db, temporal_client, queue=queue)).findings == []
+    await vol_op(api, attached["id"], "detach")

@@ -15,16 +15,33 @@ from strato.schema.transitions import VOLUME, transition
 # -- reads ----------------------------------------------------------------------------
 
 
-async def stuck_volumes(conn: Any, transitional: Collection[str]) -> list[Any]:
-    """Volumes at rest in a transitional state, and live volumes of expunged VMs."""
+async def stuck_volumes(
+    conn: Any, transitional: Collection[str], orphan_ops: Collection[UUID] = ()
+) -> list[Any]:
+    """Volumes at rest in a transitional state, live volumes of expunged VMs, and volumes
+    locked by one of ``orphan_ops`` (operations that ended without releasing them)."""
     rows: list[Any] = await conn.fetch(
-        """SELECT vol.id, vol.name, vol.state, v.state AS vm_state FROM volumes vol
+        """SELECT vol.id, vol.name, vol.state, vol.current_operation_id AS op,
+                  v.state AS vm_state FROM volumes vol
            LEFT JOIN vms v ON v.id = vol.vm_id
-           WHERE (v.id IS NULL OR v.current_operation_id IS NULL)
-             AND (vol.state = ANY($1::text[])
-                  OR (v.state = 'Expunged' AND vol.state <> 'Expunged'))
+           WHERE ((v.id IS NULL OR v.current_operation_id IS NULL)
+                  AND vol.current_operation_id IS NULL
+                  AND (vol.state = ANY($1::text[])
+                       OR (v.state = 'Expunged' AND vol.state <> 'Expunged')))
+              OR vol.current_operation_id = ANY($2::uuid[])
            ORDER BY vol.created_at, vol.id""",
         sorted(transitional),
+        list(orphan_ops),
+    )
+    return rows
+
+
+async def locked_volumes(conn: Any) -> list[Any]:
+    """Volumes whose lock is held, with the operation that holds it (if it has a row)."""
+    rows: list[Any] = await conn.fetch(
+        """SELECT vol.id, vol.current_operation_id AS op, o.workflow_id, o.run_id
+           FROM volumes vol LEFT JOIN operations o ON o.id = vol.current_operation_id
+           WHERE vol.current_operation_id IS NOT NULL"""
     )
     return rows
 
@@ -37,7 +54,8 @@ async def stray_pool_claims(conn: Any) -> list[Any]:
            FROM pool_claims c JOIN volumes vol ON vol.id = c.volume_id
            JOIN storage_pools p ON p.id = c.pool_id LEFT JOIN vms v ON v.id = vol.vm_id
            WHERE (v.id IS NULL OR v.current_operation_id IS NULL)
-             AND NOT (vol.state = 'Ready' AND vol.pool_id = c.pool_id)
+             AND vol.current_operation_id IS NULL
+             AND NOT (vol.state IN ('Ready', 'Destroy') AND vol.pool_id = c.pool_id)
            ORDER BY vol.created_at, vol.id"""
     )
     return rows
@@ -45,11 +63,13 @@ async def stray_pool_claims(conn: Any) -> list[Any]:
 
 async def ready_without_claim(conn: Any) -> list[Any]:
     rows: list[Any] = await conn.fetch(
-        """SELECT vol.id, vol.name, vol.pool_id, vol.size_bytes, p.name AS pool
+        """SELECT vol.id, vol.name, vol.state, vol.pool_id, vol.size_bytes, p.name AS pool
            FROM volumes vol JOIN storage_pools p ON p.id = vol.pool_id
            LEFT JOIN pool_claims c ON c.volume_id = vol.id LEFT JOIN vms v ON v.id = vol.vm_id
            WHERE (v.id IS NULL OR v.current_operation_id IS NULL)
-             AND vol.state = 'Ready' AND c.volume_id IS NULL
+             AND vol.current_operation_id IS NULL
+             AND vol.state IN ('Ready', 'Destroy') AND vol.path IS NOT NULL
+             AND c.volume_id IS NULL
            ORDER BY vol.created_at, vol.id"""
     )
     return rows
@@ -70,7 +90,8 @@ async def pool_counters(conn: Any) -> list[Any]:
 async def pool_volumes(conn: Any, pool_name: str) -> list[Any]:
     """The live volume records on a pool, with the operation holding their VM."""
     rows: list[Any] = await conn.fetch(
-        """SELECT vol.id, vol.name, vol.state, vol.updated_at, v.current_operation_id AS op
+        """SELECT vol.id, vol.name, vol.state, vol.updated_at,
+                  coalesce(vol.current_operation_id, v.current_operation_id) AS op
            FROM volumes vol JOIN storage_pools p ON p.id = vol.pool_id
            LEFT JOIN vms v ON v.id = vol.vm_id
            WHERE p.name = $1 AND vol.state <> 'Expunged'""",
@@ -84,7 +105,8 @@ async def recently_owned(conn: Any, name: str, taken_at: datetime) -> bool:
     rows = await conn.fetch(
         """SELECT 1 FROM volumes vol LEFT JOIN vms v ON v.id = vol.vm_id
            WHERE vol.name = $1
-             AND (vol.updated_at >= $2 OR v.current_operation_id IS NOT NULL)""",
+             AND (vol.updated_at >= $2 OR v.current_operation_id IS NOT NULL
+                  OR vol.current_operation_id IS NOT NULL)""",
         name,
         taken_at,
     )
@@ -109,8 +131,9 @@ async def volume_still_orphan(conn: Any, pool_name: str, name: str, taken_at: da
 
 async def _volume_at_rest(conn: Any, volume_id: UUID, state: str) -> bool:
     row = await conn.fetchrow(
-        """SELECT vol.state, v.current_operation_id AS op FROM volumes vol
-           LEFT JOIN vms v ON v.id = vol.vm_id WHERE vol.id = $1 FOR UPDATE OF vol""",
+        """SELECT vol.state, coalesce(vol.current_operation_id, v.current_operation_id) AS op
+           FROM volumes vol LEFT JOIN vms v ON v.id = vol.vm_id
+           WHERE vol.id = $1 FOR UPDATE OF vol""",
         volume_id,
     )
     return bool(row is not None and row["state"] == state and row["op"] is None)
@@ -125,6 +148,30 @@ async def volume_state(conn: Any, *, volume_id: UUID, state: str, target: str) -
     return True
 
 
+async def unstick_volume(
+    conn: Any, *, volume_id: UUID, state: str, op: UUID, error: str, to_error: bool
+) -> bool:
+    """Release the lock an ended operation left on a volume, and move it to Error if it
+    was left in a transitional state."""
+    row = await conn.fetchrow("SELECT * FROM volumes WHERE id = $1 FOR UPDATE", volume_id)
+    if row is None or row["state"] != state or row["current_operation_id"] != op:
+        return False
+    columns: dict[str, Any] = {"current_operation_id": None, "current_operation_kind": None}
+    if to_error:
+        columns["last_error"] = error
+    target = VolumeState.ERROR if to_error else VolumeState(state)
+    await transition(
+        conn,
+        VOLUME,
+        volume_id,
+        target,
+        reason=error if to_error else None,
+        columns=columns,
+        locked=row,
+    )
+    return True
+
+
 async def release_pool_claim(conn: Any, *, volume_id: UUID, state: str) -> bool:
     if not await _volume_at_rest(conn, volume_id, state):
         return False
@@ -132,8 +179,10 @@ async def release_pool_claim(conn: Any, *, volume_id: UUID, state: str) -> bool:
     return True
 
 
-async def insert_pool_claim(conn: Any, *, volume_id: UUID, pool_id: UUID, size: int) -> bool:
-    if not await _volume_at_rest(conn, volume_id, "Ready"):
+async def insert_pool_claim(
+    conn: Any, *, volume_id: UUID, pool_id: UUID, size: int, state: str = "Ready"
+) -> bool:
+    if not await _volume_at_rest(conn, volume_id, state):
         return False
     await conn.execute("SELECT 1 FROM storage_pools WHERE id = $1 FOR UPDATE", pool_id)
     status: str = await conn.execute(
