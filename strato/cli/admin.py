@@ -152,6 +152,28 @@ def cmd_volume(args: argparse.Namespace, api: StratoClient) -> int:
     return follow(api, accepted, args)
 
 
+SNAPSHOT_COLUMNS = ("id", "name", "volume_id", "state", "size_bytes", "created_at")
+
+
+def cmd_snapshot(args: argparse.Namespace, api: StratoClient) -> int:
+    if args.action == "list":
+        rows = list(api.list_all("/snapshots", **parse_pairs(args.filters)))
+        emit(rows, args.json, SNAPSHOT_COLUMNS)
+        return 0
+    if args.action == "show":
+        emit(_resolve(api, "/snapshots", args.ident), args.json)
+        return 0
+    if args.action == "take":
+        vol = _resolve(api, "/volumes", args.ident)
+        body = parse_pairs(args.fields)
+        accepted = api.request("POST", f"/volumes/{vol['id']}/snapshots", json=body or None)
+        return follow(api, accepted, args)
+    snap = _resolve(api, "/snapshots", args.ident)
+    if args.action == "delete":
+        return follow(api, api.request("DELETE", f"/snapshots/{snap['id']}"), args)
+    return follow(api, api.request("POST", f"/snapshots/{snap['id']}/revert"), args)
+
+
 def cmd_networks(args: argparse.Namespace, api: StratoClient) -> int:
     if args.action == "list":
         emit(
@@ -284,6 +306,20 @@ def add_commands(sub: Any) -> None:
         )
         vv.add_argument("--no-wait", action="store_true", help="return once accepted")
     volp.set_defaults(handler=cmd_volume)
+
+    snp = sub.add_parser("snapshot", help="volume snapshots: take, revert, delete")
+    snacts = snp.add_subparsers(dest="action", required=True)
+    with_json(snacts.add_parser("list")).add_argument("filters", nargs="*", metavar="key=value")
+    with_json(snacts.add_parser("show")).add_argument("ident", metavar="ID|NAME")
+    tk = with_json(snacts.add_parser("take", help="VOLUME [name=..]"))
+    tk.add_argument("ident", metavar="VOLUME")
+    tk.add_argument("fields", nargs="*", metavar="key=value")
+    tk.add_argument("--no-wait", action="store_true", help="return once accepted")
+    for verb in ("revert", "delete"):
+        sv = with_json(snacts.add_parser(verb))
+        sv.add_argument("ident", metavar="ID|NAME")
+        sv.add_argument("--no-wait", action="store_true", help="return once accepted")
+    snp.set_defaults(handler=cmd_snapshot)
 
     nets = sub.add_parser("networks", help="guest networks")
     nacts = nets.add_subparsers(dest="action", required=True)

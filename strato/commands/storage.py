@@ -38,6 +38,7 @@ from strato.schema import repository
 from strato.schema.compute import vms
 from strato.schema.compute.vms import VMS
 from strato.schema.operations import OperationRecord
+from strato.schema.repository import TableSpec
 from strato.schema.storage import pools, volumes
 from strato.schema.storage.volumes import VOLUMES
 from strato.schema.tables import DISK_OFFERINGS, ZONES
@@ -122,43 +123,48 @@ async def _size_gb(conn: Any, body: VolumeCreate) -> int:
     return off.size_gb
 
 
-Lock = Callable[[Any, UUID], Awaitable[tuple[Volume, BaseModel]]]
+# Takes the operation's locks, checks, and returns the volume, the workflow's input and
+# the id of the resource the operation is about (the volume, or a snapshot of it).
+Lock = Callable[[Any, UUID], Awaitable[tuple[Volume, BaseModel, UUID]]]
 
 
-async def _operate(
+async def operate(
     ctx: CommandContext,
-    volume_id: UUID,
+    target: tuple[str, UUID],
     verb: str,
     workflow: str,
     body: BaseModel | None,
     idempotency_key: str | None,
     lock: Lock,
+    resource: TableSpec[Any] = VOLUMES,
+    recorded_as: str | None = None,
 ) -> Accepted:
-    """Authorize, lock (``lock`` takes the locks, checks, and makes the input), record,
-    start."""
-    await ctx.authorize(Action(f"volume.{verb}", "volume", volume_id))
+    """Authorize ``verb`` on ``target`` (kind, id), lock (``lock``), record (as
+    ``<resource>.<recorded_as or verb>``), start."""
+    kind, target_id = target
+    await ctx.authorize(Action(f"{kind}.{verb}", kind, target_id))
     request_body = {
         "verb": verb,
-        "volume": str(volume_id),
+        kind: str(target_id),
         **(body.model_dump(mode="json") if body else {}),
     }
 
     async def build(conn: Any, intake: Intake) -> OperationRecord:
         op_id = uuid4()
-        vol, inp = await lock(conn, op_id)
+        vol, inp, resource_id = await lock(conn, op_id)
         return await intake.record(
             conn,
             operation_id=op_id,
-            resource_type="volume",
-            resource_id=volume_id,
-            verb=verb,
+            resource_type=resource.resource_type,
+            resource_id=resource_id,
+            verb=recorded_as or verb,
             workflow_type=workflow,
             input=inp,
             attributes={"StratoZone": str(vol.zone_id), "StratoOwner": vol.owner},
         )
 
     return await ctx.run(
-        idempotency_key=idempotency_key, request_body=request_body, build=build, resource=VOLUMES
+        idempotency_key=idempotency_key, request_body=request_body, build=build, resource=resource
     )
 
 
@@ -190,7 +196,7 @@ async def _vm_cluster(conn: Any, vm: Vm) -> tuple[UUID | None, str]:
 async def attach_volume(
     ctx: CommandContext, volume_id: UUID, body: VolumeAttach, idempotency_key: str | None
 ) -> Accepted:
-    async def lock(conn: Any, op: UUID) -> tuple[Volume, BaseModel]:
+    async def lock(conn: Any, op: UUID) -> tuple[Volume, BaseModel, UUID]:
         vol = await volumes.acquire(
             conn, volume_id, op, "attach", {VolumeState.ALLOCATED, VolumeState.READY}
         )
@@ -218,10 +224,16 @@ async def attach_volume(
                 )
         device = await _device(conn, vm, body.device_id)
         inp = AttachVolumeInput(volume_id=volume_id, operation_id=op, vm_id=vm.id, device_id=device)
-        return vol, inp
+        return vol, inp, volume_id
 
-    return await _operate(
-        ctx, volume_id, "attach", flows.ATTACH_VOLUME.name, body, idempotency_key, lock
+    return await operate(
+        ctx,
+        ("volume", volume_id),
+        "attach",
+        flows.ATTACH_VOLUME.name,
+        body,
+        idempotency_key,
+        lock,
     )
 
 
@@ -240,7 +252,7 @@ async def _device(conn: Any, vm: Vm, wanted: int | None) -> int:
 async def detach_volume(
     ctx: CommandContext, volume_id: UUID, idempotency_key: str | None
 ) -> Accepted:
-    async def lock(conn: Any, op: UUID) -> tuple[Volume, BaseModel]:
+    async def lock(conn: Any, op: UUID) -> tuple[Volume, BaseModel, UUID]:
         vol = await volumes.acquire(
             conn,
             volume_id,
@@ -253,10 +265,17 @@ async def detach_volume(
             raise Conflict(f"volume {vol.name} is not attached to a VM")
         allowed = {VmState.RUNNING, VmState.STOPPED, VmState.DESTROYED, VmState.ERROR}
         await vms.acquire(conn, vol.vm_id, op, "detach-volume", frozenset(allowed))
-        return vol, DetachVolumeInput(volume_id=volume_id, operation_id=op, vm_id=vol.vm_id)
+        inp = DetachVolumeInput(volume_id=volume_id, operation_id=op, vm_id=vol.vm_id)
+        return vol, inp, volume_id
 
-    return await _operate(
-        ctx, volume_id, "detach", flows.DETACH_VOLUME.name, None, idempotency_key, lock
+    return await operate(
+        ctx,
+        ("volume", volume_id),
+        "detach",
+        flows.DETACH_VOLUME.name,
+        None,
+        idempotency_key,
+        lock,
     )
 
 
@@ -265,7 +284,7 @@ async def resize_volume(
 ) -> Accepted:
     new = body.size_gb * GiB
 
-    async def lock(conn: Any, op: UUID) -> tuple[Volume, BaseModel]:
+    async def lock(conn: Any, op: UUID) -> tuple[Volume, BaseModel, UUID]:
         vol = await volumes.acquire(
             conn, volume_id, op, "resize", {VolumeState.ALLOCATED, VolumeState.READY}
         )
@@ -295,7 +314,7 @@ async def resize_volume(
             raise InsufficientCapacity(
                 f"the pool of volume {vol.name} has no room for {new - vol.size_bytes} more bytes"
             )
-        return vol, ResizeVolumeInput(
+        inp = ResizeVolumeInput(
             volume_id=volume_id,
             operation_id=op,
             size_bytes=new,
@@ -303,9 +322,16 @@ async def resize_volume(
             shrink_ok=body.shrink_ok,
             vm_id=vol.vm_id,
         )
+        return vol, inp, volume_id
 
-    return await _operate(
-        ctx, volume_id, "resize", flows.RESIZE_VOLUME.name, body, idempotency_key, lock
+    return await operate(
+        ctx,
+        ("volume", volume_id),
+        "resize",
+        flows.RESIZE_VOLUME.name,
+        body,
+        idempotency_key,
+        lock,
     )
 
 
@@ -314,43 +340,63 @@ async def destroy_volume(
 ) -> Accepted:
     expunge = bool(body and body.expunge)
 
-    async def lock(conn: Any, op: UUID) -> tuple[Volume, BaseModel]:
+    async def lock(conn: Any, op: UUID) -> tuple[Volume, BaseModel, UUID]:
         allowed = {VolumeState.ALLOCATED, VolumeState.READY, VolumeState.ERROR}
         vol = await volumes.acquire(conn, volume_id, op, "destroy", allowed)
         _data_only(vol, "destroy its VM")
         if vol.vm_id is not None:
             raise Conflict(f"volume {vol.name} is attached to VM {vol.vm_id}: detach it first")
-        return vol, DestroyVolumeInput(
+        inp = DestroyVolumeInput(
             volume_id=volume_id,
             operation_id=op,
             expunge=expunge,
             expunge_delay_s=ctx.settings.expunge_delay_s,
         )
+        return vol, inp, volume_id
 
-    return await _operate(
-        ctx, volume_id, "destroy", flows.DESTROY_VOLUME.name, body, idempotency_key, lock
+    return await operate(
+        ctx,
+        ("volume", volume_id),
+        "destroy",
+        flows.DESTROY_VOLUME.name,
+        body,
+        idempotency_key,
+        lock,
     )
 
 
 async def recover_volume(
     ctx: CommandContext, volume_id: UUID, idempotency_key: str | None
 ) -> Accepted:
-    async def lock(conn: Any, op: UUID) -> tuple[Volume, BaseModel]:
+    async def lock(conn: Any, op: UUID) -> tuple[Volume, BaseModel, UUID]:
         vol = await volumes.acquire(conn, volume_id, op, "recover", {VolumeState.DESTROY})
-        return vol, VolumeRef(volume_id=volume_id, operation_id=op)
+        return vol, VolumeRef(volume_id=volume_id, operation_id=op), volume_id
 
-    return await _operate(
-        ctx, volume_id, "recover", flows.RECOVER_VOLUME.name, None, idempotency_key, lock
+    return await operate(
+        ctx,
+        ("volume", volume_id),
+        "recover",
+        flows.RECOVER_VOLUME.name,
+        None,
+        idempotency_key,
+        lock,
     )
 
 
 async def expunge_volume(
     ctx: CommandContext, volume_id: UUID, idempotency_key: str | None
 ) -> Accepted:
-    async def lock(conn: Any, op: UUID) -> tuple[Volume, BaseModel]:
+    async def lock(conn: Any, op: UUID) -> tuple[Volume, BaseModel, UUID]:
         vol = await volumes.acquire(conn, volume_id, op, "expunge", {VolumeState.DESTROY})
-        return vol, ExpungeVolumeInput(volume_id=volume_id, operation_id=op, delay_s=0)
+        inp = ExpungeVolumeInput(volume_id=volume_id, operation_id=op, delay_s=0)
+        return vol, inp, volume_id
 
-    return await _operate(
-        ctx, volume_id, "expunge", flows.EXPUNGE_VOLUME.name, None, idempotency_key, lock
+    return await operate(
+        ctx,
+        ("volume", volume_id),
+        "expunge",
+        flows.EXPUNGE_VOLUME.name,
+        None,
+        idempotency_key,
+        lock,
     )

@@ -68,6 +68,11 @@ class VolumeResized(Payload):
     old_size_bytes: int
 
 
+class SnapshotRef(Payload):
+    snapshot_id: str
+    snapshot: str
+
+
 class VmDrift(Payload):
     host: str
     recorded: str
@@ -153,6 +158,7 @@ CRUD_RESOURCES = (
     "affinity_group",
     "vm",
     "volume",
+    "snapshot",
 )
 for _r in CRUD_RESOURCES:
     register(
@@ -160,7 +166,7 @@ for _r in CRUD_RESOURCES:
         EventType(f"strato.{_r}.updated", _r, Changed, "fields changed (`changed` names them)"),
         EventType(f"strato.{_r}.deleted", _r, Named, "deleted"),
     )
-for _r in set(CRUD_RESOURCES) - {"vm", "host", "volume"}:
+for _r in set(CRUD_RESOURCES) - {"vm", "host", "volume", "snapshot"}:
     register(EventType(f"strato.{_r}.state_changed", _r, NoPayload, "an admin changed its state"))
 
 register(
@@ -203,6 +209,8 @@ register(
         "a data volume was detached from a VM (or its VM was expunged)",
     ),
     EventType("strato.volume.resized", "volume", VolumeResized, "a volume got a new size"),
+    EventType("strato.volume.reverted", "volume", SnapshotRef, "a volume went back to a snapshot"),
+    EventType("strato.snapshot.state_changed", "snapshot", Reason, "a snapshot moved state"),
     EventType(
         "strato.volume.operation_failed",
         "volume",

@@ -85,9 +85,22 @@ class VolumeState(StrEnum):
     MIGRATING = "Migrating"
     COPYING = "Copying"
     SNAPSHOTTING = "Snapshotting"
+    REVERT_SNAPSHOTTING = "RevertSnapshotting"
     DESTROY = "Destroy"
     EXPUNGING = "Expunging"
     EXPUNGED = "Expunged"
+    ERROR = "Error"
+
+
+class SnapshotState(StrEnum):
+    ALLOCATED = "Allocated"
+    CREATING = "Creating"
+    CREATED_ON_PRIMARY = "CreatedOnPrimary"
+    BACKING_UP = "BackingUp"
+    BACKED_UP = "BackedUp"
+    COPYING = "Copying"
+    DESTROYING = "Destroying"
+    DESTROYED = "Destroyed"
     ERROR = "Error"
 
 
@@ -208,7 +221,15 @@ working on it, or Running on no host, goes to Error (saying why)."""
 
 _VOL = VolumeState
 TRANSITIONAL_VOLUME = frozenset(
-    {_VOL.CREATING, _VOL.RESIZING, _VOL.MIGRATING, _VOL.COPYING, _VOL.SNAPSHOTTING, _VOL.EXPUNGING}
+    {
+        _VOL.CREATING,
+        _VOL.RESIZING,
+        _VOL.MIGRATING,
+        _VOL.COPYING,
+        _VOL.SNAPSHOTTING,
+        _VOL.REVERT_SNAPSHOTTING,
+        _VOL.EXPUNGING,
+    }
 )
 VOLUME_STATE = StateMachine[VolumeState](
     "volume",
@@ -221,6 +242,7 @@ VOLUME_STATE = StateMachine[VolumeState](
                 _VOL.RESIZING,
                 _VOL.MIGRATING,
                 _VOL.SNAPSHOTTING,
+                _VOL.REVERT_SNAPSHOTTING,
                 _VOL.COPYING,
                 _VOL.DESTROY,
             }
@@ -229,6 +251,7 @@ VOLUME_STATE = StateMachine[VolumeState](
         _VOL.RESIZING: frozenset({_VOL.READY}),
         _VOL.MIGRATING: frozenset({_VOL.READY}),
         _VOL.SNAPSHOTTING: frozenset({_VOL.READY}),
+        _VOL.REVERT_SNAPSHOTTING: frozenset({_VOL.READY}),
         _VOL.DESTROY: frozenset({_VOL.ALLOCATED, _VOL.READY, _VOL.ERROR}),
         _VOL.EXPUNGING: frozenset({_VOL.DESTROY, _VOL.ERROR, _VOL.READY, _VOL.ALLOCATED}),
         _VOL.EXPUNGED: frozenset(set(_VOL) - {_VOL.EXPUNGED}),
@@ -242,3 +265,22 @@ volume is Allocated until its first attach creates it on a pool; Ready while it 
 CloudStack, not a state); Resizing, Migrating or Snapshotting while an operation changes
 its file; Destroy while its expunge is pending (recovered back to Ready or Allocated);
 Error when an operation could not put it back or its file is gone."""
+
+_SN = SnapshotState
+TRANSITIONAL_SNAPSHOT = frozenset({_SN.CREATING, _SN.BACKING_UP, _SN.COPYING, _SN.DESTROYING})
+SNAPSHOT_STATE = StateMachine[SnapshotState](
+    "snapshot",
+    {
+        _SN.CREATING: frozenset({_SN.ALLOCATED}),
+        _SN.CREATED_ON_PRIMARY: frozenset({_SN.CREATING}),
+        _SN.BACKING_UP: frozenset({_SN.CREATED_ON_PRIMARY}),
+        _SN.BACKED_UP: frozenset({_SN.BACKING_UP}),
+        _SN.DESTROYING: frozenset({_SN.CREATED_ON_PRIMARY, _SN.BACKED_UP, _SN.ERROR}),
+        _SN.DESTROYED: frozenset(set(_SN) - {_SN.DESTROYED}),
+        _SN.ERROR: TRANSITIONAL_SNAPSHOT | {_SN.ALLOCATED},
+    },
+)
+"""Snapshot lifecycle (CloudStack's): Creating on the volume's pool, CreatedOnPrimary
+there (BackingUp/BackedUp once secondary storage keeps a copy), Destroying, Destroyed
+(also when its volume is expunged: the pool's snapshots go with the volume's file);
+Error when a step failed, saying why."""

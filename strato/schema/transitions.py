@@ -16,9 +16,11 @@ from uuid import UUID
 from strato.domain.errors import IllegalTransition, NotFound
 from strato.domain.states import (
     HOST_STATUS,
+    SNAPSHOT_STATE,
     VM_STATE,
     VOLUME_STATE,
     HostStatus,
+    SnapshotState,
     StateMachine,
     VmState,
     VolumeState,
@@ -43,6 +45,7 @@ class Stateful(Generic[S]):
 VM = Stateful("vms", "vm", "state", VmState, VM_STATE, "error")
 HOST = Stateful("hosts", "host", "status", HostStatus, HOST_STATUS, "reason")
 VOLUME = Stateful("volumes", "volume", "state", VolumeState, VOLUME_STATE, "reason")
+SNAPSHOT = Stateful("snapshots", "snapshot", "state", SnapshotState, SNAPSHOT_STATE, "reason")
 
 
 @dataclass(frozen=True)

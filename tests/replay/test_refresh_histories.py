@@ -45,8 +45,9 @@ async def _agent_histories(
 
 
 async def _volume_operations(api: httpx.AsyncClient, fab: dict[str, Any], vm_id: str) -> None:
-    """Every volume workflow: attach (hot-plug, creating it), resize, detach, destroy with
-    its delayed expunge, recover (cancelling it), destroy and expunge now."""
+    """Every volume workflow: attach (hot-plug, creating it), resize, detach, a snapshot
+    taken, reverted to and deleted, destroy with its delayed expunge, recover (cancelling
+    it), destroy and expunge now."""
 
     async def vol_op(verb: str, body: Any = None) -> None:
         r = await ok(await api.post(f"/volumes/{vol['id']}/{verb}", json=body), 202)
@@ -57,6 +58,13 @@ async def _volume_operations(api: httpx.AsyncClient, fab: dict[str, Any], vm_id:
     await vol_op("attach", {"vm_id": vm_id})
     await vol_op("resize", {"size_gb": 2})
     await vol_op("detach")
+    r = await ok(await api.post(f"/volumes/{vol['id']}/snapshots"), 202)
+    assert (await wait_operation(api, r["operation"]["id"]))["state"] == "succeeded"
+    snap_id = r["resource"]["id"]
+    r = await ok(await api.post(f"/snapshots/{snap_id}/revert"), 202)
+    assert (await wait_operation(api, r["operation"]["id"]))["state"] == "succeeded"
+    r = await ok(await api.delete(f"/snapshots/{snap_id}"), 202)
+    assert (await wait_operation(api, r["operation"]["id"]))["state"] == "succeeded"
     await vol_op("destroy")
     await vol_op("recover")
     await vol_op("destroy")

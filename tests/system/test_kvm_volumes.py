@@ -1,6 +1,7 @@
 """Data volumes on a real host: a qcow2 file on the pool, hot-plugged into real QEMU
 guests (the tiny guest reports each new disk and its first bytes on its console), grown
-online by QEMU, unplugged, and moved to another guest with its data.
+online by QEMU, unplugged, moved to another guest with its data, snapshotted, overwritten
+and reverted to the snapshot's data.
 
 Needs ``scripts/libvirt-host start`` and ``scripts/tiny-guest`` (CI runs both).
 """
@@ -48,6 +49,15 @@ def _disks(lab: Lab, vm_id: str) -> list[str]:
     return [part.split("'")[0] for part in xml.split("<target dev='")[1:]]
 
 
+def _snapshots_in(path: str) -> list[str]:
+    """The internal snapshots of a qcow2 file, by name, as qemu-img lists them."""
+    out = subprocess.run(
+        ["qemu-img", "info", "-U", "--output=json", path], capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    return [s["name"] for s in json.loads(out.stdout).get("snapshots", [])]
+
+
 def _virtual_size(path: str) -> int:
     out = subprocess.run(
         ["qemu-img", "info", "-U", "--output=json", path], capture_output=True, text=True
@@ -87,6 +97,22 @@ async def test_a_data_volume_moves_between_real_guests_with_its_data(
     assert "STRATO-HOTPLUG disk vdb " + "5a" * 16 in log, log
     await _vol_op(api, vol["id"], "detach")
     assert await asyncio.to_thread(holds_pattern, path, 0x5A)
+
+    # Snapshot (a qcow2 internal snapshot in the file), overwrite, revert: the original.
+    r = await ok(await api.post(f"/volumes/{vol['id']}/snapshots", json={"name": "s1"}), 202)
+    assert (await wait_operation(api, r["operation"]["id"], timeout=120))["state"] == "succeeded"
+    snap = r["resource"]
+    await asyncio.to_thread(write_pattern, path, 0xA5)
+    assert not await asyncio.to_thread(holds_pattern, path, 0x5A)
+    r = await ok(await api.post(f"/snapshots/{snap['id']}/revert"), 202)
+    assert (await wait_operation(api, r["operation"]["id"], timeout=120))["state"] == "succeeded"
+    assert await asyncio.to_thread(holds_pattern, path, 0x5A)
+    listed = await asyncio.to_thread(_snapshots_in, path)
+    assert listed == [snap["storage_name"]]
+    r = await ok(await api.delete(f"/snapshots/{snap['id']}"), 202)
+    assert (await wait_operation(api, r["operation"]["id"], timeout=120))["state"] == "succeeded"
+    assert await asyncio.to_thread(_snapshots_in, path) == []
+    assert await asyncio.to_thread(holds_pattern, path, 0x5A)  # deleting kept the content
 
     # Destroyed and expunged at once: the file goes, the pool's claim with it.
     await _vol_op(api, vol["id"], "destroy", {"expunge": True})

@@ -173,6 +173,13 @@ def test_up_serves_stops_cleanly_and_restarts_with_state(
         assert "(volume.attach)" in attached.stdout and "succeeded" in attached.stdout
         vol = _cli(env, "volume", "show", "data1", "--json")
         assert '"device_id": 1' in vol.stdout and '"state": "Ready"' in vol.stdout, vol.stdout
+        taken = _cli(env, "snapshot", "take", "data1", "name=s1")  # refused: web1 runs
+        assert taken.returncode != 0 and "running VM web1" in taken.stderr, taken.stderr
+        assert _cli(env, "volume", "detach", "data1").returncode == 0
+        taken = _cli(env, "snapshot", "take", "data1", "name=s1")
+        assert taken.returncode == 0 and "(snapshot.create)" in taken.stdout, taken.stdout
+        shown = _cli(env, "snapshot", "show", "s1", "--json")
+        assert '"state": "CreatedOnPrimary"' in shown.stdout, shown.stdout
         children = descendants(again.proc.pid)
     finally:
         assert again.stop(signal.SIGTERM) == 0

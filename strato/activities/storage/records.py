@@ -49,9 +49,7 @@ class VolumeRecordsActivities:
 
     @activity.defn(name=VOLUME_BEGIN.name)
     async def volume_begin(self, inp: VolumeBeginInput) -> VolumeContext:
-        return await self._tx(
-            lambda c: volumes.begin(c, inp.volume_id, inp.operation_id, inp.target)
-        )
+        return await self._tx(lambda c: volumes.begin(c, inp))
 
     @activity.defn(name=VOLUME_FINISH.name)
     async def volume_finish(self, inp: VolumeFinishInput) -> VolumeContext:

@@ -9,13 +9,16 @@ from temporalio import activity
 
 from strato.activities.beat import beating
 from strato.activities.collect import activities_of
-from strato.domain.storage.payloads import PoolResizeInput
-from strato.domain.storage.specs import VolumeInfo, VolumeSpec
+from strato.domain.storage.payloads import PoolResizeInput, PoolSnapshotInput
+from strato.domain.storage.specs import SnapshotInfo, VolumeInfo, VolumeSpec
 from strato.domain.storage.steps import (
+    CREATE_SNAPSHOT,
     CREATE_VOLUME,
+    DELETE_SNAPSHOT,
     DELETE_VOLUME,
     LIST_VOLUMES,
     RESIZE_VOLUME,
+    REVERT_SNAPSHOT,
 )
 from strato.drivers.storage.base import PrimaryStorage
 
@@ -45,6 +48,21 @@ class StorageActivities:
         return await beating(
             self.driver.resize_volume(inp.name, inp.size_bytes, shrink_ok=inp.shrink_ok)
         )
+
+    @activity.defn(name=CREATE_SNAPSHOT.name)
+    async def create_snapshot(self, inp: PoolSnapshotInput) -> SnapshotInfo:
+        """Idempotent: an existing snapshot of that name is returned, not retaken."""
+        return await beating(self.driver.create_snapshot(inp.volume, inp.snapshot))
+
+    @activity.defn(name=REVERT_SNAPSHOT.name)
+    async def revert_snapshot(self, inp: PoolSnapshotInput) -> None:
+        """Idempotent: reverting twice is reverting once."""
+        await beating(self.driver.revert_snapshot(inp.volume, inp.snapshot))
+
+    @activity.defn(name=DELETE_SNAPSHOT.name)
+    async def delete_snapshot(self, inp: PoolSnapshotInput) -> None:
+        """Idempotent: deleting a missing snapshot succeeds."""
+        await beating(self.driver.delete_snapshot(inp.volume, inp.snapshot))
 
     def all(self) -> list[Callable[..., Any]]:
         return activities_of(self)

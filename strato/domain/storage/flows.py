@@ -9,6 +9,8 @@ from strato.domain.storage.payloads import (
     DetachVolumeInput,
     ExpungeVolumeInput,
     ResizeVolumeInput,
+    SnapshotOpInput,
+    SnapshotResult,
     VolumeRef,
     VolumeResult,
 )
@@ -28,4 +30,13 @@ DESTROY_VOLUME: Flow[DestroyVolumeInput, VolumeResult] = Flow(
 RECOVER_VOLUME: Flow[VolumeRef, VolumeResult] = Flow("RecoverVolume", VolumeRef, VolumeResult)
 EXPUNGE_VOLUME: Flow[ExpungeVolumeInput, VolumeResult] = Flow(
     "ExpungeVolume", ExpungeVolumeInput, VolumeResult
+)
+CREATE_SNAPSHOT: Flow[SnapshotOpInput, SnapshotResult] = Flow(
+    "CreateSnapshot", SnapshotOpInput, SnapshotResult
+)
+REVERT_SNAPSHOT: Flow[SnapshotOpInput, SnapshotResult] = Flow(
+    "RevertSnapshot", SnapshotOpInput, SnapshotResult
+)
+DELETE_SNAPSHOT: Flow[SnapshotOpInput, SnapshotResult] = Flow(
+    "DeleteSnapshot", SnapshotOpInput, SnapshotResult
 )

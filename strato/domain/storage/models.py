@@ -11,6 +11,7 @@ from strato.domain.models import Entity
 from strato.domain.states import (
     OfferingState,
     PoolState,
+    SnapshotState,
     VolumeState,
 )
 
@@ -62,3 +63,17 @@ class Volume(Entity):
     last_operation_id: UUID | None = None
     destroyed_at: datetime | None = None
     expunge_at: datetime | None = None
+
+
+class Snapshot(Entity):
+    """A snapshot of one volume, kept on its pool (``storage_name`` there)."""
+
+    name: str
+    volume_id: UUID
+    zone_id: UUID
+    owner: str = ""
+    kind: str = "MANUAL"
+    storage_name: str
+    size_bytes: int = 0
+    state: SnapshotState = SnapshotState.ALLOCATED
+    last_error: str | None = None

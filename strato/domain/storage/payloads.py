@@ -65,6 +65,9 @@ class VolumeResult(BaseModel):
 class VolumeBeginInput(VolumeRef):
     # The transitional state to enter ("" stays in the current one).
     target: str = ""
+    # A snapshot of the volume the operation acts on, and the state it enters.
+    snapshot_id: UUID | None = None
+    snapshot_target: str | None = None
 
 
 class VolumeContext(BaseModel):
@@ -105,6 +108,12 @@ class VolumeFinishInput(VolumeRef):
     claim_bytes: int | None = None
     # Release the volume's pool claim and forget its pool (a file deleted or never made).
     release_pool: bool = False
+    # A snapshot of the volume the operation acted on, and the state it ends in.
+    snapshot_id: UUID | None = None
+    snapshot_target: str | None = None
+    snapshot_size_bytes: int | None = None
+    # The volume went back to this snapshot (its event).
+    reverted_to: UUID | None = None
 
 
 class VolumeFailSafeInput(VolumeRef):
@@ -132,3 +141,25 @@ class PoolResizeInput(BaseModel):
     name: str
     size_bytes: int
     shrink_ok: bool = False
+
+
+class SnapshotOpInput(VolumeRef):
+    """An operation on one snapshot, under its volume's lock (and its VM's, if attached)."""
+
+    snapshot_id: UUID
+    snapshot_name: str
+    storage_name: str
+    vm_id: UUID | None = None
+
+
+class SnapshotResult(BaseModel):
+    snapshot_id: UUID
+    volume_id: UUID
+    state: str
+
+
+class PoolSnapshotInput(BaseModel):
+    """A snapshot ``snapshot`` of the volume ``volume`` on its pool (storage names)."""
+
+    volume: str
+    snapshot: str

@@ -7,6 +7,7 @@ from strato.domain.steps import Step
 from strato.domain.storage.payloads import (
     PoolClaim,
     PoolResizeInput,
+    PoolSnapshotInput,
     VolumeBeginInput,
     VolumeClaimInput,
     VolumeContext,
@@ -15,7 +16,7 @@ from strato.domain.storage.payloads import (
     VolumeReadyInput,
     VolumeRef,
 )
-from strato.domain.storage.specs import VolumeInfo, VolumeSpec
+from strato.domain.storage.specs import SnapshotInfo, VolumeInfo, VolumeSpec
 
 # Data service.
 VOLUME_READY: Step[VolumeReadyInput, None] = Step("records.volume_ready", VolumeReadyInput, None)
@@ -43,4 +44,13 @@ DELETE_VOLUME: Step[str, None] = Step("storage.delete_volume", str, None)
 LIST_VOLUMES: Step[None, list[VolumeInfo]] = Step("storage.list_volumes", None, list[VolumeInfo])
 RESIZE_VOLUME: Step[PoolResizeInput, VolumeInfo] = Step(
     "storage.resize_volume", PoolResizeInput, VolumeInfo
+)
+CREATE_SNAPSHOT: Step[PoolSnapshotInput, SnapshotInfo] = Step(
+    "storage.create_snapshot", PoolSnapshotInput, SnapshotInfo
+)
+REVERT_SNAPSHOT: Step[PoolSnapshotInput, None] = Step(
+    "storage.revert_snapshot", PoolSnapshotInput, None
+)
+DELETE_SNAPSHOT: Step[PoolSnapshotInput, None] = Step(
+    "storage.delete_snapshot", PoolSnapshotInput, None
 )

@@ -16,12 +16,17 @@ from uuid import UUID
 
 from strato.domain.compute.specs import DiskSpec
 from strato.domain.errors import Conflict, IllegalTransition, NotFound
-from strato.domain.states import VOLUME_STATE, VolumeState
+from strato.domain.states import VOLUME_STATE, SnapshotState, VolumeState
 from strato.domain.storage.models import Volume
-from strato.domain.storage.payloads import VolumeContext, VolumeFinishInput, device_name
+from strato.domain.storage.payloads import (
+    VolumeBeginInput,
+    VolumeContext,
+    VolumeFinishInput,
+    device_name,
+)
 from strato.schema import events
 from strato.schema.repository import TableSpec
-from strato.schema.storage import pools
+from strato.schema.storage import pools, snapshots
 from strato.schema.transitions import VOLUME, transition
 
 VOLUMES = TableSpec(
@@ -219,19 +224,25 @@ async def context(conn: Any, volume_id: UUID) -> VolumeContext:
     )
 
 
-async def begin(
-    conn: Any, volume_id: UUID, operation_id: UUID | None, target: str
-) -> VolumeContext:
-    """An operation's first step: check it holds the lock and enter ``target`` (if set).
-    The context says ``finished`` when this very operation already ended on the volume."""
-    row = await _locked(conn, volume_id)
-    if row["current_operation_id"] != operation_id:
-        if operation_id is not None and row["last_operation_id"] == operation_id:
-            return (await context(conn, volume_id)).model_copy(update={"finished": True})
+async def begin(conn: Any, inp: VolumeBeginInput) -> VolumeContext:
+    """An operation's first step: check it holds the lock and enter ``target`` (if set),
+    and move the snapshot it acts on (if any). The context says ``finished`` when this
+    very operation already ended on the volume."""
+    row = await _locked(conn, inp.volume_id)
+    if row["current_operation_id"] != inp.operation_id:
+        if inp.operation_id is not None and row["last_operation_id"] == inp.operation_id:
+            return (await context(conn, inp.volume_id)).model_copy(update={"finished": True})
         raise _busy(row)
-    if target and row["state"] != target:
-        await transition(conn, VOLUME, volume_id, VolumeState(target), locked=row)
-    return await context(conn, volume_id)
+    if inp.target and row["state"] != inp.target:
+        await transition(conn, VOLUME, inp.volume_id, VolumeState(inp.target), locked=row)
+    if inp.snapshot_id is not None and inp.snapshot_target:
+        await snapshots.move(
+            conn,
+            inp.snapshot_id,
+            SnapshotState(inp.snapshot_target),
+            operation_id=inp.operation_id,
+        )
+    return await context(conn, inp.volume_id)
 
 
 async def begin_expunge(conn: Any, volume_id: UUID, operation_id: UUID) -> VolumeContext | None:
@@ -302,6 +313,17 @@ async def finish(conn: Any, inp: VolumeFinishInput) -> VolumeContext:
         locked=row,
     )
     await _events(conn, row, inp)
+    if inp.snapshot_id is not None and inp.snapshot_target:
+        await snapshots.move(
+            conn,
+            inp.snapshot_id,
+            SnapshotState(inp.snapshot_target),
+            operation_id=inp.operation_id,
+            error=inp.error,
+            size_bytes=inp.snapshot_size_bytes,
+        )
+    if inp.target == VolumeState.EXPUNGED:
+        await snapshots.destroy_all(conn, inp.volume_id, inp.operation_id)
     return await context(conn, inp.volume_id)
 
 
@@ -319,6 +341,12 @@ async def _events(conn: Any, row: Any, inp: VolumeFinishInput) -> None:
         payload = {"vm_id": str(row["vm_id"]), "device": device}
         await events.append(
             conn, "strato.volume.detached", "volume", row["id"], operation_id=op, payload=payload
+        )
+    if inp.reverted_to is not None:
+        snap = await snapshots.get(conn, inp.reverted_to)
+        payload = {"snapshot_id": str(snap.id), "snapshot": snap.name}
+        await events.append(
+            conn, "strato.volume.reverted", "volume", row["id"], operation_id=op, payload=payload
         )
     if inp.size_bytes is not None and inp.size_bytes != row["size_bytes"]:
         payload = {"size_bytes": inp.size_bytes, "old_size_bytes": row["size_bytes"]}
@@ -355,6 +383,7 @@ async def fail_safe(conn: Any, volume_id: UUID, operation_id: UUID, error: str, 
         columns=columns,
         locked=row,
     )
+    await snapshots.settle_stuck(conn, volume_id, operation_id, error)
     await events.append(
         conn,
         "strato.volume.operation_failed",

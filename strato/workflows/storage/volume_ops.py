@@ -9,7 +9,7 @@ operation ends on a failure its code did not handle.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any, TypeVar
 from uuid import UUID
@@ -57,6 +57,7 @@ with workflow.unsafe.imports_passed_through():
 
 I = TypeVar("I")  # noqa: E741 - a step's input type
 R = TypeVar("R")
+T = TypeVar("T")
 
 
 class VolumeOps:
@@ -108,10 +109,11 @@ class VolumeOps:
             retry=HOST_RETRY,
         )
 
-    async def begin(self, target: str = "") -> VolumeContext:
-        """Check the lock (entering ``target`` if set). If this operation already
+    async def begin(self, target: str = "", **snapshot: Any) -> VolumeContext:
+        """Check the lock (entering ``target`` if set; ``snapshot_id`` and
+        ``snapshot_target`` move a snapshot in the same step). If this operation already
         finished (its first step ran again), the run ends with that outcome."""
-        arg = VolumeBeginInput(**self.ref.model_dump(), target=target)
+        arg = VolumeBeginInput(**self.ref.model_dump(), target=target, **snapshot)
         ctx = await self.local(VOLUME_BEGIN, arg)
         if ctx.finished:
             self.finished = True
@@ -159,8 +161,15 @@ class VolumeOps:
 
     async def guard(self, body: Awaitable[VolumeResult], vm_id: UUID | None = None) -> VolumeResult:
         """Run the body inside the shared guard; ``vm_id``: the VM the command locked."""
+        return await self.guarded(body, vm_id, result)
 
-        async def run() -> VolumeResult:
+    async def guarded(
+        self, body: Awaitable[T], vm_id: UUID | None, outcome: Callable[[VolumeContext], T]
+    ) -> T:
+        """The guard, for any result type: ``outcome`` makes the result of a run whose
+        operation had already finished."""
+
+        async def run() -> T:
             try:
                 return await body
             except AlreadyFinished as done:
@@ -168,7 +177,7 @@ class VolumeOps:
                 if self.vm is None and vm_id is not None:
                     await self.vm_begin(vm_id)
                 await self.vm_release()
-                return result(done.ctx)
+                return outcome(done.ctx)
 
         return await guarded(run(), self._settle)
 

@@ -1,7 +1,7 @@
-"""Storage routes: volumes (and, to come, snapshots and templates' storage)."""
+"""Storage routes: volumes and their snapshots (templates' storage to come)."""
 
 from fastapi import APIRouter
 
-from strato.api.routers.storage import volumes
+from strato.api.routers.storage import snapshots, volumes
 
-ROUTERS: list[APIRouter] = [volumes.router]
+ROUTERS: list[APIRouter] = [volumes.router, snapshots.router]

@@ -5,10 +5,19 @@ from __future__ import annotations
 from uuid import UUID
 
 from strato.api.schemas.common import Filter, Name, Text
+from strato.commands.snapshots import SnapshotCreate
 from strato.commands.storage import VolumeAttach, VolumeCreate, VolumeDestroy, VolumeResize
-from strato.domain.states import VolumeState
+from strato.domain.states import SnapshotState, VolumeState
 
-__all__ = ["VolumeAttach", "VolumeCreate", "VolumeDestroy", "VolumeFilter", "VolumeResize"]
+__all__ = [
+    "SnapshotCreate",
+    "SnapshotFilter",
+    "VolumeAttach",
+    "VolumeCreate",
+    "VolumeDestroy",
+    "VolumeFilter",
+    "VolumeResize",
+]
 
 
 class VolumeFilter(Filter):
@@ -17,5 +26,13 @@ class VolumeFilter(Filter):
     vm_id: UUID | None = None
     state: VolumeState | None = None
     kind: str | None = None
+    owner: Text | None = None
+    name: Name | None = None
+
+
+class SnapshotFilter(Filter):
+    volume_id: UUID | None = None
+    zone_id: UUID | None = None
+    state: SnapshotState | None = None
     owner: Text | None = None
     name: Name | None = None

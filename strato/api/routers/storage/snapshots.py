@@ -1,0 +1,73 @@
+"""Snapshots: take one of a volume, list and detail, revert a volume to one, delete one
+(each operation accepted by :mod:`strato.commands.snapshots`).
+
+No ``from __future__ import annotations``: FastAPI reads these annotations at runtime.
+"""
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Body, Header, Query, Response, status
+
+from strato.api.crud import list_response
+from strato.api.deps import CallerDep, CommandsDep, DbDep
+from strato.api.schemas.common import ListPage
+from strato.api.schemas.storage import volumes as s
+from strato.commands import snapshots as commands
+from strato.commands.view import Accepted
+from strato.domain.storage.models import Snapshot
+from strato.schema import repository
+from strato.schema.storage.snapshots import SNAPSHOTS
+
+router = APIRouter(tags=["snapshots"])
+IdemKey = Annotated[str | None, Header(max_length=255)]
+_ACCEPTED: dict[str, Any] = {"status_code": status.HTTP_202_ACCEPTED, "response_model": Accepted}
+
+
+def _located(response: Response, accepted: Accepted) -> Accepted:
+    response.headers["Location"] = f"/api/v1/operations/{accepted.operation.id}"
+    return accepted
+
+
+@router.post(
+    "/volumes/{id}/snapshots", summary="Take a snapshot of a volume (CreateSnapshot)", **_ACCEPTED
+)
+async def take(
+    id: UUID,
+    ctx: CommandsDep,
+    response: Response,
+    body: Annotated[s.SnapshotCreate | None, Body()] = None,
+    idempotency_key: IdemKey = None,
+) -> Accepted:
+    return _located(response, await commands.create_snapshot(ctx, id, body, idempotency_key))
+
+
+@router.get("/snapshots", response_model=ListPage[Snapshot], summary="List snapshots")
+async def list_snapshots(db: DbDep, _: CallerDep, flt: Annotated[s.SnapshotFilter, Query()]) -> Any:
+    return await list_response(db, SNAPSHOTS, flt)
+
+
+@router.get("/snapshots/{id}", response_model=Snapshot, summary="Get a snapshot")
+async def get_snapshot(id: UUID, db: DbDep, _: CallerDep, response: Response) -> Any:
+    async with db.conn() as conn:
+        snap = await repository.get(conn, SNAPSHOTS, id)
+    response.headers["ETag"] = f'"{snap.version}"'
+    return snap
+
+
+@router.post(
+    "/snapshots/{id}/revert",
+    summary="Revert its volume to a snapshot (RevertSnapshot)",
+    **_ACCEPTED,
+)
+async def revert(
+    id: UUID, ctx: CommandsDep, response: Response, idempotency_key: IdemKey = None
+) -> Accepted:
+    return _located(response, await commands.revert_snapshot(ctx, id, idempotency_key))
+
+
+@router.delete("/snapshots/{id}", summary="Delete a snapshot (DeleteSnapshot)", **_ACCEPTED)
+async def delete(
+    id: UUID, ctx: CommandsDep, response: Response, idempotency_key: IdemKey = None
+) -> Accepted:
+    return _located(response, await commands.delete_snapshot(ctx, id, idempotency_key))

@@ -1,0 +1,159 @@
+"""Snapshot commands: take, revert to, delete (each one operation, one workflow run).
+
+A snapshot operation acts on its volume's file: it holds the volume's lock, and its VM's
+when the volume is attached. Refused here, with nothing changed: a volume with no data
+yet, a volume a running guest holds (its image is locked by QEMU; live snapshots are the
+hypervisor's job, not done yet), a revert while the VM runs, a snapshot not on the pool.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+from pydantic import BaseModel
+
+from strato.commands.context import CommandContext
+from strato.commands.storage import operate
+from strato.commands.view import Accepted
+from strato.domain.errors import Conflict
+from strato.domain.fields import Name, Request
+from strato.domain.states import SnapshotState, VmState, VolumeState
+from strato.domain.storage import flows
+from strato.domain.storage.models import Snapshot, Volume
+from strato.domain.storage.payloads import SnapshotOpInput
+from strato.schema import repository
+from strato.schema.compute import vms
+from strato.schema.storage import snapshots, volumes
+from strato.schema.storage.snapshots import SNAPSHOTS
+
+ON_PRIMARY = {SnapshotState.CREATED_ON_PRIMARY, SnapshotState.BACKED_UP}
+
+
+class SnapshotCreate(Request):
+    name: Name | None = None
+
+
+async def _lock_vm(conn: Any, vol: Volume, op: UUID, verb: str) -> UUID | None:
+    """The volume's VM, locked for ``verb`` if it is stopped; a running one refuses."""
+    if vol.vm_id is None:
+        return None
+    allowed = frozenset({VmState.STOPPED, VmState.RUNNING})
+    vm = await vms.acquire(conn, vol.vm_id, op, f"{verb}-snapshot", allowed)
+    if vm.state == VmState.RUNNING:
+        raise Conflict(
+            f"volume {vol.name} is in use by running VM {vm.name}: stop the VM (or detach "
+            f"the volume) to {verb} its snapshots"
+        )
+    return vm.id
+
+
+def _input(snap: Snapshot, op: UUID, vm_id: UUID | None) -> SnapshotOpInput:
+    return SnapshotOpInput(
+        volume_id=snap.volume_id,
+        operation_id=op,
+        snapshot_id=snap.id,
+        snapshot_name=snap.name,
+        storage_name=snap.storage_name,
+        vm_id=vm_id,
+    )
+
+
+async def create_snapshot(
+    ctx: CommandContext, volume_id: UUID, body: SnapshotCreate | None, idempotency_key: str | None
+) -> Accepted:
+    async def lock(conn: Any, op: UUID) -> tuple[Volume, BaseModel, UUID]:
+        vol = await volumes.acquire(conn, volume_id, op, "snapshot", {VolumeState.READY})
+        vm_id = await _lock_vm(conn, vol, op, "take")
+        snap_id = uuid4()
+        now = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+        snap: Snapshot = await repository.insert(
+            conn,
+            SNAPSHOTS,
+            {
+                "id": snap_id,
+                "name": (body.name if body and body.name else f"{vol.name}-{now}"),
+                "volume_id": vol.id,
+                "zone_id": vol.zone_id,
+                "owner": vol.owner,
+                "storage_name": snapshots.storage_name(snap_id),
+                "size_bytes": vol.size_bytes,
+            },
+            operation_id=op,
+        )
+        return vol, _input(snap, op, vm_id), snap_id
+
+    return await operate(
+        ctx,
+        ("volume", volume_id),
+        "snapshot",
+        flows.CREATE_SNAPSHOT.name,
+        body,
+        idempotency_key,
+        lock,
+        resource=SNAPSHOTS,
+        recorded_as="create",
+    )
+
+
+async def _snapshot_op(
+    ctx: CommandContext,
+    snapshot_id: UUID,
+    verb: str,
+    workflow: str,
+    idempotency_key: str | None,
+    *,
+    volume_states: set[VolumeState],
+    snapshot_states: set[SnapshotState],
+) -> Accepted:
+    async def lock(conn: Any, op: UUID) -> tuple[Volume, BaseModel, UUID]:
+        snap = await snapshots.get(conn, snapshot_id)
+        vol = await volumes.acquire(conn, snap.volume_id, op, f"{verb}-snapshot", volume_states)
+        snap = await snapshots.get(conn, snapshot_id)  # as it is now, under the lock
+        if snap.state not in snapshot_states:
+            raise Conflict(
+                f"snapshot {snap.name} is {snap.state} (can {verb} from: "
+                f"{', '.join(sorted(snapshot_states))})"
+            )
+        vm_id = await _lock_vm(conn, vol, op, verb)
+        return vol, _input(snap, op, vm_id), snapshot_id
+
+    return await operate(
+        ctx,
+        ("snapshot", snapshot_id),
+        verb,
+        workflow,
+        None,
+        idempotency_key,
+        lock,
+        resource=SNAPSHOTS,
+    )
+
+
+async def revert_snapshot(
+    ctx: CommandContext, snapshot_id: UUID, idempotency_key: str | None
+) -> Accepted:
+    return await _snapshot_op(
+        ctx,
+        snapshot_id,
+        "revert",
+        flows.REVERT_SNAPSHOT.name,
+        idempotency_key,
+        volume_states={VolumeState.READY},
+        snapshot_states=ON_PRIMARY,
+    )
+
+
+async def delete_snapshot(
+    ctx: CommandContext, snapshot_id: UUID, idempotency_key: str | None
+) -> Accepted:
+    return await _snapshot_op(
+        ctx,
+        snapshot_id,
+        "delete",
+        flows.DELETE_SNAPSHOT.name,
+        idempotency_key,
+        volume_states={VolumeState.READY, VolumeState.DESTROY, VolumeState.ERROR},
+        snapshot_states=ON_PRIMARY | {SnapshotState.ERROR},
+    )

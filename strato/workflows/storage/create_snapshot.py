@@ -1,0 +1,68 @@
+"""CreateSnapshot: a point-in-time copy of a volume, by its pool's mechanism (qcow2: an
+internal snapshot in the volume's file). The volume is Snapshotting meanwhile; the
+snapshot goes Creating -> CreatedOnPrimary, or Error with the pool's reason (the volume
+back to Ready, untouched)."""
+
+from __future__ import annotations
+
+from temporalio import workflow
+from temporalio.exceptions import FailureError
+
+with workflow.unsafe.imports_passed_through():
+    from strato.domain.progress import StepProgress
+    from strato.domain.storage import flows
+    from strato.domain.storage.payloads import PoolSnapshotInput, SnapshotOpInput, SnapshotResult
+    from strato.domain.storage.steps import CREATE_SNAPSHOT
+    from strato.workflows.common.failures import error_type
+    from strato.workflows.common.progress import Steps
+    from strato.workflows.storage.snapshot_ops import SnapshotOps
+
+
+@workflow.defn(name=flows.CREATE_SNAPSHOT.name)
+class CreateSnapshotWorkflow:
+    def __init__(self) -> None:
+        self.steps = Steps("validate", "snapshot on pool", "created")
+
+    @workflow.query(name="progress")
+    def progress(self) -> StepProgress:
+        return self.steps.current
+
+    @workflow.run
+    async def run(self, inp: SnapshotOpInput) -> SnapshotResult:
+        ops = SnapshotOps(inp)
+        return await ops.guard_snapshot(self._run(inp, ops))
+
+    async def _run(self, inp: SnapshotOpInput, ops: SnapshotOps) -> SnapshotResult:
+        self.steps.enter("validate")
+        vol = await ops.begin(
+            "Snapshotting", snapshot_id=inp.snapshot_id, snapshot_target="Creating"
+        )
+        if inp.vm_id is not None:
+            await ops.vm_begin(inp.vm_id)
+        assert vol.pool_name is not None
+        self.steps.enter("snapshot on pool", vol.pool_name)
+        try:
+            await ops.on_pool(
+                CREATE_SNAPSHOT,
+                vol.pool_name,
+                PoolSnapshotInput(volume=vol.name, snapshot=inp.storage_name),
+            )
+        except FailureError as err:
+            raise await ops.fail(
+                err,
+                back_to="Ready",
+                doing="snapshot",
+                kind=error_type(err),
+                snapshot_id=inp.snapshot_id,
+                snapshot_target="Error",
+            ) from err
+        self.steps.enter("created")
+        await ops.finish(
+            "Ready",
+            snapshot_id=inp.snapshot_id,
+            snapshot_target="CreatedOnPrimary",
+            snapshot_size_bytes=vol.size_bytes,
+        )
+        await ops.vm_release()
+        self.steps.finish(f"{inp.snapshot_name} of {vol.name}")
+        return ops.result("CreatedOnPrimary")
