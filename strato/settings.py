@@ -96,6 +96,9 @@ class Settings(BaseSettings):
 
     # VM lifecycle (CloudStack global settings: expunge.delay, capacity release on stop).
     expunge_delay_s: float = Field(default=86_400.0, ge=0)
+    # Tests and demos: every snapshot policy fires every this many seconds instead of on
+    # its calendar (0: on its calendar).
+    snapshot_policy_every_s: float = Field(default=0.0, ge=0)
     release_capacity_on_stop: bool = True
     deploy_max_hosts: int = Field(default=3, ge=1, le=100)
     stop_timeout_s: float = Field(default=30.0, gt=0)

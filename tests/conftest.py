@@ -223,6 +223,7 @@ class Platform:
                 self.settings.orchestration_queue,
                 self.interceptors,
                 max_cached_workflows=self.max_cached_workflows,
+                settings=self.settings,
             )
 
             async def run_worker() -> None:

@@ -39,9 +39,15 @@ def _stubs(kind: type) -> dict[str, Any]:
     return found
 
 
+def _activity_modules() -> Iterator[ModuleType]:
+    """strato.activities, and the steps that act through the command layer."""
+    yield from _modules(strato.activities)
+    yield importlib.import_module("strato.commands.policy_steps")
+
+
 def _activities() -> dict[str, Any]:
     found: dict[str, Any] = {}
-    for module in _modules(strato.activities):
+    for module in _activity_modules():
         for cls in vars(module).values():
             if not (inspect.isclass(cls) and cls.__module__ == module.__name__):
                 continue
@@ -100,7 +106,7 @@ def test_flow_types_match_its_workflow(name: str) -> None:
 def test_every_activity_is_served_by_its_class() -> None:
     """Each activity class's all() (what its worker registers) lists every activity it
     defines: a step nothing serves would wait on its queue until its timeout."""
-    for module in _modules(strato.activities):
+    for module in _activity_modules():
         for cls in vars(module).values():
             if not (inspect.isclass(cls) and cls.__module__ == module.__name__):
                 continue

@@ -174,6 +174,23 @@ def cmd_snapshot(args: argparse.Namespace, api: StratoClient) -> int:
     return follow(api, api.request("POST", f"/snapshots/{snap['id']}/revert"), args)
 
 
+def cmd_policy(args: argparse.Namespace, api: StratoClient) -> int:
+    if args.action == "list":
+        rows = list(api.list_all("/snapshot-policies", **parse_pairs(args.filters)))
+        emit(
+            rows, args.json, ("id", "volume_id", "interval_type", "schedule", "max_snaps", "paused")
+        )
+    elif args.action == "create":
+        vol = _resolve(api, "/volumes", args.ident)
+        emit(
+            api.post(f"/volumes/{vol['id']}/snapshot-policies", parse_pairs(args.fields)), args.json
+        )
+    else:
+        api.delete(f"/snapshot-policies/{args.ident}")
+        print(f"deleted {args.ident}")
+    return 0
+
+
 def cmd_networks(args: argparse.Namespace, api: StratoClient) -> int:
     if args.action == "list":
         emit(
@@ -320,6 +337,19 @@ def add_commands(sub: Any) -> None:
         sv.add_argument("ident", metavar="ID|NAME")
         sv.add_argument("--no-wait", action="store_true", help="return once accepted")
     snp.set_defaults(handler=cmd_snapshot)
+
+    pol = sub.add_parser("snapshot-policy", help="recurring snapshots of a volume")
+    polacts = pol.add_subparsers(dest="action", required=True)
+    with_json(polacts.add_parser("list")).add_argument("filters", nargs="*", metavar="key=value")
+    pc = with_json(
+        polacts.add_parser(
+            "create", help="VOLUME interval_type=DAILY schedule=MM:HH max_snaps=N [timezone=..]"
+        )
+    )
+    pc.add_argument("ident", metavar="VOLUME")
+    pc.add_argument("fields", nargs="+", metavar="key=value")
+    with_json(polacts.add_parser("delete")).add_argument("ident", metavar="ID")
+    pol.set_defaults(handler=cmd_policy)
 
     nets = sub.add_parser("networks", help="guest networks")
     nacts = nets.add_subparsers(dest="action", required=True)

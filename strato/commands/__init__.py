@@ -14,4 +14,8 @@ call a command and shape its :class:`~strato.commands.view.Accepted` answer.
       view.py        OperationView (state, step, progress, error, result), Accepted
       fabric.py      add_host
       compute.py     deploy_vm, act_on_vm (start, stop, reboot, scale, destroy, recover, expunge)
+      storage.py     create_volume, attach/detach/resize/destroy/recover/expunge_volume
+      snapshots.py   create/revert/delete_snapshot
+      policies.py    snapshot policies (Temporal Schedules), reconcile (pause/resume/remove)
+      policy_steps.py  the policies' runs' activities (they act through the commands above)
 """

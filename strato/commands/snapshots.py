@@ -61,8 +61,16 @@ def _input(snap: Snapshot, op: UUID, vm_id: UUID | None) -> SnapshotOpInput:
 
 
 async def create_snapshot(
-    ctx: CommandContext, volume_id: UUID, body: SnapshotCreate | None, idempotency_key: str | None
+    ctx: CommandContext,
+    volume_id: UUID,
+    body: SnapshotCreate | None,
+    idempotency_key: str | None,
+    *,
+    kind: str = "MANUAL",
+    policy_id: UUID | None = None,
 ) -> Accepted:
+    """Take a snapshot (``kind`` and ``policy_id``: a recurring policy's)."""
+
     async def lock(conn: Any, op: UUID) -> tuple[Volume, BaseModel, UUID]:
         vol = await volumes.acquire(conn, volume_id, op, "snapshot", {VolumeState.READY})
         vm_id = await _lock_vm(conn, vol, op, "take")
@@ -73,12 +81,14 @@ async def create_snapshot(
             SNAPSHOTS,
             {
                 "id": snap_id,
-                "name": (body.name if body and body.name else f"{vol.name}-{now}"),
+                "name": (body.name if body and body.name else f"{vol.name}-{kind.lower()}-{now}"),
                 "volume_id": vol.id,
                 "zone_id": vol.zone_id,
                 "owner": vol.owner,
                 "storage_name": snapshots.storage_name(snap_id),
                 "size_bytes": vol.size_bytes,
+                "kind": kind,
+                "policy_id": policy_id,
             },
             operation_id=op,
         )

@@ -159,6 +159,7 @@ CRUD_RESOURCES = (
     "vm",
     "volume",
     "snapshot",
+    "snapshot_policy",
 )
 for _r in CRUD_RESOURCES:
     register(
@@ -166,7 +167,7 @@ for _r in CRUD_RESOURCES:
         EventType(f"strato.{_r}.updated", _r, Changed, "fields changed (`changed` names them)"),
         EventType(f"strato.{_r}.deleted", _r, Named, "deleted"),
     )
-for _r in set(CRUD_RESOURCES) - {"vm", "host", "volume", "snapshot"}:
+for _r in set(CRUD_RESOURCES) - {"vm", "host", "volume", "snapshot", "snapshot_policy"}:
     register(EventType(f"strato.{_r}.state_changed", _r, NoPayload, "an admin changed its state"))
 
 register(

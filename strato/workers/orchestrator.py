@@ -12,7 +12,8 @@ from temporalio.service import RPCError
 from temporalio.worker import Interceptor, Worker
 
 from strato.activities.registry import data_service
-from strato.commands import operations, view
+from strato.commands import operations, policies, view
+from strato.commands.policy_steps import PolicyActivities
 from strato.domain.ids import ORCHESTRATION_QUEUE
 from strato.schema.db import Database
 from strato.services import loader
@@ -31,12 +32,20 @@ def build_worker(
     interceptors: Sequence[Interceptor] = (),
     services: Sequence[Service] = (),
     max_cached_workflows: int = 1000,
+    settings: Settings | None = None,
 ) -> Worker:
+    # Steps that act through the command layer (snapshot policies) need the engine and
+    # the settings, not only the database.
+    platform = PolicyActivities(db, client, settings).all() if settings is not None else []
     return Worker(
         client,
         task_queue=queue,
         workflows=[*ALL_WORKFLOWS, *(w for s in services for w in s.workflows())],
-        activities=[*data_service(db), *(a for s in services for a in s.activities(db))],
+        activities=[
+            *data_service(db),
+            *platform,
+            *(a for s in services for a in s.activities(db)),
+        ],
         # A workflow task stays open while its local (data) steps wait for one of the 40
         # slots below; with 200 open at once, tasks of 5-10 s timed out under load (and
         # their local steps ran again). Twenty keeps each task short: bench.deploy_throughput
@@ -58,6 +67,7 @@ async def sweep_forever(db: Database, client: Client, stop: asyncio.Event, every
         try:
             await operations.sweep_unstarted(db, client)
             await view.record_ended(db, client)
+            await policies.reconcile(db, client)
         except Exception:
             log.exception("operation sweep failed; will retry")
         with contextlib.suppress(TimeoutError):
@@ -87,7 +97,11 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     client = await connect_to(settings, wait_s=30)
     await _retention(client, settings.temporal_retention_days)
     worker = build_worker(
-        client, db, settings.orchestration_queue, services=loader.enabled(settings)
+        client,
+        db,
+        settings.orchestration_queue,
+        services=loader.enabled(settings),
+        settings=settings,
     )
     sweeper = asyncio.create_task(sweep_forever(db, client, stop, 5.0))
     log.info("orchestrator worker polling %s", settings.orchestration_queue)

@@ -34,6 +34,7 @@ import asyncpg
 import httpx
 
 from strato.doctor import examine
+from strato.domain.states import TRANSITIONAL_VOLUME
 from strato.embedded import postgres, temporal
 from strato.embedded.proc import child_preexec
 from strato.embedded.up import wait_http
@@ -46,7 +47,7 @@ from tests.conftest import free_port
 KINDS = ("postgres", "temporal", "orchestrator", "agent", "api")
 TERMINAL = ("succeeded", "failed", "cancelled")
 VM_TRANSITIONAL = ("Allocated", "Starting", "Stopping", "Migrating", "Expunging")
-VOLUME_TRANSITIONAL = ("Creating", "Resizing", "Migrating", "Copying", "Snapshotting", "Expunging")
+VOLUME_TRANSITIONAL = tuple(sorted(TRANSITIONAL_VOLUME))
 HOST_TRANSITIONAL = ("Creating", "Connecting")
 
 
@@ -331,10 +332,14 @@ class Chaos:
                 "expunge",
                 "add-host",
                 "remove-host",
+                "volume",
             ],
-            weights=[26, 12, 12, 10, 8, 12, 4, 4, 6, 6],
+            weights=[26, 12, 12, 10, 8, 12, 4, 4, 6, 6, 30],
         )[0]
         op: str | None = None
+        if verb == "volume":
+            await self.volume_action(api)
+            return
         if verb == "deploy":
             body = {
                 "name": f"c{rng.randrange(10**6)}",
@@ -380,6 +385,66 @@ class Chaos:
             op = await self._accept(api, verb, f"/vms/{vm['id']}/{verb}", body)
         if op is not None:
             self.stats.outcomes[f"{verb} {await self.wait_op(api, op)}"] += 1
+
+    async def _pick(self, api: httpx.AsyncClient, path: str, **query: str) -> dict[str, Any] | None:
+        q = "&".join(f"{k}={v}" for k, v in query.items())
+        r = await self.call(api, "GET", f"{path}?{q}&limit=100")
+        items: list[dict[str, Any]] = r.json()["items"] if r.status_code == 200 else []
+        return self.rng.choice(items) if items else None
+
+    async def volume_action(self, api: httpx.AsyncClient) -> None:
+        """Data volumes and snapshots: create, attach, detach, resize, snapshot, revert,
+        delete a snapshot, destroy (now or later)."""
+        rng, zone = self.rng, self.fab["zone"]["id"]
+        verb = rng.choices(
+            ["create", "attach", "detach", "resize", "snapshot", "revert", "unsnap", "destroy"],
+            weights=[14, 16, 10, 6, 10, 5, 5, 8],
+        )[0]
+        op: str | None = None
+        if verb == "create":
+            body = {"name": f"d{rng.randrange(10**6)}", "zone_id": zone, "size_gb": 1}
+            r = await self.call(api, "POST", "/volumes", body)
+            self.stats.outcomes[f"volume-create {r.status_code}"] += 1
+            return
+        if verb in ("revert", "unsnap"):
+            snap = await self._pick(api, "/snapshots", zone_id=zone, state="CreatedOnPrimary")
+            if snap is None:
+                return
+            if verb == "revert":
+                op = await self._accept(
+                    api, "snapshot-revert", f"/snapshots/{snap['id']}/revert", None
+                )
+            else:
+                r = await self.call(api, "DELETE", f"/snapshots/{snap['id']}")
+                if r.status_code == 202:
+                    op = r.json()["operation"]["id"]
+                    self.stats.accepted["snapshot-delete"] += 1
+                    self.stats.operations[op] = "snapshot-delete"
+                else:
+                    self.stats.rejected["snapshot-delete"] += 1
+        else:
+            state = "Allocated" if verb == "attach" and rng.random() < 0.5 else "Ready"
+            vol = await self._pick(api, "/volumes", zone_id=zone, kind="DATADISK", state=state)
+            if vol is None:
+                return
+            body: dict[str, Any] | None = None
+            path = f"/volumes/{vol['id']}/{verb}"
+            if verb == "attach":
+                vm = await self._pick(
+                    api, "/vms", zone_id=zone, state=rng.choice(["Running", "Stopped"])
+                )
+                if vm is None:
+                    return
+                body = {"vm_id": vm["id"]}
+            elif verb == "resize":
+                body = {"size_gb": vol["size_bytes"] // (1 << 30) + 1}
+            elif verb == "snapshot":
+                path = f"/volumes/{vol['id']}/snapshots"
+            elif verb == "destroy":
+                body = {"expunge": rng.random() < 0.5}
+            op = await self._accept(api, f"volume-{verb}", path, body)
+        if op is not None:
+            self.stats.outcomes[f"volume-{verb} {await self.wait_op(api, op)}"] += 1
 
     async def user(self, n: int) -> None:
         async with self.client() as api:
@@ -586,7 +651,10 @@ async def _wait_quiet(db: Database, timeout: float = 120) -> dict[str, int]:
             row = await conn.fetchrow(
                 """SELECT (SELECT count(*) FROM vms WHERE state = ANY($1::text[])
                                                  OR current_operation_id IS NOT NULL) AS vms,
-                          (SELECT count(*) FROM volumes WHERE state = ANY($2::text[])) AS volumes,
+                          (SELECT count(*) FROM volumes WHERE state = ANY($2::text[])
+                                                 OR current_operation_id IS NOT NULL) AS volumes,
+                          (SELECT count(*) FROM snapshots
+                            WHERE state IN ('Allocated', 'Creating', 'Destroying')) AS snapshots,
                           (SELECT count(*) FROM hosts WHERE status = ANY($3::text[])) AS hosts""",
                 list(VM_TRANSITIONAL),
                 list(VOLUME_TRANSITIONAL),

@@ -44,7 +44,9 @@ async def _agent_histories(
     await agent.close()
 
 
-async def _volume_operations(api: httpx.AsyncClient, fab: dict[str, Any], vm_id: str) -> None:
+async def _volume_operations(
+    api: httpx.AsyncClient, client: Client, fab: dict[str, Any], vm_id: str
+) -> None:
     """Every volume workflow: attach (hot-plug, creating it), resize, detach, a snapshot
     taken, reverted to and deleted, destroy with its delayed expunge, recover (cancelling
     it), destroy and expunge now."""
@@ -65,6 +67,17 @@ async def _volume_operations(api: httpx.AsyncClient, fab: dict[str, Any], vm_id:
     assert (await wait_operation(api, r["operation"]["id"]))["state"] == "succeeded"
     r = await ok(await api.delete(f"/snapshots/{snap_id}"), 202)
     assert (await wait_operation(api, r["operation"]["id"]))["state"] == "succeeded"
+    # A recurring policy (paused: the volume is detached), fired once by hand.
+    body = {"interval_type": "DAILY", "schedule": "00:03", "max_snaps": 1}
+    policy = await ok(await api.post(f"/volumes/{vol['id']}/snapshot-policies", json=body), 201)
+    await client.get_schedule_handle(policy["schedule_id"]).trigger()
+    for _ in range(100):
+        page = await ok(await api.get("/snapshots", params={"volume_id": vol["id"]}))
+        if any(s["policy_id"] == policy["id"] for s in page["items"]):
+            break
+        await asyncio.sleep(0.2)
+    await asyncio.sleep(2)  # the run waits for the snapshot, then prunes
+    assert (await api.delete(f"/snapshot-policies/{policy['id']}")).status_code == 204
     await vol_op("destroy")
     await vol_op("recover")
     await vol_op("destroy")
@@ -96,7 +109,7 @@ async def test_refresh_histories(
     await act(api, vm["id"], "stop")
     await act(api, vm["id"], "scale", {"service_offering_id": fab["offering"]["id"]})
     await act(api, vm["id"], "start")
-    await _volume_operations(api, fab, vm["id"])
+    await _volume_operations(api, temporal_client, fab, vm["id"])
     await act(api, vm["id"], "destroy")
     await act(api, vm["id"], "recover")  # cancels the ExpungeVm timer
     await act(api, vm["id"], "destroy", {"expunge": True})

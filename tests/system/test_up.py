@@ -180,6 +180,19 @@ def test_up_serves_stops_cleanly_and_restarts_with_state(
         assert taken.returncode == 0 and "(snapshot.create)" in taken.stdout, taken.stdout
         shown = _cli(env, "snapshot", "show", "s1", "--json")
         assert '"state": "CreatedOnPrimary"' in shown.stdout, shown.stdout
+        pol = _cli(
+            env,
+            "snapshot-policy",
+            "create",
+            "data1",
+            "interval_type=DAILY",
+            "schedule=30:02",
+            "max_snaps=7",
+            "--json",
+        )
+        assert pol.returncode == 0 and '"schedule_id": "snapshot-policy:' in pol.stdout, (
+            pol.stdout + pol.stderr
+        )
         children = descendants(again.proc.pid)
     finally:
         assert again.stop(signal.SIGTERM) == 0

@@ -8,6 +8,8 @@ from strato.domain.storage.payloads import (
     DestroyVolumeInput,
     DetachVolumeInput,
     ExpungeVolumeInput,
+    PolicyRef,
+    PolicyRunResult,
     ResizeVolumeInput,
     SnapshotOpInput,
     SnapshotResult,
@@ -39,4 +41,7 @@ REVERT_SNAPSHOT: Flow[SnapshotOpInput, SnapshotResult] = Flow(
 )
 DELETE_SNAPSHOT: Flow[SnapshotOpInput, SnapshotResult] = Flow(
     "DeleteSnapshot", SnapshotOpInput, SnapshotResult
+)
+RECURRING_SNAPSHOT: Flow[PolicyRef, PolicyRunResult] = Flow(
+    "RecurringSnapshot", PolicyRef, PolicyRunResult
 )

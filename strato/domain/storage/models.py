@@ -77,3 +77,16 @@ class Snapshot(Entity):
     size_bytes: int = 0
     state: SnapshotState = SnapshotState.ALLOCATED
     last_error: str | None = None
+    policy_id: UUID | None = None
+
+
+class SnapshotPolicy(Entity):
+    """A recurring snapshot of one volume, as a Temporal Schedule (``schedule_id``)."""
+
+    volume_id: UUID
+    interval_type: str
+    schedule: str
+    timezone: str = "UTC"
+    max_snaps: int
+    schedule_id: str
+    paused: bool = False

@@ -163,3 +163,29 @@ class PoolSnapshotInput(BaseModel):
 
     volume: str
     snapshot: str
+
+
+class PolicyRef(BaseModel):
+    """A snapshot policy, as its schedule's runs get it."""
+
+    policy_id: UUID
+
+
+class PolicyFireInput(PolicyRef):
+    # Names this firing (the schedule's run id): the snapshot's Idempotency-Key, so a
+    # retried step takes no second snapshot.
+    firing: str
+
+
+class PolicyFired(BaseModel):
+    """One firing's snapshot operation (or why it took none)."""
+
+    operation_id: UUID | None = None
+    workflow_id: str | None = None
+    skipped: str | None = None
+
+
+class PolicyRunResult(BaseModel):
+    policy_id: UUID
+    snapshot: str  # the operation's outcome: succeeded, failed, or skipped: <why>
+    pruned: int = 0

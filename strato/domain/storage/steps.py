@@ -5,6 +5,9 @@ from __future__ import annotations
 from strato.domain.compute.payloads import VmRef
 from strato.domain.steps import Step
 from strato.domain.storage.payloads import (
+    PolicyFired,
+    PolicyFireInput,
+    PolicyRef,
     PoolClaim,
     PoolResizeInput,
     PoolSnapshotInput,
@@ -54,3 +57,10 @@ REVERT_SNAPSHOT: Step[PoolSnapshotInput, None] = Step(
 DELETE_SNAPSHOT: Step[PoolSnapshotInput, None] = Step(
     "storage.delete_snapshot", PoolSnapshotInput, None
 )
+
+# A snapshot policy's runs (orchestration queue; they call commands, so not local).
+POLICY_FIRE: Step[PolicyFireInput, PolicyFired] = Step(
+    "policies.fire", PolicyFireInput, PolicyFired
+)
+POLICY_WAIT: Step[str, str] = Step("policies.wait", str, str)
+POLICY_PRUNE: Step[PolicyRef, int] = Step("policies.prune", PolicyRef, int)

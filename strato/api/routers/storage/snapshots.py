@@ -1,5 +1,6 @@
 """Snapshots: take one of a volume, list and detail, revert a volume to one, delete one
-(each operation accepted by :mod:`strato.commands.snapshots`).
+(each operation accepted by :mod:`strato.commands.snapshots`); recurring snapshot
+policies (:mod:`strato.commands.policies`).
 
 No ``from __future__ import annotations``: FastAPI reads these annotations at runtime.
 """
@@ -13,10 +14,12 @@ from strato.api.crud import list_response
 from strato.api.deps import CallerDep, CommandsDep, DbDep
 from strato.api.schemas.common import ListPage
 from strato.api.schemas.storage import volumes as s
+from strato.commands import policies as policy_commands
 from strato.commands import snapshots as commands
 from strato.commands.view import Accepted
-from strato.domain.storage.models import Snapshot
+from strato.domain.storage.models import Snapshot, SnapshotPolicy
 from strato.schema import repository
+from strato.schema.storage.policies import POLICIES
 from strato.schema.storage.snapshots import SNAPSHOTS
 
 router = APIRouter(tags=["snapshots"])
@@ -71,3 +74,40 @@ async def delete(
     id: UUID, ctx: CommandsDep, response: Response, idempotency_key: IdemKey = None
 ) -> Accepted:
     return _located(response, await commands.delete_snapshot(ctx, id, idempotency_key))
+
+
+@router.post(
+    "/volumes/{id}/snapshot-policies",
+    status_code=status.HTTP_201_CREATED,
+    response_model=SnapshotPolicy,
+    summary="Snapshot a volume on a schedule, keeping the last N (a Temporal Schedule)",
+)
+async def create_policy(
+    id: UUID, body: s.PolicyCreate, ctx: CommandsDep, response: Response
+) -> Any:
+    policy = await policy_commands.create_policy(ctx, id, body)
+    response.headers["Location"] = f"/api/v1/snapshot-policies/{policy.id}"
+    return policy
+
+
+@router.get("/snapshot-policies", response_model=ListPage[SnapshotPolicy], summary="List policies")
+async def list_policies(db: DbDep, _: CallerDep, flt: Annotated[s.PolicyFilter, Query()]) -> Any:
+    return await list_response(db, POLICIES, flt)
+
+
+@router.get(
+    "/snapshot-policies/{id}", response_model=SnapshotPolicy, summary="Get a snapshot policy"
+)
+async def get_policy(id: UUID, db: DbDep, _: CallerDep) -> Any:
+    async with db.conn() as conn:
+        return await repository.get(conn, POLICIES, id)
+
+
+@router.delete(
+    "/snapshot-policies/{id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete a snapshot policy and its schedule (its snapshots stay)",
+)
+async def delete_policy(id: UUID, ctx: CommandsDep) -> Response:
+    await policy_commands.delete_policy(ctx, id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

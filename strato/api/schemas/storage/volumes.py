@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Literal
 from uuid import UUID
 
 from strato.api.schemas.common import Filter, Name, Text
+from strato.commands.policies import PolicyCreate
 from strato.commands.snapshots import SnapshotCreate
 from strato.commands.storage import VolumeAttach, VolumeCreate, VolumeDestroy, VolumeResize
 from strato.domain.states import SnapshotState, VolumeState
 
 __all__ = [
+    "PolicyCreate",
+    "PolicyFilter",
     "SnapshotCreate",
     "SnapshotFilter",
     "VolumeAttach",
@@ -36,3 +40,8 @@ class SnapshotFilter(Filter):
     state: SnapshotState | None = None
     owner: Text | None = None
     name: Name | None = None
+
+
+class PolicyFilter(Filter):
+    volume_id: UUID | None = None
+    interval_type: Literal["HOURLY", "DAILY", "WEEKLY", "MONTHLY"] | None = None
