@@ -6,9 +6,10 @@ the real host (qemu:///system, TCG), side by side in one run.
    template, for a 64 MiB and a 1 GiB template with all their bytes written (the clone
    must not depend on the template's size).
 2. The orchestration's overhead per operation: snapshot, revert, delete snapshot, attach
-   (hot-plug into a running guest) and detach of a data volume through the REST API (the
-   operation's workflow end to end, the agent in this process) vs the same action on a
-   file of the same size with qemu-img / libvirt-python.
+   (hot-plug into a running guest) and detach of a data volume through the REST API (from
+   the request to the end of the operation's workflow run, awaited on the run itself; the
+   agent in this process) vs the same action on a file of the same size with qemu-img /
+   libvirt-python.
 
 Runs alternate (Strato, direct, Strato, ...) so both see the same machine load.
 Needs scripts/libvirt-host start and scripts/tiny-guest (make lab).
@@ -35,8 +36,8 @@ from typing import Any
 # The bench's pool and images live in its own directory: allow them before Settings load.
 WORK = Path(tempfile.mkdtemp(prefix="strato-bench-vol-", dir="/var/lib/strato"))
 os.chmod(WORK, 0o711)
-os.environ["STRATO_POOL_ROOTS"] = str(WORK)
-os.environ.setdefault("STRATO_IMAGE_ROOTS", f"/var/lib/strato/images:{WORK}")
+os.environ["STRATO_POOL_ROOTS"] = str(WORK / "pools")
+os.environ.setdefault("STRATO_IMAGE_ROOTS", f"/var/lib/strato/images:{WORK / 'images'}")
 
 import libvirt  # noqa: E402
 
@@ -45,7 +46,7 @@ from strato.domain.compute.specs import DiskSpec  # noqa: E402
 from strato.domain.storage.specs import VolumeSpec  # noqa: E402
 from strato.drivers.hypervisor.libvirt.domxml import disk_element  # noqa: E402
 from strato.drivers.registry import load  # noqa: E402
-from tests.helpers import ok, wait_operation  # noqa: E402
+from tests.helpers import ok  # noqa: E402
 from tests.lab import GUEST_CMDLINE, TINY_GUEST  # noqa: E402
 from tests.workers.agent_helpers import AgentTask, agent_config, kvm_zone  # noqa: E402
 
@@ -78,11 +79,14 @@ def full_template(path: Path, size: int) -> None:
 
 async def clones(n: int) -> dict[str, list[float]]:
     """Part 1: thin clones on the agent's driver vs qemu-img directly."""
-    pool_dir = WORK / "clone-pool"
+    pool_dir = WORK / "pools" / "clone-pool"
     images = WORK / "images"
     images.mkdir()
     pool = load("storage", "qcow2")(
-        "bench", path=f"file://{pool_dir}", image_roots=(str(images),), pool_roots=(str(WORK),)
+        "bench",
+        path=f"file://{pool_dir}",
+        image_roots=(str(images),),
+        pool_roots=(str(WORK / "pools"),),
     )
     out: dict[str, list[float]] = defaultdict(list)
     for size, label in ((64 * MiB, "64MiB"), (GiB, "1GiB")):
@@ -131,7 +135,9 @@ async def operations(n: int) -> dict[str, list[float]]:
     async with embedded_stack() as st:
         api = st.api
         fab = await kvm_zone(
-            api, WORK / "pool", boot={"kernel": KERNEL, "initrd": INITRD, "cmdline": GUEST_CMDLINE}
+            api,
+            WORK / "pools" / "pool",
+            boot={"kernel": KERNEL, "initrd": INITRD, "cmdline": GUEST_CMDLINE},
         )
         cfg = agent_config(
             fab,
@@ -150,9 +156,9 @@ async def operations(n: int) -> dict[str, list[float]]:
                 await asyncio.sleep(0.1)
 
             async def op(method: str, path: str, body: Any = None) -> dict[str, Any]:
+                """Accept through the API, then wait on the run itself (no polling)."""
                 r = await ok(await api.request(method, path, json=body), 202)
-                done = await wait_operation(api, r["operation"]["id"], 300)
-                assert done["state"] == "succeeded", done
+                await st.client.get_workflow_handle(r["operation"]["workflow_id"]).result()
                 return r
 
             body = {

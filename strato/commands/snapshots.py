@@ -49,7 +49,10 @@ async def _lock_vm(conn: Any, vol: Volume, op: UUID, verb: str) -> UUID | None:
     return vm.id
 
 
-def _input(snap: Snapshot, op: UUID, vm_id: UUID | None) -> SnapshotOpInput:
+async def _input(
+    conn: Any, vol: Volume, snap: Snapshot, op: UUID, vm_id: UUID | None
+) -> SnapshotOpInput:
+    ctx = await volumes.context(conn, vol.id)
     return SnapshotOpInput(
         volume_id=snap.volume_id,
         operation_id=op,
@@ -57,6 +60,11 @@ def _input(snap: Snapshot, op: UUID, vm_id: UUID | None) -> SnapshotOpInput:
         snapshot_name=snap.name,
         storage_name=snap.storage_name,
         vm_id=vm_id,
+        volume_name=vol.name,
+        pool_name=ctx.pool_name,
+        volume_state=str(vol.state),
+        size_bytes=vol.size_bytes,
+        has_file=vol.path is not None,
     )
 
 
@@ -92,7 +100,9 @@ async def create_snapshot(
             },
             operation_id=op,
         )
-        return vol, _input(snap, op, vm_id), snap_id
+        await snapshots.move(conn, snap_id, SnapshotState.CREATING, operation_id=op)
+        await volumes.enter(conn, vol.id, VolumeState.SNAPSHOTTING, op)
+        return vol, await _input(conn, vol, snap, op, vm_id), snap_id
 
     return await operate(
         ctx,
@@ -127,7 +137,11 @@ async def _snapshot_op(
                 f"{', '.join(sorted(snapshot_states))})"
             )
         vm_id = await _lock_vm(conn, vol, op, verb)
-        return vol, _input(snap, op, vm_id), snapshot_id
+        if verb == "revert":
+            await volumes.enter(conn, vol.id, VolumeState.REVERT_SNAPSHOTTING, op)
+        else:
+            await snapshots.move(conn, snap.id, SnapshotState.DESTROYING, operation_id=op)
+        return vol, await _input(conn, vol, snap, op, vm_id), snapshot_id
 
     return await operate(
         ctx,

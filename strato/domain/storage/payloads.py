@@ -150,6 +150,13 @@ class SnapshotOpInput(VolumeRef):
     snapshot_name: str
     storage_name: str
     vm_id: UUID | None = None
+    # The volume as the command locked it (nothing else can change it until the
+    # operation's last step), so the run needs no first step to read it.
+    volume_name: str = ""
+    pool_name: str | None = None
+    volume_state: str = "Ready"
+    size_bytes: int = 0
+    has_file: bool = True
 
 
 class SnapshotResult(BaseModel):

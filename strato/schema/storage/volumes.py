@@ -199,6 +199,12 @@ async def acquire(
     return VOLUMES.to_model(row)
 
 
+async def enter(conn: Any, volume_id: UUID, target: VolumeState, operation_id: UUID) -> None:
+    """The command moves the volume it just locked into its operation's transitional
+    state (so the operation's run needs no first step for it)."""
+    await transition(conn, VOLUME, volume_id, target, operation_id=operation_id)
+
+
 async def context(conn: Any, volume_id: UUID) -> VolumeContext:
     row = await conn.fetchrow(
         """SELECT v.*, p.name AS pool_name FROM volumes v

@@ -33,19 +33,17 @@ class CreateSnapshotWorkflow:
         return await ops.guard_snapshot(self._run(inp, ops))
 
     async def _run(self, inp: SnapshotOpInput, ops: SnapshotOps) -> SnapshotResult:
+        # The command locked the volume and moved it (Snapshotting, the snapshot Creating).
         self.steps.enter("validate")
-        vol = await ops.begin(
-            "Snapshotting", snapshot_id=inp.snapshot_id, snapshot_target="Creating"
-        )
         if inp.vm_id is not None:
             await ops.vm_begin(inp.vm_id)
-        assert vol.pool_name is not None
-        self.steps.enter("snapshot on pool", vol.pool_name)
+        assert inp.pool_name is not None
+        self.steps.enter("snapshot on pool", inp.pool_name)
         try:
             await ops.on_pool(
                 CREATE_SNAPSHOT,
-                vol.pool_name,
-                PoolSnapshotInput(volume=vol.name, snapshot=inp.storage_name),
+                inp.pool_name,
+                PoolSnapshotInput(volume=inp.volume_name, snapshot=inp.storage_name),
             )
         except FailureError as err:
             raise await ops.fail(
@@ -61,8 +59,8 @@ class CreateSnapshotWorkflow:
             "Ready",
             snapshot_id=inp.snapshot_id,
             snapshot_target="CreatedOnPrimary",
-            snapshot_size_bytes=vol.size_bytes,
+            snapshot_size_bytes=inp.size_bytes,
         )
         await ops.vm_release()
-        self.steps.finish(f"{inp.snapshot_name} of {vol.name}")
+        self.steps.finish(f"{inp.snapshot_name} of {inp.volume_name}")
         return ops.result("CreatedOnPrimary")

@@ -32,29 +32,29 @@ class DeleteSnapshotWorkflow:
         return await ops.guard_snapshot(self._run(inp, ops))
 
     async def _run(self, inp: SnapshotOpInput, ops: SnapshotOps) -> SnapshotResult:
+        # The command locked the volume and moved the snapshot to Destroying.
         self.steps.enter("validate")
-        vol = await ops.begin(snapshot_id=inp.snapshot_id, snapshot_target="Destroying")
         if inp.vm_id is not None:
             await ops.vm_begin(inp.vm_id)
-        if vol.pool_name is not None and vol.path is not None:
-            self.steps.enter("delete on pool", vol.pool_name)
+        if inp.pool_name is not None and inp.has_file:
+            self.steps.enter("delete on pool", inp.pool_name)
             try:
                 await ops.on_pool(
                     DELETE_SNAPSHOT,
-                    vol.pool_name,
-                    PoolSnapshotInput(volume=vol.name, snapshot=inp.storage_name),
+                    inp.pool_name,
+                    PoolSnapshotInput(volume=inp.volume_name, snapshot=inp.storage_name),
                 )
             except FailureError as err:
                 raise await ops.fail(
                     err,
-                    back_to=vol.state,
+                    back_to=inp.volume_state,
                     doing="delete snapshot",
                     kind=error_type(err),
                     snapshot_id=inp.snapshot_id,
                     snapshot_target="Error",
                 ) from err
         self.steps.enter("deleted")
-        await ops.finish(vol.state, snapshot_id=inp.snapshot_id, snapshot_target="Destroyed")
+        await ops.finish(inp.volume_state, snapshot_id=inp.snapshot_id, snapshot_target="Destroyed")
         await ops.vm_release()
         self.steps.finish(inp.snapshot_name)
         return ops.result("Destroyed")

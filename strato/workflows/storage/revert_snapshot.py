@@ -32,17 +32,17 @@ class RevertSnapshotWorkflow:
         return await ops.guard_snapshot(self._run(inp, ops))
 
     async def _run(self, inp: SnapshotOpInput, ops: SnapshotOps) -> SnapshotResult:
+        # The command locked the volume and moved it to RevertSnapshotting.
         self.steps.enter("validate")
-        vol = await ops.begin("RevertSnapshotting")
         if inp.vm_id is not None:
             await ops.vm_begin(inp.vm_id)
-        assert vol.pool_name is not None
-        self.steps.enter("revert on pool", vol.pool_name)
+        assert inp.pool_name is not None
+        self.steps.enter("revert on pool", inp.pool_name)
         try:
             await ops.on_pool(
                 REVERT_SNAPSHOT,
-                vol.pool_name,
-                PoolSnapshotInput(volume=vol.name, snapshot=inp.storage_name),
+                inp.pool_name,
+                PoolSnapshotInput(volume=inp.volume_name, snapshot=inp.storage_name),
             )
         except FailureError as err:
             raise await ops.fail(
@@ -51,5 +51,5 @@ class RevertSnapshotWorkflow:
         self.steps.enter("reverted")
         await ops.finish("Ready", reverted_to=inp.snapshot_id)
         await ops.vm_release()
-        self.steps.finish(f"{vol.name} is {inp.snapshot_name} again")
+        self.steps.finish(f"{inp.volume_name} is {inp.snapshot_name} again")
         return ops.result("reverted")
