@@ -1,9 +1,10 @@
 """Snapshot commands: take, revert to, delete (each one operation, one workflow run).
 
 A snapshot operation acts on its volume's file: it holds the volume's lock, and its VM's
-when the volume is attached. Refused here, with nothing changed: a volume with no data
-yet, a volume a running guest holds (its image is locked by QEMU; live snapshots are the
-hypervisor's job, not done yet), a revert while the VM runs, a snapshot not on the pool.
+when the volume is attached. A running guest's QEMU holds the image, so it takes (and
+deletes) that disk's snapshots itself, on hosts that can. Refused here, with nothing
+changed: a volume with no data yet, a running guest on a host that cannot snapshot live,
+a revert while the VM runs, a snapshot not on the pool.
 """
 
 from __future__ import annotations
@@ -18,15 +19,17 @@ from strato.commands.context import CommandContext
 from strato.commands.storage import operate
 from strato.commands.view import Accepted
 from strato.domain.errors import Conflict
+from strato.domain.fabric.models import Host
 from strato.domain.fields import Name, Request
 from strato.domain.states import SnapshotState, VmState, VolumeState
 from strato.domain.storage import flows
 from strato.domain.storage.models import Snapshot, Volume
-from strato.domain.storage.payloads import SnapshotOpInput
+from strato.domain.storage.payloads import SnapshotOpInput, device_name
 from strato.schema import repository
 from strato.schema.compute import vms
 from strato.schema.storage import snapshots, volumes
 from strato.schema.storage.snapshots import SNAPSHOTS
+from strato.schema.tables import HOSTS
 
 ON_PRIMARY = {SnapshotState.CREATED_ON_PRIMARY, SnapshotState.BACKED_UP}
 
@@ -36,16 +39,28 @@ class SnapshotCreate(Request):
 
 
 async def _lock_vm(conn: Any, vol: Volume, op: UUID, verb: str) -> UUID | None:
-    """The volume's VM, locked for ``verb`` if it is stopped; a running one refuses."""
+    """The volume's VM, locked for ``verb``. While it runs, its QEMU holds the image: a
+    snapshot is taken or deleted by the hypervisor if its host can (``live_disk_snapshot``);
+    a revert, or a host that cannot, refuses."""
     if vol.vm_id is None:
         return None
     allowed = frozenset({VmState.STOPPED, VmState.RUNNING})
     vm = await vms.acquire(conn, vol.vm_id, op, f"{verb}-snapshot", allowed)
     if vm.state == VmState.RUNNING:
-        raise Conflict(
-            f"volume {vol.name} is in use by running VM {vm.name}: stop the VM (or detach "
-            f"the volume) to {verb} its snapshots"
-        )
+        host: Host | None = await repository.get(conn, HOSTS, vm.host_id) if vm.host_id else None
+        live = bool(host and host.capabilities.get("live_disk_snapshot"))
+        if verb == "revert" or not live:
+            why = (
+                "a revert needs it stopped"
+                if verb == "revert"
+                else (
+                    f"its host {host.name if host else '?'} cannot snapshot a running guest's disk"
+                )
+            )
+            raise Conflict(
+                f"volume {vol.name} is in use by running VM {vm.name} ({why}): stop the VM "
+                f"(or detach the volume) to {verb} its snapshots"
+            )
     return vm.id
 
 
@@ -65,6 +80,7 @@ async def _input(
         volume_state=str(vol.state),
         size_bytes=vol.size_bytes,
         has_file=vol.path is not None,
+        device=device_name(vol.device_id) if vol.device_id is not None else None,
     )
 
 

@@ -1,7 +1,7 @@
 """Data volumes on a real host: a qcow2 file on the pool, hot-plugged into real QEMU
 guests (the tiny guest reports each new disk and its first bytes on its console), grown
-online by QEMU, unplugged, moved to another guest with its data, snapshotted, overwritten
-and reverted to the snapshot's data.
+online by QEMU, snapshotted live by QEMU, unplugged, moved to another guest with its data,
+snapshotted, overwritten and reverted to the snapshot's data.
 
 Needs ``scripts/libvirt-host start`` and ``scripts/tiny-guest`` (CI runs both).
 """
@@ -47,6 +47,14 @@ def _disks(lab: Lab, vm_id: str) -> list[str]:
     dom = next(d for d in lab.domains() if d.UUIDString() == vm_id)
     xml = dom.XMLDesc(0)
     return [part.split("'")[0] for part in xml.split("<target dev='")[1:]]
+
+
+async def _snapshot(api: httpx.AsyncClient, vol_id: str, name: str) -> dict[str, Any]:
+    r = await ok(await api.post(f"/volumes/{vol_id}/snapshots", json={"name": name}), 202)
+    op = await wait_operation(api, r["operation"]["id"], timeout=120)
+    assert op["state"] == "succeeded", op
+    snap: dict[str, Any] = await ok(await api.get(f"/snapshots/{r['resource']['id']}"))
+    return snap
 
 
 def _snapshots_in(path: str) -> list[str]:
@@ -95,8 +103,25 @@ async def test_a_data_volume_moves_between_real_guests_with_its_data(
     await _vol_op(api, vol["id"], "attach", {"vm_id": b["id"]})
     log = await wait_console(b["console"]["serial_log"], "STRATO-HOTPLUG disk vdb", timeout=60)
     assert "STRATO-HOTPLUG disk vdb " + "5a" * 16 in log, log
+
+    # Live snapshots, taken and deleted by the running guest's QEMU (it holds the image).
+    live = await _snapshot(api, vol["id"], "live1")
+    doomed = await _snapshot(api, vol["id"], "live2")
+    assert await asyncio.to_thread(_snapshots_in, path) == [
+        live["storage_name"],
+        doomed["storage_name"],
+    ]
+    r = await ok(await api.delete(f"/snapshots/{doomed['id']}"), 202)
+    assert (await wait_operation(api, r["operation"]["id"], timeout=120))["state"] == "succeeded"
+    assert await asyncio.to_thread(_snapshots_in, path) == [live["storage_name"]]
     await _vol_op(api, vol["id"], "detach")
     assert await asyncio.to_thread(holds_pattern, path, 0x5A)
+    await asyncio.to_thread(write_pattern, path, 0xA5)
+    r = await ok(await api.post(f"/snapshots/{live['id']}/revert"), 202)
+    assert (await wait_operation(api, r["operation"]["id"], timeout=120))["state"] == "succeeded"
+    assert await asyncio.to_thread(holds_pattern, path, 0x5A)  # what the live one caught
+    r = await ok(await api.delete(f"/snapshots/{live['id']}"), 202)
+    assert (await wait_operation(api, r["operation"]["id"], timeout=120))["state"] == "succeeded"
 
     # Snapshot (a qcow2 internal snapshot in the file), overwrite, revert: the original.
     r = await ok(await api.post(f"/volumes/{vol['id']}/snapshots", json={"name": "s1"}), 202)

@@ -18,7 +18,7 @@ from strato.commands import policies
 from strato.schema.db import Database
 from strato.settings import Settings
 from tests.conftest import Platform
-from tests.helpers import ok, table_counts
+from tests.helpers import ok, table_counts, wait_operation
 from tests.workflows.test_snapshots import ready_volume
 from tests.workflows.test_volumes import create, problem, running_vm, vol_op
 from tests.workflows.vm_helpers import act, vm_zone
@@ -27,6 +27,18 @@ from tests.workflows.vm_helpers import act, vm_zone
 async def _live(api: httpx.AsyncClient, policy_id: str) -> list[dict[str, Any]]:
     page = await ok(await api.get("/snapshots", params={"limit": 500}))
     return [s for s in page["items"] if s["policy_id"] == policy_id and s["state"] != "Destroyed"]
+
+
+async def _when_free(api: httpx.AsyncClient, vol_id: str, verb: str, body: Any = None) -> None:
+    """The volume operation, retried while a policy's snapshot holds the volume (409)."""
+    deadline = time.monotonic() + 30
+    while True:
+        r = await api.post(f"/volumes/{vol_id}/{verb}", json=body)
+        if r.status_code != 409 or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.2)
+    op = await wait_operation(api, (await ok(r, 202))["operation"]["id"])
+    assert op["state"] == "succeeded", op
 
 
 async def _paused(client: Client, schedule_id: str) -> bool:
@@ -65,12 +77,12 @@ async def test_a_policy_fires_keeps_n_and_pauses_while_detached(
     assert all(s["kind"] == "HOURLY" for s in live)
 
     # Detached: the schedule pauses (the orchestrator's sweep reconciles; here by hand).
-    await vol_op(api, vol["id"], "detach")
+    await _when_free(api, vol["id"], "detach")
     assert await policies.reconcile(db, temporal_client) == 1
     assert await _paused(temporal_client, policy["schedule_id"])
     got = await ok(await api.get(f"/snapshot-policies/{policy['id']}"))
     assert got["paused"] is True
-    await asyncio.sleep(1)  # a firing under way when it paused ends
+    await asyncio.sleep(4)  # a firing under way when it paused ends
     before = {s["id"] for s in (await ok(await api.get("/snapshots")))["items"]}
     await asyncio.sleep(5)
     after = {s["id"] for s in (await ok(await api.get("/snapshots")))["items"]}
@@ -81,8 +93,8 @@ async def test_a_policy_fires_keeps_n_and_pauses_while_detached(
     await vol_op(api, vol["id"], "attach", {"vm_id": vm["id"]})
     assert await policies.reconcile(db, temporal_client) == 1
     assert not await _paused(temporal_client, policy["schedule_id"])
-    await vol_op(api, vol["id"], "detach")
-    await vol_op(api, vol["id"], "destroy", {"expunge": True})
+    await _when_free(api, vol["id"], "detach")
+    await _when_free(api, vol["id"], "destroy", {"expunge": True})
     assert await policies.reconcile(db, temporal_client) == 1
     r = await api.get(f"/snapshot-policies/{policy['id']}")
     assert r.status_code == 404

@@ -19,6 +19,7 @@ from strato.domain.compute.payloads import (
     AttachDiskInput,
     ComputeVmInput,
     DetachDiskInput,
+    DiskSnapshotInput,
     ResizeDiskInput,
 )
 from strato.domain.compute.specs import ConsoleInfo, VmPowerInfo, VmSpec
@@ -26,12 +27,14 @@ from strato.domain.compute.steps import (
     ATTACH_DISK,
     DEFINE_AND_START_VM,
     DEFINE_VM,
+    DELETE_DISK_SNAPSHOT,
     DETACH_DISK,
     HOST_CAPABILITIES,
     LIST_VMS,
     REBOOT_VM,
     RESIZE_DISK,
     SCALE_VM,
+    SNAPSHOT_DISK,
     START_VM,
     STOP_AND_UNDEFINE_VM,
     STOP_VM,
@@ -118,6 +121,16 @@ class ComputeActivities:
     async def resize_disk(self, inp: ResizeDiskInput) -> None:
         """Idempotent: growing to the size the disk has is a no-op."""
         await beating(self.driver.resize_disk(inp.name, inp.device, inp.size_bytes))
+
+    @activity.defn(name=SNAPSHOT_DISK.name)
+    async def snapshot_disk(self, inp: DiskSnapshotInput) -> None:
+        """Idempotent: an existing snapshot of that name stays as it is."""
+        await beating(self.driver.snapshot_disk(inp.name, inp.device, inp.snapshot))
+
+    @activity.defn(name=DELETE_DISK_SNAPSHOT.name)
+    async def delete_disk_snapshot(self, inp: DiskSnapshotInput) -> None:
+        """Idempotent: deleting a missing snapshot succeeds."""
+        await beating(self.driver.delete_disk_snapshot(inp.name, inp.device, inp.snapshot))
 
     @activity.defn(name=HOST_CAPABILITIES.name)
     async def capabilities(self, inp: ConnectHostInput) -> dict[str, bool]:

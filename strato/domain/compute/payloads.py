@@ -207,3 +207,11 @@ class ResizeDiskInput(BaseModel):
     name: str
     device: str
     size_bytes: int
+
+
+class DiskSnapshotInput(BaseModel):
+    """A snapshot ``snapshot`` of the running VM's disk at ``device``, taken by its QEMU."""
+
+    name: str
+    device: str
+    snapshot: str

@@ -6,6 +6,7 @@ from strato.domain.compute.payloads import (
     AttachDiskInput,
     ComputeVmInput,
     DetachDiskInput,
+    DiskSnapshotInput,
     Placement,
     PlaceResult,
     PlanInput,
@@ -78,3 +79,9 @@ LIST_VMS: Step[None, list[VmPowerInfo]] = Step("compute.list_vms", None, list[Vm
 ATTACH_DISK: Step[AttachDiskInput, None] = Step("compute.attach_disk", AttachDiskInput, None)
 DETACH_DISK: Step[DetachDiskInput, None] = Step("compute.detach_disk", DetachDiskInput, None)
 RESIZE_DISK: Step[ResizeDiskInput, None] = Step("compute.resize_disk", ResizeDiskInput, None)
+SNAPSHOT_DISK: Step[DiskSnapshotInput, None] = Step(
+    "compute.snapshot_disk", DiskSnapshotInput, None
+)
+DELETE_DISK_SNAPSHOT: Step[DiskSnapshotInput, None] = Step(
+    "compute.delete_disk_snapshot", DiskSnapshotInput, None
+)

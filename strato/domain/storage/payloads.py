@@ -157,6 +157,8 @@ class SnapshotOpInput(VolumeRef):
     volume_state: str = "Ready"
     size_bytes: int = 0
     has_file: bool = True
+    # The VM's device the volume is attached at: a running VM's QEMU takes the snapshot.
+    device: str | None = None
 
 
 class SnapshotResult(BaseModel):

@@ -33,6 +33,7 @@ CAPABILITIES = (
     "hotplug_disk",
     "hotplug_nic",
     "online_resize",
+    "live_disk_snapshot",
     "live_scale",
     "snapshot_memory",
     "migration",
@@ -145,6 +146,19 @@ class HypervisorDriver(abc.ABC):
         ``size_bytes`` large, grown in place while the guest runs (needs
         ``online_resize``, else ``Unsupported``). Growing to the current size succeeds.
         Raises VmNotFound, and HypervisorError for a device the VM has not got."""
+
+    async def snapshot_disk(self, name: str, device: str, snapshot: str) -> None:
+        """Post-condition: the running VM's disk at ``device`` has a snapshot ``snapshot``
+        of its content now, taken by the hypervisor that holds the image (qcow2: an
+        internal snapshot, listed by the pool like one it took). Needs
+        ``live_disk_snapshot``. Idempotent: an existing snapshot of that name stays."""
+        self.require("live_disk_snapshot", f"snapshotting {device} of running {name}")
+
+    async def delete_disk_snapshot(self, name: str, device: str, snapshot: str) -> None:
+        """Post-condition: no snapshot ``snapshot`` on the running VM's disk at
+        ``device``; its content is untouched. Needs ``live_disk_snapshot``. Deleting a
+        missing snapshot succeeds."""
+        self.require("live_disk_snapshot", f"deleting a snapshot of {device} of running {name}")
 
     @abc.abstractmethod
     async def attach_nic(self, name: str, nic: NicSpec) -> None:

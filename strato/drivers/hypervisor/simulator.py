@@ -72,6 +72,8 @@ class SimulatorHypervisor(HypervisorDriver):
             "hotplug_disk": True,
             "hotplug_nic": True,
             "online_resize": True,
+            # Simulated disks live in the simulated pools, which this driver cannot reach.
+            "live_disk_snapshot": False,
             "live_scale": True,
             "snapshot_memory": True,
             "migration": True,

@@ -1,5 +1,6 @@
 """CreateSnapshot: a point-in-time copy of a volume, by its pool's mechanism (qcow2: an
-internal snapshot in the volume's file). The volume is Snapshotting meanwhile; the
+internal snapshot in the volume's file), or by the QEMU of the running guest that holds
+it (the same kind of snapshot, taken live). The volume is Snapshotting meanwhile; the
 snapshot goes Creating -> CreatedOnPrimary, or Error with the pool's reason (the volume
 back to Ready, untouched)."""
 
@@ -9,6 +10,8 @@ from temporalio import workflow
 from temporalio.exceptions import FailureError
 
 with workflow.unsafe.imports_passed_through():
+    from strato.domain.compute.payloads import DiskSnapshotInput
+    from strato.domain.compute.steps import SNAPSHOT_DISK
     from strato.domain.progress import StepProgress
     from strato.domain.storage import flows
     from strato.domain.storage.payloads import PoolSnapshotInput, SnapshotOpInput, SnapshotResult
@@ -35,16 +38,26 @@ class CreateSnapshotWorkflow:
     async def _run(self, inp: SnapshotOpInput, ops: SnapshotOps) -> SnapshotResult:
         # The command locked the volume and moved it (Snapshotting, the snapshot Creating).
         self.steps.enter("validate")
-        if inp.vm_id is not None:
-            await ops.vm_begin(inp.vm_id)
+        vm = await ops.vm_begin(inp.vm_id) if inp.vm_id is not None else None
         assert inp.pool_name is not None
-        self.steps.enter("snapshot on pool", inp.pool_name)
         try:
-            await ops.on_pool(
-                CREATE_SNAPSHOT,
-                inp.pool_name,
-                PoolSnapshotInput(volume=inp.volume_name, snapshot=inp.storage_name),
-            )
+            if vm is not None and vm.state == "Running" and vm.host_name and inp.device:
+                # The running guest's QEMU holds the image: it takes the snapshot.
+                self.steps.enter("snapshot on pool", f"live, by {vm.host_name}")
+                await ops.on_host(
+                    SNAPSHOT_DISK,
+                    vm.host_name,
+                    DiskSnapshotInput(
+                        name=vm.hypervisor_name, device=inp.device, snapshot=inp.storage_name
+                    ),
+                )
+            else:
+                self.steps.enter("snapshot on pool", inp.pool_name)
+                await ops.on_pool(
+                    CREATE_SNAPSHOT,
+                    inp.pool_name,
+                    PoolSnapshotInput(volume=inp.volume_name, snapshot=inp.storage_name),
+                )
         except FailureError as err:
             raise await ops.fail(
                 err,

@@ -8,6 +8,8 @@ from temporalio import workflow
 from temporalio.exceptions import FailureError
 
 with workflow.unsafe.imports_passed_through():
+    from strato.domain.compute.payloads import DiskSnapshotInput
+    from strato.domain.compute.steps import DELETE_DISK_SNAPSHOT
     from strato.domain.progress import StepProgress
     from strato.domain.storage import flows
     from strato.domain.storage.payloads import PoolSnapshotInput, SnapshotOpInput, SnapshotResult
@@ -34,16 +36,26 @@ class DeleteSnapshotWorkflow:
     async def _run(self, inp: SnapshotOpInput, ops: SnapshotOps) -> SnapshotResult:
         # The command locked the volume and moved the snapshot to Destroying.
         self.steps.enter("validate")
-        if inp.vm_id is not None:
-            await ops.vm_begin(inp.vm_id)
+        vm = await ops.vm_begin(inp.vm_id) if inp.vm_id is not None else None
+        live = vm is not None and vm.state == "Running" and vm.host_name and inp.device
         if inp.pool_name is not None and inp.has_file:
             self.steps.enter("delete on pool", inp.pool_name)
             try:
-                await ops.on_pool(
-                    DELETE_SNAPSHOT,
-                    inp.pool_name,
-                    PoolSnapshotInput(volume=inp.volume_name, snapshot=inp.storage_name),
-                )
+                if live:
+                    assert vm is not None and vm.host_name and inp.device
+                    await ops.on_host(
+                        DELETE_DISK_SNAPSHOT,
+                        vm.host_name,
+                        DiskSnapshotInput(
+                            name=vm.hypervisor_name, device=inp.device, snapshot=inp.storage_name
+                        ),
+                    )
+                else:
+                    await ops.on_pool(
+                        DELETE_SNAPSHOT,
+                        inp.pool_name,
+                        PoolSnapshotInput(volume=inp.volume_name, snapshot=inp.storage_name),
+                    )
             except FailureError as err:
                 raise await ops.fail(
                     err,

@@ -239,6 +239,7 @@ class LibvirtConnection(HypervisorDriver):
             "hotplug_disk": real,
             "hotplug_nic": real,
             "online_resize": real,
+            "live_disk_snapshot": real,
             "live_scale": False,
             "snapshot_memory": False,
             "migration": False,

@@ -20,6 +20,7 @@ from strato.drivers.hypervisor.base import (
     HypervisorError,
     NotBootable,
 )
+from strato.drivers.hypervisor.libvirt import snapshots
 from strato.drivers.hypervisor.libvirt.domxml import (
     disk_element,
     nic_element,
@@ -156,6 +157,26 @@ class LibvirtHypervisor(LibvirtLifecycle):
             dom.blockResize(device, size_bytes, libvirt.VIR_DOMAIN_BLOCK_RESIZE_BYTES)
 
         await self._run(self._call, resize)
+
+    async def snapshot_disk(self, name: str, device: str, snapshot: str) -> None:
+        def run(conn: libvirt.virConnect) -> None:
+            self.require("live_disk_snapshot", f"snapshotting {device} of running {name}")
+            snapshots.take(self._running(conn, name), device, snapshot)
+
+        await self._run(self._call, run)
+
+    async def delete_disk_snapshot(self, name: str, device: str, snapshot: str) -> None:
+        def run(conn: libvirt.virConnect) -> None:
+            self.require("live_disk_snapshot", f"deleting a snapshot of {device} of {name}")
+            snapshots.delete(self._running(conn, name), device, snapshot)
+
+        await self._run(self._call, run)
+
+    def _running(self, conn: libvirt.virConnect, name: str) -> libvirt.virDomain:
+        dom = self._lookup(conn, name)
+        if not dom.isActive():
+            raise HypervisorError(f"{name} is not running: its pool acts on its disks")
+        return dom
 
     async def attach_nic(self, name: str, nic: NicSpec) -> None:
         await self._attach(
