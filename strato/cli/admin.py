@@ -169,6 +169,9 @@ def cmd_snapshot(args: argparse.Namespace, api: StratoClient) -> int:
         accepted = api.request("POST", f"/volumes/{vol['id']}/snapshots", json=body or None)
         return follow(api, accepted, args)
     snap = _resolve(api, "/snapshots", args.ident)
+    if args.action == "copy":
+        body = parse_pairs(args.fields)
+        return follow(api, api.post(f"/snapshots/{snap['id']}/volumes", body), args)
     if args.action == "delete":
         return follow(api, api.request("DELETE", f"/snapshots/{snap['id']}"), args)
     return follow(api, api.request("POST", f"/snapshots/{snap['id']}/revert"), args)
@@ -332,9 +335,13 @@ def add_commands(sub: Any) -> None:
     tk.add_argument("ident", metavar="VOLUME")
     tk.add_argument("fields", nargs="*", metavar="key=value")
     tk.add_argument("--no-wait", action="store_true", help="return once accepted")
-    for verb in ("revert", "delete"):
-        sv = with_json(snacts.add_parser(verb))
+    for verb in ("revert", "delete", "copy"):
+        sv = with_json(
+            snacts.add_parser(verb, help="a new volume: SNAPSHOT name=.." if verb == "copy" else "")
+        )
         sv.add_argument("ident", metavar="ID|NAME")
+        if verb == "copy":
+            sv.add_argument("fields", nargs="+", metavar="key=value")
         sv.add_argument("--no-wait", action="store_true", help="return once accepted")
     snp.set_defaults(handler=cmd_snapshot)
 

@@ -18,16 +18,20 @@ from pydantic import BaseModel
 from strato.commands.context import CommandContext
 from strato.commands.storage import operate
 from strato.commands.view import Accepted
-from strato.domain.errors import Conflict
+from strato.domain.errors import Conflict, InsufficientCapacity
 from strato.domain.fabric.models import Host
-from strato.domain.fields import Name, Request
+from strato.domain.fields import Name, Request, Text
 from strato.domain.states import SnapshotState, VmState, VolumeState
 from strato.domain.storage import flows
 from strato.domain.storage.models import Snapshot, Volume
-from strato.domain.storage.payloads import SnapshotOpInput, device_name
+from strato.domain.storage.payloads import (
+    SnapshotOpInput,
+    VolumeFromSnapshotInput,
+    device_name,
+)
 from strato.schema import repository
 from strato.schema.compute import vms
-from strato.schema.storage import snapshots, volumes
+from strato.schema.storage import pools, snapshots, volumes
 from strato.schema.storage.snapshots import SNAPSHOTS
 from strato.schema.tables import HOSTS
 
@@ -36,6 +40,11 @@ ON_PRIMARY = {SnapshotState.CREATED_ON_PRIMARY, SnapshotState.BACKED_UP}
 
 class SnapshotCreate(Request):
     name: Name | None = None
+
+
+class VolumeFromSnapshot(Request):
+    name: Name
+    owner: Text = ""
 
 
 async def _lock_vm(conn: Any, vol: Volume, op: UUID, verb: str) -> UUID | None:
@@ -49,10 +58,10 @@ async def _lock_vm(conn: Any, vol: Volume, op: UUID, verb: str) -> UUID | None:
     if vm.state == VmState.RUNNING:
         host: Host | None = await repository.get(conn, HOSTS, vm.host_id) if vm.host_id else None
         live = bool(host and host.capabilities.get("live_disk_snapshot"))
-        if verb == "revert" or not live:
+        if verb not in ("take", "delete") or not live:
             why = (
-                "a revert needs it stopped"
-                if verb == "revert"
+                f"a {verb} needs it stopped"
+                if verb not in ("take", "delete")
                 else (
                     f"its host {host.name if host else '?'} cannot snapshot a running guest's disk"
                 )
@@ -196,4 +205,63 @@ async def delete_snapshot(
         idempotency_key,
         volume_states={VolumeState.READY, VolumeState.DESTROY, VolumeState.ERROR},
         snapshot_states=ON_PRIMARY | {SnapshotState.ERROR},
+    )
+
+
+async def volume_from_snapshot(
+    ctx: CommandContext, snapshot_id: UUID, body: VolumeFromSnapshot, idempotency_key: str | None
+) -> Accepted:
+    """A new volume from a snapshot, on its source's pool (a standalone copy)."""
+
+    async def lock(conn: Any, op: UUID) -> tuple[Volume, BaseModel, UUID]:
+        snap = await snapshots.get(conn, snapshot_id)
+        if snap.state not in ON_PRIMARY:
+            raise Conflict(f"snapshot {snap.name} is {snap.state}, not on its pool")
+        src = await volumes.acquire(conn, snap.volume_id, op, "copy-snapshot", {VolumeState.READY})
+        vm_id = await _lock_vm(conn, src, op, "copy")
+        src_ctx = await volumes.context(conn, src.id)
+        assert src.pool_id is not None and src_ctx.pool_name is not None
+        new_id = uuid4()
+        new: Volume = await repository.insert(
+            conn,
+            volumes.VOLUMES,
+            {
+                "id": new_id,
+                "name": body.name,
+                "zone_id": src.zone_id,
+                "kind": "DATADISK",
+                "size_bytes": snap.size_bytes or src.size_bytes,
+                "owner": body.owner or src.owner,
+            },
+            operation_id=op,
+        )
+        await volumes.acquire(conn, new_id, op, "create", {VolumeState.ALLOCATED})
+        if not await pools.claim_on(conn, new_id, src.pool_id, new.size_bytes):
+            raise InsufficientCapacity(
+                f"pool {src_ctx.pool_name} of volume {src.name} has no room for "
+                f"{new.size_bytes} more bytes"
+            )
+        await volumes.enter(conn, new_id, VolumeState.CREATING, op)
+        inp = VolumeFromSnapshotInput(
+            volume_id=new_id,
+            operation_id=op,
+            source_volume_id=src.id,
+            source_name=src.name,
+            storage_name=snap.storage_name,
+            name=volumes.storage_name(new_id),
+            pool_name=src_ctx.pool_name,
+            vm_id=vm_id,
+        )
+        return new, inp, new_id
+
+    return await operate(
+        ctx,
+        ("snapshot", snapshot_id),
+        "copy",
+        flows.VOLUME_FROM_SNAPSHOT.name,
+        body,
+        idempotency_key,
+        lock,
+        resource=volumes.VOLUMES,
+        recorded_as="create",
     )

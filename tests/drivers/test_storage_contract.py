@@ -142,3 +142,21 @@ async def test_missing_volumes_and_snapshots_are_clear_errors(
     await s.create_volume(VolumeSpec(name=name, size_bytes=MiB))
     with pytest.raises(SnapshotNotFound, match="nope"):
         await s.revert_snapshot(name, "nope")
+
+
+async def test_a_snapshot_copied_to_a_new_volume_holds_its_data(pool: PrimaryStorage) -> None:
+    source = await _volume(pool, 8 * MiB, 0xAB)
+    await pool.create_snapshot(source, "s1")
+    if _data(pool):
+        write_pattern(await _path(pool, source), 0x11)  # the source moves on
+    new = _name()
+    info = await pool.copy_snapshot(source, "s1", new)
+    assert info.name == new and info.size_bytes == 8 * MiB
+    assert await pool.copy_snapshot(source, "s1", new) == info  # idempotent
+    if _data(pool):
+        assert holds_pattern(info.path, 0xAB) and holds_pattern(await _path(pool, source), 0x11)
+        assert await pool.list_snapshots(new) == []  # standalone: no snapshots, no backing
+    with pytest.raises(SnapshotNotFound):
+        await pool.copy_snapshot(source, "nope", _name())
+    with pytest.raises(VolumeNotFound):
+        await pool.copy_snapshot(_name(), "s1", _name())

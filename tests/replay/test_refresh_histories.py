@@ -63,6 +63,8 @@ async def _volume_operations(
     r = await ok(await api.post(f"/volumes/{vol['id']}/snapshots"), 202)
     assert (await wait_operation(api, r["operation"]["id"]))["state"] == "succeeded"
     snap_id = r["resource"]["id"]
+    r = await ok(await api.post(f"/snapshots/{snap_id}/volumes", json={"name": "copy"}), 202)
+    assert (await wait_operation(api, r["operation"]["id"]))["state"] == "succeeded"
     r = await ok(await api.post(f"/snapshots/{snap_id}/revert"), 202)
     assert (await wait_operation(api, r["operation"]["id"]))["state"] == "succeeded"
     r = await ok(await api.delete(f"/snapshots/{snap_id}"), 202)

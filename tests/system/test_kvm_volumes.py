@@ -134,6 +134,13 @@ async def test_a_data_volume_moves_between_real_guests_with_its_data(
     assert await asyncio.to_thread(holds_pattern, path, 0x5A)
     listed = await asyncio.to_thread(_snapshots_in, path)
     assert listed == [snap["storage_name"]]
+    # A new volume from the snapshot: a standalone copy with the snapshot's data.
+    r = await ok(await api.post(f"/snapshots/{snap['id']}/volumes", json={"name": "c1"}), 202)
+    assert (await wait_operation(api, r["operation"]["id"], timeout=120))["state"] == "succeeded"
+    copy = await ok(await api.get(f"/volumes/{r['resource']['id']}"))
+    assert copy["path"] != path and await asyncio.to_thread(holds_pattern, copy["path"], 0x5A)
+    assert await asyncio.to_thread(_snapshots_in, copy["path"]) == []
+    await _vol_op(api, copy["id"], "destroy", {"expunge": True})
     r = await ok(await api.delete(f"/snapshots/{snap['id']}"), 202)
     assert (await wait_operation(api, r["operation"]["id"], timeout=120))["state"] == "succeeded"
     assert await asyncio.to_thread(_snapshots_in, path) == []

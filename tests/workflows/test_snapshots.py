@@ -158,3 +158,46 @@ async def test_an_expunged_volume_takes_its_snapshots(
         assert (await ok(await api.get(f"/snapshots/{s['id']}")))["state"] == "Destroyed"
     (pool,) = platform.fleet.pools.values()
     assert vol["name"] not in pool.snapshots
+
+
+async def test_a_volume_from_a_snapshot(
+    api: httpx.AsyncClient, platform: Platform, db: Database
+) -> None:
+    fab = await vm_zone(api, hosts=1)
+    vm = await running_vm(api, fab)
+    vol = await ready_volume(api, fab, vm)
+    snap = await take(api, vol["id"])
+    (pool,) = platform.fleet.pools.values()
+    r = await ok(await api.post(f"/snapshots/{snap['id']}/volumes", json={"name": "copy1"}), 202)
+    assert r["operation"]["kind"] == "volume.create" and r["resource"]["state"] == "Creating"
+    op = await wait_operation(api, r["operation"]["id"])
+    assert op["state"] == "succeeded", op
+    new = await ok(await api.get(f"/volumes/{r['resource']['id']}"))
+    assert new["state"] == "Ready" and new["pool_id"] == vol["pool_id"] and new["path"]
+    assert new["size_bytes"] == vol["size_bytes"] and new["vm_id"] is None
+    assert new["name"] == "copy1" and new["current_operation_id"] is None
+    assert new["path"] in {v.path for v in await pool.list_volumes()}
+    src = await ok(await api.get(f"/volumes/{vol['id']}"))
+    assert src["state"] == "Ready" and src["current_operation_id"] is None
+    await vol_op(api, new["id"], "attach", {"vm_id": vm["id"]})  # usable like any other
+
+    # A failing pool: the new volume is Error (no file, no claim), the source unchanged.
+    platform.fleet.faults.fail_ops = frozenset({"copy_snapshot"})
+    platform.fleet.faults.fail_rate = 1.0
+    r = await ok(await api.post(f"/snapshots/{snap['id']}/volumes", json={"name": "copy2"}), 202)
+    assert (await wait_operation(api, r["operation"]["id"]))["state"] == "failed"
+    bad = await ok(await api.get(f"/volumes/{r['resource']['id']}"))
+    assert bad["state"] == "Error" and bad["pool_id"] is None and "copy failed" in bad["last_error"]
+    src = await ok(await api.get(f"/volumes/{vol['id']}"))
+    assert src["state"] == "Ready" and src["current_operation_id"] is None
+    async with db.conn() as conn:
+        assert (
+            await conn.fetchval("SELECT count(*) FROM pool_claims WHERE volume_id = $1", bad["id"])
+            == 0
+        )
+    # Refused: a snapshot that is gone, a name that is not one.
+    await snap_op(api, snap["id"], "delete")
+    await problem(
+        await api.post(f"/snapshots/{snap['id']}/volumes", json={"name": "c3"}), 409, "Destroyed"
+    )
+    await problem(await api.post(f"/snapshots/{snap['id']}/volumes", json={"name": ""}), 422, "")

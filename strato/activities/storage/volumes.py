@@ -9,9 +9,10 @@ from temporalio import activity
 
 from strato.activities.beat import beating
 from strato.activities.collect import activities_of
-from strato.domain.storage.payloads import PoolResizeInput, PoolSnapshotInput
+from strato.domain.storage.payloads import PoolCopyInput, PoolResizeInput, PoolSnapshotInput
 from strato.domain.storage.specs import SnapshotInfo, VolumeInfo, VolumeSpec
 from strato.domain.storage.steps import (
+    COPY_SNAPSHOT,
     CREATE_SNAPSHOT,
     CREATE_VOLUME,
     DELETE_SNAPSHOT,
@@ -53,6 +54,11 @@ class StorageActivities:
     async def create_snapshot(self, inp: PoolSnapshotInput) -> SnapshotInfo:
         """Idempotent: an existing snapshot of that name is returned, not retaken."""
         return await beating(self.driver.create_snapshot(inp.volume, inp.snapshot))
+
+    @activity.defn(name=COPY_SNAPSHOT.name)
+    async def copy_snapshot(self, inp: PoolCopyInput) -> VolumeInfo:
+        """Idempotent: an existing volume of the new name is returned as it is."""
+        return await beating(self.driver.copy_snapshot(inp.volume, inp.snapshot, inp.new))
 
     @activity.defn(name=REVERT_SNAPSHOT.name)
     async def revert_snapshot(self, inp: PoolSnapshotInput) -> None:

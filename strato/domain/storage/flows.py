@@ -13,6 +13,7 @@ from strato.domain.storage.payloads import (
     ResizeVolumeInput,
     SnapshotOpInput,
     SnapshotResult,
+    VolumeFromSnapshotInput,
     VolumeRef,
     VolumeResult,
 )
@@ -44,4 +45,7 @@ DELETE_SNAPSHOT: Flow[SnapshotOpInput, SnapshotResult] = Flow(
 )
 RECURRING_SNAPSHOT: Flow[PolicyRef, PolicyRunResult] = Flow(
     "RecurringSnapshot", PolicyRef, PolicyRunResult
+)
+VOLUME_FROM_SNAPSHOT: Flow[VolumeFromSnapshotInput, VolumeResult] = Flow(
+    "CreateVolumeFromSnapshot", VolumeFromSnapshotInput, VolumeResult
 )

@@ -198,3 +198,21 @@ class PolicyRunResult(BaseModel):
     policy_id: UUID
     snapshot: str  # the operation's outcome: succeeded, failed, or skipped: <why>
     pruned: int = 0
+
+
+class VolumeFromSnapshotInput(VolumeRef):
+    """A new volume (``volume_id``) made on its source's pool from a snapshot; the source
+    volume (and its stopped VM, if attached) are locked by the same operation."""
+
+    source_volume_id: UUID
+    source_name: str
+    storage_name: str  # the snapshot's name on the pool
+    name: str  # the new volume's name on the pool
+    pool_name: str
+    vm_id: UUID | None = None
+
+
+class PoolCopyInput(BaseModel):
+    volume: str
+    snapshot: str
+    new: str

@@ -9,6 +9,7 @@ from strato.domain.storage.payloads import (
     PolicyFireInput,
     PolicyRef,
     PoolClaim,
+    PoolCopyInput,
     PoolResizeInput,
     PoolSnapshotInput,
     VolumeBeginInput,
@@ -47,6 +48,9 @@ DELETE_VOLUME: Step[str, None] = Step("storage.delete_volume", str, None)
 LIST_VOLUMES: Step[None, list[VolumeInfo]] = Step("storage.list_volumes", None, list[VolumeInfo])
 RESIZE_VOLUME: Step[PoolResizeInput, VolumeInfo] = Step(
     "storage.resize_volume", PoolResizeInput, VolumeInfo
+)
+COPY_SNAPSHOT: Step[PoolCopyInput, VolumeInfo] = Step(
+    "storage.copy_snapshot", PoolCopyInput, VolumeInfo
 )
 CREATE_SNAPSHOT: Step[PoolSnapshotInput, SnapshotInfo] = Step(
     "storage.create_snapshot", PoolSnapshotInput, SnapshotInfo

@@ -100,3 +100,10 @@ class PrimaryStorage(abc.ABC):
     async def delete_snapshot(self, volume: str, snapshot: str) -> None:
         """Post-condition: no snapshot ``snapshot`` on the volume; its content is
         untouched. Deleting a missing snapshot (or one of a missing volume) succeeds."""
+
+    @abc.abstractmethod
+    async def copy_snapshot(self, volume: str, snapshot: str, new: str) -> VolumeInfo:
+        """Post-condition: a volume ``new`` on this pool, standalone (no backing file),
+        holding the snapshot's content at the snapshot's size; the source is untouched.
+        Idempotent: an existing volume ``new`` is returned as it is. Raises
+        VolumeNotFound, SnapshotNotFound, and PoolFull."""

@@ -265,3 +265,26 @@ class Qcow2PrimaryStorage(PrimaryStorage):
             return
         if snapshot in {s.name for s in await self._snapshots(file)}:
             await self._qemu_img("snapshot", "-q", "-d", snapshot, *_opts(file))
+
+    async def copy_snapshot(self, volume: str, snapshot: str, new: str) -> VolumeInfo:
+        """``qemu-img convert`` of the snapshot into a new standalone qcow2 (written to a
+        hidden name, then renamed: a half-made copy is never a volume)."""
+        target = self._file(new)
+        if await asyncio.to_thread(target.exists):
+            return await self._volume(target)
+        file = await self._existing(volume)
+        if snapshot not in {s.name for s in await self._snapshots(file)}:
+            raise SnapshotNotFound(f"volume {volume} has no snapshot {snapshot}")
+        tmp = target.with_name(f".{target.name}.creating")
+        await self._qemu_img(
+            "convert",
+            "-q",
+            "-O",
+            "qcow2",
+            "-l",
+            f"snapshot.name={snapshot}",
+            *_opts(file),
+            str(tmp),
+        )
+        await asyncio.to_thread(os.replace, tmp, target)
+        return await self._volume(target)

@@ -128,6 +128,15 @@ class SimulatorPrimaryStorage(PrimaryStorage):
         self._save()
         return taken
 
+    async def copy_snapshot(self, volume: str, snapshot: str, new: str) -> VolumeInfo:
+        await self.faults.call("copy_snapshot", self.pool_name)
+        if new in self.volumes:
+            return self.volumes[new]
+        source = self._volume(volume)
+        if snapshot not in {s.name for s in self.snapshots.get(volume, [])}:
+            raise SnapshotNotFound(f"volume {volume} has no snapshot {snapshot}")
+        return await self.create_volume(VolumeSpec(name=new, size_bytes=source.size_bytes))
+
     async def list_snapshots(self, volume: str) -> list[SnapshotInfo]:
         self._volume(volume)
         return list(self.snapshots.get(volume, []))

@@ -164,3 +164,26 @@ async def claim_near(
     )
     await conn.execute("UPDATE volumes SET pool_id = $2 WHERE id = $1", volume_id, row["id"])
     return row["id"], row["name"]
+
+
+async def claim_on(conn: Any, volume_id: UUID, pool_id: UUID, size: int) -> bool:
+    """Room for the volume on that very pool (a copy made next to its source), within the
+    pool's capacity times its overprovisioning factor. False, nothing changed, if full."""
+    moved = await conn.fetchval(
+        """UPDATE storage_pools SET allocated_bytes = allocated_bytes + $2::bigint
+           WHERE id = $1 AND state = 'Up'
+             AND allocated_bytes + $2::bigint <= floor(capacity_bytes * overprovisioning_factor)
+           RETURNING id""",
+        pool_id,
+        size,
+    )
+    if moved is None:
+        return False
+    await conn.execute(
+        "INSERT INTO pool_claims (volume_id, pool_id, bytes) VALUES ($1, $2, $3)",
+        volume_id,
+        pool_id,
+        size,
+    )
+    await conn.execute("UPDATE volumes SET pool_id = $2 WHERE id = $1", volume_id, pool_id)
+    return True

@@ -70,6 +70,8 @@ class VolumeOps:
         self.holds_lock = holds_lock and operation_id is not None
         self.finished = False
         self.vm: VmContext | None = None  # the VM whose lock this operation holds
+        # Other volumes this operation locked (a copy's source), settled with this one.
+        self.others: list[UUID] = []
 
     async def local(self, step: Step[I, R], arg: I) -> R:
         return await calls.local(step, arg, timeout=LOCAL_TIMEOUT, retry=LOCAL_RETRY)
@@ -182,6 +184,16 @@ class VolumeOps:
         return await guarded(run(), self._settle)
 
     async def _settle(self, reason: str, kind: str) -> None:
+        for other in self.others:
+            await calls.local(
+                VOLUME_FAIL_SAFE,
+                VolumeFailSafeInput(
+                    volume_id=other, operation_id=self.ref.operation_id, error=reason, kind=kind
+                ),
+                timeout=LOCAL_TIMEOUT,
+                retry=SETTLE_RETRY,
+            )
+        self.others = []
         if self.holds_lock and not self.finished:
             await calls.local(
                 VOLUME_FAIL_SAFE,

@@ -69,6 +69,21 @@ async def revert(
     return _located(response, await commands.revert_snapshot(ctx, id, idempotency_key))
 
 
+@router.post(
+    "/snapshots/{id}/volumes",
+    summary="A new volume from a snapshot, on its pool (CreateVolumeFromSnapshot)",
+    **_ACCEPTED,
+)
+async def volume_from(
+    id: UUID,
+    body: s.VolumeFromSnapshot,
+    ctx: CommandsDep,
+    response: Response,
+    idempotency_key: IdemKey = None,
+) -> Accepted:
+    return _located(response, await commands.volume_from_snapshot(ctx, id, body, idempotency_key))
+
+
 @router.delete("/snapshots/{id}", summary="Delete a snapshot (DeleteSnapshot)", **_ACCEPTED)
 async def delete(
     id: UUID, ctx: CommandsDep, response: Response, idempotency_key: IdemKey = None

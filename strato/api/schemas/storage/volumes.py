@@ -7,7 +7,7 @@ from uuid import UUID
 
 from strato.api.schemas.common import Filter, Name, Text
 from strato.commands.policies import PolicyCreate
-from strato.commands.snapshots import SnapshotCreate
+from strato.commands.snapshots import SnapshotCreate, VolumeFromSnapshot
 from strato.commands.storage import VolumeAttach, VolumeCreate, VolumeDestroy, VolumeResize
 from strato.domain.states import SnapshotState, VolumeState
 
@@ -20,6 +20,7 @@ __all__ = [
     "VolumeCreate",
     "VolumeDestroy",
     "VolumeFilter",
+    "VolumeFromSnapshot",
     "VolumeResize",
 ]
 
