@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from temporalio import activity
@@ -46,15 +45,13 @@ class PolicyActivities:
             await handle.delete()
             return PolicyFired(skipped="the policy no longer exists; its schedule was removed")
         ctx = system_context(self.db, self.client, self.settings)
-        stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
-        body = snapshot_commands.SnapshotCreate(
-            name=f"{vol.name}-{policy.interval_type.lower()}-{stamp}"
-        )
         try:
+            # No body: the command names it (<volume>-<interval>-<time>), and a retry of
+            # this step sends the very same request under the same Idempotency-Key.
             accepted = await snapshot_commands.create_snapshot(
                 ctx,
                 vol.id,
-                body,
+                None,
                 f"snapshot-policy:{inp.firing}",
                 kind=policy.interval_type,
                 policy_id=policy.id,

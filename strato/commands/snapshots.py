@@ -84,12 +84,13 @@ async def _input(
         snapshot_name=snap.name,
         storage_name=snap.storage_name,
         vm_id=vm_id,
-        volume_name=vol.name,
+        volume_name=ctx.name,
         pool_name=ctx.pool_name,
         volume_state=str(vol.state),
         size_bytes=vol.size_bytes,
         has_file=vol.path is not None,
         device=device_name(vol.device_id) if vol.device_id is not None else None,
+        snapshot_size_bytes=snap.size_bytes,
     )
 
 
@@ -246,7 +247,7 @@ async def volume_from_snapshot(
             volume_id=new_id,
             operation_id=op,
             source_volume_id=src.id,
-            source_name=src.name,
+            source_name=src_ctx.name,
             storage_name=snap.storage_name,
             name=volumes.storage_name(new_id),
             pool_name=src_ctx.pool_name,

@@ -214,9 +214,16 @@ async def attach_volume(
             conn, vm.id, op, "attach-volume", frozenset({VmState.RUNNING, VmState.STOPPED})
         )
         cluster, where = await _vm_cluster(conn, vm)
-        if vol.pool_id is not None and cluster is not None:
+        if vol.pool_id is not None:
             name, pool_cluster = await pools.scope_of(conn, vol.pool_id)
-            if pool_cluster is not None and pool_cluster != cluster:
+            pinned = await volumes.pinned_clusters(conn, vm.id)
+            if pool_cluster is not None and pinned and pool_cluster not in pinned:
+                raise InvalidInput(
+                    f"vm_id: volume {vol.name} is on pool {name}, in another cluster than "
+                    f"the pools holding VM {vm.name}'s disks ({', '.join(pinned.values())})",
+                    field="vm_id",
+                )
+            if cluster is not None and pool_cluster is not None and pool_cluster != cluster:
                 raise InvalidInput(
                     f"vm_id: volume {vol.name} is on pool {name}, which {where} of "
                     f"VM {vm.name} cannot reach (another cluster)",

@@ -56,8 +56,9 @@ async def test_a_policy_fires_keeps_n_and_pauses_while_detached(
     settings.snapshot_policy_every_s = 2.0
     fab = await vm_zone(api, hosts=1)
     vm = await running_vm(api, fab)
-    vol = await ready_volume(api, fab, vm)
-    await act(api, vm["id"], "stop")  # a running guest's disk is not snapshotted (yet)
+    # The longest name a volume may have: the policy's snapshots are named after it.
+    vol = await ready_volume(api, fab, vm, name="v" * 64)
+    await act(api, vm["id"], "stop")  # the simulator cannot snapshot a running guest's disk
     await vol_op(api, vol["id"], "attach", {"vm_id": vm["id"]})
     body = {"interval_type": "HOURLY", "schedule": "05", "max_snaps": 2, "timezone": "Europe/Paris"}
     policy = await ok(await api.post(f"/volumes/{vol['id']}/snapshot-policies", json=body), 201)

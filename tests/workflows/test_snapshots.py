@@ -39,10 +39,10 @@ async def snap_op(
 
 
 async def ready_volume(
-    api: httpx.AsyncClient, fab: dict[str, Any], vm: dict[str, Any]
+    api: httpx.AsyncClient, fab: dict[str, Any], vm: dict[str, Any], **body: Any
 ) -> dict[str, Any]:
     """A data volume with a file on the pool, detached again."""
-    vol = await create(api, fab)
+    vol = await create(api, fab, **body)
     await vol_op(api, vol["id"], "attach", {"vm_id": vm["id"]})
     await vol_op(api, vol["id"], "detach")
     got: dict[str, Any] = await ok(await api.get(f"/volumes/{vol['id']}"))
@@ -58,7 +58,9 @@ async def test_take_revert_delete(api: httpx.AsyncClient, platform: Platform, db
     snap = await take(api, vol["id"], "before-upgrade")
     assert snap["state"] == "CreatedOnPrimary" and snap["name"] == "before-upgrade"
     assert snap["size_bytes"] == vol["size_bytes"]
-    assert [s.name for s in await pool.list_snapshots(vol["name"])] == [snap["storage_name"]]
+    assert [s.name for s in await pool.list_snapshots(f"strato-vol-{vol['id']}")] == [
+        snap["storage_name"]
+    ]
     page = await ok(await api.get("/snapshots", params={"volume_id": vol["id"]}))
     assert [s["id"] for s in page["items"]] == [snap["id"]]
     auto = await take(api, vol["id"])  # named after the volume and the time
@@ -70,7 +72,9 @@ async def test_take_revert_delete(api: httpx.AsyncClient, platform: Platform, db
 
     await snap_op(api, snap["id"], "delete")
     assert (await ok(await api.get(f"/snapshots/{snap['id']}")))["state"] == "Destroyed"
-    assert [s.name for s in await pool.list_snapshots(vol["name"])] == [auto["storage_name"]]
+    assert [s.name for s in await pool.list_snapshots(f"strato-vol-{vol['id']}")] == [
+        auto["storage_name"]
+    ]
 
     # A snapshot of a volume attached to a stopped VM holds the VM too, and lets it go.
     await vol_op(api, vol["id"], "attach", {"vm_id": vm["id"]})
@@ -157,7 +161,7 @@ async def test_an_expunged_volume_takes_its_snapshots(
     for s in snaps:
         assert (await ok(await api.get(f"/snapshots/{s['id']}")))["state"] == "Destroyed"
     (pool,) = platform.fleet.pools.values()
-    assert vol["name"] not in pool.snapshots
+    assert f"strato-vol-{vol['id']}" not in pool.snapshots
 
 
 async def test_a_volume_from_a_snapshot(
@@ -201,3 +205,14 @@ async def test_a_volume_from_a_snapshot(
         await api.post(f"/snapshots/{snap['id']}/volumes", json={"name": "c3"}), 409, "Destroyed"
     )
     await problem(await api.post(f"/snapshots/{snap['id']}/volumes", json={"name": ""}), 422, "")
+
+
+async def test_an_expunged_vm_takes_its_root_volumes_snapshots(
+    api: httpx.AsyncClient, platform: Platform
+) -> None:
+    fab = await vm_zone(api, hosts=1)
+    vm = await running_vm(api, fab)
+    await act(api, vm["id"], "stop")
+    snap = await take(api, vm["volumes"][0]["id"])
+    await act(api, vm["id"], "destroy", {"expunge": True})
+    assert (await ok(await api.get(f"/snapshots/{snap['id']}")))["state"] == "Destroyed"

@@ -81,7 +81,7 @@ async def test_data_volume_lifecycle(
     assert [d.device for d in sim.vms[domain].spec.disks] == ["vda", "vdb"]
     assert await pool_row(db) == (allocated_before + 2 * GiB,) * 2
     (pool,) = platform.fleet.pools.values()
-    assert got["name"] in {v.name for v in await pool.list_volumes()}
+    assert got["path"] in {v.path for v in await pool.list_volumes()}
     detail = await ok(await api.get(f"/vms/{vm['id']}"))
     assert {v["kind"] for v in detail["volumes"]} == {"ROOT", "DATADISK"}
 
@@ -111,7 +111,7 @@ async def test_data_volume_lifecycle(
     await vol_op(api, vol["id"], "destroy", {"expunge": True})
     got = await ok(await api.get(f"/volumes/{vol['id']}"))
     assert got["state"] == "Expunged" and got["pool_id"] is None
-    assert got["name"] not in {v.name for v in await pool.list_volumes()}
+    assert f"strato-vol-{vol['id']}" not in {v.name for v in await pool.list_volumes()}
     assert await pool_row(db) == (allocated_before,) * 2
     assert await volume_events(db, vol["id"]) == [
         "strato.volume.created",
@@ -360,3 +360,25 @@ async def test_doctor_is_clean_after_volume_work_and_repairs_a_stale_volume_lock
     assert all(f.repaired for f in repaired.findings)
     assert (await examine(db, temporal_client, queue=queue)).findings == []
     await vol_op(api, attached["id"], "detach")
+
+
+async def test_a_volume_file_is_named_by_its_id_never_by_its_label(
+    api: httpx.AsyncClient, platform: Platform
+) -> None:
+    """Two volumes with the same name, and one named like a root volume's file, each get
+    a file of their own; expunging one leaves the others' files."""
+    fab = await vm_zone(api, hosts=1)
+    vm = await running_vm(api, fab)
+    root = vm["volumes"][0]
+    twins = [await create(api, fab, name="data") for _ in range(2)]
+    impostor = await create(api, fab, name=root["name"])
+    for v in (*twins, impostor):
+        await vol_op(api, v["id"], "attach", {"vm_id": vm["id"]})
+    got = [await ok(await api.get(f"/volumes/{v['id']}")) for v in (*twins, impostor)]
+    paths = {g["path"] for g in got} | {root["path"]}
+    assert len(paths) == 4, paths
+    (pool,) = platform.fleet.pools.values()
+    await vol_op(api, twins[0]["id"], "detach")
+    await vol_op(api, twins[0]["id"], "destroy", {"expunge": True})
+    left = {v.path for v in await pool.list_volumes()}
+    assert got[0]["path"] not in left and {got[1]["path"], got[2]["path"], root["path"]} <= left

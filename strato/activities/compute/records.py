@@ -56,7 +56,7 @@ from strato.schema import repository
 from strato.schema.compute import capacity, vms
 from strato.schema.db import Database
 from strato.schema.network import ipam
-from strato.schema.storage import pools, volumes
+from strato.schema.storage import pools, snapshots, volumes
 from strato.schema.tables import SERVICE_OFFERINGS
 
 # Hosts a decision first considers (those that fit, by the planner's order); the whole
@@ -369,6 +369,7 @@ async def _expunge_root_detach_data(conn: Any, vm_id: Any, operation_id: Any) ->
     for vol in await volumes.roots_of(conn, vm_id):
         await pools.release_pool(conn, vol.id)
         await volumes.set_state(conn, vol.id, VolumeState.EXPUNGED)
+        await snapshots.destroy_all(conn, vol.id, operation_id)  # they were in its file
     await volumes.detach_all_data(conn, vm_id, operation_id)
 
 

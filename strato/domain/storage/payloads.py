@@ -74,7 +74,7 @@ class VolumeContext(BaseModel):
     """What a volume workflow needs, read at its first step."""
 
     volume_id: UUID
-    name: str
+    name: str  # its name on the pool (``strato-vol-<id>``), not the user's label
     kind: str
     zone_id: UUID
     state: str
@@ -88,6 +88,8 @@ class VolumeContext(BaseModel):
     last_error: str | None = None
     # This operation already finished on the volume (its first step ran again).
     finished: bool = False
+    # Another operation holds the volume's lock now (a delayed expunge waits for it).
+    busy: bool = False
 
 
 class VolumeFinishInput(VolumeRef):
@@ -159,6 +161,8 @@ class SnapshotOpInput(VolumeRef):
     has_file: bool = True
     # The VM's device the volume is attached at: a running VM's QEMU takes the snapshot.
     device: str | None = None
+    # The snapshot's size (a revert gives the volume that size back).
+    snapshot_size_bytes: int = 0
 
 
 class SnapshotResult(BaseModel):

@@ -55,7 +55,8 @@ async def stray_pool_claims(conn: Any) -> list[Any]:
            JOIN storage_pools p ON p.id = c.pool_id LEFT JOIN vms v ON v.id = vol.vm_id
            WHERE (v.id IS NULL OR v.current_operation_id IS NULL)
              AND vol.current_operation_id IS NULL
-             AND NOT (vol.state IN ('Ready', 'Destroy') AND vol.pool_id = c.pool_id)
+             AND NOT (vol.state IN ('Ready', 'Destroy', 'Error') AND vol.path IS NOT NULL
+                      AND vol.pool_id = c.pool_id)
            ORDER BY vol.created_at, vol.id"""
     )
     return rows
@@ -90,7 +91,7 @@ async def pool_counters(conn: Any) -> list[Any]:
 async def pool_volumes(conn: Any, pool_name: str) -> list[Any]:
     """The live volume records on a pool, with the operation holding their VM."""
     rows: list[Any] = await conn.fetch(
-        """SELECT vol.id, vol.name, vol.state, vol.updated_at,
+        """SELECT vol.id, 'strato-vol-' || vol.id::text AS name, vol.state, vol.updated_at,
                   coalesce(vol.current_operation_id, v.current_operation_id) AS op
            FROM volumes vol JOIN storage_pools p ON p.id = vol.pool_id
            LEFT JOIN vms v ON v.id = vol.vm_id
@@ -104,7 +105,7 @@ async def recently_owned(conn: Any, name: str, taken_at: datetime) -> bool:
     """A volume record changed since the listing (or its VM is mid-operation)."""
     rows = await conn.fetch(
         """SELECT 1 FROM volumes vol LEFT JOIN vms v ON v.id = vol.vm_id
-           WHERE vol.name = $1
+           WHERE 'strato-vol-' || vol.id::text = $1
              AND (vol.updated_at >= $2 OR v.current_operation_id IS NOT NULL
                   OR vol.current_operation_id IS NOT NULL)""",
         name,
@@ -124,7 +125,9 @@ async def volume_still_orphan(conn: Any, pool_name: str, name: str, taken_at: da
     if pool is None:
         return False
     owned = await conn.fetchval(
-        "SELECT count(*) FROM volumes WHERE name = $1 AND state <> 'Expunged'", name
+        """SELECT count(*) FROM volumes
+           WHERE 'strato-vol-' || id::text = $1 AND state <> 'Expunged'""",
+        name,
     )
     return bool(owned == 0 and not await recently_owned(conn, name, taken_at))
 

@@ -77,7 +77,7 @@ async def release_pool(conn: Any, volume_id: UUID) -> None:
         )
 
 
-async def resize_claim(conn: Any, volume_id: UUID, size_bytes: int) -> bool:
+async def resize_claim(conn: Any, volume_id: UUID, size_bytes: int, *, force: bool = False) -> bool:
     """Make the volume's pool claim ``size_bytes`` large, within the pool's capacity
     (times its overprovisioning factor). False, with nothing changed, when the pool has
     not that much room. A volume with no claim (not on a pool yet) has nothing to change."""
@@ -90,12 +90,13 @@ async def resize_claim(conn: Any, volume_id: UUID, size_bytes: int) -> bool:
     moved = await conn.fetchval(
         """UPDATE storage_pools SET allocated_bytes = allocated_bytes + $2::bigint
            WHERE id = $1
-             AND ($2::bigint <= 0
+             AND ($3 OR $2::bigint <= 0
                   OR allocated_bytes + $2::bigint
                      <= floor(capacity_bytes * overprovisioning_factor))
            RETURNING id""",
         claim["pool_id"],
         delta,
+        force,
     )
     if moved is None:
         return False

@@ -215,7 +215,9 @@ async def context(conn: Any, volume_id: UUID) -> VolumeContext:
         raise NotFound(f"volume {volume_id} does not exist", id=str(volume_id))
     return VolumeContext(
         volume_id=row["id"],
-        name=row["name"],
+        # On the pool every volume is ``strato-vol-<id>``: the user's name is a label only
+        # (not unique, and free text), never a file name.
+        name=storage_name(row["id"]),
         kind=row["kind"],
         zone_id=row["zone_id"],
         state=row["state"],
@@ -253,16 +255,18 @@ async def begin(conn: Any, inp: VolumeBeginInput) -> VolumeContext:
 
 async def begin_expunge(conn: Any, volume_id: UUID, operation_id: UUID) -> VolumeContext | None:
     """Take the lock and enter Expunging if the volume is still Destroy and unlocked (or
-    locked by this operation). None when there is nothing to expunge."""
+    locked by this operation). None when there is nothing to expunge; ``busy`` when
+    another operation holds it for now."""
     row = await conn.fetchrow("SELECT * FROM volumes WHERE id = $1 FOR UPDATE", volume_id)
     if row is None:
         return None
     if row["current_operation_id"] is None and row["last_operation_id"] == operation_id:
         return (await context(conn, volume_id)).model_copy(update={"finished": True})
-    if row["current_operation_id"] not in (None, operation_id):
-        return None
     if row["state"] not in (VolumeState.DESTROY, VolumeState.EXPUNGING):
         return None
+    if row["current_operation_id"] not in (None, operation_id):
+        # Destroy, but another operation (a snapshot's delete) holds it: wait for it.
+        return (await context(conn, volume_id)).model_copy(update={"busy": True})
     await conn.execute(
         """UPDATE volumes SET current_operation_id = $2, current_operation_kind = 'expunge'
            WHERE id = $1""",
@@ -307,7 +311,8 @@ async def finish(conn: Any, inp: VolumeFinishInput) -> VolumeContext:
         await pools.release_pool(conn, inp.volume_id)
         columns |= {"pool_id": None, "path": None}
     elif inp.claim_bytes is not None:
-        await pools.resize_claim(conn, inp.volume_id, inp.claim_bytes)
+        # Giving the claim back to what the volume has: whatever the pool says now.
+        await pools.resize_claim(conn, inp.volume_id, inp.claim_bytes, force=True)
     await transition(
         conn,
         VOLUME,
@@ -373,6 +378,11 @@ async def fail_safe(conn: Any, volume_id: UUID, operation_id: UUID, error: str, 
     target = VolumeState.ERROR if VOLUME_STATE.can(current, VolumeState.ERROR) else current
     if current in (VolumeState.ALLOCATED, VolumeState.READY, VolumeState.DESTROY):
         target = current
+    if current == VolumeState.SNAPSHOTTING:
+        target = VolumeState.READY  # taking a snapshot never changes the volume's data
+    if current == VolumeState.RESIZING:
+        # The command grew the claim for the new size; the volume keeps its recorded size.
+        await pools.resize_claim(conn, volume_id, row["size_bytes"], force=True)
     columns = {
         "current_operation_id": None,
         "current_operation_kind": None,

@@ -11,9 +11,9 @@ from temporalio import workflow
 from temporalio.exceptions import FailureError
 
 with workflow.unsafe.imports_passed_through():
-    from strato.domain.compute.payloads import AttachDiskInput, VmContext
+    from strato.domain.compute.payloads import AttachDiskInput, DetachDiskInput, VmContext
     from strato.domain.compute.specs import DiskSpec
-    from strato.domain.compute.steps import ATTACH_DISK
+    from strato.domain.compute.steps import ATTACH_DISK, DETACH_DISK
     from strato.domain.progress import StepProgress
     from strato.domain.storage import flows
     from strato.domain.storage.payloads import (
@@ -69,6 +69,16 @@ class AttachVolumeWorkflow:
                     ATTACH_DISK, vm.host_name, AttachDiskInput(name=vm.hypervisor_name, disk=disk)
                 )
             except FailureError as err:
+                # A step that timed out may have plugged the disk all the same: unplug it
+                # (best effort) before recording the volume as detached.
+                try:
+                    await ops.on_host(
+                        DETACH_DISK,
+                        vm.host_name,
+                        DetachDiskInput(name=vm.hypervisor_name, device=device),
+                    )
+                except FailureError:
+                    workflow.logger.warning("could not unplug %s from %s", device, vm.name)
                 raise await ops.fail(
                     err, back_to="Ready", doing=f"attach to {vm.name}", kind=error_type(err)
                 ) from err

@@ -5,6 +5,7 @@ cancels it), or at once with ``expunge``."""
 from __future__ import annotations
 
 from temporalio import workflow
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
@@ -37,13 +38,21 @@ class DestroyVolumeWorkflow:
         delay = 0.0 if inp.expunge else inp.expunge_delay_s
         ctx = await ops.finish("Destroy", destroyed=True, expunge_delay_s=delay)
         self.steps.enter("expunge", "now" if inp.expunge else f"in {delay:g}s unless recovered")
-        child = await workflow.start_child_workflow(
-            flows.EXPUNGE_VOLUME.name,
-            ExpungeVolumeInput(volume_id=inp.volume_id, delay_s=delay),
-            id=workflow_id("volume", "expunge", inp.volume_id),
-            parent_close_policy=ParentClosePolicy.ABANDON,
-            task_queue=workflow.info().task_queue,
-        )
+        # The delayed expunge is the volume's singleton timer (RecoverVolume cancels it by
+        # its id); an immediate one is this operation's own run.
+        wid = workflow_id("volume", "expunge", inp.volume_id, None if delay else inp.operation_id)
+        try:
+            child = await workflow.start_child_workflow(
+                flows.EXPUNGE_VOLUME.name,
+                ExpungeVolumeInput(volume_id=inp.volume_id, delay_s=delay),
+                id=wid,
+                parent_close_policy=ParentClosePolicy.ABANDON,
+                task_queue=workflow.info().task_queue,
+            )
+        except WorkflowAlreadyStartedError:
+            # A timer of an earlier destroy still waits: it expunges this volume too.
+            self.steps.finish("an expunge is already scheduled")
+            return result(ctx)
         if inp.expunge:
             done: VolumeResult = await child
             self.steps.finish("expunged")

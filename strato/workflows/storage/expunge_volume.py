@@ -24,6 +24,9 @@ with workflow.unsafe.imports_passed_through():
     from strato.workflows.storage.volume_ops import AlreadyFinished, VolumeOps, result
 
 
+BUSY_WAIT_S = 5.0
+
+
 @workflow.defn(name=flows.EXPUNGE_VOLUME.name)
 class ExpungeVolumeWorkflow:
     def __init__(self) -> None:
@@ -45,6 +48,11 @@ class ExpungeVolumeWorkflow:
     async def _run(self, inp: ExpungeVolumeInput, ops: VolumeOps) -> VolumeResult:
         self.steps.enter("lock")
         ctx = await ops.local(VOLUME_EXPUNGE_BEGIN, ops.ref)
+        while ctx is not None and ctx.busy:
+            # Still Destroy, but another operation holds it: its turn comes after.
+            self.steps.enter("lock", "waiting for the operation that holds the volume")
+            await workflow.sleep(timedelta(seconds=BUSY_WAIT_S))
+            ctx = await ops.local(VOLUME_EXPUNGE_BEGIN, ops.ref)
         if ctx is None:  # recovered, already expunged, or another operation holds it
             self.steps.finish("nothing to expunge")
             return VolumeResult(volume_id=inp.volume_id, state="skipped")

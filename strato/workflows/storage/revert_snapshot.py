@@ -49,7 +49,9 @@ class RevertSnapshotWorkflow:
                 err, back_to="Ready", doing="revert", kind=error_type(err)
             ) from err
         self.steps.enter("reverted")
-        await ops.finish("Ready", reverted_to=inp.snapshot_id)
+        # qcow2 gives the volume the size it had when the snapshot was taken.
+        size = inp.snapshot_size_bytes or inp.size_bytes
+        await ops.finish("Ready", reverted_to=inp.snapshot_id, size_bytes=size, claim_bytes=size)
         await ops.vm_release()
         self.steps.finish(f"{inp.volume_name} is {inp.snapshot_name} again")
         return ops.result("reverted")

@@ -72,6 +72,8 @@ class VolumeOps:
         self.vm: VmContext | None = None  # the VM whose lock this operation holds
         # Other volumes this operation locked (a copy's source), settled with this one.
         self.others: list[UUID] = []
+        # The VM the command locked for this operation (settled even before a step read it).
+        self.vm_locked: UUID | None = None
 
     async def local(self, step: Step[I, R], arg: I) -> R:
         return await calls.local(step, arg, timeout=LOCAL_TIMEOUT, retry=LOCAL_RETRY)
@@ -138,6 +140,7 @@ class VolumeOps:
     async def vm_release(self) -> None:
         """Give the VM's lock back, its state and last error as they were."""
         vm, self.vm = self.vm, None
+        self.vm_locked = None
         if vm is None or vm.finished:
             return
         await self.local(
@@ -171,6 +174,8 @@ class VolumeOps:
         """The guard, for any result type: ``outcome`` makes the result of a run whose
         operation had already finished."""
 
+        self.vm_locked = vm_id
+
         async def run() -> T:
             try:
                 return await body
@@ -202,11 +207,14 @@ class VolumeOps:
                 retry=SETTLE_RETRY,
             )
             self.finished = True
-        if self.vm is not None and not self.vm.finished:
+        # The VM the command locked, whether or not a step read it yet (a no-op if this
+        # operation no longer holds it).
+        vm_id = self.vm.vm_id if self.vm is not None else self.vm_locked
+        if vm_id is not None and not (self.vm is not None and self.vm.finished):
             await calls.local(
                 VM_FAIL_SAFE,
                 VmFailSafeInput(
-                    **VmRef(vm_id=self.vm.vm_id, operation_id=self.ref.operation_id).model_dump(),
+                    **VmRef(vm_id=vm_id, operation_id=self.ref.operation_id).model_dump(),
                     error=reason,
                     kind=kind,
                 ),
@@ -214,6 +222,7 @@ class VolumeOps:
                 retry=SETTLE_RETRY,
             )
             self.vm = None
+            self.vm_locked = None
 
 
 def result(ctx: VolumeContext) -> VolumeResult:
