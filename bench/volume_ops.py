@@ -52,6 +52,7 @@ from tests.workers.agent_helpers import AgentTask, agent_config, kvm_zone  # noq
 
 KERNEL, INITRD = str(TINY_GUEST / "vmlinuz"), str(TINY_GUEST / "initrd.img")
 MiB, GiB = 1 << 20, 1 << 30
+SETTLE_S = 1.5
 
 
 def qemu_img(*args: str) -> None:
@@ -204,7 +205,11 @@ async def operations(n: int) -> dict[str, list[float]]:
             ]
             for i in range(n + 1):
                 for label, strato, raw in steps:
+                    # The guest handles one hot-plug event at a time (slowly, under TCG):
+                    # let it settle before each timed change, or one waits on the other's.
+                    await asyncio.sleep(SETTLE_S)
                     s = await timed(strato())
+                    await asyncio.sleep(SETTLE_S)
                     d = await timed(asyncio.to_thread(raw))
                     if i:
                         out[f"{label} strato"].append(s)
