@@ -15,6 +15,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from strato.activities.collect import activities_of
+from strato.activities.compute.vm_volumes import VmVolumeActivities
 from strato.activities.fabric.records import permanent
 from strato.domain.compute.payloads import (
     Placement,
@@ -373,4 +374,4 @@ async def _expunge_root_detach_data(conn: Any, vm_id: Any, operation_id: Any) ->
     await volumes.detach_all_data(conn, vm_id, operation_id)
 
 
-DATA_SERVICE: list[Any] = [VmRecordsActivities]
+DATA_SERVICE: list[Any] = [VmRecordsActivities, VmVolumeActivities]

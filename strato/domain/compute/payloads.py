@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from strato.domain.compute.specs import ConsoleInfo, DiskSpec
 from strato.domain.network.payloads import NicInfo
+from strato.domain.storage.payloads import VolumeBeginInput, VolumeContext, VolumeFinishInput
 
 # --- VM lifecycle -----------------------------------------------------------------
 
@@ -215,3 +216,26 @@ class DiskSnapshotInput(BaseModel):
     name: str
     device: str
     snapshot: str
+
+
+# --- a volume operation that holds the VM's lock too ------------------------------
+
+
+class VmVolumeBeginInput(BaseModel):
+    """The first step of a volume operation on an attached (or attaching) volume: the
+    volume's begin and the VM's, in one transaction."""
+
+    volume: VolumeBeginInput
+    vm_id: UUID
+
+
+class VmVolumeContext(BaseModel):
+    volume: VolumeContext
+    vm: VmContext | None = None  # None when the volume's operation already finished
+
+
+class VmVolumeFinishInput(BaseModel):
+    """The last step: the volume's finish and the VM's lock back, in one transaction."""
+
+    volume: VolumeFinishInput
+    vm: VmFinishInput

@@ -19,11 +19,15 @@ from strato.domain.compute.payloads import (
     VmFailSafeInput,
     VmFinishInput,
     VmRef,
+    VmVolumeBeginInput,
+    VmVolumeContext,
+    VmVolumeFinishInput,
 )
 from strato.domain.compute.specs import ConsoleInfo, VmPowerInfo, VmSpec
 from strato.domain.fabric.payloads import ConnectHostInput
 from strato.domain.network.payloads import NicInfo
 from strato.domain.steps import Step
+from strato.domain.storage.payloads import VolumeContext
 
 # Data service (orchestration queue, local activities).
 VM_BEGIN: Step[VmBeginInput, VmContext] = Step("records.vm_begin", VmBeginInput, VmContext)
@@ -53,6 +57,14 @@ VM_DESTROY_EXPUNGE: Step[VmRef, VmContext | None] = Step(
 VM_EXPUNGED: Step[VmFinishInput, VmContext] = Step("records.vm_expunged", VmFinishInput, VmContext)
 VM_EXPUNGE_BEGIN: Step[VmRef, VmContext | None] = Step(
     "records.vm_expunge_begin", VmRef, VmContext | None
+)
+
+# A volume operation's first and last steps, with the VM's lock (one transaction each).
+VM_VOLUME_BEGIN: Step[VmVolumeBeginInput, VmVolumeContext] = Step(
+    "records.vm_volume_begin", VmVolumeBeginInput, VmVolumeContext
+)
+VM_VOLUME_FINISH: Step[VmVolumeFinishInput, VolumeContext] = Step(
+    "records.vm_volume_finish", VmVolumeFinishInput, VolumeContext
 )
 
 # Hypervisor (the host's compute queue).

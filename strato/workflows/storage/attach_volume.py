@@ -52,8 +52,7 @@ class AttachVolumeWorkflow:
 
     async def _run(self, inp: AttachVolumeInput, ops: VolumeOps) -> VolumeResult:
         self.steps.enter("validate")
-        vol = await ops.begin()
-        vm = await ops.vm_begin(inp.vm_id)
+        vol, vm = await ops.begin_with_vm(inp.vm_id)
         running = vm.state == "Running" and vm.host_name is not None
         path = vol.path
         if vol.state == "Allocated" or path is None:

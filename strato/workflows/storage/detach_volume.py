@@ -33,8 +33,7 @@ class DetachVolumeWorkflow:
 
     async def _run(self, inp: DetachVolumeInput, ops: VolumeOps) -> VolumeResult:
         self.steps.enter("validate")
-        vol = await ops.begin()
-        vm = await ops.vm_begin(inp.vm_id)
+        vol, vm = await ops.begin_with_vm(inp.vm_id)
         if vol.device_id is not None and vm.state == "Running" and vm.host_name is not None:
             device = device_name(vol.device_id)
             self.steps.enter("detach on host", f"{device} on {vm.host_name}")

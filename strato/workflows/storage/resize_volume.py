@@ -42,9 +42,10 @@ class ResizeVolumeWorkflow:
 
     async def _run(self, inp: ResizeVolumeInput, ops: VolumeOps) -> VolumeResult:
         self.steps.enter("validate")
-        vol = await ops.begin()
         if inp.vm_id is not None:
-            await ops.vm_begin(inp.vm_id)
+            vol, _ = await ops.begin_with_vm(inp.vm_id)
+        else:
+            vol = await ops.begin()
         if vol.path is not None and vol.pool_name is not None:
             vol = await ops.begin("Resizing")
             try:

@@ -25,8 +25,16 @@ with workflow.unsafe.imports_passed_through():
         VmFailSafeInput,
         VmFinishInput,
         VmRef,
+        VmVolumeBeginInput,
+        VmVolumeFinishInput,
     )
-    from strato.domain.compute.steps import VM_BEGIN, VM_FAIL_SAFE, VM_FINISH
+    from strato.domain.compute.steps import (
+        VM_BEGIN,
+        VM_FAIL_SAFE,
+        VM_FINISH,
+        VM_VOLUME_BEGIN,
+        VM_VOLUME_FINISH,
+    )
     from strato.domain.ids import compute_queue, storage_queue
     from strato.domain.steps import Step
     from strato.domain.storage.payloads import (
@@ -124,10 +132,34 @@ class VolumeOps:
             raise AlreadyFinished(ctx)
         return ctx
 
+    async def begin_with_vm(self, vm_id: UUID) -> tuple[VolumeContext, VmContext]:
+        """The volume's first step and the VM's (locked by the command too), in one."""
+        arg = VmVolumeBeginInput(volume=VolumeBeginInput(**self.ref.model_dump()), vm_id=vm_id)
+        both = await self.local(VM_VOLUME_BEGIN, arg)
+        if both.volume.finished or both.vm is None:
+            self.finished = True
+            raise AlreadyFinished(both.volume)
+        self.vm = both.vm
+        return both.volume, both.vm
+
     async def finish(self, target: str, **kw: Any) -> VolumeContext:
-        ctx = await self.local(
-            VOLUME_FINISH, VolumeFinishInput(**self.ref.model_dump(), target=target, **kw)
-        )
+        """The last step: the volume's state and lock, and the VM's lock if this operation
+        holds it (then in the same step)."""
+        volume = VolumeFinishInput(**self.ref.model_dump(), target=target, **kw)
+        vm, self.vm = self.vm, None
+        if vm is not None and not vm.finished and self.ref.operation_id is not None:
+            self.vm_locked = None
+            back = VmFinishInput(
+                vm_id=vm.vm_id,
+                operation_id=self.ref.operation_id,
+                target=vm.state,
+                error=vm.last_error,
+                error_type=vm.last_error_type,
+            )
+            ctx = await self.local(VM_VOLUME_FINISH, VmVolumeFinishInput(volume=volume, vm=back))
+        else:
+            self.vm = vm
+            ctx = await self.local(VOLUME_FINISH, volume)
         self.finished = True
         return ctx
 
