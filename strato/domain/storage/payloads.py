@@ -65,9 +65,6 @@ class VolumeResult(BaseModel):
 class VolumeBeginInput(VolumeRef):
     # The transitional state to enter ("" stays in the current one).
     target: str = ""
-    # A snapshot of the volume the operation acts on, and the state it enters.
-    snapshot_id: UUID | None = None
-    snapshot_target: str | None = None
 
 
 class VolumeContext(BaseModel):

@@ -233,9 +233,8 @@ async def context(conn: Any, volume_id: UUID) -> VolumeContext:
 
 
 async def begin(conn: Any, inp: VolumeBeginInput) -> VolumeContext:
-    """An operation's first step: check it holds the lock and enter ``target`` (if set),
-    and move the snapshot it acts on (if any). The context says ``finished`` when this
-    very operation already ended on the volume."""
+    """An operation's first step: check it holds the lock and enter ``target`` (if set).
+    The context says ``finished`` when this very operation already ended on the volume."""
     row = await _locked(conn, inp.volume_id)
     if row["current_operation_id"] != inp.operation_id:
         if inp.operation_id is not None and row["last_operation_id"] == inp.operation_id:
@@ -243,13 +242,6 @@ async def begin(conn: Any, inp: VolumeBeginInput) -> VolumeContext:
         raise _busy(row)
     if inp.target and row["state"] != inp.target:
         await transition(conn, VOLUME, inp.volume_id, VolumeState(inp.target), locked=row)
-    if inp.snapshot_id is not None and inp.snapshot_target:
-        await snapshots.move(
-            conn,
-            inp.snapshot_id,
-            SnapshotState(inp.snapshot_target),
-            operation_id=inp.operation_id,
-        )
     return await context(conn, inp.volume_id)
 
 

@@ -83,7 +83,6 @@ class AttachVolumeWorkflow:
                 ) from err
         self.steps.enter("attached")
         ctx = await ops.finish("Ready", vm_id=inp.vm_id, device_id=inp.device_id)
-        await ops.vm_release()
         self.steps.finish(f"{device} of {vm.name}" + ("" if running else " at its next start"))
         return result(ctx)
 

@@ -74,6 +74,5 @@ class CreateSnapshotWorkflow:
             snapshot_target="CreatedOnPrimary",
             snapshot_size_bytes=inp.size_bytes,
         )
-        await ops.vm_release()
         self.steps.finish(f"{inp.snapshot_name} of {inp.volume_name}")
         return ops.result("CreatedOnPrimary")

@@ -67,6 +67,5 @@ class DeleteSnapshotWorkflow:
                 ) from err
         self.steps.enter("deleted")
         await ops.finish(inp.volume_state, snapshot_id=inp.snapshot_id, snapshot_target="Destroyed")
-        await ops.vm_release()
         self.steps.finish(inp.snapshot_name)
         return ops.result("Destroyed")

@@ -49,6 +49,5 @@ class DetachVolumeWorkflow:
                 ) from err
         self.steps.enter("detached")
         ctx = await ops.finish(vol.state, detach=True)
-        await ops.vm_release()
         self.steps.finish(f"from {vm.name}")
         return result(ctx)

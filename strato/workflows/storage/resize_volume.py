@@ -61,7 +61,6 @@ class ResizeVolumeWorkflow:
         self.steps.enter("resized")
         target = "Ready" if vol.path is not None else vol.state
         ctx = await ops.finish(target, size_bytes=inp.size_bytes)
-        await ops.vm_release()
         self.steps.finish(f"{inp.old_size_bytes} -> {inp.size_bytes} bytes")
         return result(ctx)
 

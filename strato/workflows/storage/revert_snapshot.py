@@ -52,6 +52,5 @@ class RevertSnapshotWorkflow:
         # qcow2 gives the volume the size it had when the snapshot was taken.
         size = inp.snapshot_size_bytes or inp.size_bytes
         await ops.finish("Ready", reverted_to=inp.snapshot_id, size_bytes=size, claim_bytes=size)
-        await ops.vm_release()
         self.steps.finish(f"{inp.volume_name} is {inp.snapshot_name} again")
         return ops.result("reverted")

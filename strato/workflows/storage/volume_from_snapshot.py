@@ -57,7 +57,6 @@ class CreateVolumeFromSnapshotWorkflow:
         self.steps.enter("ready")
         await self._release_source(ops, inp)
         done = await ops.finish("Ready", path=info.path)
-        await ops.vm_release()
         self.steps.finish(f"{inp.name} from {inp.source_name}")
         return result(done)
 

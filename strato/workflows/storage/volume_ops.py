@@ -31,7 +31,6 @@ with workflow.unsafe.imports_passed_through():
     from strato.domain.compute.steps import (
         VM_BEGIN,
         VM_FAIL_SAFE,
-        VM_FINISH,
         VM_VOLUME_BEGIN,
         VM_VOLUME_FINISH,
     )
@@ -121,11 +120,10 @@ class VolumeOps:
             retry=HOST_RETRY,
         )
 
-    async def begin(self, target: str = "", **snapshot: Any) -> VolumeContext:
-        """Check the lock (entering ``target`` if set; ``snapshot_id`` and
-        ``snapshot_target`` move a snapshot in the same step). If this operation already
+    async def begin(self, target: str = "") -> VolumeContext:
+        """Check the lock (entering ``target`` if set). If this operation already
         finished (its first step ran again), the run ends with that outcome."""
-        arg = VolumeBeginInput(**self.ref.model_dump(), target=target, **snapshot)
+        arg = VolumeBeginInput(**self.ref.model_dump(), target=target)
         ctx = await self.local(VOLUME_BEGIN, arg)
         if ctx.finished:
             self.finished = True
@@ -169,23 +167,6 @@ class VolumeOps:
         self.vm = await self.local(VM_BEGIN, arg)
         return self.vm
 
-    async def vm_release(self) -> None:
-        """Give the VM's lock back, its state and last error as they were."""
-        vm, self.vm = self.vm, None
-        self.vm_locked = None
-        if vm is None or vm.finished:
-            return
-        await self.local(
-            VM_FINISH,
-            VmFinishInput(
-                vm_id=vm.vm_id,
-                operation_id=self.ref.operation_id,
-                target=vm.state,
-                error=vm.last_error,
-                error_type=vm.last_error_type,
-            ),
-        )
-
     async def fail(
         self, err: FailureError, *, back_to: str, doing: str, kind: str, **kw: Any
     ) -> ApplicationError:
@@ -193,7 +174,6 @@ class VolumeOps:
         the VM's lock released. Returns the error for the workflow to raise."""
         reason = failure_reason(err)
         await self.finish(back_to, error=f"{doing} failed: {reason}", error_type=kind, **kw)
-        await self.vm_release()
         return ApplicationError(f"{doing} failed: {reason}", type=kind, non_retryable=True)
 
     async def guard(self, body: Awaitable[VolumeResult], vm_id: UUID | None = None) -> VolumeResult:
@@ -212,10 +192,7 @@ class VolumeOps:
             try:
                 return await body
             except AlreadyFinished as done:
-                # The volume's lock went with the outcome; the VM's may not have.
-                if self.vm is None and vm_id is not None:
-                    await self.vm_begin(vm_id)
-                await self.vm_release()
+                # Its last step gave the VM's lock back with the volume's.
                 return outcome(done.ctx)
 
         return await guarded(run(), self._settle)
