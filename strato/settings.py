@@ -100,6 +100,13 @@ class Settings(BaseSettings):
     # its calendar (0: on its calendar).
     snapshot_policy_every_s: float = Field(default=0.0, ge=0)
     release_capacity_on_stop: bool = True
+    # Templates: the largest image (downloaded bytes and virtual size) a registration may
+    # bring unless it names a smaller limit; a template's copy on a pool that no volume
+    # there is cloned from is removed after this long unused.
+    template_max_bytes: int = Field(default=100 << 30, gt=0)
+    # The template service's task queue (tests give each run its own).
+    templates_queue: str = "templates"
+    template_cache_idle_s: float = Field(default=3600.0, ge=0)
     deploy_max_hosts: int = Field(default=3, ge=1, le=100)
     stop_timeout_s: float = Field(default=30.0, gt=0)
 

@@ -25,7 +25,9 @@ import asyncpg
 import httpx
 import pytest
 from temporalio.client import Client
+from temporalio.worker import Worker
 
+from strato.activities.storage.templates import TemplateActivities
 from strato.api.app import create_app
 from strato.embedded import postgres, temporal
 from strato.schema import api_keys
@@ -190,6 +192,7 @@ def settings(fresh_dsn: str, temporal_server: TemporalServer, tmp_path: Path) ->
         temporal_address=temporal_server.address,
         temporal_ui_url=temporal_server.ui_url,
         orchestration_queue=f"orchestration-{uuid.uuid4().hex[:12]}",
+        templates_queue=f"templates-{uuid.uuid4().hex[:12]}",
         host_connect_timeout_s=5.0,
         # Host paths tests may name: the lab's tiny guest and real-host pools, and this
         # test's own images/ and pool/ directories.
@@ -212,7 +215,7 @@ class Platform:
         self.interceptors: list[Any] = []
         self.max_cached_workflows = 1000
 
-    async def start(self, *, orchestrator: bool = True) -> None:
+    async def start(self, *, orchestrator: bool = True, templates: bool = True) -> None:
         """Start the simulated agents, and the orchestrator worker unless a test runs
         it as a separate process (to kill it)."""
         self._tasks = [asyncio.create_task(run_fleet(self.fleet, self._stop, every_s=0.2))]
@@ -231,6 +234,20 @@ class Platform:
                     await self._stop.wait()
 
             self._tasks.append(asyncio.create_task(run_worker()))
+        # The template service, beside them (a test that kills it runs its own process).
+        if templates:
+            service = Worker(
+                self.client,
+                task_queue=self.settings.templates_queue,
+                activities=TemplateActivities(self.settings.image_root_list).all(),
+                max_concurrent_activities=8,
+            )
+
+            async def run_service() -> None:
+                async with service:
+                    await self._stop.wait()
+
+            self._tasks.append(asyncio.create_task(run_service()))
 
     async def stop(self) -> None:
         self._stop.set()

@@ -11,8 +11,13 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from strato.drivers.hypervisor.base import NotBootable, Unsupported, VmNotFound
-from strato.drivers.storage.base import ShrinkRefused, SnapshotNotFound, VolumeNotFound
-from strato.drivers.storage.qcow2 import PoolUnusable, TemplateUnusable
+from strato.drivers.storage.base import (
+    ShrinkRefused,
+    SnapshotNotFound,
+    TemplateUnusable,
+    VolumeNotFound,
+)
+from strato.drivers.storage.qcow2 import PoolUnusable
 
 T = TypeVar("T")
 

@@ -60,6 +60,7 @@ def crud_router(
     update: type[BaseModel],
     prepare: Prepare = _as_is,
     check: Check | None = None,
+    delete: bool = True,
 ) -> APIRouter:
     model = spec.model
     noun = spec.resource_type.replace("_", " ")
@@ -124,10 +125,12 @@ def crud_router(
         response.headers["ETag"] = f'"{item.version}"'
         return item
 
-    @router.delete("/{id}", status_code=status.HTTP_204_NO_CONTENT, summary=f"Delete a {noun}")
-    async def delete_item(id: UUID, db: DbDep, _: CallerDep) -> Response:
-        async with db.tx() as conn:
-            await repository.delete(conn, spec, id)
-        return Response(status_code=status.HTTP_204_NO_CONTENT)
+    if delete:  # else the resource's own router deletes (through its command)
+
+        @router.delete("/{id}", status_code=status.HTTP_204_NO_CONTENT, summary=f"Delete a {noun}")
+        async def delete_item(id: UUID, db: DbDep, _: CallerDep) -> Response:
+            async with db.tx() as conn:
+                await repository.delete(conn, spec, id)
+            return Response(status_code=status.HTTP_204_NO_CONTENT)
 
     return router

@@ -14,7 +14,7 @@ from typing import Any
 from strato.cli.output import console
 from strato.settings import Settings
 
-SERVER_COMMANDS = ("up", "api", "worker", "agent", "migrate", "doctor")
+SERVER_COMMANDS = ("up", "api", "worker", "agent", "service", "migrate", "doctor")
 
 
 def add_commands(sub: Any) -> None:
@@ -43,6 +43,13 @@ def add_commands(sub: Any) -> None:
     agent.add_argument("--vnc-listen", default="127.0.0.1")
     agent.add_argument("--bridge", default="", help="bridge for guest NICs (default: user-mode)")
     agent.add_argument("--domain-type", default="auto", choices=["auto", "kvm", "qemu"])
+    service = sub.add_parser(
+        "service",
+        help="run a platform service process",
+        description="templates: the template service (downloads templates into image "
+        "stores, checks and copies them); needs the image stores under STRATO_IMAGE_ROOTS",
+    )
+    service.add_argument("kind", choices=["templates"])
     sub.add_parser("migrate", help="apply pending schema migrations and exit")
     doc = sub.add_parser(
         "doctor",
@@ -96,10 +103,12 @@ def run_process(args: argparse.Namespace) -> int:
             timeout_graceful_shutdown=5,
         )
         return 0
-    from strato.workers import orchestrator, simulator_agent
+    from strato.workers import orchestrator, simulator_agent, template_service
     from strato.workers.lifecycle import run_until_signal
 
-    if args.command == "worker":
+    if args.command == "service":
+        run_until_signal(lambda stop: template_service.run(settings, stop))
+    elif args.command == "worker":
         run_until_signal(lambda stop: orchestrator.run(settings, stop))
     elif args.kind == "compute":
         return run_compute_agent(args, settings)

@@ -34,7 +34,7 @@ from strato.schema import repository
 from strato.schema.compute import vms
 from strato.schema.compute.vms import VMS
 from strato.schema.operations import OperationRecord
-from strato.schema.storage import volumes
+from strato.schema.storage import templates, volumes
 from strato.schema.tables import SERVICE_OFFERINGS, TEMPLATES, ZONES
 from strato.settings import Settings
 
@@ -96,6 +96,28 @@ async def _ref(conn: Any, spec: Any, id: UUID, field: str) -> Any:
         raise InvalidInput(f"{field}: {err.detail}", field=field) from err
 
 
+async def _deployable(conn: Any, tpl: Template, body: VmDeploy) -> None:
+    """The template is Ready in the VM's zone, and fits its root disk."""
+    if tpl.state != TemplateState.READY:
+        raise InvalidInput(f"template_id: template {tpl.name} is {tpl.state}, not Ready")
+    if tpl.format == "iso":
+        raise InvalidInput(f"template_id: {tpl.name} is an ISO, not a disk image")
+    if tpl.stored:
+        if await templates.ready_copy(conn, tpl.id, body.zone_id) is None:
+            raise InvalidInput(
+                f"template_id: template {tpl.name} is not in that zone (copy it there first)"
+            )
+        asked = (body.root_disk_size_gb or 0) * GiB
+        if asked and asked < tpl.size_bytes:
+            raise InvalidInput(
+                f"root_disk_size_gb: template {tpl.name} is a {tpl.size_bytes}-byte disk; "
+                "the root disk cannot be smaller",
+                field="root_disk_size_gb",
+            )
+    elif tpl.zone_id is not None and tpl.zone_id != body.zone_id:
+        raise InvalidInput(f"template_id: template {tpl.name} is not in that zone")
+
+
 async def deploy_vm(ctx: CommandContext, body: VmDeploy, idempotency_key: str | None) -> Accepted:
     """DeployVm: a VM row (Allocated) and its root volume, locked for the deploy."""
     await ctx.authorize(Action("vm.deploy", "vm"))
@@ -105,13 +127,12 @@ async def deploy_vm(ctx: CommandContext, body: VmDeploy, idempotency_key: str | 
         off: ServiceOffering = await _ref(
             conn, SERVICE_OFFERINGS, body.service_offering_id, "service_offering_id"
         )
+        # Shared: a delete of the template (which locks it) waits for this deploy's VM.
+        await templates.share_lock(conn, body.template_id)
         tpl: Template = await _ref(conn, TEMPLATES, body.template_id, "template_id")
         if off.state != OfferingState.ACTIVE:
             raise InvalidInput(f"service_offering_id: offering {off.name} is {off.state}")
-        if tpl.state != TemplateState.READY:
-            raise InvalidInput(f"template_id: template {tpl.name} is {tpl.state}, not Ready")
-        if tpl.zone_id is not None and tpl.zone_id != body.zone_id:
-            raise InvalidInput(f"template_id: template {tpl.name} is not in that zone")
+        await _deployable(conn, tpl, body)
         vm_id, op_id, vol_id = uuid4(), uuid4(), uuid4()
         vm = await repository.insert(
             conn,

@@ -73,6 +73,15 @@ class SnapshotRef(Payload):
     snapshot: str
 
 
+class TemplateCached(Payload):
+    pool_id: str
+    size_bytes: int
+
+
+class TemplateEvicted(Payload):
+    pool_id: str
+
+
 class VmDrift(Payload):
     host: str
     recorded: str
@@ -154,6 +163,7 @@ CRUD_RESOURCES = (
     "service_offering",
     "disk_offering",
     "template",
+    "image_store",
     "network",
     "affinity_group",
     "vm",
@@ -167,7 +177,7 @@ for _r in CRUD_RESOURCES:
         EventType(f"strato.{_r}.updated", _r, Changed, "fields changed (`changed` names them)"),
         EventType(f"strato.{_r}.deleted", _r, Named, "deleted"),
     )
-for _r in set(CRUD_RESOURCES) - {"vm", "host", "volume", "snapshot", "snapshot_policy"}:
+for _r in set(CRUD_RESOURCES) - {"vm", "host", "volume", "snapshot", "snapshot_policy", "template"}:
     register(EventType(f"strato.{_r}.state_changed", _r, NoPayload, "an admin changed its state"))
 
 register(
@@ -212,6 +222,19 @@ register(
     EventType("strato.volume.resized", "volume", VolumeResized, "a volume got a new size"),
     EventType("strato.volume.reverted", "volume", SnapshotRef, "a volume went back to a snapshot"),
     EventType("strato.snapshot.state_changed", "snapshot", Reason, "a snapshot moved state"),
+    EventType("strato.template.state_changed", "template", Reason, "a template moved state"),
+    EventType(
+        "strato.template.cached",
+        "template",
+        TemplateCached,
+        "a template was copied to a primary pool (root disks there are thin clones of it)",
+    ),
+    EventType(
+        "strato.template.evicted",
+        "template",
+        TemplateEvicted,
+        "a template's copy on a pool was removed: no volume there was cloned from it",
+    ),
     EventType(
         "strato.volume.operation_failed",
         "volume",

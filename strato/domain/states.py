@@ -62,6 +62,7 @@ class TemplateState(StrEnum):
     READY = "Ready"
     ERROR = "Error"
     INACTIVE = "Inactive"
+    DELETING = "Deleting"
 
 
 class VmState(StrEnum):
@@ -284,3 +285,18 @@ SNAPSHOT_STATE = StateMachine[SnapshotState](
 there (BackingUp/BackedUp once secondary storage keeps a copy), Destroying, Destroyed
 (also when its volume is expunged: the pool's snapshots go with the volume's file);
 Error when a step failed, saying why."""
+
+_T = TemplateState
+TEMPLATE_STATE = StateMachine[TemplateState](
+    "template",
+    {
+        _T.DOWNLOADING: frozenset({_T.REGISTERED}),
+        _T.READY: frozenset({_T.DOWNLOADING, _T.INACTIVE}),
+        _T.ERROR: frozenset({_T.REGISTERED, _T.DOWNLOADING, _T.DELETING}),
+        _T.INACTIVE: frozenset({_T.READY, _T.DELETING}),
+        _T.DELETING: frozenset({_T.READY, _T.ERROR, _T.INACTIVE}),
+    },
+)
+"""A template kept by the template service: Downloading into an image store, Ready once
+verified there (deployable), Error saying why it is not; Deleting while its copies are
+removed, then gone (Inactive when a VM record still names it)."""

@@ -11,8 +11,8 @@ GiB = 1 << 30
 
 
 def seed_demo(settings: Settings, api_key: str, progress: Callable[[str], None]) -> str:
-    """Create zone, pod, cluster, pool, offerings, template and N simulated hosts, unless
-    the zone exists. Hosts are added through the AddHost workflow, like real ones."""
+    """Create zone, pod, cluster, pool, image store, offerings, template and N simulated
+    hosts, unless the zone exists. Hosts are added through the AddHost workflow, like real ones."""
     api = StratoClient(settings.resolved_api_url(), api_key, timeout=60)
     try:
         name = settings.demo_zone
@@ -39,6 +39,15 @@ def seed_demo(settings: Settings, api_key: str, progress: Callable[[str], None])
                 "driver": "simulator",
                 "capacity_bytes": 10 * 1024 * GiB,
                 "overprovisioning_factor": 2.0,
+            },
+        )
+        api.post(
+            "/image-stores",
+            {
+                "name": f"{name}-secondary1",
+                "zone_id": zone["id"],
+                "driver": "simulator",
+                "url": f"sim://{name}-secondary1",
             },
         )
         for off in (("small", 1, 512), ("medium", 2, 2048), ("large", 4, 8192)):

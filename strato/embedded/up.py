@@ -190,10 +190,11 @@ class Platform:
         else:
             say(f"external ({s.temporal_address})")
 
-        t0 = self._step(3, total, "orchestrator worker, simulated host agents, API")
+        t0 = self._step(3, total, "orchestrator, simulated agents, template service, API")
         for child in (
             self._python_child("orchestrator", "worker", "orchestrator"),
             self._python_child("simulator-agent", "agent", "simulator"),
+            self._python_child("template-service", "service", "templates"),
             *(
                 Child(
                     f"{svc.name}-{proc.name}",

@@ -17,11 +17,13 @@ from strato.domain.errors import IllegalTransition, NotFound
 from strato.domain.states import (
     HOST_STATUS,
     SNAPSHOT_STATE,
+    TEMPLATE_STATE,
     VM_STATE,
     VOLUME_STATE,
     HostStatus,
     SnapshotState,
     StateMachine,
+    TemplateState,
     VmState,
     VolumeState,
 )
@@ -46,6 +48,7 @@ VM = Stateful("vms", "vm", "state", VmState, VM_STATE, "error")
 HOST = Stateful("hosts", "host", "status", HostStatus, HOST_STATUS, "reason")
 VOLUME = Stateful("volumes", "volume", "state", VolumeState, VOLUME_STATE, "reason")
 SNAPSHOT = Stateful("snapshots", "snapshot", "state", SnapshotState, SNAPSHOT_STATE, "reason")
+TEMPLATE = Stateful("templates", "template", "state", TemplateState, TEMPLATE_STATE, "reason")
 
 
 @dataclass(frozen=True)

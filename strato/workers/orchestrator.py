@@ -12,7 +12,7 @@ from temporalio.service import RPCError
 from temporalio.worker import Interceptor, Worker
 
 from strato.activities.registry import data_service
-from strato.commands import operations, policies, view
+from strato.commands import operations, policies, templates, view
 from strato.commands.policy_steps import PolicyActivities
 from strato.domain.ids import ORCHESTRATION_QUEUE
 from strato.schema.db import Database
@@ -62,12 +62,20 @@ def build_worker(
     )
 
 
-async def sweep_forever(db: Database, client: Client, stop: asyncio.Event, every_s: float) -> None:
+async def sweep_forever(
+    db: Database,
+    client: Client,
+    stop: asyncio.Event,
+    every_s: float,
+    cache_idle_s: float = 3600.0,
+    queue: str = ORCHESTRATION_QUEUE,
+) -> None:
     while not stop.is_set():
         try:
             await operations.sweep_unstarted(db, client)
             await view.record_ended(db, client)
             await policies.reconcile(db, client)
+            await templates.evict_idle(db, client, cache_idle_s, queue)
         except Exception:
             log.exception("operation sweep failed; will retry")
         with contextlib.suppress(TimeoutError):
@@ -103,7 +111,16 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         services=loader.enabled(settings),
         settings=settings,
     )
-    sweeper = asyncio.create_task(sweep_forever(db, client, stop, 5.0))
+    sweeper = asyncio.create_task(
+        sweep_forever(
+            db,
+            client,
+            stop,
+            5.0,
+            settings.template_cache_idle_s,
+            settings.orchestration_queue,
+        )
+    )
     log.info("orchestrator worker polling %s", settings.orchestration_queue)
     try:
         async with worker:

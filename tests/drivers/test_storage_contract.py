@@ -5,6 +5,7 @@ must bring back the snapshot's bytes, a resize must keep them."""
 
 from __future__ import annotations
 
+import subprocess
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,6 +18,7 @@ from strato.drivers.storage.base import (
     PrimaryStorage,
     ShrinkRefused,
     SnapshotNotFound,
+    TemplateUnusable,
     VolumeNotFound,
 )
 from tests.lab import holds_pattern, write_pattern
@@ -160,3 +162,44 @@ async def test_a_snapshot_copied_to_a_new_volume_holds_its_data(pool: PrimarySto
         await pool.copy_snapshot(source, "nope", _name())
     with pytest.raises(VolumeNotFound):
         await pool.copy_snapshot(_name(), "s1", _name())
+
+
+async def test_a_cached_template_backs_thin_clones(pool: PrimaryStorage, tmp_path: Path) -> None:
+    """cache_template copies a published image onto the pool once; clones of it share its
+    bytes (a clone reads the template's data) and writing a clone leaves it alone."""
+    published = tmp_path / "images" / "store" / "template" / "t1"
+    published.parent.mkdir(parents=True)
+    subprocess.run(
+        ["qemu-img", "create", "-q", "-f", "qcow2", str(published), str(4 * MiB)], check=True
+    )
+    if _data(pool):
+        write_pattern(str(published), 0x5A)
+    size = published.stat().st_size
+    with pytest.raises(TemplateUnusable):
+        await pool.create_volume(
+            VolumeSpec(name=_name(), size_bytes=8 * MiB, template_name="strato-tpl-t1")
+        )
+    cached = await pool.cache_template("strato-tpl-t1", str(published), size)
+    assert await pool.cache_template("strato-tpl-t1", str(published), size) == cached
+    a, b = _name(), _name()
+    for n in (a, b):
+        await pool.create_volume(VolumeSpec(name=n, size_bytes=8 * MiB, template_name=cached.name))
+    if _data(pool):
+        assert holds_pattern(await _path(pool, a), 0x5A)
+        write_pattern(await _path(pool, a), 0x11)
+        assert holds_pattern(await _path(pool, b), 0x5A)
+        assert holds_pattern(cached.path, 0x5A)
+    names = {v.name for v in await pool.list_volumes()}
+    assert {a, b, cached.name} <= names
+
+
+async def test_a_template_outside_the_image_roots_is_refused(
+    pool: PrimaryStorage, tmp_path: Path
+) -> None:
+    if not _data(pool):
+        pytest.skip("the simulator reads no source")
+    outside = tmp_path / "elsewhere.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(outside), "1M"], check=True)
+    with pytest.raises(TemplateUnusable, match="outside"):
+        await pool.cache_template("strato-tpl-x", str(outside), 1)
+    assert "strato-tpl-x" not in {v.name for v in await pool.list_volumes()}

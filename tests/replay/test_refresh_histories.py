@@ -86,6 +86,43 @@ async def _volume_operations(
     await vol_op("expunge")
 
 
+async def _template_operations(
+    api: httpx.AsyncClient,
+    platform: Platform,
+    settings: Settings,
+    fab: dict[str, Any],
+    www: Path,
+) -> None:
+    """Every template workflow: a register that succeeds and one that fails, a copy to
+    another zone, a deploy from it then the cache's eviction, a delete."""
+    from tests.images_http import serving
+    from tests.workflows.test_templates import evict, qcow2, register, store
+
+    async def done(r: httpx.Response) -> None:
+        op = (await ok(r, 202))["operation"]["id"]
+        assert (await wait_operation(api, op, timeout=90))["state"] == "succeeded"
+
+    with serving(www) as images:
+        zone = fab["zone"]["id"]
+        await store(api, settings, zone)
+        tpl, _ = await register(api, zone, images.url(qcow2(images, "t.qcow2")))
+        await register(api, zone, images.url("missing.qcow2"), want="failed")
+        other = await ok(await api.post("/zones", json={"name": unique("zone")}), 201)
+        await store(api, settings, other["id"])
+        await done(await api.post(f"/templates/{tpl['id']}/copies", json={"zone_id": other["id"]}))
+        vm = await deploy(api, {**fab, "template": tpl})
+        await wait_operation(api, vm["operation"]["id"])
+        await act(api, vm["resource"]["id"], "destroy", {"expunge": True})
+        for _ in range(100):
+            got = await ok(await api.get(f"/vms/{vm['resource']['id']}"))
+            if got["state"] == "Expunged":
+                break
+            await asyncio.sleep(0.2)
+        assert await evict(platform.db, platform, settings) == 1
+        await asyncio.sleep(2)
+        await done(await api.delete(f"/templates/{tpl['id']}"))
+
+
 async def test_refresh_histories(
     api: httpx.AsyncClient,
     platform: Platform,
@@ -112,6 +149,7 @@ async def test_refresh_histories(
     await act(api, vm["id"], "scale", {"service_offering_id": fab["offering"]["id"]})
     await act(api, vm["id"], "start")
     await _volume_operations(api, temporal_client, fab, vm["id"])
+    await _template_operations(api, platform, settings, fab, tmp_path / "www")
     await act(api, vm["id"], "destroy")
     await act(api, vm["id"], "recover")  # cancels the ExpungeVm timer
     await act(api, vm["id"], "destroy", {"expunge": True})

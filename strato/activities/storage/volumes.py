@@ -12,6 +12,7 @@ from strato.activities.collect import activities_of
 from strato.domain.storage.payloads import PoolCopyInput, PoolResizeInput, PoolSnapshotInput
 from strato.domain.storage.specs import SnapshotInfo, VolumeInfo, VolumeSpec
 from strato.domain.storage.steps import (
+    CACHE_TEMPLATE,
     COPY_SNAPSHOT,
     CREATE_SNAPSHOT,
     CREATE_VOLUME,
@@ -21,6 +22,7 @@ from strato.domain.storage.steps import (
     RESIZE_VOLUME,
     REVERT_SNAPSHOT,
 )
+from strato.domain.storage.templates import PoolCacheInput
 from strato.drivers.storage.base import PrimaryStorage
 
 
@@ -32,6 +34,11 @@ class StorageActivities:
     async def create_volume(self, spec: VolumeSpec) -> VolumeInfo:
         """Idempotent: an existing volume of that name is returned as it is."""
         return await beating(self.driver.create_volume(spec))
+
+    @activity.defn(name=CACHE_TEMPLATE.name)
+    async def cache_template(self, inp: PoolCacheInput) -> VolumeInfo:
+        """Idempotent: a copy already on the pool is returned as it is."""
+        return await beating(self.driver.cache_template(inp.name, inp.source, inp.size_bytes))
 
     @activity.defn(name=DELETE_VOLUME.name)
     async def delete_volume(self, name: str) -> None:

@@ -42,6 +42,12 @@ class Template(Entity):
     featured: bool = False
     boot: dict[str, Any] = Field(default_factory=dict)
     state: TemplateState = TemplateState.READY
+    # Kept by the template service in the zone's image stores (registered from a URL).
+    stored: bool = False
+    physical_size_bytes: int = 0
+    max_size_bytes: int | None = None
+    last_error: str | None = None
+    current_operation_id: UUID | None = None
 
 
 class Vm(Entity):

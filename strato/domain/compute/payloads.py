@@ -89,6 +89,9 @@ class VmContext(BaseModel):
     # Data volumes attached to the VM (Ready, with a file), by device: defined with it.
     data_disks: list[DiskSpec] = Field(default_factory=list)
     template_path: str | None = None
+    # A template the template service keeps: root disks are clones of its pool copy.
+    template_id: UUID | None = None
+    template_stored: bool = False
     boot: dict[str, Any] = Field(default_factory=dict)
     # Set when this operation already finished on the VM (its first step ran again, after
     # a lost workflow task): the workflow ends with that outcome instead of running twice.

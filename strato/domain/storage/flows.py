@@ -1,4 +1,4 @@
-"""The storage subsystem's workflow types: one per volume operation."""
+"""The storage subsystem's workflow types: one per volume, snapshot or template operation."""
 
 from __future__ import annotations
 
@@ -16,6 +16,13 @@ from strato.domain.storage.payloads import (
     VolumeFromSnapshotInput,
     VolumeRef,
     VolumeResult,
+)
+from strato.domain.storage.templates import (
+    CopyTemplateInput,
+    DeleteTemplateInput,
+    EvictInput,
+    RegisterTemplateInput,
+    TemplateResult,
 )
 
 ATTACH_VOLUME: Flow[AttachVolumeInput, VolumeResult] = Flow(
@@ -49,3 +56,13 @@ RECURRING_SNAPSHOT: Flow[PolicyRef, PolicyRunResult] = Flow(
 VOLUME_FROM_SNAPSHOT: Flow[VolumeFromSnapshotInput, VolumeResult] = Flow(
     "CreateVolumeFromSnapshot", VolumeFromSnapshotInput, VolumeResult
 )
+REGISTER_TEMPLATE: Flow[RegisterTemplateInput, TemplateResult] = Flow(
+    "RegisterTemplate", RegisterTemplateInput, TemplateResult
+)
+COPY_TEMPLATE: Flow[CopyTemplateInput, TemplateResult] = Flow(
+    "CopyTemplate", CopyTemplateInput, TemplateResult
+)
+DELETE_TEMPLATE: Flow[DeleteTemplateInput, TemplateResult] = Flow(
+    "DeleteTemplate", DeleteTemplateInput, TemplateResult
+)
+EVICT_TEMPLATE: Flow[EvictInput, bool] = Flow("EvictTemplateCache", EvictInput, bool)

@@ -32,6 +32,16 @@ class StoragePool(Entity):
     state: PoolState = PoolState.UP
 
 
+class ImageStore(Entity):
+    """Secondary storage of a zone: where its templates and ISOs are kept."""
+
+    zone_id: UUID
+    name: str
+    driver: str = "directory"
+    url: str
+    state: str = "Up"
+
+
 class DiskOffering(Entity):
     name: str
     display_text: str = ""

@@ -17,6 +17,8 @@ class VolumeSpec(BaseModel):
     size_bytes: int = Field(gt=0)
     format: str = "qcow2"
     template_path: str | None = None
+    # A template cached on this pool (PrimaryStorage.cache_template) to clone from.
+    template_name: str | None = None
 
 
 class VolumeInfo(BaseModel):

@@ -21,6 +21,18 @@ from strato.domain.storage.payloads import (
     VolumeRef,
 )
 from strato.domain.storage.specs import SnapshotInfo, VolumeInfo, VolumeSpec
+from strato.domain.storage.templates import (
+    CacheClaim,
+    CacheClaimInput,
+    CacheDoneInput,
+    DownloadInput,
+    ImageResult,
+    ImportInput,
+    PoolCacheInput,
+    StoreKey,
+    TemplateFailedInput,
+    TemplateStoredInput,
+)
 
 # Data service.
 VOLUME_READY: Step[VolumeReadyInput, None] = Step("records.volume_ready", VolumeReadyInput, None)
@@ -68,3 +80,34 @@ POLICY_FIRE: Step[PolicyFireInput, PolicyFired] = Step(
 )
 POLICY_WAIT: Step[str, str] = Step("policies.wait", str, str)
 POLICY_PRUNE: Step[PolicyRef, int] = Step("policies.prune", PolicyRef, int)
+
+# Templates: the template service's queue ("templates").
+DOWNLOAD_TEMPLATE: Step[DownloadInput, ImageResult] = Step(
+    "templates.download", DownloadInput, ImageResult
+)
+DISCARD_STAGED: Step[StoreKey, None] = Step("templates.discard_staged", StoreKey, None)
+DELETE_STORED: Step[StoreKey, None] = Step("templates.delete_stored", StoreKey, None)
+IMPORT_TEMPLATE: Step[ImportInput, ImageResult] = Step("templates.import", ImportInput, ImageResult)
+# A template's copy on a pool (the pool's queue).
+CACHE_TEMPLATE: Step[PoolCacheInput, VolumeInfo] = Step(
+    "storage.cache_template", PoolCacheInput, VolumeInfo
+)
+# Templates: data service.
+TEMPLATE_STORED: Step[TemplateStoredInput, None] = Step(
+    "records.template_stored", TemplateStoredInput, None
+)
+TEMPLATE_FAILED: Step[TemplateFailedInput, None] = Step(
+    "records.template_failed", TemplateFailedInput, None
+)
+TEMPLATE_REMOVED: Step[TemplateFailedInput, None] = Step(
+    "records.template_removed", TemplateFailedInput, None
+)
+TEMPLATE_CACHE_CLAIM: Step[CacheClaimInput, CacheClaim] = Step(
+    "records.template_cache_claim", CacheClaimInput, CacheClaim
+)
+TEMPLATE_CACHE_DONE: Step[CacheDoneInput, None] = Step(
+    "records.template_cache_done", CacheDoneInput, None
+)
+TEMPLATE_EVICT_DONE: Step[CacheDoneInput, None] = Step(
+    "records.template_evict_done", CacheDoneInput, None
+)

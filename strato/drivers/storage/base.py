@@ -9,7 +9,7 @@ Errors (what a workflow can branch on)::
      +-- SnapshotNotFound         no snapshot of that name on the volume: permanent
      +-- ShrinkRefused            a resize below the current size without shrink_ok
      +-- VolumeBusy               a running guest holds the volume: wait, or stop it
-     +-- TemplateUnusable         (qcow2) the template cannot back a volume: permanent
+     +-- TemplateUnusable         the template cannot back a volume: permanent
      +-- PoolUnusable             (qcow2) the pool's directory cannot be used: permanent
 """
 
@@ -46,6 +46,11 @@ class VolumeBusy(StorageError):
     """A running guest has the volume open (its image is locked)."""
 
 
+class TemplateUnusable(StorageError):
+    """The template a volume should be cloned from cannot be used (missing, not cached on
+    the pool, a path outside the image roots)."""
+
+
 class PrimaryStorage(abc.ABC):
     name: str = "abstract"
     # What this implementation can do: "snapshot" (how: "internal" or "none"), "data"
@@ -58,9 +63,19 @@ class PrimaryStorage(abc.ABC):
 
     @abc.abstractmethod
     async def create_volume(self, spec: VolumeSpec) -> VolumeInfo:
-        """Post-condition: a volume named ``spec.name`` exists (cloned from
-        ``spec.template_path`` when given). Idempotent: an existing volume of that name is
-        returned as it is."""
+        """Post-condition: a volume named ``spec.name`` exists (a thin clone of the cached
+        template ``spec.template_name``, or of the image ``spec.template_path``, when
+        given; TemplateUnusable when that is missing). Idempotent: an existing volume of
+        that name is returned as it is."""
+
+    @abc.abstractmethod
+    async def cache_template(self, name: str, source: str, size_bytes: int) -> VolumeInfo:
+        """Post-condition: a template image ``name`` on this pool, a copy of the published
+        image at ``source`` (secondary storage as the host mounts it; ``size_bytes`` long),
+        ready to back thin clones (``VolumeSpec.template_name``). Atomic: a half-made
+        copy is never under ``name``. Idempotent: an existing ``name`` is returned as it
+        is. Raises TemplateUnusable (a source it may not or cannot read) and PoolFull.
+        Deleted with :meth:`delete_volume` once no volume is cloned from it."""
 
     @abc.abstractmethod
     async def delete_volume(self, name: str) -> None:

@@ -14,6 +14,7 @@ import contextlib
 import json
 import os
 import pwd
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -26,14 +27,10 @@ from strato.drivers.storage.base import (
     ShrinkRefused,
     SnapshotNotFound,
     StorageError,
+    TemplateUnusable,
     VolumeBusy,
     VolumeNotFound,
 )
-
-
-class TemplateUnusable(StorageError):
-    """The template a volume should be cloned from cannot be used (missing, bad URL, a
-    path outside the image roots)."""
 
 
 class PoolUnusable(StorageError):
@@ -182,7 +179,14 @@ class Qcow2PrimaryStorage(PrimaryStorage):
             return await self._volume(file)
         tmp = file.with_name(f".{file.name}.creating")
         args = ["create", "-q", "-f", "qcow2"]
-        if spec.template_path:
+        if spec.template_name:
+            cached = self._file(spec.template_name)
+            if not await asyncio.to_thread(cached.exists):
+                raise TemplateUnusable(
+                    f"template {spec.template_name} is not cached on pool {self.pool_name}"
+                )
+            args += ["-b", str(cached), "-F", "qcow2"]
+        elif spec.template_path:
             template = await asyncio.to_thread(self._template, spec.template_path)
             if not os.access(template, os.R_OK):
                 raise TemplateUnusable(f"template image {spec.template_path} is not readable")
@@ -198,6 +202,19 @@ class Qcow2PrimaryStorage(PrimaryStorage):
             size_bytes=spec.size_bytes,
             allocated_bytes=st.st_blocks * 512,
         )
+
+    async def cache_template(self, name: str, source: str, size_bytes: int) -> VolumeInfo:
+        """A byte copy of the published image (qcow2, checked when it was published),
+        to a hidden name first, then renamed."""
+        await asyncio.to_thread(self._ensure_dir)
+        file = self._file(name)
+        if await asyncio.to_thread(file.exists):
+            return await self._volume(file)
+        src = await asyncio.to_thread(self._template, source)
+        tmp = file.with_name(f".{file.name}.creating")
+        await asyncio.to_thread(shutil.copyfile, src, tmp)
+        await asyncio.to_thread(os.replace, tmp, file)
+        return await self._volume(file)
 
     async def delete_volume(self, name: str) -> None:
         """Idempotent: deleting a missing volume succeeds."""

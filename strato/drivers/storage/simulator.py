@@ -17,6 +17,7 @@ from strato.drivers.storage.base import (
     PrimaryStorage,
     ShrinkRefused,
     SnapshotNotFound,
+    TemplateUnusable,
     VolumeNotFound,
 )
 
@@ -75,6 +76,10 @@ class SimulatorPrimaryStorage(PrimaryStorage):
         await self.faults.call("create_volume", self.pool_name)
         if spec.name in self.volumes:
             return self.volumes[spec.name]
+        if spec.template_name and spec.template_name not in self.volumes:
+            raise TemplateUnusable(
+                f"template {spec.template_name} is not cached on pool {self.pool_name}"
+            )
         used = sum(v.size_bytes for v in self.volumes.values())
         if used + spec.size_bytes > self.capacity_bytes:
             raise PoolFull(f"pool {self.pool_name} cannot hold {spec.size_bytes} more bytes")
@@ -85,6 +90,23 @@ class SimulatorPrimaryStorage(PrimaryStorage):
             allocated_bytes=min(spec.size_bytes, 1 << 20),
         )
         self.volumes[spec.name] = info
+        self._save()
+        return info
+
+    async def cache_template(self, name: str, source: str, size_bytes: int) -> VolumeInfo:
+        await self.faults.call("cache_template", self.pool_name)
+        if name in self.volumes:
+            return self.volumes[name]
+        used = sum(v.size_bytes for v in self.volumes.values())
+        if used + size_bytes > self.capacity_bytes:
+            raise PoolFull(f"pool {self.pool_name} cannot hold {size_bytes} more bytes")
+        info = VolumeInfo(
+            name=name,
+            path=f"sim://{self.pool_name}/{name}",
+            size_bytes=size_bytes,
+            allocated_bytes=size_bytes,
+        )
+        self.volumes[name] = info
         self._save()
         return info
 

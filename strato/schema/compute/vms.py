@@ -238,7 +238,7 @@ async def fail_safe(conn: Any, vm_id: UUID, operation_id: UUID, error: str, kind
 async def context(conn: Any, vm_id: UUID) -> VmContext:
     row = await conn.fetchrow(
         """SELECT v.*, h.name AS host_name, lh.name AS last_host_name,
-                  t.url AS template_url, t.boot AS template_boot,
+                  t.url AS template_url, t.boot AS template_boot, t.stored AS template_stored,
                   vol.name AS root_volume_name, vol.size_bytes AS root_size,
                   vol.state AS root_state, p.name AS root_pool_name
            FROM vms v
@@ -273,7 +273,9 @@ async def context(conn: Any, vm_id: UUID) -> VmContext:
         root_pool_name=row["root_pool_name"],
         root_ready=row["root_state"] == "Ready",
         data_disks=await volumes.data_disks(conn, vm_id),
-        template_path=row["template_url"] or None,
+        template_path=None if row["template_stored"] else (row["template_url"] or None),
+        template_id=row["template_id"],
+        template_stored=row["template_stored"],
         boot=row["template_boot"] or {},
         last_error=row["last_error"],
         last_error_type=row["last_error_type"],

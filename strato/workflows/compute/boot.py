@@ -41,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
     from strato.workflows.common.failures import cancelled, error_type, failure_reason
     from strato.workflows.common.progress import Steps
     from strato.workflows.compute.vm_steps import VmOps
+    from strato.workflows.storage.template_cache import ensure_cached
 
 PLACE_IN_ONE_STEP = "place-in-one-step"
 
@@ -192,6 +193,12 @@ async def _create_volume(ops: VmOps, ctx: VmContext, pool: PoolPlacement) -> Vol
     spec = VolumeSpec(
         name=pool.volume_name, size_bytes=pool.size_bytes, template_path=ctx.template_path
     )
+    if ctx.template_stored and ctx.template_id is not None:
+        # A template kept by the template service: a thin clone of its copy on the pool,
+        # made there once for every deploy (a root disk never reads secondary storage).
+        op = ops.ref.operation_id or workflow.uuid4()
+        name = await ensure_cached(ctx.template_id, pool.pool_id, pool.pool_name, op)
+        spec = spec.model_copy(update={"template_path": None, "template_name": name})
     return await ops.on_pool(CREATE_VOLUME, pool.pool_name, spec)
 
 

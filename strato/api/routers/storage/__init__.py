@@ -1,7 +1,7 @@
-"""Storage routes: volumes and their snapshots (templates' storage to come)."""
+"""Storage routes: volumes, their snapshots, templates and image stores."""
 
 from fastapi import APIRouter
 
-from strato.api.routers.storage import snapshots, volumes
+from strato.api.routers.storage import snapshots, templates, volumes
 
-ROUTERS: list[APIRouter] = [volumes.router, snapshots.router]
+ROUTERS: list[APIRouter] = [volumes.router, snapshots.router, templates.router]

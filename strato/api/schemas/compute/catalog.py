@@ -7,8 +7,11 @@ from uuid import UUID
 
 from pydantic import Field, model_validator
 
-from strato.api.schemas.common import Bytes, Filter, Name, Request, Tags, Text, Url
+from strato.api.schemas.common import Filter, Name, Request, Tags, Text
+from strato.commands.templates import TemplateBoot, TemplateCopy, TemplateCreate
 from strato.domain.states import OfferingState, TemplateState
+
+__all__ = ["TemplateBoot", "TemplateCopy", "TemplateCreate"]
 
 
 class ServiceOfferingCreate(Request):
@@ -57,37 +60,6 @@ class DiskOfferingUpdate(Request):
     display_text: Text | None = None
     storage_tags: Tags | None = None
     state: OfferingState | None = None
-
-
-class TemplateBoot(Request):
-    """Direct kernel boot: files present on every host of the template's hypervisor."""
-
-    kernel: Text | None = None
-    initrd: Text | None = None
-    cmdline: Text = ""
-
-    @model_validator(mode="after")
-    def _paths(self) -> TemplateBoot:
-        for what, path in (("kernel", self.kernel), ("initrd", self.initrd)):
-            if path is not None and not path.startswith("/"):
-                raise ValueError(f"boot.{what} must be an absolute path on the hosts")
-        if self.initrd and not self.kernel:
-            raise ValueError("boot.initrd needs boot.kernel")
-        return self
-
-
-class TemplateCreate(Request):
-    name: Name
-    display_text: Text = ""
-    zone_id: UUID | None = None
-    format: Literal["qcow2", "raw", "vhd", "iso"] = "qcow2"
-    os_type: Text = "Other Linux (64-bit)"
-    url: Url = ""
-    checksum: Text | None = None
-    size_bytes: Bytes = 0
-    is_public: bool = True
-    featured: bool = False
-    boot: TemplateBoot = Field(default_factory=TemplateBoot)
 
 
 class TemplateUpdate(Request):

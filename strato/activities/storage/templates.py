@@ -1,0 +1,336 @@
+"""The template service's activities (queue ``templates``): fetch a template over HTTP into
+an image store, verify it, publish it; copy it to another zone's store; delete it.
+
+A download heartbeats its progress (:class:`TransferProgress`) every second, after making
+the bytes written so far durable. A retried attempt (the service was killed, the
+connection dropped) starts from the last heartbeat's position: it rebuilds the running
+checksum from the staged bytes and asks the server for the rest with a ``Range`` request
+(``If-Range`` the validator it saw, so a file changed meanwhile is fetched whole again).
+Nothing is published until the whole image is there, its checksum matches and
+``qemu-img info`` accepts it; a permanent failure discards what was staged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import re
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import httpx
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from strato.activities.collect import activities_of
+from strato.domain.storage.steps import (
+    DELETE_STORED,
+    DISCARD_STAGED,
+    DOWNLOAD_TEMPLATE,
+    IMPORT_TEMPLATE,
+)
+from strato.domain.storage.templates import (
+    DownloadInput,
+    ImageResult,
+    ImportInput,
+    StoreKey,
+    StoreRef,
+    TransferProgress,
+    parse_checksum,
+    template_key,
+)
+from strato.drivers.registry import load
+from strato.drivers.storage.secondary import ImageNotFound, ImageUnreadable, SecondaryStorage
+
+BEAT_EVERY_S = 1.0
+CHUNK = 1 << 20
+_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
+
+
+def _permanent(message: str, kind: str) -> ApplicationError:
+    return ApplicationError(message, type=kind, non_retryable=True)
+
+
+class TemplateActivities:
+    def __init__(self, image_roots: Sequence[str]) -> None:
+        self.image_roots = tuple(image_roots)
+        self._stores: dict[tuple[str, str, str], SecondaryStorage] = {}
+
+    def store(self, ref: StoreRef) -> SecondaryStorage:
+        """One driver per store, kept (a simulated store lives in this process)."""
+        key = (ref.name, ref.driver, ref.url)
+        if key not in self._stores:
+            cls = load("secondary", ref.driver)
+            self._stores[key] = cls(ref.name, url=ref.url, image_roots=self.image_roots)
+        return self._stores[key]
+
+    @activity.defn(name=DOWNLOAD_TEMPLATE.name)
+    async def download(self, inp: DownloadInput) -> ImageResult:
+        """Idempotent: an image already published under the template's key is returned."""
+        store = self.store(inp.store)
+        key = template_key(inp.template_id)
+        prev = _previous()
+        if prev.phase == "publish" or (prev.phase == "download" and prev.done == 0):
+            with contextlib.suppress(ImageNotFound):
+                published = await store.get(key)
+                if await store.staged_size(key) == 0:
+                    return await _result(store, key, inp, published.path, published.size_bytes)
+        digest: str | None = None
+        if prev.phase in ("download", "verify"):
+            digest = await _Fetch(store, key, inp, prev).run()
+        if prev.phase != "publish":
+            await self._check(store, key, inp, digest)
+        published = await store.publish(key)
+        return await _result(store, key, inp, published.path, published.size_bytes, digest)
+
+    async def _check(
+        self, store: SecondaryStorage, key: str, inp: DownloadInput, digest: str | None
+    ) -> None:
+        """Checksum, then the image itself; a refusal discards the staged bytes."""
+
+        async def refuse(message: str, kind: str) -> ApplicationError:
+            await store.discard(key)
+            return _permanent(message, kind)
+
+        if inp.checksum and digest is not None:
+            algo, want = parse_checksum(inp.checksum)
+            if digest != want:
+                raise await refuse(
+                    f"checksum mismatch: the {algo} of what {inp.url} served is {digest}, "
+                    f"not {want}",
+                    "template-checksum-mismatch",
+                )
+        fmt = "raw" if inp.format in ("raw", "iso") else "qcow2"
+        try:
+            facts = await store.inspect(key, fmt)
+        except ImageUnreadable as err:
+            raise await refuse(
+                f"{inp.url} is not a {inp.format} image: {err}", "template-invalid-image"
+            ) from None
+        if facts.backing_file:
+            raise await refuse(
+                f"{inp.url} has a backing file ({facts.backing_file}): a template must be "
+                "standalone (it would read another file on the host)",
+                "template-invalid-image",
+            )
+        if facts.data_file:
+            raise await refuse(
+                f"{inp.url} has an external data file ({facts.data_file}): refused",
+                "template-invalid-image",
+            )
+        if facts.virtual_size > inp.max_bytes:
+            raise await refuse(
+                f"{inp.url} is a {facts.virtual_size}-byte disk, larger than the limit of "
+                f"{inp.max_bytes} bytes",
+                "template-too-large",
+            )
+        if inp.format == "raw" and inp.convert_raw:
+            _beat(TransferProgress(phase="verify", done=facts.file_size, total=facts.file_size))
+            await _beating(store.convert(key, "raw", "qcow2"))
+        _beat(TransferProgress(phase="publish"))
+
+    @activity.defn(name=DISCARD_STAGED.name)
+    async def discard(self, inp: StoreKey) -> None:
+        """Idempotent: what a failed download staged is gone; a published image stays."""
+        await self.store(inp.store).discard(inp.key)
+
+    @activity.defn(name=DELETE_STORED.name)
+    async def delete(self, inp: StoreKey) -> None:
+        """Idempotent: deleting a missing image succeeds."""
+        await self.store(inp.store).delete(inp.key)
+
+    @activity.defn(name=IMPORT_TEMPLATE.name)
+    async def import_image(self, inp: ImportInput) -> ImageResult:
+        """Idempotent: an image already in the target store is returned as it is."""
+        source = self.store(inp.source)
+        try:
+            image = await source.get(inp.key)
+        except ImageNotFound as err:
+            raise _permanent(str(err), "template-missing") from err
+        target = self.store(inp.target)
+        copied = await _beating(target.import_image(inp.key, image))
+        facts = await target.inspect(inp.key, "qcow2" if _is_qcow2(copied.path) else "raw")
+        return ImageResult(
+            path=copied.path,
+            size_bytes=copied.size_bytes,
+            virtual_size=facts.virtual_size,
+            format=facts.format,
+        )
+
+    def all(self) -> list[Callable[..., Any]]:
+        return activities_of(self)
+
+
+def _is_qcow2(path: str) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) == b"QFI\xfb"
+    except OSError:
+        return True  # a simulated store: its images are qcow2 once published
+
+
+def _previous() -> TransferProgress:
+    details = activity.info().heartbeat_details
+    if not details:
+        return TransferProgress()
+    first = details[0]
+    return TransferProgress.model_validate(first if isinstance(first, dict) else dict(first))
+
+
+def _beat(progress: TransferProgress) -> None:
+    activity.heartbeat(progress.model_dump())
+
+
+async def _beating(call: Any) -> Any:
+    """Await ``call`` while heartbeating the last progress again (a conversion is long)."""
+    task = asyncio.ensure_future(call)
+    last = _previous()
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=2.0)
+            if done:
+                return task.result()
+            _beat(last)
+    finally:
+        if not task.done():
+            task.cancel()
+
+
+async def _result(
+    store: SecondaryStorage,
+    key: str,
+    inp: DownloadInput,
+    path: str,
+    size: int,
+    digest: str | None = None,
+) -> ImageResult:
+    fmt = "raw" if inp.format == "iso" or (inp.format == "raw" and not inp.convert_raw) else "qcow2"
+    facts = await store.inspect(key, fmt)
+    algo = parse_checksum(inp.checksum)[0] if inp.checksum else None
+    return ImageResult(
+        path=path,
+        size_bytes=size,
+        virtual_size=facts.virtual_size,
+        format="iso" if inp.format == "iso" else facts.format,
+        checksum=f"{algo}:{digest}" if algo and digest else None,
+    )
+
+
+class _Fetch:
+    """One attempt at fetching the rest of an image into the store's stage."""
+
+    def __init__(
+        self, store: SecondaryStorage, key: str, inp: DownloadInput, prev: TransferProgress
+    ) -> None:
+        self.store, self.key, self.inp, self.prev = store, key, inp, prev
+        algo = parse_checksum(inp.checksum)[0] if inp.checksum else None
+        self.algo = algo
+        self.hasher: Any = hashlib.new(algo) if algo else None
+
+    def _restart(self) -> None:
+        self.hasher = hashlib.new(self.algo) if self.algo else None
+
+    async def run(self) -> str | None:
+        staged = await self.store.staged_size(self.key)
+        offset = min(self.prev.done, staged)
+        if offset and self.hasher is not None:
+            async for chunk in self.store.read_staged(self.key, offset):
+                await asyncio.to_thread(self.hasher.update, chunk)
+        if offset and self.prev.total is not None and offset == self.prev.total:
+            return self._digest()  # all of it was there: nothing to ask the server
+        await self._get(offset)
+        return self._digest()
+
+    def _digest(self) -> str | None:
+        return self.hasher.hexdigest() if self.hasher is not None else None
+
+    async def _get(self, offset: int) -> None:
+        inp = self.inp
+        headers = {"Accept-Encoding": "identity"}
+        if offset:
+            headers["Range"] = f"bytes={offset}-"
+            if self.prev.validator:
+                headers["If-Range"] = self.prev.validator
+        timeout = httpx.Timeout(30.0, read=60.0)
+        try:
+            async with (
+                httpx.AsyncClient(timeout=timeout, follow_redirects=True) as client,
+                client.stream("GET", inp.url, headers=headers) as resp,
+            ):
+                offset, total = self._answer(resp, offset)
+                validator = resp.headers.get("etag") or resp.headers.get("last-modified")
+                await self._receive(resp, offset, total, validator)
+        except httpx.HTTPError as err:
+            # Unreachable, reset, timed out: worth another attempt (from where it got).
+            raise ApplicationError(
+                f"fetching {inp.url} failed: {type(err).__name__}: {err}",
+                type="template-unreachable",
+            ) from None  # the message says it all (the cause would replace it)
+
+    def _answer(self, resp: httpx.Response, offset: int) -> tuple[int, int | None]:
+        """Where this response starts and the image's full length (None: not said)."""
+        url = self.inp.url
+        if resp.status_code == 206 and offset:
+            m = _RANGE.match(resp.headers.get("content-range", ""))
+            if m and int(m.group(1)) == offset:
+                return offset, int(m.group(3)) if m.group(3) != "*" else None
+        elif resp.status_code == 200:
+            if offset:
+                self._restart()  # the server ignored the range (or the file changed)
+            length = resp.headers.get("content-length")
+            return 0, int(length) if length and length.isdigit() else None
+        if 400 <= resp.status_code < 500 and resp.status_code not in (408, 416, 429):
+            raise _permanent(
+                f"{url} answered HTTP {resp.status_code} {resp.reason_phrase}",
+                "template-http-error",
+            )
+        raise ApplicationError(
+            f"{url} answered HTTP {resp.status_code} {resp.reason_phrase}",
+            type="template-unreachable",
+        )
+
+    async def _receive(
+        self, resp: httpx.Response, offset: int, total: int | None, validator: str | None
+    ) -> None:
+        inp = self.inp
+        if total is not None and total > inp.max_bytes:
+            await self.store.discard(self.key)
+            raise _permanent(
+                f"{inp.url} is {total} bytes, larger than the limit of {inp.max_bytes} bytes",
+                "template-too-large",
+            )
+        writer = await self.store.stage(self.key, offset)
+        done, last = offset, time.monotonic()
+        try:
+            async for chunk in resp.aiter_bytes(CHUNK):
+                if done + len(chunk) > inp.max_bytes:
+                    await writer.close()
+                    await self.store.discard(self.key)
+                    raise _permanent(
+                        f"{inp.url} sent more than the limit of {inp.max_bytes} bytes",
+                        "template-too-large",
+                    )
+                if self.hasher is not None:
+                    await asyncio.gather(
+                        writer.write(chunk), asyncio.to_thread(self.hasher.update, chunk)
+                    )
+                else:
+                    await writer.write(chunk)
+                done += len(chunk)
+                if time.monotonic() - last >= BEAT_EVERY_S:
+                    await writer.sync()  # durable before it is promised to a retry
+                    _beat(TransferProgress(done=done, total=total, validator=validator))
+                    last = time.monotonic()
+            await writer.sync()
+        finally:
+            with contextlib.suppress(OSError):
+                await writer.close()
+        _beat(TransferProgress(done=done, total=total, validator=validator))
+        if total is not None and done != total:
+            raise ApplicationError(
+                f"{inp.url}: the connection ended at {done} of {total} bytes",
+                type="template-unreachable",
+            )
+        _beat(TransferProgress(phase="verify", done=done, total=done, validator=validator))

@@ -1,0 +1,276 @@
+"""Templates registered from a URL, with real Temporal + PG, the template service's real
+HTTP download into a directory image store (qemu-img checks), simulated hosts and pools:
+register, refusals (sync and async), deploy from the pool's copy (20 concurrent deploys,
+one copy), copy to another zone, delete, and the cache's garbage collection."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from strato.commands import templates as template_commands
+from strato.doctor import examine
+from strato.schema.db import Database
+from strato.settings import Settings
+from tests.conftest import Platform
+from tests.helpers import ok, table_counts, unique, wait_operation
+from tests.images_http import ImageServer, serving
+from tests.workflows.vm_helpers import deploy, vm_zone
+
+MiB = 1 << 20
+
+
+@pytest.fixture
+def images(tmp_path: Path) -> Iterator[ImageServer]:
+    with serving(tmp_path / "www") as server:
+        yield server
+
+
+def qcow2(server: ImageServer, name: str, size: str = "16M", backing: str | None = None) -> str:
+    """A qcow2 image served as ``name``, with a known pattern written at its start."""
+    out = server.root / name
+    extra = ["-b", backing, "-F", "raw"] if backing else []
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", *extra, str(out), size], check=True)
+    subprocess.run(
+        ["qemu-io", "-f", "qcow2", "-c", "write -P 0x5a 0 64k", str(out)],
+        check=True,
+        capture_output=True,
+    )
+    return out.name
+
+
+def sha256(server: ImageServer, name: str) -> str:
+    return "sha256:" + hashlib.sha256((server.root / name).read_bytes()).hexdigest()
+
+
+async def store(api: httpx.AsyncClient, settings: Settings, zone_id: str) -> dict[str, Any]:
+    root = settings.image_root_list[-1]  # this test's own images/ directory
+    name = unique("sec")
+    body = {"name": name, "zone_id": zone_id, "url": f"file://{root}/{name}"}
+    got: dict[str, Any] = await ok(await api.post("/image-stores", json=body), 201)
+    return got
+
+
+async def register(
+    api: httpx.AsyncClient, zone_id: str, url: str, want: str = "succeeded", **extra: Any
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    body = {"name": unique("tpl"), "zone_id": zone_id, "url": url, **extra}
+    r = await ok(await api.post("/templates", json=body), 202)
+    assert r["resource"]["state"] == "Downloading"
+    op = await wait_operation(api, r["operation"]["id"], timeout=90)
+    assert op["state"] == want, op
+    tpl = await ok(await api.get(f"/templates/{r['resource']['id']}"))
+    return tpl, op
+
+
+def store_files(settings: Settings) -> list[Path]:
+    return [p for p in Path(settings.image_root_list[-1]).rglob("*") if p.is_file()]
+
+
+def staged_files(settings: Settings) -> list[Path]:
+    return [p for p in store_files(settings) if p.name.startswith(".")]
+
+
+async def evict(db: Database, platform: Platform, settings: Settings) -> int:
+    """One pass of the cache's garbage collection, with no idle time."""
+    return await template_commands.evict_idle(db, platform.client, 0, settings.orchestration_queue)
+
+
+async def test_register_deploy_copy_delete(
+    api: httpx.AsyncClient,
+    platform: Platform,
+    db: Database,
+    settings: Settings,
+    images: ImageServer,
+) -> None:
+    fab = await vm_zone(api, hosts=2)
+    zone = fab["zone"]["id"]
+    sec = await store(api, settings, zone)
+    name = qcow2(images, "disk.qcow2")
+    tpl, _ = await register(api, zone, images.url(name), checksum=sha256(images, name))
+    assert tpl["state"] == "Ready" and tpl["stored"] and tpl["format"] == "qcow2"
+    assert tpl["size_bytes"] == 16 * MiB  # the virtual size
+    assert tpl["physical_size_bytes"] == (images.root / name).stat().st_size
+    assert tpl["checksum"] == sha256(images, name)
+    published = Path(sec["url"].removeprefix("file://")) / "template" / tpl["id"]
+    assert published.read_bytes() == (images.root / name).read_bytes()
+    assert staged_files(settings) == []
+
+    # Deploy from it: the pool gets one copy; the root disk is a clone of it.
+    vm = await deploy(api, {**fab, "template": tpl})
+    assert (await wait_operation(api, vm["operation"]["id"]))["state"] == "succeeded"
+    (pool,) = platform.fleet.pools.values()
+    names = {v.name for v in await pool.list_volumes()}
+    assert f"strato-tpl-{tpl['id']}" in names
+    async with db.conn() as conn:
+        cache = await conn.fetchrow("SELECT * FROM template_pool_cache")
+    assert (cache["state"], cache["copies"]) == ("Ready", 1)
+
+    # A second zone with its own store: copy the template there, deploy there.
+    fab2 = await vm_zone(api, hosts=1)
+    await store(api, settings, fab2["zone"]["id"])
+    refused = await api.post(
+        "/vms",
+        json={
+            "name": unique("vm"),
+            "zone_id": fab2["zone"]["id"],
+            "service_offering_id": fab2["offering"]["id"],
+            "template_id": tpl["id"],
+        },
+    )
+    assert refused.status_code == 422 and "not in that zone" in refused.json()["detail"]
+    r = await ok(
+        await api.post(f"/templates/{tpl['id']}/copies", json={"zone_id": fab2["zone"]["id"]}),
+        202,
+    )
+    assert (await wait_operation(api, r["operation"]["id"]))["state"] == "succeeded"
+    again = await api.post(f"/templates/{tpl['id']}/copies", json={"zone_id": fab2["zone"]["id"]})
+    assert again.status_code == 409 and "already in that zone" in again.json()["detail"]
+    vm2 = await deploy(api, {**fab2, "template": tpl})
+    assert (await wait_operation(api, vm2["operation"]["id"]))["state"] == "succeeded"
+
+    # In use: refused with nothing changed.
+    before = await table_counts(db)
+    busy = await api.delete(f"/templates/{tpl['id']}")
+    assert busy.status_code == 409 and "used by 2 VM(s)" in busy.json()["detail"]
+    assert await table_counts(db) == before
+
+    for v in (vm, vm2):
+        await ok(await api.post(f"/vms/{v['resource']['id']}/destroy", json={"expunge": True}), 202)
+    for v in (vm, vm2):
+        async with asyncio.timeout(60):
+            while (await ok(await api.get(f"/vms/{v['resource']['id']}")))["state"] != "Expunged":
+                await asyncio.sleep(0.2)
+
+    # Deleted: its copies on pools and in both stores go; the record stays Inactive
+    # (expunged VMs still name it).
+    gone = await ok(await api.delete(f"/templates/{tpl['id']}"), 202)
+    assert (await wait_operation(api, gone["operation"]["id"]))["state"] == "succeeded"
+    assert f"strato-tpl-{tpl['id']}" not in {v.name for v in await pool.list_volumes()}
+    assert not published.exists()
+    after = await ok(await api.get(f"/templates/{tpl['id']}"))
+    assert after["state"] == "Inactive"
+    async with db.conn() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM template_stores") == 0
+        assert await conn.fetchval("SELECT count(*) FROM template_pool_cache") == 0
+    report = await examine(db, platform.client, queue=settings.orchestration_queue)
+    assert report.clean, report.as_dict()
+
+
+async def test_twenty_concurrent_deploys_make_one_copy(
+    api: httpx.AsyncClient,
+    platform: Platform,
+    db: Database,
+    settings: Settings,
+    images: ImageServer,
+) -> None:
+    fab = await vm_zone(api, hosts=2, network=False)
+    zone = fab["zone"]["id"]
+    await store(api, settings, zone)
+    tpl, _ = await register(api, zone, images.url(qcow2(images, "d.qcow2")))
+    accepted = await asyncio.gather(*(deploy(api, {**fab, "template": tpl}) for _ in range(20)))
+    ops = await asyncio.gather(
+        *(wait_operation(api, a["operation"]["id"], timeout=120) for a in accepted)
+    )
+    assert [o["state"] for o in ops] == ["succeeded"] * 20
+    (pool,) = platform.fleet.pools.values()
+    copies = [v for v in await pool.list_volumes() if v.name.startswith("strato-tpl-")]
+    assert [c.name for c in copies] == [f"strato-tpl-{tpl['id']}"]
+    async with db.conn() as conn:
+        row = await conn.fetchrow("SELECT state, copies FROM template_pool_cache")
+        cached = await conn.fetchval(
+            "SELECT count(*) FROM events WHERE type = 'strato.template.cached'"
+        )
+    assert (row["state"], row["copies"], cached) == ("Ready", 1, 1)
+
+    # The cache's garbage collection spares a copy in use, removes an unused one.
+    assert await evict(db, platform, settings) == 0
+    for a in accepted:
+        await ok(await api.post(f"/vms/{a['resource']['id']}/destroy", json={"expunge": True}), 202)
+    async with asyncio.timeout(90):
+        while True:
+            async with db.conn() as conn:
+                left = await conn.fetchval(
+                    "SELECT count(*) FROM vms WHERE state <> 'Expunged' AND template_id = $1",
+                    tpl["id"],
+                )
+            if left == 0:
+                break
+            await asyncio.sleep(0.3)
+    assert await evict(db, platform, settings) == 1
+    async with asyncio.timeout(30):
+        while any(v.name.startswith("strato-tpl-") for v in await pool.list_volumes()):
+            await asyncio.sleep(0.2)
+    async with db.conn() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM template_pool_cache") == 0
+        assert (
+            await conn.fetchval(
+                "SELECT count(*) FROM events WHERE type = 'strato.template.evicted'"
+            )
+            == 1
+        )
+
+
+async def test_refusals_change_nothing(
+    api: httpx.AsyncClient, platform: Platform, db: Database, settings: Settings
+) -> None:
+    fab = await vm_zone(api, hosts=0, network=False)
+    zone = fab["zone"]["id"]
+    before = await table_counts(db)
+    cases = [
+        ({"url": "http://127.0.0.1:9/x.qcow2"}, "zone_id"),  # no zone
+        ({"zone_id": zone, "url": "http://127.0.0.1:9/x.qcow2"}, "no image store"),
+        ({"zone_id": zone, "url": "http://x/y", "checksum": "sha256:abc"}, "checksum must be"),
+        ({"zone_id": zone, "url": "http://x/y", "format": "vhd"}, "vhd"),
+    ]
+    for extra, why in cases:
+        r = await api.post("/templates", json={"name": unique("tpl"), **extra})
+        assert r.status_code == 422, r.text
+        assert why in r.text
+    assert await table_counts(db) == before
+
+
+async def test_bad_images_end_in_error_with_the_reason(
+    api: httpx.AsyncClient,
+    platform: Platform,
+    db: Database,
+    settings: Settings,
+    images: ImageServer,
+) -> None:
+    fab = await vm_zone(api, hosts=0, network=False)
+    zone = fab["zone"]["id"]
+    await store(api, settings, zone)
+    good = qcow2(images, "good.qcow2")
+    (images.root / "page.html").write_text("<html>not an image</html>\n" * 100)
+    base = images.root / "base.raw"
+    base.write_bytes(b"\0" * MiB)
+    backed = qcow2(images, "backed.qcow2", size="1M", backing=str(base))
+    cases = {
+        "404": ({"url": images.url("missing.qcow2")}, "HTTP 404"),
+        "checksum": (
+            {"url": images.url(good), "checksum": "sha256:" + "0" * 64},
+            "checksum mismatch",
+        ),
+        "text as qcow2": ({"url": images.url("page.html")}, "is not a qcow2 image"),
+        "backing file": ({"url": images.url(backed)}, "has a backing file"),
+        "too large": ({"url": images.url(good), "max_size_bytes": 4 * MiB}, "larger than"),
+        "unreachable": ({"url": "http://127.0.0.1:9/x.qcow2"}, "fetching"),
+    }
+    results = await asyncio.gather(
+        *(register(api, zone, want="failed", **extra) for extra, _ in cases.values())
+    )
+    for (case, (_, why)), (tpl, op) in zip(cases.items(), results, strict=True):
+        assert tpl["state"] == "Error", case
+        assert why in tpl["last_error"], (case, tpl["last_error"])
+        assert why in op["error"]["message"], (case, op["error"])
+    # Nothing half-made is left in the store, and nothing is in it at all.
+    assert store_files(settings) == []
+    report = await examine(db, platform.client, queue=settings.orchestration_queue)
+    assert report.clean, report.as_dict()
