@@ -26,7 +26,8 @@ RESOURCES: dict[str, tuple[str, tuple[str, ...]]] = {
     "pools": ("/storage-pools", ("id", "name", "driver", "scope", "capacity_bytes", "state")),
     "offerings": ("/service-offerings", ("id", "name", "cpu_count", "memory_mb", "state")),
     "disk-offerings": ("/disk-offerings", ("id", "name", "size_gb", "custom_size", "state")),
-    "templates": ("/templates", ("id", "name", "format", "os_type", "state")),
+    "templates": ("/templates", ("id", "name", "format", "size_bytes", "stored", "state")),
+    "image-stores": ("/image-stores", ("id", "name", "zone_id", "driver", "url", "state")),
     "affinity-groups": ("/affinity-groups", ("id", "name", "kind", "strict", "owner")),
 }
 VM_COLUMNS = ("id", "name", "state", "cpu_count", "memory_mb", "host_id", "owner")
@@ -69,14 +70,22 @@ def cmd_resource(args: argparse.Namespace, api: StratoClient) -> int:
         emit(_resolve(api, path, args.ident), args.json)
     elif args.action == "create":
         body = parse_pairs(args.fields)
+        _named(api, body, ("zone", "zone_id", "/zones"))
         result = api.post(path, body)
         if "operation" in result:  # asynchronous (hosts): follow it unless --no-wait
             return follow(api, result, args)
         emit(result, args.json)
     elif args.action == "delete":
         target = _resolve(api, path, args.ident)
-        api.delete(f"{path}/{target['id']}")
+        answer = api.delete(f"{path}/{target['id']}")
+        if isinstance(answer, dict) and "operation" in answer:  # a stored template's copies
+            return follow(api, answer, args)
         print(f"deleted {target['id']}")
+    elif args.action == "copy":  # templates: to another zone's image store
+        target = _resolve(api, path, args.ident)
+        body = parse_pairs(args.fields)
+        _named(api, body, ("zone", "zone_id", "/zones"))
+        return follow(api, api.post(f"{path}/{target['id']}/copies", body), args)
     return 0
 
 
@@ -285,7 +294,14 @@ def add_commands(sub: Any) -> None:
         cp = with_json(acts.add_parser("create"))
         cp.add_argument("fields", nargs="+", metavar="key=value")
         cp.add_argument("--no-wait", action="store_true", help="return once accepted")
-        with_json(acts.add_parser("delete")).add_argument("ident", metavar="ID|NAME")
+        de = with_json(acts.add_parser("delete"))
+        de.add_argument("ident", metavar="ID|NAME")
+        de.add_argument("--no-wait", action="store_true", help="return once accepted")
+        if name == "templates":
+            tc = with_json(acts.add_parser("copy", help="TEMPLATE zone=..|zone_id=.."))
+            tc.add_argument("ident", metavar="ID|NAME")
+            tc.add_argument("fields", nargs="+", metavar="key=value")
+            tc.add_argument("--no-wait", action="store_true", help="return once accepted")
         rp.set_defaults(handler=cmd_resource, resource=name)
 
     vmp = sub.add_parser("vm", help="deploy and operate VMs")

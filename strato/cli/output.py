@@ -48,9 +48,30 @@ def emit(data: Any, as_json: bool, columns: Sequence[str] | None = None) -> None
         console.print(t)
 
 
+def _mib(n: int) -> str:
+    return f"{n / (1 << 20):.1f} MiB"
+
+
+def transfer(op: dict[str, Any]) -> str:
+    """`` - 120.0 of 512.0 MiB`` while a step moves bytes (a download), else ""."""
+    done = op.get("bytes_done")
+    if done is None:
+        return ""
+    total = op.get("bytes_total")
+    return f" - {_mib(done)}" + (f" of {_mib(total)}" if total else "")
+
+
+def percent(op: dict[str, Any]) -> int:
+    """The operation's progress; a transfer's own while bytes move."""
+    done, total = op.get("bytes_done"), op.get("bytes_total")
+    if done is not None and total:
+        return min(99, int(100 * done / total))
+    return int(op["progress"])
+
+
 def progress_line(op: dict[str, Any]) -> str:
     detail = f" - {op['detail']}" if op.get("detail") else ""
-    return f"  [{op['progress']:3d}%] {op['state']}: {op['step']}{detail}"
+    return f"  [{percent(op):3d}%] {op['state']}: {op['step']}{detail}{transfer(op)}"
 
 
 @contextmanager
@@ -74,8 +95,8 @@ def operation_progress(title: str) -> Iterator[Callable[[dict[str, Any]], None]]
         detail = f" - {op['detail']}" if op.get("detail") else ""
         bar.update(
             task,
-            completed=op["progress"],
-            description=f"{title}  {op['state']}: {op['step']}{detail}",
+            completed=percent(op),
+            description=f"{title}  {op['state']}: {op['step']}{detail}{transfer(op)}",
         )
 
     with bar:

@@ -41,6 +41,10 @@ class OperationView(BaseModel):
     step: str
     progress: int
     detail: str = ""
+    # A transfer under way (a template download or copy): bytes done and, when known,
+    # the total, from the running step's last heartbeat.
+    bytes_done: int | None = None
+    bytes_total: int | None = None
     error: OperationError | None = None
     result: dict[str, Any] | None = None
     workflow_id: str
@@ -150,6 +154,7 @@ async def _live(client: Client, op: OperationRecord, base: dict[str, Any]) -> Op
     extra: dict[str, Any] = {"started_at": desc.start_time, "ended_at": desc.close_time}
     if state == OperationState.RUNNING:
         progress = await _progress(handle)
+        done, total = _transfer(client, desc)
         return OperationView(
             **base,
             **extra,
@@ -157,6 +162,8 @@ async def _live(client: Client, op: OperationRecord, base: dict[str, Any]) -> Op
             step=progress.step,
             progress=progress.percent,
             detail=progress.detail,
+            bytes_done=done,
+            bytes_total=total,
         )
     if state == OperationState.SUCCEEDED:
         result = await handle.result()
@@ -170,6 +177,25 @@ async def _live(client: Client, op: OperationRecord, base: dict[str, Any]) -> Op
         progress=100,
         error=await _error(handle, desc.status),
     )
+
+
+def _transfer(client: Client, desc: Any) -> tuple[int | None, int | None]:
+    """Bytes done and total of a running transfer step, from its last heartbeat's
+    details (``{"phase": ..., "done": n, "total": m}``); (None, None) when none runs."""
+    for pending in desc.raw_description.pending_activities:
+        payloads = pending.heartbeat_details.payloads
+        if not payloads:
+            continue
+        try:
+            (details,) = client.data_converter.payload_converter.from_payloads(
+                [payloads[0]], [dict]
+            )
+        except Exception:  # not ours to read: no progress shown, nothing breaks
+            continue
+        if isinstance(details, dict) and isinstance(details.get("done"), int):
+            total = details.get("total")
+            return details["done"], total if isinstance(total, int) else None
+    return None, None
 
 
 async def _progress(handle: Any) -> StepProgress:

@@ -96,7 +96,7 @@ class StratoClient:
         seen: tuple[Any, ...] = ()
         while True:
             op: dict[str, Any] = self.get(f"/operations/{op_id}")
-            key = (op["state"], op["step"], op["progress"], op.get("detail"))
+            key = (op["state"], op["step"], op["progress"], op.get("detail"), op.get("bytes_done"))
             if on_change is not None and key != seen:
                 on_change(op)
             seen = key

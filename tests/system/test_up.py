@@ -20,6 +20,7 @@ import pytest
 from strato.embedded.proc import alive
 from strato.temporal import connect, retention
 from tests.conftest import free_port
+from tests.images_http import serving
 
 pytestmark = pytest.mark.system
 
@@ -193,6 +194,20 @@ def test_up_serves_stops_cleanly_and_restarts_with_state(
         assert pol.returncode == 0 and '"schedule_id": "snapshot-policy:' in pol.stdout, (
             pol.stdout + pol.stderr
         )
+        # a template from a URL, fetched by the template service `strato up` runs (into the
+        # demo zone's simulated image store), its download shown as it goes; a VM from it
+        with serving(tmp_path / "www", rate=1 << 20) as images:
+            (images.root / "t.raw").write_bytes(b"\1" * (3 << 20))
+            url = images.url("t.raw")
+            reg = _cli(
+                env, "templates", "create", "name=img1", "zone=demo", f"url={url}", "format=raw"
+            )
+        assert reg.returncode == 0, reg.stdout + reg.stderr
+        assert "(template.register)" in reg.stdout and "MiB of 3.0 MiB" in reg.stdout, reg.stdout
+        web2 = _cli(
+            env, "vm", "deploy", "name=web2", "zone=demo", "offering=small", "template=img1"
+        )
+        assert web2.returncode == 0 and "succeeded: done" in web2.stdout, web2.stdout + web2.stderr
         children = descendants(again.proc.pid)
     finally:
         assert again.stop(signal.SIGTERM) == 0

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import subprocess
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from strato.doctor import examine
 from strato.schema.db import Database
 from strato.settings import Settings
 from tests.conftest import Platform
-from tests.helpers import ok, table_counts, unique, wait_operation
+from tests.helpers import ChildProcess, ok, table_counts, unique, wait_operation
 from tests.images_http import ImageServer, serving
 from tests.workflows.vm_helpers import deploy, vm_zone
 
@@ -274,3 +274,86 @@ async def test_bad_images_end_in_error_with_the_reason(
     assert store_files(settings) == []
     report = await examine(db, platform.client, queue=settings.orchestration_queue)
     assert report.clean, report.as_dict()
+
+
+@pytest.fixture
+async def platform_without_service(
+    settings: Settings, db: Database, temporal_client: Any
+) -> AsyncIterator[Platform]:
+    """The platform with no template service of its own: the test runs it as a process."""
+    p = Platform(settings, db, temporal_client)
+    await p.start(templates=False)
+    try:
+        yield p
+    finally:
+        await p.stop()
+
+
+def service_process(settings: Settings, log: Path) -> ChildProcess:
+    return ChildProcess(
+        ["service", "templates"],
+        {
+            "STRATO_TEMPORAL_ADDRESS": str(settings.temporal_address),
+            "STRATO_TEMPLATES_QUEUE": settings.templates_queue,
+            "STRATO_IMAGE_ROOTS": settings.image_roots,
+        },
+        log,
+    )
+
+
+async def test_a_killed_service_resumes_the_download(
+    api: httpx.AsyncClient,
+    platform_without_service: Platform,
+    db: Database,
+    settings: Settings,
+    tmp_path: Path,
+) -> None:
+    """kill -9 of the template service mid-download: the restarted service asks for the
+    rest (a Range request from where the last heartbeat was), the checksum of the whole
+    matches, and nothing is Ready before it is all there."""
+    fab = await vm_zone(api, hosts=0, network=False)
+    zone = fab["zone"]["id"]
+    await store(api, settings, zone)
+    with serving(tmp_path / "www", rate=2 * MiB) as images:
+        name = images.root / "big.raw"
+        name.write_bytes(bytes(range(256)) * (12 * MiB // 256))  # 12 MiB: ~6 s at 2 MiB/s
+        service = service_process(settings, tmp_path / "service.log").start()
+        try:
+            body = {
+                "name": unique("tpl"),
+                "zone_id": zone,
+                "url": images.url("big.raw"),
+                "format": "raw",
+                "checksum": "sha256:" + hashlib.sha256(name.read_bytes()).hexdigest(),
+            }
+            r = await ok(await api.post("/templates", json=body), 202)
+            op_id, tpl_id = r["operation"]["id"], r["resource"]["id"]
+            async with asyncio.timeout(30):  # progress is shown while it downloads
+                while True:
+                    op = await ok(await api.get(f"/operations/{op_id}"))
+                    if (op.get("bytes_done") or 0) >= 3 * MiB:
+                        break
+                    await asyncio.sleep(0.2)
+            assert op["bytes_total"] == 12 * MiB and op["step"] == "download"
+            service.kill9()
+            got = await ok(await api.get(f"/templates/{tpl_id}"))
+            assert got["state"] == "Downloading"
+            service = service_process(settings, tmp_path / "service.log").start()
+            op = await wait_operation(api, op_id, timeout=120)
+            assert op["state"] == "succeeded", op
+        finally:
+            service.stop()
+        ranges = [s.range for s in images.log if s.path == "/big.raw"]
+        assert ranges[0] is None and ranges[-1] is not None, ranges
+        resumed_from = int(ranges[-1].removeprefix("bytes=").rstrip("-"))
+        assert resumed_from >= 2 * MiB, ranges
+        assert images.sent("big.raw") < 12 * MiB + resumed_from  # not fetched twice whole
+    tpl = await ok(await api.get(f"/templates/{tpl_id}"))
+    assert (tpl["state"], tpl["format"], tpl["size_bytes"]) == ("Ready", "qcow2", 12 * MiB)
+    published = next(p for p in store_files(settings) if p.name == tpl_id)
+    back = tmp_path / "back.raw"
+    subprocess.run(
+        ["qemu-img", "convert", "-f", "qcow2", "-O", "raw", str(published), str(back)], check=True
+    )
+    assert back.read_bytes() == name.read_bytes()
+    assert staged_files(settings) == []
