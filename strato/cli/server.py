@@ -140,6 +140,7 @@ def run_doctor(args: argparse.Namespace, settings: Settings) -> int:
                 queue=settings.orchestration_queue,
                 repair=args.repair,
                 reach_s=args.reach_s,
+                cache_idle_s=settings.template_cache_idle_s,
             )
         finally:
             await db.close()

@@ -86,6 +86,7 @@ async def examine(
     queue: str,
     repair: bool = False,
     reach_s: float = 10.0,
+    cache_idle_s: float = 3600.0,
 ) -> Report:
     """Run every check; with ``repair`` apply every fix. ``client`` None: database only."""
     c = Checks(db, repair=repair)
@@ -105,6 +106,9 @@ async def examine(
     await storage.volumes(c, orphan_volume_locks)
     await storage.pool_claims(c)
     await storage.pool_counters(c)
+    # Twice the cache's idle time: the sweep runs every few seconds, so a copy unused for
+    # that long means its garbage collection is not running.
+    await storage.unused_template_copies(c, 2 * cache_idle_s + 600)
     await network.addresses(c)
     if client is not None:
         await _compare_drivers(db, client, c, queue=queue, reach_s=reach_s, report=report)

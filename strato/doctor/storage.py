@@ -123,6 +123,7 @@ async def pools_report(
                     "move it from Ready to Error",
                     partial(audit.volume_state, volume_id=r["id"], state="Ready", target="Error"),
                 )
+        owned |= await _template_copies(c, pool_name, listed, taken_at, repairs)
         for name in sorted(listed - owned):
             if not name.startswith("strato-vol-"):
                 c.notes.append(f"{pool_name}: volume {name} is not Strato's (left alone)")
@@ -137,3 +138,55 @@ async def pools_report(
             )
             c.findings.append(finding)
             repairs.delete.append(Delete(finding, PoolVolume(pool=pool_name, name=name)))
+
+
+async def _template_copies(
+    c: Checks, pool_name: str, listed: set[str], taken_at: datetime, repairs: DriverRepairs
+) -> set[str]:
+    """The pool's template copies against their records: a recorded copy whose file is
+    gone, a copy file nothing records or is cloned from. Returns the names accounted for."""
+    rows = await c.read(audit.template_copies, pool_name)
+    for r in rows:
+        if r["state"] == "Ready" and r["used_at"] < taken_at and r["name"] not in listed:
+            detail = f"template copy is Ready on {pool_name}, which does not hold it"
+            if r["clones"]:
+                detail += (
+                    f" ({r['clones']} volume(s) there are clones of it: their disks are broken)"
+                )
+            await c.found(
+                "template-copy-missing",
+                "template",
+                r["template_id"],
+                f"template copy {r['name']}",
+                detail,
+                "forget the copy (the next deploy on the pool copies the template again)",
+                partial(
+                    audit.forget_template_copy, template_id=r["template_id"], pool_id=r["pool_id"]
+                ),
+            )
+    known = {r["name"] for r in rows}
+    for name in sorted(n for n in listed - known if n.startswith("strato-tpl-")):
+        finding = Finding(
+            "orphan-template-copy",
+            f"template copy {name} on {pool_name}",
+            "the pool holds a template copy no record knows",
+            f"delete {name} on {pool_name} (if no volume is a clone of it)",
+        )
+        c.findings.append(finding)
+        repairs.delete.append(Delete(finding, PoolVolume(pool=pool_name, name=name)))
+    return {n for n in listed if n.startswith("strato-tpl-")}
+
+
+async def unused_template_copies(c: Checks, idle_s: float) -> None:
+    """Copies nothing is cloned from, unused for well past the cache's idle time: its
+    garbage collection is not running (is the orchestrator's sweep?)."""
+    for r in await c.read(audit.unused_template_copies, idle_s):
+        await c.found(
+            "template-copy-unused",
+            "template",
+            r["template_id"],
+            f"template copy {r['name']} on {r['pool']}",
+            f"no volume has been cloned from it since {r['used_at']:%Y-%m-%d %H:%M:%S}",
+            "hand it to the cache's garbage collection (the orchestrator removes it)",
+            partial(audit.evict_template_copy, template_id=r["template_id"], pool_id=r["pool_id"]),
+        )

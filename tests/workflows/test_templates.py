@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import subprocess
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -357,3 +358,60 @@ async def test_a_killed_service_resumes_the_download(
     )
     assert back.read_bytes() == name.read_bytes()
     assert staged_files(settings) == []
+
+
+async def test_the_doctor_knows_template_copies(
+    api: httpx.AsyncClient,
+    platform: Platform,
+    db: Database,
+    settings: Settings,
+    images: ImageServer,
+) -> None:
+    """A copy file nothing records (deleted), a recorded copy whose file is gone
+    (forgotten: the next deploy copies again), an unused copy the garbage collection
+    missed (handed back to it)."""
+    fab = await vm_zone(api, hosts=1, network=False)
+    zone = fab["zone"]["id"]
+    await store(api, settings, zone)
+    tpl, _ = await register(api, zone, images.url(qcow2(images, "d.qcow2")))
+    vm = await deploy(api, {**fab, "template": tpl})
+    assert (await wait_operation(api, vm["operation"]["id"]))["state"] == "succeeded"
+    (pool,) = platform.fleet.pools.values()
+    queue = settings.orchestration_queue
+
+    async def checks(repair: bool = False) -> dict[str, bool]:
+        report = await examine(db, platform.client, queue=queue, repair=repair)
+        return {f.check: f.repaired for f in report.findings}
+
+    assert await checks() == {}
+    stray = f"strato-tpl-{uuid.uuid4()}"
+    await pool.cache_template(stray, "sim://elsewhere", MiB)
+    assert await checks(repair=True) == {"orphan-template-copy": True}
+    assert stray not in {v.name for v in await pool.list_volumes()}
+
+    copy = f"strato-tpl-{tpl['id']}"
+    await pool.delete_volume(copy)
+    assert await checks(repair=True) == {"template-copy-missing": True}
+    again = await deploy(api, {**fab, "template": tpl})
+    assert (await wait_operation(api, again["operation"]["id"]))["state"] == "succeeded"
+    assert copy in {v.name for v in await pool.list_volumes()}
+    async with db.conn() as conn:
+        assert await conn.fetchval("SELECT copies FROM template_pool_cache") == 1
+
+    for v in (vm, again):
+        await ok(await api.post(f"/vms/{v['resource']['id']}/destroy", json={"expunge": True}), 202)
+    async with asyncio.timeout(60):
+        while True:
+            async with db.conn() as conn:
+                left = await conn.fetchval("SELECT count(*) FROM vms WHERE state <> 'Expunged'")
+            if left == 0:
+                break
+            await asyncio.sleep(0.2)
+    async with db.tx() as conn:
+        await conn.execute("UPDATE template_pool_cache SET used_at = now() - interval '3 hours'")
+    assert await checks(repair=True) == {"template-copy-unused": True}
+    assert await evict(db, platform, settings) == 1
+    async with asyncio.timeout(30):
+        while copy in {v.name for v in await pool.list_volumes()}:
+            await asyncio.sleep(0.2)
+    assert await checks() == {}

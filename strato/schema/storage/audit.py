@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import datetime
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from strato.domain.states import VolumeState
-from strato.schema.storage import pools
+from strato.schema.storage import pools, templates
 from strato.schema.transitions import VOLUME, transition
 
 # -- reads ----------------------------------------------------------------------------
@@ -114,7 +114,55 @@ async def recently_owned(conn: Any, name: str, taken_at: datetime) -> bool:
     return bool(rows)
 
 
+async def template_copies(conn: Any, pool_name: str) -> list[Any]:
+    """The template copies recorded on a pool, with how many live volumes there are
+    clones of each."""
+    rows: list[Any] = await conn.fetch(
+        """SELECT c.template_id, c.pool_id, c.name, c.state, c.used_at, c.claimed_by,
+                  (SELECT count(*) FROM volumes v
+                   WHERE v.template_id = c.template_id AND v.pool_id = c.pool_id
+                     AND v.state <> 'Expunged') AS clones
+           FROM template_pool_cache c JOIN storage_pools p ON p.id = c.pool_id
+           WHERE p.name = $1""",
+        pool_name,
+    )
+    return rows
+
+
+async def unused_template_copies(conn: Any, idle_s: float) -> list[Any]:
+    """Ready copies nothing is cloned from, unused for ``idle_s``: the cache's garbage
+    collection should have removed them."""
+    rows: list[Any] = await conn.fetch(
+        """SELECT c.template_id, c.pool_id, c.name, p.name AS pool, c.used_at
+           FROM template_pool_cache c JOIN storage_pools p ON p.id = c.pool_id
+           WHERE c.state = 'Ready'
+             AND c.used_at < clock_timestamp() - make_interval(secs => $1)
+             AND NOT EXISTS (SELECT 1 FROM volumes v
+                             WHERE v.template_id = c.template_id AND v.pool_id = c.pool_id
+                               AND v.state <> 'Expunged')""",
+        idle_s,
+    )
+    return rows
+
+
 # -- fixes ----------------------------------------------------------------------------
+
+
+async def forget_template_copy(conn: Any, *, template_id: UUID, pool_id: UUID) -> bool:
+    """A Ready copy whose file is gone: its record goes (the next deploy copies again)."""
+    status = await conn.execute(
+        """DELETE FROM template_pool_cache
+           WHERE template_id = $1 AND pool_id = $2 AND state = 'Ready'""",
+        template_id,
+        pool_id,
+    )
+    return bool(status.endswith(" 1"))
+
+
+async def evict_template_copy(conn: Any, *, template_id: UUID, pool_id: UUID) -> bool:
+    """Hand an unused copy to the cache's garbage collection (the orchestrator's sweep
+    removes Evicting copies), if still nothing uses it."""
+    return await templates.evict_begin(conn, template_id, pool_id, uuid4())
 
 
 async def volume_still_orphan(conn: Any, pool_name: str, name: str, taken_at: datetime) -> bool:
@@ -124,6 +172,17 @@ async def volume_still_orphan(conn: Any, pool_name: str, name: str, taken_at: da
     pool = await conn.fetchrow("SELECT id FROM storage_pools WHERE name = $1 FOR UPDATE", pool_name)
     if pool is None:
         return False
+    if name.startswith("strato-tpl-"):  # a template's copy: recorded, or cloned from?
+        owned = await conn.fetchval(
+            """SELECT (SELECT count(*) FROM template_pool_cache
+                       WHERE name = $1 AND pool_id = $2)
+                    + (SELECT count(*) FROM volumes
+                       WHERE 'strato-tpl-' || template_id::text = $1 AND pool_id = $2
+                         AND state <> 'Expunged')""",
+            name,
+            pool["id"],
+        )
+        return bool(owned == 0)
     owned = await conn.fetchval(
         """SELECT count(*) FROM volumes
            WHERE 'strato-vol-' || id::text = $1 AND state <> 'Expunged'""",
