@@ -79,6 +79,23 @@ def staged_files(settings: Settings) -> list[Path]:
     return [p for p in store_files(settings) if p.name.startswith(".")]
 
 
+async def expunge(api: httpx.AsyncClient, db: Database, accepted: list[dict[str, Any]]) -> None:
+    """Destroy and expunge the deployed VMs; wait until they are Expunged."""
+    ids = [a["resource"]["id"] for a in accepted]
+    for vm_id in ids:
+        await ok(await api.post(f"/vms/{vm_id}/destroy", json={"expunge": True}), 202)
+    async with asyncio.timeout(90):
+        while True:
+            async with db.conn() as conn:
+                left = await conn.fetchval(
+                    "SELECT count(*) FROM vms WHERE state <> 'Expunged' AND id = ANY($1::uuid[])",
+                    ids,
+                )
+            if left == 0:
+                return
+            await asyncio.sleep(0.2)
+
+
 async def evict(db: Database, platform: Platform, settings: Settings) -> int:
     """One pass of the cache's garbage collection, with no idle time."""
     return await template_commands.evict_idle(db, platform.client, 0, settings.orchestration_queue)
@@ -143,12 +160,7 @@ async def test_register_deploy_copy_delete(
     assert busy.status_code == 409 and "used by 2 VM(s)" in busy.json()["detail"]
     assert await table_counts(db) == before
 
-    for v in (vm, vm2):
-        await ok(await api.post(f"/vms/{v['resource']['id']}/destroy", json={"expunge": True}), 202)
-    for v in (vm, vm2):
-        async with asyncio.timeout(60):
-            while (await ok(await api.get(f"/vms/{v['resource']['id']}")))["state"] != "Expunged":
-                await asyncio.sleep(0.2)
+    await expunge(api, db, [vm, vm2])
 
     # Deleted: its copies on pools and in both stores go; the record stays Inactive
     # (expunged VMs still name it).
@@ -193,18 +205,7 @@ async def test_twenty_concurrent_deploys_make_one_copy(
 
     # The cache's garbage collection spares a copy in use, removes an unused one.
     assert await evict(db, platform, settings) == 0
-    for a in accepted:
-        await ok(await api.post(f"/vms/{a['resource']['id']}/destroy", json={"expunge": True}), 202)
-    async with asyncio.timeout(90):
-        while True:
-            async with db.conn() as conn:
-                left = await conn.fetchval(
-                    "SELECT count(*) FROM vms WHERE state <> 'Expunged' AND template_id = $1",
-                    tpl["id"],
-                )
-            if left == 0:
-                break
-            await asyncio.sleep(0.3)
+    await expunge(api, db, accepted)
     assert await evict(db, platform, settings) == 1
     async with asyncio.timeout(30):
         while any(v.name.startswith("strato-tpl-") for v in await pool.list_volumes()):
@@ -398,15 +399,7 @@ async def test_the_doctor_knows_template_copies(
     async with db.conn() as conn:
         assert await conn.fetchval("SELECT copies FROM template_pool_cache") == 1
 
-    for v in (vm, again):
-        await ok(await api.post(f"/vms/{v['resource']['id']}/destroy", json={"expunge": True}), 202)
-    async with asyncio.timeout(60):
-        while True:
-            async with db.conn() as conn:
-                left = await conn.fetchval("SELECT count(*) FROM vms WHERE state <> 'Expunged'")
-            if left == 0:
-                break
-            await asyncio.sleep(0.2)
+    await expunge(api, db, [vm, again])
     async with db.tx() as conn:
         await conn.execute("UPDATE template_pool_cache SET used_at = now() - interval '3 hours'")
     assert await checks(repair=True) == {"template-copy-unused": True}
