@@ -117,3 +117,11 @@ def serving(root: Path, *, rate: float = 0.0, ranges: bool = True) -> Iterator[I
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+if __name__ == "__main__":  # python -m tests.images_http DIR: serve DIR, print the port
+    import sys
+
+    with serving(Path(sys.argv[1])) as served:
+        print(served.port, flush=True)
+        threading.Event().wait()

@@ -42,10 +42,10 @@ def _read(path: str) -> bytes:
 
 
 async def _stage(store: SecondaryStorage, key: str, data: bytes, offset: int = 0) -> None:
-    writer = await store.stage(key, offset)
-    await writer.write(data)
-    await writer.sync()
-    await writer.close()
+    writer = store.stage(key, offset)
+    writer.write(data)
+    writer.sync()
+    writer.close()
 
 
 async def _staged(store: SecondaryStorage, key: str) -> bytes:
@@ -63,7 +63,7 @@ async def test_stage_resume_inspect_publish(store: SecondaryStorage, tmp_path: P
     assert await store.staged_size(key) == len(image)
     assert await _staged(store, key) == image
     with pytest.raises(StageGap):
-        await store.stage(key, len(image) + 1)
+        store.stage(key, len(image) + 1)
     facts = await store.inspect(key, "qcow2")
     assert (facts.format, facts.virtual_size, facts.backing_file) == ("qcow2", 8 * MiB, None)
     with pytest.raises(ImageNotFound):

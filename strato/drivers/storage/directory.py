@@ -45,21 +45,17 @@ class _FileWriter(StageWriter):
         self.fd = fd
         self.size = size
 
-    async def write(self, data: bytes) -> None:
-        await asyncio.to_thread(_write_all, self.fd, data)
+    def write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self.fd, view) :]
         self.size += len(data)
 
-    async def sync(self) -> None:
-        await asyncio.to_thread(os.fsync, self.fd)
+    def sync(self) -> None:
+        os.fsync(self.fd)
 
-    async def close(self) -> None:
+    def close(self) -> None:
         os.close(self.fd)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
 
 
 class DirectorySecondaryStorage(SecondaryStorage):
@@ -126,21 +122,17 @@ class DirectorySecondaryStorage(SecondaryStorage):
         except FileNotFoundError:
             return 0
 
-    async def stage(self, key: str, offset: int) -> StageWriter:
+    def stage(self, key: str, offset: int) -> StageWriter:
         file = self._staged(key)
-
-        def open_at() -> int:
-            file.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
-            fd = os.open(file, os.O_WRONLY | os.O_CREAT, 0o644)
-            size = os.fstat(fd).st_size
-            if offset > size:
-                os.close(fd)
-                raise StageGap(f"{key}: {size} bytes staged, cannot write from {offset}")
-            os.ftruncate(fd, offset)
-            os.lseek(fd, offset, os.SEEK_SET)
-            return fd
-
-        return _FileWriter(await asyncio.to_thread(open_at), offset)
+        file.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+        fd = os.open(file, os.O_WRONLY | os.O_CREAT, 0o644)
+        size = os.fstat(fd).st_size
+        if offset > size:
+            os.close(fd)
+            raise StageGap(f"{key}: {size} bytes staged, cannot write from {offset}")
+        os.ftruncate(fd, offset)
+        os.lseek(fd, offset, os.SEEK_SET)
+        return _FileWriter(fd, offset)
 
     async def read_staged(self, key: str, limit: int) -> AsyncIterator[bytes]:
         file = self._staged(key)

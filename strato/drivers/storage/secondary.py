@@ -59,18 +59,19 @@ class StoredImage(BaseModel):
 
 
 class StageWriter(abc.ABC):
-    """Appends to one staged image; :meth:`sync` makes what was written durable."""
+    """Appends to one staged image; :meth:`sync` makes what was written durable.
+    Blocking, like :meth:`SecondaryStorage.stage`: a transfer runs in a worker thread."""
 
     size: int
 
     @abc.abstractmethod
-    async def write(self, data: bytes) -> None: ...
+    def write(self, data: bytes) -> None: ...
 
     @abc.abstractmethod
-    async def sync(self) -> None: ...
+    def sync(self) -> None: ...
 
     @abc.abstractmethod
-    async def close(self) -> None: ...
+    def close(self) -> None: ...
 
 
 class SecondaryStorage(abc.ABC):
@@ -85,10 +86,11 @@ class SecondaryStorage(abc.ABC):
         """How many bytes are staged under ``key`` (0 when nothing is)."""
 
     @abc.abstractmethod
-    async def stage(self, key: str, offset: int) -> StageWriter:
+    def stage(self, key: str, offset: int) -> StageWriter:
         """A writer appending at ``offset``: the staged bytes past ``offset`` are dropped
         first, so writing the same bytes from the same offset again is idempotent.
-        Raises StageGap when ``offset`` is past the staged size."""
+        Raises StageGap when ``offset`` is past the staged size. Blocking: call it (and
+        the writer) from a worker thread."""
 
     @abc.abstractmethod
     def read_staged(self, key: str, limit: int) -> AsyncIterator[bytes]:

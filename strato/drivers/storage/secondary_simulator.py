@@ -32,16 +32,16 @@ class _MemoryWriter(StageWriter):
         self.size = len(buf)
         self.limit = limit
 
-    async def write(self, data: bytes) -> None:
+    def write(self, data: bytes) -> None:
         if self.size + len(data) > self.limit:
             raise PoolFull(f"the simulated store stages at most {self.limit} bytes per image")
         self.buf += data
         self.size += len(data)
 
-    async def sync(self) -> None:
+    def sync(self) -> None:
         return None
 
-    async def close(self) -> None:
+    def close(self) -> None:
         return None
 
 
@@ -76,8 +76,7 @@ class SimulatorSecondaryStorage(SecondaryStorage):
     async def staged_size(self, key: str) -> int:
         return len(self.staged.get(check_key(key), b""))
 
-    async def stage(self, key: str, offset: int) -> StageWriter:
-        await self.faults.call("stage", self.store_name)
+    def stage(self, key: str, offset: int) -> StageWriter:
         buf = self.staged.setdefault(check_key(key), bytearray())
         if offset > len(buf):
             raise StageGap(f"{key}: {len(buf)} bytes staged, cannot write from {offset}")

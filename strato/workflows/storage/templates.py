@@ -53,7 +53,6 @@ with workflow.unsafe.imports_passed_through():
     from strato.workflows.common.guard import Settle, guarded
     from strato.workflows.common.policies import (
         BEST_EFFORT_RETRY,
-        HOST_HEARTBEAT,
         HOST_RETRY,
         LOCAL_RETRY,
         LOCAL_TIMEOUT,
@@ -66,8 +65,10 @@ T = TypeVar("T")
 I = TypeVar("I")  # noqa: E741 - a step's input type
 
 # A transfer may take hours; a killed template service is noticed by its heartbeat and
-# the attempt retried (resuming) once it is back.
+# the attempt retried (resuming) once it is back. Its progress reaches the operation at
+# most every 0.8 x the heartbeat timeout (the SDK throttles heartbeats).
 TRANSFER_TIMEOUT = timedelta(hours=6)
+TRANSFER_HEARTBEAT = timedelta(seconds=6)
 TRANSFER_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     maximum_interval=timedelta(seconds=10),
@@ -96,7 +97,7 @@ async def _transfer(step: Step[I, ImageResult], arg: I, queue: str) -> ImageResu
         queue=queue,
         timeout=TRANSFER_TIMEOUT,
         retry=TRANSFER_RETRY,
-        heartbeat=HOST_HEARTBEAT,
+        heartbeat=TRANSFER_HEARTBEAT,
     )
 
 
