@@ -178,9 +178,12 @@ def cmd_snapshot(args: argparse.Namespace, api: StratoClient) -> int:
         accepted = api.request("POST", f"/volumes/{vol['id']}/snapshots", json=body or None)
         return follow(api, accepted, args)
     snap = _resolve(api, "/snapshots", args.ident)
-    if args.action == "copy":
+    if args.action in ("copy", "template"):  # a new volume, or a new template
         body = parse_pairs(args.fields)
-        return follow(api, api.post(f"/snapshots/{snap['id']}/volumes", body), args)
+        to = "volumes" if args.action == "copy" else "templates"
+        return follow(api, api.post(f"/snapshots/{snap['id']}/{to}", body), args)
+    if args.action == "backup":
+        return follow(api, api.request("POST", f"/snapshots/{snap['id']}/backup"), args)
     if args.action == "delete":
         return follow(api, api.request("DELETE", f"/snapshots/{snap['id']}"), args)
     return follow(api, api.request("POST", f"/snapshots/{snap['id']}/revert"), args)
@@ -351,12 +354,15 @@ def add_commands(sub: Any) -> None:
     tk.add_argument("ident", metavar="VOLUME")
     tk.add_argument("fields", nargs="*", metavar="key=value")
     tk.add_argument("--no-wait", action="store_true", help="return once accepted")
-    for verb in ("revert", "delete", "copy"):
-        sv = with_json(
-            snacts.add_parser(verb, help="a new volume: SNAPSHOT name=.." if verb == "copy" else "")
-        )
+    helps = {
+        "copy": "a new volume: SNAPSHOT name=..",
+        "template": "a new template: SNAPSHOT name=..",
+        "backup": "to the zone's image store",
+    }
+    for verb in ("revert", "delete", "copy", "template", "backup"):
+        sv = with_json(snacts.add_parser(verb, help=helps.get(verb, "")))
         sv.add_argument("ident", metavar="ID|NAME")
-        if verb == "copy":
+        if verb in ("copy", "template"):
             sv.add_argument("fields", nargs="+", metavar="key=value")
         sv.add_argument("--no-wait", action="store_true", help="return once accepted")
     snp.set_defaults(handler=cmd_snapshot)

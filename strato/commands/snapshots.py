@@ -26,12 +26,14 @@ from strato.domain.storage import flows
 from strato.domain.storage.models import Snapshot, Volume
 from strato.domain.storage.payloads import (
     SnapshotOpInput,
+    StoreKey,
     VolumeFromSnapshotInput,
     device_name,
 )
+from strato.domain.storage.templates import snapshot_key
 from strato.schema import repository
 from strato.schema.compute import vms
-from strato.schema.storage import pools, snapshots, volumes
+from strato.schema.storage import pools, snapshots, templates, volumes
 from strato.schema.storage.snapshots import SNAPSHOTS
 from strato.schema.tables import HOSTS
 
@@ -73,10 +75,20 @@ async def _lock_vm(conn: Any, vol: Volume, op: UUID, verb: str) -> UUID | None:
     return vm.id
 
 
-async def _input(
-    conn: Any, vol: Volume, snap: Snapshot, op: UUID, vm_id: UUID | None
+async def op_input(
+    conn: Any,
+    vol: Volume,
+    snap: Snapshot,
+    op: UUID,
+    vm_id: UUID | None,
+    templates_queue: str = "templates",
 ) -> SnapshotOpInput:
+    """What a snapshot operation's run needs, read under the command's locks."""
     ctx = await volumes.context(conn, vol.id)
+    backup = None
+    if snap.backup_store_id is not None:
+        store = await templates.store(conn, snap.backup_store_id)
+        backup = StoreKey(store=store, key=snapshot_key(snap.id))
     return SnapshotOpInput(
         volume_id=snap.volume_id,
         operation_id=op,
@@ -91,6 +103,8 @@ async def _input(
         has_file=vol.path is not None,
         device=device_name(vol.device_id) if vol.device_id is not None else None,
         snapshot_size_bytes=snap.size_bytes,
+        backup=backup,
+        templates_queue=templates_queue,
     )
 
 
@@ -128,7 +142,7 @@ async def create_snapshot(
         )
         await snapshots.move(conn, snap_id, SnapshotState.CREATING, operation_id=op)
         await volumes.enter(conn, vol.id, VolumeState.SNAPSHOTTING, op)
-        return vol, await _input(conn, vol, snap, op, vm_id), snap_id
+        return vol, await op_input(conn, vol, snap, op, vm_id), snap_id
 
     return await operate(
         ctx,
@@ -167,7 +181,8 @@ async def _snapshot_op(
             await volumes.enter(conn, vol.id, VolumeState.REVERT_SNAPSHOTTING, op)
         else:
             await snapshots.move(conn, snap.id, SnapshotState.DESTROYING, operation_id=op)
-        return vol, await _input(conn, vol, snap, op, vm_id), snapshot_id
+        inp = await op_input(conn, vol, snap, op, vm_id, ctx.settings.templates_queue)
+        return vol, inp, snapshot_id
 
     return await operate(
         ctx,

@@ -273,7 +273,7 @@ SNAPSHOT_STATE = StateMachine[SnapshotState](
     "snapshot",
     {
         _SN.CREATING: frozenset({_SN.ALLOCATED}),
-        _SN.CREATED_ON_PRIMARY: frozenset({_SN.CREATING}),
+        _SN.CREATED_ON_PRIMARY: frozenset({_SN.CREATING, _SN.BACKING_UP}),
         _SN.BACKING_UP: frozenset({_SN.CREATED_ON_PRIMARY}),
         _SN.BACKED_UP: frozenset({_SN.BACKING_UP}),
         _SN.DESTROYING: frozenset({_SN.CREATED_ON_PRIMARY, _SN.BACKED_UP, _SN.ERROR}),

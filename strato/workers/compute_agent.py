@@ -179,7 +179,7 @@ class ComputeAgent:
                 Worker(
                     self.client,
                     task_queue=storage_queue(pool.name),
-                    activities=StorageActivities(storage).all(),
+                    activities=StorageActivities(storage, self.settings.image_root_list).all(),
                     max_concurrent_activities=20,
                 )
             )

@@ -98,7 +98,9 @@ class SimulatorFleet:
         return ComputeActivities(self._driver(host), host).all()
 
     def _storage_activities(self, pool: str, capacity_bytes: int) -> list[Any]:
-        return StorageActivities(self._pool(pool, capacity_bytes)).all()
+        return StorageActivities(
+            self._pool(pool, capacity_bytes), self.settings.image_root_list
+        ).all()
 
     async def refresh(self) -> None:
         """Serve every simulated host and pool in the database; stop serving removed ones."""

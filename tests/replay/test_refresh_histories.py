@@ -112,6 +112,18 @@ async def _template_operations(
         await done(await api.post(f"/templates/{tpl['id']}/copies", json={"zone_id": other["id"]}))
         vm = await deploy(api, {**fab, "template": tpl})
         await wait_operation(api, vm["operation"]["id"])
+        # A snapshot backed up, a template made from it, the snapshot deleted.
+        body = {"name": unique("vol"), "zone_id": zone, "size_gb": 1}
+        vol = await ok(await api.post("/volumes", json=body), 201)
+        await done(
+            await api.post(f"/volumes/{vol['id']}/attach", json={"vm_id": vm["resource"]["id"]})
+        )
+        await done(await api.post(f"/volumes/{vol['id']}/detach"))
+        snap = (await ok(await api.post(f"/volumes/{vol['id']}/snapshots"), 202))["resource"]
+        await asyncio.sleep(2)
+        await done(await api.post(f"/snapshots/{snap['id']}/backup"))
+        await done(await api.post(f"/snapshots/{snap['id']}/templates", json={"name": unique("t")}))
+        await done(await api.delete(f"/snapshots/{snap['id']}"))
         await act(api, vm["resource"]["id"], "destroy", {"expunge": True})
         for _ in range(100):
             got = await ok(await api.get(f"/vms/{vm['resource']['id']}"))

@@ -7,6 +7,7 @@ Needs ``scripts/libvirt-host start`` and ``scripts/tiny-guest`` (CI runs both).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 from pathlib import Path
@@ -17,9 +18,10 @@ import pytest
 
 from strato.schema.db import Database
 from strato.settings import Settings
-from tests.helpers import ok, wait_operation
+from tests.helpers import ChildProcess, ok, wait_operation
 from tests.images_http import serving
-from tests.lab import wait_console
+from tests.lab import Lab, wait_console, write_pattern
+from tests.system.conftest import agent_process
 from tests.workflows.test_templates import qcow2, register, sha256, store
 from tests.workflows.vm_helpers import deploy
 
@@ -67,13 +69,80 @@ async def test_a_real_guest_boots_from_a_clone_of_the_pools_copy(
         root = vm["volumes"][0]["path"]
         info = _info(root)
         assert info["backing-filename"] == str(cached) and info["virtual-size"] == 64 << 20
-        # The template's bytes, read through the clone (shared: the guest has it open).
-        read = subprocess.run(
-            ["qemu-io", "-r", "-U", "-f", "qcow2", "-c", "read -P 0x5a 0 64k", root],
-            capture_output=True,
-            text=True,
-        )
-        assert read.returncode == 0 and "verification failed" not in read.stdout, read
+        assert _reads(root, 0x5A, 0)  # the template's bytes, read through the clone
     async with db.conn() as conn:
         row = await conn.fetchrow("SELECT state, copies FROM template_pool_cache")
     assert (row["state"], row["copies"]) == ("Ready", 1)
+
+
+async def test_a_snapshot_backup_survives_a_killed_agent_and_makes_a_template(
+    api: httpx.AsyncClient,
+    kvm: dict[str, Any],
+    lab: Lab,
+    agents: list[ChildProcess],
+    settings: Settings,
+) -> None:
+    """A 1 GiB data volume full of a pattern, snapshotted, then overwritten. Its backup is
+    exported by the pool's agent, which is killed (-9) mid-copy: the restarted agent makes
+    it again, the snapshot ends BackedUp, and the backup holds the snapshot's bytes, not
+    the overwrite's; no half-made copy is left. A template from the snapshot boots a real
+    guest whose root disk holds them too."""
+    sec = await store(api, settings, kvm["zone"]["id"])
+    first = await deploy(api, kvm)
+    op = await wait_operation(api, first["operation"]["id"], timeout=180)
+    assert op["state"] == "succeeded", op
+    shown = await ok(await api.get(f"/vms/{first['resource']['id']}"))
+    await wait_console(shown["console"]["serial_log"], "STRATO-DISKS", timeout=120)  # can unplug
+    body = {"name": "big", "zone_id": kvm["zone"]["id"], "size_gb": 1}
+    vol = await ok(await api.post("/volumes", json=body), 201)
+    for verb, arg in (("attach", {"vm_id": first["resource"]["id"]}), ("detach", None)):
+        r = await ok(await api.post(f"/volumes/{vol['id']}/{verb}", json=arg), 202)
+        op = await wait_operation(api, r["operation"]["id"], timeout=120)
+        assert op["state"] == "succeeded", op
+    path = (await ok(await api.get(f"/volumes/{vol['id']}")))["path"]
+    write_pattern(path, 0x3C, length=1 << 30)
+    r = await ok(await api.post(f"/volumes/{vol['id']}/snapshots", json={"name": "s"}), 202)
+    assert (await wait_operation(api, r["operation"]["id"]))["state"] == "succeeded"
+    snap_id = r["resource"]["id"]
+    write_pattern(path, 0x11, length=1 << 20)
+
+    backups = Path(sec["url"].removeprefix("file://")) / "snapshot"
+    r = await ok(await api.post(f"/snapshots/{snap_id}/backup"), 202)
+    async with asyncio.timeout(60):  # the copy under its hidden name: kill the agent now
+        while not (backups.exists() and any(p.name.endswith(".part") for p in backups.iterdir())):
+            await asyncio.sleep(0.05)
+    kvm["agent"].kill9()
+    agents.append(agent_process(settings, lab, kvm, kvm["host"]).start())
+    op = await wait_operation(api, r["operation"]["id"], timeout=180)
+    assert op["state"] == "succeeded", op
+    snap = await ok(await api.get(f"/snapshots/{snap_id}"))
+    assert snap["state"] == "BackedUp" and snap["backup_path"] == str(backups / snap_id)
+    assert [p.name for p in backups.iterdir()] == [snap_id]  # nothing half-made
+    assert "backing-filename" not in _info(snap["backup_path"])  # standalone
+    assert _reads(snap["backup_path"], 0x3C, 0) and _reads(snap["backup_path"], 0x3C, 1 << 29)
+
+    r = await ok(
+        await api.post(
+            f"/snapshots/{snap_id}/templates",
+            json={"name": "from-s", "boot": kvm["template"]["boot"]},
+        ),
+        202,
+    )
+    assert (await wait_operation(api, r["operation"]["id"], timeout=180))["state"] == "succeeded"
+    tpl = await ok(await api.get(f"/templates/{r['resource']['id']}"))
+    assert (tpl["state"], tpl["size_bytes"]) == ("Ready", 1 << 30)
+    vm = await deploy(api, {**kvm, "template": tpl})
+    assert (await wait_operation(api, vm["operation"]["id"], timeout=180))["state"] == "succeeded"
+    got = await ok(await api.get(f"/vms/{vm['resource']['id']}"))
+    await wait_console(got["console"]["serial_log"], "STRATO-DISKS vda", timeout=120)
+    assert _reads(got["volumes"][0]["path"], 0x3C, 0)
+
+
+def _reads(path: str, pattern: int, offset: int) -> bool:
+    """The pattern at ``offset``, read shared (a guest may hold the image)."""
+    read = subprocess.run(
+        ["qemu-io", "-r", "-U", "-f", "qcow2", "-c", f"read -P {pattern:#x} {offset} 64k", path],
+        capture_output=True,
+        text=True,
+    )
+    return read.returncode == 0 and "verification failed" not in read.stdout

@@ -197,13 +197,13 @@ def test_up_serves_stops_cleanly_and_restarts_with_state(
         # a template from a URL, fetched by the template service `strato up` runs (into the
         # demo zone's simulated image store), its download shown as it goes; a VM from it
         with serving(tmp_path / "www", rate=1 << 20) as images:
-            (images.root / "t.raw").write_bytes(b"\1" * (3 << 20))
+            (images.root / "t.raw").write_bytes(b"\1" * (8 << 20))  # 8 s at 1 MiB/s
             url = images.url("t.raw")
             reg = _cli(
                 env, "templates", "create", "name=img1", "zone=demo", f"url={url}", "format=raw"
             )
         assert reg.returncode == 0, reg.stdout + reg.stderr
-        assert "(template.register)" in reg.stdout and "MiB of 3.0 MiB" in reg.stdout, reg.stdout
+        assert "(template.register)" in reg.stdout and "MiB of 8.0 MiB" in reg.stdout, reg.stdout
         web2 = _cli(
             env, "vm", "deploy", "name=web2", "zone=demo", "offering=small", "template=img1"
         )

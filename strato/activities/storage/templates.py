@@ -327,6 +327,7 @@ class _Fetch:
             )
         hashing = _Hashing(self.hasher)
         writer = self.store.stage(self.key, offset)
+        self.progress = TransferProgress(done=offset, total=total, validator=validator)
         buf = memoryview(bytearray(CHUNK))
         done, last = offset, time.monotonic()
         try:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from temporalio import activity
@@ -18,17 +18,20 @@ from strato.domain.storage.steps import (
     CREATE_VOLUME,
     DELETE_SNAPSHOT,
     DELETE_VOLUME,
+    EXPORT_SNAPSHOT,
     LIST_VOLUMES,
     RESIZE_VOLUME,
     REVERT_SNAPSHOT,
 )
-from strato.domain.storage.templates import PoolCacheInput
+from strato.domain.storage.templates import ImageResult, PoolCacheInput, PoolExportInput
+from strato.drivers.registry import load
 from strato.drivers.storage.base import PrimaryStorage
 
 
 class StorageActivities:
-    def __init__(self, driver: PrimaryStorage) -> None:
+    def __init__(self, driver: PrimaryStorage, image_roots: Sequence[str] = ()) -> None:
         self.driver = driver
+        self.image_roots = tuple(image_roots)  # where the image stores are mounted
 
     @activity.defn(name=CREATE_VOLUME.name)
     async def create_volume(self, spec: VolumeSpec) -> VolumeInfo:
@@ -39,6 +42,22 @@ class StorageActivities:
     async def cache_template(self, inp: PoolCacheInput) -> VolumeInfo:
         """Idempotent: a copy already on the pool is returned as it is."""
         return await beating(self.driver.cache_template(inp.name, inp.source, inp.size_bytes))
+
+    @activity.defn(name=EXPORT_SNAPSHOT.name)
+    async def export_snapshot(self, inp: PoolExportInput) -> ImageResult:
+        """Idempotent: an image already at the store's location for the key is kept."""
+        store = load("secondary", inp.store.driver)(
+            inp.store.name, url=inp.store.url, image_roots=self.image_roots
+        )
+        info = await beating(
+            self.driver.export_snapshot(inp.volume, inp.snapshot, store.location(inp.key))
+        )
+        return ImageResult(
+            path=info.path,
+            size_bytes=info.allocated_bytes,
+            virtual_size=info.size_bytes,
+            format="qcow2",
+        )
 
     @activity.defn(name=DELETE_VOLUME.name)
     async def delete_volume(self, name: str) -> None:

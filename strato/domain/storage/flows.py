@@ -22,6 +22,7 @@ from strato.domain.storage.templates import (
     DeleteTemplateInput,
     EvictInput,
     RegisterTemplateInput,
+    SnapshotExportInput,
     TemplateResult,
 )
 
@@ -66,3 +67,9 @@ DELETE_TEMPLATE: Flow[DeleteTemplateInput, TemplateResult] = Flow(
     "DeleteTemplate", DeleteTemplateInput, TemplateResult
 )
 EVICT_TEMPLATE: Flow[EvictInput, bool] = Flow("EvictTemplateCache", EvictInput, bool)
+BACKUP_SNAPSHOT: Flow[SnapshotExportInput, SnapshotResult] = Flow(
+    "BackupSnapshot", SnapshotExportInput, SnapshotResult
+)
+TEMPLATE_FROM_SNAPSHOT: Flow[SnapshotExportInput, SnapshotResult] = Flow(
+    "CreateTemplateFromSnapshot", SnapshotExportInput, SnapshotResult
+)

@@ -88,6 +88,10 @@ class Snapshot(Entity):
     state: SnapshotState = SnapshotState.ALLOCATED
     last_error: str | None = None
     policy_id: UUID | None = None
+    # Backed up to secondary storage: where, and how many bytes.
+    backup_store_id: UUID | None = None
+    backup_path: str | None = None
+    backup_bytes: int = 0
 
 
 class SnapshotPolicy(Entity):

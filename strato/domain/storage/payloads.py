@@ -89,6 +89,28 @@ class VolumeContext(BaseModel):
     busy: bool = False
 
 
+class StoreRef(BaseModel):
+    """An image store as the template service reaches it."""
+
+    store_id: UUID
+    name: str
+    driver: str
+    url: str
+
+
+class StoreKey(BaseModel):
+    store: StoreRef
+    key: str
+
+
+class SnapshotBackup(BaseModel):
+    """Where a snapshot's backup is in secondary storage."""
+
+    store_id: UUID
+    path: str
+    size_bytes: int
+
+
 class VolumeFinishInput(VolumeRef):
     """The last step: state, attachment, size, lock released; one transaction."""
 
@@ -111,6 +133,8 @@ class VolumeFinishInput(VolumeRef):
     snapshot_id: UUID | None = None
     snapshot_target: str | None = None
     snapshot_size_bytes: int | None = None
+    # Its backup in secondary storage (a BackupSnapshot that finished).
+    snapshot_backup: SnapshotBackup | None = None
     # The volume went back to this snapshot (its event).
     reverted_to: UUID | None = None
 
@@ -160,6 +184,10 @@ class SnapshotOpInput(VolumeRef):
     device: str | None = None
     # The snapshot's size (a revert gives the volume that size back).
     snapshot_size_bytes: int = 0
+    # Its backup in secondary storage (a delete removes it there too), and the template
+    # service's queue that does it.
+    backup: StoreKey | None = None
+    templates_queue: str = "templates"
 
 
 class SnapshotResult(BaseModel):

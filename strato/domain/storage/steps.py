@@ -29,6 +29,7 @@ from strato.domain.storage.templates import (
     ImageResult,
     ImportInput,
     PoolCacheInput,
+    PoolExportInput,
     StoreKey,
     TemplateFailedInput,
     TemplateStoredInput,
@@ -88,6 +89,10 @@ DOWNLOAD_TEMPLATE: Step[DownloadInput, ImageResult] = Step(
 DISCARD_STAGED: Step[StoreKey, None] = Step("templates.discard_staged", StoreKey, None)
 DELETE_STORED: Step[StoreKey, None] = Step("templates.delete_stored", StoreKey, None)
 IMPORT_TEMPLATE: Step[ImportInput, ImageResult] = Step("templates.import", ImportInput, ImageResult)
+# A snapshot exported to an image store, by the pool holding its volume.
+EXPORT_SNAPSHOT: Step[PoolExportInput, ImageResult] = Step(
+    "storage.export_snapshot", PoolExportInput, ImageResult
+)
 # A template's copy on a pool (the pool's queue).
 CACHE_TEMPLATE: Step[PoolCacheInput, VolumeInfo] = Step(
     "storage.cache_template", PoolCacheInput, VolumeInfo

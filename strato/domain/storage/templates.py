@@ -9,6 +9,10 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
+from strato.domain.storage.payloads import SnapshotOpInput
+from strato.domain.storage.payloads import StoreKey as StoreKey  # re-exported
+from strato.domain.storage.payloads import StoreRef as StoreRef  # re-exported
+
 TEMPLATES_QUEUE = "templates"
 HASHES = {"md5": 32, "sha1": 40, "sha256": 64, "sha512": 128}
 _BRACED = re.compile(r"^\{([A-Za-z0-9-]+)\}([0-9a-fA-F]+)$")  # CloudStack's {SHA-256}hex
@@ -47,15 +51,6 @@ def template_key(template_id: UUID) -> str:
 def cache_name(template_id: UUID) -> str:
     """A template's copy on a primary pool."""
     return f"strato-tpl-{template_id}"
-
-
-class StoreRef(BaseModel):
-    """An image store as the template service reaches it."""
-
-    store_id: UUID
-    name: str
-    driver: str
-    url: str
 
 
 class TransferProgress(BaseModel):
@@ -128,11 +123,6 @@ class CopyTemplateInput(BaseModel):
     queue: str = TEMPLATES_QUEUE  # the template service's
 
 
-class StoreKey(BaseModel):
-    store: StoreRef
-    key: str
-
-
 class CachedCopy(BaseModel):
     pool_name: str
     name: str
@@ -184,3 +174,28 @@ class EvictInput(BaseModel):
     pool_name: str
     name: str
     operation_id: UUID
+
+
+class PoolExportInput(BaseModel):
+    """A pool step: a snapshot of one of its volumes, exported as a standalone image to
+    an image store under ``key`` (a backup, or a new template)."""
+
+    volume: str
+    snapshot: str
+    store: StoreRef
+    key: str
+
+
+def snapshot_key(snapshot_id: UUID) -> str:
+    """Where a snapshot's backup is kept in an image store."""
+    return f"snapshot/{snapshot_id}"
+
+
+class SnapshotExportInput(SnapshotOpInput):
+    """BackupSnapshot (``template_id`` None) or CreateTemplateFromSnapshot: the snapshot
+    exported by its volume's pool to ``store`` under ``key``."""
+
+    store: StoreRef
+    key: str
+    template_id: UUID | None = None
+    queue: str = TEMPLATES_QUEUE  # the template service's

@@ -102,6 +102,14 @@ class PrimaryStorage(abc.ABC):
         Raises VolumeNotFound."""
 
     @abc.abstractmethod
+    async def export_snapshot(self, volume: str, snapshot: str, dest: str) -> VolumeInfo:
+        """Post-condition: a standalone qcow2 (no backing file) of the snapshot's content at
+        ``dest``, a path in secondary storage as the host mounts it (a backup, a template);
+        the volume and its snapshot are untouched, even while a running guest holds the
+        volume. Atomic: written under a hidden name, then renamed. Idempotent: an existing
+        ``dest`` is returned as it is. Raises VolumeNotFound, SnapshotNotFound."""
+
+    @abc.abstractmethod
     async def list_snapshots(self, volume: str) -> list[SnapshotInfo]:
         """The volume's snapshots, oldest first. Raises VolumeNotFound."""
 

@@ -185,6 +185,10 @@ class DirectorySecondaryStorage(SecondaryStorage):
             with contextlib.suppress(FileNotFoundError):
                 await asyncio.to_thread(file.unlink)
 
+    def location(self, key: str) -> str:
+        kind, name = check_key(key).split("/")
+        return str(self.path / kind / name)
+
     async def get(self, key: str) -> StoredImage:
         file = self._published(key)
         try:

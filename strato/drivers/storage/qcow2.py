@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import json
 import os
 import pwd
 import shutil
+import signal
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -54,6 +56,12 @@ def _opts(file: Path) -> list[str]:
     """``qemu-img snapshot`` takes no ``-f``: the format is pinned through image options
     (never probed from the file's content; a comma in the path is doubled)."""
     return ["--image-opts", f"driver=qcow2,file.filename={str(file).replace(',', ',,')}"]
+
+
+def _die_with_agent() -> None:
+    """In a qemu-img child: killed when the agent dies (a kill -9 of the agent must not
+    leave a copy running that its retry would race)."""
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
 
 
 def _qemu_user() -> pwd.struct_passwd | None:
@@ -97,6 +105,7 @@ class Qcow2PrimaryStorage(PrimaryStorage):
             *args,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
+            preexec_fn=_die_with_agent,
         )
         out, err = await proc.communicate()
         if proc.returncode != 0:
@@ -282,6 +291,47 @@ class Qcow2PrimaryStorage(PrimaryStorage):
             return
         if snapshot in {s.name for s in await self._snapshots(file)}:
             await self._qemu_img("snapshot", "-q", "-d", snapshot, *_opts(file))
+
+    async def export_snapshot(self, volume: str, snapshot: str, dest: str) -> VolumeInfo:
+        """``qemu-img convert -U`` of the snapshot (shared: a running guest may hold the
+        volume; the snapshot's clusters are never written while it exists) to a hidden
+        name beside ``dest``, then renamed."""
+        target = Path(dest)
+        try:
+            hostfs.allowed_dir(
+                str(target.parent),
+                roots=self.image_roots,
+                what="snapshot export directory",
+                setting="STRATO_IMAGE_ROOTS",
+            )
+        except PathRefused as err:
+            raise TemplateUnusable(str(err)) from err
+        if not await asyncio.to_thread(target.exists):
+            file = await self._existing(volume)
+            if snapshot not in {s.name for s in await self._snapshots(file)}:
+                raise SnapshotNotFound(f"volume {volume} has no snapshot {snapshot}")
+            await asyncio.to_thread(target.parent.mkdir, mode=0o755, parents=True, exist_ok=True)
+            tmp = target.with_name(f".{target.name}.part")
+            await self._qemu_img(
+                "convert",
+                "-q",
+                "-U",
+                "-O",
+                "qcow2",
+                "-l",
+                f"snapshot.name={snapshot}",
+                *_opts(file),
+                str(tmp),
+            )
+            await asyncio.to_thread(os.replace, tmp, target)
+        info = await self._info(target)
+        st = await asyncio.to_thread(os.stat, target)
+        return VolumeInfo(
+            name=target.name,
+            path=str(target),
+            size_bytes=int(info["virtual-size"]),
+            allocated_bytes=st.st_size,
+        )
 
     async def copy_snapshot(self, volume: str, snapshot: str, new: str) -> VolumeInfo:
         """``qemu-img convert`` of the snapshot into a new standalone qcow2 (written to a

@@ -120,6 +120,11 @@ class SecondaryStorage(abc.ABC):
         untouched. Idempotent."""
 
     @abc.abstractmethod
+    def location(self, key: str) -> str:
+        """Where a host finds (or writes) the published image ``key``: a pool exports a
+        snapshot there (PrimaryStorage.export_snapshot). No I/O."""
+
+    @abc.abstractmethod
     async def get(self, key: str) -> StoredImage:
         """The published image ``key``. Raises ImageNotFound."""
 

@@ -129,6 +129,9 @@ class SimulatorSecondaryStorage(SecondaryStorage):
         self.staged.pop(check_key(key), None)
         self.formats.pop(key, None)
 
+    def location(self, key: str) -> str:
+        return self._path(check_key(key))
+
     async def get(self, key: str) -> StoredImage:
         image = self.published.get(check_key(key))
         if image is None:

@@ -49,6 +49,9 @@ class SimulatorPrimaryStorage(PrimaryStorage):
             for name, v in saved.items()
             if not name.startswith("@")
         }
+        # What was exported to secondary storage (bookkeeping: a simulated pool writes
+        # no file there).
+        self.exports: dict[str, VolumeInfo] = {}
         self.snapshots: dict[str, list[SnapshotInfo]] = {
             name: [SnapshotInfo.model_validate(x) for x in snaps]
             for name, snaps in saved.get("@snapshots", {}).items()
@@ -158,6 +161,22 @@ class SimulatorPrimaryStorage(PrimaryStorage):
         if snapshot not in {s.name for s in self.snapshots.get(volume, [])}:
             raise SnapshotNotFound(f"volume {volume} has no snapshot {snapshot}")
         return await self.create_volume(VolumeSpec(name=new, size_bytes=source.size_bytes))
+
+    async def export_snapshot(self, volume: str, snapshot: str, dest: str) -> VolumeInfo:
+        await self.faults.call("export_snapshot", self.pool_name)
+        if dest in self.exports:
+            return self.exports[dest]
+        source = self._volume(volume)
+        if snapshot not in {s.name for s in self.snapshots.get(volume, [])}:
+            raise SnapshotNotFound(f"volume {volume} has no snapshot {snapshot}")
+        info = VolumeInfo(
+            name=dest.rsplit("/", 1)[-1],
+            path=dest,
+            size_bytes=source.size_bytes,
+            allocated_bytes=min(source.size_bytes, 1 << 20),
+        )
+        self.exports[dest] = info
+        return info
 
     async def list_snapshots(self, volume: str) -> list[SnapshotInfo]:
         self._volume(volume)

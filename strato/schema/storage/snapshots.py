@@ -9,6 +9,7 @@ from uuid import UUID
 from strato.domain.errors import NotFound
 from strato.domain.states import TRANSITIONAL_SNAPSHOT, SnapshotState
 from strato.domain.storage.models import Snapshot
+from strato.domain.storage.payloads import SnapshotBackup
 from strato.schema.repository import TableSpec
 from strato.schema.transitions import SNAPSHOT, transition
 
@@ -39,11 +40,19 @@ async def move(
     operation_id: UUID | None,
     error: str | None = None,
     size_bytes: int | None = None,
+    backup: SnapshotBackup | None = None,
 ) -> None:
-    """Move the snapshot to ``target`` (recording why it failed, or its size). Idempotent."""
+    """Move the snapshot to ``target`` (recording why it failed, its size, or where its
+    backup is). Idempotent."""
     columns: dict[str, Any] = {"last_error": error}
     if size_bytes is not None:
         columns["size_bytes"] = size_bytes
+    if backup is not None:
+        columns |= {
+            "backup_store_id": backup.store_id,
+            "backup_path": backup.path,
+            "backup_bytes": backup.size_bytes,
+        }
     await transition(
         conn,
         SNAPSHOT,
@@ -68,9 +77,11 @@ async def settle_stuck(conn: Any, volume_id: UUID, operation_id: UUID, error: st
 
 
 async def destroy_all(conn: Any, volume_id: UUID, operation_id: UUID | None) -> None:
-    """The volume's file is gone, and its snapshots on the pool with it."""
+    """The volume's file is gone, and its snapshots on the pool with it; a backed-up
+    snapshot lives on in secondary storage (CloudStack keeps them too)."""
     rows = await conn.fetch(
-        "SELECT id FROM snapshots WHERE volume_id = $1 AND state <> 'Destroyed'", volume_id
+        "SELECT id FROM snapshots WHERE volume_id = $1 AND state NOT IN ('Destroyed', 'BackedUp')",
+        volume_id,
     )
     for r in rows:
         await move(conn, r["id"], SnapshotState.DESTROYED, operation_id=operation_id)

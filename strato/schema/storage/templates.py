@@ -30,6 +30,13 @@ def store_ref(row: Any) -> StoreRef:
     return StoreRef(store_id=row["id"], name=row["name"], driver=row["driver"], url=row["url"])
 
 
+async def store(conn: Any, store_id: UUID) -> StoreRef:
+    row = await conn.fetchrow("SELECT * FROM image_stores WHERE id = $1", store_id)
+    if row is None:
+        raise NotFound(f"image store {store_id} does not exist", id=str(store_id))
+    return store_ref(row)
+
+
 def store_ref_of(copy: Any) -> StoreRef:
     """The store of a row :func:`ready_copy` returned."""
     return StoreRef(

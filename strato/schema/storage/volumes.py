@@ -324,6 +324,7 @@ async def finish(conn: Any, inp: VolumeFinishInput) -> VolumeContext:
             operation_id=inp.operation_id,
             error=inp.error,
             size_bytes=inp.snapshot_size_bytes,
+            backup=inp.snapshot_backup,
         )
     if inp.target == VolumeState.EXPUNGED:
         await snapshots.destroy_all(conn, inp.volume_id, inp.operation_id)

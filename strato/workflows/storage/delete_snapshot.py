@@ -1,8 +1,11 @@
-"""DeleteSnapshot: a snapshot is removed from its volume's pool (Destroying ->
-Destroyed); the volume's content is untouched. A failure leaves the snapshot Error with
-the pool's reason (deleting it again retries)."""
+"""DeleteSnapshot: a snapshot is removed from its volume's pool, and from secondary
+storage if it was backed up (Destroying -> Destroyed); the volume's content is
+untouched. A failure leaves the snapshot Error with the reason (deleting it again
+retries)."""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import FailureError
@@ -13,10 +16,16 @@ with workflow.unsafe.imports_passed_through():
     from strato.domain.progress import StepProgress
     from strato.domain.storage import flows
     from strato.domain.storage.payloads import PoolSnapshotInput, SnapshotOpInput, SnapshotResult
-    from strato.domain.storage.steps import DELETE_SNAPSHOT
+    from strato.domain.storage.steps import DELETE_SNAPSHOT, DELETE_STORED
+    from strato.workflows.common import calls
     from strato.workflows.common.failures import error_type
+    from strato.workflows.common.policies import HOST_RETRY, SCHEDULE_TO_START
     from strato.workflows.common.progress import Steps
     from strato.workflows.storage.snapshot_ops import SnapshotOps
+
+
+# A snapshot backed up to secondary storage: its backup is deleted there too.
+DELETE_BACKUP = "delete-snapshot-backup"
 
 
 @workflow.defn(name=flows.DELETE_SNAPSHOT.name)
@@ -61,6 +70,26 @@ class DeleteSnapshotWorkflow:
                     err,
                     back_to=inp.volume_state,
                     doing="delete snapshot",
+                    kind=error_type(err),
+                    snapshot_id=inp.snapshot_id,
+                    snapshot_target="Error",
+                ) from err
+        if inp.backup is not None and workflow.patched(DELETE_BACKUP):
+            self.steps.enter("delete on pool", f"and its backup in {inp.backup.store.name}")
+            try:
+                await calls.remote(
+                    DELETE_STORED,
+                    inp.backup,
+                    queue=inp.templates_queue,
+                    timeout=timedelta(minutes=10),
+                    retry=HOST_RETRY,
+                    reach=SCHEDULE_TO_START,
+                )
+            except FailureError as err:
+                raise await ops.fail(
+                    err,
+                    back_to=inp.volume_state,
+                    doing="delete snapshot backup",
                     kind=error_type(err),
                     snapshot_id=inp.snapshot_id,
                     snapshot_target="Error",

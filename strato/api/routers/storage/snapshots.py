@@ -11,10 +11,12 @@ from uuid import UUID
 from fastapi import APIRouter, Body, Header, Query, Response, status
 
 from strato.api.crud import list_response
-from strato.api.deps import CallerDep, CommandsDep, DbDep
+from strato.api.deps import CallerDep, CommandsDep, DbDep, SettingsDep
+from strato.api.routers.storage.templates import host_paths
 from strato.api.schemas.common import ListPage
 from strato.api.schemas.storage import volumes as s
 from strato.commands import policies as policy_commands
+from strato.commands import snapshot_exports as exports
 from strato.commands import snapshots as commands
 from strato.commands.view import Accepted
 from strato.domain.storage.models import Snapshot, SnapshotPolicy
@@ -82,6 +84,34 @@ async def volume_from(
     idempotency_key: IdemKey = None,
 ) -> Accepted:
     return _located(response, await commands.volume_from_snapshot(ctx, id, body, idempotency_key))
+
+
+@router.post(
+    "/snapshots/{id}/backup",
+    summary="Back a snapshot up to the zone's image store (BackupSnapshot)",
+    **_ACCEPTED,
+)
+async def backup(
+    id: UUID, ctx: CommandsDep, response: Response, idempotency_key: IdemKey = None
+) -> Accepted:
+    return _located(response, await exports.backup_snapshot(ctx, id, idempotency_key))
+
+
+@router.post(
+    "/snapshots/{id}/templates",
+    summary="A new template from a snapshot (CreateTemplateFromSnapshot)",
+    **_ACCEPTED,
+)
+async def template_from(
+    id: UUID,
+    body: s.TemplateFromSnapshot,
+    ctx: CommandsDep,
+    settings: SettingsDep,
+    response: Response,
+    idempotency_key: IdemKey = None,
+) -> Accepted:
+    host_paths([], body.boot, settings)
+    return _located(response, await exports.template_from_snapshot(ctx, id, body, idempotency_key))
 
 
 @router.delete("/snapshots/{id}", summary="Delete a snapshot (DeleteSnapshot)", **_ACCEPTED)

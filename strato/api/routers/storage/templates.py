@@ -34,8 +34,15 @@ router = APIRouter()
 def _template_paths(body: s.TemplateCreate, settings: Settings) -> None:
     """The image, kernel and initrd a template names, if they are host paths, must lie
     under the image roots and outside the pool directories (another VM's disk)."""
-    named = [("url", paths.local_path(body.url))]
-    named += [("boot.kernel", body.boot.kernel), ("boot.initrd", body.boot.initrd)]
+    host_paths([("url", paths.local_path(body.url))], body.boot, settings)
+
+
+def host_paths(
+    named: list[tuple[str, str | None]], boot: s.TemplateBoot, settings: Settings
+) -> None:
+    """Each path named (and the boot's kernel and initrd) under the image roots, outside
+    the pool directories; 422 naming the field otherwise."""
+    named = [*named, ("boot.kernel", boot.kernel), ("boot.initrd", boot.initrd)]
     for field, path in named:
         if path is None:
             continue

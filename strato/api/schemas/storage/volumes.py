@@ -7,6 +7,7 @@ from uuid import UUID
 
 from strato.api.schemas.common import Filter, Name, Text
 from strato.commands.policies import PolicyCreate
+from strato.commands.snapshot_exports import TemplateFromSnapshot
 from strato.commands.snapshots import SnapshotCreate, VolumeFromSnapshot
 from strato.commands.storage import VolumeAttach, VolumeCreate, VolumeDestroy, VolumeResize
 from strato.domain.states import SnapshotState, VolumeState
@@ -16,6 +17,7 @@ __all__ = [
     "PolicyFilter",
     "SnapshotCreate",
     "SnapshotFilter",
+    "TemplateFromSnapshot",
     "VolumeAttach",
     "VolumeCreate",
     "VolumeDestroy",
