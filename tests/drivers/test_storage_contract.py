@@ -203,3 +203,27 @@ async def test_a_template_outside_the_image_roots_is_refused(
     with pytest.raises(TemplateUnusable, match="outside"):
         await pool.cache_template("strato-tpl-x", str(outside), 1)
     assert "strato-tpl-x" not in {v.name for v in await pool.list_volumes()}
+
+
+async def test_a_snapshot_exported_to_secondary_storage(
+    pool: PrimaryStorage, tmp_path: Path
+) -> None:
+    """export_snapshot: a standalone image of the snapshot's content at the destination,
+    the volume untouched; idempotent; a missing snapshot is a clear error."""
+    name = await _volume(pool, 4 * MiB, 0x3C)
+    await pool.create_snapshot(name, "s")
+    if _data(pool):
+        write_pattern(await _path(pool, name), 0x11)
+    dest = str(tmp_path / "images" / "store" / "snapshot" / "s1")
+    with pytest.raises(SnapshotNotFound):
+        await pool.export_snapshot(name, "nope", dest)
+    out = await pool.export_snapshot(name, "s", dest)
+    assert (out.path, out.size_bytes) == (dest, 4 * MiB)
+    assert await pool.export_snapshot(name, "s", dest) == out  # idempotent
+    if _data(pool):
+        assert holds_pattern(dest, 0x3C) and holds_pattern(await _path(pool, name), 0x11)
+        info = subprocess.run(
+            ["qemu-img", "info", "--output=json", dest], capture_output=True, text=True
+        )
+        assert "backing-filename" not in info.stdout
+        assert not [p for p in Path(dest).parent.iterdir() if p.name.startswith(".")]

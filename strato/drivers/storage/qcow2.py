@@ -307,22 +307,9 @@ class Qcow2PrimaryStorage(PrimaryStorage):
         except PathRefused as err:
             raise TemplateUnusable(str(err)) from err
         if not await asyncio.to_thread(target.exists):
-            file = await self._existing(volume)
-            if snapshot not in {s.name for s in await self._snapshots(file)}:
-                raise SnapshotNotFound(f"volume {volume} has no snapshot {snapshot}")
             await asyncio.to_thread(target.parent.mkdir, mode=0o755, parents=True, exist_ok=True)
             tmp = target.with_name(f".{target.name}.part")
-            await self._qemu_img(
-                "convert",
-                "-q",
-                "-U",
-                "-O",
-                "qcow2",
-                "-l",
-                f"snapshot.name={snapshot}",
-                *_opts(file),
-                str(tmp),
-            )
+            await self._convert_snapshot(volume, snapshot, tmp, "-U")
             await asyncio.to_thread(os.replace, tmp, target)
         info = await self._info(target)
         st = await asyncio.to_thread(os.stat, target)
@@ -339,19 +326,17 @@ class Qcow2PrimaryStorage(PrimaryStorage):
         target = self._file(new)
         if await asyncio.to_thread(target.exists):
             return await self._volume(target)
+        tmp = target.with_name(f".{target.name}.creating")
+        await self._convert_snapshot(volume, snapshot, tmp)
+        await asyncio.to_thread(os.replace, tmp, target)
+        return await self._volume(target)
+
+    async def _convert_snapshot(self, volume: str, snapshot: str, out: Path, *extra: str) -> None:
+        """A standalone qcow2 of the volume's snapshot at ``out``."""
         file = await self._existing(volume)
         if snapshot not in {s.name for s in await self._snapshots(file)}:
             raise SnapshotNotFound(f"volume {volume} has no snapshot {snapshot}")
-        tmp = target.with_name(f".{target.name}.creating")
+        snap = f"snapshot.name={snapshot}"
         await self._qemu_img(
-            "convert",
-            "-q",
-            "-O",
-            "qcow2",
-            "-l",
-            f"snapshot.name={snapshot}",
-            *_opts(file),
-            str(tmp),
+            "convert", "-q", *extra, "-O", "qcow2", "-l", snap, *_opts(file), str(out)
         )
-        await asyncio.to_thread(os.replace, tmp, target)
-        return await self._volume(target)
