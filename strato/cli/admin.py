@@ -33,7 +33,7 @@ RESOURCES: dict[str, tuple[str, tuple[str, ...]]] = {
 VM_COLUMNS = ("id", "name", "state", "cpu_count", "memory_mb", "host_id", "owner")
 VM_VERBS = ("start", "stop", "reboot", "scale", "destroy", "recover", "expunge")
 VOLUME_COLUMNS = ("id", "name", "kind", "state", "size_bytes", "vm_id", "device_id", "pool_id")
-VOLUME_VERBS = ("attach", "detach", "resize", "destroy", "recover", "expunge")
+VOLUME_VERBS = ("attach", "detach", "resize", "migrate", "destroy", "recover", "expunge")
 
 
 def parse_pairs(pairs: Sequence[str]) -> dict[str, Any]:
@@ -156,7 +156,7 @@ def cmd_volume(args: argparse.Namespace, api: StratoClient) -> int:
         emit(api.post("/volumes", body), args.json)
         return 0
     vol = _resolve(api, "/volumes", args.ident)
-    _named(api, body, ("vm", "vm_id", "/vms"))
+    _named(api, body, ("vm", "vm_id", "/vms"), ("pool", "pool_id", "/storage-pools"))
     accepted = api.request("POST", f"/volumes/{vol['id']}/{args.action}", json=body or None)
     return follow(api, accepted, args)
 
@@ -341,7 +341,8 @@ def add_commands(sub: Any) -> None:
             "fields",
             nargs="*",
             metavar="key=value",
-            help="e.g. vm=web1 (attach), size_gb=20 shrink_ok=true (resize), expunge=true",
+            help="e.g. vm=web1 (attach), size_gb=20 shrink_ok=true (resize), pool=p2 "
+            "(migrate), expunge=true",
         )
         vv.add_argument("--no-wait", action="store_true", help="return once accepted")
     volp.set_defaults(handler=cmd_volume)

@@ -19,7 +19,7 @@ from strato.doctor import examine
 from strato.schema.db import Database
 from strato.settings import Settings
 from tests.conftest import Platform
-from tests.helpers import ok, unique, wait_operation
+from tests.helpers import ok, pool_body, unique, wait_operation
 from tests.lab import libvirt_module
 from tests.workflows.vm_helpers import act, deploy, vm_zone
 
@@ -60,6 +60,10 @@ async def _volume_operations(
     await vol_op("attach", {"vm_id": vm_id})
     await vol_op("resize", {"size_gb": 2})
     await vol_op("detach")
+    other = pool_body(fab["cluster"]["id"], capacity=100 << 30)
+    await vol_op(
+        "migrate", {"pool_id": (await ok(await api.post("/storage-pools", json=other), 201))["id"]}
+    )
     r = await ok(await api.post(f"/volumes/{vol['id']}/snapshots"), 202)
     assert (await wait_operation(api, r["operation"]["id"]))["state"] == "succeeded"
     snap_id = r["resource"]["id"]

@@ -9,7 +9,12 @@ from temporalio import activity
 
 from strato.activities.beat import beating
 from strato.activities.collect import activities_of
-from strato.domain.storage.payloads import PoolCopyInput, PoolResizeInput, PoolSnapshotInput
+from strato.domain.storage.payloads import (
+    PoolCopyInput,
+    PoolImportInput,
+    PoolResizeInput,
+    PoolSnapshotInput,
+)
 from strato.domain.storage.specs import SnapshotInfo, VolumeInfo, VolumeSpec
 from strato.domain.storage.steps import (
     CACHE_TEMPLATE,
@@ -19,6 +24,7 @@ from strato.domain.storage.steps import (
     DELETE_SNAPSHOT,
     DELETE_VOLUME,
     EXPORT_SNAPSHOT,
+    IMPORT_VOLUME,
     LIST_VOLUMES,
     RESIZE_VOLUME,
     REVERT_SNAPSHOT,
@@ -57,6 +63,13 @@ class StorageActivities:
             size_bytes=info.allocated_bytes,
             virtual_size=info.size_bytes,
             format="qcow2",
+        )
+
+    @activity.defn(name=IMPORT_VOLUME.name)
+    async def import_volume(self, inp: PoolImportInput) -> VolumeInfo:
+        """Idempotent: a volume already here under the name is returned as it is."""
+        return await beating(
+            self.driver.import_volume(inp.name, inp.source, inp.size_bytes, inp.backing)
         )
 
     @activity.defn(name=DELETE_VOLUME.name)

@@ -8,6 +8,7 @@ from strato.domain.storage.payloads import (
     DestroyVolumeInput,
     DetachVolumeInput,
     ExpungeVolumeInput,
+    MigrateVolumeInput,
     PolicyRef,
     PolicyRunResult,
     ResizeVolumeInput,
@@ -72,4 +73,7 @@ BACKUP_SNAPSHOT: Flow[SnapshotExportInput, SnapshotResult] = Flow(
 )
 TEMPLATE_FROM_SNAPSHOT: Flow[SnapshotExportInput, SnapshotResult] = Flow(
     "CreateTemplateFromSnapshot", SnapshotExportInput, SnapshotResult
+)
+MIGRATE_VOLUME: Flow[MigrateVolumeInput, VolumeResult] = Flow(
+    "MigrateVolume", MigrateVolumeInput, VolumeResult
 )

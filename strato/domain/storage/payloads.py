@@ -129,6 +129,10 @@ class VolumeFinishInput(VolumeRef):
     claim_bytes: int | None = None
     # Release the volume's pool claim and forget its pool (a file deleted or never made).
     release_pool: bool = False
+    # The volume's file is now on this pool (a migration), or its claim goes back to it
+    # (a failed one).
+    pool_id: UUID | None = None
+    claim_back_to: UUID | None = None
     # A snapshot of the volume the operation acted on, and the state it ends in.
     snapshot_id: UUID | None = None
     snapshot_target: str | None = None
@@ -245,3 +249,29 @@ class PoolCopyInput(BaseModel):
     volume: str
     snapshot: str
     new: str
+
+
+class PoolImportInput(BaseModel):
+    """A pool step: another pool's volume file copied here (a migration)."""
+
+    name: str
+    source: str
+    size_bytes: int
+    backing: str | None = None
+
+
+class MigrateVolumeInput(VolumeRef):
+    """MigrateVolume: the command locked the volume (Migrating) and its stopped VM, and
+    moved its claim to the target pool."""
+
+    vm_id: UUID | None = None
+    name: str  # the file's name on both pools
+    source_pool_id: UUID
+    source_pool: str
+    source_path: str
+    target_pool_id: UUID
+    target_pool: str
+    size_bytes: int
+    # A root disk cloned from a template the template service keeps: the target pool
+    # gets its own copy of the template first, and the moved file is rebased onto it.
+    template_id: UUID | None = None

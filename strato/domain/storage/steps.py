@@ -10,6 +10,7 @@ from strato.domain.storage.payloads import (
     PolicyRef,
     PoolClaim,
     PoolCopyInput,
+    PoolImportInput,
     PoolResizeInput,
     PoolSnapshotInput,
     VolumeBeginInput,
@@ -92,6 +93,10 @@ IMPORT_TEMPLATE: Step[ImportInput, ImageResult] = Step("templates.import", Impor
 # A snapshot exported to an image store, by the pool holding its volume.
 EXPORT_SNAPSHOT: Step[PoolExportInput, ImageResult] = Step(
     "storage.export_snapshot", PoolExportInput, ImageResult
+)
+# Another pool's volume file copied onto this one (a migration).
+IMPORT_VOLUME: Step[PoolImportInput, VolumeInfo] = Step(
+    "storage.import_volume", PoolImportInput, VolumeInfo
 )
 # A template's copy on a pool (the pool's queue).
 CACHE_TEMPLATE: Step[PoolCacheInput, VolumeInfo] = Step(

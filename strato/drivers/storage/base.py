@@ -78,6 +78,17 @@ class PrimaryStorage(abc.ABC):
         Deleted with :meth:`delete_volume` once no volume is cloned from it."""
 
     @abc.abstractmethod
+    async def import_volume(
+        self, name: str, source: str, size_bytes: int, backing: str | None = None
+    ) -> VolumeInfo:
+        """Post-condition: a volume ``name`` on this pool, a copy of the volume file at
+        ``source`` (another pool's, as this host sees it; ``size_bytes`` its virtual
+        size) with its internal snapshots. ``backing``: a template cached on this pool
+        that the copy is then a thin clone of (the source's template copy has the same
+        bytes). Atomic: a half-made copy is never under ``name``. Idempotent: an
+        existing ``name`` is returned as it is. Raises PoolFull, TemplateUnusable."""
+
+    @abc.abstractmethod
     async def delete_volume(self, name: str) -> None:
         """Post-condition: no volume named ``name`` (and none of its snapshots). Deleting
         a missing volume succeeds."""

@@ -225,6 +225,37 @@ class Qcow2PrimaryStorage(PrimaryStorage):
         await asyncio.to_thread(os.replace, tmp, file)
         return await self._volume(file)
 
+    async def import_volume(
+        self, name: str, source: str, size_bytes: int, backing: str | None = None
+    ) -> VolumeInfo:
+        """A byte copy (internal snapshots travel in the file) to a hidden name, rebased
+        without copying onto this pool's copy of its template, then renamed."""
+        await asyncio.to_thread(self._ensure_dir)
+        file = self._file(name)
+        if await asyncio.to_thread(file.exists):
+            return await self._volume(file)
+        try:
+            src = hostfs.allowed_file(
+                source,
+                roots=self.pool_roots,
+                not_in=(),
+                what="source volume",
+                setting="STRATO_POOL_ROOTS",
+            )
+        except PathRefused as err:
+            raise TemplateUnusable(str(err)) from err
+        tmp = file.with_name(f".{file.name}.creating")
+        await asyncio.to_thread(shutil.copyfile, src, tmp)
+        if backing is not None:
+            cached = self._file(backing)
+            if not await asyncio.to_thread(cached.exists):
+                raise TemplateUnusable(f"template {backing} is not cached on pool {self.pool_name}")
+            await self._qemu_img(
+                "rebase", "-u", "-f", "qcow2", "-b", str(cached), "-F", "qcow2", str(tmp)
+            )
+        await asyncio.to_thread(os.replace, tmp, file)
+        return await self._volume(file)
+
     async def delete_volume(self, name: str) -> None:
         """Idempotent: deleting a missing volume succeeds."""
         await asyncio.to_thread(self._ensure_dir)

@@ -113,6 +113,16 @@ class SimulatorPrimaryStorage(PrimaryStorage):
         self._save()
         return info
 
+    async def import_volume(
+        self, name: str, source: str, size_bytes: int, backing: str | None = None
+    ) -> VolumeInfo:
+        await self.faults.call("import_volume", self.pool_name)
+        if name in self.volumes:
+            return self.volumes[name]
+        if backing is not None and backing not in self.volumes:
+            raise TemplateUnusable(f"template {backing} is not cached on pool {self.pool_name}")
+        return await self.create_volume(VolumeSpec(name=name, size_bytes=size_bytes))
+
     async def delete_volume(self, name: str) -> None:
         await self.faults.call("delete_volume", self.pool_name)
         if self.volumes.pop(name, None) is not None:

@@ -188,3 +188,36 @@ async def claim_on(conn: Any, volume_id: UUID, pool_id: UUID, size: int) -> bool
     )
     await conn.execute("UPDATE volumes SET pool_id = $2 WHERE id = $1", volume_id, pool_id)
     return True
+
+
+async def move_claim(conn: Any, volume_id: UUID, pool_id: UUID, *, force: bool = False) -> bool:
+    """Move the volume's claim to another pool (a migration reserves room on its target
+    first; a failed one moves it back, ``force``: past the capacity). The volume's
+    recorded pool changes when its file has moved. False, nothing changed, if full."""
+    claim = await conn.fetchrow(
+        "SELECT pool_id, bytes FROM pool_claims WHERE volume_id = $1 FOR UPDATE", volume_id
+    )
+    if claim is None or claim["pool_id"] == pool_id:
+        return claim is not None
+    moved = await conn.fetchval(
+        """UPDATE storage_pools SET allocated_bytes = allocated_bytes + $2::bigint
+           WHERE id = $1 AND (state = 'Up' OR $3)
+             AND (allocated_bytes + $2::bigint
+                  <= floor(capacity_bytes * overprovisioning_factor) OR $3)
+           RETURNING id""",
+        pool_id,
+        claim["bytes"],
+        force,
+    )
+    if moved is None:
+        return False
+    await conn.execute(
+        """UPDATE storage_pools SET allocated_bytes = greatest(allocated_bytes - $2::bigint, 0)
+           WHERE id = $1""",
+        claim["pool_id"],
+        claim["bytes"],
+    )
+    await conn.execute(
+        "UPDATE pool_claims SET pool_id = $2 WHERE volume_id = $1", volume_id, pool_id
+    )
+    return True

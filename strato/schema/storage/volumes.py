@@ -103,17 +103,31 @@ async def detach_all_data(conn: Any, vm_id: UUID, operation_id: UUID | None) -> 
         )
 
 
-async def pinned_clusters(conn: Any, vm_id: UUID) -> dict[UUID, str]:
-    """Clusters whose pools hold files of the VM's volumes (cluster id -> a pool's name):
-    the VM can only run on a host of such a cluster, and of one cluster if there is one."""
+async def pinned_clusters(conn: Any, vm_id: UUID, excluding: UUID | None = None) -> dict[UUID, str]:
+    """Clusters whose pools hold files of the VM's volumes (cluster id -> a pool's name),
+    but ``excluding``'s: the VM can only run on a host of such a cluster, and of one
+    cluster if there is one."""
     rows = await conn.fetch(
         """SELECT DISTINCT ON (p.cluster_id) p.cluster_id, p.name FROM volumes v
            JOIN storage_pools p ON p.id = v.pool_id
            WHERE v.vm_id = $1 AND p.scope = 'cluster' AND v.path IS NOT NULL
-             AND v.state NOT IN ('Allocated', 'Expunged')""",
+             AND v.state NOT IN ('Allocated', 'Expunged')
+             AND v.id IS DISTINCT FROM $2""",
         vm_id,
+        excluding,
     )
     return {r["cluster_id"]: r["name"] for r in rows}
+
+
+async def stored_template(conn: Any, volume_id: UUID) -> UUID | None:
+    """The template a root volume is a clone of, when the template service keeps it (the
+    clone's backing file is that template's copy on the volume's pool)."""
+    found: UUID | None = await conn.fetchval(
+        """SELECT t.id FROM volumes v JOIN templates t ON t.id = v.template_id
+           WHERE v.id = $1 AND v.kind = 'ROOT' AND t.stored""",
+        volume_id,
+    )
+    return found
 
 
 async def free_device(conn: Any, vm_id: UUID) -> int | None:
@@ -305,6 +319,10 @@ async def finish(conn: Any, inp: VolumeFinishInput) -> VolumeContext:
     elif inp.claim_bytes is not None:
         # Giving the claim back to what the volume has: whatever the pool says now.
         await pools.resize_claim(conn, inp.volume_id, inp.claim_bytes, force=True)
+    if inp.pool_id is not None:
+        columns["pool_id"] = inp.pool_id
+    if inp.claim_back_to is not None:
+        await pools.move_claim(conn, inp.volume_id, inp.claim_back_to, force=True)
     await transition(
         conn,
         VOLUME,

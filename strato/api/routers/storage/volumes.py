@@ -14,6 +14,7 @@ from strato.api.deps import CallerDep, CommandsDep, DbDep
 from strato.api.schemas.common import ListPage
 from strato.api.schemas.storage import volumes as s
 from strato.commands import storage as commands
+from strato.commands import volume_migration as migration
 from strato.commands.view import Accepted
 from strato.domain.storage.models import Volume
 from strato.schema import repository
@@ -87,6 +88,21 @@ async def resize(
     idempotency_key: IdemKey = None,
 ) -> Accepted:
     return _located(response, await commands.resize_volume(ctx, id, body, idempotency_key))
+
+
+@router.post(
+    "/{id}/migrate",
+    summary="Move a volume to another pool of its zone, its VM stopped (MigrateVolume)",
+    **_ACCEPTED,
+)
+async def migrate(
+    id: UUID,
+    body: s.VolumeMigrate,
+    ctx: CommandsDep,
+    response: Response,
+    idempotency_key: IdemKey = None,
+) -> Accepted:
+    return _located(response, await migration.migrate_volume(ctx, id, body, idempotency_key))
 
 
 @router.post("/{id}/destroy", summary="Destroy a data volume (DestroyVolume)", **_ACCEPTED)

@@ -10,6 +10,7 @@ from strato.commands.policies import PolicyCreate
 from strato.commands.snapshot_exports import TemplateFromSnapshot
 from strato.commands.snapshots import SnapshotCreate, VolumeFromSnapshot
 from strato.commands.storage import VolumeAttach, VolumeCreate, VolumeDestroy, VolumeResize
+from strato.commands.volume_migration import VolumeMigrate
 from strato.domain.states import SnapshotState, VolumeState
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "VolumeDestroy",
     "VolumeFilter",
     "VolumeFromSnapshot",
+    "VolumeMigrate",
     "VolumeResize",
 ]
 
