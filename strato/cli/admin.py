@@ -28,6 +28,7 @@ RESOURCES: dict[str, tuple[str, tuple[str, ...]]] = {
     "disk-offerings": ("/disk-offerings", ("id", "name", "size_gb", "custom_size", "state")),
     "templates": ("/templates", ("id", "name", "format", "size_bytes", "stored", "state")),
     "image-stores": ("/image-stores", ("id", "name", "zone_id", "driver", "url", "state")),
+    "backup-offerings": ("/backup-offerings", ("id", "name", "retention", "state")),
     "affinity-groups": ("/affinity-groups", ("id", "name", "kind", "strict", "owner")),
 }
 VM_COLUMNS = ("id", "name", "state", "cpu_count", "memory_mb", "host_id", "owner")
@@ -187,6 +188,22 @@ def cmd_snapshot(args: argparse.Namespace, api: StratoClient) -> int:
     if args.action == "delete":
         return follow(api, api.request("DELETE", f"/snapshots/{snap['id']}"), args)
     return follow(api, api.request("POST", f"/snapshots/{snap['id']}/revert"), args)
+
+
+def cmd_backup(args: argparse.Namespace, api: StratoClient) -> int:
+    if args.action == "list":
+        cols = ("id", "vm_id", "state", "size_bytes", "created_at")
+        emit(list(api.list_all("/backups", **parse_pairs(args.filters))), args.json, cols)
+        return 0
+    body = parse_pairs(getattr(args, "fields", []))
+    if args.action == "create":  # of a VM
+        vm = _resolve(api, "/vms", args.ident)
+        _named(api, body, ("offering", "offering_id", "/backup-offerings"))
+        return follow(api, api.post(f"/vms/{vm['id']}/backups", body), args)
+    if args.action == "restore":
+        _named(api, body, ("volume", "volume_id", "/volumes"))
+        return follow(api, api.post(f"/backups/{args.ident}/volumes", body), args)
+    return follow(api, api.request("DELETE", f"/backups/{args.ident}"), args)
 
 
 def cmd_policy(args: argparse.Namespace, api: StratoClient) -> int:
@@ -367,6 +384,20 @@ def add_commands(sub: Any) -> None:
             sv.add_argument("fields", nargs="+", metavar="key=value")
         sv.add_argument("--no-wait", action="store_true", help="return once accepted")
     snp.set_defaults(handler=cmd_snapshot)
+
+    bk = sub.add_parser("backup", help="VM backups: create (of a stopped VM), restore, delete")
+    bkacts = bk.add_subparsers(dest="action", required=True)
+    with_json(bkacts.add_parser("list")).add_argument("filters", nargs="*", metavar="key=value")
+    for verb, what, fields in (
+        ("create", "VM [offering=..]", "*"),
+        ("restore", "BACKUP volume=.. name=..", "+"),
+        ("delete", "BACKUP", "*"),
+    ):
+        bp = with_json(bkacts.add_parser(verb, help=what))
+        bp.add_argument("ident", metavar=what.split()[0])
+        bp.add_argument("fields", nargs=fields, metavar="key=value")
+        bp.add_argument("--no-wait", action="store_true", help="return once accepted")
+    bk.set_defaults(handler=cmd_backup)
 
     pol = sub.add_parser("snapshot-policy", help="recurring snapshots of a volume")
     polacts = pol.add_subparsers(dest="action", required=True)

@@ -164,6 +164,8 @@ CRUD_RESOURCES = (
     "disk_offering",
     "template",
     "image_store",
+    "backup_offering",
+    "backup",
     "network",
     "affinity_group",
     "vm",
@@ -177,7 +179,15 @@ for _r in CRUD_RESOURCES:
         EventType(f"strato.{_r}.updated", _r, Changed, "fields changed (`changed` names them)"),
         EventType(f"strato.{_r}.deleted", _r, Named, "deleted"),
     )
-for _r in set(CRUD_RESOURCES) - {"vm", "host", "volume", "snapshot", "snapshot_policy", "template"}:
+for _r in set(CRUD_RESOURCES) - {
+    "vm",
+    "host",
+    "volume",
+    "snapshot",
+    "snapshot_policy",
+    "template",
+    "backup",
+}:
     register(EventType(f"strato.{_r}.state_changed", _r, NoPayload, "an admin changed its state"))
 
 register(
@@ -223,6 +233,7 @@ register(
     EventType("strato.volume.reverted", "volume", SnapshotRef, "a volume went back to a snapshot"),
     EventType("strato.snapshot.state_changed", "snapshot", Reason, "a snapshot moved state"),
     EventType("strato.template.state_changed", "template", Reason, "a template moved state"),
+    EventType("strato.backup.state_changed", "backup", Reason, "a VM backup moved state"),
     EventType(
         "strato.template.cached",
         "template",

@@ -128,6 +128,17 @@ async def _template_operations(
         await done(await api.post(f"/snapshots/{snap['id']}/backup"))
         await done(await api.post(f"/snapshots/{snap['id']}/templates", json={"name": unique("t")}))
         await done(await api.delete(f"/snapshots/{snap['id']}"))
+        # A backup of the stopped VM, a volume restored from it, the backup deleted.
+        await act(api, vm["resource"]["id"], "stop")
+        offering = await ok(await api.post("/backup-offerings", json={"name": unique("o")}), 201)
+        body = {"offering_id": offering["id"]}
+        r = await api.post(f"/vms/{vm['resource']['id']}/backups", json=body)
+        backup = (await ok(r, 202))["resource"]
+        await done(r)
+        root = (await ok(await api.get(f"/vms/{vm['resource']['id']}")))["volumes"][0]
+        body = {"volume_id": root["id"], "name": unique("restored")}
+        await done(await api.post(f"/backups/{backup['id']}/volumes", json=body))
+        await done(await api.delete(f"/backups/{backup['id']}"))
         await act(api, vm["resource"]["id"], "destroy", {"expunge": True})
         for _ in range(100):
             got = await ok(await api.get(f"/vms/{vm['resource']['id']}"))

@@ -13,6 +13,7 @@ from temporalio import activity
 
 from strato.activities.collect import activities_of
 from strato.activities.fabric.records import permanent
+from strato.activities.storage.backup_records import BackupRecordsActivities
 from strato.activities.storage.template_records import TemplateRecordsActivities
 from strato.domain.errors import InsufficientCapacity, StratoError
 from strato.domain.storage.payloads import (
@@ -96,4 +97,8 @@ class VolumeRecordsActivities:
         return activities_of(self)
 
 
-DATA_SERVICE: list[Any] = [VolumeRecordsActivities, TemplateRecordsActivities]
+DATA_SERVICE: list[Any] = [
+    VolumeRecordsActivities,
+    TemplateRecordsActivities,
+    BackupRecordsActivities,
+]

@@ -70,6 +70,7 @@ class Vm(Entity):
     destroyed_at: datetime | None = None
     expunge_at: datetime | None = None
     console: dict[str, Any] | None = None
+    backup_offering_id: UUID | None = None
 
 
 class AffinityGroup(Entity):

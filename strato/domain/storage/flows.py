@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 from strato.domain.steps import Flow
+from strato.domain.storage.backups import (
+    BackupResult,
+    CreateBackupInput,
+    DeleteBackupInput,
+    RestoreVolumeInput,
+)
 from strato.domain.storage.payloads import (
     AttachVolumeInput,
     DestroyVolumeInput,
@@ -76,4 +82,13 @@ TEMPLATE_FROM_SNAPSHOT: Flow[SnapshotExportInput, SnapshotResult] = Flow(
 )
 MIGRATE_VOLUME: Flow[MigrateVolumeInput, VolumeResult] = Flow(
     "MigrateVolume", MigrateVolumeInput, VolumeResult
+)
+CREATE_BACKUP: Flow[CreateBackupInput, BackupResult] = Flow(
+    "CreateBackup", CreateBackupInput, BackupResult
+)
+DELETE_BACKUP: Flow[DeleteBackupInput, BackupResult] = Flow(
+    "DeleteBackup", DeleteBackupInput, BackupResult
+)
+RESTORE_BACKUP_VOLUME: Flow[RestoreVolumeInput, VolumeResult] = Flow(
+    "RestoreBackupVolume", RestoreVolumeInput, VolumeResult
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from pydantic import Field
@@ -40,6 +41,29 @@ class ImageStore(Entity):
     driver: str = "directory"
     url: str
     state: str = "Up"
+
+
+class BackupOffering(Entity):
+    """How a VM is backed up: ``retention`` backups of it are kept."""
+
+    name: str
+    description: str = ""
+    retention: int = 7
+    state: str = "Active"
+
+
+class Backup(Entity):
+    """A full backup of a VM's volumes in an image store of its zone."""
+
+    vm_id: UUID
+    zone_id: UUID
+    offering_id: UUID
+    store_id: UUID
+    state: str = "BackingUp"
+    size_bytes: int = 0
+    volumes: list[dict[str, Any]] = Field(default_factory=list)
+    last_error: str | None = None
+    current_operation_id: UUID | None = None
 
 
 class DiskOffering(Entity):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from strato.domain.compute.payloads import VmRef
 from strato.domain.steps import Step
+from strato.domain.storage.backups import BackupDoneInput, BackupFiles
 from strato.domain.storage.payloads import (
     PolicyFired,
     PolicyFireInput,
@@ -121,3 +122,9 @@ TEMPLATE_CACHE_DONE: Step[CacheDoneInput, None] = Step(
 TEMPLATE_EVICT_DONE: Step[CacheDoneInput, None] = Step(
     "records.template_evict_done", CacheDoneInput, None
 )
+# Backups: data service.
+BACKUP_FINISHED: Step[BackupDoneInput, list[BackupFiles]] = Step(
+    "records.backup_finished", BackupDoneInput, list[BackupFiles]
+)
+BACKUP_FAILED: Step[BackupDoneInput, None] = Step("records.backup_failed", BackupDoneInput, None)
+BACKUP_REMOVED: Step[BackupDoneInput, None] = Step("records.backup_removed", BackupDoneInput, None)

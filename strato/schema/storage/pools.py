@@ -221,3 +221,15 @@ async def move_claim(conn: Any, volume_id: UUID, pool_id: UUID, *, force: bool =
         "UPDATE pool_claims SET pool_id = $2 WHERE volume_id = $1", volume_id, pool_id
     )
     return True
+
+
+async def in_zone(conn: Any, zone_id: UUID, *, prefer_volume: UUID | None = None) -> list[Any]:
+    """(id, name) of the zone's Up pools, the pool holding ``prefer_volume`` first."""
+    rows: list[Any] = await conn.fetch(
+        """SELECT p.id, p.name FROM storage_pools p
+           WHERE p.zone_id = $1 AND p.state = 'Up'
+           ORDER BY (p.id = (SELECT pool_id FROM volumes WHERE id = $2)) IS TRUE DESC, p.name""",
+        zone_id,
+        prefer_volume,
+    )
+    return [(r["id"], r["name"]) for r in rows]

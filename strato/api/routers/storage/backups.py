@@ -1,0 +1,111 @@
+"""Backup offerings (CRUD) and VM backups: assign a VM, back it up, list, restore a
+volume, delete. Each backup operation is ``202`` + operation.
+
+No ``from __future__ import annotations``: FastAPI reads these annotations at runtime.
+"""
+
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Body, Header, Query, Response, status
+from pydantic import Field
+
+from strato.api.crud import crud_router, list_response
+from strato.api.deps import CallerDep, CommandsDep, DbDep
+from strato.api.schemas.common import Filter, ListPage, Name, Request, Text
+from strato.commands import backups as commands
+from strato.commands.view import Accepted
+from strato.domain.compute.models import Vm
+from strato.domain.storage.models import Backup
+from strato.schema import repository
+from strato.schema.storage.backups import BACKUPS, OFFERINGS
+
+IdemKey = Annotated[str | None, Header(max_length=255)]
+_ACCEPTED: dict[str, Any] = {"status_code": status.HTTP_202_ACCEPTED, "response_model": Accepted}
+
+
+class OfferingCreate(Request):
+    name: Name
+    description: Text = ""
+    retention: int = Field(default=7, ge=1, le=1000)
+
+
+class OfferingUpdate(Request):
+    description: Text | None = None
+    retention: int | None = Field(default=None, ge=1, le=1000)
+    state: Literal["Active", "Inactive"] | None = None
+
+
+class OfferingFilter(Filter):
+    name: Name | None = None
+
+
+class BackupFilter(Filter):
+    vm_id: UUID | None = None
+    state: Literal["BackingUp", "BackedUp", "Error", "Removing", "Removed"] | None = None
+
+
+router = APIRouter(tags=["backups"])
+router.include_router(
+    crud_router(
+        OFFERINGS,
+        path="/backup-offerings",
+        filters=OfferingFilter,
+        create=OfferingCreate,
+        update=OfferingUpdate,
+    )
+)
+
+
+def _located(response: Response, accepted: Accepted) -> Accepted:
+    response.headers["Location"] = f"/api/v1/operations/{accepted.operation.id}"
+    return accepted
+
+
+@router.post("/vms/{id}/backup-offering", response_model=Vm, summary="Assign a backup offering")
+async def assign(id: UUID, body: commands.BackupOfferingAssign, ctx: CommandsDep) -> Any:
+    return await commands.assign_offering(ctx, id, body)
+
+
+@router.post("/vms/{id}/backups", summary="Back a stopped VM up (CreateBackup)", **_ACCEPTED)
+async def create(
+    id: UUID,
+    ctx: CommandsDep,
+    response: Response,
+    body: Annotated[commands.BackupCreate | None, Body()] = None,
+    idempotency_key: IdemKey = None,
+) -> Accepted:
+    return _located(response, await commands.create_backup(ctx, id, body, idempotency_key))
+
+
+@router.get("/backups", response_model=ListPage[Backup], summary="List backups")
+async def list_backups(db: DbDep, _: CallerDep, flt: Annotated[BackupFilter, Query()]) -> Any:
+    return await list_response(db, BACKUPS, flt)
+
+
+@router.get("/backups/{id}", response_model=Backup, summary="Get a backup")
+async def get_backup(id: UUID, db: DbDep, _: CallerDep) -> Any:
+    async with db.conn() as conn:
+        return await repository.get(conn, BACKUPS, id)
+
+
+@router.post(
+    "/backups/{id}/volumes",
+    summary="A new volume from one volume of a backup (RestoreBackupVolume)",
+    **_ACCEPTED,
+)
+async def restore(
+    id: UUID,
+    body: commands.BackupRestoreVolume,
+    ctx: CommandsDep,
+    response: Response,
+    idempotency_key: IdemKey = None,
+) -> Accepted:
+    return _located(response, await commands.restore_volume(ctx, id, body, idempotency_key))
+
+
+@router.delete("/backups/{id}", summary="Delete a backup (DeleteBackup)", **_ACCEPTED)
+async def delete(
+    id: UUID, ctx: CommandsDep, response: Response, idempotency_key: IdemKey = None
+) -> Accepted:
+    return _located(response, await commands.delete_backup(ctx, id, idempotency_key))

@@ -1,0 +1,248 @@
+"""VM backups (CloudStack's backup offerings): assign a VM to an offering, back it up (a
+full copy of each volume, from a snapshot), restore one of its volumes as a new volume,
+delete a backup.
+
+Refused here, with nothing changed: a running VM (its disks are copied from snapshots
+the pool takes; stop it), a VM with no offering, a zone without an image store, a
+backup not BackedUp, a volume not in the backup, no pool with room for the restore.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID, uuid4
+
+from pydantic import BaseModel
+
+from strato.commands.auth import Action
+from strato.commands.context import CommandContext, Intake
+from strato.commands.view import Accepted
+from strato.domain.compute.models import Vm
+from strato.domain.errors import Conflict, InsufficientCapacity, InvalidInput, NotFound
+from strato.domain.fields import Name, Request, Text
+from strato.domain.states import VmState, VolumeState
+from strato.domain.storage import flows
+from strato.domain.storage.backups import (
+    BackupVolume,
+    CreateBackupInput,
+    DeleteBackupInput,
+    RestoreVolumeInput,
+)
+from strato.schema import repository
+from strato.schema.compute import vms
+from strato.schema.compute.vms import VMS
+from strato.schema.operations import OperationRecord
+from strato.schema.storage import backups, pools, templates, volumes
+from strato.schema.storage.backups import BACKUPS, OFFERINGS
+
+
+class BackupOfferingAssign(Request):
+    offering_id: UUID | None  # None: the VM leaves its offering
+
+
+class BackupCreate(Request):
+    offering_id: UUID | None = None  # else the VM's own
+
+
+class BackupRestoreVolume(Request):
+    volume_id: UUID  # the volume of the backup to restore
+    name: Name
+    owner: Text = ""
+
+
+async def assign_offering(ctx: CommandContext, vm_id: UUID, body: BackupOfferingAssign) -> Vm:
+    await ctx.authorize(Action("vm.backup-offering", "vm", vm_id))
+    async with ctx.db.tx() as conn:
+        if body.offering_id is not None:
+            try:
+                await repository.get(conn, OFFERINGS, body.offering_id)
+            except NotFound as err:
+                raise InvalidInput(f"offering_id: {err.detail}", field="offering_id") from err
+        vm: Vm = await repository.update(conn, VMS, vm_id, {"backup_offering_id": body.offering_id})
+    return vm
+
+
+async def _record(
+    conn: Any,
+    intake: Intake,
+    op: UUID,
+    backup_id: UUID,
+    verb: str,
+    flow: str,
+    inp: BaseModel,
+    zone_id: UUID,
+    resource: str = "backup",
+) -> OperationRecord:
+    return await intake.record(
+        conn,
+        operation_id=op,
+        resource_type=resource,
+        resource_id=backup_id,
+        verb=verb,
+        workflow_type=flow,
+        input=inp,
+        attributes={"StratoZone": str(zone_id)},
+    )
+
+
+async def create_backup(
+    ctx: CommandContext, vm_id: UUID, body: BackupCreate | None, idempotency_key: str | None
+) -> Accepted:
+    await ctx.authorize(Action("vm.backup", "vm", vm_id))
+
+    async def build(conn: Any, intake: Intake) -> OperationRecord:
+        op, backup_id = uuid4(), uuid4()
+        vm = await vms.acquire(conn, vm_id, op, "backup", frozenset(VmState))
+        if vm.state != VmState.STOPPED:
+            raise Conflict(
+                f"VM {vm.name} is {vm.state}: stop it to back it up (its disks are copied "
+                "from snapshots its pools take)"
+            )
+        offering_id = (body.offering_id if body else None) or vm.backup_offering_id
+        if offering_id is None:
+            raise InvalidInput(
+                "offering_id: the VM has no backup offering; assign one or name one",
+                field="offering_id",
+            )
+        try:
+            await repository.get(conn, OFFERINGS, offering_id)
+        except NotFound as err:
+            raise InvalidInput(f"offering_id: {err.detail}", field="offering_id") from err
+        try:
+            store = await templates.writable_store(conn, vm.zone_id)
+        except InvalidInput as err:
+            raise Conflict(f"VM {vm.name}'s zone has no image store that is Up") from err
+        vols = []
+        for v in await volumes.for_vm(conn, vm.id):
+            c = await volumes.context(conn, v.id)
+            if c.path is None or c.pool_name is None:
+                continue  # never made (lazy): nothing to copy
+            vols.append(
+                BackupVolume(
+                    volume_id=v.id,
+                    name=c.name,
+                    kind=v.kind,
+                    device_id=v.device_id,
+                    pool=c.pool_name,
+                    size_bytes=v.size_bytes,
+                )
+            )
+        await repository.insert(
+            conn,
+            BACKUPS,
+            {
+                "id": backup_id,
+                "vm_id": vm.id,
+                "zone_id": vm.zone_id,
+                "offering_id": offering_id,
+                "store_id": store.store_id,
+                "current_operation_id": op,
+            },
+            operation_id=op,
+        )
+        inp = CreateBackupInput(
+            backup_id=backup_id,
+            vm_id=vm.id,
+            operation_id=op,
+            store=store,
+            volumes=vols,
+            queue=ctx.settings.templates_queue,
+        )
+        flow = flows.CREATE_BACKUP.name
+        return await _record(conn, intake, op, backup_id, "create", flow, inp, vm.zone_id)
+
+    return await ctx.run(
+        idempotency_key=idempotency_key,
+        request_body={"backup": str(vm_id), **(body.model_dump(mode="json") if body else {})},
+        build=build,
+        resource=BACKUPS,
+    )
+
+
+async def delete_backup(
+    ctx: CommandContext, backup_id: UUID, idempotency_key: str | None
+) -> Accepted:
+    await ctx.authorize(Action("backup.delete", "backup", backup_id))
+
+    async def build(conn: Any, intake: Intake) -> OperationRecord:
+        op = uuid4()
+        row = await backups.lock(conn, backup_id, op, {"BackedUp", "Error"})
+        await backups.move(conn, backup_id, "Removing", op)
+        inp = DeleteBackupInput(
+            operation_id=op,
+            files=await backups.files(conn, row),
+            queue=ctx.settings.templates_queue,
+        )
+        flow = flows.DELETE_BACKUP.name
+        return await _record(conn, intake, op, backup_id, "delete", flow, inp, row["zone_id"])
+
+    return await ctx.run(
+        idempotency_key=idempotency_key,
+        request_body={"delete": str(backup_id)},
+        build=build,
+        resource=BACKUPS,
+    )
+
+
+async def restore_volume(
+    ctx: CommandContext, backup_id: UUID, body: BackupRestoreVolume, idempotency_key: str | None
+) -> Accepted:
+    """A new data volume, on a pool of the backup's zone (the source volume's if it has
+    room), from one volume of a BackedUp backup."""
+    await ctx.authorize(Action("backup.restore", "backup", backup_id))
+
+    async def build(conn: Any, intake: Intake) -> OperationRecord:
+        op, vol_id = uuid4(), uuid4()
+        backup = await repository.get(conn, BACKUPS, backup_id)
+        if backup.state != "BackedUp":
+            raise Conflict(f"backup {backup_id} is {backup.state}, not BackedUp")
+        entry = next((v for v in backup.volumes if v["volume_id"] == str(body.volume_id)), None)
+        if entry is None:
+            raise InvalidInput(
+                f"volume_id: volume {body.volume_id} is not in backup {backup_id}",
+                field="volume_id",
+            )
+        size = int(entry["size_bytes"])
+        await repository.insert(
+            conn,
+            volumes.VOLUMES,
+            {
+                "id": vol_id,
+                "name": body.name,
+                "zone_id": backup.zone_id,
+                "kind": "DATADISK",
+                "size_bytes": size,
+                "owner": body.owner,
+            },
+            operation_id=op,
+        )
+        await volumes.acquire(conn, vol_id, op, "restore", {VolumeState.ALLOCATED})
+        pool = await _claim(conn, vol_id, backup.zone_id, body.volume_id, size)
+        await volumes.enter(conn, vol_id, VolumeState.CREATING, op)
+        inp = RestoreVolumeInput(
+            volume_id=vol_id,
+            operation_id=op,
+            name=volumes.storage_name(vol_id),
+            pool=pool,
+            source=entry["path"],
+            size_bytes=size,
+        )
+        flow = flows.RESTORE_BACKUP_VOLUME.name
+        return await _record(
+            conn, intake, op, vol_id, "restore", flow, inp, backup.zone_id, resource="volume"
+        )
+
+    return await ctx.run(
+        idempotency_key=idempotency_key,
+        request_body={"restore": str(backup_id), **body.model_dump(mode="json")},
+        build=build,
+        resource=volumes.VOLUMES,
+    )
+
+
+async def _claim(conn: Any, vol_id: UUID, zone_id: UUID, source_id: UUID, size: int) -> str:
+    """Room on the source volume's pool if it has it, else on another pool of the zone."""
+    for pool_id, name in await pools.in_zone(conn, zone_id, prefer_volume=source_id):
+        if await pools.claim_on(conn, vol_id, pool_id, size):
+            return str(name)
+    raise InsufficientCapacity(f"no pool of the zone has room for {size} bytes")

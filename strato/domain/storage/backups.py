@@ -1,0 +1,71 @@
+"""VM backups: what their workflows and steps exchange."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from pydantic import BaseModel
+
+from strato.domain.storage.payloads import StoreRef, VolumeRef
+
+
+def backup_key(backup_id: UUID, volume_id: UUID) -> str:
+    """Where one volume of a backup is kept in an image store."""
+    return f"backup/{backup_id}-{volume_id}"
+
+
+class BackupVolume(BaseModel):
+    """One volume of a VM's backup: where it was taken from, where it is kept."""
+
+    volume_id: UUID
+    name: str  # its file's name on its pool
+    kind: str
+    device_id: int | None = None
+    pool: str
+    size_bytes: int
+    path: str | None = None  # the copy in the image store, once made
+    stored_bytes: int = 0
+
+
+class CreateBackupInput(BaseModel):
+    backup_id: UUID
+    vm_id: UUID
+    operation_id: UUID
+    store: StoreRef
+    volumes: list[BackupVolume]
+    queue: str = "templates"  # the template service's (to prune old backups)
+
+
+class BackupDoneInput(BaseModel):
+    backup_id: UUID
+    operation_id: UUID
+    volumes: list[BackupVolume] = []
+    error: str | None = None
+
+
+class BackupFiles(BaseModel):
+    """A backup's copies in its image store, to delete."""
+
+    backup_id: UUID
+    store: StoreRef
+    keys: list[str]
+
+
+class DeleteBackupInput(BaseModel):
+    operation_id: UUID
+    files: BackupFiles
+    queue: str = "templates"
+
+
+class BackupResult(BaseModel):
+    backup_id: UUID
+    state: str
+
+
+class RestoreVolumeInput(VolumeRef):
+    """A new volume (Creating, claimed on ``pool``) from one volume of a backup."""
+
+    name: str
+    pool: str
+    source: str
+    size_bytes: int

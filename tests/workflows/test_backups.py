@@ -1,0 +1,114 @@
+"""VM backups on simulated hosts and pools with real Temporal + PG: a stopped VM backed up
+(every volume, from a snapshot taken and deleted on its pool), retention, a volume
+restored from a backup, a backup deleted; the refusals that change nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from strato.doctor import examine
+from strato.schema.db import Database
+from strato.settings import Settings
+from tests.conftest import Platform
+from tests.helpers import ok, table_counts, unique, wait_operation
+from tests.workflows.test_snapshots import ready_volume
+from tests.workflows.test_templates import store
+from tests.workflows.test_volumes import running_vm, vol_op
+from tests.workflows.vm_helpers import act, vm_zone
+
+
+async def backup(api: httpx.AsyncClient, vm_id: str, want: str = "succeeded", **body: Any) -> Any:
+    r = await ok(await api.post(f"/vms/{vm_id}/backups", json=body or None), 202)
+    op = await wait_operation(api, r["operation"]["id"])
+    assert op["state"] == want, op
+    return await ok(await api.get(f"/backups/{r['resource']['id']}"))
+
+
+async def test_backup_retention_restore_delete(
+    api: httpx.AsyncClient, platform: Platform, db: Database, settings: Settings
+) -> None:
+    fab = await vm_zone(api, hosts=1)
+    vm = await running_vm(api, fab)
+    data = await ready_volume(api, fab, vm)
+    await vol_op(api, data["id"], "attach", {"vm_id": vm["id"]})
+    offering = await ok(
+        await api.post("/backup-offerings", json={"name": unique("daily"), "retention": 2}), 201
+    )
+
+    # Refused, nothing changed: a running VM, no offering, no image store.
+    counts = await table_counts(db)
+    r = await api.post(f"/vms/{vm['id']}/backups")
+    assert r.status_code == 409 and "stop it" in r.text, r.text
+    await act(api, vm["id"], "stop")
+    r = await api.post(f"/vms/{vm['id']}/backups")
+    assert r.status_code == 422 and "offering" in r.text, r.text
+    assigned = await ok(
+        await api.post(f"/vms/{vm['id']}/backup-offering", json={"offering_id": offering["id"]})
+    )
+    assert assigned["backup_offering_id"] == offering["id"]
+    r = await api.post(f"/vms/{vm['id']}/backups")
+    assert r.status_code == 409 and "no image store" in r.text, r.text
+    assert (await table_counts(db))["backups"] == counts["backups"]
+
+    await store(api, settings, fab["zone"]["id"])
+    first = await backup(api, vm["id"])
+    assert first["state"] == "BackedUp" and first["offering_id"] == offering["id"]
+    kinds = sorted(v["kind"] for v in first["volumes"])
+    assert kinds == ["DATADISK", "ROOT"] and all(v["path"] for v in first["volumes"])
+    for pool in platform.fleet.pools.values():  # the snapshots it took are gone
+        for v in first["volumes"]:
+            if v["pool"] == pool.pool_name:
+                assert await pool.list_snapshots(v["name"]) == []
+    second = await backup(api, vm["id"])
+    third = await backup(api, vm["id"])
+    states = {
+        b["id"]: (await ok(await api.get(f"/backups/{b['id']}")))["state"]
+        for b in (first, second, third)
+    }
+    assert states == {first["id"]: "Removed", second["id"]: "BackedUp", third["id"]: "BackedUp"}
+
+    # A volume restored from a backup: a new Ready volume on a pool of the zone.
+    source = next(v for v in third["volumes"] if v["kind"] == "DATADISK")
+    body = {"volume_id": source["volume_id"], "name": "restored"}
+    r = await ok(await api.post(f"/backups/{third['id']}/volumes", json=body), 202)
+    assert (await wait_operation(api, r["operation"]["id"]))["state"] == "succeeded"
+    restored = await ok(await api.get(f"/volumes/{r['resource']['id']}"))
+    assert restored["state"] == "Ready" and restored["size_bytes"] == source["size_bytes"]
+    bad = await api.post(
+        f"/backups/{third['id']}/volumes", json={"volume_id": vm["id"], "name": "x"}
+    )
+    assert bad.status_code == 422 and "not in backup" in bad.text
+
+    r = await ok(await api.delete(f"/backups/{second['id']}"), 202)
+    assert (await wait_operation(api, r["operation"]["id"]))["state"] == "succeeded"
+    assert (await ok(await api.get(f"/backups/{second['id']}")))["state"] == "Removed"
+    again = await api.delete(f"/backups/{second['id']}")
+    assert again.status_code == 409
+    vm_now = await ok(await api.get(f"/vms/{vm['id']}"))
+    assert vm_now["state"] == "Stopped" and vm_now["current_operation_id"] is None
+    report = await examine(db, platform.client, queue=settings.orchestration_queue)
+    assert report.clean, report.as_dict()
+
+
+async def test_a_failed_copy_leaves_the_backup_error_and_the_vm_free(
+    api: httpx.AsyncClient, platform: Platform, db: Database, settings: Settings
+) -> None:
+    fab = await vm_zone(api, hosts=1)
+    vm = await running_vm(api, fab)
+    await act(api, vm["id"], "stop")
+    await store(api, settings, fab["zone"]["id"])
+    offering = await ok(await api.post("/backup-offerings", json={"name": unique("o")}), 201)
+    platform.fleet.faults.fail_ops = frozenset({"export_snapshot"})
+    platform.fleet.faults.fail_rate = 1.0
+    try:
+        got = await backup(api, vm["id"], want="failed", offering_id=offering["id"])
+    finally:
+        platform.fleet.faults.fail_rate = 0.0
+        platform.fleet.faults.fail_ops = frozenset()
+    assert got["state"] == "Error" and "backup of volume" in got["last_error"]
+    root = (await ok(await api.get(f"/vms/{vm['id']}")))["volumes"][0]
+    (pool,) = platform.fleet.pools.values()
+    assert await pool.list_snapshots(f"strato-vol-{root['id']}") == []  # its snapshot went
+    await act(api, vm["id"], "start")  # the VM's lock was given back
