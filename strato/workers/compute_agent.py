@@ -44,6 +44,7 @@ from strato.domain.fabric import flows
 from strato.domain.fabric.payloads import (
     HostHeartbeat,
     HostMonitorInput,
+    PoolRef,
     RegisterHostInput,
     RegisterHostResult,
 )
@@ -117,6 +118,7 @@ class ComputeAgent:
         self.agent_id = agent_identity(cfg.state_dir, cfg.host)
         self.registration: RegisterHostResult | None = None
         self._wake = asyncio.Event()
+        self.pool_workers: dict[str, tuple[PoolRef, Worker, asyncio.Task[None]]] = {}
 
     async def register(self) -> RegisterHostResult:
         try:
@@ -158,33 +160,54 @@ class ComputeAgent:
         )
         return result
 
-    def _workers(self) -> list[Worker]:
-        assert self.registration is not None
-        workers = [
-            Worker(
-                self.client,
-                task_queue=compute_queue(self.cfg.host),
-                activities=ComputeActivities(self.driver, self.cfg.host).all(),
-                max_concurrent_activities=20,
-            )
-        ]
-        for pool in self.registration.pools:
+    def _compute_worker(self) -> Worker:
+        return Worker(
+            self.client,
+            task_queue=compute_queue(self.cfg.host),
+            activities=ComputeActivities(self.driver, self.cfg.host).all(),
+            max_concurrent_activities=20,
+        )
+
+    async def _serve(self, pools: list[PoolRef]) -> None:
+        """Serve exactly these pools: a worker started for each new one, stopped for each
+        one gone (a pool added or removed while the agent runs: no restart needed)."""
+        wanted = {p.name: p for p in pools}
+        # Gone, or moved (its location changed: served anew below).
+        for name in sorted(n for n, w in self.pool_workers.items() if wanted.get(n) != w[0]):
+            _, worker, task = self.pool_workers.pop(name)
+            await worker.shutdown()
+            with contextlib.suppress(Exception):
+                await task
+            log.info("no longer serving pool %s", name)
+        for name, pool in sorted(wanted.items()):
+            if name in self.pool_workers:
+                continue
             storage = load("storage", pool.driver)(
                 pool.name,
                 path=pool.url,
                 image_roots=self.settings.image_root_list,
                 pool_roots=self.settings.pool_root_list,
             )
-            workers.append(
-                Worker(
-                    self.client,
-                    task_queue=storage_queue(pool.name),
-                    activities=StorageActivities(storage, self.settings.image_root_list).all(),
-                    max_concurrent_activities=20,
-                )
+            worker = Worker(
+                self.client,
+                task_queue=storage_queue(pool.name),
+                activities=StorageActivities(storage, self.settings.image_root_list).all(),
+                max_concurrent_activities=20,
             )
+            self.pool_workers[name] = (pool, worker, asyncio.create_task(worker.run()))
             log.info("serving pool %s (%s at %s)", pool.name, pool.driver, pool.url)
-        return workers
+
+    async def _refresh_pools(self, host_id: uuid.UUID) -> None:
+        """The pools to serve as of the monitor's last heartbeat (unchanged if it cannot
+        say)."""
+        handle = self.client.get_workflow_handle(f"host-monitor:{host_id}")
+        try:
+            pools = await handle.query("pools", rpc_timeout=timedelta(seconds=5))
+        except (RPCError, WorkflowQueryFailedError, WorkflowQueryRejectedError) as err:
+            log.debug("no pool list from the host monitor (%s)", err)
+            return
+        if isinstance(pools, list):
+            await self._serve([PoolRef.model_validate(p) for p in pools])
 
     async def _watermark(self, host_id: uuid.UUID) -> int | None:
         """The host monitor's last watermark (None before its first heartbeat is recorded):
@@ -227,6 +250,8 @@ class ComputeAgent:
         while not stop.is_set():
             try:
                 await self.heartbeat()
+                assert self.registration is not None
+                await self._refresh_pools(self.registration.host_id)
             except Exception:
                 log.exception("heartbeat failed; will retry")
             self._wake.clear()
@@ -242,13 +267,16 @@ class ComputeAgent:
         try:
             await self.register()
             self.driver.on_change(self._changed)
-            async with contextlib.AsyncExitStack() as stack:
-                for w in self._workers():
-                    await stack.enter_async_context(w)
+            async with self._compute_worker():
+                assert self.registration is not None
+                await self._serve(self.registration.pools)
                 log.info("agent for %s polling %s", self.cfg.host, compute_queue(self.cfg.host))
-                await self._heartbeats(stop)
-                with contextlib.suppress(Exception):
-                    await self.heartbeat(stopping=True)
+                try:
+                    await self._heartbeats(stop)
+                    with contextlib.suppress(Exception):
+                        await self.heartbeat(stopping=True)
+                finally:
+                    await self._serve([])
         finally:
             await self.driver.close()
 

@@ -1,6 +1,7 @@
-"""A volume moved between two qcow2 pools of a real host: its bytes and its internal
-snapshots travel with it, a revert on the new pool brings the snapshot's bytes back, and
-the VM boots with it from there.
+"""A volume moved between two qcow2 pools of a real host (the second added while the
+agent runs: it serves it without a restart): its bytes and its internal snapshots travel
+with it, a revert on the new pool brings the snapshot's bytes back, and the VM boots with
+it from there.
 
 Needs ``scripts/libvirt-host start`` and ``scripts/tiny-guest`` (CI runs both).
 """
@@ -44,8 +45,6 @@ async def test_a_volume_moves_between_real_pools_with_its_snapshots(
 ) -> None:
     boot = {"kernel": lab.kernel, "initrd": lab.initrd, "cmdline": GUEST_CMDLINE}
     fab = await kvm_zone(api, lab.dir / "pool", boot=boot)
-    body = pool_body(fab["cluster"]["id"], "qcow2", f"file://{lab.dir / 'pool2'}")
-    p2 = await ok(await api.post("/storage-pools", json=body), 201)
     host = lab.host()
     agents.append(agent_process(settings, lab, fab, host).start())
 
@@ -54,6 +53,9 @@ async def test_a_volume_moves_between_real_pools_with_its_snapshots(
         return page["items"] and page["items"][0]["status"] == "Up"
 
     await eventually(up, timeout=60, what=f"real host {host} Up")
+    # A second pool, added while the agent runs: it serves it from its next heartbeat.
+    body = pool_body(fab["cluster"]["id"], "qcow2", f"file://{lab.dir / 'pool2'}")
+    p2 = await ok(await api.post("/storage-pools", json=body), 201)
     accepted = await deploy(api, fab)
     await _op(api, httpx.Response(202, json=accepted))
     vm_id = accepted["resource"]["id"]

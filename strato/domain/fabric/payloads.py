@@ -105,6 +105,9 @@ class HostHeartbeatResult(BaseModel):
     corrected: list[str] = Field(default_factory=list)
     unknown: list[str] = Field(default_factory=list)
     watermark: int | None = None  # issued at the end of this heartbeat's transaction
+    # The file pools the host's agent serves now (pools added or removed since it
+    # registered are picked up through the monitor's ``pools`` query).
+    pools: list[PoolRef] | None = None
 
 
 class HostHeartbeatLostInput(BaseModel):

@@ -139,20 +139,22 @@ async def register(conn: Any, inp: RegisterHostInput) -> RegisterHostResult:
             status = HostStatus(
                 (await hosts.transition(conn, host_id, HostStatus.CONNECTING)).new_status
             )
-    pools = await conn.fetch(
-        """SELECT name, driver, url FROM storage_pools
-           WHERE driver <> 'simulator' AND state <> 'Disabled'
-             AND (cluster_id = $1 OR (scope = 'zone' AND zone_id = $2))
-           ORDER BY name""",
-        cluster["id"],
-        cluster["zone_id"],
-    )
     return RegisterHostResult(
-        host_id=host_id,
-        created=created,
-        status=status,
-        pools=[PoolRef(name=p["name"], driver=p["driver"], url=p["url"]) for p in pools],
+        host_id=host_id, created=created, status=status, pools=await _pools(conn, host_id)
     )
+
+
+async def _pools(conn: Any, host_id: UUID) -> list[PoolRef]:
+    """The file pools the host's agent serves: its cluster's and its zone's."""
+    rows = await conn.fetch(
+        """SELECT p.name, p.driver, p.url FROM storage_pools p
+           JOIN hosts h ON h.id = $1 JOIN clusters c ON c.id = h.cluster_id
+           WHERE p.driver <> 'simulator' AND p.state <> 'Disabled'
+             AND (p.cluster_id = c.id OR (p.scope = 'zone' AND p.zone_id = c.zone_id))
+           ORDER BY p.name""",
+        host_id,
+    )
+    return [PoolRef(name=p["name"], driver=p["driver"], url=p["url"]) for p in rows]
 
 
 async def heartbeat(conn: Any, inp: HostHeartbeatInput) -> HostHeartbeatResult:
@@ -188,6 +190,7 @@ async def heartbeat(conn: Any, inp: HostHeartbeatInput) -> HostHeartbeatResult:
         corrected=corrected,
         unknown=sorted(unknown),
         watermark=await vms.watermark(conn),
+        pools=await _pools(conn, inp.host_id),
     )
 
 

@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
         HostHeartbeatLostInput,
         HostHeartbeatResult,
         HostMonitorInput,
+        PoolRef,
     )
     from strato.domain.fabric.steps import HOST_HEARTBEAT, HOST_HEARTBEAT_LOST
     from strato.workflows.common import calls
@@ -45,6 +46,7 @@ class HostMonitorWorkflow:
         self.unknown: list[str] = []
         self.corrected = 0
         self.watermark: int | None = None
+        self.pools: list[PoolRef] | None = None
 
     @workflow.signal(name="heartbeat")
     def heartbeat(self, hb: HostHeartbeat) -> None:
@@ -59,6 +61,12 @@ class HostMonitorWorkflow:
         """What the agent asks before it lists its domains: a number the database issued
         while recording the last heartbeat, so before the report the agent takes next."""
         return self.watermark
+
+    @workflow.query(name="pools")
+    def current_pools(self) -> list[PoolRef] | None:
+        """The file pools the agent should serve, as of the last heartbeat (None: not
+        known yet in this run)."""
+        return self.pools
 
     @workflow.run
     async def run(self, inp: HostMonitorInput) -> None:
@@ -99,6 +107,7 @@ class HostMonitorWorkflow:
                 self.status, self.unknown = result.status, result.unknown
                 self.corrected += len(result.corrected)
                 self.watermark = result.watermark
+                self.pools = result.pools
                 silent = hb.stopping
             if workflow.info().get_current_history_length() > _MAX_HISTORY and not self.pending:
                 workflow.continue_as_new(
