@@ -2,8 +2,8 @@
 full copy of each volume, from a snapshot), restore one of its volumes as a new volume,
 delete a backup.
 
-Refused here, with nothing changed: a running VM (its disks are copied from snapshots
-the pool takes; stop it), a VM with no offering, a zone without an image store, a
+Refused here, with nothing changed: a running VM on a host that cannot snapshot a running
+guest's disks (stop it), a VM with no offering, a zone without an image store, a
 backup not BackedUp, a volume not in the backup, no pool with room for the restore.
 """
 
@@ -19,6 +19,7 @@ from strato.commands.context import CommandContext, Intake
 from strato.commands.view import Accepted
 from strato.domain.compute.models import Vm
 from strato.domain.errors import Conflict, InsufficientCapacity, InvalidInput, NotFound
+from strato.domain.fabric.models import Host
 from strato.domain.fields import Name, Request, Text
 from strato.domain.states import VmState, VolumeState
 from strato.domain.storage import flows
@@ -34,6 +35,7 @@ from strato.schema.compute.vms import VMS
 from strato.schema.operations import OperationRecord
 from strato.schema.storage import backups, pools, templates, volumes
 from strato.schema.storage.backups import BACKUPS, OFFERINGS
+from strato.schema.tables import HOSTS
 
 
 class BackupOfferingAssign(Request):
@@ -93,11 +95,7 @@ async def create_backup(
     async def build(conn: Any, intake: Intake) -> OperationRecord:
         op, backup_id = uuid4(), uuid4()
         vm = await vms.acquire(conn, vm_id, op, "backup", frozenset(VmState))
-        if vm.state != VmState.STOPPED:
-            raise Conflict(
-                f"VM {vm.name} is {vm.state}: stop it to back it up (its disks are copied "
-                "from snapshots its pools take)"
-            )
+        live_host = await _live_host(conn, vm)
         offering_id = (body.offering_id if body else None) or vm.backup_offering_id
         if offering_id is None:
             raise InvalidInput(
@@ -122,7 +120,7 @@ async def create_backup(
                     volume_id=v.id,
                     name=c.name,
                     kind=v.kind,
-                    device_id=v.device_id,
+                    device_id=v.device_id if v.kind != "ROOT" else 0,
                     pool=c.pool_name,
                     size_bytes=v.size_bytes,
                 )
@@ -147,6 +145,8 @@ async def create_backup(
             store=store,
             volumes=vols,
             queue=ctx.settings.templates_queue,
+            live_host=live_host,
+            hypervisor_name=vms.hypervisor_name(vm.id) if live_host else None,
         )
         flow = flows.CREATE_BACKUP.name
         return await _record(conn, intake, op, backup_id, "create", flow, inp, vm.zone_id)
@@ -157,6 +157,22 @@ async def create_backup(
         build=build,
         resource=BACKUPS,
     )
+
+
+async def _live_host(conn: Any, vm: Vm) -> str | None:
+    """None for a stopped VM (its pools snapshot its disks); for a running one, its host,
+    whose QEMU must snapshot the disks it holds (``live_disk_snapshot``)."""
+    if vm.state == VmState.STOPPED:
+        return None
+    host: Host | None = await repository.get(conn, HOSTS, vm.host_id) if vm.host_id else None
+    if vm.state != VmState.RUNNING or host is None:
+        raise Conflict(f"VM {vm.name} is {vm.state}: back it up Running or Stopped")
+    if not host.capabilities.get("live_disk_snapshot"):
+        raise Conflict(
+            f"VM {vm.name} runs on host {host.name}, which cannot snapshot a running guest's "
+            "disks: stop it to back it up"
+        )
+    return host.name
 
 
 async def delete_backup(

@@ -188,3 +188,46 @@ async def test_a_vm_backup_restores_a_volumes_bytes(
     assert restored["state"] == "Ready" and restored["size_bytes"] == 1 << 30
     assert _reads(restored["path"], 0x5C, 0) and _reads(disk, 0x11, 0)
     assert "backing-filename" not in _info(restored["path"])
+
+
+async def test_a_running_vm_is_backed_up_live(
+    api: httpx.AsyncClient, kvm: dict[str, Any], settings: Settings
+) -> None:
+    """A running real VM backed up: its QEMU snapshots each disk it holds, the pool
+    exports the snapshot (shared with the guest), QEMU deletes it; the VM keeps running
+    and a volume restored from the backup holds the data disk's bytes."""
+    await store(api, settings, kvm["zone"]["id"])
+    first = await deploy(api, kvm)
+    op = await wait_operation(api, first["operation"]["id"], timeout=180)
+    assert op["state"] == "succeeded", op
+    vm_id = first["resource"]["id"]
+    shown = await ok(await api.get(f"/vms/{vm_id}"))
+    await wait_console(shown["console"]["serial_log"], "STRATO-DISKS", timeout=120)
+    body = {"name": "data", "zone_id": kvm["zone"]["id"], "size_gb": 1}
+    vol = await ok(await api.post("/volumes", json=body), 201)
+
+    async def volume_op(verb: str, arg: Any = None) -> None:
+        r = await ok(await api.post(f"/volumes/{vol['id']}/{verb}", json=arg), 202)
+        op = await wait_operation(api, r["operation"]["id"], timeout=120)
+        assert op["state"] == "succeeded", op
+
+    await volume_op("attach", {"vm_id": vm_id})  # made on the pool, hot-plugged
+    await volume_op("detach")
+    disk = (await ok(await api.get(f"/volumes/{vol['id']}")))["path"]
+    write_pattern(disk, 0x6E)
+    await volume_op("attach", {"vm_id": vm_id})  # the running guest holds it again
+    offering = await ok(await api.post("/backup-offerings", json={"name": "live"}), 201)
+    r = await ok(await api.post(f"/vms/{vm_id}/backups", json={"offering_id": offering["id"]}), 202)
+    op = await wait_operation(api, r["operation"]["id"], timeout=180)
+    assert op["state"] == "succeeded", op
+    backup = await ok(await api.get(f"/backups/{r['resource']['id']}"))
+    assert backup["state"] == "BackedUp" and len(backup["volumes"]) == 2
+    assert (await ok(await api.get(f"/vms/{vm_id}")))["state"] == "Running"
+    assert "snapshots" not in _info(disk)  # QEMU deleted the snapshot it took
+
+    body = {"volume_id": vol["id"], "name": "restored"}
+    r = await ok(await api.post(f"/backups/{backup['id']}/volumes", json=body), 202)
+    op = await wait_operation(api, r["operation"]["id"], timeout=180)
+    assert op["state"] == "succeeded", op
+    restored = await ok(await api.get(f"/volumes/{r['resource']['id']}"))
+    assert _reads(restored["path"], 0x6E, 0)

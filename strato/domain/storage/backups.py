@@ -34,6 +34,10 @@ class CreateBackupInput(BaseModel):
     store: StoreRef
     volumes: list[BackupVolume]
     queue: str = "templates"  # the template service's (to prune old backups)
+    # A running VM: its host's QEMU takes and deletes each disk's snapshot (the VM's
+    # domain name on ``live_host``); the pool exports it, shared with the guest.
+    live_host: str | None = None
+    hypervisor_name: str | None = None
 
 
 class BackupDoneInput(BaseModel):

@@ -1,7 +1,8 @@
-"""CreateBackup: under the VM's lock (the VM stopped), each volume is snapshotted on its
-pool, the snapshot exported to the zone's image store (a standalone qcow2: the copy is
-consistent per disk) and deleted; the backup goes BackingUp -> BackedUp, or Error with
-the reason. Then the VM's oldest backups beyond its offering's retention are removed."""
+"""CreateBackup: under the VM's lock, each volume is snapshotted (by its pool while the VM
+is stopped; by the host's QEMU while it runs), the snapshot exported to the zone's image
+store (a standalone qcow2: the copy is consistent per disk) and deleted; the backup goes
+BackingUp -> BackedUp, or Error with the reason. Then the VM's oldest backups beyond its
+offering's retention are removed."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
-    from strato.domain.compute.payloads import VmResult
+    from strato.domain.compute.payloads import DiskSnapshotInput, VmResult
+    from strato.domain.compute.steps import DELETE_DISK_SNAPSHOT, SNAPSHOT_DISK
     from strato.domain.progress import StepProgress
     from strato.domain.storage import flows
     from strato.domain.storage.backups import (
@@ -21,7 +23,7 @@ with workflow.unsafe.imports_passed_through():
         CreateBackupInput,
         backup_key,
     )
-    from strato.domain.storage.payloads import PoolSnapshotInput
+    from strato.domain.storage.payloads import PoolSnapshotInput, device_name
     from strato.domain.storage.steps import (
         BACKUP_FAILED,
         BACKUP_FINISHED,
@@ -63,14 +65,15 @@ class CreateBackupWorkflow:
 
     async def _run(self, inp: CreateBackupInput, ops: VmOps) -> VmResult:
         self.steps.enter("validate")
-        await ops.begin("Stopped")
+        state = "Running" if inp.live_host else "Stopped"
+        await ops.begin(state)
         done: list[BackupVolume] = []
         for i, vol in enumerate(inp.volumes):
             self.steps.enter("copy volumes", f"{i + 1}/{len(inp.volumes)}: {vol.name}")
             try:
                 done.append(await self._copy(inp, ops, vol))
             except FailureError as err:
-                await ops.finish("Stopped")
+                await ops.finish(state)
                 raise ApplicationError(
                     f"backup of volume {vol.volume_id} failed: {failure_reason(err)}",
                     type=error_type(err),
@@ -81,17 +84,25 @@ class CreateBackupWorkflow:
             backup_id=inp.backup_id, operation_id=inp.operation_id, volumes=done
         )
         pruned = await ops.local(BACKUP_FINISHED, finished)
-        await ops.finish("Stopped")
+        await ops.finish(state)
         self.steps.enter("retention", f"{len(pruned)} older backup(s) to remove")
         for files in pruned:
             await remove(files, inp.operation_id, inp.queue)
         self.steps.finish(f"{len(done)} volume(s)")
-        return VmResult(vm_id=inp.vm_id, state="Stopped")
+        return VmResult(vm_id=inp.vm_id, state=state)
 
     async def _copy(self, inp: CreateBackupInput, ops: VmOps, vol: BackupVolume) -> BackupVolume:
-        """Snapshot, export, and delete the snapshot (whatever happened to the export)."""
+        """Snapshot, export, and delete the snapshot (whatever happened to the export).
+        A running VM's QEMU holds its disks: it takes and deletes their snapshots."""
         snap = PoolSnapshotInput(volume=vol.name, snapshot=f"strato-backup-{inp.backup_id}")
-        await ops.on_pool(CREATE_SNAPSHOT, vol.pool, snap)
+        live = None
+        if inp.live_host and inp.hypervisor_name and vol.device_id is not None:
+            live = DiskSnapshotInput(
+                name=inp.hypervisor_name, device=device_name(vol.device_id), snapshot=snap.snapshot
+            )
+            await ops.on_host(SNAPSHOT_DISK, inp.live_host, live)
+        else:
+            await ops.on_pool(CREATE_SNAPSHOT, vol.pool, snap)
         try:
             export = PoolExportInput(
                 volume=vol.name,
@@ -101,5 +112,10 @@ class CreateBackupWorkflow:
             )
             image = await ops.on_pool(EXPORT_SNAPSHOT, vol.pool, export, timeout=COPY_TIMEOUT)
         finally:
-            await ops.on_pool(DELETE_SNAPSHOT, vol.pool, snap, retry=BEST_EFFORT_RETRY)
+            if live is not None and inp.live_host:
+                await ops.on_host(
+                    DELETE_DISK_SNAPSHOT, inp.live_host, live, retry=BEST_EFFORT_RETRY
+                )
+            else:
+                await ops.on_pool(DELETE_SNAPSHOT, vol.pool, snap, retry=BEST_EFFORT_RETRY)
         return vol.model_copy(update={"path": image.path, "stored_bytes": image.size_bytes})
