@@ -129,7 +129,7 @@ async def create_policy(ctx: CommandContext, volume_id: UUID, body: PolicyCreate
                 },
             )
     except Exception:
-        await _delete_schedule(ctx.temporal, sid)
+        await delete_schedule(ctx.temporal, sid)
         raise
 
 
@@ -138,12 +138,13 @@ async def delete_policy(ctx: CommandContext, policy_id: UUID) -> None:
     await ctx.authorize(Action("snapshot_policy.delete", "snapshot_policy", policy_id))
     async with ctx.db.conn() as conn:
         policy: SnapshotPolicy = await repository.get(conn, POLICIES, policy_id)
-    await _delete_schedule(ctx.temporal, policy.schedule_id)
+    await delete_schedule(ctx.temporal, policy.schedule_id)
     async with ctx.db.tx() as conn:
         await repository.delete(conn, POLICIES, policy_id)
 
 
-async def _delete_schedule(client: Client, sid: str) -> None:
+async def delete_schedule(client: Client, sid: str) -> None:
+    """Delete a Temporal Schedule; one already gone is fine."""
     try:
         await client.get_schedule_handle(sid).delete()
     except RPCError as err:
@@ -162,7 +163,7 @@ async def reconcile(db: Database, client: Client) -> int:
         handle = client.get_schedule_handle(r["schedule_id"])
         try:
             if r["volume_state"] == "Expunged":
-                await _delete_schedule(client, r["schedule_id"])
+                await delete_schedule(client, r["schedule_id"])
                 async with db.tx() as conn:
                     await repository.delete(conn, POLICIES, r["id"])
             elif r["active"]:

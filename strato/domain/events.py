@@ -165,6 +165,7 @@ CRUD_RESOURCES = (
     "template",
     "image_store",
     "backup_offering",
+    "backup_schedule",
     "backup",
     "network",
     "affinity_group",

@@ -13,6 +13,7 @@ from temporalio.worker import Interceptor, Worker
 
 from strato.activities.registry import data_service
 from strato.commands import operations, policies, templates, view
+from strato.commands.backup_schedules import BackupScheduleActivities
 from strato.commands.policy_steps import PolicyActivities
 from strato.domain.ids import ORCHESTRATION_QUEUE
 from strato.schema.db import Database
@@ -36,7 +37,14 @@ def build_worker(
 ) -> Worker:
     # Steps that act through the command layer (snapshot policies) need the engine and
     # the settings, not only the database.
-    platform = PolicyActivities(db, client, settings).all() if settings is not None else []
+    platform = (
+        [
+            *PolicyActivities(db, client, settings).all(),
+            *BackupScheduleActivities(db, client, settings).all(),
+        ]
+        if settings is not None
+        else []
+    )
     return Worker(
         client,
         task_queue=queue,

@@ -139,6 +139,21 @@ async def _template_operations(
         body = {"volume_id": root["id"], "name": unique("restored")}
         await done(await api.post(f"/backups/{backup['id']}/volumes", json=body))
         await done(await api.delete(f"/backups/{backup['id']}"))
+        # A backup schedule, fired once by hand.
+        vm_id = vm["resource"]["id"]
+        await ok(
+            await api.post(f"/vms/{vm_id}/backup-offering", json={"offering_id": offering["id"]})
+        )
+        body = {"interval_type": "DAILY", "schedule": "00:03"}
+        sched = await ok(await api.post(f"/vms/{vm_id}/backup-schedules", json=body), 201)
+        await platform.client.get_schedule_handle(sched["schedule_id"]).trigger()
+        for _ in range(150):
+            page = await ok(await api.get("/backups", params={"vm_id": vm_id}))
+            if any(b["state"] == "BackedUp" for b in page["items"]):
+                break
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(2)  # the run waits for the backup's operation
+        assert (await api.delete(f"/backup-schedules/{sched['id']}")).status_code == 204
         await act(api, vm["resource"]["id"], "destroy", {"expunge": True})
         for _ in range(100):
             got = await ok(await api.get(f"/vms/{vm['resource']['id']}"))

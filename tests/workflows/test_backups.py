@@ -4,6 +4,7 @@ restored from a backup, a backup deleted; the refusals that change nothing."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -112,3 +113,45 @@ async def test_a_failed_copy_leaves_the_backup_error_and_the_vm_free(
     (pool,) = platform.fleet.pools.values()
     assert await pool.list_snapshots(f"strato-vol-{root['id']}") == []  # its snapshot went
     await act(api, vm["id"], "start")  # the VM's lock was given back
+
+
+async def test_scheduled_backups_fire_and_keep_the_retention(
+    api: httpx.AsyncClient, platform: Platform, db: Database, settings: Settings
+) -> None:
+    settings.snapshot_policy_every_s = 2.0  # every schedule fires every 2 s
+    fab = await vm_zone(api, hosts=1)
+    vm = await running_vm(api, fab)
+    await act(api, vm["id"], "stop")
+    await store(api, settings, fab["zone"]["id"])
+    offering = await ok(
+        await api.post("/backup-offerings", json={"name": unique("o"), "retention": 1}), 201
+    )
+    await ok(
+        await api.post(f"/vms/{vm['id']}/backup-offering", json={"offering_id": offering["id"]})
+    )
+    bad = await api.post(
+        f"/vms/{vm['id']}/backup-schedules", json={"interval_type": "DAILY", "schedule": "99:99"}
+    )
+    assert bad.status_code == 422
+    sched = await ok(
+        await api.post(
+            f"/vms/{vm['id']}/backup-schedules",
+            json={"interval_type": "DAILY", "schedule": "30:02", "timezone": "Europe/Paris"},
+        ),
+        201,
+    )
+    assert sched["schedule_id"] == f"backup-schedule:{sched['id']}"
+    desc = await platform.client.get_schedule_handle(sched["schedule_id"]).describe()
+    assert desc.id == sched["schedule_id"]
+
+    async def states() -> list[str]:
+        page = await ok(await api.get("/backups", params={"vm_id": vm["id"]}))
+        return sorted(b["state"] for b in page["items"])
+
+    async with asyncio.timeout(60):  # fires, and the retention of 1 removes the older
+        while (await states()).count("Removed") < 1:
+            await asyncio.sleep(0.5)
+    assert (await states()).count("BackedUp") <= 1
+    assert (await api.delete(f"/backup-schedules/{sched['id']}")).status_code == 204
+    page = await ok(await api.get("/backup-schedules", params={"vm_id": vm["id"]}))
+    assert page["items"] == []

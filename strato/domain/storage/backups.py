@@ -66,6 +66,20 @@ class BackupResult(BaseModel):
     state: str
 
 
+class ScheduleRef(BaseModel):
+    schedule_id: UUID  # the backup schedule's row
+
+
+class ScheduleFireInput(BaseModel):
+    schedule_id: UUID
+    firing: str  # the run's workflow id: the Idempotency-Key of its backup
+
+
+class ScheduleFired(BaseModel):
+    workflow_id: str | None = None
+    skipped: str | None = None
+
+
 class RestoreVolumeInput(VolumeRef):
     """A new volume (Creating, claimed on ``pool``) from one volume of a backup."""
 

@@ -8,6 +8,7 @@ from strato.domain.storage.backups import (
     CreateBackupInput,
     DeleteBackupInput,
     RestoreVolumeInput,
+    ScheduleRef,
 )
 from strato.domain.storage.payloads import (
     AttachVolumeInput,
@@ -92,3 +93,4 @@ DELETE_BACKUP: Flow[DeleteBackupInput, BackupResult] = Flow(
 RESTORE_BACKUP_VOLUME: Flow[RestoreVolumeInput, VolumeResult] = Flow(
     "RestoreBackupVolume", RestoreVolumeInput, VolumeResult
 )
+RECURRING_BACKUP: Flow[ScheduleRef, str] = Flow("RecurringBackup", ScheduleRef, str)

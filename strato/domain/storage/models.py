@@ -66,6 +66,16 @@ class Backup(Entity):
     current_operation_id: UUID | None = None
 
 
+class BackupSchedule(Entity):
+    """Recurring backups of one VM, as a Temporal Schedule (``schedule_id``)."""
+
+    vm_id: UUID
+    interval_type: str
+    schedule: str
+    timezone: str = "UTC"
+    schedule_id: str
+
+
 class DiskOffering(Entity):
     name: str
     display_text: str = ""

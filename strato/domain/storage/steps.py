@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from strato.domain.compute.payloads import VmRef
 from strato.domain.steps import Step
-from strato.domain.storage.backups import BackupDoneInput, BackupFiles
+from strato.domain.storage.backups import (
+    BackupDoneInput,
+    BackupFiles,
+    ScheduleFired,
+    ScheduleFireInput,
+)
 from strato.domain.storage.payloads import (
     PolicyFired,
     PolicyFireInput,
@@ -128,3 +133,7 @@ BACKUP_FINISHED: Step[BackupDoneInput, list[BackupFiles]] = Step(
 )
 BACKUP_FAILED: Step[BackupDoneInput, None] = Step("records.backup_failed", BackupDoneInput, None)
 BACKUP_REMOVED: Step[BackupDoneInput, None] = Step("records.backup_removed", BackupDoneInput, None)
+# A backup schedule's runs (orchestration queue; they call commands, so not local).
+BACKUP_FIRE: Step[ScheduleFireInput, ScheduleFired] = Step(
+    "backup_schedules.fire", ScheduleFireInput, ScheduleFired
+)

@@ -7,12 +7,19 @@ from uuid import UUID
 
 from strato.domain.errors import Conflict, NotFound
 from strato.domain.storage.backups import BackupDoneInput, BackupFiles, backup_key
-from strato.domain.storage.models import Backup, BackupOffering
+from strato.domain.storage.models import Backup, BackupOffering, BackupSchedule
 from strato.schema import events
 from strato.schema.repository import TableSpec
 from strato.schema.storage import templates
 
 OFFERINGS = TableSpec("backup_offerings", "backup_offering", BackupOffering)
+SCHEDULES = TableSpec(
+    "backup_schedules",
+    "backup_schedule",
+    BackupSchedule,
+    state_column=None,
+    references={"vm_id": "vm"},
+)
 BACKUPS = TableSpec(
     "backups",
     "backup",

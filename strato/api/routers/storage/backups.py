@@ -13,12 +13,13 @@ from pydantic import Field
 from strato.api.crud import crud_router, list_response
 from strato.api.deps import CallerDep, CommandsDep, DbDep
 from strato.api.schemas.common import Filter, ListPage, Name, Request, Text
+from strato.commands import backup_schedules as schedules
 from strato.commands import backups as commands
 from strato.commands.view import Accepted
 from strato.domain.compute.models import Vm
-from strato.domain.storage.models import Backup
+from strato.domain.storage.models import Backup, BackupSchedule
 from strato.schema import repository
-from strato.schema.storage.backups import BACKUPS, OFFERINGS
+from strato.schema.storage.backups import BACKUPS, OFFERINGS, SCHEDULES
 
 IdemKey = Annotated[str | None, Header(max_length=255)]
 _ACCEPTED: dict[str, Any] = {"status_code": status.HTTP_202_ACCEPTED, "response_model": Accepted}
@@ -43,6 +44,10 @@ class OfferingFilter(Filter):
 class BackupFilter(Filter):
     vm_id: UUID | None = None
     state: Literal["BackingUp", "BackedUp", "Error", "Removing", "Removed"] | None = None
+
+
+class ScheduleFilter(Filter):
+    vm_id: UUID | None = None
 
 
 router = APIRouter(tags=["backups"])
@@ -76,6 +81,37 @@ async def create(
     idempotency_key: IdemKey = None,
 ) -> Accepted:
     return _located(response, await commands.create_backup(ctx, id, body, idempotency_key))
+
+
+@router.post(
+    "/vms/{id}/backup-schedules",
+    status_code=status.HTTP_201_CREATED,
+    response_model=BackupSchedule,
+    summary="Back a VM up on a schedule (a Temporal Schedule)",
+)
+async def create_schedule(
+    id: UUID, body: schedules.BackupScheduleCreate, ctx: CommandsDep, response: Response
+) -> Any:
+    row = await schedules.create_schedule(ctx, id, body)
+    response.headers["Location"] = f"/api/v1/backup-schedules/{row.id}"
+    return row
+
+
+@router.get(
+    "/backup-schedules", response_model=ListPage[BackupSchedule], summary="List backup schedules"
+)
+async def list_schedules(db: DbDep, _: CallerDep, flt: Annotated[ScheduleFilter, Query()]) -> Any:
+    return await list_response(db, SCHEDULES, flt)
+
+
+@router.delete(
+    "/backup-schedules/{id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete a backup schedule (its backups stay)",
+)
+async def delete_schedule(id: UUID, ctx: CommandsDep) -> Response:
+    await schedules.delete(ctx, id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/backups", response_model=ListPage[Backup], summary="List backups")
