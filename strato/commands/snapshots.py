@@ -219,7 +219,14 @@ async def delete_snapshot(
         "delete",
         flows.DELETE_SNAPSHOT.name,
         idempotency_key,
-        volume_states={VolumeState.READY, VolumeState.DESTROY, VolumeState.ERROR},
+        # Expunged: a backed-up snapshot outlives its volume; deleting it removes its
+        # backup (the volume's row is locked for the operation, its file long gone).
+        volume_states={
+            VolumeState.READY,
+            VolumeState.DESTROY,
+            VolumeState.ERROR,
+            VolumeState.EXPUNGED,
+        },
         snapshot_states=ON_PRIMARY | {SnapshotState.ERROR},
     )
 

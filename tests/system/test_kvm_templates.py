@@ -137,6 +137,11 @@ async def test_a_snapshot_backup_survives_a_killed_agent_and_makes_a_template(
     await wait_console(got["console"]["serial_log"], "STRATO-DISKS vda", timeout=120)
     assert _reads(got["volumes"][0]["path"], 0x3C, 0)
 
+    # Deleting the snapshot deletes its backup in the image store too.
+    r = await ok(await api.delete(f"/snapshots/{snap_id}"), 202)
+    assert (await wait_operation(api, r["operation"]["id"], timeout=120))["state"] == "succeeded"
+    assert list(backups.iterdir()) == []
+
 
 def _reads(path: str, pattern: int, offset: int) -> bool:
     """The pattern at ``offset``, read shared (a guest may hold the image)."""

@@ -75,6 +75,11 @@ async def test_a_backup_outlives_its_volume(
     await vol_op(api, vol["id"], "destroy", {"expunge": True})
     assert (await ok(await api.get(f"/snapshots/{snap['id']}")))["state"] == "BackedUp"
     assert (await ok(await api.get(f"/snapshots/{other['id']}")))["state"] == "Destroyed"
+    # Deleted later: its backup goes, the expunged volume stays expunged.
+    await snap_op(api, snap["id"], "delete")
+    assert (await ok(await api.get(f"/snapshots/{snap['id']}")))["state"] == "Destroyed"
+    vol = await ok(await api.get(f"/volumes/{vol['id']}"))
+    assert vol["state"] == "Expunged" and vol["current_operation_id"] is None
 
 
 async def test_a_template_from_a_snapshot_deploys(
