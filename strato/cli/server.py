@@ -141,6 +141,7 @@ def run_doctor(args: argparse.Namespace, settings: Settings) -> int:
                 repair=args.repair,
                 reach_s=args.reach_s,
                 cache_idle_s=settings.template_cache_idle_s,
+                templates_queue=settings.templates_queue,
             )
         finally:
             await db.close()

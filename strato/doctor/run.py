@@ -17,11 +17,13 @@ from strato.doctor.findings import Checks, DriverRepairs, Finding
 from strato.domain.fabric import flows
 from strato.domain.fabric.payloads import InventoryInput, InventoryResult
 from strato.domain.ids import workflow_id
+from strato.domain.storage.payloads import StoreKey
 from strato.schema.compute import audit as compute_audit
 from strato.schema.compute import vms as compute_vms
 from strato.schema.db import Database
 from strato.schema.fabric import audit as fabric_audit
 from strato.schema.storage import audit as storage_audit
+from strato.schema.storage import templates as storage_templates
 
 
 @dataclass
@@ -87,6 +89,7 @@ async def examine(
     repair: bool = False,
     reach_s: float = 10.0,
     cache_idle_s: float = 3600.0,
+    templates_queue: str | None = None,
 ) -> Report:
     """Run every check; with ``repair`` apply every fix. ``client`` None: database only."""
     c = Checks(db, repair=repair)
@@ -112,6 +115,12 @@ async def examine(
     await network.addresses(c)
     if client is not None:
         await _compare_drivers(db, client, c, queue=queue, reach_s=reach_s, report=report)
+        if templates_queue is not None:
+            await _compare_stores(
+                db, client, c, queue=queue, templates=templates_queue, reach_s=reach_s
+            )
+        else:
+            c.notes.append("image stores not compared (no template service queue given)")
     report.findings = c.findings
     report.notes = c.notes
     return report
@@ -148,6 +157,61 @@ async def _compare_drivers(
     await storage.pools_report(c, pool_reports, taken_at, repairs)
     if c.repair and (repairs.undefine or repairs.delete):
         await _repair_drivers(db, client, c, repairs, queue=queue, reach_s=reach_s, at=taken_at)
+
+
+async def _compare_stores(
+    db: Database, client: Client, c: Checks, *, queue: str, templates: str, reach_s: float
+) -> None:
+    """The image stores' listings (asked of the template service) against the records;
+    with ``repair``, images nothing records are deleted (re-checked first)."""
+    async with db.conn() as conn:
+        refs = [storage_templates.store_ref(r) for r in await storage_audit.image_stores(conn)]
+        taken_at = await fabric_audit.now(conn)
+    if not refs:
+        return
+    ask = InventoryInput(stores=refs, templates_queue=templates, reach_s=reach_s)
+    inv = await _inventory(client, queue, ask)
+    by_name = {r.name: r for r in refs}
+    listed = {
+        by_name[s.store].store_id: (by_name[s.store], s.images)
+        for s in inv.stores
+        if s.images is not None
+    }
+    c.notes += [
+        f"image store {s.store} did not answer: {s.error}" for s in inv.stores if s.images is None
+    ]
+    drops: list[tuple[Finding, StoreKey]] = []
+    await storage.stores_report(c, listed, taken_at, drops)
+    if not (c.repair and drops):
+        return
+    async with db.tx() as conn:
+        still = [
+            (f, k)
+            for f, k in drops
+            if await storage_audit.image_still_orphan(conn, k.store.store_id, k.key)
+        ]
+        if not still:
+            return
+        done = await _inventory(
+            client,
+            queue,
+            InventoryInput(
+                drop_images=[k for _, k in still], templates_queue=templates, reach_s=reach_s
+            ),
+        )
+        c.notes += sorted(done.failed_repairs)
+        for fix, _ in still:
+            if any(note.startswith(f"could not {fix.fix}:") for note in done.failed_repairs):
+                continue
+            fix.repaired = True
+            await fabric_audit.record_repair(
+                conn,
+                check=fix.check,
+                resource_type="image_store",
+                resource_id=None,
+                detail=fix.detail,
+                fix=fix.fix,
+            )
 
 
 async def _repair_drivers(

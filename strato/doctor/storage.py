@@ -10,6 +10,7 @@ from uuid import UUID
 from strato.doctor.findings import Checks, Delete, DriverRepairs, Finding
 from strato.domain.fabric.payloads import PoolVolume
 from strato.domain.states import TRANSITIONAL_VOLUME
+from strato.domain.storage.payloads import ImageEntry, StoreKey, StoreRef
 from strato.domain.storage.specs import VolumeInfo
 from strato.schema.storage import audit
 
@@ -190,3 +191,41 @@ async def unused_template_copies(c: Checks, idle_s: float) -> None:
             "hand it to the cache's garbage collection (the orchestrator removes it)",
             partial(audit.evict_template_copy, template_id=r["template_id"], pool_id=r["pool_id"]),
         )
+
+
+async def stores_report(
+    c: Checks,
+    stores: dict[UUID, tuple[StoreRef, list[ImageEntry]]],
+    taken_at: datetime,
+    drops: list[tuple[Finding, StoreKey]],
+) -> None:
+    """Each image store's listing against the records: an image nothing records (deleted
+    through the template service), a template copy recorded Ready that is not there."""
+    for store_id, (ref, images) in sorted(stores.items(), key=lambda s: s[1][0].name):
+        listed = {i.key for i in images}
+        rows = await c.read(audit.store_images, store_id)
+        busy = await c.read(audit.backups_in_progress, store_id)
+        recorded = {r["key"] for r in rows}
+        for r in rows:
+            missing = r["key"] not in listed and r["updated_at"] < taken_at
+            if r["kind"] == "template" and r["state"] == "Ready" and missing:
+                await c.found(
+                    "image-missing",
+                    "template",
+                    r["ref"],
+                    f"template image {r['key']} in {ref.name}",
+                    f"the template's copy is Ready in {ref.name}, which does not hold it",
+                    "mark the copy Error (copy or register the template again)",
+                    partial(audit.forget_template_image, template_id=r["ref"], store_id=store_id),
+                )
+        for key in sorted(listed - recorded):
+            if any(key.startswith(p) for p in busy):
+                continue
+            finding = Finding(
+                "orphan-image",
+                f"image {key} in {ref.name}",
+                "the image store holds an image no record names",
+                f"delete {key} in {ref.name}",
+            )
+            c.findings.append(finding)
+            drops.append((finding, StoreKey(store=ref, key=key)))

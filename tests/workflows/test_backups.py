@@ -89,7 +89,12 @@ async def test_backup_retention_restore_delete(
     assert again.status_code == 409
     vm_now = await ok(await api.get(f"/vms/{vm['id']}"))
     assert vm_now["state"] == "Stopped" and vm_now["current_operation_id"] is None
-    report = await examine(db, platform.client, queue=settings.orchestration_queue)
+    report = await examine(
+        db,
+        platform.client,
+        queue=settings.orchestration_queue,
+        templates_queue=settings.templates_queue,
+    )
     assert report.clean, report.as_dict()
 
 

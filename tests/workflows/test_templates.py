@@ -173,7 +173,12 @@ async def test_register_deploy_copy_delete(
     async with db.conn() as conn:
         assert await conn.fetchval("SELECT count(*) FROM template_stores") == 0
         assert await conn.fetchval("SELECT count(*) FROM template_pool_cache") == 0
-    report = await examine(db, platform.client, queue=settings.orchestration_queue)
+    report = await examine(
+        db,
+        platform.client,
+        queue=settings.orchestration_queue,
+        templates_queue=settings.templates_queue,
+    )
     assert report.clean, report.as_dict()
 
 
@@ -274,7 +279,12 @@ async def test_bad_images_end_in_error_with_the_reason(
         assert why in op["error"]["message"], (case, op["error"])
     # Nothing half-made is left in the store, and nothing is in it at all.
     assert store_files(settings) == []
-    report = await examine(db, platform.client, queue=settings.orchestration_queue)
+    report = await examine(
+        db,
+        platform.client,
+        queue=settings.orchestration_queue,
+        templates_queue=settings.templates_queue,
+    )
     assert report.clean, report.as_dict()
 
 
@@ -408,4 +418,42 @@ async def test_the_doctor_knows_template_copies(
     async with asyncio.timeout(30):
         while copy in {v.name for v in await pool.list_volumes()}:
             await asyncio.sleep(0.2)
+    assert await checks() == {}
+
+
+async def test_the_doctor_compares_image_stores(
+    api: httpx.AsyncClient,
+    platform: Platform,
+    db: Database,
+    settings: Settings,
+    images: ImageServer,
+) -> None:
+    """An image nothing records (deleted through the template service), a template copy
+    recorded Ready whose image is gone (marked Error)."""
+    fab = await vm_zone(api, hosts=0, network=False)
+    sec = await store(api, settings, fab["zone"]["id"])
+    tpl, _ = await register(api, fab["zone"]["id"], images.url(qcow2(images, "d.qcow2")))
+    root = Path(sec["url"].removeprefix("file://"))
+
+    async def checks(repair: bool = False) -> dict[str, bool]:
+        report = await examine(
+            db,
+            platform.client,
+            queue=settings.orchestration_queue,
+            repair=repair,
+            templates_queue=settings.templates_queue,
+        )
+        return {f.check: f.repaired for f in report.findings}
+
+    assert await checks() == {}
+    stray = root / "template" / str(uuid.uuid4())
+    await asyncio.to_thread(stray.write_bytes, b"left behind")
+    assert await checks(repair=True) == {"orphan-image": True}
+    assert not await asyncio.to_thread(stray.exists)
+
+    await asyncio.to_thread((root / "template" / tpl["id"]).unlink)
+    assert await checks(repair=True) == {"image-missing": True}
+    async with db.conn() as conn:
+        state = await conn.fetchval("SELECT state FROM template_stores")
+    assert state == "Error"
     assert await checks() == {}

@@ -29,11 +29,13 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from strato.activities.collect import activities_of
+from strato.domain.storage.payloads import ImageEntry
 from strato.domain.storage.steps import (
     DELETE_STORED,
     DISCARD_STAGED,
     DOWNLOAD_TEMPLATE,
     IMPORT_TEMPLATE,
+    LIST_IMAGES,
 )
 from strato.domain.storage.templates import (
     DownloadInput,
@@ -146,6 +148,14 @@ class TemplateActivities:
     async def delete(self, inp: StoreKey) -> None:
         """Idempotent: deleting a missing image succeeds."""
         await self.store(inp.store).delete(inp.key)
+
+    @activity.defn(name=LIST_IMAGES.name)
+    async def list_images(self, store: StoreRef) -> list[ImageEntry]:
+        """Every published image of the store (for `strato doctor`). Read-only."""
+        return [
+            ImageEntry(key=i.key, size_bytes=i.size_bytes)
+            for i in await self.store(store).list_images()
+        ]
 
     @activity.defn(name=IMPORT_TEMPLATE.name)
     async def import_image(self, inp: ImportInput) -> ImageResult:

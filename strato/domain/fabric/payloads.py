@@ -14,6 +14,7 @@ from uuid import UUID
 from pydantic import BaseModel, Field
 
 from strato.domain.compute.specs import VmPowerInfo
+from strato.domain.storage.payloads import ImageEntry, StoreKey, StoreRef
 from strato.domain.storage.specs import VolumeInfo
 
 
@@ -160,6 +161,11 @@ class InventoryInput(BaseModel):
     delete: list[PoolVolume] = Field(default_factory=list)
     # How long an agent may take to pick the task up before it counts as unreachable.
     reach_s: float = 10.0
+    # Image stores to list, and images nothing records to delete there, by the template
+    # service on its queue.
+    stores: list[StoreRef] = Field(default_factory=list)
+    drop_images: list[StoreKey] = Field(default_factory=list)
+    templates_queue: str = "templates"
 
 
 class HostInventory(BaseModel):
@@ -174,8 +180,15 @@ class PoolInventory(BaseModel):
     error: str | None = None
 
 
+class StoreInventory(BaseModel):
+    store: str
+    images: list[ImageEntry] | None = None
+    error: str | None = None
+
+
 class InventoryResult(BaseModel):
     hosts: list[HostInventory] = Field(default_factory=list)
     pools: list[PoolInventory] = Field(default_factory=list)
+    stores: list[StoreInventory] = Field(default_factory=list)
     # One line per requested undefine/delete that failed.
     failed_repairs: list[str] = Field(default_factory=list)

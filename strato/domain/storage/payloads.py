@@ -103,6 +103,13 @@ class StoreKey(BaseModel):
     key: str
 
 
+class ImageEntry(BaseModel):
+    """An image an image store holds (its inventory, for `strato doctor`)."""
+
+    key: str
+    size_bytes: int
+
+
 class SnapshotBackup(BaseModel):
     """Where a snapshot's backup is in secondary storage."""
 

@@ -11,6 +11,7 @@ from strato.domain.storage.backups import (
     ScheduleFireInput,
 )
 from strato.domain.storage.payloads import (
+    ImageEntry,
     PolicyFired,
     PolicyFireInput,
     PolicyRef,
@@ -19,6 +20,7 @@ from strato.domain.storage.payloads import (
     PoolImportInput,
     PoolResizeInput,
     PoolSnapshotInput,
+    StoreRef,
     VolumeBeginInput,
     VolumeClaimInput,
     VolumeContext,
@@ -95,6 +97,9 @@ DOWNLOAD_TEMPLATE: Step[DownloadInput, ImageResult] = Step(
 )
 DISCARD_STAGED: Step[StoreKey, None] = Step("templates.discard_staged", StoreKey, None)
 DELETE_STORED: Step[StoreKey, None] = Step("templates.delete_stored", StoreKey, None)
+LIST_IMAGES: Step[StoreRef, list[ImageEntry]] = Step(
+    "templates.list_images", StoreRef, list[ImageEntry]
+)
 IMPORT_TEMPLATE: Step[ImportInput, ImageResult] = Step("templates.import", ImportInput, ImageResult)
 # A snapshot exported to an image store, by the pool holding its volume.
 EXPORT_SNAPSHOT: Step[PoolExportInput, ImageResult] = Step(

@@ -145,7 +145,64 @@ async def unused_template_copies(conn: Any, idle_s: float) -> list[Any]:
     return rows
 
 
+async def image_stores(conn: Any) -> list[Any]:
+    """The image stores to compare (Up or ReadOnly)."""
+    rows: list[Any] = await conn.fetch(
+        "SELECT * FROM image_stores WHERE state <> 'Disabled' ORDER BY name"
+    )
+    return rows
+
+
+async def store_images(conn: Any, store_id: UUID) -> list[Any]:
+    """The images records say the store holds (or is being given): templates' copies,
+    snapshots' backups, VM backups' volumes, with their state and last change."""
+    rows: list[Any] = await conn.fetch(
+        """SELECT 'template/' || template_id::text AS key, 'template' AS kind,
+                  template_id AS ref, state, updated_at
+           FROM template_stores WHERE store_id = $1
+           UNION ALL
+           SELECT 'snapshot/' || id::text, 'snapshot', id, state, updated_at FROM snapshots
+           WHERE (backup_store_id = $1 AND state <> 'Destroyed') OR state = 'BackingUp'
+           UNION ALL
+           SELECT 'backup/' || b.id::text || '-' || (v ->> 'volume_id'), 'backup', b.id,
+                  b.state, b.updated_at
+           FROM backups b CROSS JOIN LATERAL jsonb_array_elements(b.volumes) v
+           WHERE b.store_id = $1 AND b.state <> 'Removed'""",
+        store_id,
+    )
+    return rows
+
+
+async def backups_in_progress(conn: Any, store_id: UUID) -> list[str]:
+    """Key prefixes of the store's backups being made (their volumes not recorded yet)."""
+    rows = await conn.fetch(
+        "SELECT id FROM backups WHERE store_id = $1 AND state = 'BackingUp'", store_id
+    )
+    return [f"backup/{r['id']}-" for r in rows]
+
+
 # -- fixes ----------------------------------------------------------------------------
+
+
+async def forget_template_image(conn: Any, *, template_id: UUID, store_id: UUID) -> bool:
+    """A template's copy the store does not hold: its record goes Error (another copy, or
+    a new registration, is needed)."""
+    status = await conn.execute(
+        """UPDATE template_stores SET state = 'Error',
+                  last_error = 'its image is not in the store (strato doctor)',
+                  updated_at = clock_timestamp()
+           WHERE template_id = $1 AND store_id = $2 AND state = 'Ready'""",
+        template_id,
+        store_id,
+    )
+    return bool(status.endswith(" 1"))
+
+
+async def image_still_orphan(conn: Any, store_id: UUID, key: str) -> bool:
+    """Before an image is deleted: still no record names it."""
+    return key not in {r["key"] for r in await store_images(conn, store_id)} and not any(
+        key.startswith(p) for p in await backups_in_progress(conn, store_id)
+    )
 
 
 async def forget_template_copy(conn: Any, *, template_id: UUID, pool_id: UUID) -> bool:

@@ -24,10 +24,12 @@ with workflow.unsafe.imports_passed_through():
         InventoryInput,
         InventoryResult,
         PoolInventory,
+        StoreInventory,
     )
     from strato.domain.ids import compute_queue, storage_queue
     from strato.domain.steps import Step
-    from strato.domain.storage.steps import DELETE_VOLUME, LIST_VOLUMES
+    from strato.domain.storage.payloads import StoreRef
+    from strato.domain.storage.steps import DELETE_STORED, DELETE_VOLUME, LIST_IMAGES, LIST_VOLUMES
     from strato.workflows.common import calls
     from strato.workflows.common.failures import failure_reason
 
@@ -91,4 +93,29 @@ class InventoryWorkflow:
 
         hosts = await asyncio.gather(*(host(h) for h in inp.hosts))
         pools = await asyncio.gather(*(pool(p) for p in inp.pools))
-        return InventoryResult(hosts=list(hosts), pools=list(pools), failed_repairs=failed)
+        stores: list[StoreInventory] = []
+        if inp.stores or inp.drop_images:  # image stores: the template service's
+            failed += await self._stores(inp, call, attempt, stores)
+        return InventoryResult(
+            hosts=list(hosts), pools=list(pools), stores=stores, failed_repairs=failed
+        )
+
+    async def _stores(
+        self, inp: InventoryInput, call: Any, attempt: Any, stores: list[StoreInventory]
+    ) -> list[str]:
+        """Delete the images nothing records, then list every store."""
+        queue = inp.templates_queue
+        drops = [
+            attempt(f"delete {d.key} in {d.store.name}", call(DELETE_STORED, queue, d))
+            for d in inp.drop_images
+        ]
+        failed = [note for note in await asyncio.gather(*drops) if note]
+
+        async def store(ref: StoreRef) -> StoreInventory:
+            try:
+                return StoreInventory(store=ref.name, images=await call(LIST_IMAGES, queue, ref))
+            except FailureError as err:
+                return StoreInventory(store=ref.name, error=failure_reason(err))
+
+        stores.extend(await asyncio.gather(*(store(s) for s in inp.stores)))
+        return failed
