@@ -9,13 +9,12 @@ from typing import Any
 
 import httpx
 
-from strato.doctor import examine
 from strato.schema.db import Database
 from strato.settings import Settings
 from tests.conftest import Platform
 from tests.helpers import ok, table_counts, unique, wait_operation
 from tests.workflows.test_snapshots import ready_volume
-from tests.workflows.test_templates import store
+from tests.workflows.test_templates import doctor_clean, store
 from tests.workflows.test_volumes import running_vm, vol_op
 from tests.workflows.vm_helpers import act, vm_zone
 
@@ -89,13 +88,7 @@ async def test_backup_retention_restore_delete(
     assert again.status_code == 409
     vm_now = await ok(await api.get(f"/vms/{vm['id']}"))
     assert vm_now["state"] == "Stopped" and vm_now["current_operation_id"] is None
-    report = await examine(
-        db,
-        platform.client,
-        queue=settings.orchestration_queue,
-        templates_queue=settings.templates_queue,
-    )
-    assert report.clean, report.as_dict()
+    await doctor_clean(db, platform, settings)
 
 
 async def test_a_failed_copy_leaves_the_backup_error_and_the_vm_free(

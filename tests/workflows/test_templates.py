@@ -96,6 +96,17 @@ async def expunge(api: httpx.AsyncClient, db: Database, accepted: list[dict[str,
             await asyncio.sleep(0.2)
 
 
+async def doctor_clean(db: Database, platform: Platform, settings: Settings) -> None:
+    """`strato doctor` finds nothing, image stores compared too."""
+    report = await examine(
+        db,
+        platform.client,
+        queue=settings.orchestration_queue,
+        templates_queue=settings.templates_queue,
+    )
+    assert report.clean, report.as_dict()
+
+
 async def evict(db: Database, platform: Platform, settings: Settings) -> int:
     """One pass of the cache's garbage collection, with no idle time."""
     return await template_commands.evict_idle(db, platform.client, 0, settings.orchestration_queue)
@@ -173,13 +184,7 @@ async def test_register_deploy_copy_delete(
     async with db.conn() as conn:
         assert await conn.fetchval("SELECT count(*) FROM template_stores") == 0
         assert await conn.fetchval("SELECT count(*) FROM template_pool_cache") == 0
-    report = await examine(
-        db,
-        platform.client,
-        queue=settings.orchestration_queue,
-        templates_queue=settings.templates_queue,
-    )
-    assert report.clean, report.as_dict()
+    await doctor_clean(db, platform, settings)
 
 
 async def test_twenty_concurrent_deploys_make_one_copy(
@@ -279,13 +284,7 @@ async def test_bad_images_end_in_error_with_the_reason(
         assert why in op["error"]["message"], (case, op["error"])
     # Nothing half-made is left in the store, and nothing is in it at all.
     assert store_files(settings) == []
-    report = await examine(
-        db,
-        platform.client,
-        queue=settings.orchestration_queue,
-        templates_queue=settings.templates_queue,
-    )
-    assert report.clean, report.as_dict()
+    await doctor_clean(db, platform, settings)
 
 
 @pytest.fixture
