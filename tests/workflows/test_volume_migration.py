@@ -126,3 +126,33 @@ async def test_a_root_volume_moves_and_its_vm_starts_there(
     await act(api, vm_id, "start")
     vm = await ok(await api.get(f"/vms/{vm_id}"))
     assert vm["state"] == "Running" and vm["volumes"][0]["pool_id"] == p2["id"]
+
+
+async def test_a_migrating_volume_refuses_other_operations(
+    api: httpx.AsyncClient, platform: Platform, db: Database
+) -> None:
+    """While a volume is Migrating, a snapshot, an attach or another migration of it is
+    refused (409, nothing changed); it is Ready on its new pool afterwards."""
+    fab = await vm_zone(api, hosts=1)
+    vm = await running_vm(api, fab)
+    vol = await ready_volume(api, fab, vm)
+    p2 = await _second_pool(api, fab, 100 * GiB)
+    platform.fleet.faults.latency_ms = 1500  # every simulated call: the copy takes a while
+    try:
+        r = await ok(
+            await api.post(f"/volumes/{vol['id']}/migrate", json={"pool_id": p2["id"]}), 202
+        )
+        counts = await table_counts(db)
+        for path, body in (
+            (f"/volumes/{vol['id']}/snapshots", None),
+            (f"/volumes/{vol['id']}/attach", {"vm_id": vm["id"]}),
+            (f"/volumes/{vol['id']}/migrate", {"pool_id": vol["pool_id"]}),
+        ):
+            refused = await api.post(path, json=body)
+            assert refused.status_code == 409, (path, refused.text)
+        assert await table_counts(db) == counts
+    finally:
+        platform.fleet.faults.latency_ms = 0
+    op = await wait_operation(api, r["operation"]["id"])
+    assert op["state"] == "succeeded", op
+    assert (await ok(await api.get(f"/volumes/{vol['id']}")))["pool_id"] == p2["id"]
