@@ -43,6 +43,7 @@ def _activity_modules() -> Iterator[ModuleType]:
     """strato.activities, and the steps that act through the command layer."""
     yield from _modules(strato.activities)
     yield importlib.import_module("strato.commands.policy_steps")
+    yield importlib.import_module("strato.commands.backup_schedules")
 
 
 def _activities() -> dict[str, Any]:
