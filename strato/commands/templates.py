@@ -291,7 +291,7 @@ async def evict_idle(
     for r in rows:
         op = r["claimed_by"] or uuid4()
         async with db.tx() as conn:
-            if not await templates.evict_begin(conn, r["template_id"], r["pool_id"], op):
+            if not await templates.evict_begin(conn, r["template_id"], r["pool_id"], op, idle_s):
                 continue
         inp = EvictInput(
             template_id=r["template_id"],

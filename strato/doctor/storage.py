@@ -193,6 +193,10 @@ async def unused_template_copies(c: Checks, idle_s: float) -> None:
         )
 
 
+# The kinds of images Strato keeps in a store; anything else there is left alone.
+STORE_KINDS = ("template", "snapshot", "backup")
+
+
 async def stores_report(
     c: Checks,
     stores: dict[UUID, tuple[StoreRef, list[ImageEntry]]],
@@ -219,8 +223,8 @@ async def stores_report(
                     partial(audit.forget_template_image, template_id=r["ref"], store_id=store_id),
                 )
         for key in sorted(listed - recorded):
-            if any(key.startswith(p) for p in busy):
-                continue
+            if key.split("/")[0] not in STORE_KINDS or any(key.startswith(p) for p in busy):
+                continue  # not Strato's kind of image, or a backup being made
             finding = Finding(
                 "orphan-image",
                 f"image {key} in {ref.name}",

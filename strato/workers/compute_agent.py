@@ -182,12 +182,16 @@ class ComputeAgent:
         for name, pool in sorted(wanted.items()):
             if name in self.pool_workers:
                 continue
-            storage = load("storage", pool.driver)(
-                pool.name,
-                path=pool.url,
-                image_roots=self.settings.image_root_list,
-                pool_roots=self.settings.pool_root_list,
-            )
+            try:
+                storage = load("storage", pool.driver)(
+                    pool.name,
+                    path=pool.url,
+                    image_roots=self.settings.image_root_list,
+                    pool_roots=self.settings.pool_root_list,
+                )
+            except Exception as err:  # one pool it cannot serve: the others still are
+                log.error("cannot serve pool %s (%s at %s): %s", name, pool.driver, pool.url, err)
+                continue
             worker = Worker(
                 self.client,
                 task_queue=storage_queue(pool.name),

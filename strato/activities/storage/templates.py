@@ -135,8 +135,11 @@ class TemplateActivities:
                 "template-too-large",
             )
         if inp.format == "raw" and inp.convert_raw:
-            _beat(TransferProgress(phase="verify", done=facts.file_size, total=facts.file_size))
-            await _beating(store.convert(key, "raw", "qcow2"))
+            verifying = TransferProgress(
+                phase="verify", done=facts.file_size, total=facts.file_size
+            )
+            _beat(verifying)
+            await _beating(store.convert(key, "raw", "qcow2"), verifying)
         _beat(TransferProgress(phase="publish"))
 
     @activity.defn(name=DISCARD_STAGED.name)
@@ -166,7 +169,7 @@ class TemplateActivities:
         except ImageNotFound as err:
             raise _permanent(str(err), "template-missing") from err
         target = self.store(inp.target)
-        copied = await _beating(target.import_image(inp.key, image))
+        copied = await _beating(target.import_image(inp.key, image), TransferProgress(phase="copy"))
         facts = await target.inspect(inp.key, "qcow2" if _is_qcow2(copied.path) else "raw")
         return ImageResult(
             path=copied.path,
@@ -199,10 +202,9 @@ def _beat(progress: TransferProgress) -> None:
     activity.heartbeat(progress.model_dump())
 
 
-async def _beating(call: Any) -> Any:
-    """Await ``call`` while heartbeating the last progress again (a conversion is long)."""
+async def _beating(call: Any, last: TransferProgress) -> Any:
+    """Await ``call`` while heartbeating ``last`` again (a conversion is long)."""
     task = asyncio.ensure_future(call)
-    last = _previous()
     try:
         while True:
             done, _ = await asyncio.wait({task}, timeout=2.0)
@@ -251,6 +253,10 @@ class _Fetch:
     async def run(self) -> str | None:
         staged = await self.store.staged_size(self.key)
         offset = min(self.prev.done, staged)
+        if offset and not self.prev.validator and offset != self.prev.total:
+            # No ETag or Last-Modified to ask If-Range with: the rest might come from a
+            # changed file, so it all comes again.
+            offset = 0
         if offset and self.hasher is not None:
             async for chunk in self.store.read_staged(self.key, offset):
                 await asyncio.to_thread(self.hasher.update, chunk)

@@ -160,28 +160,41 @@ class DirectorySecondaryStorage(SecondaryStorage):
 
     async def inspect(self, key: str, fmt: str) -> ImageFacts:
         file = self._staged(key)
-        if not await asyncio.to_thread(file.exists):
+        if fmt == "qcow2" and await asyncio.to_thread(self._converted(key).exists):
+            file = self._converted(key)
+        elif not await asyncio.to_thread(file.exists):
             file = self._published(key)
             if not await asyncio.to_thread(file.exists):
                 raise ImageNotFound(f"no image {key} in store {self.store_name}")
         return await self._facts(file, "raw" if fmt == "iso" else fmt)
 
+    def _converted(self, key: str) -> Path:
+        """The staged image converted, beside the downloaded bytes (which stay as they
+        came, so a resumed download still appends to and hashes them)."""
+        staged = self._staged(key)
+        return staged.with_name(staged.name + ".converted")
+
     async def convert(self, key: str, source_fmt: str, target_fmt: str) -> ImageFacts:
-        file = self._staged(key)
+        file, done = self._staged(key), self._converted(key)
         tmp = file.with_name(file.name + ".conv")
         await self._tool("convert", "-q", "-f", source_fmt, "-O", target_fmt, str(file), str(tmp))
-        await asyncio.to_thread(os.replace, tmp, file)
-        return await self._facts(file, target_fmt)
+        await asyncio.to_thread(os.replace, tmp, done)
+        return await self._facts(done, target_fmt)
 
     async def publish(self, key: str) -> StoredImage:
-        staged, published = self._staged(key), self._published(key)
+        staged, published, done = self._staged(key), self._published(key), self._converted(key)
+        if await asyncio.to_thread(done.exists):  # the converted image is what is published
+            await asyncio.to_thread(os.replace, done, published)
         with contextlib.suppress(FileNotFoundError):
-            await asyncio.to_thread(os.replace, staged, published)
+            if await asyncio.to_thread(published.exists):
+                await asyncio.to_thread(staged.unlink)
+            else:
+                await asyncio.to_thread(os.replace, staged, published)
         return await self.get(key)
 
     async def discard(self, key: str) -> None:
         staged = self._staged(key)
-        for file in (staged, staged.with_name(staged.name + ".conv")):
+        for file in (staged, staged.with_name(staged.name + ".conv"), self._converted(key)):
             with contextlib.suppress(FileNotFoundError):
                 await asyncio.to_thread(file.unlink)
 

@@ -105,8 +105,9 @@ class SecondaryStorage(abc.ABC):
 
     @abc.abstractmethod
     async def convert(self, key: str, source_fmt: str, target_fmt: str) -> ImageFacts:
-        """Post-condition: the staged image is ``target_fmt`` with the same virtual
-        content. Atomic: a crash leaves the old stage or the new one, never half."""
+        """Post-condition: the staged image, once published, is ``target_fmt`` with the
+        same virtual content; the staged bytes themselves stay as they were (a resumed
+        transfer still appends to them). Atomic: a crash leaves no half conversion."""
 
     @abc.abstractmethod
     async def publish(self, key: str) -> StoredImage:

@@ -114,7 +114,12 @@ async def finished(conn: Any, inp: BackupDoneInput) -> list[BackupFiles]:
         row["vm_id"],
         row["offering_id"],
     )
-    pruned = []
+    # A retried step whose first try committed: what it marked is still this run's.
+    marked = await conn.fetch(
+        "SELECT * FROM backups WHERE state = 'Removing' AND current_operation_id = $1",
+        inp.operation_id,
+    )
+    pruned = [await files(conn, b) for b in marked]
     for b in old:
         await move(
             conn,

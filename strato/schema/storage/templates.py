@@ -331,10 +331,12 @@ async def cache_done(conn: Any, inp: CacheDoneInput) -> None:
     )
 
 
+# Nothing is cloned from the copy: no live volume on its pool, and no volume of its
+# template migrating (the target pool's copy is the one it is being rebased onto).
 _UNREFERENCED = """
     NOT EXISTS (SELECT 1 FROM volumes v
-                WHERE v.template_id = c.template_id AND v.pool_id = c.pool_id
-                  AND v.state <> 'Expunged')"""
+                WHERE v.template_id = c.template_id AND v.state <> 'Expunged'
+                  AND (v.pool_id = c.pool_id OR v.state = 'Migrating'))"""
 
 
 async def evictable(conn: Any, *, idle_s: float, limit: int = 20) -> list[Any]:
@@ -354,18 +356,24 @@ async def evictable(conn: Any, *, idle_s: float, limit: int = 20) -> list[Any]:
     return rows
 
 
-async def evict_begin(conn: Any, template_id: UUID, pool_id: UUID, op: UUID) -> bool:
-    """Mark a copy Evicting, atomically with the check that nothing uses it (a deploy
-    claiming it meanwhile waits, then copies anew). False: it is in use again."""
+async def evict_begin(
+    conn: Any, template_id: UUID, pool_id: UUID, op: UUID, idle_s: float = 0.0
+) -> bool:
+    """Mark a copy Evicting, atomically with the check that nothing uses it and nothing
+    claimed it for ``idle_s`` (a deploy claiming it meanwhile waits, then copies anew).
+    False: it is in use again."""
     row = await conn.fetchrow(
         f"""UPDATE template_pool_cache c SET state = 'Evicting', claimed_by = $3
             WHERE c.template_id = $1 AND c.pool_id = $2
-              AND (c.state = 'Ready' OR (c.state = 'Evicting' AND c.claimed_by = $3))
+              AND ((c.state = 'Ready'
+                    AND c.used_at < clock_timestamp() - make_interval(secs => $4))
+                   OR (c.state = 'Evicting' AND c.claimed_by = $3))
               AND {_UNREFERENCED}
             RETURNING c.name""",
         template_id,
         pool_id,
         op,
+        idle_s,
     )
     return row is not None
 

@@ -394,6 +394,9 @@ async def fail_safe(conn: Any, volume_id: UUID, operation_id: UUID, error: str, 
     if current == VolumeState.RESIZING:
         # The command grew the claim for the new size; the volume keeps its recorded size.
         await pools.resize_claim(conn, volume_id, row["size_bytes"], force=True)
+    if current == VolumeState.MIGRATING and row["pool_id"] is not None:
+        # The command moved the claim to the target: back to where the file is recorded.
+        await pools.move_claim(conn, volume_id, row["pool_id"], force=True)
     columns = {
         "current_operation_id": None,
         "current_operation_kind": None,
