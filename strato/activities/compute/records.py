@@ -7,8 +7,8 @@ orchestrator worker. Domain errors become non-retryable ApplicationErrors.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import Any
 from uuid import UUID
 
 from temporalio import activity
@@ -16,7 +16,7 @@ from temporalio.exceptions import ApplicationError
 
 from strato.activities.collect import activities_of
 from strato.activities.compute.vm_volumes import VmVolumeActivities
-from strato.activities.fabric.records import permanent
+from strato.activities.fabric.records import InTransaction, permanent
 from strato.domain.compute.payloads import (
     Placement,
     PlaceResult,
@@ -47,7 +47,7 @@ from strato.domain.compute.steps import (
     VM_RELEASE_POOL,
     VM_SCALE_CLAIM,
 )
-from strato.domain.errors import InsufficientCapacity, NotFound, StratoError
+from strato.domain.errors import InsufficientCapacity, NotFound
 from strato.domain.network.payloads import NicInfo
 from strato.domain.states import VmState, VolumeState
 from strato.domain.storage.payloads import VolumeReadyInput
@@ -55,7 +55,6 @@ from strato.domain.storage.steps import VOLUME_READY, VOLUMES_EXPUNGED
 from strato.drivers.registry import load
 from strato.schema import repository
 from strato.schema.compute import capacity, vms
-from strato.schema.db import Database
 from strato.schema.network import ipam
 from strato.schema.storage import pools, snapshots, volumes
 from strato.schema.tables import SERVICE_OFFERINGS
@@ -64,20 +63,8 @@ from strato.schema.tables import SERVICE_OFFERINGS
 # zone only when none of them can be claimed.
 SHORTLIST = 200
 
-T = TypeVar("T")
 
-
-class VmRecordsActivities:
-    def __init__(self, db: Database) -> None:
-        self.db = db
-
-    async def _tx(self, fn: Callable[[Any], Awaitable[T]]) -> T:
-        try:
-            async with self.db.tx() as conn:
-                return await fn(conn)
-        except StratoError as err:
-            raise permanent(err) from err
-
+class VmRecordsActivities(InTransaction):
     @activity.defn(name=VM_BEGIN.name)
     async def vm_begin(self, inp: VmBeginInput) -> VmContext:
         """Enter the operation's transitional state; return what the workflow needs."""

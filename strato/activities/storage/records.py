@@ -6,16 +6,16 @@ orchestrator worker. Domain errors become non-retryable ApplicationErrors.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import Any
 
 from temporalio import activity
 
 from strato.activities.collect import activities_of
-from strato.activities.fabric.records import permanent
+from strato.activities.fabric.records import InTransaction
 from strato.activities.storage.backup_records import BackupRecordsActivities
 from strato.activities.storage.template_records import TemplateRecordsActivities
-from strato.domain.errors import InsufficientCapacity, StratoError
+from strato.domain.errors import InsufficientCapacity
 from strato.domain.storage.payloads import (
     PoolClaim,
     VolumeBeginInput,
@@ -32,23 +32,10 @@ from strato.domain.storage.steps import (
     VOLUME_FAIL_SAFE,
     VOLUME_FINISH,
 )
-from strato.schema.db import Database
 from strato.schema.storage import pools, volumes
 
-T = TypeVar("T")
 
-
-class VolumeRecordsActivities:
-    def __init__(self, db: Database) -> None:
-        self.db = db
-
-    async def _tx(self, fn: Callable[[Any], Awaitable[T]]) -> T:
-        try:
-            async with self.db.tx() as conn:
-                return await fn(conn)
-        except StratoError as err:
-            raise permanent(err) from err
-
+class VolumeRecordsActivities(InTransaction):
     @activity.defn(name=VOLUME_BEGIN.name)
     async def volume_begin(self, inp: VolumeBeginInput) -> VolumeContext:
         return await self._tx(lambda c: volumes.begin(c, inp))

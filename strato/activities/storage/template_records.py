@@ -3,14 +3,13 @@ a template's copies in image stores and on pools, and its state. All idempotent.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import Any
 
 from temporalio import activity
 
 from strato.activities.collect import activities_of
-from strato.activities.fabric.records import permanent
-from strato.domain.errors import StratoError
+from strato.activities.fabric.records import InTransaction
 from strato.domain.storage.steps import (
     TEMPLATE_CACHE_CLAIM,
     TEMPLATE_CACHE_DONE,
@@ -26,23 +25,10 @@ from strato.domain.storage.templates import (
     TemplateFailedInput,
     TemplateStoredInput,
 )
-from strato.schema.db import Database
 from strato.schema.storage import templates
 
-T = TypeVar("T")
 
-
-class TemplateRecordsActivities:
-    def __init__(self, db: Database) -> None:
-        self.db = db
-
-    async def _tx(self, fn: Callable[[Any], Awaitable[T]]) -> T:
-        try:
-            async with self.db.tx() as conn:
-                return await fn(conn)
-        except StratoError as err:
-            raise permanent(err) from err
-
+class TemplateRecordsActivities(InTransaction):
     @activity.defn(name=TEMPLATE_STORED.name)
     async def template_stored(self, inp: TemplateStoredInput) -> None:
         await self._tx(lambda c: templates.stored(c, inp))

@@ -170,7 +170,8 @@ class TemplateActivities:
             raise _permanent(str(err), "template-missing") from err
         target = self.store(inp.target)
         copied = await _beating(target.import_image(inp.key, image), TransferProgress(phase="copy"))
-        facts = await target.inspect(inp.key, "qcow2" if _is_qcow2(copied.path) else "raw")
+        qcow2 = await asyncio.to_thread(_is_qcow2, copied.path)
+        facts = await target.inspect(inp.key, "qcow2" if qcow2 else "raw")
         return ImageResult(
             path=copied.path,
             size_bytes=copied.size_bytes,
