@@ -139,11 +139,13 @@ def test_subsystems_do_not_reach_into_each_other_sideways() -> None:
 
 
 def test_admin_commands_need_only_the_sdk() -> None:
-    """strato/cli/admin.py and output.py talk to a platform through strato.sdk alone, so
+    """strato/cli's admin command modules talk to a platform through strato.sdk alone, so
     the client works where none of the server is installed."""
-    for name in ("admin.py", "output.py"):
+    for name in ("admin.py", "storage.py", "common.py", "output.py"):
         for m in imports(ROOT / "cli" / name):
-            assert m.startswith(("strato.sdk", "strato.cli.output")), f"cli/{name} imports {m}"
+            assert m.startswith(("strato.sdk", "strato.cli.output", "strato.cli.common")), (
+                f"cli/{name} imports {m}"
+            )
 
 
 def test_modules_stay_small() -> None:

@@ -1,10 +1,10 @@
 """VM backups (CloudStack's backup offerings): assign a VM to an offering, back it up (a
-full copy of each volume, from a snapshot), restore one of its volumes as a new volume,
-delete a backup.
+full copy of each volume, from a snapshot), delete a backup. Restores are
+:mod:`strato.commands.backup_restore`'s.
 
 Refused here, with nothing changed: a running VM on a host that cannot snapshot a running
 guest's disks (stop it), a VM with no offering, a zone without an image store, a
-backup not BackedUp, a volume not in the backup, no pool with room for the restore.
+backup not BackedUp or being restored from.
 """
 
 from __future__ import annotations
@@ -18,22 +18,21 @@ from strato.commands.auth import Action
 from strato.commands.context import CommandContext, Intake
 from strato.commands.view import Accepted
 from strato.domain.compute.models import Vm
-from strato.domain.errors import Conflict, InsufficientCapacity, InvalidInput, NotFound
+from strato.domain.errors import Conflict, InvalidInput, NotFound
 from strato.domain.fabric.models import Host
-from strato.domain.fields import Name, Request, Text
-from strato.domain.states import VmState, VolumeState
+from strato.domain.fields import Request
+from strato.domain.states import VmState
 from strato.domain.storage import flows
 from strato.domain.storage.backups import (
     BackupVolume,
     CreateBackupInput,
     DeleteBackupInput,
-    RestoreVolumeInput,
 )
 from strato.schema import repository
 from strato.schema.compute import vms
 from strato.schema.compute.vms import VMS
 from strato.schema.operations import OperationRecord
-from strato.schema.storage import backups, pools, templates, volumes
+from strato.schema.storage import backups, templates, volumes
 from strato.schema.storage.backups import BACKUPS, OFFERINGS
 from strato.schema.tables import HOSTS
 
@@ -44,12 +43,6 @@ class BackupOfferingAssign(Request):
 
 class BackupCreate(Request):
     offering_id: UUID | None = None  # else the VM's own
-
-
-class BackupRestoreVolume(Request):
-    volume_id: UUID  # the volume of the backup to restore
-    name: Name
-    owner: Text = ""
 
 
 async def assign_offering(ctx: CommandContext, vm_id: UUID, body: BackupOfferingAssign) -> Vm:
@@ -73,12 +66,11 @@ async def _record(
     flow: str,
     inp: BaseModel,
     zone_id: UUID,
-    resource: str = "backup",
 ) -> OperationRecord:
     return await intake.record(
         conn,
         operation_id=op,
-        resource_type=resource,
+        resource_type="backup",
         resource_id=backup_id,
         verb=verb,
         workflow_type=flow,
@@ -183,6 +175,7 @@ async def delete_backup(
     async def build(conn: Any, intake: Intake) -> OperationRecord:
         op = uuid4()
         row = await backups.lock(conn, backup_id, op, {"BackedUp", "Error"})
+        await backups.refuse_if_restoring(conn, backup_id)
         await backups.move(conn, backup_id, "Removing", op)
         inp = DeleteBackupInput(
             operation_id=op,
@@ -198,67 +191,3 @@ async def delete_backup(
         build=build,
         resource=BACKUPS,
     )
-
-
-async def restore_volume(
-    ctx: CommandContext, backup_id: UUID, body: BackupRestoreVolume, idempotency_key: str | None
-) -> Accepted:
-    """A new data volume, on a pool of the backup's zone (the source volume's if it has
-    room), from one volume of a BackedUp backup."""
-    await ctx.authorize(Action("backup.restore", "backup", backup_id))
-
-    async def build(conn: Any, intake: Intake) -> OperationRecord:
-        op, vol_id = uuid4(), uuid4()
-        backup = await repository.get(conn, BACKUPS, backup_id)
-        if backup.state != "BackedUp":
-            raise Conflict(f"backup {backup_id} is {backup.state}, not BackedUp")
-        entry = next((v for v in backup.volumes if v["volume_id"] == str(body.volume_id)), None)
-        if entry is None:
-            raise InvalidInput(
-                f"volume_id: volume {body.volume_id} is not in backup {backup_id}",
-                field="volume_id",
-            )
-        size = int(entry["size_bytes"])
-        await repository.insert(
-            conn,
-            volumes.VOLUMES,
-            {
-                "id": vol_id,
-                "name": body.name,
-                "zone_id": backup.zone_id,
-                "kind": "DATADISK",
-                "size_bytes": size,
-                "owner": body.owner,
-            },
-            operation_id=op,
-        )
-        await volumes.acquire(conn, vol_id, op, "restore", {VolumeState.ALLOCATED})
-        pool = await _claim(conn, vol_id, backup.zone_id, body.volume_id, size)
-        await volumes.enter(conn, vol_id, VolumeState.CREATING, op)
-        inp = RestoreVolumeInput(
-            volume_id=vol_id,
-            operation_id=op,
-            name=volumes.storage_name(vol_id),
-            pool=pool,
-            source=entry["path"],
-            size_bytes=size,
-        )
-        flow = flows.RESTORE_BACKUP_VOLUME.name
-        return await _record(
-            conn, intake, op, vol_id, "restore", flow, inp, backup.zone_id, resource="volume"
-        )
-
-    return await ctx.run(
-        idempotency_key=idempotency_key,
-        request_body={"restore": str(backup_id), **body.model_dump(mode="json")},
-        build=build,
-        resource=volumes.VOLUMES,
-    )
-
-
-async def _claim(conn: Any, vol_id: UUID, zone_id: UUID, source_id: UUID, size: int) -> str:
-    """Room on the source volume's pool if it has it, else on another pool of the zone."""
-    for pool_id, name in await pools.in_zone(conn, zone_id, prefer_volume=source_id):
-        if await pools.claim_on(conn, vol_id, pool_id, size):
-            return str(name)
-    raise InsufficientCapacity(f"no pool of the zone has room for {size} bytes")

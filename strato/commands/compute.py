@@ -118,6 +118,31 @@ async def _deployable(conn: Any, tpl: Template, body: VmDeploy) -> None:
         raise InvalidInput(f"template_id: template {tpl.name} is not in that zone")
 
 
+def vm_row(
+    vm_id: UUID,
+    name: str,
+    display_name: str,
+    zone_id: UUID,
+    off: ServiceOffering,
+    template_id: UUID,
+    owner: str,
+) -> dict[str, Any]:
+    """A new VM's row (Allocated), sized by its offering."""
+    return {
+        "id": vm_id,
+        "name": name,
+        "display_name": display_name or name,
+        "zone_id": zone_id,
+        "service_offering_id": off.id,
+        "template_id": template_id,
+        "owner": owner,
+        "cpu_count": off.cpu_count,
+        "cpu_speed_mhz": off.cpu_speed_mhz,
+        "memory_mb": off.memory_mb,
+        "state": VmState.ALLOCATED.value,
+    }
+
+
 async def deploy_vm(ctx: CommandContext, body: VmDeploy, idempotency_key: str | None) -> Accepted:
     """DeployVm: a VM row (Allocated) and its root volume, locked for the deploy."""
     await ctx.authorize(Action("vm.deploy", "vm"))
@@ -134,24 +159,8 @@ async def deploy_vm(ctx: CommandContext, body: VmDeploy, idempotency_key: str | 
             raise InvalidInput(f"service_offering_id: offering {off.name} is {off.state}")
         await _deployable(conn, tpl, body)
         vm_id, op_id, vol_id = uuid4(), uuid4(), uuid4()
-        vm = await repository.insert(
-            conn,
-            VMS,
-            {
-                "id": vm_id,
-                "name": body.name,
-                "display_name": body.display_name or body.name,
-                "zone_id": body.zone_id,
-                "service_offering_id": off.id,
-                "template_id": tpl.id,
-                "owner": body.owner,
-                "cpu_count": off.cpu_count,
-                "cpu_speed_mhz": off.cpu_speed_mhz,
-                "memory_mb": off.memory_mb,
-                "state": VmState.ALLOCATED.value,
-            },
-            operation_id=op_id,
-        )
+        row = vm_row(vm_id, body.name, body.display_name, body.zone_id, off, tpl.id, body.owner)
+        vm = await repository.insert(conn, VMS, row, operation_id=op_id)
         size = (body.root_disk_size_gb or 0) * GiB or tpl.size_bytes or 8 * GiB
         await repository.insert(
             conn,

@@ -98,7 +98,8 @@ async def _template_operations(
     www: Path,
 ) -> None:
     """Every template workflow: a register that succeeds and one that fails, a copy to
-    another zone, a deploy from it then the cache's eviction, a delete."""
+    another zone, a deploy from it then the cache's eviction, a delete; the snapshot
+    exports and VM backups (a volume and a VM restored) that use the image store."""
     from tests.images_http import serving
     from tests.workflows.test_templates import evict, qcow2, register, store
 
@@ -138,6 +139,9 @@ async def _template_operations(
         root = (await ok(await api.get(f"/vms/{vm['resource']['id']}")))["volumes"][0]
         body = {"volume_id": root["id"], "name": unique("restored")}
         await done(await api.post(f"/backups/{backup['id']}/volumes", json=body))
+        r = await api.post(f"/backups/{backup['id']}/vms", json={"name": unique("phoenix")})
+        await done(r)  # a new VM from the backup, then gone (its template is deleted below)
+        await act(api, (await ok(r, 202))["resource"]["id"], "destroy", {"expunge": True})
         await done(await api.delete(f"/backups/{backup['id']}"))
         # A backup schedule, fired once by hand.
         vm_id = vm["resource"]["id"]

@@ -194,6 +194,26 @@ async def test_a_vm_backup_restores_a_volumes_bytes(
     assert _reads(restored["path"], 0x5C, 0) and _reads(disk, 0x11, 0)
     assert "backing-filename" not in _info(restored["path"])
 
+    # The whole VM restored as a new one: the real guest boots from the restored root
+    # (standalone, the same bytes as the source's) and sees the restored data disk.
+    r = await ok(await api.post(f"/backups/{backup['id']}/vms", json={"name": "phoenix"}), 202)
+    op = await wait_operation(api, r["operation"]["id"], timeout=180)
+    assert op["state"] == "succeeded", op
+    new = await ok(await api.get(f"/vms/{r['resource']['id']}"))
+    assert new["state"] == "Running"
+    await wait_console(new["console"]["serial_log"], "STRATO-DISKS vda vdb", timeout=120)
+    root, data = sorted(new["volumes"], key=lambda v: v["device_id"] or 0)
+    assert "backing-filename" not in _info(root["path"])
+    compare = subprocess.run(
+        ["qemu-img", "compare", "-U", shown["volumes"][0]["path"], root["path"]],
+        capture_output=True,
+        text=True,
+    )
+    assert compare.returncode == 0, compare.stdout + compare.stderr
+    assert _reads(data["path"], 0x5C, 0)
+    r = await ok(await api.post(f"/vms/{new['id']}/stop", json={"force": True}), 202)
+    assert (await wait_operation(api, r["operation"]["id"], timeout=120))["state"] == "succeeded"
+
 
 async def test_a_running_vm_is_backed_up_live(
     api: httpx.AsyncClient, kvm: dict[str, Any], settings: Settings

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import signal
@@ -208,6 +209,19 @@ def test_up_serves_stops_cleanly_and_restarts_with_state(
             env, "vm", "deploy", "name=web2", "zone=demo", "offering=small", "template=img1"
         )
         assert web2.returncode == 0 and "succeeded: done" in web2.stdout, web2.stdout + web2.stderr
+        # web2 backed up (into the image store), on a schedule too, and restored as web3
+        assert _cli(env, "backup-offerings", "create", "name=nightly").returncode == 0
+        assert _cli(env, "vm", "stop", "web2").returncode == 0
+        bk = _cli(env, "backup", "create", "web2", "offering=nightly", "--json")
+        assert bk.returncode == 0 and '"succeeded"' in bk.stdout, bk.stdout + bk.stderr
+        sched = _cli(
+            env, "backup-schedule", "create", "web2", "interval_type=DAILY", "schedule=30:02"
+        )
+        assert sched.returncode == 0 and "backup-schedule:" in sched.stdout, sched.stderr
+        backup_id = json.loads(bk.stdout)["resource"]["id"]
+        web3 = _cli(env, "backup", "restore-vm", backup_id, "name=web3")
+        assert web3.returncode == 0 and "(vm.restore)" in web3.stdout, web3.stdout + web3.stderr
+        assert '"state": "Running"' in _cli(env, "vm", "show", "web3", "--json").stdout
         children = descendants(again.proc.pid)
     finally:
         assert again.stop(signal.SIGTERM) == 0

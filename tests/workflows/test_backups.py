@@ -153,3 +153,105 @@ async def test_scheduled_backups_fire_and_keep_the_retention(
     assert (await api.delete(f"/backup-schedules/{sched['id']}")).status_code == 204
     page = await ok(await api.get("/backup-schedules", params={"vm_id": vm["id"]}))
     assert page["items"] == []
+
+
+async def _backed_up_vm(api: httpx.AsyncClient, settings: Settings) -> tuple[Any, Any]:
+    """A stopped VM with a data disk, its offering, and a BackedUp backup of it."""
+    fab = await vm_zone(api, hosts=1)
+    vm = await running_vm(api, fab)
+    data = await ready_volume(api, fab, vm)
+    await vol_op(api, data["id"], "attach", {"vm_id": vm["id"]})
+    await act(api, vm["id"], "stop")
+    await store(api, settings, fab["zone"]["id"])
+    offering = await ok(await api.post("/backup-offerings", json={"name": unique("o")}), 201)
+    return vm, await backup(api, vm["id"], offering_id=offering["id"])
+
+
+async def restore_vm(api: httpx.AsyncClient, backup_id: str, **body: Any) -> Any:
+    r = await ok(await api.post(f"/backups/{backup_id}/vms", json=body), 202)
+    return r
+
+
+async def test_a_backup_restored_as_a_new_vm(
+    api: httpx.AsyncClient, platform: Platform, db: Database, settings: Settings
+) -> None:
+    vm, b = await _backed_up_vm(api, settings)
+    source = await ok(await api.get(f"/vms/{vm['id']}"))
+
+    # Refused, nothing changed: an unknown offering, a backup that does not exist.
+    counts = await table_counts(db)
+    bad = await api.post(
+        f"/backups/{b['id']}/vms", json={"name": "x", "service_offering_id": vm["id"]}
+    )
+    assert bad.status_code == 422 and "service_offering_id" in bad.text, bad.text
+    gone = await api.post(f"/backups/{vm['id']}/vms", json={"name": "x"})
+    assert gone.status_code == 404, gone.text
+    assert await table_counts(db) == counts
+
+    # While the copies are made the backup cannot be deleted, nor pruned.
+    platform.fleet.faults.latency_ms = 800
+    try:
+        r = await restore_vm(api, b["id"], name="phoenix")
+        busy = await api.delete(f"/backups/{b['id']}")
+        assert busy.status_code == 409 and "being restored" in busy.text, busy.text
+        op = await wait_operation(api, r["operation"]["id"])
+    finally:
+        platform.fleet.faults.latency_ms = 0
+    assert op["state"] == "succeeded", op
+    new = await ok(await api.get(f"/vms/{r['resource']['id']}"))
+    assert new["state"] == "Running" and new["name"] == "phoenix"
+    assert new["service_offering_id"] == source["service_offering_id"]
+    vols = await ok(await api.get("/volumes", params={"vm_id": new["id"], "limit": 10}))
+    got = sorted((v["kind"], v["device_id"], v["size_bytes"]) for v in vols["items"])
+    want = sorted((v["kind"], v["device_id"] or 0, v["size_bytes"]) for v in b["volumes"])
+    assert got == want
+    for v in vols["items"]:  # files of their own, naming their backup
+        assert v["state"] == "Ready" and v["restored_from"] == b["id"] and v["path"]
+        assert v["template_id"] is None
+    # The source VM is untouched; the restored one stops and starts as any VM.
+    assert (await ok(await api.get(f"/vms/{vm['id']}")))["state"] == "Stopped"
+    await act(api, new["id"], "stop")
+    await act(api, new["id"], "start")
+
+    stopped = await restore_vm(api, b["id"], name="cold", start=False)
+    op = await wait_operation(api, stopped["operation"]["id"])
+    assert op["state"] == "succeeded", op
+    cold = await ok(await api.get(f"/vms/{stopped['resource']['id']}"))
+    assert cold["state"] == "Stopped" and cold["current_operation_id"] is None
+    r = await ok(await api.delete(f"/backups/{b['id']}"), 202)  # no restore under way now
+    assert (await wait_operation(api, r["operation"]["id"]))["state"] == "succeeded"
+    await doctor_clean(db, platform, settings)
+
+
+async def test_a_failed_restore_leaves_nothing_but_a_vm_in_error(
+    api: httpx.AsyncClient, platform: Platform, db: Database, settings: Settings
+) -> None:
+    _, b = await _backed_up_vm(api, settings)
+    (pool,) = platform.fleet.pools.values()
+
+    async def allocated() -> int:
+        page = await ok(await api.get("/storage-pools", params={"name": pool.pool_name}))
+        (row,) = page["items"]
+        return int(row["allocated_bytes"])
+
+    before = await allocated()
+    platform.fleet.faults.fail_ops = frozenset({"cache_template"})
+    platform.fleet.faults.fail_rate = 1.0
+    try:
+        r = await restore_vm(api, b["id"], name="doomed")
+        op = await wait_operation(api, r["operation"]["id"])
+    finally:
+        platform.fleet.faults.fail_rate = 0.0
+        platform.fleet.faults.fail_ops = frozenset()
+    assert op["state"] == "failed", op
+    new = await ok(await api.get(f"/vms/{r['resource']['id']}"))
+    assert new["state"] == "Error" and "restore failed" in new["last_error"], new
+    assert await allocated() == before  # every claim released
+    vols = await ok(await api.get("/volumes", params={"vm_id": new["id"], "limit": 10}))
+    assert [v["kind"] for v in vols["items"]] == ["ROOT"]  # its data volumes went
+    names = {v.name for v in await pool.list_volumes()}
+    assert not any(f"strato-vol-{v['id']}" in names for v in vols["items"])
+    r = await ok(await api.delete(f"/backups/{b['id']}"), 202)  # not held by the failure
+    assert (await wait_operation(api, r["operation"]["id"]))["state"] == "succeeded"
+    await act(api, new["id"], "destroy", {"expunge": True})
+    await doctor_clean(db, platform, settings)

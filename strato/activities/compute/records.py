@@ -22,6 +22,7 @@ from strato.domain.compute.payloads import (
     PlaceResult,
     PlanInput,
     PoolPlacement,
+    RestoredInput,
     ScaleClaimInput,
     ScaleClaimResult,
     VmBeginInput,
@@ -45,6 +46,7 @@ from strato.domain.compute.steps import (
     VM_RELEASE_HOST,
     VM_RELEASE_NICS,
     VM_RELEASE_POOL,
+    VM_RESTORED,
     VM_SCALE_CLAIM,
 )
 from strato.domain.errors import InsufficientCapacity, NotFound
@@ -56,7 +58,7 @@ from strato.drivers.registry import load
 from strato.schema import repository
 from strato.schema.compute import capacity, vms
 from strato.schema.network import ipam
-from strato.schema.storage import pools, snapshots, volumes
+from strato.schema.storage import backups, pools, snapshots, volumes
 from strato.schema.tables import SERVICE_OFFERINGS
 
 # Hosts a decision first considers (those that fit, by the planner's order); the whole
@@ -289,6 +291,10 @@ class VmRecordsActivities(InTransaction):
     @activity.defn(name=VM_RELEASE_NICS.name)
     async def vm_release_nics(self, inp: VmRef) -> int:
         return await self._tx(lambda c: ipam.release_nics(c, inp.vm_id))
+
+    @activity.defn(name=VM_RESTORED.name)
+    async def vm_restored(self, inp: RestoredInput) -> None:
+        await self._tx(lambda c: backups.restored(c, inp.vm_id, inp.operation_id, inp.paths))
 
     @activity.defn(name=VOLUME_READY.name)
     async def volume_ready(self, inp: VolumeReadyInput) -> None:

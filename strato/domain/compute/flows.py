@@ -6,6 +6,7 @@ from strato.domain.compute.payloads import (
     DeployVmInput,
     DestroyVmInput,
     ExpungeVmInput,
+    RestoreVmInput,
     ScaleVmInput,
     StopVmInput,
     VmRef,
@@ -21,3 +22,7 @@ SCALE_VM: Flow[ScaleVmInput, VmResult] = Flow("ScaleVm", ScaleVmInput, VmResult)
 DESTROY_VM: Flow[DestroyVmInput, VmResult] = Flow("DestroyVm", DestroyVmInput, VmResult)
 RECOVER_VM: Flow[VmRef, VmResult] = Flow("RecoverVm", VmRef, VmResult)
 EXPUNGE_VM: Flow[ExpungeVmInput, VmResult] = Flow("ExpungeVm", ExpungeVmInput, VmResult)
+# A new VM from a VM backup (CloudStack's createVMFromBackup).
+RESTORE_BACKUP_VM: Flow[RestoreVmInput, VmResult] = Flow(
+    "RestoreBackupVm", RestoreVmInput, VmResult
+)

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from strato.domain.compute.specs import ConsoleInfo, DiskSpec
 from strato.domain.network.payloads import NicInfo
+from strato.domain.storage.backups import RestoreDisk
 from strato.domain.storage.payloads import VolumeBeginInput, VolumeContext, VolumeFinishInput
 
 # --- VM lifecycle -----------------------------------------------------------------
@@ -33,6 +34,21 @@ class DeployVmInput(VmRef):
     # and (if set) the limit of each host step, which also cuts a hung hypervisor call.
     host_reach_s: float = 30.0
     host_step_s: float | None = None
+
+
+class RestoreVmInput(DeployVmInput):
+    """A new VM (Allocated, locked) whose volumes are copies of a backup's: each made on
+    its claimed pool, then the VM Stopped, or booted if ``start``."""
+
+    backup_id: UUID
+    disks: list[RestoreDisk] = Field(default_factory=list)
+
+
+class RestoredInput(VmRef):
+    """The restored VM's volumes: Ready with their files (``paths``: volume id -> path);
+    with no paths, the restore failed: its claims are released and its data volumes go."""
+
+    paths: dict[str, str] = Field(default_factory=dict)
 
 
 class StopVmInput(VmRef):

@@ -12,6 +12,7 @@ from strato.domain.compute.payloads import (
     PlanInput,
     PoolPlacement,
     ResizeDiskInput,
+    RestoredInput,
     ScaleClaimInput,
     ScaleClaimResult,
     VmBeginInput,
@@ -45,6 +46,8 @@ VM_ALLOCATE_NICS: Step[VmRef, list[NicInfo]] = Step(
     "records.vm_allocate_nics", VmRef, list[NicInfo]
 )
 VM_RELEASE_NICS: Step[VmRef, int] = Step("records.vm_release_nics", VmRef, int)
+# A VM restored from a backup: its volumes Ready with their files, or (no paths) undone.
+VM_RESTORED: Step[RestoredInput, None] = Step("records.vm_restored", RestoredInput, None)
 VM_SCALE_CLAIM: Step[ScaleClaimInput, ScaleClaimResult] = Step(
     "records.vm_scale_claim", ScaleClaimInput, ScaleClaimResult
 )

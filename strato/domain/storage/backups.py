@@ -80,6 +80,17 @@ class ScheduleFired(BaseModel):
     skipped: str | None = None
 
 
+class RestoreDisk(BaseModel):
+    """One volume of a VM restored from a backup: the backup's copy (``source``, in the
+    image store) made on ``pool`` under the new volume's name."""
+
+    volume_id: UUID
+    name: str
+    pool: str
+    source: str
+    size_bytes: int
+
+
 class RestoreVolumeInput(VolumeRef):
     """A new volume (Creating, claimed on ``pool``) from one volume of a backup."""
 

@@ -97,6 +97,8 @@ class Volume(Entity):
     path: str | None = None
     disk_offering_id: UUID | None = None
     template_id: UUID | None = None
+    # The VM backup it was restored from (its copy of the backup's volume).
+    restored_from: UUID | None = None
     owner: str = ""
     state: VolumeState = VolumeState.ALLOCATED
     # The VM's device it is attached at (0: vda, the root; 1: vdb ...), None if detached.

@@ -6,11 +6,13 @@ from typing import Any
 from uuid import UUID
 
 from strato.domain.errors import Conflict, NotFound
+from strato.domain.states import VolumeState
 from strato.domain.storage.backups import BackupDoneInput, BackupFiles, backup_key
 from strato.domain.storage.models import Backup, BackupOffering, BackupSchedule
+from strato.domain.storage.payloads import device_name
 from strato.schema import events
 from strato.schema.repository import TableSpec
-from strato.schema.storage import templates
+from strato.schema.storage import pools, templates, volumes
 
 OFFERINGS = TableSpec("backup_offerings", "backup_offering", BackupOffering)
 SCHEDULES = TableSpec(
@@ -108,7 +110,9 @@ async def finished(conn: Any, inp: BackupDoneInput) -> list[BackupFiles]:
         )
     old = await conn.fetch(
         """SELECT b.* FROM backups b JOIN backup_offerings o ON o.id = b.offering_id
-           WHERE b.vm_id = $1 AND b.state = 'BackedUp'
+           WHERE b.vm_id = $1 AND b.state = 'BackedUp' AND NOT EXISTS
+                 (SELECT 1 FROM volumes v WHERE v.restored_from = b.id
+                    AND v.state IN ('Allocated', 'Creating'))
            ORDER BY b.created_at DESC OFFSET (SELECT retention FROM backup_offerings
                                               WHERE id = $2)""",
         row["vm_id"],
@@ -152,3 +156,58 @@ async def removed(conn: Any, backup_id: UUID, op: UUID) -> None:
     if row is None or row["current_operation_id"] != op:
         return
     await move(conn, backup_id, "Removed", op, columns={"current_operation_id": None})
+
+
+async def share(conn: Any, backup_id: UUID) -> Any:
+    """The backup, BackedUp and not being deleted, held (FOR SHARE) until the caller's
+    transaction records the volumes it restores from it: a DeleteBackup waits, then
+    finds them (:func:`refuse_if_restoring`)."""
+    row = await conn.fetchrow("SELECT * FROM backups WHERE id = $1 FOR SHARE", backup_id)
+    if row is None:
+        raise NotFound(f"backup {backup_id} does not exist", id=str(backup_id))
+    if row["state"] != "BackedUp" or row["current_operation_id"] is not None:
+        raise Conflict(f"backup {backup_id} is {row['state']}, not BackedUp")
+    return row
+
+
+async def refuse_if_restoring(conn: Any, backup_id: UUID) -> None:
+    """Conflict while a volume is still being restored from the backup."""
+    n = await conn.fetchval(
+        """SELECT count(*) FROM volumes
+           WHERE restored_from = $1 AND state IN ('Allocated', 'Creating')""",
+        backup_id,
+    )
+    if n:
+        raise Conflict(f"backup {backup_id} is being restored ({n} volume(s)): try again after")
+
+
+async def restored(conn: Any, vm_id: UUID, op: UUID | None, paths: dict[str, str]) -> None:
+    """A VM restored from a backup: its volumes Ready with their files, each data volume's
+    attachment announced. With no ``paths`` the restore failed: its claims are released,
+    its data volumes Expunged and detached, its root left Allocated (as a failed deploy's).
+    Idempotent."""
+    rows = await conn.fetch(
+        "SELECT * FROM volumes WHERE vm_id = $1 ORDER BY device_id FOR UPDATE", vm_id
+    )
+    for r in rows:
+        path = paths.get(str(r["id"]))
+        if path is not None and r["state"] != VolumeState.READY:
+            await volumes.set_state(conn, r["id"], VolumeState.READY, path=path)
+            if r["kind"] == "DATADISK":
+                payload = {"vm_id": str(vm_id), "device": device_name(r["device_id"])}
+                await events.append(
+                    conn,
+                    "strato.volume.attached",
+                    "volume",
+                    r["id"],
+                    operation_id=op,
+                    payload=payload,
+                )
+        elif not paths:
+            await pools.release_pool(conn, r["id"])
+            await conn.execute("UPDATE volumes SET restored_from = NULL WHERE id = $1", r["id"])
+            if r["kind"] == "DATADISK":
+                await volumes.set_state(conn, r["id"], VolumeState.EXPUNGED)
+                await conn.execute(
+                    "UPDATE volumes SET vm_id = NULL, device_id = NULL WHERE id = $1", r["id"]
+                )

@@ -44,6 +44,9 @@ with workflow.unsafe.imports_passed_through():
     from strato.workflows.storage.template_cache import ensure_cached
 
 PLACE_IN_ONE_STEP = "place-in-one-step"
+# Runs started since this patch boot a root volume that has its file as it is: no
+# template cache step (a restored root is no clone, and its template may be gone).
+READY_ROOT_AS_IS = "ready-root-as-is"
 
 
 async def finish_running(
@@ -147,6 +150,7 @@ async def place_and_boot_merged(
     *,
     max_hosts: int,
     prefer_host: UUID | None = None,
+    root_as_is: bool = False,
 ) -> tuple[Placement, list[str]]:
     """Place (one local step: NICs, host claim, pool claim), create the root volume, define
     and start; on a failed host, undo that attempt and retry elsewhere with the host
@@ -175,7 +179,7 @@ async def place_and_boot_merged(
             continue
         try:
             steps.enter("prepare root volume", f"for {host}")
-            info = await _create_volume(ops, ctx, pool)
+            info = await _create_volume(ops, ctx, pool, as_is=root_as_is and ctx.root_ready)
             steps.enter("define and start", host)
             console = await _define_and_start(ops, ctx, host, info.path, placed.nics)
             ready = placement.model_copy(
@@ -188,12 +192,17 @@ async def place_and_boot_merged(
     raise BootFailed(attempts, kind)
 
 
-async def _create_volume(ops: VmOps, ctx: VmContext, pool: PoolPlacement) -> VolumeInfo:
-    """The root volume, on the claimed pool's queue, from the template."""
+async def _create_volume(
+    ops: VmOps, ctx: VmContext, pool: PoolPlacement, *, as_is: bool = False
+) -> VolumeInfo:
+    """The root volume, on the claimed pool's queue, from the template (``as_is``: the
+    file it has, read back)."""
     spec = VolumeSpec(
         name=pool.volume_name, size_bytes=pool.size_bytes, template_path=ctx.template_path
     )
-    if ctx.template_stored and ctx.template_id is not None:
+    if as_is:
+        spec = spec.model_copy(update={"template_path": None})
+    elif ctx.template_stored and ctx.template_id is not None:
         # A template kept by the template service: a thin clone of its copy on the pool,
         # made there once for every deploy (a root disk never reads secondary storage).
         op = ops.ref.operation_id or workflow.uuid4()

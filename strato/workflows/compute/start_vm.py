@@ -13,6 +13,7 @@ with workflow.unsafe.imports_passed_through():
     from strato.workflows.common.progress import Steps
     from strato.workflows.compute.boot import (
         PLACE_IN_ONE_STEP,
+        READY_ROOT_AS_IS,
         BootFailed,
         finish_running,
         place_and_boot,
@@ -24,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
 @workflow.defn(name=flows.START_VM.name)
 class StartVmWorkflow:
     def __init__(self) -> None:
+        self.root_as_is = False
         self.steps = Steps(
             "validate",
             "plan and claim",
@@ -38,7 +40,9 @@ class StartVmWorkflow:
 
     @workflow.run
     async def run(self, inp: DeployVmInput) -> VmResult:
-        merged = workflow.patched(PLACE_IN_ONE_STEP)  # decided before the first step
+        # Decided before the first step.
+        merged = workflow.patched(PLACE_IN_ONE_STEP)
+        self.root_as_is = workflow.patched(READY_ROOT_AS_IS)
         ops = VmOps.for_boot(inp)
         return await ops.guard(self._run(inp, ops, merged=merged))
 
@@ -48,7 +52,12 @@ class StartVmWorkflow:
         try:
             if merged:  # NICs allocated by the placing step
                 placement, attempts = await place_and_boot_merged(
-                    ops, ctx, self.steps, max_hosts=inp.max_hosts, prefer_host=ctx.last_host_id
+                    ops,
+                    ctx,
+                    self.steps,
+                    max_hosts=inp.max_hosts,
+                    prefer_host=ctx.last_host_id,
+                    root_as_is=self.root_as_is,
                 )
             else:
                 placement, attempts = await self._place_and_boot(ctx, inp, ops)

@@ -1,5 +1,5 @@
 """Backup offerings (CRUD) and VM backups: assign a VM, back it up, list, restore a
-volume, delete. Each backup operation is ``202`` + operation.
+volume or the whole VM (a new one), delete. Each backup operation is ``202`` + operation.
 
 No ``from __future__ import annotations``: FastAPI reads these annotations at runtime.
 """
@@ -13,6 +13,7 @@ from pydantic import Field
 from strato.api.crud import crud_router, list_response
 from strato.api.deps import CallerDep, CommandsDep, DbDep
 from strato.api.schemas.common import Filter, ListPage, Name, Request, Text
+from strato.commands import backup_restore as restores
 from strato.commands import backup_schedules as schedules
 from strato.commands import backups as commands
 from strato.commands.view import Accepted
@@ -132,12 +133,27 @@ async def get_backup(id: UUID, db: DbDep, _: CallerDep) -> Any:
 )
 async def restore(
     id: UUID,
-    body: commands.BackupRestoreVolume,
+    body: restores.BackupRestoreVolume,
     ctx: CommandsDep,
     response: Response,
     idempotency_key: IdemKey = None,
 ) -> Accepted:
-    return _located(response, await commands.restore_volume(ctx, id, body, idempotency_key))
+    return _located(response, await restores.restore_volume(ctx, id, body, idempotency_key))
+
+
+@router.post(
+    "/backups/{id}/vms",
+    summary="A new VM from a backup, every volume restored (RestoreBackupVm)",
+    **_ACCEPTED,
+)
+async def restore_vm(
+    id: UUID,
+    body: restores.BackupRestoreVm,
+    ctx: CommandsDep,
+    response: Response,
+    idempotency_key: IdemKey = None,
+) -> Accepted:
+    return _located(response, await restores.restore_vm(ctx, id, body, idempotency_key))
 
 
 @router.delete("/backups/{id}", summary="Delete a backup (DeleteBackup)", **_ACCEPTED)

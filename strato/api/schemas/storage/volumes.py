@@ -33,6 +33,7 @@ class VolumeFilter(Filter):
     zone_id: UUID | None = None
     pool_id: UUID | None = None
     vm_id: UUID | None = None
+    restored_from: UUID | None = None  # a VM backup
     state: VolumeState | None = None
     kind: str | None = None
     owner: Text | None = None
