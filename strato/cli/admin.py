@@ -31,7 +31,17 @@ RESOURCES: dict[str, tuple[str, tuple[str, ...]]] = {
     "affinity-groups": ("/affinity-groups", ("id", "name", "kind", "strict", "owner")),
 }
 VM_COLUMNS = ("id", "name", "state", "cpu_count", "memory_mb", "host_id", "owner")
-VM_VERBS = ("start", "stop", "reboot", "scale", "destroy", "recover", "expunge")
+VM_VERBS = (
+    "start",
+    "stop",
+    "reboot",
+    "scale",
+    "destroy",
+    "recover",
+    "expunge",
+    "attach-iso",
+    "detach-iso",
+)
 
 
 def cmd_resource(args: argparse.Namespace, api: StratoClient) -> int:
@@ -81,6 +91,7 @@ def cmd_vm(args: argparse.Namespace, api: StratoClient) -> int:
         return follow(api, api.post("/vms", body), args)
     vm = resolve(api, "/vms", args.ident)
     body = parse_pairs(args.fields)
+    named(api, body, ("iso", "iso_id", "/templates"))
     return follow(
         api, api.request("POST", f"/vms/{vm['id']}/{args.action}", json=body or None), args
     )
@@ -198,7 +209,7 @@ def add_commands(sub: Any) -> None:
             "fields",
             nargs="*",
             metavar="key=value",
-            help="e.g. force=true, service_offering_id=.., expunge=true",
+            help="e.g. force=true, service_offering_id=.., expunge=true, iso=NAME",
         )
         vp.add_argument("--no-wait", action="store_true", help="return once accepted")
     vmp.set_defaults(handler=cmd_vm)

@@ -82,6 +82,9 @@ async def migrate_volume(
                     f"volume {vol.name} is attached to VM {vm.name}, which is {vm.state}: "
                     "stop it (or detach the volume) to migrate the volume"
                 )
+            if vol.kind == "ROOT" and vm.iso_id is not None:
+                # Its ISO's copy is on the root's pool: the VM would boot without it.
+                raise Conflict(f"VM {vm.name} has an ISO attached: detach it first")
             vm_id = vm.id
         vctx = await volumes.context(conn, vol.id)
         if not await pools.move_claim(conn, vol.id, target.id):

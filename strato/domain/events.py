@@ -53,6 +53,10 @@ class VmScaled(Payload):
     memory_mb: int
 
 
+class VmIso(Payload):
+    iso_id: str
+
+
 class VolumeAttached(Payload):
     vm_id: str
     device: str
@@ -206,6 +210,8 @@ register(
     ),
     EventType("strato.vm.rebooted", "vm", NoPayload, "a VM was rebooted on its host"),
     EventType("strato.vm.scaled", "vm", VmScaled, "a VM got a new service offering"),
+    EventType("strato.vm.iso_attached", "vm", VmIso, "an ISO was put in a VM's CD-ROM drive"),
+    EventType("strato.vm.iso_detached", "vm", VmIso, "the ISO was taken out of a VM's drive"),
     EventType(
         "strato.vm.drift",
         "vm",

@@ -256,6 +256,45 @@ async def test_hotplug_follows_capability(subject: Subject) -> None:
     await d.undefine_vm(name)
 
 
+async def test_iso_media_follows_capability(subject: Subject) -> None:
+    """Every VM has a CD-ROM drive: empty when defined without an ISO; a running VM's
+    medium is changed and ejected in place (idempotent); a definition names its ISO."""
+    d, name = subject.driver, name_for(subject)
+    iso = "/nonexistent/boot.iso"
+    if subject.dir is not None:
+        iso = str(subject.dir / f"{name}.iso")
+        # QEMU reads any file as the medium.
+        await asyncio.to_thread(Path(iso).write_bytes, b"CD001" * 1000)
+    await d.define_vm(subject.spec(name))
+    assert (await d.vm_spec(name)).cdrom is None
+    await d.start_vm(name)
+    if not d.capabilities["iso_media"]:
+        with pytest.raises(Unsupported, match="iso_media"):
+            await d.change_media(name, iso)
+        await d.undefine_vm(name)
+        return
+    for _ in range(2):
+        await d.change_media(name, iso)
+        assert (await d.vm_spec(name)).cdrom == iso
+    if subject.kind == "libvirt-qemu":  # QEMU itself holds the medium
+        blk = subprocess.run(
+            ["virsh", "-c", "qemu:///system", "domblklist", name],
+            capture_output=True,
+            text=True,
+        )
+        assert f"hdc      {iso}" in blk.stdout or iso in blk.stdout.split(), blk.stdout
+    for _ in range(2):
+        await d.change_media(name, None)
+        assert (await d.vm_spec(name)).cdrom is None
+    await d.stop_vm(name, force=True)
+    with pytest.raises(HypervisorError):
+        await d.change_media(name, iso)  # a stopped VM gets its ISO at its next definition
+    await d.undefine_vm(name)
+    await d.define_vm(subject.spec(name).model_copy(update={"cdrom": iso}))
+    assert (await d.vm_spec(name)).cdrom == iso
+    await d.undefine_vm(name)
+
+
 async def test_console_follows_capability(subject: Subject) -> None:
     d, name = subject.driver, name_for(subject)
     await d.define_vm(subject.spec(name))

@@ -137,6 +137,7 @@ async def test_missing_volumes_and_snapshots_are_clear_errors(
         s.create_snapshot(name, "x"),
         s.list_snapshots(name),
         s.revert_snapshot(name, "x"),
+        s.volume_info(name),
     ):
         with pytest.raises(VolumeNotFound, match=name):
             await call
@@ -191,6 +192,7 @@ async def test_a_cached_template_backs_thin_clones(pool: PrimaryStorage, tmp_pat
         assert holds_pattern(cached.path, 0x5A)
     names = {v.name for v in await pool.list_volumes()}
     assert {a, b, cached.name} <= names
+    assert await pool.volume_info(cached.name) == cached
 
 
 async def test_a_template_outside_the_image_roots_is_refused(

@@ -117,6 +117,12 @@ async def _template_operations(
         await done(await api.post(f"/templates/{tpl['id']}/copies", json={"zone_id": other["id"]}))
         vm = await deploy(api, {**fab, "template": tpl})
         await wait_operation(api, vm["operation"]["id"])
+        # An ISO put in the VM's drive, then taken out.
+        (images.root / "i.iso").write_bytes(b"\0" * 65536)
+        iso, _ = await register(api, zone, images.url("i.iso"), format="iso")
+        iso_body = {"iso_id": iso["id"]}
+        await done(await api.post(f"/vms/{vm['resource']['id']}/attach-iso", json=iso_body))
+        await done(await api.post(f"/vms/{vm['resource']['id']}/detach-iso"))
         # A snapshot backed up, a template made from it, the snapshot deleted.
         body = {"name": unique("vol"), "zone_id": zone, "size_gb": 1}
         vol = await ok(await api.post("/volumes", json=body), 201)
@@ -164,7 +170,7 @@ async def _template_operations(
             if got["state"] == "Expunged":
                 break
             await asyncio.sleep(0.2)
-        assert await evict(platform.db, platform, settings) == 1
+        assert await evict(platform.db, platform, settings) == 2  # the template, the ISO
         await asyncio.sleep(2)
         await done(await api.delete(f"/templates/{tpl['id']}"))
 

@@ -256,3 +256,48 @@ async def test_a_running_vm_is_backed_up_live(
     assert op["state"] == "succeeded", op
     restored = await ok(await api.get(f"/volumes/{r['resource']['id']}"))
     assert _reads(restored["path"], 0x6E, 0)
+
+
+async def test_an_iso_in_a_real_guests_cdrom_drive(
+    api: httpx.AsyncClient, kvm: dict[str, Any], settings: Settings, tmp_path: Path
+) -> None:
+    """An ISO registered over HTTP, attached to a running real VM: QEMU holds the pool's
+    copy of it in the VM's CD-ROM drive; a stop and a start keep it; detach ejects it."""
+    zone = kvm["zone"]["id"]
+    await store(api, settings, zone)
+    with serving(tmp_path / "www") as images:
+        (images.root / "tools.iso").write_bytes(b"\0" * 32768 + b"\1CD001" + b"\0" * (1 << 20))
+        iso, _ = await register(api, zone, images.url("tools.iso"), format="iso")
+    first = await deploy(api, kvm)
+    op = await wait_operation(api, first["operation"]["id"], timeout=180)
+    assert op["state"] == "succeeded", op
+    vm_id = first["resource"]["id"]
+    domain = f"strato-{vm_id}"
+
+    async def verb(name: str, body: Any = None) -> dict[str, Any]:
+        r = await ok(await api.post(f"/vms/{vm_id}/{name}", json=body), 202)
+        op = await wait_operation(api, r["operation"]["id"], timeout=120)
+        assert op["state"] == "succeeded", op
+        got: dict[str, Any] = await ok(await api.get(f"/vms/{vm_id}"))
+        return got
+
+    def cdrom() -> str:
+        out = subprocess.run(
+            ["virsh", "-c", "qemu:///system", "domblklist", domain],
+            capture_output=True,
+            text=True,
+        )
+        assert out.returncode == 0, out.stderr
+        line = next(x for x in out.stdout.splitlines() if x.split()[:1] == ["hdc"])
+        return line.split()[1]
+
+    assert cdrom() == "-"  # an empty drive
+    got = await verb("attach-iso", {"iso_id": iso["id"]})
+    pool_dir = kvm["pool"]["url"].removeprefix("file://")
+    assert cdrom() == got["iso_path"] and got["iso_path"].startswith(pool_dir)
+    await verb("stop", {"force": True})
+    await verb("start")
+    assert cdrom() == got["iso_path"]
+    await verb("detach-iso")
+    assert cdrom() == "-"
+    await verb("stop", {"force": True})

@@ -12,6 +12,7 @@ import asyncio
 import json
 import os
 import subprocess
+import xml.etree.ElementTree as ET
 from typing import Any
 
 import httpx
@@ -43,10 +44,11 @@ async def _vol_op(api: httpx.AsyncClient, vol_id: str, verb: str, body: Any = No
 
 
 def _disks(lab: Lab, vm_id: str) -> list[str]:
-    """The disk targets of the VM's running domain, as libvirt has them."""
+    """The disk targets of the VM's running domain, as libvirt has them (its CD-ROM drive
+    aside)."""
     dom = next(d for d in lab.domains() if d.UUIDString() == vm_id)
-    xml = dom.XMLDesc(0)
-    return [part.split("'")[0] for part in xml.split("<target dev='")[1:]]
+    root = ET.fromstring(dom.XMLDesc(0))
+    return [t.get("dev", "") for t in root.findall("devices/disk[@device='disk']/target")]
 
 
 async def _snapshot(api: httpx.AsyncClient, vol_id: str, name: str) -> dict[str, Any]:

@@ -20,11 +20,13 @@ from strato.domain.compute.payloads import (
     ComputeVmInput,
     DetachDiskInput,
     DiskSnapshotInput,
+    MediaInput,
     ResizeDiskInput,
 )
 from strato.domain.compute.specs import ConsoleInfo, VmPowerInfo, VmSpec
 from strato.domain.compute.steps import (
     ATTACH_DISK,
+    CHANGE_MEDIA,
     DEFINE_AND_START_VM,
     DEFINE_VM,
     DELETE_DISK_SNAPSHOT,
@@ -131,6 +133,11 @@ class ComputeActivities:
     async def delete_disk_snapshot(self, inp: DiskSnapshotInput) -> None:
         """Idempotent: deleting a missing snapshot succeeds."""
         await beating(self.driver.delete_disk_snapshot(inp.name, inp.device, inp.snapshot))
+
+    @activity.defn(name=CHANGE_MEDIA.name)
+    async def change_media(self, inp: MediaInput) -> None:
+        """Idempotent: a drive that holds that medium (or is empty, to eject) is left."""
+        await beating(self.driver.change_media(inp.name, inp.path))
 
     @activity.defn(name=HOST_CAPABILITIES.name)
     async def capabilities(self, inp: ConnectHostInput) -> dict[str, bool]:

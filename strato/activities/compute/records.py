@@ -29,6 +29,7 @@ from strato.domain.compute.payloads import (
     VmContext,
     VmFailSafeInput,
     VmFinishInput,
+    VmIsoInput,
     VmRef,
 )
 from strato.domain.compute.placement import HostCandidate, PlanRequest
@@ -48,6 +49,7 @@ from strato.domain.compute.steps import (
     VM_RELEASE_POOL,
     VM_RESTORED,
     VM_SCALE_CLAIM,
+    VM_SET_ISO,
 )
 from strato.domain.errors import InsufficientCapacity, NotFound
 from strato.domain.network.payloads import NicInfo
@@ -295,6 +297,12 @@ class VmRecordsActivities(InTransaction):
     @activity.defn(name=VM_RESTORED.name)
     async def vm_restored(self, inp: RestoredInput) -> None:
         await self._tx(lambda c: backups.restored(c, inp.vm_id, inp.operation_id, inp.paths))
+
+    @activity.defn(name=VM_SET_ISO.name)
+    async def vm_set_iso(self, inp: VmIsoInput) -> None:
+        await self._tx(
+            lambda c: vms.set_iso(c, inp.vm_id, inp.iso_id, inp.iso_path, inp.operation_id)
+        )
 
     @activity.defn(name=VOLUME_READY.name)
     async def volume_ready(self, inp: VolumeReadyInput) -> None:

@@ -28,6 +28,7 @@ from strato.domain.storage.steps import (
     LIST_VOLUMES,
     RESIZE_VOLUME,
     REVERT_SNAPSHOT,
+    VOLUME_INFO,
 )
 from strato.domain.storage.templates import ImageResult, PoolCacheInput, PoolExportInput
 from strato.drivers.registry import load
@@ -81,6 +82,11 @@ class StorageActivities:
     async def list_volumes(self) -> list[VolumeInfo]:
         """Every volume the pool holds (for `strato doctor`). Read-only."""
         return await beating(self.driver.list_volumes())
+
+    @activity.defn(name=VOLUME_INFO.name)
+    async def volume_info(self, name: str) -> VolumeInfo:
+        """Read-only: where one volume's file is."""
+        return await beating(self.driver.volume_info(name))
 
     @activity.defn(name=RESIZE_VOLUME.name)
     async def resize_volume(self, inp: PoolResizeInput) -> VolumeInfo:

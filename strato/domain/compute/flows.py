@@ -6,6 +6,7 @@ from strato.domain.compute.payloads import (
     DeployVmInput,
     DestroyVmInput,
     ExpungeVmInput,
+    IsoInput,
     RestoreVmInput,
     ScaleVmInput,
     StopVmInput,
@@ -26,3 +27,6 @@ EXPUNGE_VM: Flow[ExpungeVmInput, VmResult] = Flow("ExpungeVm", ExpungeVmInput, V
 RESTORE_BACKUP_VM: Flow[RestoreVmInput, VmResult] = Flow(
     "RestoreBackupVm", RestoreVmInput, VmResult
 )
+# An ISO in a VM's CD-ROM drive (CloudStack's attachIso / detachIso).
+ATTACH_ISO: Flow[IsoInput, VmResult] = Flow("AttachIso", IsoInput, VmResult)
+DETACH_ISO: Flow[IsoInput, VmResult] = Flow("DetachIso", IsoInput, VmResult)

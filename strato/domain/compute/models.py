@@ -71,6 +71,10 @@ class Vm(Entity):
     expunge_at: datetime | None = None
     console: dict[str, Any] | None = None
     backup_offering_id: UUID | None = None
+    # The ISO in its CD-ROM drive (a template of format iso), and that ISO's copy on the
+    # pool of its root volume, which every boot inserts.
+    iso_id: UUID | None = None
+    iso_path: str | None = None
 
 
 class AffinityGroup(Entity):

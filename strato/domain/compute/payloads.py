@@ -51,6 +51,26 @@ class RestoredInput(VmRef):
     paths: dict[str, str] = Field(default_factory=dict)
 
 
+class IsoInput(VmRef):
+    """AttachIso's (``iso_id``, the template of format iso) and DetachIso's (None) input."""
+
+    iso_id: UUID | None = None
+
+
+class VmIsoInput(VmRef):
+    """Record the VM's ISO (None: none) and the path of its copy; its event."""
+
+    iso_id: UUID | None = None
+    iso_path: str | None = None
+
+
+class MediaInput(BaseModel):
+    """The medium of a running VM's CD-ROM drive (``path`` None: ejected)."""
+
+    name: str
+    path: str | None = None
+
+
 class StopVmInput(VmRef):
     force: bool = False
     timeout_s: float = 30.0
@@ -99,6 +119,7 @@ class VmContext(BaseModel):
     root_volume_name: str | None = None
     root_size_bytes: int = 0
     root_pool_name: str | None = None
+    root_pool_id: UUID | None = None
     # The root volume has a file already (a start, not a first boot): a failed boot
     # attempt must neither delete it nor release its pool.
     root_ready: bool = False
@@ -109,6 +130,9 @@ class VmContext(BaseModel):
     template_id: UUID | None = None
     template_stored: bool = False
     boot: dict[str, Any] = Field(default_factory=dict)
+    # The ISO in its CD-ROM drive: the template, and its copy on the root's pool.
+    iso_id: UUID | None = None
+    iso_path: str | None = None
     # Set when this operation already finished on the VM (its first step ran again, after
     # a lost workflow task): the workflow ends with that outcome instead of running twice.
     finished: bool = False

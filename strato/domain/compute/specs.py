@@ -49,6 +49,9 @@ class VmSpec(BaseModel):
     nics: list[NicSpec] = Field(default_factory=list)
     boot: BootSpec = Field(default_factory=BootSpec)
     metadata: dict[str, Any] = Field(default_factory=dict)
+    # The ISO in the VM's CD-ROM drive (every VM has the drive, as in CloudStack; None:
+    # empty). Changed on a running VM with ``change_media``.
+    cdrom: str | None = None
 
 
 class VmPowerInfo(BaseModel):

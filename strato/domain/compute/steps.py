@@ -7,6 +7,7 @@ from strato.domain.compute.payloads import (
     ComputeVmInput,
     DetachDiskInput,
     DiskSnapshotInput,
+    MediaInput,
     Placement,
     PlaceResult,
     PlanInput,
@@ -19,6 +20,7 @@ from strato.domain.compute.payloads import (
     VmContext,
     VmFailSafeInput,
     VmFinishInput,
+    VmIsoInput,
     VmRef,
     VmVolumeBeginInput,
     VmVolumeContext,
@@ -46,6 +48,8 @@ VM_ALLOCATE_NICS: Step[VmRef, list[NicInfo]] = Step(
     "records.vm_allocate_nics", VmRef, list[NicInfo]
 )
 VM_RELEASE_NICS: Step[VmRef, int] = Step("records.vm_release_nics", VmRef, int)
+# The VM's ISO recorded (AttachIso, DetachIso), with its event.
+VM_SET_ISO: Step[VmIsoInput, None] = Step("records.vm_set_iso", VmIsoInput, None)
 # A VM restored from a backup: its volumes Ready with their files, or (no paths) undone.
 VM_RESTORED: Step[RestoredInput, None] = Step("records.vm_restored", RestoredInput, None)
 VM_SCALE_CLAIM: Step[ScaleClaimInput, ScaleClaimResult] = Step(
@@ -80,6 +84,7 @@ DEFINE_AND_START_VM: Step[VmSpec, ConsoleInfo | None] = Step(
 )
 STOP_VM: Step[ComputeVmInput, bool] = Step("compute.stop_vm", ComputeVmInput, bool)
 REBOOT_VM: Step[ComputeVmInput, None] = Step("compute.reboot_vm", ComputeVmInput, None)
+CHANGE_MEDIA: Step[MediaInput, None] = Step("compute.change_media", MediaInput, None)
 # Stop then undefine in one host step: one round trip less on every stop and destroy.
 STOP_AND_UNDEFINE_VM: Step[ComputeVmInput, bool] = Step(
     "compute.stop_and_undefine_vm", ComputeVmInput, bool

@@ -68,6 +68,7 @@ VOLUME_EXPUNGE_BEGIN: Step[VolumeRef, VolumeContext | None] = Step(
 CREATE_VOLUME: Step[VolumeSpec, VolumeInfo] = Step("storage.create_volume", VolumeSpec, VolumeInfo)
 DELETE_VOLUME: Step[str, None] = Step("storage.delete_volume", str, None)
 LIST_VOLUMES: Step[None, list[VolumeInfo]] = Step("storage.list_volumes", None, list[VolumeInfo])
+VOLUME_INFO: Step[str, VolumeInfo] = Step("storage.volume_info", str, VolumeInfo)
 RESIZE_VOLUME: Step[PoolResizeInput, VolumeInfo] = Step(
     "storage.resize_volume", PoolResizeInput, VolumeInfo
 )

@@ -36,6 +36,7 @@ CAPABILITIES = (
     "live_disk_snapshot",
     "live_scale",
     "snapshot_memory",
+    "iso_media",
     "migration",
     "console",
 )
@@ -159,6 +160,12 @@ class HypervisorDriver(abc.ABC):
         ``device``; its content is untouched. Needs ``live_disk_snapshot``. Deleting a
         missing snapshot succeeds."""
         self.require("live_disk_snapshot", f"deleting a snapshot of {device} of running {name}")
+
+    async def change_media(self, name: str, path: str | None) -> None:
+        """Post-condition: the running VM's CD-ROM drive holds the image ``path`` (None:
+        it is empty), in its definition too. Needs ``iso_media``. Idempotent. Raises
+        VmNotFound, and HypervisorError for a VM that has no CD-ROM drive."""
+        self.require("iso_media", f"changing the CD-ROM of running {name}")
 
     @abc.abstractmethod
     async def attach_nic(self, name: str, nic: NicSpec) -> None:

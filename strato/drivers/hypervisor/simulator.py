@@ -77,6 +77,7 @@ class SimulatorHypervisor(HypervisorDriver):
             "live_scale": True,
             "snapshot_memory": True,
             "migration": True,
+            "iso_media": True,
             "console": False,
         }
 
@@ -178,6 +179,15 @@ class SimulatorHypervisor(HypervisorDriver):
         self.require("online_resize", f"resizing {device} of running {name}")
         if not any(d.device == device for d in vm.spec.disks):
             raise HypervisorError(f"{name} has no disk at {device}")
+
+    async def change_media(self, name: str, path: str | None) -> None:
+        await self.faults.call("change_media", self.host_name)
+        vm = self._get(name)
+        if vm.power == PowerState.STOPPED:
+            raise HypervisorError(f"VM {name} is not running")
+        if vm.spec.cdrom != path:
+            vm.spec = vm.spec.model_copy(update={"cdrom": path})
+            self._save()
 
     async def attach_nic(self, name: str, nic: NicSpec) -> None:
         await self.faults.call("attach_nic", self.host_name)

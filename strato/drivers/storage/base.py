@@ -98,6 +98,10 @@ class PrimaryStorage(abc.ABC):
         """Every volume in the pool."""
 
     @abc.abstractmethod
+    async def volume_info(self, name: str) -> VolumeInfo:
+        """One volume of the pool (where its file is). Read-only. Raises VolumeNotFound."""
+
+    @abc.abstractmethod
     async def resize_volume(
         self, name: str, size_bytes: int, *, shrink_ok: bool = False
     ) -> VolumeInfo:

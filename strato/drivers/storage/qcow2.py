@@ -268,6 +268,9 @@ class Qcow2PrimaryStorage(PrimaryStorage):
         files = await asyncio.to_thread(lambda: sorted(self.path.glob("*.qcow2")))
         return [await self._volume(f) for f in files]
 
+    async def volume_info(self, name: str) -> VolumeInfo:
+        return await self._volume(await self._existing(name))
+
     async def _existing(self, name: str) -> Path:
         await asyncio.to_thread(self._ensure_dir)
         file = self._file(name)

@@ -132,6 +132,10 @@ class SimulatorPrimaryStorage(PrimaryStorage):
     async def list_volumes(self) -> list[VolumeInfo]:
         return [self.volumes[k] for k in sorted(self.volumes)]
 
+    async def volume_info(self, name: str) -> VolumeInfo:
+        await self.faults.call("volume_info", self.pool_name)
+        return self._volume(name)
+
     async def resize_volume(
         self, name: str, size_bytes: int, *, shrink_ok: bool = False
     ) -> VolumeInfo:

@@ -240,7 +240,7 @@ async def context(conn: Any, vm_id: UUID) -> VmContext:
         """SELECT v.*, h.name AS host_name, lh.name AS last_host_name,
                   t.url AS template_url, t.boot AS template_boot, t.stored AS template_stored,
                   vol.name AS root_volume_name, vol.size_bytes AS root_size,
-                  vol.state AS root_state, p.name AS root_pool_name
+                  vol.state AS root_state, p.name AS root_pool_name, p.id AS root_pool_id
            FROM vms v
            JOIN templates t ON t.id = v.template_id
            LEFT JOIN hosts h ON h.id = v.host_id
@@ -271,12 +271,15 @@ async def context(conn: Any, vm_id: UUID) -> VmContext:
         root_volume_name=row["root_volume_name"],
         root_size_bytes=row["root_size"] or 0,
         root_pool_name=row["root_pool_name"],
+        root_pool_id=row["root_pool_id"],
         root_ready=row["root_state"] == "Ready",
         data_disks=await volumes.data_disks(conn, vm_id),
         template_path=None if row["template_stored"] else (row["template_url"] or None),
         template_id=row["template_id"],
         template_stored=row["template_stored"],
         boot=row["template_boot"] or {},
+        iso_id=row["iso_id"],
+        iso_path=row["iso_path"],
         last_error=row["last_error"],
         last_error_type=row["last_error_type"],
     )
@@ -342,3 +345,27 @@ async def detail(conn: Any, vm_id: UUID) -> dict[str, Any]:
     data["nics"] = [{**dict(n), "ip_address": n["ip"]} for n in nics]
     data["volumes"] = [dict(v) for v in vols]
     return data
+
+
+async def set_iso(
+    conn: Any, vm_id: UUID, iso_id: UUID | None, iso_path: str | None, op: UUID | None
+) -> None:
+    """The VM's ISO (None: its drive is empty), with its event. Idempotent: a VM that has
+    that ISO already is left alone (no second event)."""
+    row = await conn.fetchrow("SELECT iso_id FROM vms WHERE id = $1 FOR UPDATE", vm_id)
+    if row is None:
+        raise NotFound(f"VM {vm_id} does not exist", id=str(vm_id))
+    old = row["iso_id"]
+    if old == iso_id:
+        return
+    await conn.execute(
+        """UPDATE vms SET iso_id = $2, iso_path = $3, version = version + 1,
+                          updated_at = clock_timestamp() WHERE id = $1""",
+        vm_id,
+        iso_id,
+        iso_path,
+    )
+    kind = "strato.vm.iso_attached" if iso_id else "strato.vm.iso_detached"
+    await events.append(
+        conn, kind, "vm", vm_id, operation_id=op, payload={"iso_id": str(iso_id or old)}
+    )

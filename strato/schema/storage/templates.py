@@ -240,9 +240,11 @@ async def removed(conn: Any, inp: TemplateFailedInput) -> None:
 
 
 async def in_use(conn: Any, template_id: UUID) -> int:
-    """VMs (not expunged) deployed from the template."""
+    """VMs (not expunged) deployed from the template, or with it (an ISO) in their drive."""
     n: int = await conn.fetchval(
-        "SELECT count(*) FROM vms WHERE template_id = $1 AND state <> 'Expunged'", template_id
+        """SELECT count(*) FROM vms
+           WHERE (template_id = $1 OR iso_id = $1) AND state <> 'Expunged'""",
+        template_id,
     )
     return n
 
@@ -336,7 +338,9 @@ async def cache_done(conn: Any, inp: CacheDoneInput) -> None:
 _UNREFERENCED = """
     NOT EXISTS (SELECT 1 FROM volumes v
                 WHERE v.template_id = c.template_id AND v.state <> 'Expunged'
-                  AND (v.pool_id = c.pool_id OR v.state = 'Migrating'))"""
+                  AND (v.pool_id = c.pool_id OR v.state = 'Migrating'))
+    AND NOT EXISTS (SELECT 1 FROM vms m
+                    WHERE m.iso_id = c.template_id AND m.state <> 'Expunged')"""
 
 
 async def evictable(conn: Any, *, idle_s: float, limit: int = 20) -> list[Any]:

@@ -87,6 +87,7 @@ def vm_spec(ctx: VmContext, disk_path: str, nics: list[NicInfo]) -> VmSpec:
             cmdline=str(boot.get("cmdline", "")),
         ),
         metadata={"vm": ctx.name, "owner": ctx.owner},
+        cdrom=ctx.iso_path,
     )
 
 

@@ -15,6 +15,7 @@ from strato.api.deps import CallerDep, CommandsDep, DbDep
 from strato.api.schemas.common import ListPage
 from strato.api.schemas.compute import vms as s
 from strato.commands import compute as commands
+from strato.commands import vm_iso as iso
 from strato.commands.view import Accepted
 from strato.domain.compute.models import Vm
 from strato.schema.compute import vms
@@ -82,6 +83,34 @@ def _verb(verb: str, spec: commands.VmVerb) -> None:
 
 for _name, _spec in commands.VM_VERBS.items():
     _verb(_name, _spec)
+
+
+@router.post(
+    "/{id}/attach-iso",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=Accepted,
+    summary="Put an ISO in a VM's CD-ROM drive (AttachIso workflow)",
+)
+async def attach_iso(
+    id: UUID,
+    body: iso.VmAttachIso,
+    ctx: CommandsDep,
+    response: Response,
+    idempotency_key: IdemKey = None,
+) -> Accepted:
+    return _located(response, await iso.attach_iso(ctx, id, body, idempotency_key))
+
+
+@router.post(
+    "/{id}/detach-iso",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=Accepted,
+    summary="Empty a VM's CD-ROM drive (DetachIso workflow)",
+)
+async def detach_iso(
+    id: UUID, ctx: CommandsDep, response: Response, idempotency_key: IdemKey = None
+) -> Accepted:
+    return _located(response, await iso.detach_iso(ctx, id, idempotency_key))
 
 
 @router.get("", response_model=ListPage[Vm], summary="List VMs")

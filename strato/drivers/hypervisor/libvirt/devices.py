@@ -22,6 +22,7 @@ from strato.drivers.hypervisor.base import (
 )
 from strato.drivers.hypervisor.libvirt import snapshots
 from strato.drivers.hypervisor.libvirt.domxml import (
+    cdrom_element,
     disk_element,
     nic_element,
     read_spec,
@@ -169,6 +170,33 @@ class LibvirtHypervisor(LibvirtLifecycle):
         def run(conn: libvirt.virConnect) -> None:
             self.require("live_disk_snapshot", f"deleting a snapshot of {device} of {name}")
             snapshots.delete(self._running(conn, name), device, snapshot)
+
+        await self._run(self._call, run)
+
+    async def change_media(self, name: str, path: str | None) -> None:
+        def run(conn: libvirt.virConnect) -> None:
+            self.require("iso_media", f"changing the CD-ROM of running {name}")
+            dom = self._running(conn, name)
+            root = ET.fromstring(dom.XMLDesc(0))
+            if root.find("devices/disk[@device='cdrom']") is None:
+                raise HypervisorError(
+                    f"{name} has no CD-ROM drive (it was defined before VMs had one): "
+                    "stop and start it"
+                )
+            if read_spec(dom.XMLDesc(0)).cdrom == path:
+                return
+            if path:
+                self._allowed(path, "cdrom", image=False)
+                if not os.access(path, os.R_OK):
+                    raise NotBootable(f"ISO {path} is missing or unreadable on {self.host_name}")
+            flags = libvirt.VIR_DOMAIN_AFFECT_LIVE | libvirt.VIR_DOMAIN_AFFECT_CONFIG
+            xml = ET.tostring(cdrom_element(path), encoding="unicode")
+            try:
+                dom.updateDeviceFlags(xml, flags)
+            except libvirt.libvirtError as err:
+                raise HypervisorError(
+                    f"QEMU refused the CD-ROM change of {name}: {err.get_error_message()}"
+                ) from err
 
         await self._run(self._call, run)
 

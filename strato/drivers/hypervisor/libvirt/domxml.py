@@ -35,6 +35,20 @@ def disk_element(disk: DiskSpec) -> ET.Element:
     return el
 
 
+CDROM_DEVICE = "hdc"  # IDE, as CloudStack's KVM agent: the pc machine's own controller
+
+
+def cdrom_element(path: str | None) -> ET.Element:
+    """The VM's CD-ROM drive, with ``path`` inserted (None: empty)."""
+    el = ET.Element("disk", {"type": "file", "device": "cdrom"})
+    _sub(el, "driver", name="qemu", type="raw")
+    if path:
+        _sub(el, "source", file=path)
+    _sub(el, "target", dev=CDROM_DEVICE, bus="ide")
+    _sub(el, "readonly")
+    return el
+
+
 def nic_element(nic: NicSpec, bridge: str = "") -> ET.Element:
     source_bridge = nic.bridge or bridge
     if source_bridge:
@@ -106,6 +120,7 @@ def domain_xml(
     devices = _sub(root, "devices")
     for disk in spec.disks:
         devices.append(disk_element(disk))
+    devices.append(cdrom_element(spec.cdrom))
     for nic in spec.nics:
         devices.append(nic_element(nic, bridge))
     if console_log is not None:
@@ -155,6 +170,10 @@ def read_spec(xml: str) -> VmSpec:
                 format=driver.get("type", "raw") if driver is not None else "raw",
             )
         )
+    cdrom = None
+    for d in root.findall("devices/disk[@device='cdrom']"):
+        source = d.find("source")
+        cdrom = (source.get("file") or None) if source is not None else None
     nics = []
     for i in root.findall("devices/interface"):
         mac = i.find("mac")
@@ -183,4 +202,5 @@ def read_spec(xml: str) -> VmSpec:
             cmdline=root.findtext("os/cmdline", ""),
         ),
         metadata=dict(meta),
+        cdrom=cdrom,
     )

@@ -57,7 +57,11 @@ class LibvirtLifecycle(LibvirtConnection):
                 self._allowed(path, what, image=True)
         for d in spec.disks:
             self._allowed(d.path, f"disk {d.device}", image=False)
-        for what, path in [*images, *((f"disk {d.device}", d.path) for d in spec.disks)]:
+        files = [*images, *((f"disk {d.device}", d.path) for d in spec.disks)]
+        if spec.cdrom:  # an ISO: a pool's copy of it, like a disk
+            self._allowed(spec.cdrom, "cdrom", image=False)
+            files.append(("cdrom", spec.cdrom))
+        for what, path in files:
             if path and not os.access(path, os.R_OK):
                 raise NotBootable(f"{what} {path} is missing or unreadable on {self.host_name}")
         if not spec.boot.kernel and not spec.disks:
