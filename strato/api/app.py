@@ -64,6 +64,7 @@ def create_app(
         max_bytes=settings.max_body_bytes,
         max_depth=settings.max_json_depth,
         timeout_s=settings.body_timeout_s,
+        streamed=("/api/v1/templates/upload",),
     )
     errors.install(app)
     routers = [

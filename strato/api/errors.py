@@ -137,18 +137,29 @@ def json_depth_exceeds(body: bytes, limit: int) -> bool:
 class BodyLimitMiddleware:
     """Refuse bodies over ``max_bytes`` (413), JSON nested over ``max_depth`` (422), and
     bodies that do not arrive within ``timeout_s`` (408: a slow client cannot hold a
-    worker forever)."""
+    worker forever). The ``streamed`` paths (uploads) pass unbuffered: their handlers
+    bound size and pace themselves."""
 
     def __init__(
-        self, app: ASGIApp, max_bytes: int, max_depth: int, timeout_s: float = 30.0
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        max_depth: int,
+        timeout_s: float = 30.0,
+        streamed: tuple[str, ...] = (),
     ) -> None:
+        self.streamed = frozenset(streamed)
         self.timeout_s = timeout_s
         self.app = app
         self.max_bytes = max_bytes
         self.max_depth = max_depth
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE"):
+        if (
+            scope["type"] != "http"
+            or scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE")
+            or scope.get("path") in self.streamed
+        ):
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Any
 
 from strato.cli.common import follow, named, parse_pairs, resolve, with_json
-from strato.cli.output import console, emit, operation_progress
+from strato.cli.output import byte_progress, console, emit, operation_progress
 from strato.sdk.client import StratoClient
 
 RESOURCES: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -64,12 +65,25 @@ def cmd_resource(args: argparse.Namespace, api: StratoClient) -> int:
         if isinstance(answer, dict) and "operation" in answer:  # a stored template's copies
             return follow(api, answer, args)
         print(f"deleted {target['id']}")
+    elif args.action == "upload":  # templates: the image file as the request body
+        return _upload(api, args)
     elif args.action == "copy":  # templates: to another zone's image store
         target = resolve(api, path, args.ident)
         body = parse_pairs(args.fields)
         named(api, body, ("zone", "zone_id", "/zones"))
         return follow(api, api.post(f"{path}/{target['id']}/copies", body), args)
     return 0
+
+
+def _upload(api: StratoClient, args: argparse.Namespace) -> int:
+    file = Path(args.file)
+    if not file.is_file():
+        raise SystemExit(f"no file {args.file}")
+    params = parse_pairs(args.fields)
+    named(api, params, ("zone", "zone_id", "/zones"))
+    with byte_progress(f"upload {file.name}", file.stat().st_size) as sent:
+        accepted = api.upload("/templates/upload", file, params, on_chunk=sent)
+    return follow(api, accepted, args)
 
 
 def cmd_vm(args: argparse.Namespace, api: StratoClient) -> int:
@@ -191,6 +205,10 @@ def add_commands(sub: Any) -> None:
             tc.add_argument("ident", metavar="ID|NAME")
             tc.add_argument("fields", nargs="+", metavar="key=value")
             tc.add_argument("--no-wait", action="store_true", help="return once accepted")
+            tu = with_json(acts.add_parser("upload", help="FILE name=.. zone=.. [format=..]"))
+            tu.add_argument("file", metavar="FILE")
+            tu.add_argument("fields", nargs="+", metavar="key=value")
+            tu.add_argument("--no-wait", action="store_true", help="return once accepted")
         rp.set_defaults(handler=cmd_resource, resource=name)
 
     vmp = sub.add_parser("vm", help="deploy and operate VMs")

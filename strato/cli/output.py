@@ -75,6 +75,27 @@ def progress_line(op: dict[str, Any]) -> str:
 
 
 @contextmanager
+def byte_progress(title: str, total: int) -> Iterator[Callable[[int], None]]:
+    """A callback counting bytes sent: a live bar on a terminal, one line at the end
+    otherwise."""
+    if not console.is_terminal:
+        sent = [0]
+        yield lambda n: sent.__setitem__(0, sent[0] + n)
+        console.print(f"{title}: {sent[0] / 2**20:.1f} MiB sent")
+        return
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+        console=console,
+    )
+    task = bar.add_task(title, total=total)
+    with bar:
+        yield lambda n: bar.advance(task, n)
+
+
+@contextmanager
 def operation_progress(title: str) -> Iterator[Callable[[dict[str, Any]], None]]:
     """A callback for each change of an operation: a live bar on a terminal, one line per
     change otherwise."""

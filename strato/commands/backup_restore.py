@@ -70,7 +70,7 @@ async def restore_volume(
         zone_id = backup["zone_id"]
         await _insert_volume(conn, op, vol_id, backup_id, zone_id, body.name, body.owner, size)
         await volumes.acquire(conn, vol_id, op, "restore", {VolumeState.ALLOCATED})
-        pool = await _claim(conn, vol_id, zone_id, body.volume_id, size)
+        pool = await pools.claim_in_zone(conn, vol_id, zone_id, body.volume_id, size)
         await volumes.enter(conn, vol_id, VolumeState.CREATING, op)
         inp = RestoreVolumeInput(
             volume_id=vol_id,
@@ -173,7 +173,9 @@ async def _volumes(
             device_id=0 if root else entry["device_id"],
         )
         if root:
-            root_pool = await _claim(conn, vol_id, zone_id, UUID(entry["volume_id"]), size)
+            root_pool = await pools.claim_in_zone(
+                conn, vol_id, zone_id, UUID(entry["volume_id"]), size
+            )
             await vms.attach_root_and_groups(conn, vm_id, vol_id, [])
             pool = root_pool
         else:
@@ -236,11 +238,3 @@ async def _insert_volume(
         },
         operation_id=op,
     )
-
-
-async def _claim(conn: Any, vol_id: UUID, zone_id: UUID, source_id: UUID, size: int) -> str:
-    """Room on the source volume's pool if it has it, else on another pool of the zone."""
-    for pool_id, name in await pools.in_zone(conn, zone_id, prefer_volume=source_id):
-        if await pools.claim_on(conn, vol_id, pool_id, size):
-            return str(name)
-    raise InsufficientCapacity(f"no pool of the zone has room for {size} bytes")

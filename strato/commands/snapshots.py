@@ -23,6 +23,7 @@ from strato.domain.fabric.models import Host
 from strato.domain.fields import Name, Request, Text
 from strato.domain.states import SnapshotState, VmState, VolumeState
 from strato.domain.storage import flows
+from strato.domain.storage.backups import RestoreVolumeInput
 from strato.domain.storage.models import Snapshot, Volume
 from strato.domain.storage.payloads import (
     SnapshotOpInput,
@@ -234,7 +235,13 @@ async def delete_snapshot(
 async def volume_from_snapshot(
     ctx: CommandContext, snapshot_id: UUID, body: VolumeFromSnapshot, idempotency_key: str | None
 ) -> Accepted:
-    """A new volume from a snapshot, on its source's pool (a standalone copy)."""
+    """A new volume from a snapshot, on its source's pool (a standalone copy); from its
+    backup in the image store when its volume (whose file holds it) is gone."""
+    async with ctx.db.conn() as conn:
+        snap = await snapshots.get(conn, snapshot_id)
+        source = await repository.get(conn, volumes.VOLUMES, snap.volume_id)
+    if source.state != VolumeState.READY and snap.state == SnapshotState.BACKED_UP:
+        return await _volume_from_backup(ctx, snapshot_id, body, idempotency_key)
 
     async def lock(conn: Any, op: UUID) -> tuple[Volume, BaseModel, UUID]:
         snap = await snapshots.get(conn, snapshot_id)
@@ -282,6 +289,61 @@ async def volume_from_snapshot(
         ("snapshot", snapshot_id),
         "copy",
         flows.VOLUME_FROM_SNAPSHOT.name,
+        body,
+        idempotency_key,
+        lock,
+        resource=volumes.VOLUMES,
+        recorded_as="create",
+    )
+
+
+async def _volume_from_backup(
+    ctx: CommandContext, snapshot_id: UUID, body: VolumeFromSnapshot, idempotency_key: str | None
+) -> Accepted:
+    """A new volume on a pool of the zone, copied from the snapshot's backup
+    (RestoreBackupVolume's copy). A delete of the snapshot once this is accepted removes
+    the backup under the copy: the new volume then goes Error, saying why."""
+
+    async def lock(conn: Any, op: UUID) -> tuple[Volume, BaseModel, UUID]:
+        snap = await snapshots.get(conn, snapshot_id, share=True)
+        if snap.state != SnapshotState.BACKED_UP or snap.backup_path is None:
+            raise Conflict(
+                f"snapshot {snap.name} is {snap.state}: its volume is gone and it has no "
+                "backup to make a volume from"
+            )
+        src: Volume = await repository.get(conn, volumes.VOLUMES, snap.volume_id)
+        new_id = uuid4()
+        new: Volume = await repository.insert(
+            conn,
+            volumes.VOLUMES,
+            {
+                "id": new_id,
+                "name": body.name,
+                "zone_id": snap.zone_id,
+                "kind": "DATADISK",
+                "size_bytes": src.size_bytes,
+                "owner": body.owner or snap.owner,
+            },
+            operation_id=op,
+        )
+        await volumes.acquire(conn, new_id, op, "create", {VolumeState.ALLOCATED})
+        pool = await pools.claim_in_zone(conn, new_id, snap.zone_id, src.id, src.size_bytes)
+        await volumes.enter(conn, new_id, VolumeState.CREATING, op)
+        inp = RestoreVolumeInput(
+            volume_id=new_id,
+            operation_id=op,
+            name=volumes.storage_name(new_id),
+            pool=pool,
+            source=snap.backup_path,
+            size_bytes=src.size_bytes,
+        )
+        return new, inp, new_id
+
+    return await operate(
+        ctx,
+        ("snapshot", snapshot_id),
+        "copy",
+        flows.RESTORE_BACKUP_VOLUME.name,
         body,
         idempotency_key,
         lock,

@@ -123,7 +123,7 @@ async def register(
     if not body.fetched:
         async with ctx.db.tx() as conn:
             if body.zone_id is not None:
-                await _zone(conn, body.zone_id)
+                await zone_exists(conn, body.zone_id)
             values = body.model_dump(exclude={"max_size_bytes"})
             tpl: Template = await repository.insert(conn, TEMPLATES, values)
         return tpl
@@ -143,36 +143,18 @@ async def register(
     zone_id = body.zone_id
 
     async def build(conn: Any, intake: Intake) -> OperationRecord:
-        await _zone(conn, zone_id)
+        await zone_exists(conn, zone_id)
         store = await templates.writable_store(conn, zone_id)
-        op, tpl_id = uuid4(), uuid4()
-        values = body.model_dump(exclude={"max_size_bytes", "size_bytes"})
-        values |= {
-            "id": tpl_id,
-            "state": TemplateState.DOWNLOADING.value,
-            "stored": True,
-            "max_size_bytes": limit,
-            "current_operation_id": op,
-        }
-        await repository.insert(conn, TEMPLATES, values, operation_id=op)
-        await templates.add_copy(conn, tpl_id, store.store_id)
         download = DownloadInput(
-            template_id=tpl_id,
+            template_id=uuid4(),
             store=store,
             url=body.url,
             format=body.format,  # vhd was refused above
             checksum=body.checksum,
             max_bytes=limit,
         )
-        inp = RegisterTemplateInput(
-            template_id=tpl_id,
-            operation_id=op,
-            download=download,
-            queue=ctx.settings.templates_queue,
-        )
-        return await _record(
-            conn, intake, op, tpl_id, "register", flows.REGISTER_TEMPLATE.name, inp, zone_id
-        )
+        values = body.model_dump(exclude={"max_size_bytes", "size_bytes"})
+        return await record_register(ctx, conn, intake, values, download, zone_id)
 
     return await ctx.run(
         idempotency_key=idempotency_key,
@@ -182,7 +164,35 @@ async def register(
     )
 
 
-async def _zone(conn: Any, zone_id: UUID) -> None:
+async def record_register(
+    ctx: CommandContext,
+    conn: Any,
+    intake: Intake,
+    values: dict[str, Any],
+    download: DownloadInput,
+    zone_id: UUID,
+) -> OperationRecord:
+    """The template's row (Downloading, to be kept in ``download.store``) and its
+    RegisterTemplate operation, in the caller's transaction."""
+    op, tpl_id = uuid4(), download.template_id
+    values = values | {
+        "id": tpl_id,
+        "state": TemplateState.DOWNLOADING.value,
+        "stored": True,
+        "max_size_bytes": download.max_bytes,
+        "current_operation_id": op,
+    }
+    await repository.insert(conn, TEMPLATES, values, operation_id=op)
+    await templates.add_copy(conn, tpl_id, download.store.store_id)
+    inp = RegisterTemplateInput(
+        template_id=tpl_id, operation_id=op, download=download, queue=ctx.settings.templates_queue
+    )
+    return await _record(
+        conn, intake, op, tpl_id, "register", flows.REGISTER_TEMPLATE.name, inp, zone_id
+    )
+
+
+async def zone_exists(conn: Any, zone_id: UUID) -> None:
     try:
         await repository.get(conn, ZONES, zone_id)
     except NotFound as err:
@@ -197,7 +207,7 @@ async def copy(
 
     async def build(conn: Any, intake: Intake) -> OperationRecord:
         op = uuid4()
-        await _zone(conn, body.zone_id)
+        await zone_exists(conn, body.zone_id)
         tpl = await templates.lock(conn, template_id, op, "copy")
         if not tpl["stored"] or tpl["state"] != TemplateState.READY:
             raise Conflict(

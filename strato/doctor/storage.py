@@ -204,12 +204,14 @@ async def stores_report(
     drops: list[tuple[Finding, StoreKey]],
 ) -> None:
     """Each image store's listing against the records: an image nothing records (deleted
-    through the template service), a template copy recorded Ready that is not there."""
+    through the template service); a template copy, a snapshot's backup or a VM backup's
+    volume recorded as there that is not."""
     for store_id, (ref, images) in sorted(stores.items(), key=lambda s: s[1][0].name):
         listed = {i.key for i in images}
         rows = await c.read(audit.store_images, store_id)
         busy = await c.read(audit.backups_in_progress, store_id)
         recorded = {r["key"] for r in rows}
+        lost: set[UUID] = set()
         for r in rows:
             missing = r["key"] not in listed and r["updated_at"] < taken_at
             if r["kind"] == "template" and r["state"] == "Ready" and missing:
@@ -221,6 +223,29 @@ async def stores_report(
                     f"the template's copy is Ready in {ref.name}, which does not hold it",
                     "mark the copy Error (copy or register the template again)",
                     partial(audit.forget_template_image, template_id=r["ref"], store_id=store_id),
+                )
+            elif r["kind"] == "snapshot" and r["state"] == "BackedUp" and missing:
+                await c.found(
+                    "snapshot-backup-missing",
+                    "snapshot",
+                    r["ref"],
+                    f"snapshot backup {r['key']} in {ref.name}",
+                    f"the snapshot is BackedUp to {ref.name}, which does not hold its backup",
+                    "mark it CreatedOnPrimary (its volume still holds it) or Error",
+                    partial(audit.forget_snapshot_backup, snapshot_id=r["ref"]),
+                )
+            elif r["kind"] == "backup" and r["state"] == "BackedUp" and missing:
+                if r["ref"] in lost:
+                    continue  # one finding per backup, however many volumes it lost
+                lost.add(r["ref"])
+                await c.found(
+                    "backup-missing",
+                    "backup",
+                    r["ref"],
+                    f"VM backup {r['key']} in {ref.name}",
+                    f"the backup is BackedUp in {ref.name}, which does not hold this volume",
+                    "mark the backup Error (nothing can be restored from it)",
+                    partial(audit.forget_vm_backup, backup_id=r["ref"]),
                 )
         for key in sorted(listed - recorded):
             if key.split("/")[0] not in STORE_KINDS or any(key.startswith(p) for p in busy):

@@ -41,13 +41,17 @@ def seed_demo(settings: Settings, api_key: str, progress: Callable[[str], None])
                 "overprovisioning_factor": 2.0,
             },
         )
+        # A real directory store (the children of `strato up` have it among their image
+        # roots): templates are downloaded, checked with qemu-img, uploaded into it.
+        store = settings.data_dir / "images" / f"{name}-secondary1"
+        store.mkdir(parents=True, exist_ok=True)
         api.post(
             "/image-stores",
             {
                 "name": f"{name}-secondary1",
                 "zone_id": zone["id"],
-                "driver": "simulator",
-                "url": f"sim://{name}-secondary1",
+                "driver": "directory",
+                "url": f"file://{store}",
             },
         )
         for off in (("small", 1, 512), ("medium", 2, 2048), ("large", 4, 8192)):

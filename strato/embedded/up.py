@@ -134,7 +134,11 @@ class Platform:
 
     def child_env(self) -> dict[str, str]:
         s = self.s
+        # The demo zone's image store lies under the data directory.
+        images = str(s.data_dir / "images")
+        roots = s.image_roots if images in s.image_root_list else f"{s.image_roots}:{images}"
         return {
+            "STRATO_IMAGE_ROOTS": roots,
             "STRATO_DATA_DIR": str(s.data_dir),
             "STRATO_DATABASE_URL": s.resolved_database_url(),
             "STRATO_TEMPORAL_ADDRESS": s.resolved_temporal_address(),

@@ -69,6 +69,31 @@ class StratoClient:
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
         return self.request("POST", path, json=body, headers=headers)
 
+    def upload(
+        self,
+        path: str,
+        file: Path,
+        params: dict[str, Any],
+        *,
+        on_chunk: Callable[[int], None] | None = None,
+        chunk_size: int = 1 << 20,
+    ) -> Any:
+        """POST the file as the request body, streamed (``on_chunk`` is told each chunk's
+        size as it goes)."""
+
+        def chunks() -> Iterator[bytes]:
+            with open(file, "rb") as f:
+                while chunk := f.read(chunk_size):
+                    if on_chunk is not None:
+                        on_chunk(len(chunk))
+                    yield chunk
+
+        headers = {
+            "Content-Type": "application/octet-stream",
+            "Content-Length": str(file.stat().st_size),
+        }
+        return self.request("POST", path, params=params, content=chunks(), headers=headers)
+
     def patch(self, path: str, body: dict[str, Any]) -> Any:
         return self.request("PATCH", path, json=body)
 

@@ -86,7 +86,8 @@ async def test_a_snapshot_backup_survives_a_killed_agent_and_makes_a_template(
     exported by the pool's agent, which is killed (-9) mid-copy: the restarted agent makes
     it again, the snapshot ends BackedUp, and the backup holds the snapshot's bytes, not
     the overwrite's; no half-made copy is left. A template from the snapshot boots a real
-    guest whose root disk holds them too."""
+    guest whose root disk holds them too, and so does a volume made from the snapshot's
+    backup once its own volume is expunged."""
     sec = await store(api, settings, kvm["zone"]["id"])
     first = await deploy(api, kvm)
     op = await wait_operation(api, first["operation"]["id"], timeout=180)
@@ -136,6 +137,17 @@ async def test_a_snapshot_backup_survives_a_killed_agent_and_makes_a_template(
     got = await ok(await api.get(f"/vms/{vm['resource']['id']}"))
     await wait_console(got["console"]["serial_log"], "STRATO-DISKS vda", timeout=120)
     assert _reads(got["volumes"][0]["path"], 0x3C, 0)
+
+    # The volume expunged (its file, and the snapshot in it, gone): a new volume from
+    # the snapshot is copied from its backup and holds the snapshot's bytes.
+    r = await ok(await api.post(f"/volumes/{vol['id']}/destroy", json={"expunge": True}), 202)
+    assert (await wait_operation(api, r["operation"]["id"], timeout=120))["state"] == "succeeded"
+    assert (await ok(await api.get(f"/snapshots/{snap_id}")))["state"] == "BackedUp"
+    r = await ok(await api.post(f"/snapshots/{snap_id}/volumes", json={"name": "again"}), 202)
+    assert (await wait_operation(api, r["operation"]["id"], timeout=180))["state"] == "succeeded"
+    again = await ok(await api.get(f"/volumes/{r['resource']['id']}"))
+    assert (again["state"], again["size_bytes"]) == ("Ready", 1 << 30)
+    assert _reads(again["path"], 0x3C, 0) and _reads(again["path"], 0x3C, 1 << 29)
 
     # Deleting the snapshot deletes its backup in the image store too.
     r = await ok(await api.delete(f"/snapshots/{snap_id}"), 202)

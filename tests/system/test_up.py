@@ -222,6 +222,14 @@ def test_up_serves_stops_cleanly_and_restarts_with_state(
         web3 = _cli(env, "backup", "restore-vm", backup_id, "name=web3")
         assert web3.returncode == 0 and "(vm.restore)" in web3.stdout, web3.stdout + web3.stderr
         assert '"state": "Running"' in _cli(env, "vm", "show", "web3", "--json").stdout
+        # a disk image uploaded from a file by the CLI (streamed, then checked like a download)
+        disk = tmp_path / "disk.qcow2"
+        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(disk), "32M"], check=True)
+        sent = _cli(env, "templates", "upload", str(disk), "name=img2", "zone=demo")
+        assert sent.returncode == 0, sent.stdout + sent.stderr
+        assert "MiB sent" in sent.stdout and "(template.register)" in sent.stdout, sent.stdout
+        shown = _cli(env, "templates", "show", "img2", "--json")
+        assert '"state": "Ready"' in shown.stdout, shown.stdout
         children = descendants(again.proc.pid)
     finally:
         assert again.stop(signal.SIGTERM) == 0

@@ -9,12 +9,13 @@ from typing import Any
 
 import httpx
 
+from strato.doctor import examine
 from strato.schema.db import Database
 from strato.settings import Settings
 from tests.conftest import Platform
 from tests.helpers import ok, table_counts, unique, wait_operation
-from tests.workflows.test_snapshots import ready_volume
-from tests.workflows.test_templates import doctor_clean, store
+from tests.workflows.test_snapshots import ready_volume, snap_op, take
+from tests.workflows.test_templates import doctor_clean, store, store_files
 from tests.workflows.test_volumes import running_vm, vol_op
 from tests.workflows.vm_helpers import act, vm_zone
 
@@ -254,4 +255,42 @@ async def test_a_failed_restore_leaves_nothing_but_a_vm_in_error(
     r = await ok(await api.delete(f"/backups/{b['id']}"), 202)  # not held by the failure
     assert (await wait_operation(api, r["operation"]["id"]))["state"] == "succeeded"
     await act(api, new["id"], "destroy", {"expunge": True})
+    await doctor_clean(db, platform, settings)
+
+
+async def test_the_doctor_finds_backups_gone_from_the_store(
+    api: httpx.AsyncClient, platform: Platform, db: Database, settings: Settings
+) -> None:
+    """A snapshot's backup and a VM backup's files deleted behind Strato's back: the doctor
+    names each (one finding per backup), and its repair makes the records say so."""
+    _, b = await _backed_up_vm(api, settings)
+    data = next(v for v in b["volumes"] if v["kind"] == "DATADISK")
+    snap = await take(api, data["volume_id"])
+    await snap_op(api, snap["id"], "backup")
+    assert (await ok(await api.get(f"/snapshots/{snap['id']}")))["state"] == "BackedUp"
+    await doctor_clean(db, platform, settings)
+
+    gone = [p for p in store_files(settings) if p.name == snap["id"] or p.name.startswith(b["id"])]
+    assert len(gone) == 3  # the snapshot's backup, the VM backup's two volumes
+    for p in gone:
+        p.unlink()
+
+    async def checks(repair: bool = False) -> dict[str, bool]:
+        report = await examine(
+            db,
+            platform.client,
+            queue=settings.orchestration_queue,
+            templates_queue=settings.templates_queue,
+            repair=repair,
+        )
+        return {f.check: f.repaired for f in report.findings}
+
+    assert await checks() == {"snapshot-backup-missing": False, "backup-missing": False}
+    assert await checks(repair=True) == {"snapshot-backup-missing": True, "backup-missing": True}
+    fixed = await ok(await api.get(f"/snapshots/{snap['id']}"))
+    assert fixed["state"] == "CreatedOnPrimary" and fixed["backup_path"] is None
+    broken = await ok(await api.get(f"/backups/{b['id']}"))
+    assert broken["state"] == "Error" and "not in the image store" in broken["last_error"]
+    restore = await api.post(f"/backups/{b['id']}/vms", json={"name": "x"})
+    assert restore.status_code == 409, restore.text
     await doctor_clean(db, platform, settings)

@@ -75,6 +75,14 @@ async def test_a_backup_outlives_its_volume(
     await vol_op(api, vol["id"], "destroy", {"expunge": True})
     assert (await ok(await api.get(f"/snapshots/{snap['id']}")))["state"] == "BackedUp"
     assert (await ok(await api.get(f"/snapshots/{other['id']}")))["state"] == "Destroyed"
+    # A volume from it now comes from its backup (the pool's copy went with the volume).
+    body = {"name": unique("from-backup")}
+    r = await ok(await api.post(f"/snapshots/{snap['id']}/volumes", json=body), 202)
+    assert (await wait_operation(api, r["operation"]["id"]))["state"] == "succeeded"
+    made = await ok(await api.get(f"/volumes/{r['resource']['id']}"))
+    assert (made["state"], made["size_bytes"]) == ("Ready", vol["size_bytes"])
+    gone = await api.post(f"/snapshots/{other['id']}/volumes", json={"name": "x"})
+    assert gone.status_code == 409, gone.text
     # Deleted later: its backup goes, the expunged volume stays expunged.
     await snap_op(api, snap["id"], "delete")
     assert (await ok(await api.get(f"/snapshots/{snap['id']}")))["state"] == "Destroyed"

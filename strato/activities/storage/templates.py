@@ -86,6 +86,8 @@ class TemplateActivities:
                 if await store.staged_size(key) == 0:
                     return await _result(store, key, inp, published.path, published.size_bytes)
         digest: str | None = None
+        if inp.uploaded_bytes is not None and prev.phase == "download":
+            prev = await _uploaded(store, key, inp.uploaded_bytes)
         if prev.phase in ("download", "verify"):
             digest = await _Fetch(store, key, inp, prev).run()
         if prev.phase != "publish":
@@ -183,6 +185,18 @@ class TemplateActivities:
         return activities_of(self)
 
 
+async def _uploaded(store: SecondaryStorage, key: str, size: int) -> TransferProgress:
+    """An upload is staged whole: the fetch reads it back (the checksum), or it is lost."""
+    staged = await store.staged_size(key)
+    if staged != size:
+        raise _permanent(
+            f"the uploaded image is gone from the image store's stage ({staged} of {size} "
+            "bytes there): upload it again",
+            "template-upload-lost",
+        )
+    return TransferProgress(done=size, total=size)
+
+
 def _is_qcow2(path: str) -> bool:
     try:
         with open(path, "rb") as f:
@@ -261,6 +275,7 @@ class _Fetch:
         if offset and self.hasher is not None:
             async for chunk in self.store.read_staged(self.key, offset):
                 await asyncio.to_thread(self.hasher.update, chunk)
+                _beat(self.prev)  # reading a long stage back is progress too (throttled)
         if offset and self.prev.total is not None and offset == self.prev.total:
             return self._digest()  # all of it was there: nothing to ask the server
         await self._get(offset)

@@ -70,6 +70,8 @@ class DownloadInput(BaseModel):
     checksum: str | None = None
     max_bytes: int = Field(gt=0)
     convert_raw: bool = True  # a raw image is kept as qcow2 (an ISO stays as it is)
+    # An upload: this many bytes are staged in the store already; nothing is fetched.
+    uploaded_bytes: int | None = None
 
 
 class ImageResult(BaseModel):

@@ -5,6 +5,9 @@ With a ``state_file`` its volumes outlive the agent (as files on a real pool do)
 
 from __future__ import annotations
 
+import asyncio
+import os
+import subprocess
 import time
 from pathlib import Path
 from typing import ClassVar
@@ -20,6 +23,19 @@ from strato.drivers.storage.base import (
     TemplateUnusable,
     VolumeNotFound,
 )
+
+
+def _empty_image(dest: Path, size: int) -> None:
+    """An empty qcow2 of the exported volume's size where a real export would be, so a
+    real store lists what its records say it holds (written aside, then renamed)."""
+    tmp = dest.with_name(f".{dest.name}.sim")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        ["qemu-img", "create", "-q", "-f", "qcow2", str(tmp), str(size)],
+        check=True,
+        capture_output=True,
+    )
+    os.replace(tmp, dest)
 
 
 class SimulatorPrimaryStorage(PrimaryStorage):
@@ -189,6 +205,8 @@ class SimulatorPrimaryStorage(PrimaryStorage):
             size_bytes=source.size_bytes,
             allocated_bytes=min(source.size_bytes, 1 << 20),
         )
+        if dest.startswith("/"):  # a real store (a directory): the export is a real file
+            await asyncio.to_thread(_empty_image, Path(dest), source.size_bytes)
         self.exports[dest] = info
         return info
 

@@ -8,9 +8,9 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-from strato.domain.states import VolumeState
-from strato.schema.storage import pools, templates
-from strato.schema.transitions import VOLUME, transition
+from strato.domain.states import SnapshotState, StateMachine, VolumeState
+from strato.schema.storage import backups, pools, templates
+from strato.schema.transitions import SNAPSHOT, VOLUME, transition
 
 # -- reads ----------------------------------------------------------------------------
 
@@ -330,3 +330,47 @@ async def recount_pool(conn: Any, *, pool_id: UUID) -> bool:
         pool_id,
     )
     return status.endswith(" 1")
+
+
+# A doctor's repair of a backup that is not where it is recorded (no operation does this).
+_LOST_BACKUP = StateMachine[SnapshotState](
+    "snapshot",
+    {
+        SnapshotState.CREATED_ON_PRIMARY: frozenset({SnapshotState.BACKED_UP}),
+        SnapshotState.ERROR: frozenset({SnapshotState.BACKED_UP}),
+    },
+)
+_GONE = "its backup is not in the image store (strato doctor)"
+
+
+async def forget_snapshot_backup(conn: Any, *, snapshot_id: UUID) -> bool:
+    """A BackedUp snapshot whose backup the store does not hold: CreatedOnPrimary again
+    while its volume (whose file holds the snapshot) is there, else Error."""
+    row = await conn.fetchrow(
+        """SELECT s.state, v.state AS volume_state FROM snapshots s
+           JOIN volumes v ON v.id = s.volume_id WHERE s.id = $1 FOR UPDATE OF s""",
+        snapshot_id,
+    )
+    if row is None or row["state"] != SnapshotState.BACKED_UP:
+        return False
+    on_primary = row["volume_state"] != VolumeState.EXPUNGED
+    target = SnapshotState.CREATED_ON_PRIMARY if on_primary else SnapshotState.ERROR
+    columns: dict[str, Any] = {"backup_store_id": None, "backup_path": None, "backup_bytes": 0}
+    if not on_primary:
+        columns["last_error"] = _GONE
+    await transition(
+        conn, SNAPSHOT, snapshot_id, target, reason=_GONE, columns=columns, machine=_LOST_BACKUP
+    )
+    return True
+
+
+async def forget_vm_backup(conn: Any, *, backup_id: UUID) -> bool:
+    """A BackedUp VM backup a volume of which the store does not hold: Error, saying so
+    (nothing can be restored from it; deleting it removes what is left)."""
+    row = await conn.fetchrow(
+        "SELECT state, current_operation_id FROM backups WHERE id = $1 FOR UPDATE", backup_id
+    )
+    if row is None or row["state"] != "BackedUp" or row["current_operation_id"] is not None:
+        return False
+    await backups.move(conn, backup_id, "Error", None, reason=_GONE, columns={"last_error": _GONE})
+    return True

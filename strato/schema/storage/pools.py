@@ -6,6 +6,7 @@ from typing import Any
 from uuid import UUID
 
 from strato.domain.compute.payloads import PoolPlacement
+from strato.domain.errors import InsufficientCapacity
 
 
 async def claim_pool(conn: Any, volume_id: UUID, host_id: UUID) -> PoolPlacement | None:
@@ -233,3 +234,14 @@ async def in_zone(conn: Any, zone_id: UUID, *, prefer_volume: UUID | None = None
         prefer_volume,
     )
     return [(r["id"], r["name"]) for r in rows]
+
+
+async def claim_in_zone(
+    conn: Any, volume_id: UUID, zone_id: UUID, prefer_volume: UUID, size: int
+) -> str:
+    """Room for a new volume on ``prefer_volume``'s pool if it has it, else on another Up
+    pool of the zone; the pool's name. InsufficientCapacity when none has room."""
+    for pool_id, name in await in_zone(conn, zone_id, prefer_volume=prefer_volume):
+        if await claim_on(conn, volume_id, pool_id, size):
+            return str(name)
+    raise InsufficientCapacity(f"no pool of the zone has room for {size} bytes")

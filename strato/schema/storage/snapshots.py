@@ -25,8 +25,10 @@ def storage_name(snapshot_id: UUID) -> str:
     return f"strato-snap-{snapshot_id}"
 
 
-async def get(conn: Any, snapshot_id: UUID) -> Snapshot:
-    row = await conn.fetchrow("SELECT * FROM snapshots WHERE id = $1", snapshot_id)
+async def get(conn: Any, snapshot_id: UUID, *, share: bool = False) -> Snapshot:
+    """The snapshot (``share``: held FOR SHARE until the caller's transaction ends)."""
+    lock = " FOR SHARE" if share else ""
+    row = await conn.fetchrow(f"SELECT * FROM snapshots WHERE id = $1{lock}", snapshot_id)
     if row is None:
         raise NotFound(f"snapshot {snapshot_id} does not exist", id=str(snapshot_id))
     return SNAPSHOTS.to_model(row)

@@ -1,9 +1,10 @@
 """Templates (register, list, detail, update, copy to a zone, delete) and image stores
 (secondary storage, CRUD).
 
-Registering from a host path answers 201 (the template is Ready); from an http(s) URL,
-202 with the download operation (the template is Downloading until the template service
-has fetched and checked it). Deleting a host-path template answers 204; a stored one,
+Registering from a host path answers 201 (the template is Ready); from an http(s) URL, or
+an upload (the image as the body of ``POST /templates/upload``), 202 with the operation
+(the template is Downloading until the template service has fetched or read back the
+image and checked it). Deleting a host-path template answers 204; a stored one,
 202 with the operation removing its copies.
 
 No ``from __future__ import annotations``: FastAPI reads these annotations at runtime.
@@ -12,12 +13,13 @@ No ``from __future__ import annotations``: FastAPI reads these annotations at ru
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Header, Response, status
+from fastapi import APIRouter, Header, Query, Request, Response, status
 
 from strato.api.crud import crud_router
 from strato.api.deps import CommandsDep, SettingsDep
 from strato.api.schemas.compute import catalog as s
 from strato.api.schemas.storage import templates as ts
+from strato.commands import template_upload as uploads
 from strato.commands import templates as commands
 from strato.commands.view import Accepted
 from strato.domain import paths
@@ -94,6 +96,31 @@ async def register(
     response.headers["Location"] = f"/api/v1/templates/{done.id}"
     response.headers["ETag"] = f'"{done.version}"'
     return done
+
+
+@router.post(
+    "/templates/upload",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=Accepted,
+    tags=["templates"],
+    summary="Upload a template or ISO: the request body is the image (202 + its checks)",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/octet-stream": {"schema": {"type": "string"}}},
+        }
+    },
+)
+async def upload(
+    request: Request,
+    params: Annotated[uploads.TemplateUpload, Query()],
+    ctx: CommandsDep,
+    response: Response,
+    idempotency_key: IdemKey = None,
+) -> Accepted:
+    accepted = await uploads.upload(ctx, params, request.stream(), idempotency_key)
+    response.headers["Location"] = f"/api/v1/operations/{accepted.operation.id}"
+    return accepted
 
 
 @router.post(
