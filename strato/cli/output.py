@@ -74,6 +74,16 @@ def progress_line(op: dict[str, Any]) -> str:
     return f"  [{percent(op):3d}%] {op['state']}: {op['step']}{detail}{transfer(op)}"
 
 
+def _bar() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+        console=console,
+    )
+
+
 @contextmanager
 def byte_progress(title: str, total: int) -> Iterator[Callable[[int], None]]:
     """A callback counting bytes sent: a live bar on a terminal, one line at the end
@@ -83,13 +93,7 @@ def byte_progress(title: str, total: int) -> Iterator[Callable[[int], None]]:
         yield lambda n: sent.__setitem__(0, sent[0] + n)
         console.print(f"{title}: {sent[0] / 2**20:.1f} MiB sent")
         return
-    bar = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.percentage:>3.0f}%"),
-        TimeElapsedColumn(),
-        console=console,
-    )
+    bar = _bar()
     task = bar.add_task(title, total=total)
     with bar:
         yield lambda n: bar.advance(task, n)
@@ -103,13 +107,7 @@ def operation_progress(title: str) -> Iterator[Callable[[dict[str, Any]], None]]
         console.print(title)
         yield lambda op: console.print(progress_line(op))
         return
-    bar = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.percentage:>3.0f}%"),
-        TimeElapsedColumn(),
-        console=console,
-    )
+    bar = _bar()
     task = bar.add_task(title, total=100)
 
     def show(op: dict[str, Any]) -> None:

@@ -251,21 +251,10 @@ async def volume_from_snapshot(
         vm_id = await _lock_vm(conn, src, op, "copy")
         src_ctx = await volumes.context(conn, src.id)
         assert src.pool_id is not None and src_ctx.pool_name is not None
-        new_id = uuid4()
-        new: Volume = await repository.insert(
-            conn,
-            volumes.VOLUMES,
-            {
-                "id": new_id,
-                "name": body.name,
-                "zone_id": src.zone_id,
-                "kind": "DATADISK",
-                "size_bytes": snap.size_bytes or src.size_bytes,
-                "owner": body.owner or src.owner,
-            },
-            operation_id=op,
+        new = await _new_volume(
+            conn, op, body, src.zone_id, snap.size_bytes or src.size_bytes, src.owner
         )
-        await volumes.acquire(conn, new_id, op, "create", {VolumeState.ALLOCATED})
+        new_id = new.id
         if not await pools.claim_on(conn, new_id, src.pool_id, new.size_bytes):
             raise InsufficientCapacity(
                 f"pool {src_ctx.pool_name} of volume {src.name} has no room for "
@@ -312,21 +301,8 @@ async def _volume_from_backup(
                 "backup to make a volume from"
             )
         src: Volume = await repository.get(conn, volumes.VOLUMES, snap.volume_id)
-        new_id = uuid4()
-        new: Volume = await repository.insert(
-            conn,
-            volumes.VOLUMES,
-            {
-                "id": new_id,
-                "name": body.name,
-                "zone_id": snap.zone_id,
-                "kind": "DATADISK",
-                "size_bytes": src.size_bytes,
-                "owner": body.owner or snap.owner,
-            },
-            operation_id=op,
-        )
-        await volumes.acquire(conn, new_id, op, "create", {VolumeState.ALLOCATED})
+        new = await _new_volume(conn, op, body, snap.zone_id, src.size_bytes, snap.owner)
+        new_id = new.id
         pool = await pools.claim_in_zone(conn, new_id, snap.zone_id, src.id, src.size_bytes)
         await volumes.enter(conn, new_id, VolumeState.CREATING, op)
         inp = RestoreVolumeInput(
@@ -350,3 +326,20 @@ async def _volume_from_backup(
         resource=volumes.VOLUMES,
         recorded_as="create",
     )
+
+
+async def _new_volume(
+    conn: Any, op: UUID, body: VolumeFromSnapshot, zone_id: UUID, size: int, owner: str
+) -> Volume:
+    """The new data volume's row, Allocated, locked for the operation making it."""
+    new_id = uuid4()
+    values = {
+        "id": new_id,
+        "name": body.name,
+        "zone_id": zone_id,
+        "kind": "DATADISK",
+        "size_bytes": size,
+        "owner": body.owner or owner,
+    }
+    await repository.insert(conn, volumes.VOLUMES, values, operation_id=op)
+    return await volumes.acquire(conn, new_id, op, "create", {VolumeState.ALLOCATED})

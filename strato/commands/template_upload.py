@@ -17,15 +17,15 @@ from collections.abc import AsyncIterator
 from typing import Any, Literal
 from uuid import UUID, uuid4
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from strato.commands.auth import Action
 from strato.commands.context import CommandContext, Intake
-from strato.commands.templates import record_register, zone_exists
+from strato.commands.templates import Checksum, record_register, zone_exists
 from strato.commands.view import Accepted
-from strato.domain.errors import InvalidInput, StratoError
+from strato.domain.errors import InvalidInput, PayloadTooLarge, RequestTimeout
 from strato.domain.fields import Name, Request, Text
-from strato.domain.storage.templates import DownloadInput, parse_checksum, template_key
+from strato.domain.storage.templates import DownloadInput, template_key
 from strato.drivers.registry import load
 from strato.drivers.storage.secondary import SecondaryStorage, StageWriter
 from strato.schema.operations import OperationRecord
@@ -33,18 +33,6 @@ from strato.schema.storage import templates
 from strato.schema.tables import TEMPLATES
 
 FLUSH_BYTES = 1 << 20  # written to the stage a MiB at a time, off the event loop
-
-
-class PayloadTooLarge(StratoError):
-    status = 413
-    type = "payload-too-large"
-    title = "Request body too large"
-
-
-class UploadStalled(StratoError):
-    status = 408
-    type = "request-timeout"
-    title = "Request body too slow"
 
 
 class TemplateUpload(Request):
@@ -55,17 +43,10 @@ class TemplateUpload(Request):
     zone_id: UUID
     format: Literal["qcow2", "raw", "iso"] = "qcow2"
     os_type: Text = "Other Linux (64-bit)"
-    checksum: Text | None = None
+    checksum: Checksum = None
     max_size_bytes: int | None = Field(default=None, gt=0)
     is_public: bool = True
     featured: bool = False
-
-    @field_validator("checksum")
-    @classmethod
-    def _checksum(cls, v: str | None) -> str | None:
-        if v is not None:
-            parse_checksum(v)
-        return v
 
 
 async def upload(
@@ -145,7 +126,7 @@ async def _receive(
             except StopAsyncIteration:
                 break
             except TimeoutError:
-                raise UploadStalled(
+                raise RequestTimeout(
                     f"no part of the upload arrived for {timeout_s:g}s (after {size} bytes)"
                 ) from None
             size += len(chunk)

@@ -8,10 +8,10 @@ a zone that has it, a delete while VMs use it or another operation holds it.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID, uuid4
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, Field, model_validator
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
@@ -43,6 +43,16 @@ from strato.schema.tables import TEMPLATES, ZONES
 from strato.schema.transitions import TEMPLATE, transition
 
 
+def _checksum(v: str | None) -> str | None:
+    if v is not None:
+        parse_checksum(v)
+    return v
+
+
+# ``<algo>:<hex>`` (or ``{SHA-256}<hex>``, or a bare digest), checked when parsed.
+Checksum = Annotated[Text | None, AfterValidator(_checksum)]
+
+
 class TemplateBoot(Request):
     """Direct kernel boot: files present on every host of the template's hypervisor."""
 
@@ -67,20 +77,13 @@ class TemplateCreate(Request):
     format: Literal["qcow2", "raw", "vhd", "iso"] = "qcow2"
     os_type: Text = "Other Linux (64-bit)"
     url: Url = ""
-    checksum: Text | None = None
+    checksum: Checksum = None
     size_bytes: Bytes = 0
     # A URL template: the largest image (bytes fetched and virtual size) accepted.
     max_size_bytes: int | None = Field(default=None, gt=0)
     is_public: bool = True
     featured: bool = False
     boot: TemplateBoot = Field(default_factory=TemplateBoot)
-
-    @field_validator("checksum")
-    @classmethod
-    def _checksum(cls, v: str | None) -> str | None:
-        if v is not None:
-            parse_checksum(v)
-        return v
 
     @property
     def fetched(self) -> bool:

@@ -9,6 +9,7 @@
     │   └── InsufficientCapacity 409: no host, pool or address can take it
     ├── PreconditionFailed  412: If-Match version mismatch
     ├── InvalidInput        422: well-formed but semantically wrong input
+    ├── PayloadTooLarge / RequestTimeout 413 / 408: an upload too large, or stalled
     ├── Unauthorized / Forbidden 401 / 403
     └── TooManyRequests     429: a per-caller bound is reached
 
@@ -74,6 +75,18 @@ class InvalidInput(StratoError):
     status = 422
     type = "invalid-input"
     title = "Invalid input"
+
+
+class PayloadTooLarge(StratoError):
+    status = 413
+    type = "payload-too-large"
+    title = "Request body too large"
+
+
+class RequestTimeout(StratoError):
+    status = 408
+    type = "request-timeout"
+    title = "Request body too slow"
 
 
 class Unauthorized(StratoError):
