@@ -5,6 +5,7 @@ restored from a backup, a backup deleted; the refusals that change nothing."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -293,4 +294,38 @@ async def test_the_doctor_finds_backups_gone_from_the_store(
     assert broken["state"] == "Error" and "not in the image store" in broken["last_error"]
     restore = await api.post(f"/backups/{b['id']}/vms", json={"name": "x"})
     assert restore.status_code == 409, restore.text
+    await doctor_clean(db, platform, settings)
+
+
+async def test_a_delete_that_cannot_reach_the_store_leaves_the_backup_error(
+    api: httpx.AsyncClient, platform: Platform, db: Database, settings: Settings
+) -> None:
+    """The store's directory unusable while a backup is deleted: the backup goes Error,
+    saying why, unlocked; once the store is back, deleting it again succeeds."""
+    _, b = await _backed_up_vm(api, settings)
+    async with db.conn() as conn:
+        url = await conn.fetchval("SELECT url FROM image_stores WHERE id = $1", b["store_id"])
+    root = Path(url.removeprefix("file://"))
+    away = root.with_name(root.name + ".away")
+
+    def swap(a: Path, b: Path, broken: bool) -> None:
+        if not broken:
+            b.unlink()
+        a.rename(b)
+        if broken:
+            a.write_text("not a directory\n")
+
+    await asyncio.to_thread(swap, root, away, True)
+    try:
+        r = await ok(await api.delete(f"/backups/{b['id']}"), 202)
+        op = await wait_operation(api, r["operation"]["id"], timeout=60)
+        assert op["state"] == "failed", op
+    finally:
+        await asyncio.to_thread(swap, away, root, False)
+    got = await ok(await api.get(f"/backups/{b['id']}"))
+    assert got["state"] == "Error" and got["current_operation_id"] is None, got
+    assert "could not be deleted" in got["last_error"], got
+    r = await ok(await api.delete(f"/backups/{b['id']}"), 202)
+    assert (await wait_operation(api, r["operation"]["id"]))["state"] == "succeeded"
+    assert (await ok(await api.get(f"/backups/{b['id']}")))["state"] == "Removed"
     await doctor_clean(db, platform, settings)

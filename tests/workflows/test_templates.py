@@ -107,6 +107,18 @@ async def doctor_clean(db: Database, platform: Platform, settings: Settings) -> 
     assert report.clean, report.as_dict()
 
 
+async def pool_room(db: Database) -> Any:
+    """The one pool's row (its allocated bytes)."""
+    async with db.conn() as conn:
+        return await conn.fetchrow("SELECT * FROM storage_pools")
+
+
+def tpl_copy_bytes(files: list[Path], tpl: dict[str, Any]) -> int:
+    """The size of the template's published image (what its pool copy claims)."""
+    (image,) = [p for p in files if p.name == tpl["id"]]
+    return image.stat().st_size
+
+
 async def evict(db: Database, platform: Platform, settings: Settings) -> int:
     """One pass of the cache's garbage collection, with no idle time."""
     return await template_commands.evict_idle(db, platform.client, 0, settings.orchestration_queue)
@@ -212,6 +224,9 @@ async def test_twenty_concurrent_deploys_make_one_copy(
             "SELECT count(*) FROM events WHERE type = 'strato.template.cached'"
         )
     assert (row["state"], row["copies"], cached) == ("Ready", 1, 1)
+    # The copy takes room on the pool: counted beside the 20 root volumes' claims.
+    claimed = (await pool_room(db))["allocated_bytes"]
+    assert claimed == 20 * tpl["size_bytes"] + tpl_copy_bytes(store_files(settings), tpl)
 
     # The cache's garbage collection spares a copy in use, removes an unused one.
     assert await evict(db, platform, settings) == 0
@@ -228,6 +243,7 @@ async def test_twenty_concurrent_deploys_make_one_copy(
             )
             == 1
         )
+    assert (await pool_room(db))["allocated_bytes"] == 0  # its room given back
 
 
 async def test_refusals_change_nothing(

@@ -76,13 +76,20 @@ async def ready_without_claim(conn: Any) -> list[Any]:
     return rows
 
 
+# Every claim on each pool: volumes' and template copies'.
+_CLAIMS = """
+    SELECT pool_id, sum(b) AS b, count(*) AS n FROM (
+        SELECT pool_id, bytes AS b FROM pool_claims
+        UNION ALL SELECT pool_id, claimed_bytes FROM template_pool_cache) c
+    GROUP BY pool_id"""
+
+
 async def pool_counters(conn: Any) -> list[Any]:
-    """Pools whose allocated counter differs from the sum of their claims."""
+    """Pools whose allocated counter differs from the sum of their claims (volumes' and
+    template copies')."""
     rows: list[Any] = await conn.fetch(
-        """SELECT p.id, p.name, p.allocated_bytes, coalesce(s.b, 0) AS b, coalesce(s.n, 0) AS n
-           FROM storage_pools p LEFT JOIN (
-               SELECT pool_id, sum(bytes) AS b, count(*) AS n FROM pool_claims
-               GROUP BY pool_id) s ON s.pool_id = p.id
+        f"""SELECT p.id, p.name, p.allocated_bytes, coalesce(s.b, 0) AS b, coalesce(s.n, 0) AS n
+           FROM storage_pools p LEFT JOIN ({_CLAIMS}) s ON s.pool_id = p.id
            WHERE p.allocated_bytes <> coalesce(s.b, 0) ORDER BY p.name"""
     )
     return rows
@@ -207,13 +214,8 @@ async def image_still_orphan(conn: Any, store_id: UUID, key: str) -> bool:
 
 async def forget_template_copy(conn: Any, *, template_id: UUID, pool_id: UUID) -> bool:
     """A Ready copy whose file is gone: its record goes (the next deploy copies again)."""
-    status = await conn.execute(
-        """DELETE FROM template_pool_cache
-           WHERE template_id = $1 AND pool_id = $2 AND state = 'Ready'""",
-        template_id,
-        pool_id,
-    )
-    return bool(status.endswith(" 1"))
+    where = "template_id = $1 AND pool_id = $2 AND state = 'Ready'"
+    return await templates.drop_copies(conn, where, template_id, pool_id) == 1
 
 
 async def evict_template_copy(conn: Any, *, template_id: UUID, pool_id: UUID) -> bool:
@@ -324,8 +326,8 @@ async def insert_pool_claim(
 async def recount_pool(conn: Any, *, pool_id: UUID) -> bool:
     await conn.execute("SELECT 1 FROM storage_pools WHERE id = $1 FOR UPDATE", pool_id)
     status: str = await conn.execute(
-        """UPDATE storage_pools p SET allocated_bytes = s.b
-           FROM (SELECT coalesce(sum(bytes), 0) AS b FROM pool_claims WHERE pool_id = $1) s
+        f"""UPDATE storage_pools p SET allocated_bytes = s.b
+           FROM (SELECT coalesce(sum(b), 0) AS b FROM ({_CLAIMS}) c WHERE pool_id = $1) s
            WHERE p.id = $1 AND p.allocated_bytes <> s.b""",
         pool_id,
     )

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from strato.domain.errors import Conflict, InvalidInput, NotFound
+from strato.domain.errors import Conflict, InsufficientCapacity, InvalidInput, NotFound
 from strato.domain.states import TemplateState
 from strato.domain.storage.models import ImageStore
 from strato.domain.storage.templates import (
@@ -215,7 +215,7 @@ async def removed(conn: Any, inp: TemplateFailedInput) -> None:
         inp.template_id,
     )
     await conn.execute("DELETE FROM template_stores WHERE template_id = $1", inp.template_id)
-    await conn.execute("DELETE FROM template_pool_cache WHERE template_id = $1", inp.template_id)
+    await drop_copies(conn, "template_id = $1", inp.template_id)
     if named:
         await transition(
             conn,
@@ -258,17 +258,34 @@ async def cache_claim(conn: Any, inp: CacheClaimInput) -> CacheClaim:
     if src is None:
         raise Conflict(f"template {inp.template_id} has no Ready copy in the pool's zone")
     name = cache_name(inp.template_id)
-    claim = CacheClaim(action="copy", name=name, source=src["path"], size_bytes=src["size_bytes"])
+    size = int(src["size_bytes"])
+    claim = CacheClaim(action="copy", name=name, source=src["path"], size_bytes=size)
     row = await conn.fetchrow(
-        """INSERT INTO template_pool_cache (template_id, pool_id, state, name, claimed_by)
-           VALUES ($1, $2, 'Copying', $3, $4)
+        """INSERT INTO template_pool_cache
+               (template_id, pool_id, state, name, claimed_by, claimed_bytes)
+           VALUES ($1, $2, 'Copying', $3, $4, $5)
            ON CONFLICT (template_id, pool_id) DO NOTHING RETURNING *""",
         inp.template_id,
         inp.pool_id,
         name,
         inp.operation_id,
+        size,
     )
     if row is not None:
+        # The copy's room on the pool, claimed with it (this transaction undoes both).
+        room = await conn.fetchval(
+            """UPDATE storage_pools SET allocated_bytes = allocated_bytes + $2::bigint
+               WHERE id = $1 AND allocated_bytes + $2::bigint
+                                 <= floor(capacity_bytes * overprovisioning_factor)
+               RETURNING id""",
+            inp.pool_id,
+            size,
+        )
+        if room is None:
+            raise InsufficientCapacity(
+                f"pool {inp.pool_id} has no room for a {size}-byte copy of template "
+                f"{inp.template_id}"
+            )
         return claim
     row = await conn.fetchrow(
         """SELECT c.*, (o.outcome IS NOT NULL) AS claim_ended
@@ -324,9 +341,9 @@ async def cache_done(conn: Any, inp: CacheDoneInput) -> None:
                 payload={"pool_id": str(inp.pool_id), "size_bytes": inp.size_bytes},
             )
         return
-    await conn.execute(
-        """DELETE FROM template_pool_cache
-           WHERE template_id = $1 AND pool_id = $2 AND claimed_by = $3 AND state = 'Copying'""",
+    await drop_copies(
+        conn,
+        "template_id = $1 AND pool_id = $2 AND claimed_by = $3 AND state = 'Copying'",
         inp.template_id,
         inp.pool_id,
         inp.operation_id,
@@ -383,15 +400,14 @@ async def evict_begin(
 
 
 async def evict_done(conn: Any, inp: CacheDoneInput) -> None:
-    deleted = await conn.fetchval(
-        """DELETE FROM template_pool_cache
-           WHERE template_id = $1 AND pool_id = $2 AND claimed_by = $3 AND state = 'Evicting'
-           RETURNING name""",
+    deleted = await drop_copies(
+        conn,
+        "template_id = $1 AND pool_id = $2 AND claimed_by = $3 AND state = 'Evicting'",
         inp.template_id,
         inp.pool_id,
         inp.operation_id,
     )
-    if deleted is not None:
+    if deleted:
         await events.append(
             conn,
             "strato.template.evicted",
@@ -400,3 +416,19 @@ async def evict_done(conn: Any, inp: CacheDoneInput) -> None:
             operation_id=inp.operation_id,
             payload={"pool_id": str(inp.pool_id)},
         )
+
+
+async def drop_copies(conn: Any, where: str, *args: Any) -> int:
+    """Delete the pool copies ``where`` says (SQL over ``template_pool_cache``), giving
+    their room back to their pools; how many went."""
+    rows = await conn.fetch(
+        f"DELETE FROM template_pool_cache WHERE {where} RETURNING pool_id, claimed_bytes", *args
+    )
+    for r in rows:
+        await conn.execute(
+            """UPDATE storage_pools SET allocated_bytes = greatest(allocated_bytes - $2, 0)
+               WHERE id = $1""",
+            r["pool_id"],
+            r["claimed_bytes"],
+        )
+    return len(rows)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import FailureError
+from temporalio.exceptions import ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from strato.domain.progress import StepProgress
@@ -24,13 +24,14 @@ with workflow.unsafe.imports_passed_through():
     )
     from strato.domain.storage.payloads import StoreKey, VolumeResult
     from strato.domain.storage.steps import (
+        BACKUP_FAILED,
         BACKUP_REMOVED,
         CACHE_TEMPLATE,
         DELETE_STORED,
     )
     from strato.domain.storage.templates import PoolCacheInput
     from strato.workflows.common import calls
-    from strato.workflows.common.failures import error_type
+    from strato.workflows.common.failures import error_type, failure_reason
     from strato.workflows.common.policies import (
         HOST_RETRY,
         LOCAL_RETRY,
@@ -43,18 +44,28 @@ with workflow.unsafe.imports_passed_through():
 COPY_TIMEOUT = timedelta(hours=4)
 
 
-async def remove(files: BackupFiles, operation_id: object, queue: str) -> None:
-    for key in files.keys:
-        await calls.remote(
-            DELETE_STORED,
-            StoreKey(store=files.store, key=key),
-            queue=queue,
-            timeout=timedelta(minutes=10),
-            retry=HOST_RETRY,
-            reach=SCHEDULE_TO_START,
-        )
+async def remove(files: BackupFiles, operation_id: object, queue: str) -> str | None:
+    """Delete the backup's copies, then record it Removed. If the template service cannot
+    delete them, the backup goes Error saying why (and its lock goes: a delete may be
+    asked again); the reason is returned."""
+    try:
+        for key in files.keys:
+            await calls.remote(
+                DELETE_STORED,
+                StoreKey(store=files.store, key=key),
+                queue=queue,
+                timeout=timedelta(minutes=10),
+                retry=HOST_RETRY,
+                reach=SCHEDULE_TO_START,
+            )
+    except FailureError as err:
+        reason = f"its copies could not be deleted: {failure_reason(err)}"
+        failed = BackupDoneInput(backup_id=files.backup_id, operation_id=operation_id, error=reason)
+        await calls.local(BACKUP_FAILED, failed, timeout=LOCAL_TIMEOUT, retry=LOCAL_RETRY)
+        return reason
     done = BackupDoneInput(backup_id=files.backup_id, operation_id=operation_id)
     await calls.local(BACKUP_REMOVED, done, timeout=LOCAL_TIMEOUT, retry=LOCAL_RETRY)
+    return None
 
 
 @workflow.defn(name=flows.DELETE_BACKUP.name)
@@ -69,7 +80,9 @@ class DeleteBackupWorkflow:
     @workflow.run
     async def run(self, inp: DeleteBackupInput) -> BackupResult:
         self.steps.enter("delete copies", f"{len(inp.files.keys)} in {inp.files.store.name}")
-        await remove(inp.files, inp.operation_id, inp.queue)
+        failed = await remove(inp.files, inp.operation_id, inp.queue)
+        if failed is not None:
+            raise ApplicationError(failed, type="backup-delete-failed", non_retryable=True)
         self.steps.finish()
         return BackupResult(backup_id=inp.files.backup_id, state="Removed")
 
