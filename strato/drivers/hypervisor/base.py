@@ -167,6 +167,23 @@ class HypervisorDriver(abc.ABC):
         VmNotFound, and HypervisorError for a VM that has no CD-ROM drive."""
         self.require("iso_media", f"changing the CD-ROM of running {name}")
 
+    async def snapshot_vm(self, name: str, snapshot: str) -> None:
+        """Post-condition: the running VM has a snapshot ``snapshot`` of its disks and its
+        memory, taken at one instant (the guest pauses while it is written). Needs
+        ``snapshot_memory``. Idempotent: an existing snapshot of that name stays."""
+        self.require("snapshot_memory", f"snapshotting running {name} with its memory")
+
+    async def revert_vm(self, name: str, snapshot: str) -> None:
+        """Post-condition: the running VM is back at ``snapshot``: its disks, memory and
+        devices as they were. Needs ``snapshot_memory``. Raises HypervisorError for a
+        snapshot the VM has not got."""
+        self.require("snapshot_memory", f"reverting running {name} to a snapshot")
+
+    async def delete_vm_snapshot(self, name: str, snapshot: str) -> None:
+        """Post-condition: the running VM has no snapshot ``snapshot`` (its disks keep
+        their content). Needs ``snapshot_memory``. Deleting a missing one succeeds."""
+        self.require("snapshot_memory", f"deleting a snapshot of running {name}")
+
     @abc.abstractmethod
     async def attach_nic(self, name: str, nic: NicSpec) -> None:
         """Post-condition: the VM has a NIC with ``nic.mac`` (needs ``hotplug_nic`` if it

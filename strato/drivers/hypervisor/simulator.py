@@ -56,6 +56,8 @@ class SimulatorHypervisor(HypervisorDriver):
             name: _SimVm(VmSpec.model_validate(v["spec"]), PowerState(v["power"]), v["boots"])
             for name, v in (simstate.load(state_file) or {}).items()
         }
+        # Whole-VM snapshots with memory, by VM (kept in memory: a test's lifetime).
+        self.memory_snapshots: dict[str, set[str]] = {}
 
     def _save(self) -> None:
         simstate.save(
@@ -179,6 +181,28 @@ class SimulatorHypervisor(HypervisorDriver):
         self.require("online_resize", f"resizing {device} of running {name}")
         if not any(d.device == device for d in vm.spec.disks):
             raise HypervisorError(f"{name} has no disk at {device}")
+
+    def _running_vm(self, name: str) -> _SimVm:
+        vm = self._get(name)
+        if vm.power != PowerState.RUNNING:
+            raise HypervisorError(f"VM {name} is not running")
+        return vm
+
+    async def snapshot_vm(self, name: str, snapshot: str) -> None:
+        await self.faults.call("snapshot_vm", self.host_name)
+        self._running_vm(name)
+        self.memory_snapshots.setdefault(name, set()).add(snapshot)
+
+    async def revert_vm(self, name: str, snapshot: str) -> None:
+        await self.faults.call("revert_vm", self.host_name)
+        self._running_vm(name)
+        if snapshot not in self.memory_snapshots.get(name, set()):
+            raise HypervisorError(f"VM {name} has no snapshot {snapshot} with its memory")
+
+    async def delete_vm_snapshot(self, name: str, snapshot: str) -> None:
+        await self.faults.call("delete_vm_snapshot", self.host_name)
+        self._running_vm(name)
+        self.memory_snapshots.get(name, set()).discard(snapshot)
 
     async def change_media(self, name: str, path: str | None) -> None:
         await self.faults.call("change_media", self.host_name)

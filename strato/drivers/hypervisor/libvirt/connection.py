@@ -241,7 +241,7 @@ class LibvirtConnection(HypervisorDriver):
             "online_resize": real,
             "live_disk_snapshot": real,
             "live_scale": False,
-            "snapshot_memory": False,
+            "snapshot_memory": real,
             "iso_media": real,
             "migration": False,
             "console": real,

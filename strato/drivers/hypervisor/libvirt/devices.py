@@ -29,6 +29,8 @@ from strato.drivers.hypervisor.libvirt.domxml import (
 )
 from strato.drivers.hypervisor.libvirt.lifecycle import LibvirtLifecycle
 
+TRAY_ATTEMPTS = 10
+
 
 class LibvirtHypervisor(LibvirtLifecycle):
     """The libvirt hypervisor driver (see :mod:`strato.drivers.hypervisor.libvirt`)."""
@@ -191,12 +193,41 @@ class LibvirtHypervisor(LibvirtLifecycle):
                     raise NotBootable(f"ISO {path} is missing or unreadable on {self.host_name}")
             flags = libvirt.VIR_DOMAIN_AFFECT_LIVE | libvirt.VIR_DOMAIN_AFFECT_CONFIG
             xml = ET.tostring(cdrom_element(path), encoding="unicode")
-            try:
-                dom.updateDeviceFlags(xml, flags)
-            except libvirt.libvirtError as err:
-                raise HypervisorError(
-                    f"QEMU refused the CD-ROM change of {name}: {err.get_error_message()}"
-                ) from err
+            # QEMU opens the drive's tray before it swaps the medium; a guest that is just
+            # booting may not have let it open yet ("Tray ... is not open"): ask again.
+            for attempt in range(TRAY_ATTEMPTS):
+                try:
+                    dom.updateDeviceFlags(xml, flags)
+                    return
+                except libvirt.libvirtError as err:
+                    message = str(err.get_error_message())
+                    if "is not open" in message and attempt + 1 < TRAY_ATTEMPTS:
+                        time.sleep(0.5)
+                        continue
+                    raise HypervisorError(
+                        f"QEMU refused the CD-ROM change of {name}: {message}"
+                    ) from err
+
+        await self._run(self._call, run)
+
+    async def snapshot_vm(self, name: str, snapshot: str) -> None:
+        def run(conn: libvirt.virConnect) -> None:
+            self.require("snapshot_memory", f"snapshotting running {name} with its memory")
+            snapshots.save_vm(self._running(conn, name), snapshot)
+
+        await self._run(self._call, run)
+
+    async def revert_vm(self, name: str, snapshot: str) -> None:
+        def run(conn: libvirt.virConnect) -> None:
+            self.require("snapshot_memory", f"reverting running {name} to a snapshot")
+            snapshots.load_vm(self._running(conn, name), snapshot)
+
+        await self._run(self._call, run)
+
+    async def delete_vm_snapshot(self, name: str, snapshot: str) -> None:
+        def run(conn: libvirt.virConnect) -> None:
+            self.require("snapshot_memory", f"deleting a snapshot of running {name}")
+            snapshots.delete_vm(self._running(conn, name), snapshot)
 
         await self._run(self._call, run)
 
