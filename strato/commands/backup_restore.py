@@ -32,7 +32,7 @@ from strato.schema import repository
 from strato.schema.compute import vms
 from strato.schema.compute.vms import VMS
 from strato.schema.operations import OperationRecord
-from strato.schema.storage import backups, pools, volumes
+from strato.schema.storage import backups, pools, templates, volumes
 from strato.schema.tables import SERVICE_OFFERINGS
 
 
@@ -104,12 +104,14 @@ async def restore_vm(
 ) -> Accepted:
     """A new VM (Allocated, locked for the restore) with one volume per volume of the
     backup, at the same devices, each claimed on a pool: the root's first."""
-    await ctx.authorize(Action("vm.restore", "vm"))
+    await ctx.authorize(Action("backup.restore-vm", "backup", backup_id))
 
     async def build(conn: Any, intake: Intake) -> OperationRecord:
         op, vm_id = uuid4(), uuid4()
         backup = await backups.share(conn, backup_id)
         source: Vm = await repository.get(conn, VMS, backup["vm_id"])
+        # Shared, as a deploy's: a delete of the template waits, then sees this VM.
+        await templates.share_lock(conn, source.template_id)
         offering_id = body.service_offering_id or source.service_offering_id
         off = await _offering(conn, offering_id)
         entries = sorted(backup["volumes"], key=lambda v: (v["kind"] != "ROOT", v["device_id"]))

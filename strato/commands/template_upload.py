@@ -23,11 +23,12 @@ from strato.commands.auth import Action
 from strato.commands.context import CommandContext, Intake
 from strato.commands.templates import Checksum, record_register, zone_exists
 from strato.commands.view import Accepted
-from strato.domain.errors import InvalidInput, PayloadTooLarge, RequestTimeout
+from strato.domain.errors import InvalidInput, NotFound, PayloadTooLarge, RequestTimeout
 from strato.domain.fields import Name, Request, Text
 from strato.domain.storage.templates import DownloadInput, template_key
 from strato.drivers.registry import load
 from strato.drivers.storage.secondary import SecondaryStorage, StageWriter
+from strato.schema import repository
 from strato.schema.operations import OperationRecord
 from strato.schema.storage import templates
 from strato.schema.tables import TEMPLATES
@@ -99,11 +100,26 @@ async def upload(
             resource=TEMPLATES,
         )
     except BaseException:
-        await stage.discard(key)
+        # Shielded: a cancelled request (the client went away) still cleans up.
+        await asyncio.shield(_discard_unless_recorded(ctx, stage, key, tpl_id))
         raise
     if accepted.resource is None or accepted.resource.get("id") != str(tpl_id):
         await stage.discard(key)  # the key's first upload is the template: this copy goes
     return accepted
+
+
+async def _discard_unless_recorded(
+    ctx: CommandContext, stage: SecondaryStorage, key: str, tpl_id: UUID
+) -> None:
+    """The staged upload goes, unless its template was recorded (the failure came after
+    the commit, e.g. starting the workflow: the starter sweep starts it later)."""
+    async with ctx.db.conn() as conn:
+        try:
+            await repository.get(conn, TEMPLATES, tpl_id)
+            return
+        except NotFound:
+            pass
+    await stage.discard(key)
 
 
 async def _receive(

@@ -108,16 +108,18 @@ async def finished(conn: Any, inp: BackupDoneInput) -> list[BackupFiles]:
                 "last_error": None,
             },
         )
+    # Locked, then checked again: a restore that committed while this waited for a
+    # backup's lock is seen by the second statement, and that backup is kept.
     old = await conn.fetch(
-        """SELECT b.* FROM backups b JOIN backup_offerings o ON o.id = b.offering_id
-           WHERE b.vm_id = $1 AND b.state = 'BackedUp' AND NOT EXISTS
-                 (SELECT 1 FROM volumes v WHERE v.restored_from = b.id
-                    AND v.state IN ('Allocated', 'Creating'))
+        """SELECT b.* FROM backups b
+           WHERE b.vm_id = $1 AND b.state = 'BackedUp' AND b.current_operation_id IS NULL
            ORDER BY b.created_at DESC OFFSET (SELECT retention FROM backup_offerings
-                                              WHERE id = $2)""",
+                                              WHERE id = $2)
+           FOR UPDATE OF b""",
         row["vm_id"],
         row["offering_id"],
     )
+    old = [b for b in old if not await restoring(conn, b["id"])]
     # A retried step whose first try committed: what it marked is still this run's.
     marked = await conn.fetch(
         "SELECT * FROM backups WHERE state = 'Removing' AND current_operation_id = $1",
@@ -170,13 +172,22 @@ async def share(conn: Any, backup_id: UUID) -> Any:
     return row
 
 
-async def refuse_if_restoring(conn: Any, backup_id: UUID) -> None:
-    """Conflict while a volume is still being restored from the backup."""
-    n = await conn.fetchval(
-        """SELECT count(*) FROM volumes
-           WHERE restored_from = $1 AND state IN ('Allocated', 'Creating')""",
+async def restoring(conn: Any, backup_id: UUID) -> int:
+    """Volumes still being restored from the backup: not made yet, and the operation
+    making them (the volume's, or its VM's) still holds its lock. One whose operation
+    ended without undoing it (the guard settled it) holds the backup no longer."""
+    n: int = await conn.fetchval(
+        """SELECT count(*) FROM volumes v LEFT JOIN vms m ON m.id = v.vm_id
+           WHERE v.restored_from = $1 AND v.state IN ('Allocated', 'Creating')
+             AND (v.current_operation_id IS NOT NULL OR m.current_operation_id IS NOT NULL)""",
         backup_id,
     )
+    return n
+
+
+async def refuse_if_restoring(conn: Any, backup_id: UUID) -> None:
+    """Conflict while a volume is still being restored from the backup."""
+    n = await restoring(conn, backup_id)
     if n:
         raise Conflict(f"backup {backup_id} is being restored ({n} volume(s)): try again after")
 
