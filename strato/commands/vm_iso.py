@@ -62,6 +62,8 @@ async def attach_iso(
         context = await vms.context(conn, vm_id)
         if context.root_pool_id is None or not context.root_ready:
             raise Conflict(f"VM {vm.name}'s root volume is not on a pool yet: start it once")
+        # In use from now on: a delete of the ISO waits for the share lock, then finds it.
+        await vms.reserve_iso(conn, vm.id, iso.id)
         return await _record(conn, intake, op, vm, "attach-iso", flows.ATTACH_ISO.name, iso.id)
 
     return await ctx.run(

@@ -82,3 +82,48 @@ async def test_an_iso_attached_kept_and_detached(
     assert kinds == ["strato.vm.iso_attached", "strato.vm.iso_detached"], events
     assert await evict(db, platform, settings) == 1  # unused now: collected
     await doctor_clean(db, platform, settings)
+
+
+async def test_an_iso_being_attached_is_in_use_and_a_failed_attach_leaves_no_iso(
+    api: httpx.AsyncClient,
+    platform: Platform,
+    db: Database,
+    settings: Settings,
+    images: ImageServer,
+) -> None:
+    fab = await vm_zone(api, hosts=1)
+    await store(api, settings, fab["zone"]["id"])
+    (images.root / "race.iso").write_bytes(b"\0" * 32768 + b"\1CD001" + b"\0" * MiB)
+    iso, _ = await register(api, fab["zone"]["id"], images.url("race.iso"), format="iso")
+    vm = await running_vm(api, fab)
+    faults = platform.fleet.faults
+    # Every simulated call slowed: the delete comes while the attach copies to the pool.
+    faults.latency_ms = 400
+    try:
+        r = await ok(await api.post(f"/vms/{vm['id']}/attach-iso", json={"iso_id": iso["id"]}), 202)
+        held = await ok(await api.get(f"/vms/{vm['id']}"))
+        assert held["iso_id"] == iso["id"] and held["iso_path"] is None  # reserved
+        busy = await api.delete(f"/templates/{iso['id']}")
+        assert busy.status_code == 409 and "used by 1 VM" in busy.text, busy.text
+    finally:
+        faults.latency_ms = 0
+    op = await wait_operation(api, r["operation"]["id"])
+    assert op["state"] == "succeeded", op
+    await iso_op(api, vm["id"], "detach-iso")
+
+    # An attach that fails on the host leaves the drive empty and the ISO free.
+    faults.fail_ops, faults.fail_rate = frozenset({"change_media"}), 1.0
+    try:
+        r = await ok(await api.post(f"/vms/{vm['id']}/attach-iso", json={"iso_id": iso["id"]}), 202)
+        op = await wait_operation(api, r["operation"]["id"])
+    finally:
+        faults.fail_ops, faults.fail_rate = frozenset(), 0.0
+    assert op["state"] == "failed", op
+    got = await ok(await api.get(f"/vms/{vm['id']}"))
+    assert got["state"] == "Running" and got["iso_id"] is None and got["iso_path"] is None
+    params = {"type": "strato.vm.iso", "resource_id": vm["id"]}
+    kinds = [e["type"] for e in (await ok(await api.get("/events", params=params)))["items"]]
+    assert kinds == ["strato.vm.iso_attached", "strato.vm.iso_detached"], kinds
+    gone = await api.delete(f"/templates/{iso['id']}")
+    assert gone.status_code in (200, 202, 204), gone.text
+    await doctor_clean(db, platform, settings)

@@ -10,7 +10,7 @@ from uuid import UUID
 
 from strato.domain.compute.specs import PowerState
 from strato.domain.states import VM_REPAIR, VmState
-from strato.schema.compute import capacity
+from strato.schema.compute import capacity, vms
 from strato.schema.fabric import agents
 from strato.schema.transitions import VM, transition
 
@@ -136,6 +136,7 @@ async def unstick(
     if not to_error:
         await conn.execute(
             """UPDATE vms SET current_operation_id = NULL, current_operation_kind = NULL,
+                              iso_id = CASE WHEN iso_path IS NULL THEN NULL ELSE iso_id END,
                               version = version + 1, updated_at = clock_timestamp()
                WHERE id = $1""",
             vm_id,
@@ -156,6 +157,7 @@ async def unstick(
             "host_id": None,
             "console": None,
             "last_error": error,
+            **vms.unreserved_iso(row),
         },
     )
     return True

@@ -174,6 +174,7 @@ async def finish(conn: Any, inp: VmFinishInput) -> Vm:
             "current_operation_id": None,
             "current_operation_kind": None,
             "last_operation_id": inp.operation_id,
+            **unreserved_iso(row),
         }
     if inp.host_id is not None:
         columns["host_id"] = inp.host_id
@@ -218,6 +219,7 @@ async def fail_safe(conn: Any, vm_id: UUID, operation_id: UUID, error: str, kind
         "last_error": error,
         "last_error_type": kind or "internal-error",
         "last_operation_id": operation_id,
+        **unreserved_iso(row),
     }
     if target == VmState.ERROR:
         columns["console"] = None
@@ -347,16 +349,33 @@ async def detail(conn: Any, vm_id: UUID) -> dict[str, Any]:
     return data
 
 
+async def reserve_iso(conn: Any, vm_id: UUID, iso_id: UUID) -> None:
+    """AttachIso's command: the ISO recorded on the (locked) VM with no path yet, so a
+    delete of the ISO finds it in use from now on. The attach's last step sets the path
+    (:func:`set_iso`); a lock released with no path drops the reservation
+    (:func:`unreserved_iso`)."""
+    await conn.execute(
+        "UPDATE vms SET iso_id = $2, iso_path = NULL WHERE id = $1 AND iso_id IS NULL",
+        vm_id,
+        iso_id,
+    )
+
+
+def unreserved_iso(row: Any) -> dict[str, Any]:
+    """The columns that drop an ISO reservation whose attach is ending without a path."""
+    return {"iso_id": None} if row["iso_id"] is not None and row["iso_path"] is None else {}
+
+
 async def set_iso(
     conn: Any, vm_id: UUID, iso_id: UUID | None, iso_path: str | None, op: UUID | None
 ) -> None:
     """The VM's ISO (None: its drive is empty), with its event. Idempotent: a VM that has
-    that ISO already is left alone (no second event)."""
-    row = await conn.fetchrow("SELECT iso_id FROM vms WHERE id = $1 FOR UPDATE", vm_id)
+    that ISO at that path already is left alone (no second event)."""
+    row = await conn.fetchrow("SELECT iso_id, iso_path FROM vms WHERE id = $1 FOR UPDATE", vm_id)
     if row is None:
         raise NotFound(f"VM {vm_id} does not exist", id=str(vm_id))
-    old = row["iso_id"]
-    if old == iso_id:
+    old, old_path = row["iso_id"], row["iso_path"]
+    if old == iso_id and old_path == iso_path:
         return
     await conn.execute(
         """UPDATE vms SET iso_id = $2, iso_path = $3, version = version + 1,
@@ -365,6 +384,8 @@ async def set_iso(
         iso_id,
         iso_path,
     )
+    if iso_id is None and old_path is None:
+        return  # a reservation dropped: nothing was ever in the drive
     kind = "strato.vm.iso_attached" if iso_id else "strato.vm.iso_detached"
     await events.append(
         conn, kind, "vm", vm_id, operation_id=op, payload={"iso_id": str(iso_id or old)}
