@@ -100,6 +100,8 @@ class Settings(BaseSettings):
     # its calendar (0: on its calendar).
     snapshot_policy_every_s: float = Field(default=0.0, ge=0)
     release_capacity_on_stop: bool = True
+    # The most VM snapshots one VM may have (CloudStack's vmsnapshot.max).
+    vm_snapshot_max: int = Field(default=10, ge=1, le=100)
     # Templates: the largest image (downloaded bytes and virtual size) a registration may
     # bring unless it names a smaller limit; a template's copy on a pool that no volume
     # there is cloned from is removed after this long unused.

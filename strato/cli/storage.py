@@ -1,5 +1,5 @@
-"""The storage commands: volumes, snapshots, snapshot policies, VM backups and backup
-schedules, over the REST API through :mod:`strato.sdk` only."""
+"""The storage commands: volumes, snapshots, snapshot policies, VM snapshots, VM backups
+and backup schedules, over the REST API through :mod:`strato.sdk` only."""
 
 from __future__ import annotations
 
@@ -64,6 +64,28 @@ def cmd_snapshot(args: argparse.Namespace, api: StratoClient) -> int:
     if args.action == "delete":
         return follow(api, api.request("DELETE", f"/snapshots/{snap['id']}"), args)
     return follow(api, api.request("POST", f"/snapshots/{snap['id']}/revert"), args)
+
+
+VM_SNAPSHOT_COLUMNS = ("id", "name", "vm_id", "state", "memory", "vm_state", "created_at")
+
+
+def cmd_vm_snapshot(args: argparse.Namespace, api: StratoClient) -> int:
+    if args.action == "list":
+        rows = list(api.list_all("/vm-snapshots", **parse_pairs(args.filters)))
+        emit(rows, args.json, VM_SNAPSHOT_COLUMNS)
+        return 0
+    if args.action == "show":
+        emit(resolve(api, "/vm-snapshots", args.ident), args.json)
+        return 0
+    if args.action == "take":
+        vm = resolve(api, "/vms", args.ident)
+        body = parse_pairs(args.fields)
+        accepted = api.request("POST", f"/vms/{vm['id']}/vm-snapshots", json=body or None)
+        return follow(api, accepted, args)
+    snap = resolve(api, "/vm-snapshots", args.ident)
+    if args.action == "delete":
+        return follow(api, api.request("DELETE", f"/vm-snapshots/{snap['id']}"), args)
+    return follow(api, api.request("POST", f"/vm-snapshots/{snap['id']}/revert"), args)
 
 
 def cmd_backup(args: argparse.Namespace, api: StratoClient) -> int:
@@ -159,6 +181,20 @@ def add_commands(sub: Any) -> None:
             sv.add_argument("fields", nargs="+", metavar="key=value")
         sv.add_argument("--no-wait", action="store_true", help="return once accepted")
     snp.set_defaults(handler=cmd_snapshot)
+
+    vms = sub.add_parser("vm-snapshot", help="VM snapshots (disks, and memory): take, revert")
+    vmsacts = vms.add_subparsers(dest="action", required=True)
+    with_json(vmsacts.add_parser("list")).add_argument("filters", nargs="*", metavar="key=value")
+    with_json(vmsacts.add_parser("show")).add_argument("ident", metavar="ID|NAME")
+    vt = with_json(vmsacts.add_parser("take", help="VM [name=..] [memory=true] [description=..]"))
+    vt.add_argument("ident", metavar="VM")
+    vt.add_argument("fields", nargs="*", metavar="key=value")
+    vt.add_argument("--no-wait", action="store_true", help="return once accepted")
+    for verb in ("revert", "delete"):
+        vv = with_json(vmsacts.add_parser(verb))
+        vv.add_argument("ident", metavar="ID|NAME")
+        vv.add_argument("--no-wait", action="store_true", help="return once accepted")
+    vms.set_defaults(handler=cmd_vm_snapshot)
 
     bk = sub.add_parser("backup", help="VM backups: create, restore (a volume or a VM), delete")
     bkacts = bk.add_subparsers(dest="action", required=True)

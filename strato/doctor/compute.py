@@ -12,7 +12,7 @@ from strato.doctor.findings import Checks, DriverRepairs, Finding, Undefine
 from strato.domain.compute.specs import PowerState, VmPowerInfo
 from strato.domain.fabric.payloads import HostVm
 from strato.domain.states import TRANSITIONAL_VM, VmState
-from strato.schema.compute import audit
+from strato.schema.compute import audit, vm_snapshots
 
 
 def _vm(r: Any, id_key: str = "id") -> str:
@@ -45,6 +45,35 @@ async def stuck_vms(c: Checks, orphan_locks: dict[UUID, str]) -> None:
                 op=op,
                 error=f"{detail} (moved to Error by strato doctor)",
                 to_error=to_error,
+            ),
+        )
+
+
+async def stuck_vm_snapshots(c: Checks, orphan_locks: dict[UUID, str]) -> None:
+    """VM snapshots left Creating, Reverting or Expunging by an operation that ended."""
+    for r in await c.read(vm_snapshots.stuck, list(orphan_locks)):
+        op = r["current_operation_id"]
+        why = orphan_locks.get(op) if op is not None else None
+        detail = (
+            f"VM snapshot is {r['state']} but its operation {op} {why}"
+            if why
+            else f"VM snapshot is {r['state']} but no operation holds its VM {r['vm_name']}"
+        )
+        target = "Ready" if r["state"] == "Reverting" else "Error (it can then be deleted)"
+        await c.found(
+            "stuck-vm-snapshot",
+            "vm_snapshot",
+            r["id"],
+            f"VM snapshot {r['name']} of VM {r['vm_name']} ({r['id']})",
+            detail,
+            f"move it from {r['state']} to {target}",
+            partial(
+                vm_snapshots.unstick,
+                vm_snapshot_id=r["id"],
+                state=r["state"],
+                op=op,
+                error=f"{detail} (moved by strato doctor)",
+                orphan=why is not None,
             ),
         )
 

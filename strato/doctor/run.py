@@ -104,6 +104,7 @@ async def examine(
     else:
         c.notes.append("Temporal not asked: operation locks and drivers not compared")
     await compute.stuck_vms(c, orphan_locks)
+    await compute.stuck_vm_snapshots(c, orphan_locks)
     await compute.host_claims(c)
     await compute.host_counters(c)
     await storage.volumes(c, orphan_volume_locks)

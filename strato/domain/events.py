@@ -177,6 +177,7 @@ CRUD_RESOURCES = (
     "volume",
     "snapshot",
     "snapshot_policy",
+    "vm_snapshot",
 )
 for _r in CRUD_RESOURCES:
     register(
@@ -192,6 +193,7 @@ for _r in set(CRUD_RESOURCES) - {
     "snapshot_policy",
     "template",
     "backup",
+    "vm_snapshot",
 }:
     register(EventType(f"strato.{_r}.state_changed", _r, NoPayload, "an admin changed its state"))
 
@@ -241,6 +243,12 @@ register(
     EventType("strato.snapshot.state_changed", "snapshot", Reason, "a snapshot moved state"),
     EventType("strato.template.state_changed", "template", Reason, "a template moved state"),
     EventType("strato.backup.state_changed", "backup", Reason, "a VM backup moved state"),
+    EventType(
+        "strato.vm_snapshot.state_changed",
+        "vm_snapshot",
+        Reason,
+        "a VM snapshot moved state (Reverting -> Ready: the VM is back at it)",
+    ),
     EventType(
         "strato.template.cached",
         "template",

@@ -105,6 +105,16 @@ class SnapshotState(StrEnum):
     ERROR = "Error"
 
 
+class VmSnapshotState(StrEnum):
+    ALLOCATED = "Allocated"
+    CREATING = "Creating"
+    READY = "Ready"
+    REVERTING = "Reverting"
+    EXPUNGING = "Expunging"
+    REMOVED = "Removed"
+    ERROR = "Error"
+
+
 class NetworkState(StrEnum):
     ALLOCATED = "Allocated"
     SETUP = "Setup"
@@ -285,6 +295,25 @@ SNAPSHOT_STATE = StateMachine[SnapshotState](
 there (BackingUp/BackedUp once secondary storage keeps a copy), Destroying, Destroyed
 (also when its volume is expunged: the pool's snapshots go with the volume's file);
 Error when a step failed, saying why."""
+
+_VS = VmSnapshotState
+TRANSITIONAL_VM_SNAPSHOT = frozenset({_VS.CREATING, _VS.REVERTING, _VS.EXPUNGING})
+VM_SNAPSHOT_STATE = StateMachine[VmSnapshotState](
+    "vm snapshot",
+    {
+        _VS.CREATING: frozenset({_VS.ALLOCATED}),
+        _VS.READY: frozenset({_VS.CREATING, _VS.REVERTING, _VS.EXPUNGING}),
+        _VS.REVERTING: frozenset({_VS.READY}),
+        _VS.EXPUNGING: frozenset({_VS.READY, _VS.ERROR}),
+        _VS.REMOVED: frozenset(set(_VS) - {_VS.REMOVED}),
+        _VS.ERROR: TRANSITIONAL_VM_SNAPSHOT | {_VS.ALLOCATED},
+    },
+)
+"""VM snapshot lifecycle (CloudStack's VMSnapshot): Creating on the VM's disks (and its
+memory), Ready, Reverting while the VM goes back to it, Expunging while it is deleted,
+Removed (also when its VM is expunged: the snapshots go with the disks); Error when a
+step failed, saying why (an Error snapshot can only be deleted). A revert that fails
+leaves it Ready."""
 
 _T = TemplateState
 TEMPLATE_STATE = StateMachine[TemplateState](

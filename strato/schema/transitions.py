@@ -18,12 +18,14 @@ from strato.domain.states import (
     HOST_STATUS,
     SNAPSHOT_STATE,
     TEMPLATE_STATE,
+    VM_SNAPSHOT_STATE,
     VM_STATE,
     VOLUME_STATE,
     HostStatus,
     SnapshotState,
     StateMachine,
     TemplateState,
+    VmSnapshotState,
     VmState,
     VolumeState,
 )
@@ -48,6 +50,9 @@ VM = Stateful("vms", "vm", "state", VmState, VM_STATE, "error")
 HOST = Stateful("hosts", "host", "status", HostStatus, HOST_STATUS, "reason")
 VOLUME = Stateful("volumes", "volume", "state", VolumeState, VOLUME_STATE, "reason")
 SNAPSHOT = Stateful("snapshots", "snapshot", "state", SnapshotState, SNAPSHOT_STATE, "reason")
+VM_SNAPSHOT = Stateful(
+    "vm_snapshots", "vm_snapshot", "state", VmSnapshotState, VM_SNAPSHOT_STATE, "reason"
+)
 TEMPLATE = Stateful("templates", "template", "state", TemplateState, TEMPLATE_STATE, "reason")
 
 

@@ -70,6 +70,7 @@ class SimulatorFleet:
                 memory_mb=s.sim_host_memory_mb,
                 faults=self.faults,
                 state_file=self._state_file("host", name),
+                pools=self.pools,
             )
         return self.drivers[name]
 

@@ -123,6 +123,12 @@ async def _template_operations(
         iso_body = {"iso_id": iso["id"]}
         await done(await api.post(f"/vms/{vm['resource']['id']}/attach-iso", json=iso_body))
         await done(await api.post(f"/vms/{vm['resource']['id']}/detach-iso"))
+        # A VM snapshot with its memory, reverted to, deleted.
+        r = await api.post(f"/vms/{vm['resource']['id']}/vm-snapshots", json={"memory": True})
+        await done(r)
+        vm_snap = (await ok(r, 202))["resource"]
+        await done(await api.post(f"/vm-snapshots/{vm_snap['id']}/revert"))
+        await done(await api.delete(f"/vm-snapshots/{vm_snap['id']}"))
         # A snapshot backed up, a template made from it, the snapshot deleted.
         body = {"name": unique("vol"), "zone_id": zone, "size_gb": 1}
         vol = await ok(await api.post("/volumes", json=body), 201)

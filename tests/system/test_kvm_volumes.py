@@ -156,3 +156,84 @@ async def test_a_data_volume_moves_between_real_guests_with_its_data(
             await conn.fetchval("SELECT count(*) FROM pool_claims WHERE volume_id = $1", vol["id"])
             == 0
         )
+
+
+def _vm_state_bytes(path: str, tag: str) -> int:
+    """The saved VM state (memory, devices) a qcow2 file holds in its snapshot ``tag``."""
+    out = subprocess.run(
+        ["qemu-img", "info", "-U", "--output=json", path], capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    (snap,) = [s for s in json.loads(out.stdout).get("snapshots", []) if s["name"] == tag]
+    size: int = snap["vm-state-size"]
+    return size
+
+
+async def _vm_snap(api: httpx.AsyncClient, method: str, path: str, body: Any = None) -> Any:
+    r = await ok(await api.request(method, path, json=body), 202)
+    op = await wait_operation(api, r["operation"]["id"], timeout=180)
+    assert op["state"] == "succeeded", op
+    return await ok(await api.get(f"/vm-snapshots/{r['resource']['id']}"))
+
+
+async def test_vm_snapshots_of_a_real_guest_with_its_memory_and_disks_only(
+    api: httpx.AsyncClient, kvm: dict[str, Any], lab: Lab
+) -> None:
+    vm = await _running(api, kvm)
+    log = vm["console"]["serial_log"]
+    body = {"name": unique("data"), "zone_id": kvm["zone"]["id"], "size_gb": 1}
+    vol = await ok(await api.post("/volumes", json=body), 201)
+    await _vol_op(api, vol["id"], "attach", {"vm_id": vm["id"]})
+    vol = await ok(await api.get(f"/volumes/{vol['id']}"))
+    root = (await ok(await api.get(f"/vms/{vm['id']}")))["volumes"][0]["path"]
+    data = vol["path"]
+    # A known pattern on the data disk, written while the VM is stopped.
+    r = await ok(await api.post(f"/vms/{vm['id']}/stop"), 202)
+    assert (await wait_operation(api, r["operation"]["id"], timeout=120))["state"] == "succeeded"
+    await asyncio.to_thread(write_pattern, data, 0x5A)
+    r = await ok(await api.post(f"/vms/{vm['id']}/start"), 202)
+    assert (await wait_operation(api, r["operation"]["id"], timeout=120))["state"] == "succeeded"
+    # Each boot's QEMU writes its console log afresh.
+    await wait_console(log, "STRATO-DISKS vda vdb", timeout=90)
+
+    # With its memory: QEMU's savevm, on both files, the VM state in the root's.
+    mem = await _vm_snap(api, "POST", f"/vms/{vm['id']}/vm-snapshots", {"memory": True})
+    assert mem["state"] == "Ready" and mem["memory"]
+    for path in (root, data):
+        assert mem["tag"] in await asyncio.to_thread(_snapshots_in, path)
+    assert await asyncio.to_thread(_vm_state_bytes, root, mem["tag"]) > 1 << 20
+    # Disks only, live: the running QEMU snapshots each disk.
+    disks = await _vm_snap(api, "POST", f"/vms/{vm['id']}/vm-snapshots", {"name": "d1"})
+    assert not disks["memory"]
+    for path in (root, data):
+        assert disks["tag"] in await asyncio.to_thread(_snapshots_in, path)
+    assert await asyncio.to_thread(_vm_state_bytes, root, disks["tag"]) == 0
+
+    # Reverted while running (loadvm): the guest runs on; disks only needs it stopped.
+    got = await _vm_snap(api, "POST", f"/vm-snapshots/{mem['id']}/revert")
+    assert got["state"] == "Ready" and got["last_error"] is None
+    dom = next(d for d in lab.domains() if d.UUIDString() == vm["id"])
+    assert dom.isActive() and (await ok(await api.get(f"/vms/{vm['id']}")))["state"] == "Running"
+    refused = await api.post(f"/vm-snapshots/{disks['id']}/revert")
+    assert refused.status_code == 409 and "stop the VM" in refused.text, refused.text
+
+    # Stopped, the data overwritten, reverted by the pool: the pattern is back, and the
+    # guest boots from the reverted disks.
+    r = await ok(await api.post(f"/vms/{vm['id']}/stop"), 202)
+    assert (await wait_operation(api, r["operation"]["id"], timeout=120))["state"] == "succeeded"
+    await asyncio.to_thread(write_pattern, data, 0xA5)
+    await _vm_snap(api, "POST", f"/vm-snapshots/{disks['id']}/revert")
+    assert await asyncio.to_thread(holds_pattern, data, 0x5A)
+    r = await ok(await api.post(f"/vms/{vm['id']}/start"), 202)
+    assert (await wait_operation(api, r["operation"]["id"], timeout=120))["state"] == "succeeded"
+    await wait_console(log, "STRATO-DISKS vda vdb", timeout=90)
+
+    # Deleted by the running QEMU from every disk; the volume can be detached again.
+    for snap in (mem, disks):
+        gone = await _vm_snap(api, "DELETE", f"/vm-snapshots/{snap['id']}")
+        assert gone["state"] == "Removed"
+    for path in (root, data):
+        assert await asyncio.to_thread(_snapshots_in, path) == []
+    await _vol_op(api, vol["id"], "detach")
+    assert await asyncio.to_thread(holds_pattern, data, 0x5A)
+    await _vol_op(api, vol["id"], "destroy", {"expunge": True})

@@ -30,18 +30,22 @@ from strato.domain.compute.steps import (
     DEFINE_AND_START_VM,
     DEFINE_VM,
     DELETE_DISK_SNAPSHOT,
+    DELETE_VM_SNAPSHOT,
     DETACH_DISK,
     HOST_CAPABILITIES,
     LIST_VMS,
     REBOOT_VM,
     RESIZE_DISK,
+    REVERT_VM,
     SCALE_VM,
     SNAPSHOT_DISK,
+    SNAPSHOT_VM,
     START_VM,
     STOP_AND_UNDEFINE_VM,
     STOP_VM,
     UNDEFINE_VM,
 )
+from strato.domain.compute.vm_snapshots import MachineSnapshotInput
 from strato.domain.fabric.payloads import ConnectHostInput, HostFacts
 from strato.domain.fabric.steps import CONNECT_HOST
 from strato.drivers.hypervisor.base import HypervisorDriver
@@ -133,6 +137,21 @@ class ComputeActivities:
     async def delete_disk_snapshot(self, inp: DiskSnapshotInput) -> None:
         """Idempotent: deleting a missing snapshot succeeds."""
         await beating(self.driver.delete_disk_snapshot(inp.name, inp.device, inp.snapshot))
+
+    @activity.defn(name=SNAPSHOT_VM.name)
+    async def snapshot_vm(self, inp: MachineSnapshotInput) -> None:
+        """Idempotent: an existing snapshot of that name stays as it is."""
+        await beating(self.driver.snapshot_vm(inp.name, inp.snapshot))
+
+    @activity.defn(name=REVERT_VM.name)
+    async def revert_vm(self, inp: MachineSnapshotInput) -> None:
+        """Idempotent: reverting again gives the same machine."""
+        await beating(self.driver.revert_vm(inp.name, inp.snapshot))
+
+    @activity.defn(name=DELETE_VM_SNAPSHOT.name)
+    async def delete_vm_snapshot(self, inp: MachineSnapshotInput) -> None:
+        """Idempotent: deleting a missing snapshot succeeds."""
+        await beating(self.driver.delete_vm_snapshot(inp.name, inp.snapshot))
 
     @activity.defn(name=CHANGE_MEDIA.name)
     async def change_media(self, inp: MediaInput) -> None:

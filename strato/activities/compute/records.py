@@ -15,6 +15,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from strato.activities.collect import activities_of
+from strato.activities.compute.vm_snapshot_records import VmSnapshotActivities
 from strato.activities.compute.vm_volumes import VmVolumeActivities
 from strato.activities.fabric.records import InTransaction, permanent
 from strato.domain.compute.payloads import (
@@ -58,7 +59,7 @@ from strato.domain.storage.payloads import VolumeReadyInput
 from strato.domain.storage.steps import VOLUME_READY, VOLUMES_EXPUNGED
 from strato.drivers.registry import load
 from strato.schema import repository
-from strato.schema.compute import capacity, vms
+from strato.schema.compute import capacity, vm_snapshots, vms
 from strato.schema.network import ipam
 from strato.schema.storage import backups, pools, snapshots, volumes
 from strato.schema.tables import SERVICE_OFFERINGS
@@ -373,6 +374,7 @@ async def _expunge_root_detach_data(conn: Any, vm_id: Any, operation_id: Any) ->
         await volumes.set_state(conn, vol.id, VolumeState.EXPUNGED)
         await snapshots.destroy_all(conn, vol.id, operation_id)  # they were in its file
     await volumes.detach_all_data(conn, vm_id, operation_id)
+    await vm_snapshots.removed_with_vm(conn, vm_id, operation_id)  # they were on its disks
 
 
-DATA_SERVICE: list[Any] = [VmRecordsActivities, VmVolumeActivities]
+DATA_SERVICE: list[Any] = [VmRecordsActivities, VmVolumeActivities, VmSnapshotActivities]

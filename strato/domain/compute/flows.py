@@ -13,6 +13,7 @@ from strato.domain.compute.payloads import (
     VmRef,
     VmResult,
 )
+from strato.domain.compute.vm_snapshots import VmSnapshotInput
 from strato.domain.steps import Flow
 
 DEPLOY_VM: Flow[DeployVmInput, VmResult] = Flow("DeployVm", DeployVmInput, VmResult)
@@ -30,3 +31,13 @@ RESTORE_BACKUP_VM: Flow[RestoreVmInput, VmResult] = Flow(
 # An ISO in a VM's CD-ROM drive (CloudStack's attachIso / detachIso).
 ATTACH_ISO: Flow[IsoInput, VmResult] = Flow("AttachIso", IsoInput, VmResult)
 DETACH_ISO: Flow[IsoInput, VmResult] = Flow("DetachIso", IsoInput, VmResult)
+# VM snapshots (CloudStack's createVMSnapshot, revertToVMSnapshot, deleteVMSnapshot).
+CREATE_VM_SNAPSHOT: Flow[VmSnapshotInput, VmResult] = Flow(
+    "CreateVmSnapshot", VmSnapshotInput, VmResult
+)
+REVERT_VM_SNAPSHOT: Flow[VmSnapshotInput, VmResult] = Flow(
+    "RevertToVmSnapshot", VmSnapshotInput, VmResult
+)
+DELETE_VM_SNAPSHOT: Flow[VmSnapshotInput, VmResult] = Flow(
+    "DeleteVmSnapshot", VmSnapshotInput, VmResult
+)

@@ -12,6 +12,7 @@ from strato.domain.models import Entity
 from strato.domain.states import (
     OfferingState,
     TemplateState,
+    VmSnapshotState,
     VmState,
 )
 
@@ -75,6 +76,22 @@ class Vm(Entity):
     # pool of its root volume, which every boot inserts.
     iso_id: UUID | None = None
     iso_path: str | None = None
+
+
+class VmSnapshot(Entity):
+    """A VM's disks at one instant, with its memory if ``memory`` (CloudStack's VM
+    snapshot): an internal snapshot ``tag`` on every volume in ``disks``."""
+
+    vm_id: UUID
+    name: str
+    description: str = ""
+    memory: bool = False
+    tag: str
+    vm_state: str  # Running or Stopped when it was taken
+    state: VmSnapshotState = VmSnapshotState.CREATING
+    disks: list[dict[str, Any]] = Field(default_factory=list)
+    last_error: str | None = None
+    current_operation_id: UUID | None = None
 
 
 class AffinityGroup(Entity):

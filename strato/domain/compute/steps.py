@@ -27,6 +27,7 @@ from strato.domain.compute.payloads import (
     VmVolumeFinishInput,
 )
 from strato.domain.compute.specs import ConsoleInfo, VmPowerInfo, VmSpec
+from strato.domain.compute.vm_snapshots import DiskTag, MachineSnapshotInput, VmSnapshotSettle
 from strato.domain.fabric.payloads import ConnectHostInput
 from strato.domain.network.payloads import NicInfo
 from strato.domain.steps import Step
@@ -51,6 +52,14 @@ VM_RELEASE_NICS: Step[VmRef, int] = Step("records.vm_release_nics", VmRef, int)
 # The VM's ISO recorded (AttachIso, DetachIso), with its event.
 VM_SET_ISO: Step[VmIsoInput, None] = Step("records.vm_set_iso", VmIsoInput, None)
 # A VM restored from a backup: its volumes Ready with their files, or (no paths) undone.
+# A VM snapshot's state set by the operation holding it, the snapshot let go, its event.
+VM_SNAPSHOT_SETTLE: Step[VmSnapshotSettle, None] = Step(
+    "records.vm_snapshot_settle", VmSnapshotSettle, None
+)
+# An expunged VM's snapshots on its data volumes (which outlive it, detached).
+VM_SNAPSHOT_DATA_TAGS: Step[VmRef, list[DiskTag]] = Step(
+    "records.vm_snapshot_data_tags", VmRef, list[DiskTag]
+)
 VM_RESTORED: Step[RestoredInput, None] = Step("records.vm_restored", RestoredInput, None)
 VM_SCALE_CLAIM: Step[ScaleClaimInput, ScaleClaimResult] = Step(
     "records.vm_scale_claim", ScaleClaimInput, ScaleClaimResult
@@ -104,4 +113,12 @@ SNAPSHOT_DISK: Step[DiskSnapshotInput, None] = Step(
 )
 DELETE_DISK_SNAPSHOT: Step[DiskSnapshotInput, None] = Step(
     "compute.delete_disk_snapshot", DiskSnapshotInput, None
+)
+# Whole-machine snapshots (disks + memory) of a running VM, by its hypervisor.
+SNAPSHOT_VM: Step[MachineSnapshotInput, None] = Step(
+    "compute.snapshot_vm", MachineSnapshotInput, None
+)
+REVERT_VM: Step[MachineSnapshotInput, None] = Step("compute.revert_vm", MachineSnapshotInput, None)
+DELETE_VM_SNAPSHOT: Step[MachineSnapshotInput, None] = Step(
+    "compute.delete_vm_snapshot", MachineSnapshotInput, None
 )

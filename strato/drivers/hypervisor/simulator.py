@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import strato.drivers.simstate as simstate
 from strato.domain.compute.specs import (
@@ -24,6 +25,15 @@ from strato.domain.compute.specs import (
 from strato.domain.fabric.payloads import HostFacts
 from strato.drivers.faults import FaultPlan
 from strato.drivers.hypervisor.base import HypervisorDriver, HypervisorError, VmNotFound
+
+
+class SimDisks(Protocol):
+    """A simulated pool as this driver reaches it: the internal snapshots a running
+    guest's QEMU would write into the disk files it holds."""
+
+    def keep_snapshot(self, volume: str, snapshot: str) -> None: ...
+
+    def drop_snapshot(self, volume: str, snapshot: str) -> None: ...
 
 
 @dataclass
@@ -45,6 +55,7 @@ class SimulatorHypervisor(HypervisorDriver):
         memory_mb: int = 131_072,
         faults: FaultPlan | None = None,
         state_file: Path | None = None,
+        pools: Mapping[str, SimDisks] | None = None,
     ) -> None:
         self.host_name = host_name
         self.cpu_cores = cpu_cores
@@ -52,21 +63,35 @@ class SimulatorHypervisor(HypervisorDriver):
         self.memory_mb = memory_mb
         self.faults = faults or FaultPlan()
         self.state_file = state_file
+        saved = simstate.load(state_file) or {}
         self.vms: dict[str, _SimVm] = {
             name: _SimVm(VmSpec.model_validate(v["spec"]), PowerState(v["power"]), v["boots"])
-            for name, v in (simstate.load(state_file) or {}).items()
+            for name, v in saved.items()
+            if not name.startswith("@")
         }
-        # Whole-VM snapshots with memory, by VM (kept in memory: a test's lifetime).
-        self.memory_snapshots: dict[str, set[str]] = {}
+        # Whole-VM snapshots with memory, by VM (their disk halves are in the pools').
+        self.memory_snapshots: dict[str, set[str]] = {
+            name: set(tags) for name, tags in saved.get("@memory", {}).items()
+        }
+        # The simulated pools, by name, where the VMs' ``sim://<pool>/<volume>`` disks are.
+        self.pools: Mapping[str, SimDisks] = pools if pools is not None else {}
 
     def _save(self) -> None:
-        simstate.save(
-            self.state_file,
-            {
-                n: {"spec": v.spec.model_dump(mode="json"), "power": v.power, "boots": v.boots}
-                for n, v in self.vms.items()
-            },
-        )
+        state: dict[str, object] = {
+            n: {"spec": v.spec.model_dump(mode="json"), "power": v.power, "boots": v.boots}
+            for n, v in self.vms.items()
+        }
+        state["@memory"] = {n: sorted(tags) for n, tags in self.memory_snapshots.items() if tags}
+        simstate.save(self.state_file, state)
+
+    def _disks(self, vm: _SimVm) -> list[tuple[SimDisks, str]]:
+        """The VM's disks that are volumes of a simulated pool this driver reaches."""
+        found = []
+        for disk in vm.spec.disks:
+            pool, _, volume = disk.path.removeprefix("sim://").partition("/")
+            if disk.path.startswith("sim://") and pool in self.pools:
+                found.append((self.pools[pool], volume))
+        return found
 
     @property
     def capabilities(self) -> Mapping[str, bool]:
@@ -190,8 +215,11 @@ class SimulatorHypervisor(HypervisorDriver):
 
     async def snapshot_vm(self, name: str, snapshot: str) -> None:
         await self.faults.call("snapshot_vm", self.host_name)
-        self._running_vm(name)
+        vm = self._running_vm(name)
+        for pool, volume in self._disks(vm):
+            pool.keep_snapshot(volume, snapshot)
         self.memory_snapshots.setdefault(name, set()).add(snapshot)
+        self._save()
 
     async def revert_vm(self, name: str, snapshot: str) -> None:
         await self.faults.call("revert_vm", self.host_name)
@@ -201,8 +229,11 @@ class SimulatorHypervisor(HypervisorDriver):
 
     async def delete_vm_snapshot(self, name: str, snapshot: str) -> None:
         await self.faults.call("delete_vm_snapshot", self.host_name)
-        self._running_vm(name)
+        vm = self._running_vm(name)
+        for pool, volume in self._disks(vm):
+            pool.drop_snapshot(volume, snapshot)
         self.memory_snapshots.get(name, set()).discard(snapshot)
+        self._save()
 
     async def change_media(self, name: str, path: str | None) -> None:
         await self.faults.call("change_media", self.host_name)

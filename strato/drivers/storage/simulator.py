@@ -183,6 +183,20 @@ class SimulatorPrimaryStorage(PrimaryStorage):
         self._save()
         return taken
 
+    def keep_snapshot(self, volume: str, snapshot: str) -> None:
+        """A snapshot a running guest's (simulated) QEMU wrote into the volume's file."""
+        snaps = self.snapshots.setdefault(volume, [])
+        if volume in self.volumes and snapshot not in {s.name for s in snaps}:
+            snaps.append(SnapshotInfo(name=snapshot, volume=volume, taken_at=time.time()))
+            self._save()
+
+    def drop_snapshot(self, volume: str, snapshot: str) -> None:
+        snaps = self.snapshots.get(volume, [])
+        kept = [s for s in snaps if s.name != snapshot]
+        if len(kept) != len(snaps):
+            self.snapshots[volume] = kept
+            self._save()
+
     async def copy_snapshot(self, volume: str, snapshot: str, new: str) -> VolumeInfo:
         await self.faults.call("copy_snapshot", self.pool_name)
         if new in self.volumes:
@@ -222,8 +236,4 @@ class SimulatorPrimaryStorage(PrimaryStorage):
 
     async def delete_snapshot(self, volume: str, snapshot: str) -> None:
         await self.faults.call("delete_snapshot", self.pool_name)
-        snaps = self.snapshots.get(volume, [])
-        kept = [s for s in snaps if s.name != snapshot]
-        if len(kept) != len(snaps):
-            self.snapshots[volume] = kept
-            self._save()
+        self.drop_snapshot(volume, snapshot)

@@ -17,7 +17,7 @@ from strato.domain.compute.payloads import VmContext, VmFinishInput
 from strato.domain.errors import Conflict, IllegalTransition, InvalidInput, NotFound
 from strato.domain.states import VM_STATE, VmState
 from strato.schema import events
-from strato.schema.compute import capacity
+from strato.schema.compute import capacity, vm_snapshots
 from strato.schema.repository import TableSpec
 from strato.schema.storage import volumes
 from strato.schema.transitions import VM, transition
@@ -78,6 +78,7 @@ async def acquire(
             f"(allowed from: {', '.join(sorted(allowed))})",
             current=str(state),
         )
+    await vm_snapshots.refuse_if_any(conn, vm_id, row["name"], kind)
     row = await conn.fetchrow(
         """UPDATE vms SET current_operation_id = $2, current_operation_kind = $3
            WHERE id = $1 RETURNING *""",

@@ -15,7 +15,7 @@ with workflow.unsafe.imports_passed_through():
     from strato.domain.ids import workflow_id
     from strato.domain.progress import StepProgress
     from strato.workflows.common.progress import Steps
-    from strato.workflows.compute.expunge_vm import expunge_in_destroy
+    from strato.workflows.compute.expunge_vm import VM_SNAPSHOTS_OFF_DATA, expunge_in_destroy
     from strato.workflows.compute.vm_steps import VmOps
 
 
@@ -45,6 +45,8 @@ class DestroyVmWorkflow:
     async def _run(self, inp: DestroyVmInput, ops: VmOps) -> VmResult:
         self.steps.enter("validate")
         inline = inp.expunge and workflow.patched("destroy-expunges-in-its-run")
+        if inline:
+            ops.snapshots_off_data = workflow.patched(VM_SNAPSHOTS_OFF_DATA)
         if inline:  # one step: locked, and Stopping if it runs
             ctx = await ops.begin("Stopping", only_from=("Running",))
             running = ctx.state == "Stopping"

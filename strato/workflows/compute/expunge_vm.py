@@ -33,11 +33,18 @@ with workflow.unsafe.imports_passed_through():
         VM_EXPUNGE_BEGIN,
         VM_EXPUNGED,
         VM_RELEASE_NICS,
+        VM_SNAPSHOT_DATA_TAGS,
     )
     from strato.domain.progress import StepProgress
-    from strato.domain.storage.steps import DELETE_VOLUME, VOLUMES_EXPUNGED
+    from strato.domain.storage.payloads import PoolSnapshotInput
+    from strato.domain.storage.steps import DELETE_SNAPSHOT, DELETE_VOLUME, VOLUMES_EXPUNGED
+    from strato.workflows.common.failures import failure_reason
+    from strato.workflows.common.policies import BEST_EFFORT_RETRY
     from strato.workflows.common.progress import Steps
     from strato.workflows.compute.vm_steps import AlreadyFinished, VmOps
+
+# Runs started with it delete the VM snapshots off the data volumes the VM leaves behind.
+VM_SNAPSHOTS_OFF_DATA = "vm-snapshots-off-data-disks"
 
 
 @workflow.defn(name=flows.EXPUNGE_VM.name)
@@ -60,6 +67,7 @@ class ExpungeVmWorkflow:
 
     @workflow.run
     async def run(self, inp: ExpungeVmInput) -> VmResult:
+        snapshots_off_data = workflow.patched(VM_SNAPSHOTS_OFF_DATA)  # before the first step
         self.steps.enter("waiting", f"{inp.delay_s:g}s")
         if inp.delay_s > 0:
             with contextlib.suppress(TimeoutError):
@@ -71,6 +79,7 @@ class ExpungeVmWorkflow:
         # on; the destroy's delayed expunge takes it in its first step, if the VM is
         # still there to expunge.
         ops = VmOps(inp.vm_id, op, holds_lock=(self.now_operation or inp.operation_id) is not None)
+        ops.snapshots_off_data = snapshots_off_data
         return await ops.guard(self._run(inp, ops))
 
     async def _run(self, inp: ExpungeVmInput, ops: VmOps) -> VmResult:
@@ -146,4 +155,19 @@ async def _remove(
                 done="expunged",
                 kind="expunge-failed",
             ) from err
+    if ops.snapshots_off_data:
+        notes += await _snapshots_off_data(ops)
+    return notes
+
+
+async def _snapshots_off_data(ops: VmOps) -> list[str]:
+    """The VM's snapshots deleted from its data volumes (its root's went with its file);
+    best effort: what could not be deleted is said, and stays in the volume's file."""
+    notes = []
+    for t in await ops.local(VM_SNAPSHOT_DATA_TAGS, ops.ref):
+        try:
+            snap = PoolSnapshotInput(volume=t.volume, snapshot=t.tag)
+            await ops.on_pool(DELETE_SNAPSHOT, t.pool, snap, retry=BEST_EFFORT_RETRY)
+        except FailureError as err:
+            notes.append(f"VM snapshot {t.tag} left on {t.volume}: {failure_reason(err)}")
     return notes

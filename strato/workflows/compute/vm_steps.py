@@ -79,6 +79,9 @@ class VmOps:
         self.finished = False
         # Decided when the workflow starts, before its first step (see DeployVm.run).
         self.stop_in_one_step = workflow.patched("stop-and-undefine-in-one-step")
+        # An expunge's: the VM snapshots deleted off the data volumes it leaves (set by
+        # the expunging workflow, from its own patch, before its first step).
+        self.snapshots_off_data = False
 
     @classmethod
     def for_boot(cls, inp: DeployVmInput) -> VmOps:

@@ -1,7 +1,8 @@
-"""Compute routes: the catalog (offerings, templates, affinity groups) and VMs."""
+"""Compute routes: the catalog (offerings, templates, affinity groups), VMs and their
+snapshots."""
 
 from fastapi import APIRouter
 
-from strato.api.routers.compute import catalog, vms
+from strato.api.routers.compute import catalog, vm_snapshots, vms
 
-ROUTERS: list[APIRouter] = [catalog.router, vms.router]
+ROUTERS: list[APIRouter] = [catalog.router, vms.router, vm_snapshots.router]

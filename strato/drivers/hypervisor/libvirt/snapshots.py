@@ -96,18 +96,28 @@ def vm_snapshots(dom: libvirt.virDomain) -> dict[str, int]:
     """The VM's whole-machine snapshots (loadable: on every disk, with its memory): tag ->
     VM state bytes. One disk's own snapshots (a live backup's) are listed apart, as
     partial, by QEMU: they are not these."""
-    found: dict[str, int] = {}
-    whole = False
+    return _listed(dom)[0]
+
+
+def _listed(dom: libvirt.virDomain) -> tuple[dict[str, int], set[str]]:
+    """The whole-machine snapshots (tag -> VM state bytes), and the tags QEMU lists as
+    partial: on some of the disks only."""
+    whole: dict[str, int] = {}
+    partial: set[str] = set()
+    in_whole = False
     for line in _hmp(dom, "info snapshots").splitlines():
         if line.startswith("List of"):
-            whole = "present on all disks" in line
+            in_whole = "present on all disks" in line
             continue
         parts = line.split()
         # ID TAG VM-SIZE UNIT DATE TIME VM-CLOCK [ICOUNT]; the ID is "--" when it differs
         # from disk to disk.
-        if whole and len(parts) >= 4 and (parts[0].isdigit() or parts[0] == "--"):
-            found[parts[1]] = _size(parts[2], parts[3])
-    return found
+        if len(parts) >= 4 and (parts[0].isdigit() or parts[0] == "--"):
+            if in_whole:
+                whole[parts[1]] = _size(parts[2], parts[3])
+            else:
+                partial.add(parts[1])
+    return whole, partial
 
 
 def _size(value: str, unit: str) -> int:
@@ -138,8 +148,10 @@ def load_vm(dom: libvirt.virDomain, tag: str) -> None:
 
 
 def delete_vm(dom: libvirt.virDomain, tag: str) -> None:
-    """Idempotent: deleting a snapshot the VM has not got succeeds."""
-    if tag not in vm_snapshots(dom):
+    """``tag`` off every disk that has it (a snapshot left on some disks only, by a
+    failed take, too). Idempotent: deleting a snapshot the VM has not got succeeds."""
+    whole, partial = _listed(dom)
+    if tag not in whole and tag not in partial:
         return
     out = _hmp(dom, f"delvm {tag}")
     if out:
