@@ -239,7 +239,7 @@ class Platform:
             service = Worker(
                 self.client,
                 task_queue=self.settings.templates_queue,
-                activities=TemplateActivities(self.settings.image_root_list).all(),
+                activities=TemplateActivities(self.settings.image_root_list).with_backups(),
                 max_concurrent_activities=8,
             )
 

@@ -23,7 +23,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     worker = Worker(
         client,
         task_queue=settings.templates_queue,
-        activities=TemplateActivities(settings.image_root_list).all(),
+        activities=TemplateActivities(settings.image_root_list).with_backups(),
         # Transfers are long and mostly wait on the network and the disk.
         max_concurrent_activities=8,
     )

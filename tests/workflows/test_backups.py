@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import httpx
 
@@ -328,4 +329,42 @@ async def test_a_delete_that_cannot_reach_the_store_leaves_the_backup_error(
     r = await ok(await api.delete(f"/backups/{b['id']}"), 202)
     assert (await wait_operation(api, r["operation"]["id"]))["state"] == "succeeded"
     assert (await ok(await api.get(f"/backups/{b['id']}")))["state"] == "Removed"
+    await doctor_clean(db, platform, settings)
+
+
+async def test_a_short_image_fails_the_check_and_a_failed_backup_leaves_no_image(
+    api: httpx.AsyncClient, platform: Platform, db: Database, settings: Settings
+) -> None:
+    """The backup provider checks every image before BackedUp; a backup that fails has
+    its images deleted (the doctor finds no orphan)."""
+    fab = await vm_zone(api, hosts=1)
+    vm = await running_vm(api, fab)
+    data = await ready_volume(api, fab, vm)
+    await vol_op(api, data["id"], "attach", {"vm_id": vm["id"]})
+    await act(api, vm["id"], "stop")
+    await store(api, settings, fab["zone"]["id"])
+    offering = await ok(await api.post("/backup-offerings", json={"name": unique("o")}), 201)
+    # As if the data volume had grown past what its pool exports: its image comes short.
+    async with db.conn() as conn:
+        await conn.execute(
+            "UPDATE volumes SET size_bytes = size_bytes + $2 WHERE id = $1",
+            UUID(data["id"]),
+            1 << 30,
+        )
+    got = await backup(api, vm["id"], want="failed", offering_id=offering["id"])
+    assert got["state"] == "Error" and "failed its provider's check" in got["last_error"], got
+    assert "short of the volume's" in got["last_error"]
+    assert f"volume {data['id']}" in got["last_error"]
+    assert not [p for p in store_files(settings) if got["id"] in p.name]  # root's went too
+    async with db.conn() as conn:
+        await conn.execute(
+            "UPDATE volumes SET size_bytes = size_bytes - $2 WHERE id = $1",
+            UUID(data["id"]),
+            1 << 30,
+        )
+    # The check passes for whole images: what the store holds is recorded.
+    b = await backup(api, vm["id"], offering_id=offering["id"])
+    assert b["state"] == "BackedUp" and len(b["volumes"]) == 2
+    held = {str(p) for p in store_files(settings)}
+    assert all(v["path"] in held and v["stored_bytes"] > 0 for v in b["volumes"]), b
     await doctor_clean(db, platform, settings)

@@ -40,6 +40,32 @@ class CreateBackupInput(BaseModel):
     hypervisor_name: str | None = None
 
 
+class BackupImage(BaseModel):
+    """One volume's image in a backup provider: its volume's virtual size, and once
+    checked what the provider holds (``stored_bytes``, where)."""
+
+    volume_id: UUID
+    size_bytes: int
+    stored_bytes: int = 0
+    path: str | None = None
+
+
+class BackupCheckInput(BaseModel):
+    """A backup's images, to check before it is BackedUp (``backups.verify``)."""
+
+    store: StoreRef
+    backup_id: UUID
+    images: list[BackupImage]
+
+
+class BackupDiscardInput(BaseModel):
+    """A failed backup's images, to delete (``backups.discard``)."""
+
+    store: StoreRef
+    backup_id: UUID
+    volume_ids: list[UUID]
+
+
 class BackupDoneInput(BaseModel):
     backup_id: UUID
     operation_id: UUID

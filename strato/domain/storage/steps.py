@@ -5,8 +5,11 @@ from __future__ import annotations
 from strato.domain.compute.payloads import VmRef
 from strato.domain.steps import Step
 from strato.domain.storage.backups import (
+    BackupCheckInput,
+    BackupDiscardInput,
     BackupDoneInput,
     BackupFiles,
+    BackupImage,
     ScheduleFired,
     ScheduleFireInput,
 )
@@ -137,6 +140,12 @@ TEMPLATE_EVICT_DONE: Step[CacheDoneInput, None] = Step(
 BACKUP_FINISHED: Step[BackupDoneInput, list[BackupFiles]] = Step(
     "records.backup_finished", BackupDoneInput, list[BackupFiles]
 )
+# A backup's images checked by its provider (the template service), or a failed one's
+# deleted.
+BACKUP_VERIFY: Step[BackupCheckInput, list[BackupImage]] = Step(
+    "backups.verify", BackupCheckInput, list[BackupImage]
+)
+BACKUP_DISCARD: Step[BackupDiscardInput, None] = Step("backups.discard", BackupDiscardInput, None)
 BACKUP_FAILED: Step[BackupDoneInput, None] = Step("records.backup_failed", BackupDoneInput, None)
 BACKUP_REMOVED: Step[BackupDoneInput, None] = Step("records.backup_removed", BackupDoneInput, None)
 # A backup schedule's runs (orchestration queue; they call commands, so not local).

@@ -6,18 +6,25 @@ offering's retention are removed."""
 
 from __future__ import annotations
 
+import contextlib
 from datetime import timedelta
+from typing import TypeVar
 
 from temporalio import workflow
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from strato.domain.compute.payloads import DiskSnapshotInput, VmResult
     from strato.domain.compute.steps import DELETE_DISK_SNAPSHOT, SNAPSHOT_DISK
     from strato.domain.progress import StepProgress
+    from strato.domain.steps import Step
     from strato.domain.storage import flows
     from strato.domain.storage.backups import (
+        BackupCheckInput,
+        BackupDiscardInput,
         BackupDoneInput,
+        BackupImage,
         BackupResult,
         BackupVolume,
         CreateBackupInput,
@@ -25,26 +32,36 @@ with workflow.unsafe.imports_passed_through():
     )
     from strato.domain.storage.payloads import PoolSnapshotInput, device_name
     from strato.domain.storage.steps import (
+        BACKUP_DISCARD,
         BACKUP_FAILED,
         BACKUP_FINISHED,
+        BACKUP_VERIFY,
         CREATE_SNAPSHOT,
         DELETE_SNAPSHOT,
         EXPORT_SNAPSHOT,
     )
     from strato.domain.storage.templates import PoolExportInput
+    from strato.workflows.common import calls
     from strato.workflows.common.failures import error_type, failure_reason
-    from strato.workflows.common.policies import BEST_EFFORT_RETRY
+    from strato.workflows.common.policies import BEST_EFFORT_RETRY, HOST_RETRY, SCHEDULE_TO_START
     from strato.workflows.common.progress import Steps
     from strato.workflows.compute.vm_steps import VmOps
     from strato.workflows.storage.backups import remove
 
+I = TypeVar("I")  # noqa: E741 - a step's input type
+R = TypeVar("R")
+
 COPY_TIMEOUT = timedelta(hours=4)
+# Runs started with it have the backup provider check the images before BackedUp, and
+# delete a failed backup's images.
+BACKUP_VERIFIED = "backup-verified"
 
 
 @workflow.defn(name=flows.CREATE_BACKUP.name)
 class CreateBackupWorkflow:
     def __init__(self) -> None:
-        self.steps = Steps("validate", "copy volumes", "backed up", "retention")
+        self.steps = Steps("validate", "copy volumes", "verify", "backed up", "retention")
+        self.verified = False
 
     @workflow.query(name="progress")
     def progress(self) -> StepProgress:
@@ -52,6 +69,7 @@ class CreateBackupWorkflow:
 
     @workflow.run
     async def run(self, inp: CreateBackupInput) -> BackupResult:
+        self.verified = workflow.patched(BACKUP_VERIFIED)  # before the first step
         ops = VmOps(inp.vm_id, inp.operation_id)
         try:
             await ops.guard(self._run(inp, ops))
@@ -73,12 +91,15 @@ class CreateBackupWorkflow:
             try:
                 done.append(await self._copy(inp, ops, vol))
             except FailureError as err:
-                await ops.finish(state)
-                raise ApplicationError(
-                    f"backup of volume {vol.volume_id} failed: {failure_reason(err)}",
-                    type=error_type(err),
-                    non_retryable=True,
-                ) from None  # its message carries the cause's (which would replace it)
+                why = f"backup of volume {vol.volume_id} failed"
+                raise await self._failed(inp, ops, state, why, err) from None
+        if self.verified:
+            self.steps.enter("verify", f"{len(done)} image(s), by the backup provider")
+            try:
+                done = await self._verify(inp, done)
+            except FailureError as err:
+                why = "the backup failed its provider's check"
+                raise await self._failed(inp, ops, state, why, err) from None
         self.steps.enter("backed up")
         finished = BackupDoneInput(
             backup_id=inp.backup_id, operation_id=inp.operation_id, volumes=done
@@ -90,6 +111,51 @@ class CreateBackupWorkflow:
             await remove(files, inp.operation_id, inp.queue)
         self.steps.finish(f"{len(done)} volume(s)")
         return VmResult(vm_id=inp.vm_id, state=state)
+
+    async def _failed(
+        self, inp: CreateBackupInput, ops: VmOps, state: str, why: str, err: FailureError
+    ) -> ApplicationError:
+        """The VM let go (its images deleted first, as far as they can be); the error.
+        Its message carries the cause's (which would replace it as the ``__cause__``)."""
+        if self.verified:
+            ids = [v.volume_id for v in inp.volumes]
+            discard = BackupDiscardInput(store=inp.store, backup_id=inp.backup_id, volume_ids=ids)
+            with contextlib.suppress(FailureError):
+                await self._template_service(BACKUP_DISCARD, discard, inp, BEST_EFFORT_RETRY)
+        await ops.finish(state)
+        return ApplicationError(
+            f"{why}: {failure_reason(err)}",
+            type=error_type(err),
+            non_retryable=True,
+        )
+
+    async def _verify(self, inp: CreateBackupInput, done: list[BackupVolume]) -> list[BackupVolume]:
+        """Each image checked by the backup provider; the volumes with what it holds."""
+        images = [BackupImage(volume_id=v.volume_id, size_bytes=v.size_bytes) for v in done]
+        check = BackupCheckInput(store=inp.store, backup_id=inp.backup_id, images=images)
+        held = await self._template_service(BACKUP_VERIFY, check, inp, HOST_RETRY)
+        by_id = {i.volume_id: i for i in held}
+        return [
+            v.model_copy(
+                update={
+                    "path": by_id[v.volume_id].path,
+                    "stored_bytes": by_id[v.volume_id].stored_bytes,
+                }
+            )
+            for v in done
+        ]
+
+    async def _template_service(
+        self, step: Step[I, R], arg: I, inp: CreateBackupInput, retry: RetryPolicy
+    ) -> R:
+        return await calls.remote(
+            step,
+            arg,
+            queue=inp.queue,
+            timeout=timedelta(minutes=10),
+            retry=retry,
+            reach=SCHEDULE_TO_START,
+        )
 
     async def _copy(self, inp: CreateBackupInput, ops: VmOps, vol: BackupVolume) -> BackupVolume:
         """Snapshot, export, and delete the snapshot (whatever happened to the export).
