@@ -306,9 +306,11 @@ class Chaos:
         items: list[dict[str, Any]] = r.json()["items"] if r.status_code == 200 else []
         return items
 
-    async def _accept(self, api: httpx.AsyncClient, kind: str, path: str, body: Any) -> str | None:
+    async def _accept(
+        self, api: httpx.AsyncClient, kind: str, path: str, body: Any, method: str = "POST"
+    ) -> str | None:
         r = await self.call(
-            api, "POST", path, body, key=str(uuid.UUID(int=self.rng.getrandbits(128)))
+            api, method, path, body, key=str(uuid.UUID(int=self.rng.getrandbits(128)))
         )
         if r.status_code != 202:
             self.stats.rejected[kind] += 1
@@ -333,12 +335,16 @@ class Chaos:
                 "add-host",
                 "remove-host",
                 "volume",
+                "vm-snapshot",
             ],
-            weights=[26, 12, 12, 10, 8, 12, 4, 4, 6, 6, 30],
+            weights=[26, 12, 12, 10, 8, 12, 4, 4, 6, 6, 30, 8],
         )[0]
         op: str | None = None
         if verb == "volume":
             await self.volume_action(api)
+            return
+        if verb == "vm-snapshot":
+            await self.vm_snapshot_action(api)
             return
         if verb == "deploy":
             body = {
@@ -391,6 +397,31 @@ class Chaos:
         r = await self.call(api, "GET", f"{path}?{q}&limit=100")
         items: list[dict[str, Any]] = r.json()["items"] if r.status_code == 200 else []
         return self.rng.choice(items) if items else None
+
+    async def vm_snapshot_action(self, api: httpx.AsyncClient) -> None:
+        """VM snapshots: take one (with the memory of a running VM, disks only of a
+        stopped one), revert to one, delete one (more often than taking: a VM with
+        snapshots refuses volume changes and scaling)."""
+        verb = self.rng.choice(["take", "revert", "delete", "delete"])
+        if verb == "take":
+            vms = await self._vms(api, self.rng.choice(["Running", "Stopped"]))
+            if not vms:
+                return
+            vm = self.rng.choice(vms)
+            body = {"memory": vm["state"] == "Running"}
+            op = await self._accept(api, "vm-snapshot", f"/vms/{vm['id']}/vm-snapshots", body)
+        else:
+            states = "Ready" if verb == "revert" else self.rng.choice(["Ready", "Error"])
+            snap = await self._pick(api, "/vm-snapshots", state=states)
+            if snap is None:
+                return
+            path = f"/vm-snapshots/{snap['id']}"
+            if verb == "revert":
+                op = await self._accept(api, "vm-snapshot-revert", f"{path}/revert", None)
+            else:
+                op = await self._accept(api, "vm-snapshot-delete", path, None, method="DELETE")
+        if op is not None:
+            self.stats.outcomes[f"vm-snapshot-{verb} {await self.wait_op(api, op)}"] += 1
 
     async def volume_action(self, api: httpx.AsyncClient) -> None:
         """Data volumes and snapshots: create, attach, detach, resize, snapshot, revert,
@@ -655,6 +686,9 @@ async def _wait_quiet(db: Database, timeout: float = 120) -> dict[str, int]:
                                                  OR current_operation_id IS NOT NULL) AS volumes,
                           (SELECT count(*) FROM snapshots
                             WHERE state IN ('Allocated', 'Creating', 'Destroying')) AS snapshots,
+                          (SELECT count(*) FROM vm_snapshots
+                            WHERE state IN ('Creating', 'Reverting', 'Expunging')
+                               OR current_operation_id IS NOT NULL) AS vm_snapshots,
                           (SELECT count(*) FROM hosts WHERE status = ANY($3::text[])) AS hosts""",
                 list(VM_TRANSITIONAL),
                 list(VOLUME_TRANSITIONAL),
