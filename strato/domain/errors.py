@@ -50,6 +50,11 @@ class NameTaken(Conflict):
     title = "Name already in use"
 
 
+class LocationTaken(Conflict):
+    type = "location-taken"
+    title = "Location already in use"
+
+
 class InUse(Conflict):
     type = "in-use"
     title = "Resource still in use"

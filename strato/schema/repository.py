@@ -22,7 +22,14 @@ from uuid import UUID, uuid4
 import asyncpg
 from pydantic import BaseModel
 
-from strato.domain.errors import InUse, InvalidInput, NameTaken, NotFound, PreconditionFailed
+from strato.domain.errors import (
+    InUse,
+    InvalidInput,
+    LocationTaken,
+    NameTaken,
+    NotFound,
+    PreconditionFailed,
+)
 from strato.schema import events
 
 M = TypeVar("M", bound=BaseModel)
@@ -104,6 +111,13 @@ def translate(
 ) -> Exception:
     """Map an integrity error to the domain error a user can act on."""
     constraint = getattr(exc, "constraint_name", "") or ""
+    if isinstance(exc, asyncpg.UniqueViolationError) and constraint.endswith("_url_idx"):
+        return LocationTaken(
+            f"url: another {spec.resource_type} is at {values.get('url')!r} already (one "
+            "location, one owner: each would take the other's files for its own)",
+            constraint=constraint,
+            field="url",
+        )
     if isinstance(exc, asyncpg.UniqueViolationError):
         name = values.get("name")
         what = f" named {name!r}" if name is not None else ""

@@ -119,3 +119,28 @@ def test_the_lexical_rules() -> None:
     assert paths.local_path("/a") == "/a"
     assert paths.local_path("https://h/a") is None and paths.local_path("") is None
     assert paths.inside_any("/p/q/r", ["/x", "/p/q"]) == "/p/q"
+
+
+async def test_one_location_has_one_pool_and_one_image_store(
+    api: httpx.AsyncClient, db: Any, settings: Settings
+) -> None:
+    """A second pool or image store on a location already taken (a trailing slash is the
+    same place) is a 409 naming the url, and nothing is written."""
+    fab = await make_fabric(api, hypervisor="kvm")
+    url = f"file://{TEST_POOL_ROOT}/{unique('shared')}/pool"
+    await ok(
+        await api.post("/storage-pools", json=pool_body(fab["cluster"]["id"], "qcow2", url)), 201
+    )
+    root = settings.image_root_list[-1]
+    store = {"name": unique("sec"), "zone_id": fab["zone"]["id"], "url": f"file://{root}/s1"}
+    await ok(await api.post("/image-stores", json=store), 201)
+    before = await table_counts(db)
+    for path, body in (
+        ("/storage-pools", pool_body(fab["cluster"]["id"], "qcow2", url + "/")),
+        ("/image-stores", {**store, "name": unique("sec"), "url": store["url"] + "/"}),
+    ):
+        r = await api.post(path, json=body)
+        assert r.status_code == 409, r.text
+        problem = r.json()
+        assert problem["type"].endswith("location-taken") and problem["detail"].startswith("url:")
+    assert await table_counts(db) == before
