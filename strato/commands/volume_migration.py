@@ -1,9 +1,12 @@
-"""MigrateVolume: a volume's file moves to another pool of its zone, its VM stopped.
+"""MigrateVolume: a volume's file moves to another pool of its zone; with its VM running,
+live (the host's QEMU mirrors the disk, the guest runs on).
 
 Refused here, with nothing changed: the pool it is on, a pool of another zone or of
-another driver, a pool the VM could not reach with its other disks, a running VM (no live
-migration here), a volume with no file yet or busy, a target without room (the claim
-moves to the target in this transaction: the room is reserved before anything is copied).
+another driver, a pool the VM could not reach with its other disks, a VM neither Stopped
+nor Running, a running VM on a host that cannot move a disk live (``live_block_copy``) or
+whose volume has snapshots (a live move does not carry them: stop the VM), a volume with
+no file yet or busy, a target without room (the claim moves to the target in this
+transaction: the room is reserved before anything is copied).
 """
 
 from __future__ import annotations
@@ -16,16 +19,18 @@ from pydantic import BaseModel
 from strato.commands.context import CommandContext
 from strato.commands.storage import operate
 from strato.commands.view import Accepted
+from strato.domain.compute.models import Vm
 from strato.domain.errors import Conflict, InsufficientCapacity, InvalidInput, NotFound
+from strato.domain.fabric.models import Host
 from strato.domain.fields import Request
 from strato.domain.states import VmState, VolumeState
 from strato.domain.storage import flows
 from strato.domain.storage.models import StoragePool, Volume
-from strato.domain.storage.payloads import MigrateVolumeInput
+from strato.domain.storage.payloads import MigrateVolumeInput, device_name
 from strato.schema import repository
 from strato.schema.compute import vms
-from strato.schema.storage import pools, volumes
-from strato.schema.tables import STORAGE_POOLS
+from strato.schema.storage import pools, snapshots, volumes
+from strato.schema.tables import HOSTS, STORAGE_POOLS
 
 
 class VolumeMigrate(Request):
@@ -65,6 +70,29 @@ async def _reachable(conn: Any, vol: Volume, target: StoragePool) -> None:
         )
 
 
+async def _live(conn: Any, vm: Vm, vol: Volume) -> dict[str, Any]:
+    """How a running VM's disk moves: its host's QEMU mirrors it (``live_block_copy``),
+    if the volume has no snapshots (they stay in the old file)."""
+    host: Host | None = await repository.get(conn, HOSTS, vm.host_id) if vm.host_id else None
+    if host is None or not host.capabilities.get("live_block_copy"):
+        where = f"host {host.name}" if host else "no host"
+        raise Conflict(
+            f"volume {vol.name} is attached to VM {vm.name}, running on {where}, which cannot "
+            "move a running guest's disk (capability live_block_copy): stop the VM to migrate"
+        )
+    n = await snapshots.live_count(conn, vol.id)
+    if n:
+        raise Conflict(
+            f"volume {vol.name} has {n} snapshot(s), which a live migration would not carry: "
+            f"delete them, or stop VM {vm.name} (a stopped migration copies them)"
+        )
+    return {
+        "live_host": host.name,
+        "hypervisor_name": vms.hypervisor_name(vm.id),
+        "device": device_name(0 if vol.kind == "ROOT" else (vol.device_id or 0)),
+    }
+
+
 async def migrate_volume(
     ctx: CommandContext, volume_id: UUID, body: VolumeMigrate, idempotency_key: str | None
 ) -> Accepted:
@@ -74,10 +102,12 @@ async def migrate_volume(
             raise Conflict(f"volume {vol.name} has no file yet: attach it first")
         target = await _target(conn, vol, body.pool_id)
         await _reachable(conn, vol, target)
-        vm_id = None
+        vm_id, live = None, {}
         if vol.vm_id is not None:
             vm = await vms.acquire(conn, vol.vm_id, op, "migrate-volume", frozenset(VmState))
-            if vm.state != VmState.STOPPED:
+            if vm.state == VmState.RUNNING:
+                live = await _live(conn, vm, vol)
+            elif vm.state != VmState.STOPPED:
                 raise Conflict(
                     f"volume {vol.name} is attached to VM {vm.name}, which is {vm.state}: "
                     "stop it (or detach the volume) to migrate the volume"
@@ -105,6 +135,7 @@ async def migrate_volume(
             target_pool=target.name,
             size_bytes=vol.size_bytes,
             template_id=stored,
+            **live,
         )
         return vol, inp, vol.id
 

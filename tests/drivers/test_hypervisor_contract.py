@@ -418,3 +418,25 @@ async def test_vm_snapshots_with_memory_follow_capability(
     with pytest.raises(HypervisorError, match="no snapshot"):
         await d.revert_vm(name, "s1")
     await d.undefine_vm(name)
+
+
+async def test_a_running_disk_moves_to_another_file_where_it_can(subject: Subject) -> None:
+    """The running VM's root disk served from a new file (prepared beforehand, as a pool
+    does), the guest running on; again is a no-op; a disk it has not got is refused."""
+    d, name = subject.driver, name_for(subject)
+    await d.define_vm(subject.spec(name))
+    await d.start_vm(name)
+    await subject.booted(name)
+    dest = subject.disk(f"{name}-moved")
+    if not d.capabilities["live_block_copy"]:
+        with pytest.raises(Unsupported, match="live_block_copy"):
+            await d.move_disk(name, "vda", dest, shallow=False)
+        await d.undefine_vm(name)
+        return
+    for _ in range(2):
+        await d.move_disk(name, "vda", dest, shallow=False)
+    assert (await d.vm_spec(name)).disks[0].path == dest
+    assert await d.power_state(name) == PowerState.RUNNING
+    with pytest.raises(HypervisorError, match="no disk at vdq"):
+        await d.move_disk(name, "vdq", dest, shallow=False)
+    await d.undefine_vm(name)

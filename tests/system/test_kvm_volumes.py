@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from strato.schema.db import Database
-from tests.helpers import ok, unique, wait_operation
+from tests.helpers import ok, pool_body, unique, wait_operation
 from tests.lab import Lab, holds_pattern, wait_console, write_pattern
 from tests.workflows.vm_helpers import deploy
 
@@ -236,4 +236,42 @@ async def test_vm_snapshots_of_a_real_guest_with_its_memory_and_disks_only(
         assert await asyncio.to_thread(_snapshots_in, path) == []
     await _vol_op(api, vol["id"], "detach")
     assert await asyncio.to_thread(holds_pattern, data, 0x5A)
+    await _vol_op(api, vol["id"], "destroy", {"expunge": True})
+
+
+async def test_a_running_real_guests_disk_moves_live_to_another_pool(
+    api: httpx.AsyncClient, kvm: dict[str, Any], lab: Lab
+) -> None:
+    vm = await _running(api, kvm)
+    body = pool_body(kvm["cluster"]["id"], "qcow2", f"file://{lab.dir / 'pool2'}")
+    pool2 = await ok(await api.post("/storage-pools", json=body), 201)
+    body = {"name": unique("data"), "zone_id": kvm["zone"]["id"], "size_gb": 1}
+    vol = await ok(await api.post("/volumes", json=body), 201)
+    await _vol_op(api, vol["id"], "attach", {"vm_id": vm["id"]})  # made on the first pool
+    vol = await ok(await api.get(f"/volumes/{vol['id']}"))
+    old = vol["path"]
+    await _vol_op(api, vol["id"], "detach")
+    await asyncio.to_thread(write_pattern, old, 0x5A)
+    await _vol_op(api, vol["id"], "attach", {"vm_id": vm["id"]})
+    log = await wait_console(vm["console"]["serial_log"], "STRATO-HOTPLUG disk vdb", timeout=60)
+    assert "STRATO-HOTPLUG disk vdb " + "5a" * 16 in log, log
+
+    # Moved while the guest runs: QEMU mirrors vdb into the new pool's file and pivots.
+    await _vol_op(api, vol["id"], "migrate", {"pool_id": pool2["id"]})
+    moved = await ok(await api.get(f"/volumes/{vol['id']}"))
+    new = moved["path"]
+    assert moved["pool_id"] == pool2["id"] and new.startswith(str(lab.dir / "pool2"))
+    dom = next(d for d in lab.domains() if d.UUIDString() == vm["id"])
+    assert dom.isActive()
+    live = ET.fromstring(dom.XMLDesc(0))
+    sources = {
+        d.find("target").get("dev"): d.find("source").get("file")  # type: ignore[union-attr]
+        for d in live.findall("devices/disk[@device='disk']")
+    }
+    assert sources["vdb"] == new, sources
+    assert not await asyncio.to_thread(os.path.exists, old)
+
+    # Its data came along: read back once the guest lets it go.
+    await _vol_op(api, vol["id"], "detach")
+    assert await asyncio.to_thread(holds_pattern, new, 0x5A)
     await _vol_op(api, vol["id"], "destroy", {"expunge": True})

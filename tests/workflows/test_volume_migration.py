@@ -109,23 +109,44 @@ async def test_a_root_volume_moves_and_its_vm_starts_there(
     root = (await ok(await api.get(f"/vms/{vm_id}")))["volumes"][0]
     p2 = await _second_pool(api, fab, 100 * GiB)
 
-    r = await api.post(f"/volumes/{root['id']}/migrate", json={"pool_id": p2["id"]})
-    assert r.status_code == 409 and "stop it" in r.json()["detail"], r.text  # running
-    await act(api, vm_id, "stop")
+    source = next(p for p in platform.fleet.pools.values() if p.pool_name != p2["name"])
+    name = f"strato-vol-{root['id']}"
+
+    # Live, the VM running: the target pool clones its own copy of the template, the
+    # host's QEMU moves the disk there; the guest runs on, from the new file.
+    vm = await ok(await api.get(f"/vms/{vm_id}"))
+    sim = platform.fleet.drivers[vm["host_name"]]
     await vol_op(api, root["id"], "migrate", {"pool_id": p2["id"]})
     got = await ok(await api.get(f"/volumes/{root['id']}"))
-    assert got["pool_id"] == p2["id"]
+    assert got["pool_id"] == p2["id"] and got["path"] == f"sim://{p2['name']}/{name}"
+    assert (await sim.vm_spec(f"strato-{vm_id}")).disks[0].path == got["path"]
+    assert (await ok(await api.get(f"/vms/{vm_id}")))["state"] == "Running"
     target = platform.fleet.pools[p2["name"]]
     names = {v.name for v in await target.list_volumes()}
-    assert {f"strato-tpl-{tpl['id']}", f"strato-vol-{root['id']}"} <= names
+    assert {f"strato-tpl-{tpl['id']}", name} <= names
+    assert name not in {v.name for v in await source.list_volumes()}
     async with db.conn() as conn:
         copies = await conn.fetchval(
             "SELECT copies FROM template_pool_cache WHERE pool_id = $1", p2["id"]
         )
     assert copies == 1  # the target pool got its own copy of the template
+
+    # Stopped, back: the pool copies the file (rebased onto the source's template copy).
+    await act(api, vm_id, "stop")
+    await vol_op(api, root["id"], "migrate", {"pool_id": root["pool_id"]})
+    assert name in {v.name for v in await source.list_volumes()}
+    await take(api, root["id"], "keep")
     await act(api, vm_id, "start")
     vm = await ok(await api.get(f"/vms/{vm_id}"))
-    assert vm["state"] == "Running" and vm["volumes"][0]["pool_id"] == p2["id"]
+    assert vm["state"] == "Running" and vm["volumes"][0]["pool_id"] == root["pool_id"]
+
+    # A running VM's volume that has snapshots does not move live (they would stay).
+    counts = await table_counts(db)
+    r = await api.post(f"/volumes/{root['id']}/migrate", json={"pool_id": p2["id"]})
+    assert r.status_code == 409 and "would not carry" in r.json()["detail"], r.text
+    assert await table_counts(db) == counts
+    report = await examine(db, platform.client, queue=settings.orchestration_queue)
+    assert report.clean, report.as_dict()
 
 
 async def test_a_migrating_volume_refuses_other_operations(

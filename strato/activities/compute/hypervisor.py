@@ -21,6 +21,7 @@ from strato.domain.compute.payloads import (
     DetachDiskInput,
     DiskSnapshotInput,
     MediaInput,
+    MoveDiskInput,
     ResizeDiskInput,
 )
 from strato.domain.compute.specs import ConsoleInfo, VmPowerInfo, VmSpec
@@ -34,6 +35,7 @@ from strato.domain.compute.steps import (
     DETACH_DISK,
     HOST_CAPABILITIES,
     LIST_VMS,
+    MOVE_DISK,
     REBOOT_VM,
     RESIZE_DISK,
     REVERT_VM,
@@ -137,6 +139,11 @@ class ComputeActivities:
     async def delete_disk_snapshot(self, inp: DiskSnapshotInput) -> None:
         """Idempotent: deleting a missing snapshot succeeds."""
         await beating(self.driver.delete_disk_snapshot(inp.name, inp.device, inp.snapshot))
+
+    @activity.defn(name=MOVE_DISK.name)
+    async def move_disk(self, inp: MoveDiskInput) -> None:
+        """Idempotent: a disk already on ``dest`` is left; a copy under way is waited for."""
+        await beating(self.driver.move_disk(inp.name, inp.device, inp.dest, shallow=inp.shallow))
 
     @activity.defn(name=SNAPSHOT_VM.name)
     async def snapshot_vm(self, inp: MachineSnapshotInput) -> None:

@@ -261,6 +261,16 @@ class DiskSnapshotInput(BaseModel):
     snapshot: str
 
 
+class MoveDiskInput(BaseModel):
+    """A running VM's disk at ``device`` moved live into the file ``dest`` (``shallow``:
+    only its top layer; ``dest`` has the same backing content)."""
+
+    name: str
+    device: str
+    dest: str
+    shallow: bool = False
+
+
 # --- a volume operation that holds the VM's lock too ------------------------------
 
 

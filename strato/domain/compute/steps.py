@@ -8,6 +8,7 @@ from strato.domain.compute.payloads import (
     DetachDiskInput,
     DiskSnapshotInput,
     MediaInput,
+    MoveDiskInput,
     Placement,
     PlaceResult,
     PlanInput,
@@ -111,6 +112,7 @@ RESIZE_DISK: Step[ResizeDiskInput, None] = Step("compute.resize_disk", ResizeDis
 SNAPSHOT_DISK: Step[DiskSnapshotInput, None] = Step(
     "compute.snapshot_disk", DiskSnapshotInput, None
 )
+MOVE_DISK: Step[MoveDiskInput, None] = Step("compute.move_disk", MoveDiskInput, None)
 DELETE_DISK_SNAPSHOT: Step[DiskSnapshotInput, None] = Step(
     "compute.delete_disk_snapshot", DiskSnapshotInput, None
 )

@@ -282,3 +282,8 @@ class MigrateVolumeInput(VolumeRef):
     # A root disk cloned from a template the template service keeps: the target pool
     # gets its own copy of the template first, and the moved file is rebased onto it.
     template_id: UUID | None = None
+    # A running VM's disk, moved live: its host's QEMU mirrors it into a file the target
+    # pool prepared (``device`` of the domain ``hypervisor_name`` on ``live_host``).
+    live_host: str | None = None
+    hypervisor_name: str | None = None
+    device: str | None = None

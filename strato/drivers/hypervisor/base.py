@@ -36,6 +36,7 @@ CAPABILITIES = (
     "live_disk_snapshot",
     "live_scale",
     "snapshot_memory",
+    "live_block_copy",
     "iso_media",
     "migration",
     "console",
@@ -160,6 +161,14 @@ class HypervisorDriver(abc.ABC):
         ``device``; its content is untouched. Needs ``live_disk_snapshot``. Deleting a
         missing snapshot succeeds."""
         self.require("live_disk_snapshot", f"deleting a snapshot of {device} of running {name}")
+
+    async def move_disk(self, name: str, device: str, dest: str, *, shallow: bool) -> None:
+        """Post-condition: the running VM's disk at ``device`` is served from the file
+        ``dest`` (prepared by its pool: the disk's size; with ``shallow``, a backing chain
+        with the same content as the disk's), holding the disk's data; the guest ran on
+        throughout. Needs ``live_block_copy``. Idempotent: a disk on ``dest`` already is
+        left. Raises HypervisorError with the disk still on its old file."""
+        self.require("live_block_copy", f"moving {device} of running {name}")
 
     async def change_media(self, name: str, path: str | None) -> None:
         """Post-condition: the running VM's CD-ROM drive holds the image ``path`` (None:

@@ -103,6 +103,7 @@ class SimulatorHypervisor(HypervisorDriver):
             "live_disk_snapshot": False,
             "live_scale": True,
             "snapshot_memory": True,
+            "live_block_copy": True,
             "migration": True,
             "iso_media": True,
             "console": False,
@@ -233,6 +234,17 @@ class SimulatorHypervisor(HypervisorDriver):
         for pool, volume in self._disks(vm):
             pool.drop_snapshot(volume, snapshot)
         self.memory_snapshots.get(name, set()).discard(snapshot)
+        self._save()
+
+    async def move_disk(self, name: str, device: str, dest: str, *, shallow: bool) -> None:
+        await self.faults.call("move_disk", self.host_name)
+        vm = self._running_vm(name)
+        disks = [
+            d.model_copy(update={"path": dest}) if d.device == device else d for d in vm.spec.disks
+        ]
+        if not any(d.device == device for d in vm.spec.disks):
+            raise HypervisorError(f"{name} has no disk at {device}")
+        vm.spec = vm.spec.model_copy(update={"disks": disks})
         self._save()
 
     async def change_media(self, name: str, path: str | None) -> None:

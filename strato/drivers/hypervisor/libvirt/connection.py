@@ -242,6 +242,7 @@ class LibvirtConnection(HypervisorDriver):
             "live_disk_snapshot": real,
             "live_scale": False,
             "snapshot_memory": real,
+            "live_block_copy": real,
             "iso_media": real,
             "migration": False,
             "console": real,

@@ -20,7 +20,7 @@ from strato.drivers.hypervisor.base import (
     HypervisorError,
     NotBootable,
 )
-from strato.drivers.hypervisor.libvirt import snapshots
+from strato.drivers.hypervisor.libvirt import blockcopy, snapshots
 from strato.drivers.hypervisor.libvirt.domxml import (
     cdrom_element,
     disk_element,
@@ -228,6 +228,16 @@ class LibvirtHypervisor(LibvirtLifecycle):
         def run(conn: libvirt.virConnect) -> None:
             self.require("snapshot_memory", f"deleting a snapshot of running {name}")
             snapshots.delete_vm(self._running(conn, name), snapshot)
+
+        await self._run(self._call, run)
+
+    async def move_disk(self, name: str, device: str, dest: str, *, shallow: bool) -> None:
+        def run(conn: libvirt.virConnect) -> None:
+            self.require("live_block_copy", f"moving {device} of running {name}")
+            self._allowed(dest, f"the new file of {device}", image=False)
+            blockcopy.move(
+                self._running(conn, name), device, dest, shallow=shallow, timeout_s=4 * 3600
+            )
 
         await self._run(self._call, run)
 
