@@ -169,6 +169,8 @@ async def _snapshot_op(
     snapshot_states: set[SnapshotState],
 ) -> Accepted:
     async def lock(conn: Any, op: UUID) -> tuple[Volume, BaseModel, UUID]:
+        if verb == "delete":
+            await snapshots.refuse_if_copied(conn, snapshot_id)  # its backup is read
         snap = await snapshots.get(conn, snapshot_id)
         vol = await volumes.acquire(conn, snap.volume_id, op, f"{verb}-snapshot", volume_states)
         snap = await snapshots.get(conn, snapshot_id)  # as it is now, under the lock
@@ -290,8 +292,8 @@ async def _volume_from_backup(
     ctx: CommandContext, snapshot_id: UUID, body: VolumeFromSnapshot, idempotency_key: str | None
 ) -> Accepted:
     """A new volume on a pool of the zone, copied from the snapshot's backup
-    (RestoreBackupVolume's copy). A delete of the snapshot once this is accepted removes
-    the backup under the copy: the new volume then goes Error, saying why."""
+    (RestoreBackupVolume's copy). The new volume names the snapshot: a delete of the
+    snapshot is refused until the copy is done."""
 
     async def lock(conn: Any, op: UUID) -> tuple[Volume, BaseModel, UUID]:
         snap = await snapshots.get(conn, snapshot_id, share=True)
@@ -304,6 +306,7 @@ async def _volume_from_backup(
         new = await _new_volume(conn, op, body, snap.zone_id, src.size_bytes, snap.owner)
         new_id = new.id
         pool = await pools.claim_in_zone(conn, new_id, snap.zone_id, src.id, src.size_bytes)
+        await snapshots.copying_from(conn, snap.id, new_id)
         await volumes.enter(conn, new_id, VolumeState.CREATING, op)
         inp = RestoreVolumeInput(
             volume_id=new_id,

@@ -76,11 +76,19 @@ async def test_a_backup_outlives_its_volume(
     assert (await ok(await api.get(f"/snapshots/{snap['id']}")))["state"] == "BackedUp"
     assert (await ok(await api.get(f"/snapshots/{other['id']}")))["state"] == "Destroyed"
     # A volume from it now comes from its backup (the pool's copy went with the volume).
+    # The snapshot (and so its backup) cannot be deleted under the copy.
     body = {"name": unique("from-backup")}
-    r = await ok(await api.post(f"/snapshots/{snap['id']}/volumes", json=body), 202)
+    platform.fleet.faults.latency_ms = 500  # the pool's copy takes a while
+    try:
+        r = await ok(await api.post(f"/snapshots/{snap['id']}/volumes", json=body), 202)
+        busy = await api.delete(f"/snapshots/{snap['id']}")
+    finally:
+        platform.fleet.faults.latency_ms = 0
+    assert busy.status_code == 409 and "being copied" in busy.text, busy.text
     assert (await wait_operation(api, r["operation"]["id"]))["state"] == "succeeded"
     made = await ok(await api.get(f"/volumes/{r['resource']['id']}"))
     assert (made["state"], made["size_bytes"]) == ("Ready", vol["size_bytes"])
+    assert made["copied_from_snapshot"] == snap["id"]
     gone = await api.post(f"/snapshots/{other['id']}/volumes", json={"name": "x"})
     assert gone.status_code == 409, gone.text
     # Deleted later: its backup goes, the expunged volume stays expunged.

@@ -99,6 +99,8 @@ class Volume(Entity):
     template_id: UUID | None = None
     # The VM backup it was restored from (its copy of the backup's volume).
     restored_from: UUID | None = None
+    # Made from this snapshot's backup (a delete of the snapshot waits for the copy).
+    copied_from_snapshot: UUID | None = None
     owner: str = ""
     state: VolumeState = VolumeState.ALLOCATED
     # The VM's device it is attached at (0: vda, the root; 1: vdb ...), None if detached.

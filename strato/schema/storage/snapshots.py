@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from strato.domain.errors import NotFound
+from strato.domain.errors import Conflict, NotFound
 from strato.domain.states import TRANSITIONAL_SNAPSHOT, SnapshotState
 from strato.domain.storage.models import Snapshot
 from strato.domain.storage.payloads import SnapshotBackup
@@ -94,3 +94,27 @@ async def live_count(conn: Any, volume_id: UUID) -> int:
         "SELECT count(*) FROM snapshots WHERE volume_id = $1 AND state <> 'Destroyed'", volume_id
     )
     return n
+
+
+async def copying_from(conn: Any, snapshot_id: UUID, volume_id: UUID) -> None:
+    """The new volume ``volume_id`` is being made from the snapshot's backup."""
+    await conn.execute(
+        "UPDATE volumes SET copied_from_snapshot = $2 WHERE id = $1", volume_id, snapshot_id
+    )
+
+
+async def refuse_if_copied(conn: Any, snapshot_id: UUID) -> None:
+    """Conflict while a volume is still being made from the snapshot's backup. The
+    snapshot is locked first: a copy accepted meanwhile (which holds it FOR SHARE until
+    its volume names it) is waited for, then seen."""
+    await conn.execute("SELECT 1 FROM snapshots WHERE id = $1 FOR UPDATE", snapshot_id)
+    n: int = await conn.fetchval(
+        """SELECT count(*) FROM volumes
+           WHERE copied_from_snapshot = $1 AND state IN ('Allocated', 'Creating')
+             AND current_operation_id IS NOT NULL""",
+        snapshot_id,
+    )
+    if n:
+        raise Conflict(
+            f"snapshot {snapshot_id} is being copied to {n} new volume(s): try again after"
+        )
