@@ -27,6 +27,7 @@ BEAT_EVERY_S = 1.0
 CONNECT_TIMEOUT_S = 60.0
 CHUNK = 1 << 20
 _RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
+_UNSATISFIED = re.compile(r"^bytes \*/(\d+)$")
 
 
 def permanent(message: str, kind: str) -> ApplicationError:
@@ -101,6 +102,9 @@ class Fetch:
         try:
             resp = _open(inp.url, headers)
             try:
+                if resp.status == 416 and offset:
+                    self._unsatisfiable(resp, offset)
+                    return
                 offset, total = self._answer(resp, offset)
                 validator = resp.getheader("ETag") or resp.getheader("Last-Modified")
                 self._receive(resp, offset, total, validator)
@@ -112,6 +116,20 @@ class Fetch:
                 f"fetching {inp.url} failed: {type(err).__name__}: {err}",
                 type="template-unreachable",
             ) from None  # the message says it all (the cause would replace it)
+
+    def _unsatisfiable(self, resp: http.client.HTTPResponse, offset: int) -> None:
+        """A range from ``offset`` asked of a server that has no byte there (416). If the
+        image is ``offset`` bytes long (``Content-Range: bytes */<length>``), all of it
+        was staged already (its length was not known when it came); otherwise it changed
+        and comes again whole."""
+        m = _UNSATISFIED.match(resp.getheader("Content-Range") or "")
+        if m and int(m.group(1)) == offset:
+            self.progress = self.progress.model_copy(update={"done": offset, "total": offset})
+            return
+        resp.close()
+        self._restart()
+        self.progress = self.progress.model_copy(update={"done": 0, "total": None})
+        self._get_blocking(0)
 
     def _answer(self, resp: http.client.HTTPResponse, offset: int) -> tuple[int, int | None]:
         """Where this response starts and the image's full length (None: not said)."""
