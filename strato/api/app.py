@@ -33,6 +33,9 @@ def create_app(
     authorizers = [a for s in services if (a := s.authorizer()) is not None]
     if len(authorizers) > 1:
         raise loader.ServiceError("more than one switched-on service brings an authorizer")
+    limits = [lim for s in services if (lim := s.limits()) is not None]
+    if len(limits) > 1:
+        raise loader.ServiceError("more than one switched-on service brings resource limits")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -41,6 +44,7 @@ def create_app(
         app.state.services = services
         app.state.streams = events.Streams()
         app.state.authorizer = authorizers[0] if authorizers else None
+        app.state.limits = limits[0] if limits else None
         app.state.db = db or await Database.connect(
             settings.resolved_database_url(), max_size=20, wait_s=60
         )

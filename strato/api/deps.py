@@ -9,6 +9,7 @@ from temporalio.client import Client
 
 from strato.commands.auth import ApiKeyScopes, Authorizer, Caller
 from strato.commands.context import CommandContext
+from strato.commands.limits import Unlimited
 from strato.domain.errors import Forbidden, Unauthorized
 from strato.domain.models import ApiKey
 from strato.schema import api_keys
@@ -88,6 +89,7 @@ async def command_context(
         settings=settings,
         caller=Caller(name=key.name, scope=key.scope, key_id=key.id),
         authorizer=get_authorizer(request),
+        limits=getattr(request.app.state, "limits", None) or Unlimited(),
     )
 
 

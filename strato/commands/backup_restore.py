@@ -69,6 +69,8 @@ async def restore_volume(
         size = int(entry["size_bytes"])
         zone_id = backup["zone_id"]
         await _insert_volume(conn, op, vol_id, backup_id, zone_id, body.name, body.owner, size)
+        await ctx.take(conn, body.owner, "volume")
+        await ctx.take(conn, body.owner, "primary_storage", size)
         await volumes.acquire(conn, vol_id, op, "restore", {VolumeState.ALLOCATED})
         pool = await pools.claim_in_zone(conn, vol_id, zone_id, body.volume_id, size)
         await volumes.enter(conn, vol_id, VolumeState.CREATING, op)
@@ -122,6 +124,8 @@ async def restore_vm(
         row = vm_row(vm_id, body.name, body.display_name, zone_id, off, source.template_id, owner)
         vm = await repository.insert(conn, VMS, row, operation_id=op)
         disks = await _volumes(conn, op, vm_id, backup_id, zone_id, owner, entries)
+        await ctx.take(conn, owner, "volume", len(disks))
+        await ctx.take(conn, owner, "primary_storage", sum(d.size_bytes for d in disks))
         await vms.acquire(conn, vm_id, op, "restore", frozenset({VmState.ALLOCATED}))
         boot = boot_input(ctx.settings, vm_id, op, start=body.start)
         inp = RestoreVmInput(**boot.model_dump(), backup_id=backup_id, disks=disks)

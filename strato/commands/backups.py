@@ -130,6 +130,7 @@ async def create_backup(
             },
             operation_id=op,
         )
+        await ctx.take(conn, vm.owner, "backup")
         inp = CreateBackupInput(
             backup_id=backup_id,
             vm_id=vm.id,

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from temporalio.client import Client
 
 from strato.commands.auth import Action, ApiKeyScopes, Authorizer, Caller
+from strato.commands.limits import Limits, Unlimited
 from strato.commands.operations import accept, record
 from strato.commands.view import Accepted, respond
 from strato.domain.ids import workflow_id
@@ -77,6 +78,7 @@ class CommandContext:
     settings: Settings
     caller: Caller
     authorizer: Authorizer = field(default_factory=ApiKeyScopes)
+    limits: Limits = field(default_factory=Unlimited)
 
     @property
     def caller_scope(self) -> str:
@@ -85,6 +87,11 @@ class CommandContext:
 
     async def authorize(self, action: Action) -> None:
         await self.authorizer.authorize(self.caller, action)
+
+    async def take(self, conn: Any, owner: str, resource: str, amount: int = 1) -> None:
+        """Count ``amount`` of ``resource`` against ``owner`` (the installed limits),
+        in the command's transaction once its rows are written."""
+        await self.limits.take(conn, self.caller, owner, resource, amount)
 
     async def run(
         self,

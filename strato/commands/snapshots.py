@@ -141,6 +141,7 @@ async def create_snapshot(
             },
             operation_id=op,
         )
+        await ctx.take(conn, vol.owner, "snapshot")
         await snapshots.move(conn, snap_id, SnapshotState.CREATING, operation_id=op)
         await volumes.enter(conn, vol.id, VolumeState.SNAPSHOTTING, op)
         return vol, await op_input(conn, vol, snap, op, vm_id), snap_id
@@ -256,6 +257,7 @@ async def volume_from_snapshot(
         new = await _new_volume(
             conn, op, body, src.zone_id, snap.size_bytes or src.size_bytes, src.owner
         )
+        await _count_volume(ctx, conn, new)
         new_id = new.id
         if not await pools.claim_on(conn, new_id, src.pool_id, new.size_bytes):
             raise InsufficientCapacity(
@@ -304,6 +306,7 @@ async def _volume_from_backup(
             )
         src: Volume = await repository.get(conn, volumes.VOLUMES, snap.volume_id)
         new = await _new_volume(conn, op, body, snap.zone_id, src.size_bytes, snap.owner)
+        await _count_volume(ctx, conn, new)
         new_id = new.id
         pool = await pools.claim_in_zone(conn, new_id, snap.zone_id, src.id, src.size_bytes)
         await snapshots.copying_from(conn, snap.id, new_id)
@@ -329,6 +332,11 @@ async def _volume_from_backup(
         resource=volumes.VOLUMES,
         recorded_as="create",
     )
+
+
+async def _count_volume(ctx: CommandContext, conn: Any, vol: Volume) -> None:
+    await ctx.take(conn, vol.owner, "volume")
+    await ctx.take(conn, vol.owner, "primary_storage", vol.size_bytes)
 
 
 async def _new_volume(

@@ -80,7 +80,7 @@ async def create_volume(ctx: CommandContext, body: VolumeCreate) -> Volume:
             raise InvalidInput(f"zone_id: {err.detail}", field="zone_id") from err
         size_gb = await _size_gb(conn, body)
         vol_id = uuid4()
-        return await repository.insert(
+        vol: Volume = await repository.insert(
             conn,
             VOLUMES,
             {
@@ -93,6 +93,9 @@ async def create_volume(ctx: CommandContext, body: VolumeCreate) -> Volume:
                 "owner": body.owner,
             },
         )
+        await ctx.take(conn, vol.owner, "volume")
+        await ctx.take(conn, vol.owner, "primary_storage", vol.size_bytes)
+        return vol
 
 
 async def _size_gb(conn: Any, body: VolumeCreate) -> int:
@@ -321,6 +324,8 @@ async def resize_volume(
             raise InsufficientCapacity(
                 f"the pool of volume {vol.name} has no room for {new - vol.size_bytes} more bytes"
             )
+        if new > vol.size_bytes:
+            await ctx.take(conn, vol.owner, "primary_storage", new - vol.size_bytes)
         inp = ResizeVolumeInput(
             volume_id=volume_id,
             operation_id=op,

@@ -129,6 +129,7 @@ async def register(
                 await zone_exists(conn, body.zone_id)
             values = body.model_dump(exclude={"max_size_bytes"})
             tpl: Template = await repository.insert(conn, TEMPLATES, values)
+            await ctx.take(conn, "", "template")  # templates have no owner yet: the caller
         return tpl
     if body.zone_id is None:
         raise InvalidInput(
@@ -186,6 +187,7 @@ async def record_register(
         "current_operation_id": op,
     }
     await repository.insert(conn, TEMPLATES, values, operation_id=op)
+    await ctx.take(conn, "", "template")  # templates have no owner yet: the caller
     await templates.add_copy(conn, tpl_id, download.store.store_id)
     inp = RegisterTemplateInput(
         template_id=tpl_id, operation_id=op, download=download, queue=ctx.settings.templates_queue

@@ -86,6 +86,7 @@ async def create(
             },
             operation_id=op,
         )
+        await ctx.take(conn, vm.owner, "vm_snapshot")
         inp = _input(vm, op, snap_id, snapshot_tag(snap_id), how, host, disks)
         return await _record(
             conn, intake, vm, op, snap_id, "create", flows.CREATE_VM_SNAPSHOT.name, inp

@@ -10,6 +10,7 @@ Every hook has a default that brings nothing, so a service overrides only what i
 - ``processes()``: extra processes ``strato up`` starts and supervises;
 - ``add_commands(sub)``: ``strato <command>`` subcommands (they talk to the API via the SDK);
 - ``authorizer()``: replaces the API-key authorizer (the ACL service);
+- ``limits()``: per-owner resource limits (:mod:`strato.commands.limits`; the ACL service);
 - ``event_types()``: its event types, added to the catalog.
 """
 
@@ -51,6 +52,8 @@ class Service(Protocol):
 
     def authorizer(self) -> Any | None: ...
 
+    def limits(self) -> Any | None: ...
+
     def event_types(self) -> Sequence[EventType]: ...
 
 
@@ -77,6 +80,9 @@ class BaseService:
         return ()
 
     def add_commands(self, sub: Any) -> None:
+        return None
+
+    def limits(self) -> Any | None:
         return None
 
     def authorizer(self) -> Any | None:

@@ -1,0 +1,42 @@
+"""Per-owner resource limits: the ``Limits`` hook every command that makes a counted
+resource calls, in its own transaction, once its rows are written.
+
+The core counts nothing against an owner (CloudStack's resource limits belong to
+accounts and domains, which the ACL service brings). The default, :class:`Unlimited`,
+allows everything; a switched-on service installs its own (``Service.limits()``), which
+may count the owner's rows in that same transaction (they include the new ones) and
+raise :class:`LimitExceeded`, which rolls the whole command back.
+
+The resources, as CloudStack names them: ``volume`` (1 per data volume), ``primary_storage``
+(bytes, a volume's size or growth), ``snapshot``, ``vm_snapshot``, ``backup``, ``template``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from strato.commands.auth import Caller
+from strato.domain.errors import Conflict
+
+RESOURCES = ("volume", "primary_storage", "snapshot", "vm_snapshot", "backup", "template")
+
+
+class LimitExceeded(Conflict):
+    type = "limit-exceeded"
+    title = "Resource limit exceeded"
+
+
+class Limits(Protocol):
+    async def take(self, conn: Any, caller: Caller, owner: str, resource: str, amount: int) -> None:
+        """Return if ``owner`` (``""``: what ``caller`` makes for itself) may hold
+        ``amount`` more of ``resource`` (already written in ``conn``'s transaction);
+        raise :class:`LimitExceeded` if not."""
+        ...
+
+
+class Unlimited:
+    """The core's default: no owner is limited."""
+
+    async def take(self, conn: Any, caller: Caller, owner: str, resource: str, amount: int) -> None:
+        if resource not in RESOURCES:
+            raise ValueError(f"unknown limited resource {resource!r}")
