@@ -171,7 +171,8 @@ async def _operate(
 async def _how(conn: Any, vm: Vm, wanted: How, doing: str) -> tuple[How, str | None]:
     """How the snapshot is acted on, and the running VM's host: a stopped VM's pools act
     on its disks' files; a running VM's host does it if it can (``wanted``: with the
-    memory, ``memory``; disk by disk, ``live``), else ``live`` for a delete."""
+    memory, ``memory``; its disks alone, at one instant, ``live``), else ``live`` for a
+    delete."""
     if vm.state == VmState.STOPPED:
         return "pools", None
     host: Host | None = await repository.get(conn, HOSTS, vm.host_id) if vm.host_id else None
@@ -183,7 +184,7 @@ async def _how(conn: Any, vm: Vm, wanted: How, doing: str) -> tuple[How, str | N
         return "memory", host.name
     if can_live and (wanted == "live" or doing == "delete"):
         return "live", host.name
-    what = "with its memory" if wanted == "memory" else "disk by disk"
+    what = "with its memory" if wanted == "memory" else "of its disks alone"
     raise Conflict(
         f"VM {vm.name} runs on host {host.name}, which cannot {doing} a VM snapshot {what}"
         f" (capability {'snapshot_memory' if wanted == 'memory' else 'live_disk_snapshot'}):"

@@ -7,6 +7,7 @@ What a driver does not support is skipped by its declared capability, never by n
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import uuid
 from collections.abc import AsyncIterator
@@ -439,4 +440,30 @@ async def test_a_running_disk_moves_to_another_file_where_it_can(subject: Subjec
     assert await d.power_state(name) == PowerState.RUNNING
     with pytest.raises(HypervisorError, match="no disk at vdq"):
         await d.move_disk(name, "vdq", dest, shallow=False)
+    await d.undefine_vm(name)
+
+
+async def test_every_disk_snapshotted_at_one_instant_where_it_can(subject: Subject) -> None:
+    """Two disks of a running VM snapshotted in one call (a QMP transaction on QEMU);
+    again is a no-op; each snapshot then deletes disk by disk."""
+    d, name = subject.driver, name_for(subject)
+    spec = subject.spec(name)
+    spec.disks.append(DiskSpec(path=subject.disk(f"{name}-data"), device="vdb"))
+    await d.define_vm(spec)
+    await d.start_vm(name)
+    await subject.booted(name)
+    if not d.capabilities["live_disk_snapshot"]:
+        with pytest.raises(Unsupported, match="live_disk_snapshot"):
+            await d.snapshot_disks(name, ["vda", "vdb"], "t1")
+        await d.undefine_vm(name)
+        return
+    for _ in range(2):
+        await d.snapshot_disks(name, ["vda", "vdb"], "t1")
+    for disk in spec.disks:
+        out = subprocess.run(
+            ["qemu-img", "info", "-U", "--output=json", disk.path], capture_output=True, text=True
+        )
+        assert [s["name"] for s in json.loads(out.stdout).get("snapshots", [])] == ["t1"]
+    for device in ("vda", "vdb"):
+        await d.delete_disk_snapshot(name, device, "t1")
     await d.undefine_vm(name)

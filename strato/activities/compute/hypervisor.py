@@ -20,6 +20,7 @@ from strato.domain.compute.payloads import (
     ComputeVmInput,
     DetachDiskInput,
     DiskSnapshotInput,
+    DisksSnapshotInput,
     MediaInput,
     MoveDiskInput,
     ResizeDiskInput,
@@ -41,6 +42,7 @@ from strato.domain.compute.steps import (
     REVERT_VM,
     SCALE_VM,
     SNAPSHOT_DISK,
+    SNAPSHOT_DISKS,
     SNAPSHOT_VM,
     START_VM,
     STOP_AND_UNDEFINE_VM,
@@ -139,6 +141,11 @@ class ComputeActivities:
     async def delete_disk_snapshot(self, inp: DiskSnapshotInput) -> None:
         """Idempotent: deleting a missing snapshot succeeds."""
         await beating(self.driver.delete_disk_snapshot(inp.name, inp.device, inp.snapshot))
+
+    @activity.defn(name=SNAPSHOT_DISKS.name)
+    async def snapshot_disks(self, inp: DisksSnapshotInput) -> None:
+        """Idempotent: disks that have the snapshot already keep it."""
+        await beating(self.driver.snapshot_disks(inp.name, inp.devices, inp.snapshot))
 
     @activity.defn(name=MOVE_DISK.name)
     async def move_disk(self, inp: MoveDiskInput) -> None:

@@ -261,6 +261,14 @@ class DiskSnapshotInput(BaseModel):
     snapshot: str
 
 
+class DisksSnapshotInput(BaseModel):
+    """One snapshot ``snapshot`` of the running VM's disks at ``devices``, at one instant."""
+
+    name: str
+    devices: list[str]
+    snapshot: str
+
+
 class MoveDiskInput(BaseModel):
     """A running VM's disk at ``device`` moved live into the file ``dest`` (``shallow``:
     only its top layer; ``dest`` has the same backing content)."""

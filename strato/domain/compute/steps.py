@@ -7,6 +7,7 @@ from strato.domain.compute.payloads import (
     ComputeVmInput,
     DetachDiskInput,
     DiskSnapshotInput,
+    DisksSnapshotInput,
     MediaInput,
     MoveDiskInput,
     Placement,
@@ -111,6 +112,9 @@ DETACH_DISK: Step[DetachDiskInput, None] = Step("compute.detach_disk", DetachDis
 RESIZE_DISK: Step[ResizeDiskInput, None] = Step("compute.resize_disk", ResizeDiskInput, None)
 SNAPSHOT_DISK: Step[DiskSnapshotInput, None] = Step(
     "compute.snapshot_disk", DiskSnapshotInput, None
+)
+SNAPSHOT_DISKS: Step[DisksSnapshotInput, None] = Step(
+    "compute.snapshot_disks", DisksSnapshotInput, None
 )
 MOVE_DISK: Step[MoveDiskInput, None] = Step("compute.move_disk", MoveDiskInput, None)
 DELETE_DISK_SNAPSHOT: Step[DiskSnapshotInput, None] = Step(

@@ -6,8 +6,8 @@ How, decided by the command from the VM's state and its host's capabilities:
 - ``memory``: the running VM's hypervisor snapshots every disk and the memory at once
   (QEMU's savevm: internal snapshots of each qcow2 disk, the VM state in the first one),
   reverts to it with the VM running, and deletes it from every disk.
-- ``live``: the running VM's QEMU snapshots each disk in turn (disks only; consistent per
-  disk, not across them), and deletes each.
+- ``live``: the running VM's QEMU snapshots every disk at one instant (disks only, one QMP
+  transaction: consistent across them, as after a power cut), and deletes each.
 - ``pools``: the stopped VM's pools act on each disk's file (``qemu-img snapshot``). A
   stopped VM reverted to a snapshot with memory gets its disks back; it boots afresh.
 """

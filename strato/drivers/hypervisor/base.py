@@ -156,6 +156,12 @@ class HypervisorDriver(abc.ABC):
         ``live_disk_snapshot``. Idempotent: an existing snapshot of that name stays."""
         self.require("live_disk_snapshot", f"snapshotting {device} of running {name}")
 
+    async def snapshot_disks(self, name: str, devices: list[str], snapshot: str) -> None:
+        """Post-condition: each of the running VM's disks at ``devices`` has a snapshot
+        ``snapshot``, all of their content at one instant (all are taken, or none). Needs
+        ``live_disk_snapshot``. Idempotent: disks that have it already keep it."""
+        self.require("live_disk_snapshot", f"snapshotting the disks of running {name}")
+
     async def delete_disk_snapshot(self, name: str, device: str, snapshot: str) -> None:
         """Post-condition: no snapshot ``snapshot`` on the running VM's disk at
         ``device``; its content is untouched. Needs ``live_disk_snapshot``. Deleting a

@@ -15,8 +15,8 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
-    from strato.domain.compute.payloads import DiskSnapshotInput, VmResult
-    from strato.domain.compute.steps import DELETE_DISK_SNAPSHOT, SNAPSHOT_DISK
+    from strato.domain.compute.payloads import DiskSnapshotInput, DisksSnapshotInput, VmResult
+    from strato.domain.compute.steps import DELETE_DISK_SNAPSHOT, SNAPSHOT_DISK, SNAPSHOT_DISKS
     from strato.domain.progress import StepProgress
     from strato.domain.steps import Step
     from strato.domain.storage import flows
@@ -55,6 +55,8 @@ COPY_TIMEOUT = timedelta(hours=4)
 # Runs started with it have the backup provider check the images before BackedUp, and
 # delete a failed backup's images.
 BACKUP_VERIFIED = "backup-verified"
+# Runs started with it snapshot a running VM's disks at one instant (a QMP transaction).
+BACKUP_DISKS_TOGETHER = "backup-disks-at-one-instant"
 
 
 @workflow.defn(name=flows.CREATE_BACKUP.name)
@@ -62,6 +64,7 @@ class CreateBackupWorkflow:
     def __init__(self) -> None:
         self.steps = Steps("validate", "copy volumes", "verify", "backed up", "retention")
         self.verified = False
+        self.together = False
 
     @workflow.query(name="progress")
     def progress(self) -> StepProgress:
@@ -70,6 +73,7 @@ class CreateBackupWorkflow:
     @workflow.run
     async def run(self, inp: CreateBackupInput) -> BackupResult:
         self.verified = workflow.patched(BACKUP_VERIFIED)  # before the first step
+        self.together = workflow.patched(BACKUP_DISKS_TOGETHER)
         ops = VmOps(inp.vm_id, inp.operation_id)
         try:
             await ops.guard(self._run(inp, ops))
@@ -85,12 +89,22 @@ class CreateBackupWorkflow:
         self.steps.enter("validate")
         state = "Running" if inp.live_host else "Stopped"
         await ops.begin(state)
+        together = self.together and inp.live_host is not None
+        if together:
+            self.steps.enter("copy volumes", "every disk's snapshot, at one instant")
+            try:
+                await self._snapshot_together(inp, ops)
+            except FailureError as err:
+                why = "the snapshot of the VM's disks failed"
+                raise await self._failed(inp, ops, state, why, err) from None
         done: list[BackupVolume] = []
         for i, vol in enumerate(inp.volumes):
             self.steps.enter("copy volumes", f"{i + 1}/{len(inp.volumes)}: {vol.name}")
             try:
-                done.append(await self._copy(inp, ops, vol))
+                done.append(await self._copy(inp, ops, vol, taken=together))
             except FailureError as err:
+                if together:  # the disks not reached still hold their snapshot
+                    await self._drop_live(inp, ops, inp.volumes[i + 1 :])
                 why = f"backup of volume {vol.volume_id} failed"
                 raise await self._failed(inp, ops, state, why, err) from None
         if self.verified:
@@ -157,16 +171,46 @@ class CreateBackupWorkflow:
             reach=SCHEDULE_TO_START,
         )
 
-    async def _copy(self, inp: CreateBackupInput, ops: VmOps, vol: BackupVolume) -> BackupVolume:
-        """Snapshot, export, and delete the snapshot (whatever happened to the export).
-        A running VM's QEMU holds its disks: it takes and deletes their snapshots."""
+    async def _snapshot_together(self, inp: CreateBackupInput, ops: VmOps) -> None:
+        """A running VM's disks snapshotted by its QEMU at one instant (one transaction):
+        the backup is consistent across them, as after a power cut."""
+        assert inp.live_host is not None and inp.hypervisor_name is not None
+        devices = [device_name(v.device_id) for v in inp.volumes if v.device_id is not None]
+        arg = DisksSnapshotInput(
+            name=inp.hypervisor_name, devices=devices, snapshot=f"strato-backup-{inp.backup_id}"
+        )
+        await ops.on_host(SNAPSHOT_DISKS, inp.live_host, arg)
+
+    async def _drop_live(
+        self, inp: CreateBackupInput, ops: VmOps, volumes: list[BackupVolume]
+    ) -> None:
+        """The snapshots of disks that were not copied, deleted as far as they can be."""
+        for vol in volumes:
+            if inp.live_host and inp.hypervisor_name and vol.device_id is not None:
+                live = DiskSnapshotInput(
+                    name=inp.hypervisor_name,
+                    device=device_name(vol.device_id),
+                    snapshot=f"strato-backup-{inp.backup_id}",
+                )
+                with contextlib.suppress(FailureError):
+                    await ops.on_host(
+                        DELETE_DISK_SNAPSHOT, inp.live_host, live, retry=BEST_EFFORT_RETRY
+                    )
+
+    async def _copy(
+        self, inp: CreateBackupInput, ops: VmOps, vol: BackupVolume, *, taken: bool = False
+    ) -> BackupVolume:
+        """Snapshot (unless ``taken`` with the others), export, and delete the snapshot
+        (whatever happened to the export). A running VM's QEMU holds its disks: it takes
+        and deletes their snapshots."""
         snap = PoolSnapshotInput(volume=vol.name, snapshot=f"strato-backup-{inp.backup_id}")
         live = None
         if inp.live_host and inp.hypervisor_name and vol.device_id is not None:
             live = DiskSnapshotInput(
                 name=inp.hypervisor_name, device=device_name(vol.device_id), snapshot=snap.snapshot
             )
-            await ops.on_host(SNAPSHOT_DISK, inp.live_host, live)
+            if not taken:
+                await ops.on_host(SNAPSHOT_DISK, inp.live_host, live)
         else:
             await ops.on_pool(CREATE_SNAPSHOT, vol.pool, snap)
         try:

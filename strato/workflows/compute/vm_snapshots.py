@@ -20,12 +20,17 @@ from temporalio.exceptions import ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from strato.domain.compute import flows
-    from strato.domain.compute.payloads import DiskSnapshotInput, VmContext, VmResult
+    from strato.domain.compute.payloads import (
+        DiskSnapshotInput,
+        DisksSnapshotInput,
+        VmContext,
+        VmResult,
+    )
     from strato.domain.compute.steps import (
         DELETE_DISK_SNAPSHOT,
         DELETE_VM_SNAPSHOT,
         REVERT_VM,
-        SNAPSHOT_DISK,
+        SNAPSHOT_DISKS,
         SNAPSHOT_VM,
         VM_SNAPSHOT_SETTLE,
     )
@@ -60,12 +65,15 @@ async def _take(ops: VmOps, inp: VmSnapshotInput) -> None:
     if inp.how == "memory" and inp.host:
         await ops.on_host(SNAPSHOT_VM, inp.host, _machine(inp), timeout=MACHINE_TIMEOUT)
         return
+    if inp.how == "live" and inp.host:  # every disk at one instant, by the running QEMU
+        assert inp.hypervisor_name is not None
+        devices = [d.device for d in inp.disks]
+        arg = DisksSnapshotInput(name=inp.hypervisor_name, devices=devices, snapshot=inp.tag)
+        await ops.on_host(SNAPSHOT_DISKS, inp.host, arg)
+        return
     for d in inp.disks:
-        if inp.how == "live" and inp.host:
-            await ops.on_host(SNAPSHOT_DISK, inp.host, _live(inp, d.device))
-        else:
-            snap = PoolSnapshotInput(volume=d.name, snapshot=inp.tag)
-            await ops.on_pool(CREATE_SNAPSHOT, d.pool, snap)
+        snap = PoolSnapshotInput(volume=d.name, snapshot=inp.tag)
+        await ops.on_pool(CREATE_SNAPSHOT, d.pool, snap)
 
 
 async def _revert(ops: VmOps, inp: VmSnapshotInput) -> None:

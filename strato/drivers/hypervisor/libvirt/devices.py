@@ -168,6 +168,13 @@ class LibvirtHypervisor(LibvirtLifecycle):
 
         await self._run(self._call, run)
 
+    async def snapshot_disks(self, name: str, devices: list[str], snapshot: str) -> None:
+        def run(conn: libvirt.virConnect) -> None:
+            self.require("live_disk_snapshot", f"snapshotting the disks of running {name}")
+            snapshots.take_all(self._running(conn, name), devices, snapshot)
+
+        await self._run(self._call, run)
+
     async def delete_disk_snapshot(self, name: str, device: str, snapshot: str) -> None:
         def run(conn: libvirt.virConnect) -> None:
             self.require("live_disk_snapshot", f"deleting a snapshot of {device} of {name}")

@@ -72,6 +72,24 @@ def take(dom: libvirt.virDomain, device: str, snapshot: str) -> None:
             raise
 
 
+def take_all(dom: libvirt.virDomain, devices: list[str], snapshot: str) -> None:
+    """One snapshot of every disk in ``devices``, at one instant: a QMP ``transaction``
+    (all taken, or none). Idempotent: a transaction that ran already left the name on
+    every disk, so a second one is refused as existing, which is success."""
+    actions = [
+        {
+            "type": "blockdev-snapshot-internal-sync",
+            "data": {"device": node_of(dom, d), "name": snapshot},
+        }
+        for d in devices
+    ]
+    try:
+        _qmp(dom, "transaction", actions=actions)
+    except QmpError as err:
+        if "already exists" not in str(err):
+            raise
+
+
 def delete(dom: libvirt.virDomain, device: str, snapshot: str) -> None:
     """Idempotent: deleting a snapshot the disk has not got succeeds."""
     node = node_of(dom, device)
