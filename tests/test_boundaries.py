@@ -143,7 +143,7 @@ def test_subsystems_do_not_reach_into_each_other_sideways() -> None:
 def test_admin_commands_need_only_the_sdk() -> None:
     """strato/cli's admin command modules talk to a platform through strato.sdk alone, so
     the client works where none of the server is installed."""
-    for name in ("admin.py", "storage.py", "common.py", "output.py"):
+    for name in ("admin.py", "storage.py", "network.py", "common.py", "output.py"):
         for m in imports(ROOT / "cli" / name):
             assert m.startswith(("strato.sdk", "strato.cli.output", "strato.cli.common")), (
                 f"cli/{name} imports {m}"

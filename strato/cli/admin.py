@@ -30,6 +30,14 @@ RESOURCES: dict[str, tuple[str, tuple[str, ...]]] = {
     "image-stores": ("/image-stores", ("id", "name", "zone_id", "driver", "url", "state")),
     "backup-offerings": ("/backup-offerings", ("id", "name", "retention", "state")),
     "affinity-groups": ("/affinity-groups", ("id", "name", "kind", "strict", "owner")),
+    "physical-networks": (
+        "/physical-networks",
+        ("id", "name", "zone_id", "isolation", "traffic_types", "state"),
+    ),
+    "public-ip-ranges": (
+        "/public-ip-ranges",
+        ("id", "zone_id", "vlan", "gateway", "cidr", "ip_start", "ip_end"),
+    ),
 }
 VM_COLUMNS = ("id", "name", "state", "cpu_count", "memory_mb", "host_id", "owner")
 VM_VERBS = (

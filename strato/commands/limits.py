@@ -8,7 +8,8 @@ may count the owner's rows in that same transaction (they include the new ones) 
 raise :class:`LimitExceeded`, which rolls the whole command back.
 
 The resources, as CloudStack names them: ``volume`` (1 per data volume), ``primary_storage``
-(bytes, a volume's size or growth), ``snapshot``, ``vm_snapshot``, ``backup``, ``template``.
+(bytes, a volume's size or growth), ``snapshot``, ``vm_snapshot``, ``backup``, ``template``,
+``public_ip``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,15 @@ from typing import Any, Protocol
 from strato.commands.auth import Caller
 from strato.domain.errors import Conflict
 
-RESOURCES = ("volume", "primary_storage", "snapshot", "vm_snapshot", "backup", "template")
+RESOURCES = (
+    "volume",
+    "primary_storage",
+    "snapshot",
+    "vm_snapshot",
+    "backup",
+    "template",
+    "public_ip",
+)
 
 
 class LimitExceeded(Conflict):

@@ -6,7 +6,9 @@
     │   ├── NameTaken       409: a unique name is already used
     │   ├── InUse           409: the resource still has dependents
     │   ├── IllegalTransition 409: the state machine forbids the move
+    │   ├── LocationTaken   409: a pool or image store's url belongs to another
     │   └── InsufficientCapacity 409: no host, pool or address can take it
+    │       └── AddressesExhausted / SegmentsExhausted 409: no free address / segment id
     ├── PreconditionFailed  412: If-Match version mismatch
     ├── InvalidInput        422: well-formed but semantically wrong input
     ├── PayloadTooLarge / RequestTimeout 413 / 408: an upload too large, or stalled
@@ -68,6 +70,16 @@ class IllegalTransition(Conflict):
 class InsufficientCapacity(Conflict):
     type = "insufficient-capacity"
     title = "Not enough capacity"
+
+
+class AddressesExhausted(InsufficientCapacity):
+    type = "addresses-exhausted"
+    title = "No free address"
+
+
+class SegmentsExhausted(InsufficientCapacity):
+    type = "segments-exhausted"
+    title = "No free segment id"
 
 
 class PreconditionFailed(StratoError):

@@ -115,6 +115,11 @@ class IpReleased(Payload):
     ips: list[str]
 
 
+class PublicIpChanged(Payload):
+    address: str
+    owner: str
+
+
 class Repaired(Payload):
     check: str
     detail: str
@@ -178,6 +183,8 @@ CRUD_RESOURCES = (
     "snapshot",
     "snapshot_policy",
     "vm_snapshot",
+    "physical_network",
+    "public_ip_range",
 )
 for _r in CRUD_RESOURCES:
     register(
@@ -194,6 +201,7 @@ for _r in set(CRUD_RESOURCES) - {
     "template",
     "backup",
     "vm_snapshot",
+    "public_ip_range",
 }:
     register(EventType(f"strato.{_r}.state_changed", _r, NoPayload, "an admin changed its state"))
 
@@ -268,6 +276,12 @@ register(
         "an operation on the volume failed in a way its code did not handle; the guard settled it",
     ),
     EventType("strato.ip.allocated", "vm", IpAllocated, "a VM's NIC got an address"),
+    EventType(
+        "strato.public_ip.allocated", "public_ip", PublicIpChanged, "a public IP was acquired"
+    ),
+    EventType(
+        "strato.public_ip.released", "public_ip", PublicIpChanged, "a public IP was released"
+    ),
     EventType("strato.ip.released", "vm", IpReleased, "a VM's addresses went back to the pool"),
     EventType(
         "strato.doctor.repaired",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -41,3 +42,44 @@ class Network(Entity):
     state: str = "Allocated"
 
     _addr = field_validator("cidr", "gateway", "ip_start", "ip_end", mode="before")(_address_text)
+
+
+class PhysicalNetwork(Entity):
+    """A zone's physical network: how guest networks on it are isolated (VLAN or VXLAN)
+    and the traffic types it carries (guest, public, management)."""
+
+    zone_id: UUID
+    name: str
+    isolation: str = "VLAN"
+    traffic_types: list[str] = ["guest"]
+    state: str = "Enabled"
+
+
+class PublicIpRange(Entity):
+    """A range of a zone's public addresses (CloudStack's public VLAN IP range)."""
+
+    zone_id: UUID
+    physical_network_id: UUID | None = None
+    vlan: str = "untagged"
+    gateway: str
+    cidr: str
+    ip_start: str
+    ip_end: str
+
+    _addr = field_validator("gateway", "cidr", "ip_start", "ip_end", mode="before")(_address_text)
+
+
+class PublicIp(Entity):
+    """One public address: Free, or Allocated to an owner (for a network, once it has
+    one; ``source_nat``: the network's source-NAT address)."""
+
+    zone_id: UUID
+    range_id: UUID
+    address: str
+    state: str = "Free"
+    network_id: UUID | None = None
+    owner: str | None = None
+    source_nat: bool = False
+    allocated_at: datetime | None = None
+
+    _addr = field_validator("address", mode="before")(_address_text)

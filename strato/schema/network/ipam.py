@@ -7,7 +7,7 @@ import ipaddress
 from typing import Any
 from uuid import UUID, uuid4
 
-from strato.domain.errors import InsufficientCapacity, InUse, InvalidInput
+from strato.domain.errors import AddressesExhausted, InUse, InvalidInput
 from strato.domain.network.models import Network
 from strato.domain.network.payloads import NicInfo
 from strato.schema import events, repository
@@ -126,7 +126,7 @@ async def allocate_default_nic(conn: Any, vm_id: UUID, zone_id: UUID) -> list[Ni
         nic_id,
     )
     if ip is None:
-        raise InsufficientCapacity(f"network {net['name']} has no free IP address left")
+        raise AddressesExhausted(f"network {net['name']} has no free IP address left")
     await conn.execute("UPDATE nics SET ip_address = $2::inet WHERE id = $1", nic_id, ip)
     await events.append(
         conn, "strato.ip.allocated", "vm", vm_id, payload={"ip": ip, "network": net["name"]}

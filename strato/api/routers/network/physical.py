@@ -1,0 +1,171 @@
+"""Physical networks (with their vnet ranges), public IP ranges, and public IPs acquired
+and released.
+
+No ``from __future__ import annotations``: FastAPI reads these annotations at runtime.
+"""
+
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Response, status
+
+from strato.api.crud import crud_router, list_response
+from strato.api.deps import CallerDep, CommandsDep, DbDep
+from strato.api.schemas.common import Filter, ListPage, Name, Request
+from strato.commands import network as commands
+from strato.domain.network.models import PublicIp, PublicIpRange
+from strato.schema import repository
+from strato.schema.network.physical import PHYSICAL_NETWORKS
+from strato.schema.network.public_ips import PUBLIC_IPS, RANGES
+
+
+class PhysicalNetworkFilter(Filter):
+    zone_id: UUID | None = None
+    name: Name | None = None
+
+
+class PhysicalNetworkUpdate(Request):
+    state: Literal["Enabled", "Disabled"] | None = None
+
+
+class RangeFilter(Filter):
+    zone_id: UUID | None = None
+    physical_network_id: UUID | None = None
+
+
+class PublicIpFilter(Filter):
+    zone_id: UUID | None = None
+    network_id: UUID | None = None
+    state: Literal["Free", "Allocated"] | None = None
+    owner: str | None = None
+
+
+router = APIRouter(tags=["physical networks"])
+router.include_router(
+    crud_router(
+        PHYSICAL_NETWORKS,
+        path="/physical-networks",
+        filters=PhysicalNetworkFilter,
+        create=None,
+        update=PhysicalNetworkUpdate,
+        delete=False,
+    )
+)
+router.include_router(
+    crud_router(
+        RANGES,
+        path="/public-ip-ranges",
+        filters=RangeFilter,
+        create=None,
+        update=Request,
+        delete=False,
+    )
+)
+
+
+@router.post(
+    "/physical-networks",
+    status_code=status.HTTP_201_CREATED,
+    response_model=commands.PhysicalNetworkView,
+    summary="Create a physical network (and its first vnet range)",
+)
+async def create(body: commands.PhysicalNetworkCreate, ctx: CommandsDep, response: Response) -> Any:
+    pn = await commands.create_physical_network(ctx, body)
+    response.headers["Location"] = f"/api/v1/physical-networks/{pn.id}"
+    return pn
+
+
+@router.get(
+    "/physical-networks/{id}/vnets",
+    response_model=commands.PhysicalNetworkView,
+    summary="A physical network with its vnet ranges (ids taken per range)",
+)
+async def vnets(id: UUID, db: DbDep, _: CallerDep) -> Any:
+    async with db.conn() as conn:
+        return await commands.view(conn, id)
+
+
+@router.post(
+    "/physical-networks/{id}/vnets",
+    response_model=commands.PhysicalNetworkView,
+    summary="Add a range of segment ids (VLAN ids or VXLAN VNIs)",
+)
+async def add_vnets(id: UUID, body: commands.VnetRange, ctx: CommandsDep) -> Any:
+    return await commands.add_vnets(ctx, id, body)
+
+
+@router.delete(
+    "/physical-networks/{id}/vnets",
+    response_model=commands.PhysicalNetworkView,
+    summary="Remove a range of segment ids that no network holds",
+)
+async def remove_vnets(
+    id: UUID, ctx: CommandsDep, rng: Annotated[commands.VnetRange, Query()]
+) -> Any:
+    return await commands.remove_vnets(ctx, id, rng)
+
+
+@router.delete(
+    "/physical-networks/{id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete a physical network none of whose vnets is held",
+)
+async def delete(id: UUID, ctx: CommandsDep) -> Response:
+    await commands.delete_physical_network(ctx, id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/public-ip-ranges",
+    status_code=status.HTTP_201_CREATED,
+    response_model=PublicIpRange,
+    summary="Add a range of public addresses to a zone",
+)
+async def create_range(
+    body: commands.PublicIpRangeCreate, ctx: CommandsDep, response: Response
+) -> Any:
+    rng = await commands.create_public_range(ctx, body)
+    response.headers["Location"] = f"/api/v1/public-ip-ranges/{rng.id}"
+    return rng
+
+
+@router.delete(
+    "/public-ip-ranges/{id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete a public IP range none of whose addresses is allocated",
+)
+async def delete_range(id: UUID, ctx: CommandsDep) -> Response:
+    await commands.delete_public_range(ctx, id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/public-ips", response_model=ListPage[PublicIp], summary="List public IPs")
+async def list_ips(db: DbDep, _: CallerDep, flt: Annotated[PublicIpFilter, Query()]) -> Any:
+    return await list_response(db, PUBLIC_IPS, flt)
+
+
+@router.get("/public-ips/{id}", response_model=PublicIp, summary="Get a public IP")
+async def get_ip(id: UUID, db: DbDep, _: CallerDep) -> Any:
+    async with db.conn() as conn:
+        return await repository.get(conn, PUBLIC_IPS, id)
+
+
+@router.post(
+    "/public-ips",
+    status_code=status.HTTP_201_CREATED,
+    response_model=PublicIp,
+    summary="Acquire a free public IP of a zone (CloudStack's associateIpAddress)",
+)
+async def acquire(body: commands.PublicIpAcquire, ctx: CommandsDep, response: Response) -> Any:
+    ip = await commands.acquire_ip(ctx, body)
+    response.headers["Location"] = f"/api/v1/public-ips/{ip.id}"
+    return ip
+
+
+@router.delete(
+    "/public-ips/{id}",
+    response_model=PublicIp,
+    summary="Release a public IP (CloudStack's disassociateIpAddress)",
+)
+async def release(id: UUID, ctx: CommandsDep) -> Any:
+    return await commands.release_ip(ctx, id)

@@ -1,0 +1,191 @@
+"""The network subsystem's admin and allocation commands: physical networks and their
+segment ranges, public IP ranges, and public IPs acquired and released. Each is one
+transaction (nothing to run on a host yet); bad input changes nothing.
+
+Refused here: a range outside what its isolation allows (VLAN 1-4094, VXLAN 1-2^24-1), a
+range overlapping another (vnets of the same physical network, public addresses of the
+zone), a public range whose addresses are not in its gateway's subnet or hold the
+gateway, a physical network of another zone or that carries no public traffic, removing
+vnets or a range that something holds, releasing an address that is not allocated or is
+a network's source NAT; no free address left (409 addresses-exhausted).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import Field, StringConstraints, field_validator
+
+from strato.commands.auth import Action
+from strato.commands.context import CommandContext
+from strato.commands.templates import zone_exists
+from strato.domain.errors import Conflict, InvalidInput, NotFound
+from strato.domain.fields import Name, Request, Text
+from strato.domain.network.models import PhysicalNetwork, PublicIp, PublicIpRange
+from strato.domain.network.ranges import check_public_range, check_vnets
+from strato.schema import repository
+from strato.schema.network import ipam, physical, public_ips
+from strato.schema.network.physical import PHYSICAL_NETWORKS
+
+TrafficType = Literal["guest", "public", "management"]
+Address = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+Vlan = Annotated[str, StringConstraints(pattern=r"^(untagged|[1-9][0-9]{0,3})$")]
+
+
+class VnetRange(Request):
+    start: int = Field(ge=1, le=(1 << 24) - 1)
+    end: int = Field(ge=1, le=(1 << 24) - 1)
+
+
+class PhysicalNetworkCreate(Request):
+    zone_id: UUID
+    name: Name
+    isolation: Literal["VLAN", "VXLAN"] = "VLAN"
+    traffic_types: Annotated[list[TrafficType], Field(min_length=1, max_length=3)] = ["guest"]
+    vnets: VnetRange | None = None
+
+
+class PhysicalNetworkView(PhysicalNetwork):
+    """A physical network with its vnet ranges and how many ids of each are taken."""
+
+    vnets: list[dict[str, int]] = []
+
+
+class PublicIpRangeCreate(Request):
+    zone_id: UUID
+    physical_network_id: UUID | None = None
+    vlan: Vlan = "untagged"
+    gateway: Address
+    netmask: Address
+    start: Address
+    end: Address
+
+    @field_validator("vlan")
+    @classmethod
+    def _vlan_id(cls, value: str) -> str:
+        if value != "untagged" and not 1 <= int(value) <= 4094:
+            raise ValueError("a VLAN id is 1-4094 (or 'untagged')")
+        return value
+
+
+class PublicIpAcquire(Request):
+    zone_id: UUID
+    network_id: UUID | None = None
+    owner: Text = ""
+
+
+async def view(conn: Any, pn_id: UUID) -> PhysicalNetworkView:
+    pn: PhysicalNetwork = await repository.get(conn, PHYSICAL_NETWORKS, pn_id)
+    return PhysicalNetworkView(**pn.model_dump(), vnets=await physical.ranges(conn, pn_id))
+
+
+async def create_physical_network(
+    ctx: CommandContext, body: PhysicalNetworkCreate
+) -> PhysicalNetworkView:
+    await ctx.authorize(Action("physical-network.create", "physical_network"))
+    if len(set(body.traffic_types)) != len(body.traffic_types):
+        raise InvalidInput("traffic_types: each at most once", field="traffic_types")
+    if body.vnets is not None:
+        check_vnets(body.isolation, body.vnets.start, body.vnets.end)
+    async with ctx.db.tx() as conn:
+        await zone_exists(conn, body.zone_id)
+        values = body.model_dump(exclude={"vnets"})
+        pn: PhysicalNetwork = await repository.insert(conn, PHYSICAL_NETWORKS, values)
+        if body.vnets is not None:
+            await physical.add_vnets(conn, pn.id, body.vnets.start, body.vnets.end)
+        return await view(conn, pn.id)
+
+
+async def add_vnets(ctx: CommandContext, pn_id: UUID, body: VnetRange) -> PhysicalNetworkView:
+    await ctx.authorize(Action("physical-network.update", "physical_network", pn_id))
+    async with ctx.db.tx() as conn:
+        pn = await physical.lock(conn, pn_id)
+        check_vnets(pn.isolation, body.start, body.end)
+        await physical.add_vnets(conn, pn_id, body.start, body.end)
+        return await view(conn, pn_id)
+
+
+async def remove_vnets(ctx: CommandContext, pn_id: UUID, body: VnetRange) -> PhysicalNetworkView:
+    await ctx.authorize(Action("physical-network.update", "physical_network", pn_id))
+    async with ctx.db.tx() as conn:
+        await physical.lock(conn, pn_id)
+        if await physical.remove_vnets(conn, pn_id, body.start, body.end) == 0:
+            raise InvalidInput(f"vnets {body.start}-{body.end}: none of them is in a range")
+        return await view(conn, pn_id)
+
+
+async def delete_physical_network(ctx: CommandContext, pn_id: UUID) -> None:
+    await ctx.authorize(Action("physical-network.delete", "physical_network", pn_id))
+    async with ctx.db.tx() as conn:
+        await physical.lock(conn, pn_id)
+        held = [r for r in await physical.ranges(conn, pn_id) if r["allocated"]]
+        if held:
+            raise Conflict(f"physical network {pn_id}: networks hold some of its vnets")
+        await repository.delete(conn, PHYSICAL_NETWORKS, pn_id)
+
+
+async def create_public_range(ctx: CommandContext, body: PublicIpRangeCreate) -> PublicIpRange:
+    await ctx.authorize(Action("public-ip-range.create", "public_ip_range"))
+    cidr = check_public_range(body.gateway, body.netmask, body.start, body.end)
+    async with ctx.db.tx() as conn:
+        await zone_exists(conn, body.zone_id)
+        if body.physical_network_id is not None:
+            await _public_carrier(conn, body.physical_network_id, body.zone_id)
+        values: dict[str, Any] = {
+            "zone_id": body.zone_id,
+            "physical_network_id": body.physical_network_id,
+            "vlan": body.vlan,
+            "gateway": body.gateway,
+            "cidr": cidr,
+            "ip_start": body.start,
+            "ip_end": body.end,
+        }
+        return await public_ips.create_range(conn, values)
+
+
+async def _public_carrier(conn: Any, pn_id: UUID, zone_id: UUID) -> None:
+    try:
+        pn: PhysicalNetwork = await repository.get(conn, PHYSICAL_NETWORKS, pn_id)
+    except NotFound as err:
+        raise InvalidInput(
+            f"physical_network_id: {err.detail}", field="physical_network_id"
+        ) from err
+    if pn.zone_id != zone_id:
+        raise InvalidInput(
+            f"physical_network_id: {pn.name} is in another zone", field="physical_network_id"
+        )
+    if "public" not in pn.traffic_types:
+        raise InvalidInput(
+            f"physical_network_id: {pn.name} carries no public traffic "
+            f"({', '.join(pn.traffic_types)})",
+            field="physical_network_id",
+        )
+
+
+async def delete_public_range(ctx: CommandContext, range_id: UUID) -> None:
+    await ctx.authorize(Action("public-ip-range.delete", "public_ip_range", range_id))
+    async with ctx.db.tx() as conn:
+        await public_ips.delete_range(conn, range_id)
+
+
+async def acquire_ip(ctx: CommandContext, body: PublicIpAcquire) -> PublicIp:
+    await ctx.authorize(Action("public-ip.acquire", "public_ip"))
+    async with ctx.db.tx() as conn:
+        await zone_exists(conn, body.zone_id)
+        if body.network_id is not None:
+            try:
+                net = await ipam.get_network(conn, body.network_id)
+            except NotFound as err:
+                raise InvalidInput(f"network_id: {err.detail}", field="network_id") from err
+            if net.zone_id != body.zone_id:
+                raise InvalidInput("network_id: the network is in another zone", field="network_id")
+        ip = await public_ips.acquire(conn, body.zone_id, body.owner, body.network_id)
+        await ctx.take(conn, body.owner, "public_ip")
+        return ip
+
+
+async def release_ip(ctx: CommandContext, ip_id: UUID) -> PublicIp:
+    await ctx.authorize(Action("public-ip.release", "public_ip", ip_id))
+    async with ctx.db.tx() as conn:
+        return await public_ips.release(conn, ip_id)

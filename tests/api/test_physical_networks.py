@@ -1,0 +1,223 @@
+"""Physical networks, segment ranges and public IPs through the REST API with real PG:
+ranges validated and never overlapping, segment ids and public addresses allocated
+atomically under real concurrency (never twice, the rest refused as exhausted), NIC
+addresses the same; refusals change nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import httpx
+
+from strato.commands.compute import vm_row
+from strato.domain.compute.models import ServiceOffering
+from strato.domain.errors import AddressesExhausted, SegmentsExhausted
+from strato.schema import repository
+from strato.schema.db import Database
+from strato.schema.network import ipam, physical
+from strato.schema.tables import SERVICE_OFFERINGS
+from tests.helpers import make_fabric, ok, table_counts, unique
+
+
+async def _pn(api: httpx.AsyncClient, zone_id: str, **body: Any) -> dict[str, Any]:
+    payload = {"zone_id": zone_id, "name": unique("phy"), **body}
+    got: dict[str, Any] = await ok(await api.post("/physical-networks", json=payload), 201)
+    return got
+
+
+async def test_vnet_ranges_are_checked_and_never_overlap(
+    api: httpx.AsyncClient, db: Database
+) -> None:
+    fab = await make_fabric(api)
+    zone = fab["zone"]["id"]
+    pn = await _pn(api, zone, vnets={"start": 100, "end": 109}, traffic_types=["guest"])
+    assert pn["isolation"] == "VLAN" and pn["vnets"] == [{"start": 100, "end": 109, "allocated": 0}]
+    got = await ok(
+        await api.post(f"/physical-networks/{pn['id']}/vnets", json={"start": 200, "end": 204})
+    )
+    assert [(r["start"], r["end"]) for r in got["vnets"]] == [(100, 109), (200, 204)]
+
+    before = await table_counts(db)
+    for body, status, text in (
+        ({"start": 105, "end": 120}, 409, "in a range already"),
+        ({"start": 4000, "end": 4095}, 422, "within 1-4094"),
+        ({"start": 10, "end": 5}, 422, "start <= end"),
+        ({"start": 1, "end": 4094, "extra": 1}, 422, "extra"),
+    ):
+        r = await api.post(f"/physical-networks/{pn['id']}/vnets", json=body)
+        assert r.status_code == status and text in r.text, (body, r.text)
+    bad = await api.post(
+        "/physical-networks",
+        json={"zone_id": zone, "name": unique("p"), "traffic_types": ["guest", "guest"]},
+    )
+    assert bad.status_code == 422, bad.text
+    assert await table_counts(db) == before
+
+    vx = await _pn(api, zone, isolation="VXLAN", vnets={"start": 5000, "end": 5009})
+    assert vx["vnets"][0]["start"] == 5000  # a VNI beyond VLAN's ids
+    left = await ok(
+        await api.delete(f"/physical-networks/{pn['id']}/vnets", params={"start": 200, "end": 204})
+    )
+    assert [(r["start"], r["end"]) for r in left["vnets"]] == [(100, 109)]
+
+
+async def test_segment_ids_go_once_each_under_concurrency(
+    api: httpx.AsyncClient, db: Database
+) -> None:
+    fab = await make_fabric(api)
+    zone = uuid.UUID(fab["zone"]["id"])
+    pn = await _pn(api, str(zone), vnets={"start": 300, "end": 309})
+    async with db.tx() as conn:
+        nets = []
+        for i in range(30):
+            values = {
+                "zone_id": zone,
+                "name": unique("n"),
+                "cidr": f"10.{i}.0.0/24",
+                "ip_start": f"10.{i}.0.10",
+                "ip_end": f"10.{i}.0.10",
+            }
+            nets.append((await ipam.create_network(conn, values)).id)
+
+    async def one(net: uuid.UUID) -> int | str:
+        try:
+            async with db.tx() as conn:
+                return await physical.allocate_segment(conn, uuid.UUID(pn["id"]), net)
+        except SegmentsExhausted:
+            return "exhausted"
+
+    got = await asyncio.gather(*(one(n) for n in nets))
+    ids = [g for g in got if isinstance(g, int)]
+    assert sorted(ids) == list(range(300, 310)) and got.count("exhausted") == 20
+    async with db.tx() as conn:  # again for a network that has one: the same id
+        assert (
+            await physical.allocate_segment(conn, uuid.UUID(pn["id"]), nets[got.index(ids[0])])
+            == ids[0]
+        )
+    view = await ok(await api.get(f"/physical-networks/{pn['id']}/vnets"))
+    assert view["vnets"] == [{"start": 300, "end": 309, "allocated": 10}]
+    held = await api.delete(
+        f"/physical-networks/{pn['id']}/vnets", params={"start": 300, "end": 300}
+    )
+    assert held.status_code == 409, held.text
+    assert (await api.delete(f"/physical-networks/{pn['id']}")).status_code == 409
+
+
+async def test_public_ips_are_acquired_once_each_under_concurrency(
+    api: httpx.AsyncClient, db: Database
+) -> None:
+    fab = await make_fabric(api)
+    zone = fab["zone"]["id"]
+    guest_only = await _pn(api, zone)
+    body = {
+        "zone_id": zone,
+        "gateway": "203.0.113.1",
+        "netmask": "255.255.255.0",
+        "start": "203.0.113.10",
+        "end": "203.0.113.29",
+    }
+    before = await table_counts(db)
+    for bad, status, text in (
+        ({"start": "198.51.100.10"}, 422, "not in the gateway's subnet"),
+        ({"start": "203.0.113.0"}, 422, "network or broadcast"),
+        ({"end": "203.0.113.5"}, 422, "before start"),
+        ({"gateway": "203.0.113.15"}, 422, "inside the range"),
+        ({"netmask": "nope"}, 422, "netmask"),
+        ({"start": "2001:db8::1"}, 422, "IPv4"),
+        ({"vlan": "5000"}, 422, "vlan"),
+        ({"physical_network_id": guest_only["id"]}, 422, "no public traffic"),
+    ):
+        r = await api.post("/public-ip-ranges", json={**body, **bad})
+        assert r.status_code == status and text in r.text, (bad, r.text)
+    assert await table_counts(db) == before
+    rng = await ok(await api.post("/public-ip-ranges", json=body), 201)
+    overlap = await api.post(
+        "/public-ip-ranges", json={**body, "start": "203.0.113.29", "end": "203.0.113.40"}
+    )
+    assert overlap.status_code == 409 and "overlaps" in overlap.text, overlap.text
+
+    # 50 at once on a range of 20: exactly 20 addresses, each once; 30 refused.
+    async def acquire(i: int) -> httpx.Response:
+        return await api.post("/public-ips", json={"zone_id": zone, "owner": f"o{i % 3}"})
+
+    answers = await asyncio.gather(*(acquire(i) for i in range(50)))
+    won = [r.json() for r in answers if r.status_code == 201]
+    lost = [r.json() for r in answers if r.status_code != 201]
+    assert len(won) == 20 and len({w["address"] for w in won}) == 20
+    assert {w["address"] for w in won} == {f"203.0.113.{i}" for i in range(10, 30)}
+    assert len(lost) == 30 and all(p["type"].endswith("addresses-exhausted") for p in lost)
+
+    released = await ok(await api.delete(f"/public-ips/{won[0]['id']}"))
+    assert released["state"] == "Free" and released["owner"] is None
+    again = await api.delete(f"/public-ips/{won[0]['id']}")
+    assert again.status_code == 409, again.text
+    back = await ok(await api.post("/public-ips", json={"zone_id": zone, "owner": "x"}), 201)
+    assert back["address"] == won[0]["address"]
+    assert (await api.delete(f"/public-ip-ranges/{rng['id']}")).status_code == 409
+    events = await ok(await api.get("/events", params={"resource_id": back["id"]}))
+    assert [e["type"] for e in events["items"]][-3:] == [
+        "strato.public_ip.allocated",
+        "strato.public_ip.released",
+        "strato.public_ip.allocated",
+    ]
+    for ip in [*won[1:], back]:
+        await ok(await api.delete(f"/public-ips/{ip['id']}"))
+    assert (await api.delete(f"/public-ip-ranges/{rng['id']}")).status_code == 204
+
+
+async def test_nic_addresses_go_once_each_under_concurrency(
+    api: httpx.AsyncClient, db: Database
+) -> None:
+    """200 NICs at once on a /24 network with 100 free addresses: exactly 100 get one,
+    no address or MAC twice; the rest are refused as exhausted."""
+    fab = await make_fabric(api)
+    zone = uuid.UUID(fab["zone"]["id"])
+    body = {"name": unique("so"), "cpu_count": 1, "cpu_speed_mhz": 500, "memory_mb": 128}
+    off = await ok(await api.post("/service-offerings", json=body), 201)
+    tpl = await ok(
+        await api.post("/templates", json={"name": unique("t"), "size_bytes": 1 << 20}), 201
+    )
+    async with db.tx() as conn:
+        await ipam.create_network(
+            conn,
+            {
+                "zone_id": zone,
+                "name": unique("guest"),
+                "cidr": "10.20.0.0/24",
+                "gateway": "10.20.0.1",
+                "ip_start": "10.20.0.10",
+                "ip_end": "10.20.0.109",
+                "is_default": True,
+            },
+        )
+        offering: ServiceOffering = await repository.get(
+            conn, SERVICE_OFFERINGS, uuid.UUID(off["id"])
+        )
+        vms = []
+        for i in range(200):
+            row = vm_row(uuid.uuid4(), f"n{i}", "", zone, offering, uuid.UUID(tpl["id"]), "")
+            vms.append((await repository.insert(conn, _vms(), row)).id)
+
+    async def one(vm_id: uuid.UUID) -> tuple[str, str] | str:
+        try:
+            async with db.tx() as conn:
+                (nic,) = await ipam.allocate_default_nic(conn, vm_id, zone)
+                assert nic.ip_address is not None
+                return nic.ip_address, nic.mac
+        except AddressesExhausted:
+            return "exhausted"
+
+    got = await asyncio.gather(*(one(v) for v in vms))
+    nics = [g for g in got if isinstance(g, tuple)]
+    assert len(nics) == 100 and got.count("exhausted") == 100
+    assert len({ip for ip, _ in nics}) == 100 and len({mac for _, mac in nics}) == 100
+    async with db.conn() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM nics WHERE vm_id = ANY($1)", vms) == 100
+
+
+def _vms() -> Any:
+    from strato.schema.compute.vms import VMS
+
+    return VMS
