@@ -1,26 +1,68 @@
-"""The network-element contract: make a guest network exist on a host and plug ports."""
+"""The network-element contract: make a guest network exist on a host and plug ports.
+Post-conditions and idempotency are stated per method; ``tests/drivers/
+test_network_contract.py`` holds every implementation to them.
+
+Errors::
+
+    NetworkError            the element failed (a tool, the switch); retrying may help
+     +-- NetworkMissing     the network is not implemented on this host: permanent
+     +-- SegmentInvalid     the spec's segment cannot be used (not an id, out of range)
+"""
 
 from __future__ import annotations
 
 import abc
+from collections.abc import Mapping
+from typing import ClassVar
 
 from strato.domain.network.specs import NetworkSpec, PortInfo, PortSpec
+
+# What an element can provide for the networks it implements.
+CAPABILITIES = (
+    "switching",
+    "vlan",
+    "vxlan",
+    "dhcp",
+    "dns",
+    "source_nat",
+    "static_nat",
+    "port_forwarding",
+    "firewall",
+    "security_groups",
+)
+
+
+class NetworkError(RuntimeError):
+    """The element failed; retrying may help."""
+
+
+class NetworkMissing(NetworkError):
+    """The network is not implemented on this host."""
+
+
+class SegmentInvalid(NetworkError):
+    """The network's segment cannot be used by this element."""
 
 
 class NetworkElement(abc.ABC):
     name: str = "abstract"
+    capabilities: ClassVar[Mapping[str, bool]] = {}
 
     @abc.abstractmethod
     async def implement_network(self, spec: NetworkSpec) -> None:
-        """Post-condition: the network's segment exists on this host. Idempotent."""
+        """Post-condition: the network's segment exists on this host; ports plugged into
+        it reach each other and no port of another network. Idempotent."""
 
     @abc.abstractmethod
     async def shutdown_network(self, name: str) -> None:
-        """Post-condition: nothing of the network remains on this host. Missing is fine."""
+        """Post-condition: nothing of the network remains on this host (its ports
+        included). Missing is fine."""
 
     @abc.abstractmethod
     async def plug(self, port: PortSpec) -> PortInfo:
-        """Post-condition: a port with ``port.mac`` is on the network. Idempotent by MAC."""
+        """Post-condition: a port with ``port.mac`` is on the network, its ``device`` the
+        guest side to hand to the guest. Idempotent by MAC. NetworkMissing if the network
+        is not implemented here."""
 
     @abc.abstractmethod
     async def unplug(self, network: str, mac: str) -> None:

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import ClassVar
+
 from strato.domain.network.specs import NetworkSpec, PortInfo, PortSpec
 from strato.drivers.faults import FaultPlan
-from strato.drivers.network.base import NetworkElement
-
-
-class NetworkMissing(LookupError):
-    pass
+from strato.drivers.network.base import NetworkElement, NetworkMissing
 
 
 class SimulatorNetworkElement(NetworkElement):
     name = "simulator"
+    capabilities: ClassVar[Mapping[str, bool]] = {"switching": True, "vlan": True}
 
     def __init__(self, host_name: str, *, faults: FaultPlan | None = None) -> None:
         self.host_name = host_name

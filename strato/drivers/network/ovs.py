@@ -1,0 +1,170 @@
+"""The Open vSwitch network element: one integration bridge per host (userspace datapath,
+``datapath_type=netdev``), each guest network a VLAN tag on it (its segment), each port a
+veth pair whose host side is an OVS port with the network's tag and Strato's
+``external_ids`` (``strato-mac``, ``strato-network``, ``strato-vm``) and whose guest side
+is handed to the guest (a namespace, or a tap's peer).
+
+A network implemented here is recorded on the bridge (``external_ids:strato-net-<name>
+=<tag>``), so the element keeps no state of its own: it reads the switch. Everything goes
+through ``ovs-vsctl`` on the OVS database socket and ``ip`` (inside ``netns`` when the
+switch runs in a namespace, as in tests).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from strato.domain.network.specs import NetworkSpec, PortInfo, PortSpec
+from strato.drivers.network.base import (
+    NetworkElement,
+    NetworkError,
+    NetworkMissing,
+    SegmentInvalid,
+)
+
+
+def port_names(mac: str) -> tuple[str, str]:
+    """The veth pair of a port: (OVS side, guest side), 14 characters each."""
+    hexmac = mac.replace(":", "").lower()
+    if len(hexmac) != 12 or any(c not in "0123456789abcdef" for c in hexmac):
+        raise NetworkError(f"{mac!r} is not a MAC address")
+    return f"so{hexmac}", f"sg{hexmac}"
+
+
+def _tag(spec: NetworkSpec) -> int:
+    """The VLAN tag of a network (0: untagged, a shared network without a segment)."""
+    if spec.segment in (None, ""):
+        return 0
+    try:
+        tag = int(str(spec.segment))
+    except ValueError as err:
+        raise SegmentInvalid(f"segment {spec.segment!r} is not a VLAN id") from err
+    if not 1 <= tag <= 4094:
+        raise SegmentInvalid(f"segment {tag} is not a VLAN id (1-4094)")
+    return tag
+
+
+class OvsElement(NetworkElement):
+    name = "ovs"
+    capabilities: ClassVar[Mapping[str, bool]] = {"switching": True, "vlan": True}
+
+    def __init__(
+        self,
+        host_name: str,
+        *,
+        db: str = "unix:/var/run/openvswitch/db.sock",
+        bridge: str = "br-strato",
+        netns: str | None = None,
+    ) -> None:
+        self.host_name = host_name
+        self.db = db
+        self.bridge = bridge
+        self.netns = netns
+
+    async def _run(self, *args: str, ok_codes: tuple[int, ...] = (0,)) -> str:
+        cmd = [*(["ip", "netns", "exec", self.netns] if self.netns else []), *args]
+        proc = await asyncio.create_subprocess_exec(
+            *cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        )
+        out, err = await proc.communicate()
+        if proc.returncode not in ok_codes:
+            raise NetworkError(f"{' '.join(args[:3])}: {err.decode(errors='replace').strip()}")
+        return out.decode()
+
+    async def _vsctl(self, *args: str) -> str:
+        return await self._run("ovs-vsctl", f"--db={self.db}", "--timeout=10", *args)
+
+    async def _network_tag(self, network: str) -> int:
+        if not await self._bridge_exists():
+            raise NetworkMissing(f"network {network} is not implemented on {self.host_name}")
+        out = await self._vsctl("br-get-external-id", self.bridge, f"strato-net-{network}")
+        if not out.strip():
+            raise NetworkMissing(f"network {network} is not implemented on {self.host_name}")
+        return int(out.strip())
+
+    async def implement_network(self, spec: NetworkSpec) -> None:
+        tag = _tag(spec)
+        await self._vsctl(
+            "--may-exist",
+            "add-br",
+            self.bridge,
+            "--",
+            "set",
+            "Bridge",
+            self.bridge,
+            "datapath_type=netdev",
+            "--",
+            "br-set-external-id",
+            self.bridge,
+            f"strato-net-{spec.name}",
+            str(tag),
+        )
+
+    async def _bridge_exists(self) -> bool:
+        try:
+            await self._vsctl("br-exists", self.bridge)
+        except NetworkError:
+            return False
+        return True
+
+    async def shutdown_network(self, name: str) -> None:
+        if not await self._bridge_exists():
+            return
+        for port in await self.list_ports(name):
+            await self.unplug(name, port.mac)
+        await self._vsctl("br-set-external-id", self.bridge, f"strato-net-{name}")
+
+    async def plug(self, port: PortSpec) -> PortInfo:
+        tag = await self._network_tag(port.network)
+        host, guest = port_names(port.mac)
+        info = PortInfo(network=port.network, mac=port.mac, device=guest)
+        if any(p.mac == port.mac for p in await self.list_ports(port.network)):
+            return info
+        links = await self._run("ip", "-o", "link", "show")
+        if f" {host}@" not in links and f" {host}:" not in links:
+            await self._run("ip", "link", "add", host, "type", "veth", "peer", "name", guest)
+        # The userspace datapath and veth: TCP and DHCP need TX checksums done in software.
+        for dev in (host, guest):
+            await self._run("ethtool", "-K", dev, "tx", "off", ok_codes=(0, 1))
+        await self._run("ip", "link", "set", host, "up")
+        settings = [
+            f"external_ids:strato-mac={port.mac}",
+            f"external_ids:strato-network={port.network}",
+            f"external_ids:strato-vm={port.vm_name or '-'}",
+        ]
+        if tag:
+            settings.append(f"tag={tag}")
+        await self._vsctl(
+            "--may-exist", "add-port", self.bridge, host, "--", "set", "Port", host, *settings
+        )
+        return info
+
+    async def unplug(self, network: str, mac: str) -> None:
+        host, _ = port_names(mac)
+        await self._vsctl("--if-exists", "del-port", self.bridge, host)
+        await self._run("ip", "link", "del", host, ok_codes=(0, 1))
+
+    async def list_ports(self, network: str) -> list[PortInfo]:
+        out = await self._vsctl(
+            "--format=json",
+            "--columns=name,external_ids",
+            "find",
+            "Port",
+            f"external_ids:strato-network={network}",
+        )
+        ports = []
+        for _name, ids in json.loads(out or '{"data": []}')["data"]:
+            ext = _ovs_map(ids)
+            mac = ext.get("strato-mac", "")
+            ports.append(PortInfo(network=network, mac=mac, device=port_names(mac)[1]))
+        return sorted(ports, key=lambda p: p.mac)
+
+
+def _ovs_map(value: Any) -> dict[str, str]:
+    """An OVSDB map as ovs-vsctl's JSON gives it: ["map", [[k, v], ...]]."""
+    if isinstance(value, list) and len(value) == 2 and value[0] == "map":
+        return {str(k): str(v) for k, v in value[1]}
+    return {}

@@ -1,0 +1,93 @@
+"""The network-element contract (strato/drivers/network/base.py), one suite for every
+implementation: the simulator and Open vSwitch (a private OVS in a "host" namespace,
+guests as namespaces pinging each other over real veth ports)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+
+from strato.domain.network.specs import NetworkSpec, PortSpec
+from strato.drivers.network.base import NetworkElement, NetworkMissing, SegmentInvalid
+from strato.drivers.registry import load
+from tests.netlab import NetLab, netlab, sh
+
+__all__ = ["netlab"]
+
+
+def _mac() -> str:
+    raw = uuid.uuid4().bytes[:5]
+    return "02:" + ":".join(f"{b:02x}" for b in raw)
+
+
+@pytest.fixture(params=["simulator", "ovs"])
+async def element(request: pytest.FixtureRequest) -> AsyncIterator[NetworkElement]:
+    if request.param == "simulator":
+        yield load("network", "simulator")("h1")
+        return
+    lab: NetLab = request.getfixturevalue("netlab")
+    bridge = f"{lab.prefix}b{uuid.uuid4().hex[:4]}"
+    yield load("network", "ovs")("h1", db=lab.ovs.db, bridge=bridge, netns=lab.host_ns)
+    sh("ovs-vsctl", f"--db={lab.ovs.db}", "--if-exists", "del-br", bridge, netns=lab.host_ns)
+
+
+async def test_ports_plug_and_unplug_idempotently(element: NetworkElement) -> None:
+    net = NetworkSpec(name=f"n-{uuid.uuid4().hex[:6]}", kind="isolated", segment="101")
+    mac = _mac()
+    with pytest.raises(NetworkMissing):
+        await element.plug(PortSpec(network=net.name, mac=mac))
+    for _ in range(2):
+        await element.implement_network(net)
+    first = await element.plug(PortSpec(network=net.name, mac=mac, vm_name="vm1"))
+    again = await element.plug(PortSpec(network=net.name, mac=mac, vm_name="vm1"))
+    assert first == again and first.mac == mac and first.device
+    assert [p.mac for p in await element.list_ports(net.name)] == [mac]
+    for _ in range(2):
+        await element.unplug(net.name, mac)
+    assert await element.list_ports(net.name) == []
+    await element.plug(PortSpec(network=net.name, mac=_mac()))
+    for _ in range(2):
+        await element.shutdown_network(net.name)
+    assert await element.list_ports(net.name) == []
+    with pytest.raises(NetworkMissing):
+        await element.plug(PortSpec(network=net.name, mac=mac))
+
+
+async def test_a_segment_that_is_no_vlan_id_is_refused(element: NetworkElement) -> None:
+    if element.name == "simulator":
+        pytest.skip("the simulator takes any segment")
+    for segment in ("5000", "vxlan-7", "0"):
+        with pytest.raises(SegmentInvalid):
+            await element.implement_network(NetworkSpec(name="bad", segment=segment))
+
+
+async def test_guests_reach_their_network_only(
+    element: NetworkElement, request: pytest.FixtureRequest
+) -> None:
+    """Two guests on one network ping each other; a guest on another network (another
+    VLAN tag on the same bridge, the same subnet) reaches neither."""
+    if element.name == "simulator":
+        pytest.skip("the simulator moves no packets")
+    lab: NetLab = request.getfixturevalue("netlab")
+    a = NetworkSpec(name=f"a-{uuid.uuid4().hex[:6]}", kind="isolated", segment="201")
+    b = NetworkSpec(name=f"b-{uuid.uuid4().hex[:6]}", kind="isolated", segment="202")
+    for net in (a, b):
+        await element.implement_network(net)
+    tag = uuid.uuid4().hex[:3]
+    ports = [
+        await element.plug(PortSpec(network=net.name, mac=_mac(), vm_name=f"g{i}"))
+        for i, net in enumerate((a, a, b))
+    ]
+    g1 = lab.guest(f"g1{tag}", ports[0].device, "10.99.0.1/24")
+    lab.guest(f"g2{tag}", ports[1].device, "10.99.0.2/24")
+    g3 = lab.guest(f"g3{tag}", ports[2].device, "10.99.0.3/24")
+    for ns in (g1, g3):
+        sh("ethtool", "-K", "eth0", "tx", "off", netns=ns, check=False)
+    assert lab.reaches(g1, "10.99.0.2")
+    assert not lab.reaches(g3, "10.99.0.1", timeout=2)
+    assert not lab.reaches(g1, "10.99.0.3", timeout=2)
+    for net in (a, b):
+        await element.shutdown_network(net.name)
+    assert not lab.reaches(g1, "10.99.0.2", timeout=2)  # unplugged: the pair is gone
