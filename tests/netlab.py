@@ -5,6 +5,7 @@ See shared/notes/network-lab.md."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import time
 import uuid
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from strato.drivers.network.ovs_daemon import PrivateOvs, available
+from tests.lab import LAB_ROOT
 
 
 def sh(
@@ -35,15 +37,21 @@ class NetLab:
         sh("ip", "link", "set", "lo", "up", netns=self.host_ns)
         self.ovs = PrivateOvs(directory / "ovs", netns=self.host_ns)
         self.ovs.start()
+        # What an unprivileged daemon (dnsmasq) reads: under a directory it can traverse.
+        self.state_dir = LAB_ROOT / self.prefix
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.state_dir.chmod(0o755)
 
-    def guest(self, name: str, device: str, address: str) -> str:
-        """A guest namespace with ``device`` (moved from the host namespace) as eth0."""
+    def guest(self, name: str, device: str, address: str | None = None) -> str:
+        """A guest namespace with ``device`` (moved from the host namespace) as eth0,
+        with ``address`` (None: it asks DHCP later)."""
         ns = f"{self.prefix}-{name}"
         sh("ip", "netns", "add", ns)
         self.namespaces.append(ns)
         sh("ip", "link", "set", device, "netns", ns, netns=self.host_ns)
         sh("ip", "link", "set", device, "name", "eth0", netns=ns)
-        sh("ip", "addr", "add", address, "dev", "eth0", netns=ns)
+        if address is not None:
+            sh("ip", "addr", "add", address, "dev", "eth0", netns=ns)
         sh("ip", "link", "set", "eth0", "up", netns=ns)
         sh("ip", "link", "set", "lo", "up", netns=ns)
         return ns
@@ -57,10 +65,50 @@ class NetLab:
                 return True
         return False
 
+    def resolv(self, ns: str, text: str) -> None:
+        """The guest's own /etc/resolv.conf (``ip netns exec`` mounts /etc/netns/<ns>/
+        over /etc: the host's file is never touched)."""
+        d = Path("/etc/netns") / ns
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "resolv.conf").write_text(text)
+
+    def dhcp(self, ns: str, directory: Path) -> str:
+        """A DHCP lease for the guest's eth0 (busybox udhcpc with a private script that
+        only sets the address and route): the address it got."""
+        script = directory / "udhcpc.sh"
+        script.write_text(
+            "#!/bin/sh\n"
+            'case "$1" in bound|renew)\n'
+            "  ip addr flush dev $interface\n"
+            "  ip addr add $ip/$mask dev $interface\n"
+            '  [ -n "$router" ] && ip route replace default via ${router%% *}\n'
+            "  echo $ip > " + str(directory / f"{ns}.lease") + "\n"
+            ";;\nesac\n"
+        )
+        script.chmod(0o755)
+        sh(
+            "busybox",
+            "udhcpc",
+            "-i",
+            "eth0",
+            "-n",
+            "-q",
+            "-t",
+            "8",
+            "-T",
+            "1",
+            "-s",
+            str(script),
+            netns=ns,
+        )
+        return (directory / f"{ns}.lease").read_text().strip()
+
     def cleanup(self) -> None:
         self.ovs.stop()
         for ns in reversed(self.namespaces):
             sh("ip", "netns", "del", ns, check=False)
+            shutil.rmtree(Path("/etc/netns") / ns, ignore_errors=True)
+        shutil.rmtree(self.state_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -64,7 +64,7 @@ class OvsElement(NetworkElement):
         self.bridge = bridge
         self.netns = netns
 
-    async def _run(self, *args: str, ok_codes: tuple[int, ...] = (0,)) -> str:
+    async def run(self, *args: str, ok_codes: tuple[int, ...] = (0,)) -> str:
         cmd = [*(["ip", "netns", "exec", self.netns] if self.netns else []), *args]
         proc = await asyncio.create_subprocess_exec(
             *cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
@@ -74,20 +74,20 @@ class OvsElement(NetworkElement):
             raise NetworkError(f"{' '.join(args[:3])}: {err.decode(errors='replace').strip()}")
         return out.decode()
 
-    async def _vsctl(self, *args: str) -> str:
-        return await self._run("ovs-vsctl", f"--db={self.db}", "--timeout=10", *args)
+    async def vsctl(self, *args: str) -> str:
+        return await self.run("ovs-vsctl", f"--db={self.db}", "--timeout=10", *args)
 
     async def _network_tag(self, network: str) -> int:
         if not await self._bridge_exists():
             raise NetworkMissing(f"network {network} is not implemented on {self.host_name}")
-        out = await self._vsctl("br-get-external-id", self.bridge, f"strato-net-{network}")
+        out = await self.vsctl("br-get-external-id", self.bridge, f"strato-net-{network}")
         if not out.strip():
             raise NetworkMissing(f"network {network} is not implemented on {self.host_name}")
         return int(out.strip())
 
-    async def implement_network(self, spec: NetworkSpec) -> None:
-        tag = _tag(spec)
-        await self._vsctl(
+    async def ensure_bridge(self) -> None:
+        """The integration bridge, on the userspace datapath (the only one here)."""
+        await self.vsctl(
             "--may-exist",
             "add-br",
             self.bridge,
@@ -96,16 +96,16 @@ class OvsElement(NetworkElement):
             "Bridge",
             self.bridge,
             "datapath_type=netdev",
-            "--",
-            "br-set-external-id",
-            self.bridge,
-            f"strato-net-{spec.name}",
-            str(tag),
         )
+
+    async def implement_network(self, spec: NetworkSpec) -> None:
+        tag = _tag(spec)
+        await self.ensure_bridge()
+        await self.vsctl("br-set-external-id", self.bridge, f"strato-net-{spec.name}", str(tag))
 
     async def _bridge_exists(self) -> bool:
         try:
-            await self._vsctl("br-exists", self.bridge)
+            await self.vsctl("br-exists", self.bridge)
         except NetworkError:
             return False
         return True
@@ -115,7 +115,7 @@ class OvsElement(NetworkElement):
             return
         for port in await self.list_ports(name):
             await self.unplug(name, port.mac)
-        await self._vsctl("br-set-external-id", self.bridge, f"strato-net-{name}")
+        await self.vsctl("br-set-external-id", self.bridge, f"strato-net-{name}")
 
     async def plug(self, port: PortSpec) -> PortInfo:
         tag = await self._network_tag(port.network)
@@ -123,13 +123,15 @@ class OvsElement(NetworkElement):
         info = PortInfo(network=port.network, mac=port.mac, device=guest)
         if any(p.mac == port.mac for p in await self.list_ports(port.network)):
             return info
-        links = await self._run("ip", "-o", "link", "show")
+        links = await self.run("ip", "-o", "link", "show")
         if f" {host}@" not in links and f" {host}:" not in links:
-            await self._run("ip", "link", "add", host, "type", "veth", "peer", "name", guest)
+            await self.run("ip", "link", "add", host, "type", "veth", "peer", "name", guest)
+            # The guest side carries the port's MAC (the address DHCP and IPAM know it by).
+            await self.run("ip", "link", "set", guest, "address", port.mac)
         # The userspace datapath and veth: TCP and DHCP need TX checksums done in software.
         for dev in (host, guest):
-            await self._run("ethtool", "-K", dev, "tx", "off", ok_codes=(0, 1))
-        await self._run("ip", "link", "set", host, "up")
+            await self.run("ethtool", "-K", dev, "tx", "off", ok_codes=(0, 1))
+        await self.run("ip", "link", "set", host, "up")
         settings = [
             f"external_ids:strato-mac={port.mac}",
             f"external_ids:strato-network={port.network}",
@@ -137,18 +139,18 @@ class OvsElement(NetworkElement):
         ]
         if tag:
             settings.append(f"tag={tag}")
-        await self._vsctl(
+        await self.vsctl(
             "--may-exist", "add-port", self.bridge, host, "--", "set", "Port", host, *settings
         )
         return info
 
     async def unplug(self, network: str, mac: str) -> None:
         host, _ = port_names(mac)
-        await self._vsctl("--if-exists", "del-port", self.bridge, host)
-        await self._run("ip", "link", "del", host, ok_codes=(0, 1))
+        await self.vsctl("--if-exists", "del-port", self.bridge, host)
+        await self.run("ip", "link", "del", host, ok_codes=(0, 1))
 
     async def list_ports(self, network: str) -> list[PortInfo]:
-        out = await self._vsctl(
+        out = await self.vsctl(
             "--format=json",
             "--columns=name,external_ids",
             "find",

@@ -1,0 +1,213 @@
+"""The virtual router of a guest network (CloudStack's virtual router, Neutron's l3 and
+dhcp agents): a network namespace on a host with a guest-side and a public-side port on
+the host's Open vSwitch bridge, dnsmasq for DHCP (a static lease per guest, from IPAM)
+and DNS (the guests' names), nftables for source NAT to its public address.
+
+:meth:`VirtualRouter.apply` makes the router exactly what its :class:`RouterSpec` says,
+whole, every time (never a delta): a retry, or a restart after a crash, converges to the
+same router. dnsmasq re-reads its hosts on SIGHUP; the nftables table is replaced in one
+transaction. :meth:`VirtualRouter.destroy` removes everything it made (the process
+first: deleting a namespace does not kill what runs in it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import ipaddress
+import os
+import shutil
+import signal
+from pathlib import Path
+
+from strato.domain.network.specs import RouterInfo, RouterSpec
+from strato.drivers.network.base import NetworkError
+from strato.drivers.network.ovs import OvsElement
+
+
+def _short(network: str) -> str:
+    return hashlib.sha1(network.encode()).hexdigest()[:8]
+
+
+def _alive(pidfile: Path) -> int | None:
+    """The pid in ``pidfile`` if that process runs (a zombie does not)."""
+    try:
+        pid = int(pidfile.read_text().strip())
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (OSError, ValueError):
+        return None
+    return pid if stat.split(")")[-1].split()[0] != "Z" else None
+
+
+async def _exec(*args: str, ok_codes: tuple[int, ...] = (0,)) -> str:
+    proc = await asyncio.create_subprocess_exec(
+        *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await proc.communicate()
+    if proc.returncode not in ok_codes:
+        raise NetworkError(f"{' '.join(args[:5])}: {err.decode(errors='replace').strip()}")
+    return out.decode()
+
+
+class VirtualRouter:
+    name = "vrouter"
+
+    def __init__(self, ovs: OvsElement, state_dir: Path, *, prefix: str = "strato") -> None:
+        self.ovs = ovs
+        self.state_dir = state_dir
+        self.prefix = prefix
+
+    def namespace(self, network: str) -> str:
+        return f"{self.prefix}-r{_short(network)}"
+
+    def _dir(self, network: str) -> Path:
+        return self.state_dir / _short(network)
+
+    async def _ns(self, ns: str, *args: str, ok_codes: tuple[int, ...] = (0,)) -> str:
+        """A command in the router's namespace (entered from the root one: namespaces
+        are not entered from within another)."""
+        return await _exec("ip", "netns", "exec", ns, *args, ok_codes=ok_codes)
+
+    async def _sh(self, *args: str, ok_codes: tuple[int, ...] = (0,)) -> str:
+        """A command where the host's switch is (its namespace, if any)."""
+        return await self.ovs.run(*args, ok_codes=ok_codes)
+
+    async def _link(self, ns: str, outer: str, inner: str, tag: int, role: str, net: str) -> None:
+        """A veth pair: ``outer`` on the bridge (with ``tag``), ``inner`` in the router."""
+        links = await self._sh("ip", "-o", "link", "show")
+        if f" {outer}@" not in links and f" {outer}:" not in links:
+            await self._sh("ip", "link", "add", outer, "type", "veth", "peer", "name", inner)
+            await self._sh("ethtool", "-K", inner, "tx", "off", ok_codes=(0, 1))
+            await self._sh("ip", "link", "set", inner, "netns", ns)
+        await self._sh("ethtool", "-K", outer, "tx", "off", ok_codes=(0, 1))
+        await self._sh("ip", "link", "set", outer, "up")
+        settings = [f"external_ids:strato-router={net}", f"external_ids:strato-role={role}"]
+        settings.append(f"tag={tag}" if tag else "tag=[]")
+        await self.ovs.vsctl(
+            "--may-exist", "add-port", self.ovs.bridge, outer, "--", "set", "Port", outer, *settings
+        )
+        await self._ns(ns, "ip", "link", "set", inner, "up")
+
+    async def apply(self, spec: RouterSpec) -> RouterInfo:
+        ns, h = self.namespace(spec.network), _short(spec.network)
+        net = ipaddress.IPv4Network(spec.cidr)
+        existing = await _exec("ip", "netns", "list")
+        if ns not in existing.split():
+            await _exec("ip", "netns", "add", ns)
+        await self._ns(ns, "ip", "link", "set", "lo", "up")
+        await self.ovs.ensure_bridge()
+        await self._link(ns, f"rg{h}", f"ig{h}", spec.tag, "guest", spec.network)
+        await self._ns(
+            ns, "ip", "addr", "replace", f"{spec.address}/{net.prefixlen}", "dev", f"ig{h}"
+        )
+        if spec.public is not None:
+            await self._link(ns, f"rp{h}", f"ip{h}", spec.public.tag, "public", spec.network)
+            await self._ns(ns, "ip", "addr", "replace", spec.public.address, "dev", f"ip{h}")
+            await self._ns(ns, "ip", "route", "replace", "default", "via", spec.public.gateway)
+            await self._ns(ns, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+        await self._nat(ns, spec, f"ip{h}")
+        pid = await self._dnsmasq(ns, spec, f"ig{h}", net)
+        return RouterInfo(
+            network=spec.network,
+            namespace=ns,
+            dnsmasq_pid=pid,
+            hosts=len(spec.hosts),
+            public_address=spec.public.address if spec.public else None,
+        )
+
+    async def _nat(self, ns: str, spec: RouterSpec, public_if: str) -> None:
+        """The router's nftables table, replaced whole in one transaction."""
+        rules = ""
+        if spec.public is not None:
+            public_ip = spec.public.address.split("/")[0]
+            rules = f'        ip saddr {spec.cidr} oifname "{public_if}" snat to {public_ip}\n'
+        ruleset = (
+            "table ip strato\n"
+            "delete table ip strato\n"
+            "table ip strato {\n"
+            "    chain postrouting {\n"
+            "        type nat hook postrouting priority srcnat; policy accept;\n"
+            f"{rules}"
+            "    }\n"
+            "}\n"
+        )
+        d = self._dir(spec.network)
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "ruleset.nft").write_text(ruleset)
+        await self._ns(ns, "nft", "-f", str(d / "ruleset.nft"))
+
+    async def _dnsmasq(
+        self, ns: str, spec: RouterSpec, guest_if: str, net: ipaddress.IPv4Network
+    ) -> int:
+        d = self._dir(spec.network)
+        d.mkdir(parents=True, exist_ok=True)
+        # dnsmasq reads these as the unprivileged user it drops to (again on SIGHUP): the
+        # state directory's parents must let it through (the agent's data directory).
+        d.chmod(0o755)
+        hosts = "".join(f"{h.mac},{h.ip},{h.hostname}\n" for h in spec.hosts)
+        names = "".join(f"{h.ip} {h.hostname}.{spec.domain} {h.hostname}\n" for h in spec.hosts)
+        for name, text in (("dhcp-hosts", hosts), ("names", names)):
+            tmp = d / f".{name}.tmp"
+            tmp.write_text(text)
+            tmp.chmod(0o644)
+            os.replace(tmp, d / name)
+        pid = _alive(d / "dnsmasq.pid")
+        if pid is not None:
+            os.kill(pid, signal.SIGHUP)  # re-reads dhcp-hosts and names
+            return pid
+        await self._ns(
+            ns,
+            "dnsmasq",
+            "--conf-file=/dev/null",
+            f"--pid-file={d / 'dnsmasq.pid'}",
+            f"--dhcp-leasefile={d / 'leases'}",
+            f"--dhcp-hostsfile={d / 'dhcp-hosts'}",
+            f"--addn-hosts={d / 'names'}",
+            f"--interface={guest_if}",
+            "--bind-interfaces",
+            "--except-interface=lo",
+            f"--dhcp-range={net.network_address},static,{net.netmask},12h",
+            f"--dhcp-option=option:router,{spec.address}",
+            f"--dhcp-option=option:dns-server,{spec.address}",
+            f"--domain={spec.domain}",
+            f"--local=/{spec.domain}/",
+            "--no-resolv",
+            "--no-hosts",
+            "--no-ping",
+            f"--log-facility={d / 'dnsmasq.log'}",
+        )
+        for _ in range(50):
+            pid = _alive(d / "dnsmasq.pid")
+            if pid is not None:
+                return pid
+            await asyncio.sleep(0.05)
+        raise NetworkError(f"dnsmasq of network {spec.network} did not start (see {d})")
+
+    async def destroy(self, network: str) -> None:
+        """Everything of the router gone: dnsmasq, its ports, its namespace, its files.
+        Missing is fine."""
+        ns, h, d = self.namespace(network), _short(network), self._dir(network)
+        pid = _alive(d / "dnsmasq.pid")
+        if pid is not None:
+            os.kill(pid, signal.SIGTERM)
+            for _ in range(50):
+                if _alive(d / "dnsmasq.pid") is None:
+                    break
+                await asyncio.sleep(0.05)
+        for outer in (f"rg{h}", f"rp{h}"):
+            with contextlib.suppress(NetworkError):
+                await self.ovs.vsctl("--if-exists", "del-port", self.ovs.bridge, outer)
+            await self._sh("ip", "link", "del", outer, ok_codes=(0, 1))
+        await _exec("ip", "netns", "del", ns, ok_codes=(0, 1))
+        shutil.rmtree(d, ignore_errors=True)
+
+    async def status(self, network: str) -> RouterInfo | None:
+        ns, d = self.namespace(network), self._dir(network)
+        if ns not in (await _exec("ip", "netns", "list")).split():
+            return None
+        hosts = d / "dhcp-hosts"
+        count = len(hosts.read_text().splitlines()) if hosts.exists() else 0
+        return RouterInfo(
+            network=network, namespace=ns, dnsmasq_pid=_alive(d / "dnsmasq.pid"), hosts=count
+        )

@@ -1,0 +1,143 @@
+"""The virtual router on a real (private) Open vSwitch, guests as namespaces: each guest
+gets its IPAM address by DHCP from the router's dnsmasq, resolves the other by name and
+pings it; a guest reaches an "external" namespace through source NAT (the external side
+sees the router's public address); the router re-applied with a new host keeps its
+dnsmasq; destroyed, nothing of it is left."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+from strato.domain.network.specs import DhcpHost, NetworkSpec, PortSpec, RouterPublic, RouterSpec
+from strato.drivers.network.ovs import OvsElement
+from strato.drivers.network.vrouter import VirtualRouter
+from tests.netlab import NetLab, netlab, sh
+
+__all__ = ["netlab"]
+
+
+def _running(pid: int | None) -> bool:
+    """Whether ``pid`` runs (a zombie left for a PID 1 that does not reap is not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.split(")")[-1].split()[0] != "Z"
+
+
+def _mac() -> str:
+    return "02:" + ":".join(f"{b:02x}" for b in uuid.uuid4().bytes[:5])
+
+
+async def test_a_router_serves_leases_names_and_source_nat(netlab: NetLab, tmp_path: Path) -> None:
+    lab = netlab
+    ovs = OvsElement(
+        "h1", db=lab.ovs.db, bridge=f"{lab.prefix}r{uuid.uuid4().hex[:3]}", netns=lab.host_ns
+    )
+    # dnsmasq drops to an unprivileged user: its files live where that user can read.
+    router = VirtualRouter(ovs, lab.state_dir / "routers", prefix=lab.prefix)
+    net, public = f"iso-{uuid.uuid4().hex[:6]}", f"pub-{uuid.uuid4().hex[:6]}"
+    await ovs.implement_network(NetworkSpec(name=net, kind="isolated", segment="401"))
+    await ovs.implement_network(NetworkSpec(name=public, kind="shared"))
+    tag = uuid.uuid4().hex[:3]
+    web, db = _mac(), _mac()
+    ports = {m: await ovs.plug(PortSpec(network=net, mac=m)) for m in (web, db)}
+    ext_port = await ovs.plug(PortSpec(network=public, mac=_mac()))
+    g_web = lab.guest(f"w{tag}", ports[web].device)
+    g_db = lab.guest(f"d{tag}", ports[db].device)
+    ext = lab.guest(f"x{tag}", ext_port.device, "203.0.113.1/24")
+    spec = RouterSpec(
+        network=net,
+        tag=401,
+        cidr="10.50.0.0/24",
+        address="10.50.0.1",
+        domain="t.internal",
+        hosts=[
+            DhcpHost(mac=web, ip="10.50.0.11", hostname="web"),
+            DhcpHost(mac=db, ip="10.50.0.12", hostname="db"),
+        ],
+        public=RouterPublic(address="203.0.113.10/24", gateway="203.0.113.1"),
+    )
+    try:
+        info = await router.apply(spec)
+        assert info.dnsmasq_pid and info.namespace == router.namespace(net)
+
+        # Each guest gets its IPAM address from the router, and resolves the other.
+        assert lab.dhcp(g_web, tmp_path) == "10.50.0.11"
+        assert lab.dhcp(g_db, tmp_path) == "10.50.0.12"
+        for ns in (g_web, g_db):
+            lab.resolv(ns, "nameserver 10.50.0.1\nsearch t.internal\n")
+        got = sh("getent", "hosts", "db", netns=g_web).stdout.split()
+        assert got[0] == "10.50.0.12", got
+        assert lab.reaches(g_web, "db") and lab.reaches(g_db, "web.t.internal")
+
+        # Out through source NAT: the external side sees the router's public address.
+        log = tmp_path / "http.log"
+        with log.open("w") as out:
+            server = subprocess.Popen(
+                [
+                    "ip",
+                    "netns",
+                    "exec",
+                    ext,
+                    "python3",
+                    "-m",
+                    "http.server",
+                    "8080",
+                    "--bind",
+                    "203.0.113.1",
+                    "--directory",
+                    str(tmp_path),
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        try:
+            deadline, fetched = time.monotonic() + 10, None
+            while time.monotonic() < deadline:
+                fetched = sh(
+                    "busybox",
+                    "wget",
+                    "-q",
+                    "-O",
+                    "-",
+                    "http://203.0.113.1:8080/http.log",
+                    netns=g_web,
+                    check=False,
+                )
+                if fetched.returncode == 0:
+                    break
+                await asyncio.sleep(0.3)
+            assert fetched is not None and fetched.returncode == 0, fetched
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+        seen = log.read_text()
+        assert "203.0.113.10" in seen and "10.50.0.11" not in seen, seen
+
+        # Re-applied whole with one more host: the same dnsmasq re-reads its hosts.
+        more = spec.model_copy(
+            update={"hosts": [*spec.hosts, DhcpHost(mac=_mac(), ip="10.50.0.13", hostname="app")]}
+        )
+        again = await router.apply(more)
+        assert again.dnsmasq_pid == info.dnsmasq_pid
+        status = await router.status(net)
+        assert status is not None and status.hosts == 3
+        deadline = time.monotonic() + 5
+        while sh("getent", "hosts", "app", netns=g_web, check=False).returncode != 0:
+            assert time.monotonic() < deadline, "the new host's name never resolved"
+            await asyncio.sleep(0.2)
+    finally:
+        await router.destroy(net)
+    assert await router.status(net) is None
+    assert not await asyncio.to_thread(_running, info.dnsmasq_pid)
+    ports_left = sh(
+        "ovs-vsctl", f"--db={lab.ovs.db}", "list-ports", ovs.bridge, netns=lab.host_ns
+    ).stdout
+    assert "rg" not in ports_left and "rp" not in ports_left, ports_left
+    await ovs.shutdown_network(net)
+    await ovs.shutdown_network(public)
