@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from typing import Literal
+
+from pydantic import BaseModel, Field
 
 
 class NetworkSpec(BaseModel):
@@ -45,6 +47,36 @@ class RouterPublic(BaseModel):
     tag: int = 0
 
 
+class PortForward(BaseModel):
+    """Connections to ``public_ip``:``public_port`` (through ``public_end``) forwarded to
+    ``private_ip``:``private_port`` (the same number of ports, in order)."""
+
+    public_ip: str
+    protocol: Literal["tcp", "udp"]
+    public_port: int = Field(ge=1, le=65535)
+    public_end: int = Field(ge=1, le=65535)
+    private_ip: str
+    private_port: int = Field(ge=1, le=65535)
+
+
+class StaticNat(BaseModel):
+    """One public address for one guest, both ways."""
+
+    public_ip: str
+    private_ip: str
+
+
+class FirewallRule(BaseModel):
+    """Ingress allowed to ``public_ip`` from ``cidrs``: a protocol and, for tcp/udp, a
+    port range (CloudStack's firewall rule; everything else new from outside is dropped)."""
+
+    public_ip: str
+    protocol: Literal["tcp", "udp", "icmp", "all"]
+    start: int | None = Field(default=None, ge=1, le=65535)
+    end: int | None = Field(default=None, ge=1, le=65535)
+    cidrs: list[str] = ["0.0.0.0/0"]
+
+
 class RouterSpec(BaseModel):
     """A guest network's virtual router, whole: applied as it is (never as a delta)."""
 
@@ -55,6 +87,11 @@ class RouterSpec(BaseModel):
     domain: str = "cloud.internal"
     hosts: list[DhcpHost] = []
     public: RouterPublic | None = None
+    # More public addresses of the network (acquired IPs), on the public side too.
+    public_ips: list[str] = []
+    port_forwards: list[PortForward] = []
+    static_nats: list[StaticNat] = []
+    firewall: list[FirewallRule] = []
 
 
 class RouterInfo(BaseModel):

@@ -1,7 +1,8 @@
 """The virtual router of a guest network (CloudStack's virtual router, Neutron's l3 and
 dhcp agents): a network namespace on a host with a guest-side and a public-side port on
 the host's Open vSwitch bridge, dnsmasq for DHCP (a static lease per guest, from IPAM)
-and DNS (the guests' names), nftables for source NAT to its public address.
+and DNS (the guests' names), nftables (:mod:`nft`) for source NAT, static NAT, port
+forwarding and the firewall on its public addresses.
 
 :meth:`VirtualRouter.apply` makes the router exactly what its :class:`RouterSpec` says,
 whole, every time (never a delta): a retry, or a restart after a crash, converges to the
@@ -22,6 +23,7 @@ import signal
 from pathlib import Path
 
 from strato.domain.network.specs import RouterInfo, RouterSpec
+from strato.drivers.network import nft
 from strato.drivers.network.base import NetworkError
 from strato.drivers.network.ovs import OvsElement
 
@@ -103,7 +105,7 @@ class VirtualRouter:
         )
         if spec.public is not None:
             await self._link(ns, f"rp{h}", f"ip{h}", spec.public.tag, "public", spec.network)
-            await self._ns(ns, "ip", "addr", "replace", spec.public.address, "dev", f"ip{h}")
+            await self._public_addresses(ns, spec, f"ip{h}")
             await self._ns(ns, "ip", "route", "replace", "default", "via", spec.public.gateway)
             await self._ns(ns, "sysctl", "-qw", "net.ipv4.ip_forward=1")
         await self._nat(ns, spec, f"ip{h}")
@@ -118,24 +120,24 @@ class VirtualRouter:
 
     async def _nat(self, ns: str, spec: RouterSpec, public_if: str) -> None:
         """The router's nftables table, replaced whole in one transaction."""
-        rules = ""
-        if spec.public is not None:
-            public_ip = spec.public.address.split("/")[0]
-            rules = f'        ip saddr {spec.cidr} oifname "{public_if}" snat to {public_ip}\n'
-        ruleset = (
-            "table ip strato\n"
-            "delete table ip strato\n"
-            "table ip strato {\n"
-            "    chain postrouting {\n"
-            "        type nat hook postrouting priority srcnat; policy accept;\n"
-            f"{rules}"
-            "    }\n"
-            "}\n"
-        )
         d = self._dir(spec.network)
         d.mkdir(parents=True, exist_ok=True)
-        (d / "ruleset.nft").write_text(ruleset)
+        (d / "ruleset.nft").write_text(nft.render(spec, public_if))
         await self._ns(ns, "nft", "-f", str(d / "ruleset.nft"))
+
+    async def _public_addresses(self, ns: str, spec: RouterSpec, public_if: str) -> None:
+        """Exactly the spec's public addresses on the public side (the source-NAT one
+        first): others, released since, are removed."""
+        assert spec.public is not None
+        prefix = spec.public.address.split("/")[1]
+        wanted = [spec.public.address, *(f"{ip}/{prefix}" for ip in spec.public_ips)]
+        out = await self._ns(ns, "ip", "-o", "-4", "addr", "show", "dev", public_if)
+        present = {line.split()[3] for line in out.splitlines() if " inet " in line}
+        for extra in sorted(present - set(wanted)):
+            await self._ns(ns, "ip", "addr", "del", extra, "dev", public_if)
+        for address in wanted:
+            if address not in present:
+                await self._ns(ns, "ip", "addr", "add", address, "dev", public_if)
 
     async def _dnsmasq(
         self, ns: str, spec: RouterSpec, guest_if: str, net: ipaddress.IPv4Network
