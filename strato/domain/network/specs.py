@@ -8,13 +8,17 @@ from pydantic import BaseModel, Field
 
 
 class NetworkSpec(BaseModel):
-    """A guest network as an element implements it on one host."""
+    """A guest network as an element implements it on one host. ``segment``: its VLAN id,
+    or with ``isolation`` VXLAN its VNI; ``peers``: the underlay addresses of the other
+    hosts that have ports on it (a VXLAN network's tunnels go to them)."""
 
     name: str
     kind: str = "shared"
     cidr: str | None = None
     gateway: str | None = None
     segment: str | None = None
+    isolation: Literal["VLAN", "VXLAN"] = "VLAN"
+    peers: list[str] = []
 
 
 class PortSpec(BaseModel):

@@ -13,6 +13,7 @@ switch runs in a namespace, as in tests).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -34,6 +35,21 @@ def port_names(mac: str) -> tuple[str, str]:
     return f"so{hexmac}", f"sg{hexmac}"
 
 
+def _vni(spec: NetworkSpec) -> int:
+    try:
+        vni = int(str(spec.segment))
+    except ValueError as err:
+        raise SegmentInvalid(f"segment {spec.segment!r} is not a VXLAN VNI") from err
+    if not 1 <= vni < 1 << 24:
+        raise SegmentInvalid(f"segment {vni} is not a VXLAN VNI (1-16777215)")
+    return vni
+
+
+def tunnel_name(vni: int, peer: str) -> str:
+    """A VXLAN tunnel port: the network's VNI and the peer host, 12 characters."""
+    return f"vx{vni:06x}{hashlib.sha1(peer.encode()).hexdigest()[:4]}"
+
+
 def _tag(spec: NetworkSpec) -> int:
     """The VLAN tag of a network (0: untagged, a shared network without a segment)."""
     if spec.segment in (None, ""):
@@ -49,7 +65,7 @@ def _tag(spec: NetworkSpec) -> int:
 
 class OvsElement(NetworkElement):
     name = "ovs"
-    capabilities: ClassVar[Mapping[str, bool]] = {"switching": True, "vlan": True}
+    capabilities: ClassVar[Mapping[str, bool]] = {"switching": True, "vlan": True, "vxlan": True}
 
     def __init__(
         self,
@@ -99,9 +115,66 @@ class OvsElement(NetworkElement):
         )
 
     async def implement_network(self, spec: NetworkSpec) -> None:
-        tag = _tag(spec)
         await self.ensure_bridge()
+        if spec.isolation == "VXLAN":
+            await self._implement_vxlan(spec)
+            return
+        tag = _tag(spec)
         await self.vsctl("br-set-external-id", self.bridge, f"strato-net-{spec.name}", str(tag))
+
+    async def _implement_vxlan(self, spec: NetworkSpec) -> None:
+        """A VXLAN network: a VLAN tag of this bridge only (the highest free one: VLAN
+        networks use their segment id as their tag, from the bottom of the range) for
+        its ports here, and one tunnel per peer host carrying that tag as the VNI.
+        Tunnels to hosts no longer listed are removed."""
+        vni = _vni(spec)
+        mine = await self.vsctl("br-get-external-id", self.bridge, f"strato-net-{spec.name}")
+        if mine.strip():
+            tag = int(mine.strip())
+        else:
+            taken = {
+                int(v) for k, v in (await self._bridge_ids()).items() if k.startswith("strato-net-")
+            }
+            tag = next(t for t in range(4094, 0, -1) if t not in taken)
+            await self.vsctl("br-set-external-id", self.bridge, f"strato-net-{spec.name}", str(tag))
+        wanted = {tunnel_name(vni, peer): peer for peer in spec.peers}
+        for name in set(await self._tunnels(spec.name)) - set(wanted):
+            await self.vsctl("--if-exists", "del-port", self.bridge, name)
+        for name, peer in sorted(wanted.items()):
+            await self.vsctl(
+                "--may-exist",
+                "add-port",
+                self.bridge,
+                name,
+                f"tag={tag}",
+                "--",
+                "set",
+                "Interface",
+                name,
+                "type=vxlan",
+                f"options:remote_ip={peer}",
+                f"options:key={vni}",
+                "--",
+                "set",
+                "Port",
+                name,
+                f"external_ids:strato-tunnel={spec.name}",
+            )
+
+    async def _bridge_ids(self) -> dict[str, str]:
+        out = await self.vsctl("br-get-external-id", self.bridge)
+        pairs = (line.split("=", 1) for line in out.splitlines() if "=" in line)
+        return {k: v for k, v in pairs}
+
+    async def _tunnels(self, network: str) -> list[str]:
+        out = await self.vsctl(
+            "--format=json",
+            "--columns=name",
+            "find",
+            "Port",
+            f"external_ids:strato-tunnel={network}",
+        )
+        return [row[0] for row in json.loads(out or '{"data": []}')["data"]]
 
     async def _bridge_exists(self) -> bool:
         try:
@@ -115,6 +188,8 @@ class OvsElement(NetworkElement):
             return
         for port in await self.list_ports(name):
             await self.unplug(name, port.mac)
+        for tunnel in await self._tunnels(name):
+            await self.vsctl("--if-exists", "del-port", self.bridge, tunnel)
         await self.vsctl("br-set-external-id", self.bridge, f"strato-net-{name}")
 
     async def plug(self, port: PortSpec) -> PortInfo:
