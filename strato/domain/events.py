@@ -185,6 +185,7 @@ CRUD_RESOURCES = (
     "vm_snapshot",
     "physical_network",
     "public_ip_range",
+    "network_offering",
 )
 for _r in CRUD_RESOURCES:
     register(

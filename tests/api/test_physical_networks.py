@@ -221,3 +221,64 @@ def _vms() -> Any:
     from strato.schema.compute.vms import VMS
 
     return VMS
+
+
+async def test_guest_networks_are_checked_against_the_zone_and_their_offering(
+    api: httpx.AsyncClient, db: Database
+) -> None:
+    fab = await make_fabric(api)
+    zone = fab["zone"]["id"]
+    offerings = await ok(await api.get("/network-offerings", params={"guest_type": "Isolated"}))
+    isolated = next(o for o in offerings["items"] if o["name"].startswith("DefaultIsolated"))
+    assert "SourceNat" in isolated["services"]
+    guest = await _pn(api, zone, isolation="VXLAN", vnets={"start": 7000, "end": 7009})
+    body = {
+        "zone_id": zone,
+        "name": unique("iso"),
+        "kind": "isolated",
+        "cidr": "10.70.0.0/24",
+        "offering_id": isolated["id"],
+        "physical_network_id": guest["id"],
+    }
+    made = await ok(await api.post("/networks", json=body), 201)
+    assert (made["state"], made["gateway"], made["ip_start"], made["ip_end"]) == (
+        "Allocated",
+        "10.70.0.1",
+        "10.70.0.2",
+        "10.70.0.254",
+    )
+    assert made["free_addresses"] == 253 and not made["is_default"]
+
+    shared = next(
+        o
+        for o in (await ok(await api.get("/network-offerings")))["items"]
+        if o["guest_type"] == "Shared"
+    )
+    public_only = await _pn(api, zone, traffic_types=["public"])
+    before = await table_counts(db)
+    for bad, status, text in (
+        ({"cidr": "10.70.0.128/25"}, 409, "overlaps"),
+        ({"cidr": "10.71.0.0/24", "gateway": "10.72.0.1"}, 422, "gateway"),
+        ({"cidr": "10.71.0.0/24", "gateway": "10.71.0.255"}, 422, "gateway"),
+        ({"cidr": "10.71.0.5/24"}, 422, "cidr"),
+        ({"cidr": "10.71.0.0/24", "offering_id": shared["id"]}, 422, "offering_id"),
+        ({"cidr": "10.71.0.0/24", "physical_network_id": public_only["id"]}, 422, "guest"),
+        ({"cidr": "10.71.0.0/24", "offering_id": str(uuid.uuid4())}, 422, "offering_id"),
+    ):
+        r = await api.post("/networks", json={**body, "name": unique("bad"), **bad})
+        assert r.status_code == status and text in r.text, (bad, r.text)
+    dup = await api.post(
+        "/network-offerings",
+        json={"name": unique("o"), "guest_type": "Isolated", "services": ["Dhcp", "Dhcp"]},
+    )
+    assert dup.status_code == 422, dup.text
+    assert await table_counts(db) == before
+    # Two at once on the same subnet: one network, the other refused as overlapping.
+    answers = await asyncio.gather(
+        *(
+            api.post("/networks", json={**body, "name": unique("race"), "cidr": "10.80.0.0/24"})
+            for _ in range(2)
+        )
+    )
+    assert sorted(r.status_code for r in answers) == [201, 409], [r.text for r in answers]
+    assert (await api.delete(f"/networks/{made['id']}")).status_code == 204

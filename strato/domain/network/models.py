@@ -40,6 +40,8 @@ class Network(Entity):
     owner: str | None = None
     is_default: bool = False
     state: str = "Allocated"
+    offering_id: UUID | None = None
+    physical_network_id: UUID | None = None
 
     _addr = field_validator("cidr", "gateway", "ip_start", "ip_end", mode="before")(_address_text)
 
@@ -83,3 +85,14 @@ class PublicIp(Entity):
     allocated_at: datetime | None = None
 
     _addr = field_validator("address", mode="before")(_address_text)
+
+
+class NetworkOffering(Entity):
+    """What a guest network of the offering gets: its guest type and its router's
+    services (CloudStack's network offering)."""
+
+    name: str
+    display_text: str = ""
+    guest_type: str
+    services: list[str] = []
+    state: str = "Enabled"

@@ -7,7 +7,7 @@ import ipaddress
 from typing import Any
 from uuid import UUID, uuid4
 
-from strato.domain.errors import AddressesExhausted, InUse, InvalidInput
+from strato.domain.errors import AddressesExhausted, Conflict, InUse, InvalidInput
 from strato.domain.network.models import Network
 from strato.domain.network.payloads import NicInfo
 from strato.schema import events, repository
@@ -17,7 +17,11 @@ NETWORKS = TableSpec(
     "networks",
     "network",
     Network,
-    references={"zone_id": "zone"},
+    references={
+        "zone_id": "zone",
+        "offering_id": "network offering",
+        "physical_network_id": "physical network",
+    },
     dependents={"nics": "NICs", "ip_addresses": "IP addresses"},
 )
 
@@ -42,23 +46,55 @@ def mac_for(vm_id: UUID, device: int) -> str:
 
 
 async def create_network(conn: Any, values: dict[str, Any]) -> Network:
-    """Create a network and, for a range, its Free addresses (one row each)."""
-    cidr = ipaddress.ip_network(values["cidr"], strict=True)
-    start = ipaddress.ip_address(values["ip_start"])
-    end = ipaddress.ip_address(values["ip_end"])
-    gateway = ipaddress.ip_address(values["gateway"]) if values.get("gateway") else None
+    """Create a network and, for a range, its Free addresses (one row each).
+
+    The range defaults to the subnet's hosts after the gateway (itself the first host by
+    default). Refused: an address outside the subnet, a gateway inside the range or on
+    the subnet's network or broadcast address, a subnet overlapping another network of
+    the zone (checked with the zone locked, so two concurrent creates cannot both pass).
+    """
+    values = dict(values)
+    try:
+        cidr = ipaddress.ip_network(values["cidr"], strict=True)
+        hosts = (int(cidr.network_address) + 1, int(cidr.broadcast_address) - 1)
+        gateway = ipaddress.ip_address(values.get("gateway") or str(cidr.network_address + 1))
+        start = ipaddress.ip_address(values.get("ip_start") or str(gateway + 1))
+        end = ipaddress.ip_address(values.get("ip_end") or str(cidr.broadcast_address - 1))
+    except ValueError as err:
+        raise InvalidInput(f"cidr: {err}", field="cidr") from err
+    if cidr.version != 4 or cidr.prefixlen > 30:
+        raise InvalidInput(
+            f"cidr: {cidr} is not an IPv4 subnet of 4 addresses or more", field="cidr"
+        )
+    if gateway not in cidr or not hosts[0] <= int(gateway) <= hosts[1]:
+        raise InvalidInput(f"gateway: {gateway} is not a host address of {cidr}", field="gateway")
     if start not in cidr or end not in cidr or int(end) < int(start):
         raise InvalidInput(f"ip_start..ip_end must be an ascending range inside {cidr}")
-    if gateway is not None and gateway not in cidr:
-        raise InvalidInput(f"gateway {gateway} is not inside {cidr}")
     count = int(end) - int(start) + 1
     if count > MAX_RANGE:
         raise InvalidInput(f"a range holds at most {MAX_RANGE} addresses, not {count}")
-    if gateway is not None and int(start) <= int(gateway) <= int(end):
+    if int(start) <= int(gateway) <= int(end):
         raise InvalidInput(f"gateway {gateway} must not be inside the allocation range")
-    net = await repository.insert(
-        conn, NETWORKS, {**values, "cidr": str(cidr), "state": "Implemented"}
+    await conn.execute("SELECT 1 FROM zones WHERE id = $1 FOR UPDATE", values["zone_id"])
+    clash = await conn.fetchrow(
+        """SELECT name, cidr FROM networks
+           WHERE zone_id = $1 AND cidr && $2::cidr AND state <> 'Destroy'""",
+        values["zone_id"],
+        str(cidr),
     )
+    if clash is not None:
+        raise Conflict(
+            f"cidr: {cidr} overlaps network {clash['name']} ({clash['cidr']}) of the zone"
+        )
+    row = {
+        **values,
+        "cidr": str(cidr),
+        "gateway": str(gateway),
+        "ip_start": str(start),
+        "ip_end": str(end),
+        "state": "Implemented" if values.get("kind", "shared") == "shared" else "Allocated",
+    }
+    net = await repository.insert(conn, NETWORKS, row)
     await conn.execute(
         """INSERT INTO ip_addresses (id, network_id, address)
            SELECT gen_random_uuid(), $1, $2::inet + g FROM generate_series(0, $3 - 1) g""",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Literal
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from strato.api.schemas.common import Filter, Name, Request, Text
 from strato.commands.compute import VmDeploy, VmDestroy, VmScale, VmStop
@@ -54,11 +54,15 @@ class AffinityGroupFilter(Filter):
 class NetworkCreate(Request):
     zone_id: UUID
     name: Name
+    kind: Literal["shared", "isolated"] = "shared"
     cidr: str = Field(max_length=64)
-    gateway: str | None = Field(default=None, max_length=64)
-    ip_start: str = Field(max_length=64)
-    ip_end: str = Field(max_length=64)
-    is_default: bool = True
+    gateway: str | None = Field(default=None, max_length=64)  # the first host by default
+    ip_start: str | None = Field(default=None, max_length=64)  # after the gateway
+    ip_end: str | None = Field(default=None, max_length=64)  # the last host
+    is_default: bool = True  # a shared network only: the zone's default
+    offering_id: UUID | None = None
+    physical_network_id: UUID | None = None
+    owner: str | None = Field(default=None, max_length=255)
 
 
 class NetworkView(BaseModel):
@@ -72,4 +76,43 @@ class NetworkView(BaseModel):
     ip_end: str | None
     is_default: bool
     state: str
+    offering_id: UUID | None = None
+    physical_network_id: UUID | None = None
+    owner: str | None = None
     free_addresses: int = 0
+
+
+NetworkService = Literal[
+    "Dhcp",
+    "Dns",
+    "SourceNat",
+    "StaticNat",
+    "PortForwarding",
+    "Firewall",
+    "UserData",
+    "SecurityGroup",
+]
+
+
+class NetworkOfferingCreate(Request):
+    name: Name
+    display_text: Text = ""
+    guest_type: Literal["Isolated", "Shared"]
+    services: list[NetworkService] = Field(default_factory=list, max_length=8)
+
+    @field_validator("services")
+    @classmethod
+    def _once_each(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("each service at most once")
+        return value
+
+
+class NetworkOfferingUpdate(Request):
+    display_text: Text | None = None
+    state: Literal["Enabled", "Disabled"] | None = None
+
+
+class NetworkOfferingFilter(Filter):
+    name: Name | None = None
+    guest_type: Literal["Isolated", "Shared"] | None = None
