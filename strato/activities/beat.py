@@ -11,6 +11,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from strato.drivers.hypervisor.base import NotBootable, Unsupported, VmNotFound
+from strato.drivers.network.base import NetworkMissing, SegmentInvalid
 from strato.drivers.storage.base import (
     ShrinkRefused,
     SnapshotNotFound,
@@ -34,6 +35,8 @@ _PERMANENT: dict[type[Exception], str] = {
     VolumeNotFound: "volume-not-found",
     SnapshotNotFound: "snapshot-not-found",
     ShrinkRefused: "shrink-refused",
+    NetworkMissing: "network-missing",
+    SegmentInvalid: "segment-invalid",
 }
 
 

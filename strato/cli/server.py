@@ -30,7 +30,7 @@ def add_commands(sub: Any) -> None:
         description="simulator: every simulated host and pool. compute: one real host "
         "(libvirt), e.g. strato agent compute --host kvm1 --zone z1 --cluster c1",
     )
-    agent.add_argument("kind", choices=["simulator", "compute"])
+    agent.add_argument("kind", choices=["simulator", "compute", "network"])
     agent.add_argument("--host", help="compute: the host's name (names compute@<host>)")
     agent.add_argument("--zone", help="compute: zone of the host's cluster")
     agent.add_argument("--cluster", help="compute: the kvm cluster the host joins")
@@ -43,6 +43,12 @@ def add_commands(sub: Any) -> None:
     agent.add_argument("--vnc-listen", default="127.0.0.1")
     agent.add_argument("--bridge", default="", help="bridge for guest NICs (default: user-mode)")
     agent.add_argument("--domain-type", default="auto", choices=["auto", "kvm", "qemu"])
+    agent.add_argument(
+        "--ovs-db",
+        default="unix:/var/run/openvswitch/db.sock",
+        help="network: the host's OVS database (none answering: a private OVS is started)",
+    )
+    agent.add_argument("--ovs-bridge", default="br-strato", help="network: the integration bridge")
     service = sub.add_parser(
         "service",
         help="run a platform service process",
@@ -112,6 +118,17 @@ def run_process(args: argparse.Namespace) -> int:
         run_until_signal(lambda stop: orchestrator.run(settings, stop))
     elif args.kind == "compute":
         return run_compute_agent(args, settings)
+    elif args.kind == "network":
+        from pathlib import Path
+
+        from strato.workers.network_agent import NetworkAgent
+
+        if not args.host:
+            print("error: strato agent network needs --host", file=sys.stderr)
+            return 2
+        state = Path(args.state_dir).parent / "network"
+        agent = NetworkAgent(settings, args.host, state, ovs_db=args.ovs_db, bridge=args.ovs_bridge)
+        run_until_signal(agent.run)
     else:
         run_until_signal(lambda stop: simulator_agent.run(settings, stop))
     return 0

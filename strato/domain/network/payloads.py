@@ -13,3 +13,8 @@ class NicInfo(BaseModel):
     mac: str
     ip_address: str | None = None
     network_name: str = ""
+
+
+class UnplugInput(BaseModel):
+    network: str
+    mac: str

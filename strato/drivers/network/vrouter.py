@@ -94,6 +94,8 @@ class VirtualRouter:
     async def apply(self, spec: RouterSpec) -> RouterInfo:
         ns, h = self.namespace(spec.network), _short(spec.network)
         net = ipaddress.IPv4Network(spec.cidr)
+        self._dir(spec.network).mkdir(parents=True, exist_ok=True)
+        (self._dir(spec.network) / "network").write_text(spec.network)
         existing = await _exec("ip", "netns", "list")
         if ns not in existing.split():
             await _exec("ip", "netns", "add", ns)
@@ -203,6 +205,16 @@ class VirtualRouter:
             await self._sh("ip", "link", "del", outer, ok_codes=(0, 1))
         await _exec("ip", "netns", "del", ns, ok_codes=(0, 1))
         shutil.rmtree(d, ignore_errors=True)
+
+    def applied(self) -> list[str]:
+        """The networks whose router this host has (from its state directory)."""
+        if not self.state_dir.exists():
+            return []
+        return sorted(
+            (d / "network").read_text()
+            for d in self.state_dir.iterdir()
+            if (d / "network").exists()
+        )
 
     async def status(self, network: str) -> RouterInfo | None:
         ns, d = self.namespace(network), self._dir(network)

@@ -1,0 +1,68 @@
+"""The network agent's activities (queue ``network@<host>``): the host's element (Open
+vSwitch) and its virtual routers. Each is idempotent, as its driver method is."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from temporalio import activity
+
+from strato.activities.beat import beating
+from strato.activities.collect import activities_of
+from strato.domain.network.payloads import UnplugInput
+from strato.domain.network.specs import NetworkSpec, PortInfo, PortSpec, RouterInfo, RouterSpec
+from strato.domain.network.steps import (
+    APPLY_ROUTER,
+    DESTROY_ROUTER,
+    IMPLEMENT_NETWORK,
+    LIST_PORTS,
+    PLUG_PORT,
+    ROUTER_STATUS,
+    SHUTDOWN_NETWORK,
+    UNPLUG_PORT,
+)
+from strato.drivers.network.base import NetworkElement
+from strato.drivers.network.vrouter import VirtualRouter
+
+
+class NetworkActivities:
+    def __init__(self, element: NetworkElement, router: VirtualRouter) -> None:
+        self.element = element
+        self.router = router
+
+    @activity.defn(name=IMPLEMENT_NETWORK.name)
+    async def implement_network(self, spec: NetworkSpec) -> None:
+        await beating(self.element.implement_network(spec))
+
+    @activity.defn(name=SHUTDOWN_NETWORK.name)
+    async def shutdown_network(self, name: str) -> None:
+        await beating(self.element.shutdown_network(name))
+
+    @activity.defn(name=PLUG_PORT.name)
+    async def plug(self, port: PortSpec) -> PortInfo:
+        return await beating(self.element.plug(port))
+
+    @activity.defn(name=UNPLUG_PORT.name)
+    async def unplug(self, inp: UnplugInput) -> None:
+        await beating(self.element.unplug(inp.network, inp.mac))
+
+    @activity.defn(name=LIST_PORTS.name)
+    async def list_ports(self, network: str) -> list[PortInfo]:
+        return await self.element.list_ports(network)
+
+    @activity.defn(name=APPLY_ROUTER.name)
+    async def apply_router(self, spec: RouterSpec) -> RouterInfo:
+        """The router exactly as ``spec`` says, whole (a retry converges)."""
+        return await beating(self.router.apply(spec))
+
+    @activity.defn(name=DESTROY_ROUTER.name)
+    async def destroy_router(self, network: str) -> None:
+        await beating(self.router.destroy(network))
+
+    @activity.defn(name=ROUTER_STATUS.name)
+    async def router_status(self, network: str) -> RouterInfo | None:
+        return await self.router.status(network)
+
+    def all(self) -> list[Callable[..., Any]]:
+        return activities_of(self)
