@@ -10,7 +10,7 @@ from typing import TypeVar
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from strato.drivers.hypervisor.base import NotBootable, Unsupported, VmNotFound
+from strato.drivers.hypervisor.base import MoveUncertain, NotBootable, Unsupported, VmNotFound
 from strato.drivers.network.base import NetworkMissing, SegmentInvalid
 from strato.drivers.storage.base import (
     ShrinkRefused,
@@ -35,6 +35,7 @@ _PERMANENT: dict[type[Exception], str] = {
     VolumeNotFound: "volume-not-found",
     SnapshotNotFound: "snapshot-not-found",
     ShrinkRefused: "shrink-refused",
+    MoveUncertain: "move-uncertain",
     NetworkMissing: "network-missing",
     SegmentInvalid: "segment-invalid",
 }

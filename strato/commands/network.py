@@ -119,9 +119,9 @@ async def delete_physical_network(ctx: CommandContext, pn_id: UUID) -> None:
     await ctx.authorize(Action("physical-network.delete", "physical_network", pn_id))
     async with ctx.db.tx() as conn:
         await physical.lock(conn, pn_id)
-        held = [r for r in await physical.ranges(conn, pn_id) if r["allocated"]]
+        held = await physical.drop_free(conn, pn_id)
         if held:
-            raise Conflict(f"physical network {pn_id}: networks hold some of its vnets")
+            raise Conflict(f"physical network {pn_id}: networks hold {held} of its vnets")
         await repository.delete(conn, PHYSICAL_NETWORKS, pn_id)
 
 

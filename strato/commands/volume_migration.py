@@ -70,7 +70,7 @@ async def _reachable(conn: Any, vol: Volume, target: StoragePool) -> None:
         )
 
 
-async def _live(conn: Any, vm: Vm, vol: Volume) -> dict[str, Any]:
+async def _live(conn: Any, vm: Vm, vol: Volume, target: StoragePool) -> dict[str, Any]:
     """How a running VM's disk moves: its host's QEMU mirrors it (``live_block_copy``),
     if the volume has no snapshots (they stay in the old file)."""
     host: Host | None = await repository.get(conn, HOSTS, vm.host_id) if vm.host_id else None
@@ -79,6 +79,12 @@ async def _live(conn: Any, vm: Vm, vol: Volume) -> dict[str, Any]:
         raise Conflict(
             f"volume {vol.name} is attached to VM {vm.name}, running on {where}, which cannot "
             "move a running guest's disk (capability live_block_copy): stop the VM to migrate"
+        )
+    if target.scope != "zone" and target.cluster_id != host.cluster_id:
+        raise InvalidInput(
+            f"pool_id: pool {target.name} is not reachable from host {host.name}, where VM "
+            f"{vm.name} runs (another cluster)",
+            field="pool_id",
         )
     n = await snapshots.live_count(conn, vol.id)
     if n:
@@ -106,7 +112,7 @@ async def migrate_volume(
         if vol.vm_id is not None:
             vm = await vms.acquire(conn, vol.vm_id, op, "migrate-volume", frozenset(VmState))
             if vm.state == VmState.RUNNING:
-                live = await _live(conn, vm, vol)
+                live = await _live(conn, vm, vol, target)
             elif vm.state != VmState.STOPPED:
                 raise Conflict(
                     f"volume {vol.name} is attached to VM {vm.name}, which is {vm.state}: "

@@ -64,6 +64,11 @@ async def test_a_segment_that_is_no_vlan_id_is_refused(element: NetworkElement) 
     for segment in ("5000", "vxlan-7", "0"):
         with pytest.raises(SegmentInvalid):
             await element.implement_network(NetworkSpec(name="bad", segment=segment))
+    # One tag, one network on a host: a second network with it would reach the first.
+    await element.implement_network(NetworkSpec(name="t-one", segment="133"))
+    with pytest.raises(SegmentInvalid, match="t-one"):
+        await element.implement_network(NetworkSpec(name="t-two", segment="133"))
+    await element.shutdown_network("t-one")
 
 
 async def test_guests_reach_their_network_only(

@@ -108,6 +108,16 @@ async def test_a_router_serves_leases_names_and_source_nat(netlab: NetLab, tmp_p
         while sh("getent", "hosts", "app", netns=g_web, check=False).returncode != 0:
             assert time.monotonic() < deadline, "the new host's name never resolved"
             await asyncio.sleep(0.2)
+
+        # A new domain is a dnsmasq option: a new dnsmasq. No public side: its port goes.
+        moved = await router.apply(more.model_copy(update={"domain": "u.internal", "public": None}))
+        assert moved.dnsmasq_pid != info.dnsmasq_pid and _running(moved.dnsmasq_pid)
+        assert not _running(info.dnsmasq_pid)
+        bridge_ports = sh(
+            "ovs-vsctl", f"--db={lab.ovs.db}", "list-ports", ovs.bridge, netns=lab.host_ns
+        ).stdout
+        assert "rp" not in bridge_ports and "rg" in bridge_ports, bridge_ports
+        info = moved
     finally:
         await router.destroy(net)
     assert await router.status(net) is None

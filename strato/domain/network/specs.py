@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import ipaddress
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints, model_validator
 
 
 class NetworkSpec(BaseModel):
@@ -34,65 +35,106 @@ class PortInfo(BaseModel):
     device: str
 
 
+Mac = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")]
+Hostname = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+]
+Domain = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,250}[A-Za-z0-9])?$"),
+]
+
+
+def _ipv4(value: str) -> str:
+    return str(ipaddress.IPv4Address(value))
+
+
+def _ipv4_net(value: str) -> str:
+    return str(ipaddress.IPv4Network(value, strict=False))
+
+
+def _ipv4_iface(value: str) -> str:
+    return str(ipaddress.IPv4Interface(value))
+
+
+# What reaches a router's ruleset and its dnsmasq files is parsed here, never pasted.
+Ip = Annotated[str, AfterValidator(_ipv4)]
+Cidr = Annotated[str, AfterValidator(_ipv4_net)]
+IpWithPrefix = Annotated[str, AfterValidator(_ipv4_iface)]
+
+
 class DhcpHost(BaseModel):
     """A guest the router answers: its address (from IPAM) and name, by MAC."""
 
-    mac: str
-    ip: str
-    hostname: str
+    mac: Mac
+    ip: Ip
+    hostname: Hostname
 
 
 class RouterPublic(BaseModel):
     """The router's public side: its address on the public segment (``a.b.c.d/n``), the
     public gateway, and the public segment's VLAN tag (0: untagged)."""
 
-    address: str
-    gateway: str
-    tag: int = 0
+    address: IpWithPrefix
+    gateway: Ip
+    tag: int = Field(default=0, ge=0, le=4094)
 
 
 class PortForward(BaseModel):
     """Connections to ``public_ip``:``public_port`` (through ``public_end``) forwarded to
     ``private_ip``:``private_port`` (the same number of ports, in order)."""
 
-    public_ip: str
+    public_ip: Ip
     protocol: Literal["tcp", "udp"]
     public_port: int = Field(ge=1, le=65535)
     public_end: int = Field(ge=1, le=65535)
-    private_ip: str
+    private_ip: Ip
     private_port: int = Field(ge=1, le=65535)
+
+    @model_validator(mode="after")
+    def _ranges(self) -> PortForward:
+        span = self.public_end - self.public_port
+        if span < 0 or self.private_port + span > 65535:
+            raise ValueError("public_port..public_end must ascend and fit the private ports")
+        return self
 
 
 class StaticNat(BaseModel):
     """One public address for one guest, both ways."""
 
-    public_ip: str
-    private_ip: str
+    public_ip: Ip
+    private_ip: Ip
 
 
 class FirewallRule(BaseModel):
     """Ingress allowed to ``public_ip`` from ``cidrs``: a protocol and, for tcp/udp, a
     port range (CloudStack's firewall rule; everything else new from outside is dropped)."""
 
-    public_ip: str
+    public_ip: Ip
     protocol: Literal["tcp", "udp", "icmp", "all"]
     start: int | None = Field(default=None, ge=1, le=65535)
     end: int | None = Field(default=None, ge=1, le=65535)
-    cidrs: list[str] = ["0.0.0.0/0"]
+    cidrs: list[Cidr] = Field(default_factory=lambda: ["0.0.0.0/0"], min_length=1)
+
+    @model_validator(mode="after")
+    def _ports(self) -> FirewallRule:
+        if self.start is not None and self.end is not None and self.end < self.start:
+            raise ValueError("end is before start")
+        return self
 
 
 class RouterSpec(BaseModel):
     """A guest network's virtual router, whole: applied as it is (never as a delta)."""
 
     network: str
-    tag: int  # the guest segment's VLAN tag (0: untagged)
-    cidr: str
-    address: str  # the router's address on the guest network (the guests' gateway)
-    domain: str = "cloud.internal"
+    tag: int = Field(ge=0, le=4094)  # the guest segment's VLAN tag (0: untagged)
+    cidr: Cidr
+    address: Ip  # the router's address on the guest network (the guests' gateway)
+    domain: Domain = "cloud.internal"
     hosts: list[DhcpHost] = []
     public: RouterPublic | None = None
     # More public addresses of the network (acquired IPs), on the public side too.
-    public_ips: list[str] = []
+    public_ips: list[Ip] = []
     port_forwards: list[PortForward] = []
     static_nats: list[StaticNat] = []
     firewall: list[FirewallRule] = []

@@ -47,6 +47,11 @@ class HypervisorError(RuntimeError):
     """A hypervisor call failed."""
 
 
+class MoveUncertain(HypervisorError):
+    """A live disk move left the disk on neither its old file nor the new one: both
+    files must be kept until someone looks."""
+
+
 class HypervisorUnreachable(HypervisorError):
     """The hypervisor (libvirtd) cannot be reached."""
 

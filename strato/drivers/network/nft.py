@@ -39,14 +39,12 @@ def render(spec: RouterSpec, public_if: str) -> str:
     if spec.public is not None:
         snat_ip = spec.public.address.split("/")[0]
         for pf in spec.port_forwards:
-            span = pf.public_end - pf.public_port
-            dest = f"{pf.private_ip}:{pf.private_port}"
-            if span:
-                dest += f"-{pf.private_port + span}"
-            pre.append(
-                f'iifname "{public_if}" ip daddr {pf.public_ip} {pf.protocol} dport '
-                f"{_ports(pf.public_port, pf.public_end)} dnat to {dest}"
-            )
+            # One rule per port: DNAT to a port range would not keep the ports in order.
+            for offset in range(pf.public_end - pf.public_port + 1):
+                pre.append(
+                    f'iifname "{public_if}" ip daddr {pf.public_ip} {pf.protocol} dport '
+                    f"{pf.public_port + offset} dnat to {pf.private_ip}:{pf.private_port + offset}"
+                )
         for nat in spec.static_nats:
             pre.append(f'iifname "{public_if}" ip daddr {nat.public_ip} dnat to {nat.private_ip}')
             post.append(f'ip saddr {nat.private_ip} oifname "{public_if}" snat to {nat.public_ip}')

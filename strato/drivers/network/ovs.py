@@ -46,8 +46,9 @@ def _vni(spec: NetworkSpec) -> int:
 
 
 def tunnel_name(vni: int, peer: str) -> str:
-    """A VXLAN tunnel port: the network's VNI and the peer host, 12 characters."""
-    return f"vx{vni:06x}{hashlib.sha1(peer.encode()).hexdigest()[:4]}"
+    """A VXLAN tunnel port: the network's VNI and the peer host (28 bits of its address's
+    hash), 15 characters."""
+    return f"vx{vni:06x}{hashlib.sha1(peer.encode()).hexdigest()[:7]}"
 
 
 def _tag(spec: NetworkSpec) -> int:
@@ -79,6 +80,7 @@ class OvsElement(NetworkElement):
         self.db = db
         self.bridge = bridge
         self.netns = netns
+        self._tags = asyncio.Lock()
 
     async def run(self, *args: str, ok_codes: tuple[int, ...] = (0,)) -> str:
         cmd = [*(["ip", "netns", "exec", self.netns] if self.netns else []), *args]
@@ -115,12 +117,22 @@ class OvsElement(NetworkElement):
         )
 
     async def implement_network(self, spec: NetworkSpec) -> None:
-        await self.ensure_bridge()
-        if spec.isolation == "VXLAN":
-            await self._implement_vxlan(spec)
-            return
-        tag = _tag(spec)
-        await self.vsctl("br-set-external-id", self.bridge, f"strato-net-{spec.name}", str(tag))
+        """One network at a time on this bridge: tags are chosen and checked against the
+        others (two networks with one tag would reach each other)."""
+        async with self._tags:
+            await self.ensure_bridge()
+            if spec.isolation == "VXLAN":
+                await self._implement_vxlan(spec)
+                return
+            tag = _tag(spec)
+            if tag:
+                for key, value in (await self._bridge_ids()).items():
+                    other = key.removeprefix("strato-net-")
+                    if key.startswith("strato-net-") and other != spec.name and value == str(tag):
+                        raise SegmentInvalid(
+                            f"tag {tag} is network {other}'s on {self.host_name} already"
+                        )
+            await self.vsctl("br-set-external-id", self.bridge, f"strato-net-{spec.name}", str(tag))
 
     async def _implement_vxlan(self, spec: NetworkSpec) -> None:
         """A VXLAN network: a VLAN tag of this bridge only (the highest free one: VLAN
@@ -135,7 +147,10 @@ class OvsElement(NetworkElement):
             taken = {
                 int(v) for k, v in (await self._bridge_ids()).items() if k.startswith("strato-net-")
             }
-            tag = next(t for t in range(4094, 0, -1) if t not in taken)
+            free = [t for t in range(4094, 0, -1) if t not in taken]
+            if not free:
+                raise NetworkError(f"{self.host_name} has no VLAN tag left for {spec.name}")
+            tag = free[0]
             await self.vsctl("br-set-external-id", self.bridge, f"strato-net-{spec.name}", str(tag))
         wanted = {tunnel_name(vni, peer): peer for peer in spec.peers}
         for name in set(await self._tunnels(spec.name)) - set(wanted):
@@ -193,31 +208,32 @@ class OvsElement(NetworkElement):
         await self.vsctl("br-set-external-id", self.bridge, f"strato-net-{name}")
 
     async def plug(self, port: PortSpec) -> PortInfo:
+        """Every part converges on each call (a retry, a host rebooted since: OVS keeps
+        its records, the veth does not survive): the pair, its MAC, its offloads, the
+        bridge port and its settings."""
         tag = await self._network_tag(port.network)
         host, guest = port_names(port.mac)
-        info = PortInfo(network=port.network, mac=port.mac, device=guest)
-        if any(p.mac == port.mac for p in await self.list_ports(port.network)):
-            return info
         links = await self.run("ip", "-o", "link", "show")
         if f" {host}@" not in links and f" {host}:" not in links:
             await self.run("ip", "link", "add", host, "type", "veth", "peer", "name", guest)
-            # The guest side carries the port's MAC (the address DHCP and IPAM know it by).
+        if f" {guest}@" in links or f" {guest}:" in links or f" {host}@" not in links:
+            # The guest side is still here (not yet handed to a guest): the port's MAC
+            # (the address DHCP and IPAM know it by), checksums done in software (the
+            # userspace datapath and veth need it for TCP and DHCP).
             await self.run("ip", "link", "set", guest, "address", port.mac)
-        # The userspace datapath and veth: TCP and DHCP need TX checksums done in software.
-        for dev in (host, guest):
-            await self.run("ethtool", "-K", dev, "tx", "off", ok_codes=(0, 1))
+            await self.run("ethtool", "-K", guest, "tx", "off", ok_codes=(0, 1))
+        await self.run("ethtool", "-K", host, "tx", "off", ok_codes=(0, 1))
         await self.run("ip", "link", "set", host, "up")
         settings = [
             f"external_ids:strato-mac={port.mac}",
             f"external_ids:strato-network={port.network}",
             f"external_ids:strato-vm={port.vm_name or '-'}",
+            f"tag={tag}" if tag else "tag=[]",
         ]
-        if tag:
-            settings.append(f"tag={tag}")
         await self.vsctl(
             "--may-exist", "add-port", self.bridge, host, "--", "set", "Port", host, *settings
         )
-        return info
+        return PortInfo(network=port.network, mac=port.mac, device=guest)
 
     async def unplug(self, network: str, mac: str) -> None:
         host, _ = port_names(mac)

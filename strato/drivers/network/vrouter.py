@@ -33,13 +33,20 @@ def _short(network: str) -> str:
 
 
 def _alive(pidfile: Path) -> int | None:
-    """The pid in ``pidfile`` if that process runs (a zombie does not)."""
+    """The pid in ``pidfile`` if that process runs and is the dnsmasq that wrote it (after
+    a reboot the number may be any other process's; a zombie does not run)."""
     try:
         pid = int(pidfile.read_text().strip())
         stat = Path(f"/proc/{pid}/stat").read_text()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except (OSError, ValueError):
         return None
-    return pid if stat.split(")")[-1].split()[0] != "Z" else None
+    ours = (
+        bool(cmdline)
+        and cmdline[0].endswith(b"dnsmasq")
+        and (f"--pid-file={pidfile}".encode() in cmdline)
+    )
+    return pid if ours and stat.split(")")[-1].split()[0] != "Z" else None
 
 
 async def _exec(*args: str, ok_codes: tuple[int, ...] = (0,)) -> str:
@@ -102,14 +109,18 @@ class VirtualRouter:
         await self._ns(ns, "ip", "link", "set", "lo", "up")
         await self.ovs.ensure_bridge()
         await self._link(ns, f"rg{h}", f"ig{h}", spec.tag, "guest", spec.network)
-        await self._ns(
-            ns, "ip", "addr", "replace", f"{spec.address}/{net.prefixlen}", "dev", f"ig{h}"
-        )
+        await self._addresses(ns, f"ig{h}", [f"{spec.address}/{net.prefixlen}"])
         if spec.public is not None:
             await self._link(ns, f"rp{h}", f"ip{h}", spec.public.tag, "public", spec.network)
-            await self._public_addresses(ns, spec, f"ip{h}")
+            prefix = spec.public.address.split("/")[1]
+            wanted = [spec.public.address, *(f"{ip}/{prefix}" for ip in spec.public_ips)]
+            await self._addresses(ns, f"ip{h}", wanted)
             await self._ns(ns, "ip", "route", "replace", "default", "via", spec.public.gateway)
             await self._ns(ns, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+        else:  # no public side (any more): its port and addresses go
+            with contextlib.suppress(NetworkError):
+                await self.ovs.vsctl("--if-exists", "del-port", self.ovs.bridge, f"rp{h}")
+            await self._sh("ip", "link", "del", f"rp{h}", ok_codes=(0, 1))
         await self._nat(ns, spec, f"ip{h}")
         pid = await self._dnsmasq(ns, spec, f"ig{h}", net)
         return RouterInfo(
@@ -127,19 +138,16 @@ class VirtualRouter:
         (d / "ruleset.nft").write_text(nft.render(spec, public_if))
         await self._ns(ns, "nft", "-f", str(d / "ruleset.nft"))
 
-    async def _public_addresses(self, ns: str, spec: RouterSpec, public_if: str) -> None:
-        """Exactly the spec's public addresses on the public side (the source-NAT one
-        first): others, released since, are removed."""
-        assert spec.public is not None
-        prefix = spec.public.address.split("/")[1]
-        wanted = [spec.public.address, *(f"{ip}/{prefix}" for ip in spec.public_ips)]
-        out = await self._ns(ns, "ip", "-o", "-4", "addr", "show", "dev", public_if)
+    async def _addresses(self, ns: str, dev: str, wanted: list[str]) -> None:
+        """Exactly ``wanted`` (``a.b.c.d/n``, the first the primary) on ``dev``: others,
+        from an earlier spec, are removed."""
+        out = await self._ns(ns, "ip", "-o", "-4", "addr", "show", "dev", dev)
         present = {line.split()[3] for line in out.splitlines() if " inet " in line}
         for extra in sorted(present - set(wanted)):
-            await self._ns(ns, "ip", "addr", "del", extra, "dev", public_if)
+            await self._ns(ns, "ip", "addr", "del", extra, "dev", dev)
         for address in wanted:
             if address not in present:
-                await self._ns(ns, "ip", "addr", "add", address, "dev", public_if)
+                await self._ns(ns, "ip", "addr", "add", address, "dev", dev)
 
     async def _dnsmasq(
         self, ns: str, spec: RouterSpec, guest_if: str, net: ipaddress.IPv4Network
@@ -156,12 +164,7 @@ class VirtualRouter:
             tmp.write_text(text)
             tmp.chmod(0o644)
             os.replace(tmp, d / name)
-        pid = _alive(d / "dnsmasq.pid")
-        if pid is not None:
-            os.kill(pid, signal.SIGHUP)  # re-reads dhcp-hosts and names
-            return pid
-        await self._ns(
-            ns,
+        args = [
             "dnsmasq",
             "--conf-file=/dev/null",
             f"--pid-file={d / 'dnsmasq.pid'}",
@@ -180,7 +183,19 @@ class VirtualRouter:
             "--no-hosts",
             "--no-ping",
             f"--log-facility={d / 'dnsmasq.log'}",
-        )
+        ]
+        # Its options are read once, at start: new ones (a new subnet, address or
+        # domain) need a new dnsmasq; new hosts only a SIGHUP.
+        digest = hashlib.sha1("\0".join(args).encode()).hexdigest()
+        pid = _alive(d / "dnsmasq.pid")
+        marker = d / "dnsmasq.args"
+        if pid is not None and marker.exists() and marker.read_text() == digest:
+            os.kill(pid, signal.SIGHUP)  # re-reads dhcp-hosts and names
+            return pid
+        if pid is not None:
+            await self._stop_dnsmasq(d)
+        (d / "dnsmasq.args").write_text(digest)
+        await self._ns(ns, *args)
         for _ in range(50):
             pid = _alive(d / "dnsmasq.pid")
             if pid is not None:
@@ -188,17 +203,21 @@ class VirtualRouter:
             await asyncio.sleep(0.05)
         raise NetworkError(f"dnsmasq of network {spec.network} did not start (see {d})")
 
+    async def _stop_dnsmasq(self, d: Path) -> None:
+        pid = _alive(d / "dnsmasq.pid")
+        if pid is None:
+            return
+        os.kill(pid, signal.SIGTERM)
+        for _ in range(100):
+            if _alive(d / "dnsmasq.pid") is None:
+                return
+            await asyncio.sleep(0.05)
+
     async def destroy(self, network: str) -> None:
         """Everything of the router gone: dnsmasq, its ports, its namespace, its files.
         Missing is fine."""
         ns, h, d = self.namespace(network), _short(network), self._dir(network)
-        pid = _alive(d / "dnsmasq.pid")
-        if pid is not None:
-            os.kill(pid, signal.SIGTERM)
-            for _ in range(50):
-                if _alive(d / "dnsmasq.pid") is None:
-                    break
-                await asyncio.sleep(0.05)
+        await self._stop_dnsmasq(d)
         for outer in (f"rg{h}", f"rp{h}"):
             with contextlib.suppress(NetworkError):
                 await self.ovs.vsctl("--if-exists", "del-port", self.ovs.bridge, outer)

@@ -62,24 +62,40 @@ async def add_vnets(conn: Any, pn_id: UUID, start: int, end: int) -> None:
 
 
 async def remove_vnets(conn: Any, pn_id: UUID, start: int, end: int) -> int:
-    """Ids ``start``..``end`` removed: Conflict if a network holds one of them."""
-    held = await conn.fetch(
-        """SELECT vnet FROM segments WHERE physical_network_id = $1 AND vnet BETWEEN $2 AND $3
-             AND network_id IS NOT NULL ORDER BY vnet LIMIT 5""",
+    """Ids ``start``..``end`` removed: Conflict (nothing removed) if a network holds one.
+    Only free rows are deleted, each re-checked under its lock: an allocation committing
+    meanwhile keeps its row, and the count tells."""
+    present: int = await conn.fetchval(
+        "SELECT count(*) FROM segments WHERE physical_network_id = $1 AND vnet BETWEEN $2 AND $3",
         pn_id,
         start,
         end,
     )
-    if held:
-        ids = ", ".join(str(r["vnet"]) for r in held)
-        raise Conflict(f"vnets {start}-{end}: networks hold some of them ({ids}...)")
     status: str = await conn.execute(
-        "DELETE FROM segments WHERE physical_network_id = $1 AND vnet BETWEEN $2 AND $3",
+        """DELETE FROM segments WHERE physical_network_id = $1 AND vnet BETWEEN $2 AND $3
+             AND network_id IS NULL""",
         pn_id,
         start,
         end,
     )
-    return int(status.split()[-1])
+    removed = int(status.split()[-1])
+    if removed != present:
+        raise Conflict(
+            f"vnets {start}-{end}: networks hold {present - removed} of them: none removed"
+        )
+    return removed
+
+
+async def drop_free(conn: Any, pn_id: UUID) -> int:
+    """Every free id of the physical network removed; the number still held by networks
+    (a delete of the physical network goes on only if none)."""
+    await conn.execute(
+        "DELETE FROM segments WHERE physical_network_id = $1 AND network_id IS NULL", pn_id
+    )
+    held: int = await conn.fetchval(
+        "SELECT count(*) FROM segments WHERE physical_network_id = $1", pn_id
+    )
+    return held
 
 
 async def allocate_segment(conn: Any, pn_id: UUID, network_id: UUID) -> int:

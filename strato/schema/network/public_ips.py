@@ -51,9 +51,10 @@ async def create_range(conn: Any, values: dict[str, Any]) -> PublicIpRange:
 async def delete_range(conn: Any, range_id: UUID) -> None:
     """The range and its addresses: Conflict while one of them is allocated."""
     await repository.get(conn, RANGES, range_id)  # NotFound
-    held = await conn.fetchval(
-        """SELECT count(*) FROM public_ips WHERE range_id = $1 AND state <> 'Free'""", range_id
-    )
+    # Every address locked first: an acquire (which skips locked rows) cannot take one
+    # of them between this count and the delete.
+    rows = await conn.fetch("SELECT state FROM public_ips WHERE range_id = $1 FOR UPDATE", range_id)
+    held = sum(1 for r in rows if r["state"] != "Free")
     if held:
         raise Conflict(f"public IP range {range_id} has {held} allocated address(es): release them")
     await repository.delete(conn, RANGES, range_id)

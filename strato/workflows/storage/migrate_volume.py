@@ -120,11 +120,12 @@ class MigrateVolumeWorkflow:
 
 def _still_on_source(err: FailureError) -> bool:
     """A failure a step reported itself (an ApplicationError: the driver leaves the disk
-    on its old file when it fails), not a step that never answered."""
+    on its old file when it fails), not a step that never answered, nor a move the
+    driver found on neither file (``move-uncertain``)."""
     cause: BaseException | None = err
     while cause is not None:
         if isinstance(cause, ApplicationError):
-            return True
+            return cause.type != "move-uncertain"
         cause = cause.__cause__
     return False
 

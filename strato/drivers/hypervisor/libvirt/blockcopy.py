@@ -16,7 +16,7 @@ import xml.etree.ElementTree as ET
 
 import libvirt
 
-from strato.drivers.hypervisor.base import HypervisorError
+from strato.drivers.hypervisor.base import HypervisorError, MoveUncertain
 
 POLL_S = 0.1
 
@@ -51,9 +51,12 @@ def move(
 ) -> None:
     """The running guest's disk at ``device`` served from ``dest`` (prepared by its pool:
     the right size, and with ``shallow`` the same backing content), its data copied
-    there first. Raises HypervisorError with the mirror abandoned and the guest still on
-    its old file."""
-    if _source(_disk(dom, device)) == dest:
+    there first; a persistent domain's definition names ``dest`` too. Raises
+    HypervisorError with the mirror abandoned and the guest still on its old file, or
+    MoveUncertain when it is on neither."""
+    old = _source(_disk(dom, device))
+    if old == dest:
+        _persist(dom, device, dest)
         return
     if _mirror(dom, device) is None:
         flags = (
@@ -69,18 +72,43 @@ def move(
         _wait_ready(dom, device, time.monotonic() + timeout_s)
         dom.blockJobAbort(device, libvirt.VIR_DOMAIN_BLOCK_JOB_ABORT_PIVOT)
     except (libvirt.libvirtError, HypervisorError) as err:
-        _abandon(dom, device)
-        raise HypervisorError(f"the live copy of {device} to {dest} failed: {err}") from err
+        # The pivot may have happened (an earlier attempt's, or this one's before its
+        # error): where the disk is decides, not the error.
+        if _source(_disk(dom, device)) != dest:
+            _abandon(dom, device)
+            _still_on(dom, device, old, dest)
+            raise HypervisorError(f"the live copy of {device} to {dest} failed: {err}") from err
+    _still_on(dom, device, dest, dest)
+    _persist(dom, device, dest)
+
+
+def _still_on(dom: libvirt.virDomain, device: str, expected: str, dest: str) -> None:
     now = _source(_disk(dom, device))
-    if now != dest:
-        raise HypervisorError(f"{device} is served from {now} after the pivot, not {dest}")
+    if now != expected:
+        raise MoveUncertain(f"{device} is served from {now!r}, neither its old file nor {dest}")
+
+
+def _persist(dom: libvirt.virDomain, device: str, dest: str) -> None:
+    """A persistent domain's stored definition names the new file too (a pivot changes
+    the running domain only)."""
+    if not dom.isPersistent():
+        return
+    root = ET.fromstring(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+    for disk in root.iter("disk"):
+        target, source = disk.find("target"), disk.find("source")
+        if target is not None and target.get("dev") == device and source is not None:
+            if source.get("file") == dest:
+                return
+            source.set("file", dest)
+            dom.connect().defineXML(ET.tostring(root, encoding="unicode"))
+            return
 
 
 def _wait_ready(dom: libvirt.virDomain, device: str, deadline: float) -> None:
     while True:
         mirror = _mirror(dom, device)
         if mirror is None:
-            raise HypervisorError("the copy ended before it was in step")
+            raise HypervisorError("the copy ended before it was in step (or was pivoted)")
         if mirror.get("ready") == "yes":
             return
         if time.monotonic() > deadline:
