@@ -170,10 +170,10 @@ async def _snapshot_op(
     snapshot_states: set[SnapshotState],
 ) -> Accepted:
     async def lock(conn: Any, op: UUID) -> tuple[Volume, BaseModel, UUID]:
-        if verb == "delete":
-            await snapshots.refuse_if_copied(conn, snapshot_id)  # its backup is read
         snap = await snapshots.get(conn, snapshot_id)
         vol = await volumes.acquire(conn, snap.volume_id, op, f"{verb}-snapshot", volume_states)
+        if verb == "delete":  # the volume first, then the snapshot: the others' order
+            await snapshots.refuse_if_copied(conn, snapshot_id)  # its backup is read
         snap = await snapshots.get(conn, snapshot_id)  # as it is now, under the lock
         if snap.state not in snapshot_states:
             raise Conflict(

@@ -158,6 +158,7 @@ async def _operate(
         how, host = await _how(conn, vm, "memory", "revert to" if verb == "revert" else verb)
         await vm_snapshots.move(conn, snap.id, moving_to, op)
         inp = _input(vm, op, snap.id, snap.tag, how, host, _recorded(snap))
+        inp.from_state = str(snap.state)
         return await _record(conn, intake, vm, op, snap.id, verb, flow, inp)
 
     return await ctx.run(

@@ -44,6 +44,9 @@ class VmSnapshotInput(VmRef):
     vm_snapshot_id: UUID
     tag: str
     how: How
+    # The snapshot's state before this operation: where it goes back to when the
+    # operation finds the VM changed and does nothing.
+    from_state: str = "Ready"
     host: str | None = None  # the running VM's host (``memory``, ``live``)
     hypervisor_name: str | None = None
     disks: list[VmSnapshotDisk] = Field(default_factory=list)

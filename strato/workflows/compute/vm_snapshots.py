@@ -9,6 +9,7 @@ the VM. A take that fails deletes what it took from the disks it reached.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -80,9 +81,24 @@ async def _revert(ops: VmOps, inp: VmSnapshotInput) -> None:
     if inp.how == "memory" and inp.host:
         await ops.on_host(REVERT_VM, inp.host, _machine(inp), timeout=MACHINE_TIMEOUT)
         return
+    done: list[str] = []
     for d in inp.disks:
         snap = PoolSnapshotInput(volume=d.name, snapshot=inp.tag)
-        await ops.on_pool(REVERT_SNAPSHOT, d.pool, snap)
+        try:
+            await ops.on_pool(REVERT_SNAPSHOT, d.pool, snap)
+        except FailureError as err:
+            if not done:
+                raise
+            # Some disks are back at the snapshot, the others not: say which, so the
+            # revert is asked again before the VM boots on disks of two instants.
+            rest = [x.device for x in inp.disks if x.device not in done]
+            raise ApplicationError(
+                f"{', '.join(done)} reverted, {', '.join(rest)} not ({failure_reason(err)}): "
+                "revert again before starting the VM",
+                type=error_type(err),
+                non_retryable=True,
+            ) from None
+        done.append(d.device)
 
 
 async def _delete(ops: VmOps, inp: VmSnapshotInput, policy: RetryPolicy = HOST_RETRY) -> None:
@@ -162,10 +178,17 @@ class _Operation:
         except FailureError as err:  # the snapshot settled too, saying why (idempotent)
             await _settle(ops, inp, self.failed_state, failure_reason(err))
             raise
+        except asyncio.CancelledError:  # cancelled: settled all the same, then ended
+            await asyncio.shield(
+                _settle(ops, inp, self.failed_state, "the operation was cancelled")
+            )
+            raise
 
     async def _run(self, steps: Steps, inp: VmSnapshotInput, ops: VmOps) -> VmResult:
         steps.enter("validate")
-        ctx = await _begin(ops, inp, self.failed_state)
+        # Nothing done yet: a new snapshot is Error, a revert's or a delete's goes back to
+        # the state it had.
+        ctx = await _begin(ops, inp, "Error" if self.step == "snapshot" else inp.from_state)
         try:
             steps.enter(self.step, _where(inp))
             await self.act(ops, inp)
