@@ -12,20 +12,27 @@ a network's source NAT; no free address left (409 addresses-exhausted).
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import Field, StringConstraints, field_validator
+from pydantic import Field, StringConstraints, field_validator, model_validator
 
 from strato.commands.auth import Action
 from strato.commands.context import CommandContext
 from strato.commands.templates import zone_exists
 from strato.domain.errors import Conflict, InvalidInput, NotFound
 from strato.domain.fields import Name, Request, Text
-from strato.domain.network.models import PhysicalNetwork, PublicIp, PublicIpRange
+from strato.domain.network.models import (
+    FirewallRule,
+    PhysicalNetwork,
+    PortForwardingRule,
+    PublicIp,
+    PublicIpRange,
+)
 from strato.domain.network.ranges import check_public_range, check_vnets
 from strato.schema import repository
-from strato.schema.network import ipam, physical, public_ips
+from strato.schema.network import ipam, physical, public_ips, rules
 from strato.schema.network.physical import PHYSICAL_NETWORKS
 
 TrafficType = Literal["guest", "public", "management"]
@@ -189,3 +196,94 @@ async def release_ip(ctx: CommandContext, ip_id: UUID) -> PublicIp:
     await ctx.authorize(Action("public-ip.release", "public_ip", ip_id))
     async with ctx.db.tx() as conn:
         return await public_ips.release(conn, ip_id)
+
+
+Protocol = Literal["tcp", "udp"]
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+class PortForwardCreate(Request):
+    vm_id: UUID
+    protocol: Protocol
+    public_start: Port
+    public_end: Port | None = None  # = public_start
+    private_start: Port
+    private_end: Port | None = None  # = private_start + the public span
+
+    @model_validator(mode="after")
+    def _spans(self) -> PortForwardCreate:
+        public_end = self.public_end or self.public_start
+        span = public_end - self.public_start
+        private_end = self.private_end or self.private_start + span
+        if span < 0 or private_end - self.private_start != span or private_end > 65535:
+            raise ValueError(
+                "public_start..public_end must ascend and match private_start..private_end"
+            )
+        self.public_end, self.private_end = public_end, private_end
+        return self
+
+
+class FirewallRuleCreate(Request):
+    protocol: Literal["tcp", "udp", "icmp", "all"]
+    start_port: Port | None = None
+    end_port: Port | None = None
+    cidrs: Annotated[list[str], Field(min_length=1, max_length=64)] = ["0.0.0.0/0"]
+
+    @model_validator(mode="after")
+    def _checked(self) -> FirewallRuleCreate:
+        if self.protocol in ("tcp", "udp"):
+            if self.start_port is None:
+                raise ValueError(f"start_port: a {self.protocol} rule names its ports")
+            self.end_port = self.end_port or self.start_port
+            if self.end_port < self.start_port:
+                raise ValueError("end_port is before start_port")
+        elif self.start_port is not None or self.end_port is not None:
+            raise ValueError(f"start_port: a {self.protocol} rule has no ports")
+        cidrs = []
+        for cidr in self.cidrs:
+            try:
+                cidrs.append(str(ipaddress.IPv4Network(cidr, strict=True)))
+            except ValueError as err:
+                raise ValueError(f"cidrs: {cidr!r} is not an IPv4 subnet ({err})") from err
+        self.cidrs = cidrs
+        return self
+
+
+class StaticNatEnable(Request):
+    vm_id: UUID
+
+
+async def add_port_forward(
+    ctx: CommandContext, ip_id: UUID, body: PortForwardCreate
+) -> PortForwardingRule:
+    await ctx.authorize(Action("public-ip.port-forward", "public_ip", ip_id))
+    async with ctx.db.tx() as conn:
+        ip = await rules.lock_ip(conn, ip_id)
+        values = body.model_dump(exclude={"vm_id"})
+        return await rules.add_port_forward(conn, ip, body.vm_id, values)
+
+
+async def add_firewall_rule(
+    ctx: CommandContext, ip_id: UUID, body: FirewallRuleCreate
+) -> FirewallRule:
+    await ctx.authorize(Action("public-ip.firewall", "public_ip", ip_id))
+    async with ctx.db.tx() as conn:
+        ip = await rules.lock_ip(conn, ip_id, for_network=False)
+        return await rules.add_firewall(conn, ip, body.model_dump())
+
+
+async def delete_rule(ctx: CommandContext, kind: str, rule_id: UUID) -> None:
+    spec = rules.PORT_FORWARDS if kind == "port_forwarding_rule" else rules.FIREWALL
+    await ctx.authorize(Action(f"{kind.replace('_', '-')}.delete", kind, rule_id))
+    async with ctx.db.tx() as conn:
+        await rules.delete_rule(conn, spec, rule_id)
+
+
+async def static_nat(ctx: CommandContext, ip_id: UUID, body: StaticNatEnable | None) -> PublicIp:
+    """Enable (``body``) or disable (None) static NAT on a public IP."""
+    await ctx.authorize(Action("public-ip.static-nat", "public_ip", ip_id))
+    async with ctx.db.tx() as conn:
+        ip = await rules.lock_ip(conn, ip_id)
+        if body is None:
+            return await rules.disable_static_nat(conn, ip)
+        return await rules.enable_static_nat(conn, ip, body.vm_id)

@@ -186,6 +186,8 @@ CRUD_RESOURCES = (
     "physical_network",
     "public_ip_range",
     "network_offering",
+    "port_forwarding_rule",
+    "firewall_rule",
 )
 for _r in CRUD_RESOURCES:
     register(
@@ -203,6 +205,8 @@ for _r in set(CRUD_RESOURCES) - {
     "backup",
     "vm_snapshot",
     "public_ip_range",
+    "port_forwarding_rule",
+    "firewall_rule",
 }:
     register(EventType(f"strato.{_r}.state_changed", _r, NoPayload, "an admin changed its state"))
 

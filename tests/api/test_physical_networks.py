@@ -282,3 +282,140 @@ async def test_guest_networks_are_checked_against_the_zone_and_their_offering(
     )
     assert sorted(r.status_code for r in answers) == [201, 409], [r.text for r in answers]
     assert (await api.delete(f"/networks/{made['id']}")).status_code == 204
+
+
+async def test_public_ip_rules_are_checked_and_hold_their_ip(
+    api: httpx.AsyncClient, db: Database
+) -> None:
+    fab = await make_fabric(api)
+    zone = uuid.UUID(fab["zone"]["id"])
+    body = {"name": unique("so"), "cpu_count": 1, "cpu_speed_mhz": 500, "memory_mb": 128}
+    off = await ok(await api.post("/service-offerings", json=body), 201)
+    tpl = await ok(
+        await api.post("/templates", json={"name": unique("t"), "size_bytes": 1 << 20}), 201
+    )
+    async with db.tx() as conn:
+        net = await ipam.create_network(
+            conn, {"zone_id": zone, "name": unique("g"), "cidr": "10.30.0.0/24", "is_default": True}
+        )
+        offering = await repository.get(conn, SERVICE_OFFERINGS, uuid.UUID(off["id"]))
+        vms, addresses = [], []
+        for i in range(2):
+            row = vm_row(uuid.uuid4(), f"r{i}", "", zone, offering, uuid.UUID(tpl["id"]), "")
+            vm = await repository.insert(conn, _vms(), row)
+            (nic,) = await ipam.allocate_default_nic(conn, vm.id, zone)
+            vms.append(str(vm.id))
+            addresses.append(nic.ip_address)
+    rng = {
+        "zone_id": str(zone),
+        "gateway": "198.51.100.1",
+        "netmask": "255.255.255.0",
+        "start": "198.51.100.10",
+        "end": "198.51.100.19",
+    }
+    await ok(await api.post("/public-ip-ranges", json=rng), 201)
+
+    async def acquire(network: bool = True) -> dict[str, Any]:
+        payload = {"zone_id": str(zone), **({"network_id": str(net.id)} if network else {})}
+        got: dict[str, Any] = await ok(await api.post("/public-ips", json=payload), 201)
+        return got
+
+    ip1, ip2, loose, ip4 = await acquire(), await acquire(), await acquire(False), await acquire()
+    pf = {"vm_id": vms[0], "protocol": "tcp", "public_start": 8080, "private_start": 80}
+    rule = await ok(await api.post(f"/public-ips/{ip1['id']}/port-forwarding-rules", json=pf), 201)
+    assert (rule["private_ip"], rule["public_end"], rule["private_end"]) == (addresses[0], 8080, 80)
+    udp = await ok(
+        await api.post(
+            f"/public-ips/{ip1['id']}/port-forwarding-rules", json={**pf, "protocol": "udp"}
+        ),
+        201,
+    )
+    async with db.conn() as conn:
+        await conn.execute(
+            "UPDATE public_ips SET source_nat = true WHERE id = $1", uuid.UUID(ip2["id"])
+        )
+
+    before = await table_counts(db)
+    for path, payload, status, text in (
+        (
+            f"/public-ips/{ip1['id']}/port-forwarding-rules",
+            {**pf, "public_start": 8000, "public_end": 8085, "private_start": 1000},
+            409,
+            "clash",
+        ),
+        (
+            f"/public-ips/{ip1['id']}/port-forwarding-rules",
+            {**pf, "public_start": 0},
+            422,
+            "public_start",
+        ),
+        (
+            f"/public-ips/{ip1['id']}/port-forwarding-rules",
+            {**pf, "public_start": 70000},
+            422,
+            "public_start",
+        ),
+        (
+            f"/public-ips/{ip1['id']}/port-forwarding-rules",
+            {**pf, "public_start": 9000, "public_end": 9010, "private_end": 95},
+            422,
+            "match",
+        ),
+        (
+            f"/public-ips/{ip1['id']}/port-forwarding-rules",
+            {**pf, "public_start": 9100, "vm_id": str(uuid.uuid4())},
+            422,
+            "vm_id",
+        ),
+        (f"/public-ips/{loose['id']}/port-forwarding-rules", pf, 409, "no network"),
+        (f"/public-ips/{ip1['id']}/firewall-rules", {"protocol": "tcp"}, 422, "ports"),
+        (
+            f"/public-ips/{ip1['id']}/firewall-rules",
+            {"protocol": "icmp", "start_port": 1},
+            422,
+            "no ports",
+        ),
+        (f"/public-ips/{ip1['id']}/firewall-rules", {"protocol": "gre"}, 422, "protocol"),
+        (
+            f"/public-ips/{ip1['id']}/firewall-rules",
+            {"protocol": "all", "cidrs": ["10.0.0.5/24"]},
+            422,
+            "cidrs",
+        ),
+        (
+            f"/public-ips/{ip1['id']}/firewall-rules",
+            {"protocol": "all", "cidrs": ["nope"]},
+            422,
+            "cidrs",
+        ),
+        (f"/public-ips/{ip1['id']}/firewall-rules", {"protocol": "all", "cidrs": []}, 422, "cidrs"),
+        (f"/public-ips/{ip2['id']}/static-nat", {"vm_id": vms[1]}, 409, "source NAT"),
+        (f"/public-ips/{ip1['id']}/static-nat", {"vm_id": vms[1]}, 409, "port forwarding"),
+    ):
+        r = await api.post(path, json=payload)
+        assert r.status_code == status and text in r.text, (path, payload, r.text)
+    assert await table_counts(db) == before
+
+    fw = await ok(
+        await api.post(
+            f"/public-ips/{ip1['id']}/firewall-rules",
+            json={"protocol": "tcp", "start_port": 8080, "cidrs": ["203.0.113.0/24"]},
+        ),
+        201,
+    )
+    assert (fw["end_port"], fw["cidrs"]) == (8080, ["203.0.113.0/24"])
+    nat = await ok(await api.post(f"/public-ips/{ip4['id']}/static-nat", json={"vm_id": vms[1]}))
+    assert (nat["static_nat_vm_id"], nat["static_nat_ip"]) == (vms[1], addresses[1])
+    twice = await api.post(f"/public-ips/{ip2['id']}/static-nat", json={"vm_id": vms[1]})
+    assert twice.status_code == 409, twice.text
+
+    # An IP with rules, or static NAT, is not released until they are gone.
+    for ip in (ip1, ip4):
+        held = await api.delete(f"/public-ips/{ip['id']}")
+        assert held.status_code == 409 and "remove them" in held.text, held.text
+    for r in (rule, udp):
+        assert (await api.delete(f"/port-forwarding-rules/{r['id']}")).status_code == 204
+    assert (await api.delete(f"/firewall-rules/{fw['id']}")).status_code == 204
+    await ok(await api.delete(f"/public-ips/{ip4['id']}/static-nat"))
+    for ip in (ip1, ip4):
+        assert (await ok(await api.delete(f"/public-ips/{ip['id']}")))["state"] == "Free"

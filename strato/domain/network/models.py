@@ -83,8 +83,11 @@ class PublicIp(Entity):
     owner: str | None = None
     source_nat: bool = False
     allocated_at: datetime | None = None
+    # Static NAT: the VM this address is, and its address on the network.
+    static_nat_vm_id: UUID | None = None
+    static_nat_ip: str | None = None
 
-    _addr = field_validator("address", mode="before")(_address_text)
+    _addr = field_validator("address", "static_nat_ip", mode="before")(_address_text)
 
 
 class NetworkOffering(Entity):
@@ -96,3 +99,34 @@ class NetworkOffering(Entity):
     guest_type: str
     services: list[str] = []
     state: str = "Enabled"
+
+
+class PortForwardingRule(Entity):
+    """Connections to a public IP's ports forwarded to a VM's address on the IP's network."""
+
+    public_ip_id: UUID
+    network_id: UUID
+    vm_id: UUID
+    protocol: str
+    public_start: int
+    public_end: int
+    private_ip: str
+    private_start: int
+    private_end: int
+
+    _addr = field_validator("private_ip", mode="before")(_address_text)
+
+
+class FirewallRule(Entity):
+    """Ingress to a public IP allowed from ``cidrs`` (a protocol; tcp/udp: a port range)."""
+
+    public_ip_id: UUID
+    protocol: str
+    start_port: int | None = None
+    end_port: int | None = None
+    cidrs: list[str] = ["0.0.0.0/0"]
+
+    @field_validator("cidrs", mode="before")
+    @classmethod
+    def _cidr_text(cls, value: Any) -> Any:
+        return [str(v) for v in value] if isinstance(value, list) else value

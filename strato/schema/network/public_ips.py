@@ -103,6 +103,14 @@ async def release(conn: Any, ip_id: UUID, op: UUID | None = None) -> PublicIp:
         raise Conflict(f"public IP {ip.address} is not allocated")
     if ip.source_nat:
         raise Conflict(f"public IP {ip.address} is its network's source NAT: it goes with it")
+    rules = await conn.fetchval(
+        """SELECT (SELECT count(*) FROM port_forwarding_rules WHERE public_ip_id = $1)
+                + (SELECT count(*) FROM firewall_rules WHERE public_ip_id = $1)""",
+        ip_id,
+    )
+    if rules or ip.static_nat_vm_id is not None:
+        what = f"{rules} rule(s)" if rules else "static NAT for a VM"
+        raise Conflict(f"public IP {ip.address} has {what}: remove them before releasing it")
     row = await conn.fetchrow(
         """UPDATE public_ips SET state = 'Free', owner = NULL, network_id = NULL,
                   allocated_at = NULL, version = version + 1, updated_at = clock_timestamp()

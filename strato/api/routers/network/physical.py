@@ -1,5 +1,6 @@
-"""Physical networks (with their vnet ranges), public IP ranges, and public IPs acquired
-and released.
+"""Physical networks (with their vnet ranges), public IP ranges, public IPs acquired and
+released, and their rules (port forwarding, firewall, static NAT): recorded here; a
+network's router applies them all at once.
 
 No ``from __future__ import annotations``: FastAPI reads these annotations at runtime.
 """
@@ -13,8 +14,14 @@ from strato.api.crud import crud_router, list_response
 from strato.api.deps import CallerDep, CommandsDep, DbDep
 from strato.api.schemas.common import Filter, ListPage, Name, Request
 from strato.commands import network as commands
-from strato.domain.network.models import PublicIp, PublicIpRange
+from strato.domain.network.models import (
+    FirewallRule,
+    PortForwardingRule,
+    PublicIp,
+    PublicIpRange,
+)
 from strato.schema import repository
+from strato.schema.network import rules
 from strato.schema.network.physical import PHYSICAL_NETWORKS
 from strato.schema.network.public_ips import PUBLIC_IPS, RANGES
 
@@ -31,6 +38,10 @@ class PhysicalNetworkUpdate(Request):
 class RangeFilter(Filter):
     zone_id: UUID | None = None
     physical_network_id: UUID | None = None
+
+
+class RuleFilter(Filter):
+    public_ip_id: UUID | None = None
 
 
 class PublicIpFilter(Filter):
@@ -169,3 +180,73 @@ async def acquire(body: commands.PublicIpAcquire, ctx: CommandsDep, response: Re
 )
 async def release(id: UUID, ctx: CommandsDep) -> Any:
     return await commands.release_ip(ctx, id)
+
+
+@router.get(
+    "/public-ips/{id}/port-forwarding-rules",
+    response_model=ListPage[PortForwardingRule],
+    summary="A public IP's port forwarding rules",
+)
+async def list_port_forwards(id: UUID, db: DbDep, _: CallerDep) -> Any:
+    return await list_response(db, rules.PORT_FORWARDS, RuleFilter(public_ip_id=id))
+
+
+@router.post(
+    "/public-ips/{id}/port-forwarding-rules",
+    status_code=status.HTTP_201_CREATED,
+    response_model=PortForwardingRule,
+    summary="Forward ports of a public IP to a VM on its network",
+)
+async def add_port_forward(id: UUID, body: commands.PortForwardCreate, ctx: CommandsDep) -> Any:
+    return await commands.add_port_forward(ctx, id, body)
+
+
+@router.delete(
+    "/port-forwarding-rules/{id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete a port forwarding rule",
+)
+async def delete_port_forward(id: UUID, ctx: CommandsDep) -> Response:
+    await commands.delete_rule(ctx, "port_forwarding_rule", id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get(
+    "/public-ips/{id}/firewall-rules",
+    response_model=ListPage[FirewallRule],
+    summary="A public IP's ingress firewall rules",
+)
+async def list_firewall(id: UUID, db: DbDep, _: CallerDep) -> Any:
+    return await list_response(db, rules.FIREWALL, RuleFilter(public_ip_id=id))
+
+
+@router.post(
+    "/public-ips/{id}/firewall-rules",
+    status_code=status.HTTP_201_CREATED,
+    response_model=FirewallRule,
+    summary="Allow ingress to a public IP",
+)
+async def add_firewall(id: UUID, body: commands.FirewallRuleCreate, ctx: CommandsDep) -> Any:
+    return await commands.add_firewall_rule(ctx, id, body)
+
+
+@router.delete(
+    "/firewall-rules/{id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a rule"
+)
+async def delete_firewall(id: UUID, ctx: CommandsDep) -> Response:
+    await commands.delete_rule(ctx, "firewall_rule", id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/public-ips/{id}/static-nat",
+    response_model=PublicIp,
+    summary="Make a public IP one VM's, both ways (static NAT)",
+)
+async def enable_static_nat(id: UUID, body: commands.StaticNatEnable, ctx: CommandsDep) -> Any:
+    return await commands.static_nat(ctx, id, body)
+
+
+@router.delete("/public-ips/{id}/static-nat", response_model=PublicIp, summary="End static NAT")
+async def disable_static_nat(id: UUID, ctx: CommandsDep) -> Any:
+    return await commands.static_nat(ctx, id, None)
