@@ -96,12 +96,15 @@ class OvsElement(NetworkElement):
         return await self.run("ovs-vsctl", f"--db={self.db}", "--timeout=10", *args)
 
     async def _network_tag(self, network: str) -> int:
-        if not await self._bridge_exists():
+        """The network's tag on this host's bridge, in one call (a missing bridge or key
+        answers nothing)."""
+        out = await self.vsctl(
+            "--if-exists", "get", "Bridge", self.bridge, f"external_ids:strato-net-{network}"
+        )
+        value = out.strip().strip('"')
+        if not value:
             raise NetworkMissing(f"network {network} is not implemented on {self.host_name}")
-        out = await self.vsctl("br-get-external-id", self.bridge, f"strato-net-{network}")
-        if not out.strip():
-            raise NetworkMissing(f"network {network} is not implemented on {self.host_name}")
-        return int(out.strip())
+        return int(value)
 
     async def ensure_bridge(self) -> None:
         """The integration bridge, on the userspace datapath (the only one here)."""
@@ -213,17 +216,36 @@ class OvsElement(NetworkElement):
         bridge port and its settings."""
         tag = await self._network_tag(port.network)
         host, guest = port_names(port.mac)
-        links = await self.run("ip", "-o", "link", "show")
-        if f" {host}@" not in links and f" {host}:" not in links:
-            await self.run("ip", "link", "add", host, "type", "veth", "peer", "name", guest)
-        if f" {guest}@" in links or f" {guest}:" in links or f" {host}@" not in links:
-            # The guest side is still here (not yet handed to a guest): the port's MAC
-            # (the address DHCP and IPAM know it by), checksums done in software (the
-            # userspace datapath and veth need it for TCP and DHCP).
-            await self.run("ip", "link", "set", guest, "address", port.mac)
-            await self.run("ethtool", "-K", guest, "tx", "off", ok_codes=(0, 1))
-        await self.run("ethtool", "-K", host, "tx", "off", ok_codes=(0, 1))
-        await self.run("ip", "link", "set", host, "up")
+        exists = await self.run("ip", "link", "show", "dev", host, ok_codes=(0, 1))
+        if not exists:
+            # The pair, the guest side with the port's MAC (the address DHCP and IPAM
+            # know it by) and checksums done in software on both (the userspace datapath
+            # and veth need it for TCP and DHCP).
+            await self.run(
+                "ip",
+                "link",
+                "add",
+                host,
+                "up",
+                "type",
+                "veth",
+                "peer",
+                "name",
+                guest,
+                "address",
+                port.mac,
+            )
+            await asyncio.gather(
+                *(
+                    self.run("ethtool", "-K", dev, "tx", "off", ok_codes=(0, 1))
+                    for dev in (host, guest)
+                )
+            )
+        else:  # converge what a half-made plug may have left
+            guest_here = await self.run("ip", "link", "show", "dev", guest, ok_codes=(0, 1))
+            if guest_here:
+                await self.run("ip", "link", "set", guest, "address", port.mac)
+            await self.run("ip", "link", "set", host, "up")
         settings = [
             f"external_ids:strato-mac={port.mac}",
             f"external_ids:strato-network={port.network}",
