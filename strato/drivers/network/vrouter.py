@@ -84,8 +84,8 @@ class VirtualRouter:
 
     async def _link(self, ns: str, outer: str, inner: str, tag: int, role: str, net: str) -> None:
         """A veth pair: ``outer`` on the bridge (with ``tag``), ``inner`` in the router."""
-        links = await self._sh("ip", "-o", "link", "show")
-        if f" {outer}@" not in links and f" {outer}:" not in links:
+        # Its own link only (listing every link grows with the host's ports, as plug's did).
+        if not await self._sh("ip", "link", "show", "dev", outer, ok_codes=(0, 1)):
             await self._sh("ip", "link", "add", outer, "type", "veth", "peer", "name", inner)
             await self._sh("ethtool", "-K", inner, "tx", "off", ok_codes=(0, 1))
             await self._sh("ip", "link", "set", inner, "netns", ns)
