@@ -33,6 +33,7 @@ from strato.domain.states import OfferingState, TemplateState, VmState
 from strato.schema import repository
 from strato.schema.compute import vms
 from strato.schema.compute.vms import VMS
+from strato.schema.network import ipam
 from strato.schema.operations import OperationRecord
 from strato.schema.storage import templates, volumes
 from strato.schema.tables import SERVICE_OFFERINGS, TEMPLATES, ZONES
@@ -51,6 +52,9 @@ class VmDeploy(Request):
     affinity_group_ids: list[UUID] = Field(default_factory=list, max_length=16)
     root_disk_size_gb: int | None = Field(default=None, gt=0, le=64 * 1024)
     start: bool = True
+    # Its NICs, one per network in order (the first the default); none: one on the
+    # zone's default network.
+    network_ids: list[UUID] = Field(default_factory=list, max_length=8)
 
 
 class VmStop(Request):
@@ -179,6 +183,8 @@ async def deploy_vm(ctx: CommandContext, body: VmDeploy, idempotency_key: str | 
             operation_id=op_id,
         )
         await vms.attach_root_and_groups(conn, vm_id, vol_id, body.affinity_group_ids)
+        if body.network_ids:
+            await ipam.allocate_nics(conn, vm_id, body.network_ids, body.owner)
         await vms.acquire(conn, vm_id, op_id, "deploy", frozenset({VmState.ALLOCATED}))
         return await intake.record(
             conn,

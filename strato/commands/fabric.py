@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ipaddress import IPv4Address
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -30,6 +31,8 @@ class HostCreate(Request):
     tags: Tags = Field(default_factory=list)
     cpu_reserved_mhz: Int32 = 0
     memory_reserved_mb: Int32 = 0
+    # Its underlay address (VXLAN tunnels of other hosts end there).
+    tunnel_ip: IPv4Address | None = None
 
 
 async def add_host(ctx: CommandContext, body: HostCreate, idempotency_key: str | None) -> Accepted:

@@ -13,11 +13,13 @@ a network's source NAT; no free address left (409 addresses-exhausted).
 from __future__ import annotations
 
 import ipaddress
-from typing import Annotated, Any, Literal
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, Literal, TypeVar
 from uuid import UUID
 
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
+from strato.commands import guest_networks
 from strato.commands.auth import Action
 from strato.commands.context import CommandContext
 from strato.commands.templates import zone_exists
@@ -37,6 +39,7 @@ from strato.schema.network.physical import PHYSICAL_NETWORKS
 
 TrafficType = Literal["guest", "public", "management"]
 Address = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+T = TypeVar("T")
 Vlan = Annotated[str, StringConstraints(pattern=r"^(untagged|[1-9][0-9]{0,3})$")]
 
 
@@ -176,9 +179,13 @@ async def delete_public_range(ctx: CommandContext, range_id: UUID) -> None:
         await public_ips.delete_range(conn, range_id)
 
 
-async def acquire_ip(ctx: CommandContext, body: PublicIpAcquire) -> PublicIp:
+Applied = tuple[T, UUID | None]  # a change's result and its ApplyNetwork operation, if any
+
+
+async def acquire_ip(ctx: CommandContext, body: PublicIpAcquire) -> Applied[PublicIp]:
     await ctx.authorize(Action("public-ip.acquire", "public_ip"))
-    async with ctx.db.tx() as conn:
+
+    async def change(conn: Any) -> PublicIp:
         await zone_exists(conn, body.zone_id)
         if body.network_id is not None:
             try:
@@ -191,11 +198,35 @@ async def acquire_ip(ctx: CommandContext, body: PublicIpAcquire) -> PublicIp:
         await ctx.take(conn, body.owner, "public_ip")
         return ip
 
+    return await guest_networks.changed(ctx, _const(body.network_id), change)
 
-async def release_ip(ctx: CommandContext, ip_id: UUID) -> PublicIp:
+
+def _const(network_id: UUID | None) -> Callable[[Any], Awaitable[UUID | None]]:
+    async def network_of(_conn: Any) -> UUID | None:
+        return network_id
+
+    return network_of
+
+
+class _Touched:
+    """The network a change touched, noted by the change (for its ApplyNetwork)."""
+
+    def __init__(self) -> None:
+        self.network_id: UUID | None = None
+
+    async def __call__(self, _conn: Any) -> UUID | None:
+        return self.network_id
+
+
+async def release_ip(ctx: CommandContext, ip_id: UUID) -> Applied[PublicIp]:
     await ctx.authorize(Action("public-ip.release", "public_ip", ip_id))
-    async with ctx.db.tx() as conn:
+    touched = _Touched()
+
+    async def change(conn: Any) -> PublicIp:
+        touched.network_id = await rules.network_of_ip(conn, ip_id)
         return await public_ips.release(conn, ip_id)
+
+    return await guest_networks.changed(ctx, touched, change)
 
 
 Protocol = Literal["tcp", "udp"]
@@ -255,35 +286,59 @@ class StaticNatEnable(Request):
 
 async def add_port_forward(
     ctx: CommandContext, ip_id: UUID, body: PortForwardCreate
-) -> PortForwardingRule:
+) -> Applied[PortForwardingRule]:
     await ctx.authorize(Action("public-ip.port-forward", "public_ip", ip_id))
-    async with ctx.db.tx() as conn:
+    touched = _Touched()
+
+    async def change(conn: Any) -> PortForwardingRule:
         ip = await rules.lock_ip(conn, ip_id)
+        touched.network_id = ip.network_id
         values = body.model_dump(exclude={"vm_id"})
         return await rules.add_port_forward(conn, ip, body.vm_id, values)
+
+    return await guest_networks.changed(ctx, touched, change)
 
 
 async def add_firewall_rule(
     ctx: CommandContext, ip_id: UUID, body: FirewallRuleCreate
-) -> FirewallRule:
+) -> Applied[FirewallRule]:
     await ctx.authorize(Action("public-ip.firewall", "public_ip", ip_id))
-    async with ctx.db.tx() as conn:
+    touched = _Touched()
+
+    async def change(conn: Any) -> FirewallRule:
         ip = await rules.lock_ip(conn, ip_id, for_network=False)
+        touched.network_id = ip.network_id
         return await rules.add_firewall(conn, ip, body.model_dump())
 
+    return await guest_networks.changed(ctx, touched, change)
 
-async def delete_rule(ctx: CommandContext, kind: str, rule_id: UUID) -> None:
+
+async def delete_rule(ctx: CommandContext, kind: str, rule_id: UUID) -> UUID | None:
+    """The rule gone; the ApplyNetwork operation that takes it off the router, if any."""
     spec = rules.PORT_FORWARDS if kind == "port_forwarding_rule" else rules.FIREWALL
     await ctx.authorize(Action(f"{kind.replace('_', '-')}.delete", kind, rule_id))
-    async with ctx.db.tx() as conn:
+    touched = _Touched()
+
+    async def change(conn: Any) -> None:
+        touched.network_id = await rules.network_of_rule(conn, spec, rule_id)
         await rules.delete_rule(conn, spec, rule_id)
 
+    _, op = await guest_networks.changed(ctx, touched, change)
+    return op
 
-async def static_nat(ctx: CommandContext, ip_id: UUID, body: StaticNatEnable | None) -> PublicIp:
+
+async def static_nat(
+    ctx: CommandContext, ip_id: UUID, body: StaticNatEnable | None
+) -> Applied[PublicIp]:
     """Enable (``body``) or disable (None) static NAT on a public IP."""
     await ctx.authorize(Action("public-ip.static-nat", "public_ip", ip_id))
-    async with ctx.db.tx() as conn:
+    touched = _Touched()
+
+    async def change(conn: Any) -> PublicIp:
         ip = await rules.lock_ip(conn, ip_id)
+        touched.network_id = ip.network_id
         if body is None:
             return await rules.disable_static_nat(conn, ip)
         return await rules.enable_static_nat(conn, ip, body.vm_id)
+
+    return await guest_networks.changed(ctx, touched, change)

@@ -120,6 +120,13 @@ class PublicIpChanged(Payload):
     owner: str
 
 
+class NetworkChanged(Payload):
+    name: str
+    segment: str | None = None
+    router_host: str | None = None
+    generation: int = 0
+
+
 class Repaired(Payload):
     check: str
     detail: str
@@ -288,6 +295,25 @@ register(
         "strato.public_ip.released", "public_ip", PublicIpChanged, "a public IP was released"
     ),
     EventType("strato.ip.released", "vm", IpReleased, "a VM's addresses went back to the pool"),
+    EventType(
+        "strato.network.implemented",
+        "network",
+        NetworkChanged,
+        "a guest network got its segment, source-NAT address and router host (its first VM)",
+    ),
+    EventType(
+        "strato.network.applied",
+        "network",
+        NetworkChanged,
+        "a guest network's router was applied whole (its leases, NAT and firewall rules)",
+    ),
+    EventType(
+        "strato.network.shutdown",
+        "network",
+        NetworkChanged,
+        "a guest network's router and segment were released (no VM of it runs)",
+    ),
+    EventType("strato.network.destroyed", "network", NetworkChanged, "a guest network was deleted"),
     EventType(
         "strato.doctor.repaired",
         "*",

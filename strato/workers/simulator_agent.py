@@ -20,10 +20,12 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from strato.activities.compute.hypervisor import ComputeActivities
+from strato.activities.network.agent import NetworkActivities
 from strato.activities.storage.volumes import StorageActivities
-from strato.domain.ids import compute_queue, storage_queue
+from strato.domain.ids import compute_queue, network_queue, storage_queue
 from strato.drivers.faults import FaultPlan
 from strato.drivers.hypervisor.simulator import SimulatorHypervisor
+from strato.drivers.network.simulator import SimulatorNetworkElement, SimulatorRouter
 from strato.drivers.storage.simulator import SimulatorPrimaryStorage
 from strato.schema.db import Database
 from strato.schema.fabric import hosts
@@ -48,11 +50,16 @@ class SimulatorFleet:
         )
         self.drivers: dict[str, SimulatorHypervisor] = {}
         self.pools: dict[str, SimulatorPrimaryStorage] = {}
+        self.elements: dict[str, SimulatorNetworkElement] = {}
+        self.routers: dict[str, SimulatorRouter] = {}
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.stops: dict[str, asyncio.Event] = {}
         # Failure injection: simulated hosts and pools whose agent is down (their queues
         # are not polled), as when a real host's agent dies.
         self.down: set[str] = set()
+        # Simulated hosts whose network agent is a real one (a test's, on a lab switch):
+        # their network queue is left to it.
+        self.real_network: set[str] = set()
 
     def _state_file(self, kind: str, name: str) -> Path | None:
         """Simulated hosts and pools outlive this process unless STRATO_SIM_PERSIST=false."""
@@ -98,6 +105,13 @@ class SimulatorFleet:
     def _compute_activities(self, host: str) -> list[Any]:
         return ComputeActivities(self._driver(host), host).all()
 
+    def _network_activities(self, host: str) -> list[Any]:
+        """The simulated host's network agent: an in-memory element and routers."""
+        if host not in self.elements:
+            self.elements[host] = SimulatorNetworkElement(host, faults=self.faults)
+            self.routers[host] = SimulatorRouter(host, faults=self.faults)
+        return NetworkActivities(self.elements[host], self.routers[host]).all()
+
     def _storage_activities(self, pool: str, capacity_bytes: int) -> list[Any]:
         return StorageActivities(
             self._pool(pool, capacity_bytes), self.settings.image_root_list
@@ -107,11 +121,23 @@ class SimulatorFleet:
         """Serve every simulated host and pool in the database; stop serving removed ones."""
         async with self.db.conn() as conn:
             # queue -> how to build its activities (only built for queues not served yet)
-            wanted: dict[str, Callable[[], list[Any]]] = {
-                compute_queue(h.name): functools.partial(self._compute_activities, h.name)
+            sim_hosts = [
+                h
                 for h in await hosts.list_by_hypervisor(conn, "simulator")
                 if h.name not in self.down
+            ]
+            wanted: dict[str, Callable[[], list[Any]]] = {
+                compute_queue(h.name): functools.partial(self._compute_activities, h.name)
+                for h in sim_hosts
             }
+            # A network agent for hosts of zones with physical networks (the others'
+            # NICs are never plugged by one): no idle pollers on a large simulated fleet.
+            networked = await hosts.zones_with_physical_networks(conn)
+            for h in sim_hosts:
+                if h.zone_id in networked and h.name not in self.real_network:
+                    wanted[network_queue(h.name)] = functools.partial(
+                        self._network_activities, h.name
+                    )
             for p in await hosts.list_pools_by_driver(conn, "simulator"):
                 if p.name in self.down:
                     continue

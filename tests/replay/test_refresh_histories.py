@@ -181,6 +181,32 @@ async def _template_operations(
         await done(await api.delete(f"/templates/{tpl['id']}"))
 
 
+async def _network_operations(api: httpx.AsyncClient) -> None:
+    """Every guest network workflow: a rule applied, a restart, a shutdown, a delete."""
+    from tests.workflows.test_guest_networks import guest_zone, running_on
+
+    fab = await guest_zone(api, hosts=1)
+    net_id = fab["network"]["id"]
+    vm = await running_on(api, fab, net_id)
+    ip = await ok(
+        await api.post("/public-ips", json={"zone_id": fab["zone"]["id"], "network_id": net_id}),
+        201,
+    )
+    r = await api.post(f"/public-ips/{ip['id']}/firewall-rules", json={"protocol": "icmp"})
+    await ok(r, 201)
+    op = r.headers["Operation-Location"].rsplit("/", 1)[1]
+    assert (await wait_operation(api, op))["state"] == "succeeded"
+    r = await ok(await api.post(f"/networks/{net_id}/restart", json={"cleanup": True}), 202)
+    assert (await wait_operation(api, r["operation"]["id"]))["state"] == "succeeded"
+    await act(api, vm["id"], "stop")
+    r = await ok(await api.post(f"/networks/{net_id}/shutdown"), 202)
+    assert (await wait_operation(api, r["operation"]["id"]))["state"] == "succeeded"
+    await act(api, vm["id"], "start")  # implemented again
+    await act(api, vm["id"], "destroy", {"expunge": True})
+    r = await ok(await api.delete(f"/networks/{net_id}"), 202)
+    assert (await wait_operation(api, r["operation"]["id"]))["state"] == "succeeded"
+
+
 async def test_refresh_histories(
     api: httpx.AsyncClient,
     platform: Platform,
@@ -208,6 +234,7 @@ async def test_refresh_histories(
     await act(api, vm["id"], "start")
     await _volume_operations(api, temporal_client, fab, vm["id"])
     await _template_operations(api, platform, settings, fab, tmp_path / "www")
+    await _network_operations(api)
     await act(api, vm["id"], "destroy")
     await act(api, vm["id"], "recover")  # cancels the ExpungeVm timer
     await act(api, vm["id"], "destroy", {"expunge": True})

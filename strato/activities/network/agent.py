@@ -3,6 +3,7 @@ vSwitch) and its virtual routers. Each is idempotent, as its driver method is.""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -10,30 +11,37 @@ from temporalio import activity
 
 from strato.activities.beat import beating
 from strato.activities.collect import activities_of
-from strato.domain.network.payloads import UnplugInput
+from strato.domain.network.payloads import PlugInput, UnplugInput, UnplugPortsInput
 from strato.domain.network.specs import NetworkSpec, PortInfo, PortSpec, RouterInfo, RouterSpec
 from strato.domain.network.steps import (
     APPLY_ROUTER,
     DESTROY_ROUTER,
     IMPLEMENT_NETWORK,
+    IMPLEMENT_NETWORKS,
     LIST_PORTS,
     PLUG_PORT,
+    PLUG_PORTS,
     ROUTER_STATUS,
     SHUTDOWN_NETWORK,
     UNPLUG_PORT,
+    UNPLUG_PORTS,
 )
-from strato.drivers.network.base import NetworkElement
-from strato.drivers.network.vrouter import VirtualRouter
+from strato.drivers.network.base import NetworkElement, Router
 
 
 class NetworkActivities:
-    def __init__(self, element: NetworkElement, router: VirtualRouter) -> None:
+    def __init__(self, element: NetworkElement, router: Router) -> None:
         self.element = element
         self.router = router
 
     @activity.defn(name=IMPLEMENT_NETWORK.name)
     async def implement_network(self, spec: NetworkSpec) -> None:
         await beating(self.element.implement_network(spec))
+
+    @activity.defn(name=IMPLEMENT_NETWORKS.name)
+    async def implement_networks(self, specs: list[NetworkSpec]) -> None:
+        for spec in specs:
+            await beating(self.element.implement_network(spec))
 
     @activity.defn(name=SHUTDOWN_NETWORK.name)
     async def shutdown_network(self, name: str) -> None:
@@ -43,9 +51,21 @@ class NetworkActivities:
     async def plug(self, port: PortSpec) -> PortInfo:
         return await beating(self.element.plug(port))
 
+    @activity.defn(name=PLUG_PORTS.name)
+    async def plug_all(self, inp: PlugInput) -> list[PortInfo]:
+        """The ports' networks implemented here, then the ports plugged (concurrently)."""
+        for spec in inp.networks:
+            await beating(self.element.implement_network(spec))
+        return list(await beating(asyncio.gather(*(self.element.plug(p) for p in inp.ports))))
+
     @activity.defn(name=UNPLUG_PORT.name)
     async def unplug(self, inp: UnplugInput) -> None:
         await beating(self.element.unplug(inp.network, inp.mac))
+
+    @activity.defn(name=UNPLUG_PORTS.name)
+    async def unplug_all(self, inp: UnplugPortsInput) -> None:
+        for port in inp.ports:
+            await beating(self.element.unplug(port.network, port.mac))
 
     @activity.defn(name=LIST_PORTS.name)
     async def list_ports(self, network: str) -> list[PortInfo]:
@@ -53,7 +73,12 @@ class NetworkActivities:
 
     @activity.defn(name=APPLY_ROUTER.name)
     async def apply_router(self, spec: RouterSpec) -> RouterInfo:
-        """The router exactly as ``spec`` says, whole (a retry converges)."""
+        """The router exactly as ``spec`` says, whole (a retry converges). With the
+        network's spec, the network is implemented here first and the router's guest
+        port gets the network's tag on this host."""
+        if spec.net is not None:
+            await beating(self.element.implement_network(spec.net))
+            spec = spec.model_copy(update={"tag": await self.element.tag_of(spec.net.name)})
         return await beating(self.router.apply(spec))
 
     @activity.defn(name=DESTROY_ROUTER.name)

@@ -133,6 +133,9 @@ class VmContext(BaseModel):
     # The ISO in its CD-ROM drive: the template, and its copy on the root's pool.
     iso_id: UUID | None = None
     iso_path: str | None = None
+    # A NIC on a network the network agents implement (a physical network's): its ports
+    # are plugged on boot and unplugged on stop.
+    managed_nics: bool = False
     # Set when this operation already finished on the VM (its first step ran again, after
     # a lost workflow task): the workflow ends with that outcome instead of running twice.
     finished: bool = False

@@ -27,6 +27,8 @@ class NicSpec(BaseModel):
     network: str = ""
     bridge: str = ""
     model: str = "virtio"
+    # A tap the host's network agent made and plugged (libvirt ``type='ethernet'``).
+    device: str = ""
 
 
 class BootSpec(BaseModel):

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from strato.domain.models import Entity
 from strato.domain.states import (
@@ -67,3 +67,9 @@ class Host(Entity):
     last_error: str | None = None
     last_heartbeat_at: datetime | None = None
     agent_id: UUID | None = None
+    tunnel_ip: str | None = None  # its underlay address: other hosts' VXLAN tunnels end there
+
+    @field_validator("tunnel_ip", mode="before")
+    @classmethod
+    def _tunnel_text(cls, value: Any) -> Any:
+        return None if value is None else str(value)

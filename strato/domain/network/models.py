@@ -42,6 +42,11 @@ class Network(Entity):
     state: str = "Allocated"
     offering_id: UUID | None = None
     physical_network_id: UUID | None = None
+    # Once Implemented: the host its router runs on, and the generation of what its
+    # devices should be (counted up on every change).
+    router_host_id: UUID | None = None
+    generation: int = 0
+    implemented_at: datetime | None = None
 
     _addr = field_validator("cidr", "gateway", "ip_start", "ip_end", mode="before")(_address_text)
 

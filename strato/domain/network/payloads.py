@@ -1,4 +1,5 @@
-"""Workflow and activity inputs/results of NICs: one input model and one result model each.
+"""Workflow and activity inputs/results of NICs and guest networks: one input model and one
+result model each.
 
 Imported by workflows through ``workflow.unsafe.imports_passed_through()``. New fields
 always get defaults so running executions keep decoding.
@@ -6,15 +7,97 @@ always get defaults so running executions keep decoding.
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from typing import Literal
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+
+from strato.domain.network.specs import NetworkSpec, PortSpec, RouterSpec
 
 
 class NicInfo(BaseModel):
     mac: str
     ip_address: str | None = None
     network_name: str = ""
+    # On a network with a physical network: its port is plugged by the host's network
+    # agent (an element), not left to the hypervisor.
+    managed: bool = False
+    device: str = ""  # the port's guest side once plugged (a tap for a VM)
 
 
 class UnplugInput(BaseModel):
     network: str
     mac: str
+
+
+class PlugInput(BaseModel):
+    """Ports to plug on one host, with the networks they are on (implemented first)."""
+
+    networks: list[NetworkSpec] = []
+    ports: list[PortSpec] = []
+
+
+class UnplugPortsInput(BaseModel):
+    ports: list[UnplugInput] = []
+
+
+class RouterJob(BaseModel):
+    """A router to apply, whole, on ``host``."""
+
+    host: str
+    spec: RouterSpec
+
+
+class HostNetworks(BaseModel):
+    """Networks to implement (again) on ``host``: a VXLAN network's tunnels follow its
+    hosts."""
+
+    host: str
+    networks: list[NetworkSpec] = []
+
+
+class PortsPlan(BaseModel):
+    """What a VM's NICs need on ``host``: its ports plugged (their networks implemented
+    there), the routers of those networks applied, the other hosts' tunnels updated."""
+
+    host: str = ""
+    plug: PlugInput = Field(default_factory=PlugInput)
+    unplug: UnplugPortsInput = Field(default_factory=UnplugPortsInput)
+    routers: list[RouterJob] = []
+    peers: list[HostNetworks] = []
+    destroy_routers: list[RouterJob] = []  # routers to remove first (a restart with cleanup)
+    shutdown: list[HostNetworks] = []  # networks to remove from hosts
+
+    def empty(self) -> bool:
+        return not (
+            self.plug.ports
+            or self.plug.networks
+            or self.unplug.ports
+            or self.routers
+            or self.peers
+            or self.destroy_routers
+            or self.shutdown
+        )
+
+
+class VmHostInput(BaseModel):
+    vm_id: UUID
+    host_id: UUID | None = None
+    operation_id: UUID | None = None
+    expunging: bool = False  # the VM's leases and rules leave its networks' routers
+
+
+class NetworkOpInput(BaseModel):
+    """An operation on a guest network: apply its router, restart (``cleanup``: the
+    router rebuilt from nothing), shut it down, or delete it."""
+
+    network_id: UUID
+    operation_id: UUID | None = None
+    mode: Literal["apply", "restart", "shutdown", "destroy"] = "apply"
+    cleanup: bool = False
+
+
+class NetworkResult(BaseModel):
+    network_id: UUID
+    state: str
+    generation: int = 0

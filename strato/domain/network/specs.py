@@ -20,13 +20,20 @@ class NetworkSpec(BaseModel):
     segment: str | None = None
     isolation: Literal["VLAN", "VXLAN"] = "VLAN"
     peers: list[str] = []
+    # Counted up by the database on every change to the network: an element that has
+    # applied a newer spec ignores an older one arriving late (0: always applied).
+    generation: int = 0
 
 
 class PortSpec(BaseModel):
+    """A port for a guest's NIC. ``kind``: a veth pair whose guest side is handed over
+    (a namespace guest), or a tap device a hypervisor opens (a VM)."""
+
     network: str
     mac: str
     ip_address: str | None = None
     vm_name: str = ""
+    kind: Literal["veth", "tap"] = "veth"
 
 
 class PortInfo(BaseModel):
@@ -138,6 +145,10 @@ class RouterSpec(BaseModel):
     port_forwards: list[PortForward] = []
     static_nats: list[StaticNat] = []
     firewall: list[FirewallRule] = []
+    # The guest network itself: the router's host implements it first and attaches the
+    # router with the network's tag there (a VXLAN network's tag is the host's own).
+    net: NetworkSpec | None = None
+    generation: int = 0  # as NetworkSpec.generation: an older spec arriving late is ignored
 
 
 class RouterInfo(BaseModel):
@@ -146,3 +157,5 @@ class RouterInfo(BaseModel):
     dnsmasq_pid: int | None = None
     hosts: int = 0
     public_address: str | None = None
+    generation: int = 0  # the generation the router has applied
+    skipped: bool = False  # the spec was older than what the router has

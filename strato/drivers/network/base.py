@@ -15,7 +15,7 @@ import abc
 from collections.abc import Mapping
 from typing import ClassVar
 
-from strato.domain.network.specs import NetworkSpec, PortInfo, PortSpec
+from strato.domain.network.specs import NetworkSpec, PortInfo, PortSpec, RouterInfo, RouterSpec
 
 # What an element can provide for the networks it implements.
 CAPABILITIES = (
@@ -54,6 +54,11 @@ class NetworkElement(abc.ABC):
         it reach each other and no port of another network. Idempotent."""
 
     @abc.abstractmethod
+    async def tag_of(self, network: str) -> int:
+        """The network's VLAN tag on this host's switch (0: untagged); what a router's
+        guest port gets. NetworkMissing if the network is not implemented here."""
+
+    @abc.abstractmethod
     async def shutdown_network(self, name: str) -> None:
         """Post-condition: nothing of the network remains on this host (its ports
         included). Missing is fine."""
@@ -71,3 +76,28 @@ class NetworkElement(abc.ABC):
     @abc.abstractmethod
     async def list_ports(self, network: str) -> list[PortInfo]:
         """Ports currently on ``network``."""
+
+
+class Router(abc.ABC):
+    """A guest network's router on one host (DHCP, DNS, NAT, firewall): applied whole
+    from its :class:`RouterSpec`, never as a delta. A spec whose ``generation`` is older
+    than the one applied is ignored (its ``RouterInfo.skipped``)."""
+
+    name: str = "abstract"
+
+    @abc.abstractmethod
+    async def apply(self, spec: RouterSpec) -> RouterInfo:
+        """Post-condition: the router is exactly ``spec`` (unless a newer one was applied).
+        Idempotent."""
+
+    @abc.abstractmethod
+    async def destroy(self, network: str) -> None:
+        """Post-condition: nothing of the router remains on this host. Missing is fine."""
+
+    @abc.abstractmethod
+    async def status(self, network: str) -> RouterInfo | None:
+        """The router as it runs here, None if it does not."""
+
+    @abc.abstractmethod
+    def applied(self) -> list[str]:
+        """The networks whose router this host has."""

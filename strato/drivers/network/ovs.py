@@ -35,6 +35,11 @@ def port_names(mac: str) -> tuple[str, str]:
     return f"so{hexmac}", f"sg{hexmac}"
 
 
+def tap_name(mac: str) -> str:
+    """A VM's port: a tap device, 14 characters."""
+    return f"st{port_names(mac)[0][2:]}"
+
+
 def _vni(spec: NetworkSpec) -> int:
     try:
         vni = int(str(spec.segment))
@@ -124,18 +129,35 @@ class OvsElement(NetworkElement):
         others (two networks with one tag would reach each other)."""
         async with self._tags:
             await self.ensure_bridge()
-            if spec.isolation == "VXLAN":
-                await self._implement_vxlan(spec)
-                return
-            tag = _tag(spec)
-            if tag:
-                for key, value in (await self._bridge_ids()).items():
-                    other = key.removeprefix("strato-net-")
-                    if key.startswith("strato-net-") and other != spec.name and value == str(tag):
-                        raise SegmentInvalid(
-                            f"tag {tag} is network {other}'s on {self.host_name} already"
-                        )
-            await self.vsctl("br-set-external-id", self.bridge, f"strato-net-{spec.name}", str(tag))
+            ids = await self._bridge_ids()
+            applied = int(ids.get(f"strato-gen-{spec.name}", "0").strip('"') or 0)
+            if spec.generation and applied > spec.generation:
+                return  # a newer spec of the network was applied here
+            await self._implement(spec, ids)
+            if spec.generation:
+                await self.vsctl(
+                    "br-set-external-id",
+                    self.bridge,
+                    f"strato-gen-{spec.name}",
+                    str(spec.generation),
+                )
+
+    async def tag_of(self, network: str) -> int:
+        return await self._network_tag(network)
+
+    async def _implement(self, spec: NetworkSpec, ids: dict[str, str]) -> None:
+        if spec.isolation == "VXLAN":
+            await self._implement_vxlan(spec)
+            return
+        tag = _tag(spec)
+        if tag:
+            for key, value in ids.items():
+                other = key.removeprefix("strato-net-")
+                if key.startswith("strato-net-") and other != spec.name and value == str(tag):
+                    raise SegmentInvalid(
+                        f"tag {tag} is network {other}'s on {self.host_name} already"
+                    )
+        await self.vsctl("br-set-external-id", self.bridge, f"strato-net-{spec.name}", str(tag))
 
     async def _implement_vxlan(self, spec: NetworkSpec) -> None:
         """A VXLAN network: a VLAN tag of this bridge only (the highest free one: VLAN
@@ -209,43 +231,19 @@ class OvsElement(NetworkElement):
         for tunnel in await self._tunnels(name):
             await self.vsctl("--if-exists", "del-port", self.bridge, tunnel)
         await self.vsctl("br-set-external-id", self.bridge, f"strato-net-{name}")
+        await self.vsctl("br-set-external-id", self.bridge, f"strato-gen-{name}")
 
     async def plug(self, port: PortSpec) -> PortInfo:
         """Every part converges on each call (a retry, a host rebooted since: OVS keeps
-        its records, the veth does not survive): the pair, its MAC, its offloads, the
-        bridge port and its settings."""
+        its records, the devices do not survive): the device, its MAC, its offloads,
+        the bridge port and its settings."""
         tag = await self._network_tag(port.network)
-        host, guest = port_names(port.mac)
-        exists = await self.run("ip", "link", "show", "dev", host, ok_codes=(0, 1))
-        if not exists:
-            # The pair, the guest side with the port's MAC (the address DHCP and IPAM
-            # know it by) and checksums done in software on both (the userspace datapath
-            # and veth need it for TCP and DHCP).
-            await self.run(
-                "ip",
-                "link",
-                "add",
-                host,
-                "up",
-                "type",
-                "veth",
-                "peer",
-                "name",
-                guest,
-                "address",
-                port.mac,
-            )
-            await asyncio.gather(
-                *(
-                    self.run("ethtool", "-K", dev, "tx", "off", ok_codes=(0, 1))
-                    for dev in (host, guest)
-                )
-            )
-        else:  # converge what a half-made plug may have left
-            guest_here = await self.run("ip", "link", "show", "dev", guest, ok_codes=(0, 1))
-            if guest_here:
-                await self.run("ip", "link", "set", guest, "address", port.mac)
-            await self.run("ip", "link", "set", host, "up")
+        if port.kind == "tap":
+            host = guest = tap_name(port.mac)
+            await self._tap(host)
+        else:
+            host, guest = port_names(port.mac)
+            await self._veth(host, guest, port.mac)
         settings = [
             f"external_ids:strato-mac={port.mac}",
             f"external_ids:strato-network={port.network}",
@@ -257,10 +255,38 @@ class OvsElement(NetworkElement):
         )
         return PortInfo(network=port.network, mac=port.mac, device=guest)
 
+    async def _tap(self, name: str) -> None:
+        """A persistent tap a hypervisor opens by name (libvirt ``type='ethernet'``)."""
+        if not await self.run("ip", "link", "show", "dev", name, ok_codes=(0, 1)):
+            await self.run("ip", "tuntap", "add", "dev", name, "mode", "tap")
+        await self.run("ip", "link", "set", name, "up")
+
+    async def _veth(self, host: str, guest: str, mac: str) -> None:
+        exists = await self.run("ip", "link", "show", "dev", host, ok_codes=(0, 1))
+        if not exists:
+            # The pair, the guest side with the port's MAC (the address DHCP and IPAM
+            # know it by) and checksums done in software on both (the userspace datapath
+            # and veth need it for TCP and DHCP).
+            await self.run(
+                "ip", "link", "add", host, "up", "type", "veth", "peer", "name", guest,
+                "address", mac,
+            )  # fmt: skip
+            await asyncio.gather(
+                *(
+                    self.run("ethtool", "-K", dev, "tx", "off", ok_codes=(0, 1))
+                    for dev in (host, guest)
+                )
+            )
+        else:  # converge what a half-made plug may have left
+            guest_here = await self.run("ip", "link", "show", "dev", guest, ok_codes=(0, 1))
+            if guest_here:
+                await self.run("ip", "link", "set", guest, "address", mac)
+            await self.run("ip", "link", "set", host, "up")
+
     async def unplug(self, network: str, mac: str) -> None:
-        host, _ = port_names(mac)
-        await self.vsctl("--if-exists", "del-port", self.bridge, host)
-        await self.run("ip", "link", "del", host, ok_codes=(0, 1))
+        for name in (port_names(mac)[0], tap_name(mac)):
+            await self.vsctl("--if-exists", "del-port", self.bridge, name)
+            await self.run("ip", "link", "del", name, ok_codes=(0, 1))
 
     async def list_ports(self, network: str) -> list[PortInfo]:
         out = await self.vsctl(
@@ -271,10 +297,10 @@ class OvsElement(NetworkElement):
             f"external_ids:strato-network={network}",
         )
         ports = []
-        for _name, ids in json.loads(out or '{"data": []}')["data"]:
-            ext = _ovs_map(ids)
-            mac = ext.get("strato-mac", "")
-            ports.append(PortInfo(network=network, mac=mac, device=port_names(mac)[1]))
+        for name, ids in json.loads(out or '{"data": []}')["data"]:
+            mac = _ovs_map(ids).get("strato-mac", "")
+            device = name if name == tap_name(mac) else port_names(mac)[1]
+            ports.append(PortInfo(network=network, mac=mac, device=device))
         return sorted(ports, key=lambda p: p.mac)
 
 

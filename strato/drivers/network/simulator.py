@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import ClassVar
 
-from strato.domain.network.specs import NetworkSpec, PortInfo, PortSpec
+from strato.domain.network.specs import NetworkSpec, PortInfo, PortSpec, RouterInfo, RouterSpec
 from strato.drivers.faults import FaultPlan
-from strato.drivers.network.base import NetworkElement, NetworkMissing
+from strato.drivers.network.base import NetworkElement, NetworkMissing, Router
 
 
 class SimulatorNetworkElement(NetworkElement):
@@ -22,8 +22,17 @@ class SimulatorNetworkElement(NetworkElement):
 
     async def implement_network(self, spec: NetworkSpec) -> None:
         await self.faults.call("implement_network", self.host_name)
+        have = self.networks.get(spec.name)
+        if have is not None and spec.generation and have.generation > spec.generation:
+            return  # a newer spec was applied
         self.networks[spec.name] = spec
         self.ports.setdefault(spec.name, {})
+
+    async def tag_of(self, network: str) -> int:
+        if network not in self.networks:
+            raise NetworkMissing(f"network {network} is not implemented on {self.host_name}")
+        segment = self.networks[network].segment
+        return int(segment) if segment and segment.isdigit() else 0
 
     async def shutdown_network(self, name: str) -> None:
         await self.faults.call("shutdown_network", self.host_name)
@@ -47,3 +56,43 @@ class SimulatorNetworkElement(NetworkElement):
 
     async def list_ports(self, network: str) -> list[PortInfo]:
         return list(self.ports.get(network, {}).values())
+
+
+class SimulatorRouter(Router):
+    """Routers as records: the spec each network's router was last applied with."""
+
+    name = "simulator"
+
+    def __init__(self, host_name: str, *, faults: FaultPlan | None = None) -> None:
+        self.host_name = host_name
+        self.faults = faults or FaultPlan()
+        self.routers: dict[str, RouterSpec] = {}
+
+    def _info(self, spec: RouterSpec, *, skipped: bool = False) -> RouterInfo:
+        return RouterInfo(
+            network=spec.network,
+            namespace=f"sim-{spec.network}",
+            hosts=len(spec.hosts),
+            public_address=spec.public.address if spec.public else None,
+            generation=spec.generation,
+            skipped=skipped,
+        )
+
+    async def apply(self, spec: RouterSpec) -> RouterInfo:
+        await self.faults.call("apply_router", self.host_name)
+        have = self.routers.get(spec.network)
+        if have is not None and spec.generation and have.generation > spec.generation:
+            return self._info(have, skipped=True)
+        self.routers[spec.network] = spec
+        return self._info(spec)
+
+    async def destroy(self, network: str) -> None:
+        await self.faults.call("destroy_router", self.host_name)
+        self.routers.pop(network, None)
+
+    async def status(self, network: str) -> RouterInfo | None:
+        spec = self.routers.get(network)
+        return self._info(spec) if spec is not None else None
+
+    def applied(self) -> list[str]:
+        return sorted(self.routers)

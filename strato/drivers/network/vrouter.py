@@ -24,7 +24,7 @@ from pathlib import Path
 
 from strato.domain.network.specs import RouterInfo, RouterSpec
 from strato.drivers.network import nft
-from strato.drivers.network.base import NetworkError
+from strato.drivers.network.base import NetworkError, Router
 from strato.drivers.network.ovs import OvsElement
 
 
@@ -59,7 +59,7 @@ async def _exec(*args: str, ok_codes: tuple[int, ...] = (0,)) -> str:
     return out.decode()
 
 
-class VirtualRouter:
+class VirtualRouter(Router):
     name = "vrouter"
 
     def __init__(self, ovs: OvsElement, state_dir: Path, *, prefix: str = "strato") -> None:
@@ -98,7 +98,23 @@ class VirtualRouter:
         )
         await self._ns(ns, "ip", "link", "set", inner, "up")
 
+    def _generation(self, network: str) -> int:
+        try:
+            return int((self._dir(network) / "generation").read_text())
+        except (OSError, ValueError):
+            return 0
+
     async def apply(self, spec: RouterSpec) -> RouterInfo:
+        applied = self._generation(spec.network)
+        if spec.generation and applied > spec.generation:
+            info = await self.status(spec.network)
+            if info is not None:
+                return info.model_copy(update={"skipped": True})
+        info = await self._apply(spec)
+        (self._dir(spec.network) / "generation").write_text(str(spec.generation))
+        return info
+
+    async def _apply(self, spec: RouterSpec) -> RouterInfo:
         ns, h = self.namespace(spec.network), _short(spec.network)
         net = ipaddress.IPv4Network(spec.cidr)
         self._dir(spec.network).mkdir(parents=True, exist_ok=True)
@@ -129,6 +145,7 @@ class VirtualRouter:
             dnsmasq_pid=pid,
             hosts=len(spec.hosts),
             public_address=spec.public.address if spec.public else None,
+            generation=spec.generation,
         )
 
     async def _nat(self, ns: str, spec: RouterSpec, public_if: str) -> None:
@@ -242,5 +259,9 @@ class VirtualRouter:
         hosts = d / "dhcp-hosts"
         count = len(hosts.read_text().splitlines()) if hosts.exists() else 0
         return RouterInfo(
-            network=network, namespace=ns, dnsmasq_pid=_alive(d / "dnsmasq.pid"), hosts=count
+            network=network,
+            namespace=ns,
+            dnsmasq_pid=_alive(d / "dnsmasq.pid"),
+            hosts=count,
+            generation=self._generation(network),
         )

@@ -243,7 +243,10 @@ async def context(conn: Any, vm_id: UUID) -> VmContext:
         """SELECT v.*, h.name AS host_name, lh.name AS last_host_name,
                   t.url AS template_url, t.boot AS template_boot, t.stored AS template_stored,
                   vol.name AS root_volume_name, vol.size_bytes AS root_size,
-                  vol.state AS root_state, p.name AS root_pool_name, p.id AS root_pool_id
+                  vol.state AS root_state, p.name AS root_pool_name, p.id AS root_pool_id,
+                  EXISTS (SELECT 1 FROM nics n JOIN networks net ON net.id = n.network_id
+                          WHERE n.vm_id = v.id AND net.physical_network_id IS NOT NULL)
+                      AS managed_nics
            FROM vms v
            JOIN templates t ON t.id = v.template_id
            LEFT JOIN hosts h ON h.id = v.host_id
@@ -277,6 +280,7 @@ async def context(conn: Any, vm_id: UUID) -> VmContext:
         root_pool_id=row["root_pool_id"],
         root_ready=row["root_state"] == "Ready",
         data_disks=await volumes.data_disks(conn, vm_id),
+        managed_nics=row["managed_nics"],
         template_path=None if row["template_stored"] else (row["template_url"] or None),
         template_id=row["template_id"],
         template_stored=row["template_stored"],

@@ -79,6 +79,11 @@ async def list_by_hypervisor(conn: Any, hypervisor: str) -> list[Host]:
     return [HOSTS.to_model(r) for r in rows]
 
 
+async def zones_with_physical_networks(conn: Any) -> set[UUID]:
+    rows = await conn.fetch("SELECT DISTINCT zone_id FROM physical_networks")
+    return {r["zone_id"] for r in rows}
+
+
 async def list_pools_by_driver(conn: Any, driver: str) -> list[StoragePool]:
     rows = await conn.fetch("SELECT * FROM storage_pools WHERE driver = $1 ORDER BY name", driver)
     return [STORAGE_POOLS.to_model(r) for r in rows]

@@ -130,13 +130,9 @@ async def allocate_default_nic(conn: Any, vm_id: UUID, zone_id: UUID) -> list[Ni
 
     Idempotent: the VM's existing NIC is returned. Raises InvalidInput if no address is free.
     """
-    existing = await conn.fetch(
-        """SELECT n.mac, host(n.ip_address) AS ip, net.name FROM nics n
-           JOIN networks net ON net.id = n.network_id WHERE n.vm_id = $1 ORDER BY n.device_id""",
-        vm_id,
-    )
+    existing = await vm_nics(conn, vm_id)
     if existing:
-        return [NicInfo(mac=r["mac"], ip_address=r["ip"], network_name=r["name"]) for r in existing]
+        return existing
     net = await conn.fetchrow(
         "SELECT id, name FROM networks WHERE zone_id = $1 AND is_default", zone_id
     )
@@ -151,23 +147,84 @@ async def allocate_default_nic(conn: Any, vm_id: UUID, zone_id: UUID) -> list[Ni
         net["id"],
         mac,
     )
-    ip = await conn.fetchval(
+    ip = await _take_address(conn, net["id"], net["name"], vm_id, nic_id)
+    return [NicInfo(mac=mac, ip_address=ip, network_name=net["name"])]
+
+
+async def _take_address(conn: Any, network_id: UUID, name: str, vm_id: UUID, nic_id: UUID) -> str:
+    """The network's lowest free address for the NIC (concurrent takers skip each
+    other's locked rows); AddressesExhausted when none is free."""
+    ip: str | None = await conn.fetchval(
         """UPDATE ip_addresses SET state = 'Allocated', vm_id = $2, nic_id = $3,
                                    allocated_at = clock_timestamp()
            WHERE id = (SELECT id FROM ip_addresses WHERE network_id = $1 AND state = 'Free'
                        ORDER BY address LIMIT 1 FOR UPDATE SKIP LOCKED)
            RETURNING host(address)""",
-        net["id"],
+        network_id,
         vm_id,
         nic_id,
     )
     if ip is None:
-        raise AddressesExhausted(f"network {net['name']} has no free IP address left")
+        raise AddressesExhausted(f"network {name} has no free IP address left")
     await conn.execute("UPDATE nics SET ip_address = $2::inet WHERE id = $1", nic_id, ip)
     await events.append(
-        conn, "strato.ip.allocated", "vm", vm_id, payload={"ip": ip, "network": net["name"]}
+        conn, "strato.ip.allocated", "vm", vm_id, payload={"ip": ip, "network": name}
     )
-    return [NicInfo(mac=mac, ip_address=ip, network_name=net["name"])]
+    return ip
+
+
+async def vm_nics(conn: Any, vm_id: UUID) -> list[NicInfo]:
+    rows = await conn.fetch(
+        """SELECT n.mac, host(n.ip_address) AS ip, net.name,
+                  net.physical_network_id IS NOT NULL AS managed
+           FROM nics n JOIN networks net ON net.id = n.network_id
+           WHERE n.vm_id = $1 ORDER BY n.device_id""",
+        vm_id,
+    )
+    return [
+        NicInfo(mac=r["mac"], ip_address=r["ip"], network_name=r["name"], managed=r["managed"])
+        for r in rows
+    ]
+
+
+async def allocate_nics(conn: Any, vm_id: UUID, networks: list[UUID], owner: str) -> None:
+    """One NIC per network (in order; the first the default) with an address each, for a
+    VM being deployed. Refused: a network of another zone, one being deleted, another
+    owner's isolated network, one with no free address (AddressesExhausted)."""
+    zone = await conn.fetchval("SELECT zone_id FROM vms WHERE id = $1", vm_id)
+    if len(set(networks)) != len(networks):
+        raise InvalidInput("network_ids: a network is named twice", field="network_ids")
+    for device, network_id in enumerate(networks):
+        net = await conn.fetchrow(
+            "SELECT id, name, zone_id, kind, owner, state FROM networks WHERE id = $1 FOR SHARE",
+            network_id,
+        )
+        if net is None:
+            raise InvalidInput(
+                f"network_ids: network {network_id} does not exist", field="network_ids"
+            )
+        if net["zone_id"] != zone:
+            raise InvalidInput(
+                f"network_ids: network {net['name']} is in another zone", field="network_ids"
+            )
+        if net["state"] == "Destroy":
+            raise Conflict(f"network {net['name']} is being deleted")
+        if net["kind"] == "isolated" and net["owner"] and owner and net["owner"] != owner:
+            raise InvalidInput(
+                f"network_ids: network {net['name']} is another owner's", field="network_ids"
+            )
+        nic_id, mac = uuid4(), mac_for(vm_id, device)
+        await conn.execute(
+            """INSERT INTO nics (id, vm_id, network_id, mac, device_id, is_default)
+               VALUES ($1, $2, $3, $4, $5, $6)""",
+            nic_id,
+            vm_id,
+            network_id,
+            mac,
+            device,
+            device == 0,
+        )
+        await _take_address(conn, network_id, net["name"], vm_id, nic_id)
 
 
 async def release_nics(conn: Any, vm_id: UUID) -> int:

@@ -136,3 +136,20 @@ async def delete_rule(conn: Any, spec: TableSpec[Any], rule_id: UUID) -> None:
     rule = await repository.get(conn, spec, rule_id)
     await lock_ip(conn, rule.public_ip_id, for_network=False)
     await repository.delete(conn, spec, rule_id)
+
+
+async def network_of_rule(conn: Any, spec: TableSpec[Any], rule_id: UUID) -> UUID | None:
+    """The network of the public IP a rule is on."""
+    network_id: UUID | None = await conn.fetchval(
+        f"""SELECT p.network_id FROM {spec.table} r JOIN public_ips p ON p.id = r.public_ip_id
+            WHERE r.id = $1""",
+        rule_id,
+    )
+    return network_id
+
+
+async def network_of_ip(conn: Any, ip_id: UUID) -> UUID | None:
+    network_id: UUID | None = await conn.fetchval(
+        "SELECT network_id FROM public_ips WHERE id = $1", ip_id
+    )
+    return network_id

@@ -80,7 +80,7 @@ def vm_spec(ctx: VmContext, disk_path: str, nics: list[NicInfo]) -> VmSpec:
         cpu_speed_mhz=ctx.cpu_speed_mhz,
         memory_mb=ctx.memory_mb,
         disks=[DiskSpec(path=disk_path), *ctx.data_disks],
-        nics=[NicSpec(mac=n.mac, network=n.network_name) for n in nics],
+        nics=[NicSpec(mac=n.mac, network=n.network_name, device=n.device) for n in nics],
         boot=BootSpec(
             kernel=boot.get("kernel"),
             initrd=boot.get("initrd"),
@@ -181,8 +181,12 @@ async def place_and_boot_merged(
         try:
             steps.enter("prepare root volume", f"for {host}")
             info = await _create_volume(ops, ctx, pool, as_is=root_as_is and ctx.root_ready)
+            nics = placed.nics
+            if any(n.managed for n in nics) and ops.plugs_ports:
+                steps.enter("define and start", f"plugging NICs on {host}")
+                nics = await ops.plug_nics(placement.host_id, nics)
             steps.enter("define and start", host)
-            console = await _define_and_start(ops, ctx, host, info.path, placed.nics)
+            console = await _define_and_start(ops, ctx, host, info.path, nics)
             ready = placement.model_copy(
                 update={"console": console, "volume_id": pool.volume_id, "volume_path": info.path}
             )
@@ -248,6 +252,7 @@ async def _undo_attempt(
     note = await ops.best_effort_undefine(host, ctx.hypervisor_name)
     if note:
         attempts.append(note)
+    attempts.extend(await ops.unplug_nics(ctx))
     # A root volume that had a file before this boot (a start) is the VM's disk, not
     # this attempt's: it stays, with its claim.
     if pool is not None and not ctx.root_ready:

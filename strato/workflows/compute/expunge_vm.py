@@ -102,6 +102,7 @@ async def expunge(ops: VmOps, steps: Steps) -> VmResult:
     notes = await _remove(ops, steps, ctx, undefined_on=None)
     await ops.local(VOLUMES_EXPUNGED, ops.ref)
     steps.enter("release addresses")
+    notes.extend(await ops.unplug_nics(ctx, expunging=True))
     await ops.local(VM_RELEASE_NICS, ops.ref)
     await ops.finish("Expunged", error="; ".join(notes) or None)
     steps.finish()
@@ -122,6 +123,7 @@ async def expunge_in_destroy(ops: VmOps, steps: Steps, *, undefined_on: str | No
         raise AlreadyFinished(ctx)
     notes = await _remove(ops, steps, ctx, undefined_on=undefined_on)
     steps.enter("release addresses")
+    notes.extend(await ops.unplug_nics(ctx, expunging=True))
     await ops.local(
         VM_EXPUNGED,
         VmFinishInput(**ops.ref.model_dump(), target="Expunged", error="; ".join(notes) or None),

@@ -36,7 +36,8 @@ with workflow.unsafe.imports_passed_through():
         VM_FINISH,
     )
     from strato.domain.ids import compute_queue, storage_queue
-    from strato.domain.network.payloads import NicInfo
+    from strato.domain.network.payloads import NicInfo, VmHostInput
+    from strato.domain.network.steps import NETWORK_VM_JOINS, NETWORK_VM_LEAVES
     from strato.domain.steps import Step
     from strato.domain.storage.steps import DELETE_VOLUME
     from strato.workflows.common import calls
@@ -51,6 +52,7 @@ with workflow.unsafe.imports_passed_through():
         SCHEDULE_TO_START,
         SETTLE_RETRY,
     )
+    from strato.workflows.network import devices
 
 T = TypeVar("T")
 I = TypeVar("I")  # noqa: E741 - a step's input type
@@ -79,6 +81,8 @@ class VmOps:
         self.finished = False
         # Decided when the workflow starts, before its first step (see DeployVm.run).
         self.stop_in_one_step = workflow.patched("stop-and-undefine-in-one-step")
+        # Runs since this patch plug NICs on managed networks through the network agents.
+        self.plugs_ports = workflow.patched("plug-managed-nics")
         # An expunge's: the VM snapshots deleted off the data volumes it leaves (set by
         # the expunging workflow, from its own patch, before its first step).
         self.snapshots_off_data = False
@@ -135,6 +139,30 @@ class VmOps:
         """The VM's NICs, allocating its default one if it has none (idempotent)."""
         return await self.local(VM_ALLOCATE_NICS, self.ref)
 
+    async def plug_nics(self, host_id: UUID, nics: list[NicInfo]) -> list[NicInfo]:
+        """The NICs on managed networks plugged on the VM's host by its network agent
+        (their networks implemented, their routers applied with the VM's leases); each
+        gets the device the hypervisor attaches it to."""
+        if not self.plugs_ports or not any(n.managed for n in nics):
+            return nics
+        inp = VmHostInput(vm_id=self.ref.vm_id, host_id=host_id, operation_id=self.ref.operation_id)
+        plan = await self.local(NETWORK_VM_JOINS, inp)
+        ports = await devices.plug(plan)
+        await devices.converge(plan)
+        by_mac = {p.mac: p.device for p in ports}
+        return [n.model_copy(update={"device": by_mac.get(n.mac, "")}) for n in nics]
+
+    async def unplug_nics(self, ctx: VmContext, *, expunging: bool = False) -> list[str]:
+        """The VM's ports off its host (a host whose agent fails is noted: drift the
+        doctor reports); ``expunging``: its leases and rules off its routers."""
+        if not self.plugs_ports or not ctx.managed_nics:
+            return []
+        inp = VmHostInput(
+            vm_id=self.ref.vm_id, operation_id=self.ref.operation_id, expunging=expunging
+        )
+        plan = await self.local(NETWORK_VM_LEAVES, inp)
+        return await devices.converge(plan, best_effort=True)
+
     async def begin(self, target: str, *, only_from: tuple[str, ...] = ()) -> VmContext:
         """The operation's first step. If this operation already finished (the step runs
         again because the workflow task that ran it was lost), the run ends with that
@@ -182,9 +210,10 @@ class VmOps:
         timeout = timedelta(seconds=timeout_s + 60)
         if self.stop_in_one_step:
             await self.on_host(STOP_AND_UNDEFINE_VM, ctx.host_name, arg, timeout=timeout)
-            return
-        await self.on_host(STOP_VM, ctx.host_name, arg, timeout=timeout)
-        await self.on_host(UNDEFINE_VM, ctx.host_name, arg)
+        else:
+            await self.on_host(STOP_VM, ctx.host_name, arg, timeout=timeout)
+            await self.on_host(UNDEFINE_VM, ctx.host_name, arg)
+        await self.unplug_nics(ctx)
 
     async def abandon(
         self,

@@ -7,8 +7,9 @@ No ``from __future__ import annotations``: FastAPI reads these annotations at ru
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Body, Header, Query, Response, status
+from fastapi import APIRouter, Body, Header, Query, Response
 
+from strato.api.accepted import ACCEPTED, located
 from strato.api.crud import list_response
 from strato.api.deps import CallerDep, CommandsDep, DbDep
 from strato.api.schemas.common import Filter, ListPage, Name
@@ -20,7 +21,6 @@ from strato.schema import repository
 from strato.schema.compute.vm_snapshots import VM_SNAPSHOTS
 
 IdemKey = Annotated[str | None, Header(max_length=255)]
-_ACCEPTED: dict[str, Any] = {"status_code": status.HTTP_202_ACCEPTED, "response_model": Accepted}
 
 router = APIRouter(tags=["vm snapshots"])
 
@@ -31,15 +31,10 @@ class VmSnapshotFilter(Filter):
     state: VmSnapshotState | None = None
 
 
-def _located(response: Response, accepted: Accepted) -> Accepted:
-    response.headers["Location"] = f"/api/v1/operations/{accepted.operation.id}"
-    return accepted
-
-
 @router.post(
     "/vms/{id}/vm-snapshots",
     summary="Snapshot a VM's disks, and its memory if asked (CreateVmSnapshot)",
-    **_ACCEPTED,
+    **ACCEPTED,
 )
 async def create(
     id: UUID,
@@ -49,7 +44,7 @@ async def create(
     idempotency_key: IdemKey = None,
 ) -> Accepted:
     made = await commands.create(ctx, id, body or commands.VmSnapshotCreate(), idempotency_key)
-    return _located(response, made)
+    return located(response, made)
 
 
 @router.get("/vm-snapshots", response_model=ListPage[VmSnapshot], summary="List VM snapshots")
@@ -66,16 +61,16 @@ async def get(id: UUID, db: DbDep, _: CallerDep) -> Any:
 @router.post(
     "/vm-snapshots/{id}/revert",
     summary="Put the VM back at the snapshot (RevertToVmSnapshot)",
-    **_ACCEPTED,
+    **ACCEPTED,
 )
 async def revert(
     id: UUID, ctx: CommandsDep, response: Response, idempotency_key: IdemKey = None
 ) -> Accepted:
-    return _located(response, await commands.revert(ctx, id, idempotency_key))
+    return located(response, await commands.revert(ctx, id, idempotency_key))
 
 
-@router.delete("/vm-snapshots/{id}", summary="Delete a VM snapshot (DeleteVmSnapshot)", **_ACCEPTED)
+@router.delete("/vm-snapshots/{id}", summary="Delete a VM snapshot (DeleteVmSnapshot)", **ACCEPTED)
 async def delete(
     id: UUID, ctx: CommandsDep, response: Response, idempotency_key: IdemKey = None
 ) -> Accepted:
-    return _located(response, await commands.delete(ctx, id, idempotency_key))
+    return located(response, await commands.delete(ctx, id, idempotency_key))

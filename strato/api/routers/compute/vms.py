@@ -10,6 +10,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Body, Header, Query, Response, status
 
+from strato.api.accepted import located
 from strato.api.crud import list_response
 from strato.api.deps import CallerDep, CommandsDep, DbDep
 from strato.api.schemas.common import ListPage
@@ -25,11 +26,6 @@ router = APIRouter(prefix="/vms", tags=["vms"])
 IdemKey = Annotated[str | None, Header(max_length=255)]
 
 
-def _located(response: Response, accepted: Accepted) -> Accepted:
-    response.headers["Location"] = f"/api/v1/operations/{accepted.operation.id}"
-    return accepted
-
-
 @router.post(
     "",
     status_code=status.HTTP_202_ACCEPTED,
@@ -39,7 +35,7 @@ def _located(response: Response, accepted: Accepted) -> Accepted:
 async def deploy(
     body: s.VmDeploy, ctx: CommandsDep, response: Response, idempotency_key: IdemKey = None
 ) -> Accepted:
-    return _located(response, await commands.deploy_vm(ctx, body, idempotency_key))
+    return located(response, await commands.deploy_vm(ctx, body, idempotency_key))
 
 
 def _verb(verb: str, spec: commands.VmVerb) -> None:
@@ -49,9 +45,7 @@ def _verb(verb: str, spec: commands.VmVerb) -> None:
         async def action(
             id: UUID, ctx: CommandsDep, response: Response, idempotency_key: IdemKey = None
         ) -> Accepted:
-            return _located(
-                response, await commands.act_on_vm(ctx, id, verb, None, idempotency_key)
-            )
+            return located(response, await commands.act_on_vm(ctx, id, verb, None, idempotency_key))
 
     else:
         # Scale's body is required (a 422 without it); stop's and destroy's are optional.
@@ -66,9 +60,7 @@ def _verb(verb: str, spec: commands.VmVerb) -> None:
             body: Body_ = absent,
             idempotency_key: IdemKey = None,
         ) -> Accepted:
-            return _located(
-                response, await commands.act_on_vm(ctx, id, verb, body, idempotency_key)
-            )
+            return located(response, await commands.act_on_vm(ctx, id, verb, body, idempotency_key))
 
     router.add_api_route(
         f"/{{id}}/{verb}",
@@ -98,7 +90,7 @@ async def attach_iso(
     response: Response,
     idempotency_key: IdemKey = None,
 ) -> Accepted:
-    return _located(response, await iso.attach_iso(ctx, id, body, idempotency_key))
+    return located(response, await iso.attach_iso(ctx, id, body, idempotency_key))
 
 
 @router.post(
@@ -110,7 +102,7 @@ async def attach_iso(
 async def detach_iso(
     id: UUID, ctx: CommandsDep, response: Response, idempotency_key: IdemKey = None
 ) -> Accepted:
-    return _located(response, await iso.detach_iso(ctx, id, idempotency_key))
+    return located(response, await iso.detach_iso(ctx, id, idempotency_key))
 
 
 @router.get("", response_model=ListPage[Vm], summary="List VMs")

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Body, Header, Response, status
+from fastapi.responses import JSONResponse
 
+from strato.api.accepted import ACCEPTED, located
 from strato.api.crud import crud_router
-from strato.api.deps import CallerDep, DbDep
+from strato.api.deps import CallerDep, CommandsDep, DbDep
 from strato.api.schemas.compute import vms as s
+from strato.commands import guest_networks
+from strato.commands.view import Accepted
 from strato.domain.compute.models import AffinityGroup
 from strato.domain.errors import InvalidInput, NotFound
 from strato.domain.network.models import NetworkOffering, PhysicalNetwork
@@ -30,6 +34,7 @@ AFFINITY_GROUPS = TableSpec(
 )
 
 router = APIRouter()
+IdemKey = Annotated[str | None, Header(max_length=255)]
 router.include_router(
     crud_router(
         AFFINITY_GROUPS,
@@ -113,11 +118,51 @@ async def get_network(id: UUID, db: DbDep, _: CallerDep) -> s.NetworkView:
         return await _view(conn, id)
 
 
-@net.delete("/{id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a network")
-async def delete_network(id: UUID, db: DbDep, _: CallerDep) -> Response:
-    async with db.tx() as conn:
-        await ipam.delete_network(conn, id)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
+@net.delete(
+    "/{id}",
+    response_model=None,
+    responses={
+        204: {"description": "deleted (it was never on a host)"},
+        202: {"model": Accepted, "description": "being removed from its hosts first"},
+    },
+    summary="Delete a network",
+)
+async def delete_network(id: UUID, ctx: CommandsDep, idempotency_key: IdemKey = None) -> Response:
+    accepted = await guest_networks.delete(ctx, id, idempotency_key)
+    if accepted is None:
+        return Response(status_code=status.HTTP_204_NO_CONTENT)
+    return JSONResponse(
+        accepted.model_dump(mode="json"),
+        status_code=status.HTTP_202_ACCEPTED,
+        headers={"Location": f"/api/v1/operations/{accepted.operation.id}"},
+    )
+
+
+@net.post(
+    "/{id}/restart",
+    summary="Rebuild a network's hosts' part and router from the database (restartNetwork)",
+    **ACCEPTED,
+)
+async def restart_network(
+    id: UUID,
+    ctx: CommandsDep,
+    response: Response,
+    body: Annotated[guest_networks.NetworkRestart | None, Body()] = None,
+    idempotency_key: IdemKey = None,
+) -> Accepted:
+    body = body or guest_networks.NetworkRestart()
+    return located(response, await guest_networks.restart(ctx, id, body, idempotency_key))
+
+
+@net.post(
+    "/{id}/shutdown",
+    summary="Release an idle network's router and segment (no VM of it runs)",
+    **ACCEPTED,
+)
+async def shutdown_network(
+    id: UUID, ctx: CommandsDep, response: Response, idempotency_key: IdemKey = None
+) -> Accepted:
+    return located(response, await guest_networks.shutdown(ctx, id, idempotency_key))
 
 
 router.include_router(

@@ -5,7 +5,7 @@ network's router applies them all at once.
 No ``from __future__ import annotations``: FastAPI reads these annotations at runtime.
 """
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Response, status
@@ -24,6 +24,8 @@ from strato.schema import repository
 from strato.schema.network import rules
 from strato.schema.network.physical import PHYSICAL_NETWORKS
 from strato.schema.network.public_ips import PUBLIC_IPS, RANGES
+
+T = TypeVar("T")
 
 
 class PhysicalNetworkFilter(Filter):
@@ -161,6 +163,18 @@ async def get_ip(id: UUID, db: DbDep, _: CallerDep) -> Any:
         return await repository.get(conn, PUBLIC_IPS, id)
 
 
+def _op_header(op: UUID | None) -> dict[str, str]:
+    """A change to an implemented network's rules or addresses answers with the
+    ApplyNetwork operation that takes it to the router."""
+    return {"Operation-Location": f"/api/v1/operations/{op}"} if op is not None else {}
+
+
+def _applying(response: Response, applied: tuple[T, UUID | None]) -> T:
+    result, op = applied
+    response.headers.update(_op_header(op))
+    return result
+
+
 @router.post(
     "/public-ips",
     status_code=status.HTTP_201_CREATED,
@@ -168,7 +182,7 @@ async def get_ip(id: UUID, db: DbDep, _: CallerDep) -> Any:
     summary="Acquire a free public IP of a zone (CloudStack's associateIpAddress)",
 )
 async def acquire(body: commands.PublicIpAcquire, ctx: CommandsDep, response: Response) -> Any:
-    ip = await commands.acquire_ip(ctx, body)
+    ip = _applying(response, await commands.acquire_ip(ctx, body))
     response.headers["Location"] = f"/api/v1/public-ips/{ip.id}"
     return ip
 
@@ -178,8 +192,8 @@ async def acquire(body: commands.PublicIpAcquire, ctx: CommandsDep, response: Re
     response_model=PublicIp,
     summary="Release a public IP (CloudStack's disassociateIpAddress)",
 )
-async def release(id: UUID, ctx: CommandsDep) -> Any:
-    return await commands.release_ip(ctx, id)
+async def release(id: UUID, ctx: CommandsDep, response: Response) -> Any:
+    return _applying(response, await commands.release_ip(ctx, id))
 
 
 @router.get(
@@ -197,8 +211,10 @@ async def list_port_forwards(id: UUID, db: DbDep, _: CallerDep) -> Any:
     response_model=PortForwardingRule,
     summary="Forward ports of a public IP to a VM on its network",
 )
-async def add_port_forward(id: UUID, body: commands.PortForwardCreate, ctx: CommandsDep) -> Any:
-    return await commands.add_port_forward(ctx, id, body)
+async def add_port_forward(
+    id: UUID, body: commands.PortForwardCreate, ctx: CommandsDep, response: Response
+) -> Any:
+    return _applying(response, await commands.add_port_forward(ctx, id, body))
 
 
 @router.delete(
@@ -207,8 +223,8 @@ async def add_port_forward(id: UUID, body: commands.PortForwardCreate, ctx: Comm
     summary="Delete a port forwarding rule",
 )
 async def delete_port_forward(id: UUID, ctx: CommandsDep) -> Response:
-    await commands.delete_rule(ctx, "port_forwarding_rule", id)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
+    op = await commands.delete_rule(ctx, "port_forwarding_rule", id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT, headers=_op_header(op))
 
 
 @router.get(
@@ -226,16 +242,18 @@ async def list_firewall(id: UUID, db: DbDep, _: CallerDep) -> Any:
     response_model=FirewallRule,
     summary="Allow ingress to a public IP",
 )
-async def add_firewall(id: UUID, body: commands.FirewallRuleCreate, ctx: CommandsDep) -> Any:
-    return await commands.add_firewall_rule(ctx, id, body)
+async def add_firewall(
+    id: UUID, body: commands.FirewallRuleCreate, ctx: CommandsDep, response: Response
+) -> Any:
+    return _applying(response, await commands.add_firewall_rule(ctx, id, body))
 
 
 @router.delete(
     "/firewall-rules/{id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a rule"
 )
 async def delete_firewall(id: UUID, ctx: CommandsDep) -> Response:
-    await commands.delete_rule(ctx, "firewall_rule", id)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
+    op = await commands.delete_rule(ctx, "firewall_rule", id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT, headers=_op_header(op))
 
 
 @router.post(
@@ -243,10 +261,12 @@ async def delete_firewall(id: UUID, ctx: CommandsDep) -> Response:
     response_model=PublicIp,
     summary="Make a public IP one VM's, both ways (static NAT)",
 )
-async def enable_static_nat(id: UUID, body: commands.StaticNatEnable, ctx: CommandsDep) -> Any:
-    return await commands.static_nat(ctx, id, body)
+async def enable_static_nat(
+    id: UUID, body: commands.StaticNatEnable, ctx: CommandsDep, response: Response
+) -> Any:
+    return _applying(response, await commands.static_nat(ctx, id, body))
 
 
 @router.delete("/public-ips/{id}/static-nat", response_model=PublicIp, summary="End static NAT")
-async def disable_static_nat(id: UUID, ctx: CommandsDep) -> Any:
-    return await commands.static_nat(ctx, id, None)
+async def disable_static_nat(id: UUID, ctx: CommandsDep, response: Response) -> Any:
+    return _applying(response, await commands.static_nat(ctx, id, None))

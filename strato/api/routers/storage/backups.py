@@ -10,6 +10,7 @@ from uuid import UUID
 from fastapi import APIRouter, Body, Header, Query, Response, status
 from pydantic import Field
 
+from strato.api.accepted import ACCEPTED, located
 from strato.api.crud import crud_router, list_response
 from strato.api.deps import CallerDep, CommandsDep, DbDep
 from strato.api.schemas.common import Filter, ListPage, Name, Request, Text
@@ -23,7 +24,6 @@ from strato.schema import repository
 from strato.schema.storage.backups import BACKUPS, OFFERINGS, SCHEDULES
 
 IdemKey = Annotated[str | None, Header(max_length=255)]
-_ACCEPTED: dict[str, Any] = {"status_code": status.HTTP_202_ACCEPTED, "response_model": Accepted}
 
 
 class OfferingCreate(Request):
@@ -63,17 +63,12 @@ router.include_router(
 )
 
 
-def _located(response: Response, accepted: Accepted) -> Accepted:
-    response.headers["Location"] = f"/api/v1/operations/{accepted.operation.id}"
-    return accepted
-
-
 @router.post("/vms/{id}/backup-offering", response_model=Vm, summary="Assign a backup offering")
 async def assign(id: UUID, body: commands.BackupOfferingAssign, ctx: CommandsDep) -> Any:
     return await commands.assign_offering(ctx, id, body)
 
 
-@router.post("/vms/{id}/backups", summary="Back a stopped VM up (CreateBackup)", **_ACCEPTED)
+@router.post("/vms/{id}/backups", summary="Back a stopped VM up (CreateBackup)", **ACCEPTED)
 async def create(
     id: UUID,
     ctx: CommandsDep,
@@ -81,7 +76,7 @@ async def create(
     body: Annotated[commands.BackupCreate | None, Body()] = None,
     idempotency_key: IdemKey = None,
 ) -> Accepted:
-    return _located(response, await commands.create_backup(ctx, id, body, idempotency_key))
+    return located(response, await commands.create_backup(ctx, id, body, idempotency_key))
 
 
 @router.post(
@@ -129,7 +124,7 @@ async def get_backup(id: UUID, db: DbDep, _: CallerDep) -> Any:
 @router.post(
     "/backups/{id}/volumes",
     summary="A new volume from one volume of a backup (RestoreBackupVolume)",
-    **_ACCEPTED,
+    **ACCEPTED,
 )
 async def restore(
     id: UUID,
@@ -138,13 +133,13 @@ async def restore(
     response: Response,
     idempotency_key: IdemKey = None,
 ) -> Accepted:
-    return _located(response, await restores.restore_volume(ctx, id, body, idempotency_key))
+    return located(response, await restores.restore_volume(ctx, id, body, idempotency_key))
 
 
 @router.post(
     "/backups/{id}/vms",
     summary="A new VM from a backup, every volume restored (RestoreBackupVm)",
-    **_ACCEPTED,
+    **ACCEPTED,
 )
 async def restore_vm(
     id: UUID,
@@ -153,11 +148,11 @@ async def restore_vm(
     response: Response,
     idempotency_key: IdemKey = None,
 ) -> Accepted:
-    return _located(response, await restores.restore_vm(ctx, id, body, idempotency_key))
+    return located(response, await restores.restore_vm(ctx, id, body, idempotency_key))
 
 
-@router.delete("/backups/{id}", summary="Delete a backup (DeleteBackup)", **_ACCEPTED)
+@router.delete("/backups/{id}", summary="Delete a backup (DeleteBackup)", **ACCEPTED)
 async def delete(
     id: UUID, ctx: CommandsDep, response: Response, idempotency_key: IdemKey = None
 ) -> Accepted:
-    return _located(response, await commands.delete_backup(ctx, id, idempotency_key))
+    return located(response, await commands.delete_backup(ctx, id, idempotency_key))

@@ -10,6 +10,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Body, Header, Query, Response, status
 
+from strato.api.accepted import ACCEPTED, located
 from strato.api.crud import list_response
 from strato.api.deps import CallerDep, CommandsDep, DbDep, SettingsDep
 from strato.api.routers.storage.templates import host_paths
@@ -26,16 +27,10 @@ from strato.schema.storage.snapshots import SNAPSHOTS
 
 router = APIRouter(tags=["snapshots"])
 IdemKey = Annotated[str | None, Header(max_length=255)]
-_ACCEPTED: dict[str, Any] = {"status_code": status.HTTP_202_ACCEPTED, "response_model": Accepted}
-
-
-def _located(response: Response, accepted: Accepted) -> Accepted:
-    response.headers["Location"] = f"/api/v1/operations/{accepted.operation.id}"
-    return accepted
 
 
 @router.post(
-    "/volumes/{id}/snapshots", summary="Take a snapshot of a volume (CreateSnapshot)", **_ACCEPTED
+    "/volumes/{id}/snapshots", summary="Take a snapshot of a volume (CreateSnapshot)", **ACCEPTED
 )
 async def take(
     id: UUID,
@@ -44,7 +39,7 @@ async def take(
     body: Annotated[s.SnapshotCreate | None, Body()] = None,
     idempotency_key: IdemKey = None,
 ) -> Accepted:
-    return _located(response, await commands.create_snapshot(ctx, id, body, idempotency_key))
+    return located(response, await commands.create_snapshot(ctx, id, body, idempotency_key))
 
 
 @router.get("/snapshots", response_model=ListPage[Snapshot], summary="List snapshots")
@@ -63,18 +58,18 @@ async def get_snapshot(id: UUID, db: DbDep, _: CallerDep, response: Response) ->
 @router.post(
     "/snapshots/{id}/revert",
     summary="Revert its volume to a snapshot (RevertSnapshot)",
-    **_ACCEPTED,
+    **ACCEPTED,
 )
 async def revert(
     id: UUID, ctx: CommandsDep, response: Response, idempotency_key: IdemKey = None
 ) -> Accepted:
-    return _located(response, await commands.revert_snapshot(ctx, id, idempotency_key))
+    return located(response, await commands.revert_snapshot(ctx, id, idempotency_key))
 
 
 @router.post(
     "/snapshots/{id}/volumes",
     summary="A new volume from a snapshot, on its pool (CreateVolumeFromSnapshot)",
-    **_ACCEPTED,
+    **ACCEPTED,
 )
 async def volume_from(
     id: UUID,
@@ -83,24 +78,24 @@ async def volume_from(
     response: Response,
     idempotency_key: IdemKey = None,
 ) -> Accepted:
-    return _located(response, await commands.volume_from_snapshot(ctx, id, body, idempotency_key))
+    return located(response, await commands.volume_from_snapshot(ctx, id, body, idempotency_key))
 
 
 @router.post(
     "/snapshots/{id}/backup",
     summary="Back a snapshot up to the zone's image store (BackupSnapshot)",
-    **_ACCEPTED,
+    **ACCEPTED,
 )
 async def backup(
     id: UUID, ctx: CommandsDep, response: Response, idempotency_key: IdemKey = None
 ) -> Accepted:
-    return _located(response, await exports.backup_snapshot(ctx, id, idempotency_key))
+    return located(response, await exports.backup_snapshot(ctx, id, idempotency_key))
 
 
 @router.post(
     "/snapshots/{id}/templates",
     summary="A new template from a snapshot (CreateTemplateFromSnapshot)",
-    **_ACCEPTED,
+    **ACCEPTED,
 )
 async def template_from(
     id: UUID,
@@ -111,14 +106,14 @@ async def template_from(
     idempotency_key: IdemKey = None,
 ) -> Accepted:
     host_paths([], body.boot, settings)
-    return _located(response, await exports.template_from_snapshot(ctx, id, body, idempotency_key))
+    return located(response, await exports.template_from_snapshot(ctx, id, body, idempotency_key))
 
 
-@router.delete("/snapshots/{id}", summary="Delete a snapshot (DeleteSnapshot)", **_ACCEPTED)
+@router.delete("/snapshots/{id}", summary="Delete a snapshot (DeleteSnapshot)", **ACCEPTED)
 async def delete(
     id: UUID, ctx: CommandsDep, response: Response, idempotency_key: IdemKey = None
 ) -> Accepted:
-    return _located(response, await commands.delete_snapshot(ctx, id, idempotency_key))
+    return located(response, await commands.delete_snapshot(ctx, id, idempotency_key))
 
 
 @router.post(

@@ -9,6 +9,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Body, Header, Query, Response, status
 
+from strato.api.accepted import ACCEPTED, located
 from strato.api.crud import list_response
 from strato.api.deps import CallerDep, CommandsDep, DbDep
 from strato.api.schemas.common import ListPage
@@ -22,11 +23,6 @@ from strato.schema.storage.volumes import VOLUMES
 
 router = APIRouter(prefix="/volumes", tags=["volumes"])
 IdemKey = Annotated[str | None, Header(max_length=255)]
-
-
-def _located(response: Response, accepted: Accepted) -> Accepted:
-    response.headers["Location"] = f"/api/v1/operations/{accepted.operation.id}"
-    return accepted
 
 
 @router.post(
@@ -55,13 +51,7 @@ async def get_volume(id: UUID, db: DbDep, _: CallerDep, response: Response) -> A
     return vol
 
 
-_ACCEPTED: dict[str, Any] = {
-    "status_code": status.HTTP_202_ACCEPTED,
-    "response_model": Accepted,
-}
-
-
-@router.post("/{id}/attach", summary="Attach a data volume to a VM (AttachVolume)", **_ACCEPTED)
+@router.post("/{id}/attach", summary="Attach a data volume to a VM (AttachVolume)", **ACCEPTED)
 async def attach(
     id: UUID,
     body: s.VolumeAttach,
@@ -69,17 +59,17 @@ async def attach(
     response: Response,
     idempotency_key: IdemKey = None,
 ) -> Accepted:
-    return _located(response, await commands.attach_volume(ctx, id, body, idempotency_key))
+    return located(response, await commands.attach_volume(ctx, id, body, idempotency_key))
 
 
-@router.post("/{id}/detach", summary="Detach a data volume (DetachVolume)", **_ACCEPTED)
+@router.post("/{id}/detach", summary="Detach a data volume (DetachVolume)", **ACCEPTED)
 async def detach(
     id: UUID, ctx: CommandsDep, response: Response, idempotency_key: IdemKey = None
 ) -> Accepted:
-    return _located(response, await commands.detach_volume(ctx, id, idempotency_key))
+    return located(response, await commands.detach_volume(ctx, id, idempotency_key))
 
 
-@router.post("/{id}/resize", summary="Resize a volume (ResizeVolume)", **_ACCEPTED)
+@router.post("/{id}/resize", summary="Resize a volume (ResizeVolume)", **ACCEPTED)
 async def resize(
     id: UUID,
     body: s.VolumeResize,
@@ -87,13 +77,13 @@ async def resize(
     response: Response,
     idempotency_key: IdemKey = None,
 ) -> Accepted:
-    return _located(response, await commands.resize_volume(ctx, id, body, idempotency_key))
+    return located(response, await commands.resize_volume(ctx, id, body, idempotency_key))
 
 
 @router.post(
     "/{id}/migrate",
     summary="Move a volume to another pool of its zone, its VM stopped (MigrateVolume)",
-    **_ACCEPTED,
+    **ACCEPTED,
 )
 async def migrate(
     id: UUID,
@@ -102,10 +92,10 @@ async def migrate(
     response: Response,
     idempotency_key: IdemKey = None,
 ) -> Accepted:
-    return _located(response, await migration.migrate_volume(ctx, id, body, idempotency_key))
+    return located(response, await migration.migrate_volume(ctx, id, body, idempotency_key))
 
 
-@router.post("/{id}/destroy", summary="Destroy a data volume (DestroyVolume)", **_ACCEPTED)
+@router.post("/{id}/destroy", summary="Destroy a data volume (DestroyVolume)", **ACCEPTED)
 async def destroy(
     id: UUID,
     ctx: CommandsDep,
@@ -113,25 +103,25 @@ async def destroy(
     body: Annotated[s.VolumeDestroy | None, Body()] = None,
     idempotency_key: IdemKey = None,
 ) -> Accepted:
-    return _located(response, await commands.destroy_volume(ctx, id, body, idempotency_key))
+    return located(response, await commands.destroy_volume(ctx, id, body, idempotency_key))
 
 
-@router.delete("/{id}", summary="Destroy a data volume (as POST .../destroy)", **_ACCEPTED)
+@router.delete("/{id}", summary="Destroy a data volume (as POST .../destroy)", **ACCEPTED)
 async def delete(
     id: UUID, ctx: CommandsDep, response: Response, idempotency_key: IdemKey = None
 ) -> Accepted:
-    return _located(response, await commands.destroy_volume(ctx, id, None, idempotency_key))
+    return located(response, await commands.destroy_volume(ctx, id, None, idempotency_key))
 
 
-@router.post("/{id}/recover", summary="Recover a destroyed volume (RecoverVolume)", **_ACCEPTED)
+@router.post("/{id}/recover", summary="Recover a destroyed volume (RecoverVolume)", **ACCEPTED)
 async def recover(
     id: UUID, ctx: CommandsDep, response: Response, idempotency_key: IdemKey = None
 ) -> Accepted:
-    return _located(response, await commands.recover_volume(ctx, id, idempotency_key))
+    return located(response, await commands.recover_volume(ctx, id, idempotency_key))
 
 
-@router.post("/{id}/expunge", summary="Expunge a destroyed volume now (ExpungeVolume)", **_ACCEPTED)
+@router.post("/{id}/expunge", summary="Expunge a destroyed volume now (ExpungeVolume)", **ACCEPTED)
 async def expunge(
     id: UUID, ctx: CommandsDep, response: Response, idempotency_key: IdemKey = None
 ) -> Accepted:
-    return _located(response, await commands.expunge_volume(ctx, id, idempotency_key))
+    return located(response, await commands.expunge_volume(ctx, id, idempotency_key))

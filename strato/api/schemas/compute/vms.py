@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
@@ -80,6 +81,12 @@ class NetworkView(BaseModel):
     physical_network_id: UUID | None = None
     owner: str | None = None
     free_addresses: int = 0
+    # Once Implemented (its first VM): its segment id (VLAN or VNI), its router's host,
+    # and the generation of what its devices should be.
+    segment: str | None = None
+    router_host_id: UUID | None = None
+    generation: int = 0
+    implemented_at: datetime | None = None
 
 
 NetworkService = Literal[

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ipaddress import IPv4Address
 from typing import Literal
 from uuid import UUID
 
@@ -85,6 +86,7 @@ class HostUpdate(Request):
     tags: Tags | None = None
     cpu_reserved_mhz: Int32 | None = None
     memory_reserved_mb: Int32 | None = None
+    tunnel_ip: IPv4Address | None = None
 
 
 class HostFilter(Filter):

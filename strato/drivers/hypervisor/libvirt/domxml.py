@@ -51,7 +51,13 @@ def cdrom_element(path: str | None) -> ET.Element:
 
 def nic_element(nic: NicSpec, bridge: str = "") -> ET.Element:
     source_bridge = nic.bridge or bridge
-    if source_bridge:
+    if nic.device:
+        # A tap the network agent made and plugged into its switch: QEMU opens it as it
+        # is (libvirt neither creates nor removes it).
+        el = ET.Element("interface", {"type": "ethernet"})
+        _sub(el, "mac", address=nic.mac)
+        _sub(el, "target", dev=nic.device, managed="no")
+    elif source_bridge:
         el = ET.Element("interface", {"type": "bridge"})
         _sub(el, "mac", address=nic.mac)
         _sub(el, "source", bridge=source_bridge)
@@ -181,9 +187,13 @@ def read_spec(xml: str) -> VmSpec:
             continue
         source = i.find("source")
         model = i.find("model")
+        target = i.find("target")
         nics.append(
             NicSpec(
                 mac=mac.get("address", ""),
+                device=(target.get("dev", "") if target is not None else "")
+                if i.get("type") == "ethernet"
+                else "",
                 bridge=source.get("bridge", "") if source is not None else "",
                 model=model.get("type", "virtio") if model is not None else "virtio",
             )

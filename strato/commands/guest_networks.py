@@ -1,0 +1,151 @@
+"""Operations on a guest network once it is on hosts: restart (CloudStack's restartNetwork,
+optionally with cleanup), shut down, delete; and the ApplyNetwork operation every change
+to a network's rules or public addresses records, in the change's own transaction, so
+the router follows the database (never a delta: the whole router each time).
+
+Refused here with nothing changed: deleting a network with NICs (its VMs' addresses),
+shutting down one whose VMs run, any of these on a network being deleted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+from uuid import UUID, uuid4
+
+from strato.commands.auth import Action
+from strato.commands.context import CommandContext, Intake
+from strato.commands.operations import start
+from strato.commands.view import Accepted
+from strato.domain.errors import Conflict, InUse
+from strato.domain.fields import Request
+from strato.domain.network import flows
+from strato.domain.network.payloads import NetworkOpInput
+from strato.domain.steps import Flow
+from strato.schema.network import ipam, lifecycle
+from strato.schema.network.plans import lock
+from strato.schema.operations import OperationRecord
+
+T = TypeVar("T")
+
+
+class NetworkRestart(Request):
+    cleanup: bool = False
+
+
+async def _record(
+    conn: Any, intake: Intake, net: dict[str, Any], verb: str, flow: Flow[Any, Any], **kw: Any
+) -> OperationRecord:
+    op_id = uuid4()
+    return await intake.record(
+        conn,
+        operation_id=op_id,
+        resource_type="network",
+        resource_id=net["id"],
+        verb=verb,
+        workflow_type=flow.name,
+        input=NetworkOpInput(network_id=net["id"], operation_id=op_id, **kw),
+        attributes={"StratoZone": str(net["zone_id"]), "StratoOwner": net["owner"] or ""},
+    )
+
+
+async def changed(
+    ctx: CommandContext,
+    network_of: Callable[[Any], Awaitable[UUID | None]],
+    change: Callable[[Any], Awaitable[T]],
+) -> tuple[T, UUID | None]:
+    """Run ``change(conn)`` and, when it touched an implemented network
+    (``network_of(conn)`` after it), record an ApplyNetwork operation in the same
+    transaction and start it after commit. Returns the change's result and the
+    operation's id (None: nothing on any host to change yet)."""
+    intake = Intake(None, None, ctx.settings.orchestration_queue)
+    op: OperationRecord | None = None
+    async with ctx.db.tx() as conn:
+        result = await change(conn)
+        network_id = await network_of(conn)
+        if network_id is not None:
+            net = await lock(conn, network_id)
+            if net["state"] == "Implemented":
+                op = await _record(conn, intake, net, "apply", flows.APPLY_NETWORK)
+    if op is None:
+        return result, None
+    await start(ctx.db, ctx.temporal, op, fresh=True)
+    return result, op.id
+
+
+async def operate(
+    ctx: CommandContext,
+    network_id: UUID,
+    verb: str,
+    flow: Flow[Any, Any],
+    idempotency_key: str | None,
+    check: Callable[[Any, dict[str, Any]], Awaitable[None]] | None = None,
+    **kw: Any,
+) -> Accepted:
+    await ctx.authorize(Action(f"network.{verb}", "network", network_id))
+
+    async def build(conn: Any, intake: Intake) -> OperationRecord:
+        net = await lock(conn, network_id)
+        if net["state"] == "Destroy" and verb != "delete":
+            raise Conflict(f"network {net['name']} is being deleted")
+        if check is not None:
+            await check(conn, net)
+        return await _record(conn, intake, net, verb, flow, **kw)
+
+    return await ctx.run(
+        idempotency_key=idempotency_key,
+        request_body={"verb": verb, "network": str(network_id), **kw},
+        build=build,
+        resource=ipam.NETWORKS,
+    )
+
+
+async def restart(
+    ctx: CommandContext, network_id: UUID, body: NetworkRestart, idempotency_key: str | None
+) -> Accepted:
+    return await operate(
+        ctx, network_id, "restart", flows.RESTART_NETWORK, idempotency_key, cleanup=body.cleanup
+    )
+
+
+async def _idle(conn: Any, net: dict[str, Any]) -> None:
+    running = await lifecycle.plugged(conn, net["id"])
+    if running:
+        raise Conflict(f"network {net['name']} has {running} plugged NIC(s): stop its VMs first")
+    if net["state"] != "Implemented":
+        raise Conflict(f"network {net['name']} is {net['state']}: nothing to shut down")
+
+
+async def shutdown(ctx: CommandContext, network_id: UUID, idempotency_key: str | None) -> Accepted:
+    return await operate(
+        ctx, network_id, "shutdown", flows.SHUTDOWN_NETWORK, idempotency_key, check=_idle
+    )
+
+
+async def _no_nics(conn: Any, net: dict[str, Any]) -> None:
+    nics = await lifecycle.nic_count(conn, net["id"])
+    if nics:
+        raise InUse(f"network {net['name']} has {nics} NIC(s): expunge its VMs first")
+
+
+async def _deletable(conn: Any, net: dict[str, Any]) -> None:
+    await _no_nics(conn, net)
+    await lifecycle.mark_destroy(conn, net["id"])
+
+
+async def delete(
+    ctx: CommandContext, network_id: UUID, idempotency_key: str | None
+) -> Accepted | None:
+    """A network never on a host goes at once (None); one that is (or may be: a delete
+    that failed half way) is removed from its hosts by a DeleteNetwork operation."""
+    await ctx.authorize(Action("network.delete", "network", network_id))
+    async with ctx.db.tx() as conn:
+        net = await lock(conn, network_id)
+        on_hosts = net["segment"] is not None or net["router_host_id"] is not None
+        if not on_hosts and net["state"] != "Destroy":
+            await _no_nics(conn, net)
+            await lifecycle.destroy_rows(conn, network_id)
+            return None
+    return await operate(
+        ctx, network_id, "delete", flows.DELETE_NETWORK, idempotency_key, check=_deletable
+    )

@@ -1,0 +1,172 @@
+"""Guest networks end to end with real packets: the API, the orchestrator and Temporal
+drive a real network agent (``strato agent network``) on a private Open vSwitch; the VMs
+are simulated hosts' (no QEMU here), and each VM's port, plugged by Strato, is handed to
+a namespace playing the guest.
+
+Through Strato alone: the guests get their IPAM addresses by DHCP from the network's
+router, resolve each other by name and ping each other; they reach an "external"
+namespace through source NAT (it sees the network's source-NAT address); a port
+forwarding rule with a firewall rule lets the external side reach a guest's web server,
+and deleting the firewall rule blocks it again; a guest on another network reaches
+neither of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from strato.domain.ids import network_queue
+from strato.domain.network.specs import NetworkSpec, PortSpec
+from strato.drivers.network.ovs import OvsElement, port_names
+from strato.schema.db import Database
+from strato.settings import Settings
+from strato.workers.network_agent import NetworkAgent
+from tests.conftest import Platform
+from tests.drivers.test_vrouter import _fetch, _http
+from tests.helpers import ok, wait_operation
+from tests.netlab import NetLab, netlab, sh
+from tests.workflows.test_guest_networks import guest_zone, isolated, running_on
+
+__all__ = ["netlab"]
+
+
+class Lab:
+    """A zone of one simulated host whose network agent is real, on the lab's switch,
+    and an external namespace on the public segment (198.51.100.1, its gateway)."""
+
+    def __init__(self, netlab: NetLab, api: httpx.AsyncClient, fab: dict[str, Any]) -> None:
+        self.netlab = netlab
+        self.api = api
+        self.fab = fab
+        self.host = fab["hosts"][0]["name"]
+        self.bridge = f"{netlab.prefix}e{uuid.uuid4().hex[:3]}"
+        self.ovs = OvsElement("ext", db=netlab.ovs.db, bridge=self.bridge, netns=netlab.host_ns)
+        self.tag = uuid.uuid4().hex[:3]
+
+    def guest_of(self, vm: dict[str, Any], mac: str, name: str) -> str:
+        """The namespace playing ``vm``: the guest side of the port Strato plugged."""
+        return self.netlab.guest(f"{name}{self.tag}", port_names(mac)[1])
+
+
+async def _mac_of(db: Database, vm_id: str) -> tuple[str, str]:
+    async with db.conn() as conn:
+        row = await conn.fetchrow(
+            "SELECT mac, host(ip_address) AS ip FROM nics WHERE vm_id = $1", uuid.UUID(vm_id)
+        )
+    return row["mac"], row["ip"]
+
+
+@pytest.fixture
+async def lab(
+    netlab: NetLab, api: httpx.AsyncClient, platform: Platform, settings: Settings
+) -> AsyncIterator[Lab]:
+    fab = await guest_zone(api, hosts=1)
+    lab = Lab(netlab, api, fab)
+    # The host's network queue is the real agent's, not the simulated fleet's.
+    platform.fleet.real_network.add(lab.host)
+    while network_queue(lab.host) in platform.fleet.tasks:
+        await asyncio.sleep(0.1)
+    agent = NetworkAgent(
+        settings,
+        lab.host,
+        netlab.state_dir / f"agent-{lab.tag}",
+        ovs_db=netlab.ovs.db,
+        bridge=lab.bridge,
+        netns=netlab.host_ns,
+        prefix=netlab.prefix,
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(agent.run(stop))
+    await lab.ovs.implement_network(NetworkSpec(name="public"))
+    ext_port = await lab.ovs.plug(PortSpec(network="public", mac="02:ee:00:00:00:01"))
+    lab.ext = netlab.guest(f"x{lab.tag}", ext_port.device, "198.51.100.1/24")  # type: ignore[attr-defined]
+    try:
+        yield lab
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=60)
+        sh("ovs-vsctl", f"--db={netlab.ovs.db}", "--if-exists", "del-br", lab.bridge,
+           netns=netlab.host_ns)  # fmt: skip
+
+
+async def test_guests_on_an_isolated_network_through_strato(
+    lab: Lab, db: Database, tmp_path: Path
+) -> None:
+    api, fab, netlab = lab.api, lab.fab, lab.netlab
+    net_id = fab["network"]["id"]
+    web_vm = await running_on(api, fab, net_id)
+    db_vm = await running_on(api, fab, net_id)
+    (web_mac, web_ip), (db_mac, db_ip) = [await _mac_of(db, v["id"]) for v in (web_vm, db_vm)]
+    web, dbg = lab.guest_of(web_vm, web_mac, "w"), lab.guest_of(db_vm, db_mac, "d")
+
+    # Leases with their IPAM addresses, names of each other, pings.
+    assert netlab.dhcp(web, tmp_path) == web_ip
+    assert netlab.dhcp(dbg, tmp_path) == db_ip
+    for ns in (web, dbg):
+        netlab.resolv(ns, "nameserver 10.77.0.1\nsearch cloud.internal\n")
+    got = sh("getent", "hosts", db_vm["name"], netns=web).stdout.split()
+    assert got and got[0] == db_ip, got
+    assert netlab.reaches(web, db_ip) and netlab.reaches(dbg, web_vm["name"])
+
+    # Out through source NAT: the external side sees the network's source-NAT address.
+    ext = lab.ext  # type: ignore[attr-defined]
+    ext_log = tmp_path / "ext.log"
+    server = _http(ext, "198.51.100.1", 8081, tmp_path, ext_log)
+    try:
+        assert await _fetch(web, "http://198.51.100.1:8081/ext.log")
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    assert "198.51.100.10" in ext_log.read_text() and web_ip not in ext_log.read_text()
+
+    # Port forwarding and the firewall, each change applied by its own operation.
+    ip = await ok(
+        await api.post("/public-ips", json={"zone_id": fab["zone"]["id"], "network_id": net_id}),
+        201,
+    )
+    r = await api.post(
+        f"/public-ips/{ip['id']}/port-forwarding-rules",
+        json={"vm_id": web_vm["id"], "protocol": "tcp", "public_start": 8080, "private_start": 80},
+    )
+    await ok(r, 201)
+    await _applied(api, r)
+    url = f"http://{ip['address']}:8080/web.log"
+    web_log = tmp_path / "web.log"
+    server = _http(web, web_ip, 80, tmp_path, web_log)
+    try:
+        assert not await _fetch(ext, url, timeout=3)  # no firewall rule: dropped
+        r = await api.post(
+            f"/public-ips/{ip['id']}/firewall-rules",
+            json={"protocol": "tcp", "start_port": 8080, "cidrs": ["198.51.100.0/24"]},
+        )
+        rule = await ok(r, 201)
+        await _applied(api, r)
+        assert await _fetch(ext, url)
+        assert "198.51.100.1" in web_log.read_text()
+        r = await api.delete(f"/firewall-rules/{rule['id']}")
+        assert r.status_code == 204
+        await _applied(api, r)
+        assert not await _fetch(ext, url, timeout=3)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+    # A guest on another network of the zone reaches neither.
+    other = await isolated(api, fab, "10.78.0.0/24")
+    far_vm = await running_on(api, fab, other["id"])
+    far_mac, far_ip = await _mac_of(db, far_vm["id"])
+    far = lab.guest_of(far_vm, far_mac, "f")
+    assert netlab.dhcp(far, tmp_path) == far_ip
+    assert not netlab.reaches(far, web_ip, timeout=3) and not netlab.reaches(far, db_ip, 1)
+
+
+async def _applied(api: httpx.AsyncClient, r: httpx.Response) -> None:
+    op = await wait_operation(api, r.headers["Operation-Location"].rsplit("/", 1)[1])
+    assert op["state"] == "succeeded", op

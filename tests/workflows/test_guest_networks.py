@@ -1,0 +1,227 @@
+"""Guest networks through their whole life on the simulator elements, with real Temporal
+and PostgreSQL: Implemented by their first VM (a segment, a source-NAT address, a router
+on the VM's host with its lease), every rule change applied to the router whole by an
+ApplyNetwork operation, ports unplugged on stop and plugged again on start, a restart
+with cleanup rebuilding the router, the last VM's lease leaving with it, a delete giving
+back the segment and the public address. Refusals change nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from strato.drivers.network.simulator import SimulatorNetworkElement, SimulatorRouter
+from strato.schema.db import Database
+from tests.conftest import Platform
+from tests.helpers import ok, table_counts, unique, wait_operation
+from tests.workflows.vm_helpers import act, deploy, vm_zone
+
+
+async def guest_zone(api: httpx.AsyncClient, hosts: int = 2) -> dict[str, Any]:
+    """A zone with simulated hosts, a VLAN physical network (vnets 300-309, guest and
+    public traffic), a public range of 4 addresses and an isolated network on it."""
+    fab = await vm_zone(api, hosts, network=False)
+    zone = fab["zone"]["id"]
+    fab["physical"] = await ok(
+        await api.post(
+            "/physical-networks",
+            json={
+                "zone_id": zone,
+                "name": unique("phy"),
+                "traffic_types": ["guest", "public"],
+                "vnets": {"start": 300, "end": 309},
+            },
+        ),
+        201,
+    )
+    await ok(
+        await api.post(
+            "/public-ip-ranges",
+            json={
+                "zone_id": zone,
+                "gateway": "198.51.100.1",
+                "netmask": "255.255.255.0",
+                "start": "198.51.100.10",
+                "end": "198.51.100.13",
+            },
+        ),
+        201,
+    )
+    fab["network"] = await isolated(api, fab, "10.77.0.0/24")
+    return fab
+
+
+async def isolated(api: httpx.AsyncClient, fab: dict[str, Any], cidr: str) -> dict[str, Any]:
+    net: dict[str, Any] = await ok(
+        await api.post(
+            "/networks",
+            json={
+                "zone_id": fab["zone"]["id"],
+                "name": unique("iso"),
+                "kind": "isolated",
+                "cidr": cidr,
+                "physical_network_id": fab["physical"]["id"],
+            },
+        ),
+        201,
+    )
+    return net
+
+
+async def running_on(
+    api: httpx.AsyncClient, fab: dict[str, Any], network_id: str
+) -> dict[str, Any]:
+    accepted = await deploy(api, fab, network_ids=[network_id])
+    op = await wait_operation(api, accepted["operation"]["id"])
+    assert op["state"] == "succeeded", op
+    vm: dict[str, Any] = await ok(await api.get(f"/vms/{accepted['resource']['id']}"))
+    return vm
+
+
+def _router(platform: Platform, host: str, network_id: str) -> Any:
+    routers: SimulatorRouter = platform.fleet.routers[host]
+    return routers.routers.get(network_id)
+
+
+def _ports(platform: Platform, host: str, network_id: str) -> set[str]:
+    element: SimulatorNetworkElement | None = platform.fleet.elements.get(host)
+    return set(element.ports.get(network_id, {})) if element else set()
+
+
+async def _applied(api: httpx.AsyncClient, r: httpx.Response) -> None:
+    """The change's ApplyNetwork operation ran to its end."""
+    location = r.headers["Operation-Location"]
+    op = await wait_operation(api, location.rsplit("/", 1)[1])
+    assert op["state"] == "succeeded", op
+
+
+async def test_a_network_lives_from_first_vm_to_delete(
+    api: httpx.AsyncClient, platform: Platform, db: Database
+) -> None:
+    fab = await guest_zone(api)
+    net_id = fab["network"]["id"]
+    assert fab["network"]["state"] == "Allocated"
+
+    vm = await running_on(api, fab, net_id)
+    host = next(h["name"] for h in fab["hosts"] if h["id"] == vm["host_id"])
+    net = await ok(await api.get(f"/networks/{net_id}"))
+    assert net["state"] == "Implemented" and 300 <= int(net["segment"]) <= 309
+    assert net["router_host_id"] == vm["host_id"]
+    async with db.conn() as conn:
+        nic = await conn.fetchrow(
+            "SELECT mac, host(ip_address) AS ip, host_id FROM nics WHERE vm_id = $1", vm["id"]
+        )
+        snat = await conn.fetchval(
+            "SELECT host(address) FROM public_ips WHERE network_id = $1 AND source_nat", net_id
+        )
+    assert str(nic["host_id"]) == vm["host_id"] and snat == "198.51.100.10"
+    assert _ports(platform, host, net_id) == {nic["mac"]}
+    router = _router(platform, host, net_id)
+    assert [(h.mac, h.ip) for h in router.hosts] == [(nic["mac"], nic["ip"])]
+    assert router.public.address == "198.51.100.10/24" and router.address == "10.77.0.1"
+
+    # A rule: recorded, then applied to the router by its own operation.
+    ip = await ok(
+        await api.post("/public-ips", json={"zone_id": fab["zone"]["id"], "network_id": net_id}),
+        201,
+    )
+    r = await api.post(
+        f"/public-ips/{ip['id']}/port-forwarding-rules",
+        json={"vm_id": vm["id"], "protocol": "tcp", "public_start": 2222, "private_start": 22},
+    )
+    rule = await ok(r, 201)
+    await _applied(api, r)
+    router = _router(platform, host, net_id)
+    assert [(f.public_ip, f.public_port, f.private_ip) for f in router.port_forwards] == [
+        (ip["address"], 2222, nic["ip"])
+    ]
+    assert router.public_ips == [ip["address"]]
+    r = await api.post(
+        f"/public-ips/{ip['id']}/firewall-rules",
+        json={"protocol": "tcp", "start_port": 2222, "cidrs": ["192.0.2.0/24"]},
+    )
+    await _applied(api, r)
+    assert [f.cidrs for f in _router(platform, host, net_id).firewall] == [["192.0.2.0/24"]]
+    r = await api.delete(f"/port-forwarding-rules/{rule['id']}")
+    assert r.status_code == 204
+    await _applied(api, r)
+    assert _router(platform, host, net_id).port_forwards == []
+
+    # Refused, nothing changed: a delete with a VM on it, a shutdown while it runs.
+    before = await table_counts(db)
+    r = await api.delete(f"/networks/{net_id}")
+    assert r.status_code == 409 and "NIC" in r.text, r.text
+    r = await api.post(f"/networks/{net_id}/shutdown")
+    assert r.status_code == 409 and "plugged" in r.text, r.text
+    assert await table_counts(db) == before
+
+    # Stop: the port comes off its host; the lease stays. Start: plugged again.
+    await act(api, vm["id"], "stop")
+    assert _ports(platform, host, net_id) == set()
+    assert len(_router(platform, host, net_id).hosts) == 1
+    # Idle now: a shutdown removes the router and gives the segment back (the source-NAT
+    # address stays); the next start implements the network again.
+    accepted = await ok(await api.post(f"/networks/{net_id}/shutdown"), 202)
+    assert (await wait_operation(api, accepted["operation"]["id"]))["state"] == "succeeded"
+    down = await ok(await api.get(f"/networks/{net_id}"))
+    assert down["state"] == "Shutdown" and down["segment"] is None
+    assert _router(platform, host, net_id) is None
+    await act(api, vm["id"], "start")
+    vm = await ok(await api.get(f"/vms/{vm['id']}"))
+    started_on = next(h["name"] for h in fab["hosts"] if h["id"] == vm["host_id"])
+    assert _ports(platform, started_on, net_id) == {nic["mac"]}
+
+    # Restart with cleanup: the router rebuilt from the database at a newer generation.
+    gen = _router(platform, host, net_id).generation
+    accepted = await ok(await api.post(f"/networks/{net_id}/restart", json={"cleanup": True}), 202)
+    assert (await wait_operation(api, accepted["operation"]["id"]))["state"] == "succeeded"
+    rebuilt = _router(platform, host, net_id)
+    assert rebuilt.generation > gen and len(rebuilt.hosts) == 1 and rebuilt.firewall
+
+    # The VM goes: its lease leaves the router; the network can go, giving all back.
+    await act(api, vm["id"], "destroy", {"expunge": True})
+    assert _router(platform, host, net_id).hosts == []
+    assert _ports(platform, started_on, net_id) == set()
+    r = await api.delete(f"/networks/{net_id}")
+    accepted = await ok(r, 202)
+    assert (await wait_operation(api, accepted["operation"]["id"]))["state"] == "succeeded"
+    assert (await api.get(f"/networks/{net_id}")).status_code == 404
+    assert _router(platform, host, net_id) is None
+    async with db.conn() as conn:
+        held = await conn.fetchval(
+            """SELECT count(*) FROM segments
+               WHERE physical_network_id = $1 AND network_id IS NOT NULL""",
+            fab["physical"]["id"],
+        )
+        free = await conn.fetchval(
+            "SELECT count(*) FROM public_ips WHERE zone_id = $1 AND state = 'Free'",
+            fab["zone"]["id"],
+        )
+    assert held == 0 and free == 4
+
+
+async def test_a_network_never_on_a_host_is_deleted_at_once(
+    api: httpx.AsyncClient, platform: Platform
+) -> None:
+    fab = await guest_zone(api, hosts=1)
+    r = await api.delete(f"/networks/{fab['network']['id']}")
+    assert r.status_code == 204, r.text
+    assert (await api.get(f"/networks/{fab['network']['id']}")).status_code == 404
+
+
+async def test_two_vms_on_two_hosts_share_one_router(
+    api: httpx.AsyncClient, platform: Platform
+) -> None:
+    """Two VMs deployed at once on one new network: one segment, one router, on the
+    first VM's host, with both leases; the network is implemented once."""
+    fab = await guest_zone(api)
+    net_id = fab["network"]["id"]
+    accepted = [await deploy(api, fab, network_ids=[net_id]) for _ in range(2)]
+    for a in accepted:
+        assert (await wait_operation(api, a["operation"]["id"]))["state"] == "succeeded"
+    net = await ok(await api.get(f"/networks/{net_id}"))
+    router_host = next(h["name"] for h in fab["hosts"] if h["id"] == net["router_host_id"])
+    routers = [h["name"] for h in fab["hosts"] if _router(platform, h["name"], net_id)]
+    assert routers == [router_host]
+    assert len(_router(platform, router_host, net_id).hosts) == 2
