@@ -79,4 +79,6 @@ class NetworkAgent:
             for network in router.applied():
                 await router.destroy(network)
             if self.private is not None:
+                # Its ports are kernel devices that would outlive the switch.
+                await element.remove_ports()
                 await asyncio.to_thread(self.private.stop)

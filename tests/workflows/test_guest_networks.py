@@ -19,9 +19,15 @@ from tests.workflows.vm_helpers import act, deploy, vm_zone
 
 
 async def guest_zone(api: httpx.AsyncClient, hosts: int = 2) -> dict[str, Any]:
-    """A zone with simulated hosts, a VLAN physical network (vnets 300-309, guest and
-    public traffic), a public range of 4 addresses and an isolated network on it."""
+    """A zone with simulated hosts and guest networking (:func:`networking`)."""
     fab = await vm_zone(api, hosts, network=False)
+    return await networking(api, fab)
+
+
+async def networking(api: httpx.AsyncClient, fab: dict[str, Any]) -> dict[str, Any]:
+    """The zone gets a VLAN physical network (vnets 300-309, guest and public traffic), a
+    public range of 4 addresses (198.51.100.10-13, gateway .1) and an isolated network
+    on it (10.77.0.0/24)."""
     zone = fab["zone"]["id"]
     fab["physical"] = await ok(
         await api.post(

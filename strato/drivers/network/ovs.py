@@ -288,6 +288,16 @@ class OvsElement(NetworkElement):
             await self.vsctl("--if-exists", "del-port", self.bridge, name)
             await self.run("ip", "link", "del", name, ok_codes=(0, 1))
 
+    async def remove_ports(self) -> None:
+        """Every port device Strato made on this bridge deleted (a private switch being
+        stopped: its ports would outlive it as kernel devices)."""
+        out = await self.vsctl("--format=json", "--columns=name,external_ids", "find", "Port")
+        for name, ids in json.loads(out or '{"data": []}')["data"]:
+            if "strato-mac" not in _ovs_map(ids):
+                continue
+            await self.vsctl("--if-exists", "del-port", self.bridge, name)
+            await self.run("ip", "link", "del", name, ok_codes=(0, 1))
+
     async def list_ports(self, network: str) -> list[PortInfo]:
         out = await self.vsctl(
             "--format=json",

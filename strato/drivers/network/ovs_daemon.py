@@ -98,11 +98,14 @@ class PrivateOvs:
             time.sleep(0.05)
 
     def stop(self) -> None:
-        """Both daemons asked to exit (their bridges' userspace ports go with them)."""
+        """Both daemons asked to exit; the switch with ``--cleanup``, so its datapath and
+        its bridges' own devices (userspace taps in the namespace) go with it."""
         for name in ("ovs-vswitchd", "ovsdb-server"):
             if self._alive(name):
                 try:
-                    self._run("ovs-appctl", "-t", str(self.dir / f"{name}.ctl"), "exit")
+                    ctl = str(self.dir / f"{name}.ctl")
+                    extra = ["--cleanup"] if name == "ovs-vswitchd" else []
+                    self._run("ovs-appctl", "-t", ctl, "exit", *extra)
                 except NetworkError:
                     pid = int((self.dir / f"{name}.pid").read_text().strip())
                     os.kill(pid, 15)
