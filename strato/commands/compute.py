@@ -33,7 +33,7 @@ from strato.domain.states import OfferingState, TemplateState, VmState
 from strato.schema import repository
 from strato.schema.compute import vms
 from strato.schema.compute.vms import VMS
-from strato.schema.network import ipam
+from strato.schema.network import ipam, security_groups
 from strato.schema.operations import OperationRecord
 from strato.schema.storage import templates, volumes
 from strato.schema.tables import SERVICE_OFFERINGS, TEMPLATES, ZONES
@@ -55,6 +55,8 @@ class VmDeploy(Request):
     # Its NICs, one per network in order (the first the default); none: one on the
     # zone's default network.
     network_ids: list[UUID] = Field(default_factory=list, max_length=8)
+    # On a network with security groups: its groups (none: the owner's default group).
+    security_group_ids: list[UUID] = Field(default_factory=list, max_length=16)
 
 
 class VmStop(Request):
@@ -185,6 +187,8 @@ async def deploy_vm(ctx: CommandContext, body: VmDeploy, idempotency_key: str | 
         await vms.attach_root_and_groups(conn, vm_id, vol_id, body.affinity_group_ids)
         if body.network_ids:
             await ipam.allocate_nics(conn, vm_id, body.network_ids, body.owner)
+        if body.security_group_ids or await security_groups.on_secured_network(conn, vm_id):
+            await security_groups.join(conn, vm_id, body.owner, body.security_group_ids)
         await vms.acquire(conn, vm_id, op_id, "deploy", frozenset({VmState.ALLOCATED}))
         return await intake.record(
             conn,

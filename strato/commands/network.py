@@ -12,7 +12,6 @@ a network's source NAT; no free address left (409 addresses-exhausted).
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal, TypeVar
 from uuid import UUID
@@ -32,7 +31,7 @@ from strato.domain.network.models import (
     PublicIp,
     PublicIpRange,
 )
-from strato.domain.network.ranges import check_public_range, check_vnets
+from strato.domain.network.ranges import check_public_range, check_vnets, rule_ports, subnet
 from strato.schema import repository
 from strato.schema.network import ipam, physical, public_ips, rules
 from strato.schema.network.physical import PHYSICAL_NETWORKS
@@ -262,21 +261,8 @@ class FirewallRuleCreate(Request):
 
     @model_validator(mode="after")
     def _checked(self) -> FirewallRuleCreate:
-        if self.protocol in ("tcp", "udp"):
-            if self.start_port is None:
-                raise ValueError(f"start_port: a {self.protocol} rule names its ports")
-            self.end_port = self.end_port or self.start_port
-            if self.end_port < self.start_port:
-                raise ValueError("end_port is before start_port")
-        elif self.start_port is not None or self.end_port is not None:
-            raise ValueError(f"start_port: a {self.protocol} rule has no ports")
-        cidrs = []
-        for cidr in self.cidrs:
-            try:
-                cidrs.append(str(ipaddress.IPv4Network(cidr, strict=True)))
-            except ValueError as err:
-                raise ValueError(f"cidrs: {cidr!r} is not an IPv4 subnet ({err})") from err
-        self.cidrs = cidrs
+        self.end_port = rule_ports(self.protocol, self.start_port, self.end_port)
+        self.cidrs = [subnet(cidr, "cidrs") for cidr in self.cidrs]
         return self
 
 

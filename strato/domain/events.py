@@ -195,6 +195,8 @@ CRUD_RESOURCES = (
     "network_offering",
     "port_forwarding_rule",
     "firewall_rule",
+    "security_group",
+    "security_group_rule",
 )
 for _r in CRUD_RESOURCES:
     register(
@@ -214,6 +216,8 @@ for _r in set(CRUD_RESOURCES) - {
     "public_ip_range",
     "port_forwarding_rule",
     "firewall_rule",
+    "security_group",
+    "security_group_rule",
 }:
     register(EventType(f"strato.{_r}.state_changed", _r, NoPayload, "an admin changed its state"))
 

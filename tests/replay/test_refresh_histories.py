@@ -196,6 +196,13 @@ async def _network_operations(api: httpx.AsyncClient) -> None:
     await ok(r, 201)
     op = r.headers["Operation-Location"].rsplit("/", 1)[1]
     assert (await wait_operation(api, op))["state"] == "succeeded"
+    group = await ok(await api.post("/security-groups", json={"name": unique("g")}), 201)
+    r = await api.post(
+        f"/security-groups/{group['id']}/rules", json={"protocol": "icmp", "cidr": "0.0.0.0/0"}
+    )
+    await ok(r, 201)
+    op = r.headers["Operation-Location"].rsplit("/", 1)[1]
+    assert (await wait_operation(api, op))["state"] == "succeeded"
     r = await ok(await api.post(f"/networks/{net_id}/restart", json={"cleanup": True}), 202)
     assert (await wait_operation(api, r["operation"]["id"]))["state"] == "succeeded"
     await act(api, vm["id"], "stop")

@@ -85,7 +85,8 @@ async def lab(
     stop = asyncio.Event()
     task = asyncio.create_task(agent.run(stop))
     await lab.ovs.implement_network(NetworkSpec(name="public"))
-    ext_port = await lab.ovs.plug(PortSpec(network="public", mac="02:ee:00:00:00:01"))
+    mac = "02:ee:" + ":".join(f"{b:02x}" for b in uuid.uuid4().bytes[:4])
+    ext_port = await lab.ovs.plug(PortSpec(network="public", mac=mac))
     lab.ext = netlab.guest(f"x{lab.tag}", ext_port.device, "198.51.100.1/24")  # type: ignore[attr-defined]
     try:
         yield lab
@@ -170,3 +171,85 @@ async def test_guests_on_an_isolated_network_through_strato(
 async def _applied(api: httpx.AsyncClient, r: httpx.Response) -> None:
     op = await wait_operation(api, r.headers["Operation-Location"].rsplit("/", 1)[1])
     assert op["state"] == "succeeded", op
+
+
+async def test_a_security_group_allows_only_its_rules(
+    lab: Lab, db: Database, tmp_path: Path
+) -> None:
+    """Two guests of one group on a shared network with security groups: a new
+    connection to the web guest passes only on the port its group allows; a rule added
+    (by its ApplySecurityGroup operation) lets ICMP in; replies to the guest's own
+    connections always pass."""
+    api, fab, netlab = lab.api, lab.fab, lab.netlab
+    offering = await ok(
+        await api.post(
+            "/network-offerings",
+            json={
+                "name": f"sg-{lab.tag}",
+                "guest_type": "Shared",
+                "services": ["Dhcp", "Dns", "SecurityGroup"],
+            },
+        ),
+        201,
+    )
+    net = await ok(
+        await api.post(
+            "/networks",
+            json={
+                "zone_id": fab["zone"]["id"],
+                "name": f"sgnet-{lab.tag}",
+                "kind": "shared",
+                "cidr": "10.79.0.0/24",
+                "offering_id": offering["id"],
+                "physical_network_id": fab["physical"]["id"],
+            },
+        ),
+        201,
+    )
+    group = await ok(await api.post("/security-groups", json={"name": f"web-{lab.tag}"}), 201)
+    r = await api.post(
+        f"/security-groups/{group['id']}/rules",
+        json={"protocol": "tcp", "start_port": 8080, "cidr": "10.79.0.0/24"},
+    )
+    await ok(r, 201)
+    await _applied(api, r)  # no member yet: nothing to secure
+    vms = []
+    for _ in range(2):
+        accepted = await ok(
+            await api.post(
+                "/vms",
+                json={
+                    "name": f"sg{uuid.uuid4().hex[:5]}",
+                    "zone_id": fab["zone"]["id"],
+                    "service_offering_id": fab["offering"]["id"],
+                    "template_id": fab["template"]["id"],
+                    "network_ids": [net["id"]],
+                    "security_group_ids": [group["id"]],
+                },
+            ),
+            202,
+        )
+        assert (await wait_operation(api, accepted["operation"]["id"]))["state"] == "succeeded"
+        vms.append(accepted["resource"])
+    (web_mac, web_ip), (cli_mac, cli_ip) = [await _mac_of(db, v["id"]) for v in vms]
+    web, cli = lab.guest_of(vms[0], web_mac, "sw"), lab.guest_of(vms[1], cli_mac, "sc")
+    assert netlab.dhcp(web, tmp_path) == web_ip  # DHCP always passes
+    assert netlab.dhcp(cli, tmp_path) == cli_ip
+    servers = [
+        _http(web, web_ip, port, tmp_path, tmp_path / f"s{port}.log") for port in (8080, 8081)
+    ]
+    try:
+        assert await _fetch(cli, f"http://{web_ip}:8080/s8080.log")  # allowed
+        assert not await _fetch(cli, f"http://{web_ip}:8081/s8081.log", timeout=3)  # not
+        assert not netlab.reaches(cli, web_ip, timeout=2)  # no ICMP rule
+        # A guest's own connections out get their replies (egress: any, no egress rule).
+        assert await _fetch(web, f"http://{web_ip}:8081/s8081.log")
+        r = await api.post(
+            f"/security-groups/{group['id']}/rules", json={"protocol": "icmp", "cidr": "0.0.0.0/0"}
+        )
+        await _applied(api, r)
+        assert netlab.reaches(cli, web_ip)
+    finally:
+        for server in servers:
+            server.terminate()
+            server.wait(timeout=10)

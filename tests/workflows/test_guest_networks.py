@@ -7,6 +7,7 @@ back the segment and the public address. Refusals change nothing."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import httpx
@@ -231,3 +232,104 @@ async def test_two_vms_on_two_hosts_share_one_router(
     routers = [h["name"] for h in fab["hosts"] if _router(platform, h["name"], net_id)]
     assert routers == [router_host]
     assert len(_router(platform, router_host, net_id).hosts) == 2
+
+
+async def test_security_groups_follow_their_members(
+    api: httpx.AsyncClient, platform: Platform, db: Database
+) -> None:
+    """A rule naming its own group allows exactly the group's members' addresses: a
+    member joining or leaving secures the others' ports again. Bad rules change nothing."""
+    fab = await guest_zone(api, hosts=1)
+    host = fab["hosts"][0]["name"]
+    offering = await ok(
+        await api.post(
+            "/network-offerings",
+            json={
+                "name": unique("sg"),
+                "guest_type": "Shared",
+                "services": ["Dhcp", "SecurityGroup"],
+            },
+        ),
+        201,
+    )
+    net = await ok(
+        await api.post(
+            "/networks",
+            json={
+                "zone_id": fab["zone"]["id"],
+                "name": unique("sgnet"),
+                "kind": "shared",
+                "cidr": "10.81.0.0/24",
+                "offering_id": offering["id"],
+                "physical_network_id": fab["physical"]["id"],
+            },
+        ),
+        201,
+    )
+    group = await ok(await api.post("/security-groups", json={"name": unique("g")}), 201)
+    before = await table_counts(db)
+    for bad, status in (
+        ({"protocol": "tcp", "cidr": "0.0.0.0/0"}, 422),
+        ({"protocol": "icmp", "start_port": 1, "cidr": "0.0.0.0/0"}, 422),
+        ({"protocol": "tcp", "start_port": 90, "end_port": 80, "cidr": "0.0.0.0/0"}, 422),
+        ({"protocol": "tcp", "start_port": 80, "cidr": "10.0.0.1/8"}, 422),
+        ({"protocol": "all"}, 422),
+        ({"protocol": "all", "cidr": "0.0.0.0/0", "remote_group_id": group["id"]}, 422),
+    ):
+        r = await api.post(f"/security-groups/{group['id']}/rules", json=bad)
+        assert r.status_code == status, (bad, r.text)
+    assert await table_counts(db) == before
+    r = await api.post(
+        f"/security-groups/{group['id']}/rules",
+        json={"protocol": "tcp", "start_port": 22, "remote_group_id": group["id"]},
+    )
+    await ok(r, 201)
+    again = await api.post(
+        f"/security-groups/{group['id']}/rules",
+        json={"protocol": "tcp", "start_port": 22, "remote_group_id": group["id"]},
+    )
+    assert again.status_code == 409, again.text
+
+    async def member() -> tuple[str, str]:
+        vm = await running_on_sg(api, fab, net["id"], group["id"])
+        async with db.conn() as conn:
+            mac = await conn.fetchval("SELECT mac FROM nics WHERE vm_id = $1", uuid.UUID(vm["id"]))
+        return vm["id"], mac
+
+    def allowed(mac: str) -> list[str]:
+        sec = platform.fleet.elements[host].security[mac]
+        assert sec is not None
+        return sorted(c for rule in sec.rules for c in rule.cidrs)
+
+    _first, first_mac = await member()
+    async with db.conn() as conn:
+        ips = {
+            r["mac"]: r["ip"]
+            for r in await conn.fetch("SELECT mac, host(ip_address) AS ip FROM nics")
+        }
+    assert allowed(first_mac) == [f"{ips[first_mac]}/32"]
+    second, second_mac = await member()
+    async with db.conn() as conn:
+        ips[second_mac] = await conn.fetchval(
+            "SELECT host(ip_address) FROM nics WHERE mac = $1", second_mac
+        )
+    both = sorted(f"{ips[m]}/32" for m in (first_mac, second_mac))
+    assert allowed(first_mac) == both and allowed(second_mac) == both
+    r = await api.delete(f"/security-groups/{group['id']}")
+    assert r.status_code == 409 and "member" in r.text, r.text
+    await act(api, second, "destroy", {"expunge": True})
+    assert allowed(first_mac) == [f"{ips[first_mac]}/32"]
+    default = await ok(await api.get("/security-groups", params={"name": "default"}))
+    if default["items"]:
+        r = await api.delete(f"/security-groups/{default['items'][0]['id']}")
+        assert r.status_code == 409, r.text
+
+
+async def running_on_sg(
+    api: httpx.AsyncClient, fab: dict[str, Any], network_id: str, group_id: str
+) -> dict[str, Any]:
+    accepted = await deploy(api, fab, network_ids=[network_id], security_group_ids=[group_id])
+    op = await wait_operation(api, accepted["operation"]["id"])
+    assert op["state"] == "succeeded", op
+    vm: dict[str, Any] = accepted["resource"]
+    return vm

@@ -10,14 +10,21 @@ from temporalio import activity
 
 from strato.activities.collect import activities_of
 from strato.activities.fabric.records import InTransaction
-from strato.domain.network.payloads import NetworkOpInput, NetworkResult, PortsPlan, VmHostInput
+from strato.domain.network.payloads import (
+    NetworkOpInput,
+    NetworkResult,
+    PortsPlan,
+    SecurityGroupOpInput,
+    VmHostInput,
+)
 from strato.domain.network.steps import (
     NETWORK_DONE,
     NETWORK_PLAN,
+    NETWORK_SG_PLAN,
     NETWORK_VM_JOINS,
     NETWORK_VM_LEAVES,
 )
-from strato.schema.network import lifecycle, plans
+from strato.schema.network import lifecycle, plans, port_security
 
 
 class NetworkRecordsActivities(InTransaction):
@@ -41,6 +48,13 @@ class NetworkRecordsActivities(InTransaction):
     @activity.defn(name=NETWORK_DONE.name)
     async def network_done(self, inp: NetworkOpInput) -> NetworkResult:
         return await self._tx(lambda c: lifecycle.done(c, inp))
+
+    @activity.defn(name=NETWORK_SG_PLAN.name)
+    async def network_sg_plan(self, inp: SecurityGroupOpInput) -> PortsPlan:
+        async def plan(conn: Any) -> PortsPlan:
+            return PortsPlan(resecure=await port_security.group_plan(conn, inp.group_id))
+
+        return await self._tx(plan)
 
     def all(self) -> list[Callable[..., Any]]:
         return activities_of(self)

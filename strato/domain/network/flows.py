@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from strato.domain.network.payloads import NetworkOpInput, NetworkResult
+from strato.domain.network.payloads import NetworkOpInput, NetworkResult, SecurityGroupOpInput
 from strato.domain.steps import Flow
 
 # The network's router applied whole (after each change to its rules or addresses).
@@ -20,4 +20,8 @@ SHUTDOWN_NETWORK: Flow[NetworkOpInput, NetworkResult] = Flow(
 )
 DELETE_NETWORK: Flow[NetworkOpInput, NetworkResult] = Flow(
     "DeleteNetwork", NetworkOpInput, NetworkResult
+)
+# A security group's members' ports (and those of groups naming it) secured again, whole.
+APPLY_SECURITY_GROUP: Flow[SecurityGroupOpInput, int] = Flow(
+    "ApplySecurityGroup", SecurityGroupOpInput, int
 )

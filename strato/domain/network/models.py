@@ -135,3 +135,25 @@ class FirewallRule(Entity):
     @classmethod
     def _cidr_text(cls, value: Any) -> Any:
         return [str(v) for v in value] if isinstance(value, list) else value
+
+
+class SecurityGroup(Entity):
+    """An owner's security group (CloudStack's): its VMs' ports accept new connections
+    only as its ingress rules allow, and open them as its egress rules allow (any, while
+    it has none)."""
+
+    owner: str = ""
+    name: str
+    description: str = ""
+
+
+class SecurityGroupRule(Entity):
+    security_group_id: UUID
+    direction: str
+    protocol: str
+    start_port: int | None = None
+    end_port: int | None = None
+    cidr: str | None = None
+    remote_group_id: UUID | None = None
+
+    _addr = field_validator("cidr", mode="before")(_address_text)

@@ -56,6 +56,13 @@ class HostNetworks(BaseModel):
     networks: list[NetworkSpec] = []
 
 
+class HostPlug(BaseModel):
+    """Ports on ``host`` plugged again (their security groups changed: a plug converges)."""
+
+    host: str
+    plug: PlugInput
+
+
 class PortsPlan(BaseModel):
     """What a VM's NICs need on ``host``: its ports plugged (their networks implemented
     there), the routers of those networks applied, the other hosts' tunnels updated."""
@@ -67,6 +74,7 @@ class PortsPlan(BaseModel):
     peers: list[HostNetworks] = []
     destroy_routers: list[RouterJob] = []  # routers to remove first (a restart with cleanup)
     shutdown: list[HostNetworks] = []  # networks to remove from hosts
+    resecure: list[HostPlug] = []  # other ports whose security groups changed
 
     def empty(self) -> bool:
         return not (
@@ -77,6 +85,7 @@ class PortsPlan(BaseModel):
             or self.peers
             or self.destroy_routers
             or self.shutdown
+            or self.resecure
         )
 
 
@@ -95,6 +104,13 @@ class NetworkOpInput(BaseModel):
     operation_id: UUID | None = None
     mode: Literal["apply", "restart", "shutdown", "destroy"] = "apply"
     cleanup: bool = False
+
+
+class SecurityGroupOpInput(BaseModel):
+    """Its members' ports (and those of groups naming it) secured again, whole."""
+
+    group_id: UUID
+    operation_id: UUID | None = None
 
 
 class NetworkResult(BaseModel):

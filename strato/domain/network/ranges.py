@@ -49,3 +49,26 @@ def check_public_range(gateway: str, netmask: str, start: str, end: str) -> str:
     if int(last) - int(first) + 1 > MAX_RANGE:
         raise InvalidInput(f"end: at most {MAX_RANGE} addresses in one range", field="end")
     return str(net)
+
+
+def rule_ports(protocol: str, start: int | None, end: int | None) -> int | None:
+    """A rule's end port, checked: a tcp/udp rule names its ports (``end`` defaults to
+    ``start``, never before it); an icmp or ``all`` rule has none. ValueError says why."""
+    if protocol in ("tcp", "udp"):
+        if start is None:
+            raise ValueError(f"start_port: a {protocol} rule names its ports")
+        end = end or start
+        if end < start:
+            raise ValueError("end_port is before start_port")
+        return end
+    if start is not None or end is not None:
+        raise ValueError(f"start_port: a {protocol} rule has no ports")
+    return None
+
+
+def subnet(cidr: str, field: str = "cidr") -> str:
+    """``cidr`` as an IPv4 subnet (host bits zero). ValueError says why not."""
+    try:
+        return str(ipaddress.IPv4Network(cidr, strict=True))
+    except ValueError as err:
+        raise ValueError(f"{field}: {cidr!r} is not an IPv4 subnet ({err})") from err

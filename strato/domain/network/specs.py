@@ -25,15 +25,47 @@ class NetworkSpec(BaseModel):
     generation: int = 0
 
 
+class SecurityRule(BaseModel):
+    """One allowed flow of a port's security groups: new connections ``ingress`` to the
+    port from ``cidrs`` or ``egress`` from it to them (a rule naming another group is
+    given as its members' addresses)."""
+
+    direction: Literal["ingress", "egress"]
+    protocol: Literal["tcp", "udp", "icmp", "all"]
+    start: int | None = Field(default=None, ge=1, le=65535)
+    end: int | None = Field(default=None, ge=1, le=65535)
+    cidrs: list[str] = []
+
+    @model_validator(mode="after")
+    def _ports(self) -> SecurityRule:
+        if (self.start is None) != (self.end is None):
+            raise ValueError("a port range has a start and an end")
+        if self.start is not None and self.end is not None and self.end < self.start:
+            raise ValueError("end is before start")
+        self.cidrs = [str(ipaddress.IPv4Network(c, strict=False)) for c in self.cidrs]
+        return self
+
+
+class PortSecurity(BaseModel):
+    """A port's security groups, whole: only its own address leaves it, DHCP always
+    passes, new connections pass only as ``rules`` allow (egress: any while it has no
+    egress rule), replies to allowed ones always."""
+
+    ip_address: str
+    rules: list[SecurityRule] = []
+
+
 class PortSpec(BaseModel):
     """A port for a guest's NIC. ``kind``: a veth pair whose guest side is handed over
-    (a namespace guest), or a tap device a hypervisor opens (a VM)."""
+    (a namespace guest), or a tap device a hypervisor opens (a VM). ``security``: its
+    security groups (None: the port is open, a network without the service)."""
 
     network: str
     mac: str
     ip_address: str | None = None
     vm_name: str = ""
     kind: Literal["veth", "tap"] = "veth"
+    security: PortSecurity | None = None
 
 
 class PortInfo(BaseModel):

@@ -12,6 +12,7 @@ from strato.domain.network.payloads import (
     NetworkResult,
     PlugInput,
     PortsPlan,
+    SecurityGroupOpInput,
     UnplugInput,
     UnplugPortsInput,
     VmHostInput,
@@ -45,4 +46,7 @@ NETWORK_PLAN: Step[NetworkOpInput, PortsPlan] = Step(
 )
 NETWORK_DONE: Step[NetworkOpInput, NetworkResult] = Step(
     "records.network_done", NetworkOpInput, NetworkResult
+)
+NETWORK_SG_PLAN: Step[SecurityGroupOpInput, PortsPlan] = Step(
+    "records.network_sg_plan", SecurityGroupOpInput, PortsPlan
 )

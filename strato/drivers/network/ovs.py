@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from strato.domain.network.specs import NetworkSpec, PortInfo, PortSpec
+from strato.drivers.network import ovs_firewall
 from strato.drivers.network.base import (
     NetworkElement,
     NetworkError,
@@ -71,7 +72,12 @@ def _tag(spec: NetworkSpec) -> int:
 
 class OvsElement(NetworkElement):
     name = "ovs"
-    capabilities: ClassVar[Mapping[str, bool]] = {"switching": True, "vlan": True, "vxlan": True}
+    capabilities: ClassVar[Mapping[str, bool]] = {
+        "switching": True,
+        "vlan": True,
+        "vxlan": True,
+        "security_groups": True,
+    }
 
     def __init__(
         self,
@@ -87,12 +93,17 @@ class OvsElement(NetworkElement):
         self.netns = netns
         self._tags = asyncio.Lock()
 
-    async def run(self, *args: str, ok_codes: tuple[int, ...] = (0,)) -> str:
+    async def run(
+        self, *args: str, ok_codes: tuple[int, ...] = (0,), stdin: str | None = None
+    ) -> str:
         cmd = [*(["ip", "netns", "exec", self.netns] if self.netns else []), *args]
         proc = await asyncio.create_subprocess_exec(
-            *cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+            *cmd,
+            stdin=asyncio.subprocess.PIPE if stdin is not None else None,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
         )
-        out, err = await proc.communicate()
+        out, err = await proc.communicate(stdin.encode() if stdin is not None else None)
         if proc.returncode not in ok_codes:
             raise NetworkError(f"{' '.join(args[:3])}: {err.decode(errors='replace').strip()}")
         return out.decode()
@@ -253,7 +264,37 @@ class OvsElement(NetworkElement):
         await self.vsctl(
             "--may-exist", "add-port", self.bridge, host, "--", "set", "Port", host, *settings
         )
+        if port.security is not None:
+            await self.secure(port, host, tag)
         return PortInfo(network=port.network, mac=port.mac, device=guest)
+
+    def _mgmt(self) -> str:
+        """The bridge's OpenFlow socket, beside the database's."""
+        rundir = self.db.removeprefix("unix:").rsplit("/", 1)[0]
+        return f"unix:{rundir}/{self.bridge}.mgmt"
+
+    async def secure(self, port: PortSpec, name: str, zone: int) -> None:
+        """The port's security groups as OpenFlow rules (:mod:`ovs_firewall`), replaced
+        whole in one bundle; none: its rules removed (the port is open)."""
+        flows: list[str] = []
+        if port.security is not None:
+            ofport = 0
+            for _ in range(50):
+                out = await self.vsctl("get", "Interface", name, "ofport")
+                ofport = int(out.strip() or 0)
+                if ofport > 0:
+                    break
+                await asyncio.sleep(0.05)
+            if ofport <= 0:
+                raise NetworkError(f"port {name} has no OpenFlow port number")
+            flows = [
+                *ovs_firewall.base_flows(),
+                *ovs_firewall.port_flows(ofport, port.mac, zone, port.security),
+            ]
+        await self.run(
+            "ovs-ofctl", "-O", "OpenFlow14", "--bundle", "add-flows", self._mgmt(), "-",
+            stdin=ovs_firewall.bundle(port.mac, flows),
+        )  # fmt: skip
 
     async def _tap(self, name: str) -> None:
         """A persistent tap a hypervisor opens by name (libvirt ``type='ethernet'``)."""
@@ -284,6 +325,11 @@ class OvsElement(NetworkElement):
             await self.run("ip", "link", "set", host, "up")
 
     async def unplug(self, network: str, mac: str) -> None:
+        if await self._bridge_exists():
+            await self.run(
+                "ovs-ofctl", "-O", "OpenFlow14", "--bundle", "add-flows", self._mgmt(), "-",
+                stdin=ovs_firewall.bundle(mac, []),
+            )  # fmt: skip
         for name in (port_names(mac)[0], tap_name(mac)):
             await self.vsctl("--if-exists", "del-port", self.bridge, name)
             await self.run("ip", "link", "del", name, ok_codes=(0, 1))

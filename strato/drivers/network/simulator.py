@@ -5,20 +5,32 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import ClassVar
 
-from strato.domain.network.specs import NetworkSpec, PortInfo, PortSpec, RouterInfo, RouterSpec
+from strato.domain.network.specs import (
+    NetworkSpec,
+    PortInfo,
+    PortSecurity,
+    PortSpec,
+    RouterInfo,
+    RouterSpec,
+)
 from strato.drivers.faults import FaultPlan
 from strato.drivers.network.base import NetworkElement, NetworkMissing, Router
 
 
 class SimulatorNetworkElement(NetworkElement):
     name = "simulator"
-    capabilities: ClassVar[Mapping[str, bool]] = {"switching": True, "vlan": True}
+    capabilities: ClassVar[Mapping[str, bool]] = {
+        "switching": True,
+        "vlan": True,
+        "security_groups": True,
+    }
 
     def __init__(self, host_name: str, *, faults: FaultPlan | None = None) -> None:
         self.host_name = host_name
         self.faults = faults or FaultPlan()
         self.networks: dict[str, NetworkSpec] = {}
         self.ports: dict[str, dict[str, PortInfo]] = {}
+        self.security: dict[str, PortSecurity | None] = {}  # by MAC
 
     async def implement_network(self, spec: NetworkSpec) -> None:
         await self.faults.call("implement_network", self.host_name)
@@ -44,6 +56,7 @@ class SimulatorNetworkElement(NetworkElement):
         if port.network not in self.networks:
             raise NetworkMissing(f"network {port.network} is not implemented on {self.host_name}")
         ports = self.ports[port.network]
+        self.security[port.mac] = port.security
         if port.mac not in ports:
             ports[port.mac] = PortInfo(
                 network=port.network, mac=port.mac, device=f"sim{len(ports)}"
@@ -53,6 +66,7 @@ class SimulatorNetworkElement(NetworkElement):
     async def unplug(self, network: str, mac: str) -> None:
         await self.faults.call("unplug", self.host_name)
         self.ports.get(network, {}).pop(mac, None)
+        self.security.pop(mac, None)
 
     async def list_ports(self, network: str) -> list[PortInfo]:
         return list(self.ports.get(network, {}).values())

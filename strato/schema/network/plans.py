@@ -33,7 +33,7 @@ from strato.domain.network.specs import (
     StaticNat,
 )
 from strato.schema import events
-from strato.schema.network import physical, public_ips
+from strato.schema.network import physical, port_security, public_ips, security_groups
 
 ROUTED = {"Dhcp", "Dns", "SourceNat", "StaticNat", "PortForwarding", "Firewall", "UserData"}
 DEFAULT_SERVICES = {
@@ -327,16 +327,20 @@ async def vm_joins(conn: Any, vm_id: UUID, host_id: UUID, op: UUID | None) -> Po
         )
         specs = await network_specs(conn, net)
         plan.plug.networks.append(specs.get(host) or spec_of(net, []))
-        plan.plug.ports.extend(
-            PortSpec(
-                network=net["name_key"],
-                mac=r["mac"],
-                ip_address=r["ip"],
-                vm_name=vm_name,
-                kind=kind,
+        secured = port_security.SERVICE in net["services"]
+        for r in nics:
+            plan.plug.ports.append(
+                PortSpec(
+                    network=net["name_key"],
+                    mac=r["mac"],
+                    ip_address=r["ip"],
+                    vm_name=vm_name,
+                    kind=kind,
+                    security=await security_groups.port_security(conn, vm_id, r["ip"])
+                    if secured and r["ip"]
+                    else None,
+                )
             )
-            for r in nics
-        )
         router = await router_spec(conn, net)
         if router is not None:
             plan.routers.append(router)
@@ -346,7 +350,21 @@ async def vm_joins(conn: Any, vm_id: UUID, host_id: UUID, op: UUID | None) -> Po
                 for h, s in specs.items()
                 if h != host and (router is None or h != router.host)
             )
+    await _resecure_others(conn, plan, vm_id)
     return plan
+
+
+async def _resecure_others(
+    conn: Any, plan: PortsPlan, vm_id: UUID, *, leaving: bool = False
+) -> None:
+    """Rules naming the VM's groups allow its addresses: their members' ports again
+    (``leaving``: the VM leaves its groups first, its addresses with it)."""
+    groups = await security_groups.groups_of(conn, vm_id)
+    if leaving:
+        await security_groups.leave(conn, vm_id)
+    if groups:
+        affected = await security_groups.affected_vms(conn, groups)
+        plan.resecure.extend(await port_security.secured_ports(conn, affected, exclude=vm_id))
 
 
 async def vm_leaves(
@@ -391,4 +409,6 @@ async def vm_leaves(
             router = await router_spec(conn, net, leaving_vm=vm_id)
             if router is not None:
                 plan.routers.append(router)
+    if expunging:
+        await _resecure_others(conn, plan, vm_id, leaving=True)
     return plan

@@ -90,6 +90,7 @@ async def converge(plan: PortsPlan, *, best_effort: bool = False) -> list[str]:
     await _all(
         [on_agent(APPLY_ROUTER, j.host, j.spec, best_effort=be) for j in plan.routers], notes
     )
+    await _all([on_agent(PLUG_PORTS, p.host, p.plug, best_effort=be) for p in plan.resecure], notes)
     await _all(
         [
             on_agent(SHUTDOWN_NETWORK, s.host, n.name, best_effort=be)

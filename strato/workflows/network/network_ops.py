@@ -15,8 +15,12 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from strato.domain.network import flows
-    from strato.domain.network.payloads import NetworkOpInput, NetworkResult
-    from strato.domain.network.steps import NETWORK_DONE, NETWORK_PLAN
+    from strato.domain.network.payloads import (
+        NetworkOpInput,
+        NetworkResult,
+        SecurityGroupOpInput,
+    )
+    from strato.domain.network.steps import NETWORK_DONE, NETWORK_PLAN, NETWORK_SG_PLAN
     from strato.domain.progress import StepProgress
     from strato.workflows.common import calls
     from strato.workflows.common.policies import LOCAL_RETRY, LOCAL_TIMEOUT
@@ -76,3 +80,26 @@ class DeleteNetworkWorkflow(_NetworkOp):
     @workflow.run
     async def run(self, inp: NetworkOpInput) -> NetworkResult:
         return await self._run(inp.model_copy(update={"mode": "destroy"}))
+
+
+@workflow.defn(name=flows.APPLY_SECURITY_GROUP.name)
+class ApplySecurityGroupWorkflow:
+    """The group's rules, as they are now, on every port they concern (a port plugged
+    again converges, its security included). Returns how many ports."""
+
+    def __init__(self) -> None:
+        self.steps = Steps("plan", "hosts")
+
+    @workflow.query(name="progress")
+    def progress(self) -> StepProgress:
+        return self.steps.current
+
+    @workflow.run
+    async def run(self, inp: SecurityGroupOpInput) -> int:
+        self.steps.enter("plan")
+        plan = await calls.local(NETWORK_SG_PLAN, inp, timeout=LOCAL_TIMEOUT, retry=LOCAL_RETRY)
+        ports = sum(len(h.plug.ports) for h in plan.resecure)
+        self.steps.enter("hosts", ", ".join(h.host for h in plan.resecure))
+        await converge(plan)
+        self.steps.finish(f"{ports} port(s)")
+        return ports
