@@ -7,12 +7,13 @@ starts the workflow. Every front door calls these; none writes an operation itse
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID, uuid4
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints, field_validator
 
 from strato.commands.auth import Action
 from strato.commands.context import CommandContext, Intake
@@ -42,6 +43,15 @@ from strato.settings import Settings
 GiB = 1 << 30
 
 
+SshKey = Annotated[
+    str,
+    StringConstraints(
+        max_length=8192,
+        pattern=r"^(ssh-(rsa|ed25519|dss)|ecdsa-sha2-nistp\d+) [A-Za-z0-9+/=]+( .*)?$",
+    ),
+]
+
+
 class VmDeploy(Request):
     name: Name
     display_name: Text = ""
@@ -57,6 +67,23 @@ class VmDeploy(Request):
     network_ids: list[UUID] = Field(default_factory=list, max_length=8)
     # On a network with security groups: its groups (none: the owner's default group).
     security_group_ids: list[UUID] = Field(default_factory=list, max_length=16)
+    # What its network's metadata service tells its guest: user data (base64, at most
+    # 32 KiB decoded) and SSH public keys.
+    user_data: str | None = Field(default=None, max_length=43692)
+    ssh_public_keys: list[SshKey] = Field(default_factory=list, max_length=8)
+
+    @field_validator("user_data")
+    @classmethod
+    def _base64(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            decoded = base64.b64decode(value, validate=True)
+        except ValueError as err:
+            raise ValueError(f"user_data is not base64 ({err})") from err
+        if len(decoded) > 32 * 1024:
+            raise ValueError(f"user_data is {len(decoded)} bytes decoded; at most 32768")
+        return value
 
 
 class VmStop(Request):
@@ -166,6 +193,7 @@ async def deploy_vm(ctx: CommandContext, body: VmDeploy, idempotency_key: str | 
         await _deployable(conn, tpl, body)
         vm_id, op_id, vol_id = uuid4(), uuid4(), uuid4()
         row = vm_row(vm_id, body.name, body.display_name, body.zone_id, off, tpl.id, body.owner)
+        row |= {"user_data": body.user_data, "ssh_keys": body.ssh_public_keys}
         vm = await repository.insert(conn, VMS, row, operation_id=op_id)
         size = (body.root_disk_size_gb or 0) * GiB or tpl.size_bytes or 8 * GiB
         await repository.insert(

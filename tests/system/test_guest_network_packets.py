@@ -14,6 +14,7 @@ neither of them.
 from __future__ import annotations
 
 import asyncio
+import base64
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -102,7 +103,14 @@ async def test_guests_on_an_isolated_network_through_strato(
 ) -> None:
     api, fab, netlab = lab.api, lab.fab, lab.netlab
     net_id = fab["network"]["id"]
-    web_vm = await running_on(api, fab, net_id)
+    key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG0test web@strato"
+    web_vm = await running_on(
+        api,
+        fab,
+        net_id,
+        user_data=base64.b64encode(b"#cloud-config\nhostname: web\n").decode(),
+        ssh_public_keys=[key],
+    )
     db_vm = await running_on(api, fab, net_id)
     (web_mac, web_ip), (db_mac, db_ip) = [await _mac_of(db, v["id"]) for v in (web_vm, db_vm)]
     web, dbg = lab.guest_of(web_vm, web_mac, "w"), lab.guest_of(db_vm, db_mac, "d")
@@ -115,6 +123,16 @@ async def test_guests_on_an_isolated_network_through_strato(
     got = sh("getent", "hosts", db_vm["name"], netns=web).stdout.split()
     assert got and got[0] == db_ip, got
     assert netlab.reaches(web, db_ip) and netlab.reaches(dbg, web_vm["name"])
+
+    # The metadata service: each guest is told about itself only.
+    meta = "http://169.254.169.254/latest"
+    assert _get(web, f"{meta}/meta-data/instance-id") == web_vm["id"]
+    assert _get(dbg, f"{meta}/meta-data/instance-id") == db_vm["id"]
+    assert _get(web, f"{meta}/user-data") == "#cloud-config\nhostname: web"
+    assert _get(dbg, f"{meta}/user-data") is None  # it has none (404)
+    assert _get(web, f"{meta}/meta-data/public-keys/0/openssh-key") == key
+    assert _get(web, f"{meta}/meta-data/local-ipv4") == web_ip
+    assert _get(web, "http://10.77.0.1/latest/meta-data/local-hostname") == web_vm["name"]
 
     # Out through source NAT: the external side sees the network's source-NAT address.
     ext = lab.ext  # type: ignore[attr-defined]
@@ -166,6 +184,12 @@ async def test_guests_on_an_isolated_network_through_strato(
     far = lab.guest_of(far_vm, far_mac, "f")
     assert netlab.dhcp(far, tmp_path) == far_ip
     assert not netlab.reaches(far, web_ip, timeout=3) and not netlab.reaches(far, db_ip, 1)
+
+
+def _get(ns: str, url: str) -> str | None:
+    """What ``url`` answers in ``ns`` (None: an error status or no answer)."""
+    got = sh("timeout", "5", "busybox", "wget", "-q", "-O", "-", url, netns=ns, check=False)
+    return got.stdout.strip() if got.returncode == 0 else None
 
 
 async def _applied(api: httpx.AsyncClient, r: httpx.Response) -> None:

@@ -77,9 +77,9 @@ async def isolated(api: httpx.AsyncClient, fab: dict[str, Any], cidr: str) -> di
 
 
 async def running_on(
-    api: httpx.AsyncClient, fab: dict[str, Any], network_id: str
+    api: httpx.AsyncClient, fab: dict[str, Any], network_id: str, **extra: Any
 ) -> dict[str, Any]:
-    accepted = await deploy(api, fab, network_ids=[network_id])
+    accepted = await deploy(api, fab, network_ids=[network_id], **extra)
     op = await wait_operation(api, accepted["operation"]["id"])
     assert op["state"] == "succeeded", op
     vm: dict[str, Any] = await ok(await api.get(f"/vms/{accepted['resource']['id']}"))
@@ -110,7 +110,7 @@ async def test_a_network_lives_from_first_vm_to_delete(
     net_id = fab["network"]["id"]
     assert fab["network"]["state"] == "Allocated"
 
-    vm = await running_on(api, fab, net_id)
+    vm = await running_on(api, fab, net_id, user_data="aGVsbG8=")
     host = next(h["name"] for h in fab["hosts"] if h["id"] == vm["host_id"])
     net = await ok(await api.get(f"/networks/{net_id}"))
     assert net["state"] == "Implemented" and 300 <= int(net["segment"]) <= 309
@@ -127,6 +127,8 @@ async def test_a_network_lives_from_first_vm_to_delete(
     router = _router(platform, host, net_id)
     assert [(h.mac, h.ip) for h in router.hosts] == [(nic["mac"], nic["ip"])]
     assert router.public.address == "198.51.100.10/24" and router.address == "10.77.0.1"
+    assert [(m.ip, m.instance_id) for m in router.metadata] == [(nic["ip"], vm["id"])]
+    assert platform.fleet.routers[host].user_data[net_id] == {nic["ip"]: "aGVsbG8="}
 
     # A rule: recorded, then applied to the router by its own operation.
     ip = await ok(

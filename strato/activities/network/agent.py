@@ -12,7 +12,14 @@ from temporalio import activity
 from strato.activities.beat import beating
 from strato.activities.collect import activities_of
 from strato.domain.network.payloads import PlugInput, UnplugInput, UnplugPortsInput
-from strato.domain.network.specs import NetworkSpec, PortInfo, PortSpec, RouterInfo, RouterSpec
+from strato.domain.network.specs import (
+    NetworkSpec,
+    PortInfo,
+    PortSpec,
+    RouterInfo,
+    RouterSpec,
+    UserData,
+)
 from strato.domain.network.steps import (
     APPLY_ROUTER,
     DESTROY_ROUTER,
@@ -21,6 +28,7 @@ from strato.domain.network.steps import (
     LIST_PORTS,
     PLUG_PORT,
     PLUG_PORTS,
+    PUT_USER_DATA,
     ROUTER_STATUS,
     SHUTDOWN_NETWORK,
     UNPLUG_PORT,
@@ -80,6 +88,10 @@ class NetworkActivities:
             await beating(self.element.implement_network(spec.net))
             spec = spec.model_copy(update={"tag": await self.element.tag_of(spec.net.name)})
         return await beating(self.router.apply(spec))
+
+    @activity.defn(name=PUT_USER_DATA.name)
+    async def put_user_data(self, data: UserData) -> None:
+        await beating(self.router.put_user_data(data))
 
     @activity.defn(name=DESTROY_ROUTER.name)
     async def destroy_router(self, network: str) -> None:

@@ -12,7 +12,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
-from strato.domain.network.specs import NetworkSpec, PortSpec, RouterSpec
+from strato.domain.network.specs import NetworkSpec, PortSpec, RouterSpec, UserData
 
 
 class NicInfo(BaseModel):
@@ -56,6 +56,11 @@ class HostNetworks(BaseModel):
     networks: list[NetworkSpec] = []
 
 
+class UserDataJob(BaseModel):
+    host: str
+    data: UserData
+
+
 class HostPlug(BaseModel):
     """Ports on ``host`` plugged again (their security groups changed: a plug converges)."""
 
@@ -75,6 +80,7 @@ class PortsPlan(BaseModel):
     destroy_routers: list[RouterJob] = []  # routers to remove first (a restart with cleanup)
     shutdown: list[HostNetworks] = []  # networks to remove from hosts
     resecure: list[HostPlug] = []  # other ports whose security groups changed
+    user_data: list[UserDataJob] = []  # for routers' metadata services, after the routers
 
     def empty(self) -> bool:
         return not (
@@ -86,6 +92,7 @@ class PortsPlan(BaseModel):
             or self.destroy_routers
             or self.shutdown
             or self.resecure
+            or self.user_data
         )
 
 

@@ -162,6 +162,26 @@ class FirewallRule(BaseModel):
         return self
 
 
+class GuestMetadata(BaseModel):
+    """What the router's metadata service tells the guest at ``ip`` about itself."""
+
+    ip: Ip
+    instance_id: str
+    hostname: Hostname
+    public_ip: Ip | None = None
+    zone: str = ""
+    public_keys: list[str] = []
+
+
+class UserData(BaseModel):
+    """Guests' user data (base64, by address) for a network's router; ``whole``: the
+    router keeps none but these."""
+
+    network: str
+    entries: dict[str, str] = {}
+    whole: bool = False
+
+
 class RouterSpec(BaseModel):
     """A guest network's virtual router, whole: applied as it is (never as a delta)."""
 
@@ -181,6 +201,9 @@ class RouterSpec(BaseModel):
     # router with the network's tag there (a VXLAN network's tag is the host's own).
     net: NetworkSpec | None = None
     generation: int = 0  # as NetworkSpec.generation: an older spec arriving late is ignored
+    # Its metadata service (169.254.169.254 and its own address, port 80): each guest's
+    # (none: no service). User data comes apart (:class:`UserData`): it may be large.
+    metadata: list[GuestMetadata] = []
 
 
 class RouterInfo(BaseModel):

@@ -17,7 +17,14 @@ from strato.domain.network.payloads import (
     UnplugPortsInput,
     VmHostInput,
 )
-from strato.domain.network.specs import NetworkSpec, PortInfo, PortSpec, RouterInfo, RouterSpec
+from strato.domain.network.specs import (
+    NetworkSpec,
+    PortInfo,
+    PortSpec,
+    RouterInfo,
+    RouterSpec,
+    UserData,
+)
 from strato.domain.steps import Step
 
 IMPLEMENT_NETWORK: Step[NetworkSpec, None] = Step("network.implement", NetworkSpec, None)
@@ -32,6 +39,7 @@ UNPLUG_PORTS: Step[UnplugPortsInput, None] = Step("network.unplug_all", UnplugPo
 LIST_PORTS: Step[str, list[PortInfo]] = Step("network.list_ports", str, list[PortInfo])
 APPLY_ROUTER: Step[RouterSpec, RouterInfo] = Step("network.apply_router", RouterSpec, RouterInfo)
 DESTROY_ROUTER: Step[str, None] = Step("network.destroy_router", str, None)
+PUT_USER_DATA: Step[UserData, None] = Step("network.put_user_data", UserData, None)
 ROUTER_STATUS: Step[str, RouterInfo | None] = Step("network.router_status", str, RouterInfo | None)
 
 # Local steps (orchestrator).

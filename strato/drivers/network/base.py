@@ -15,7 +15,14 @@ import abc
 from collections.abc import Mapping
 from typing import ClassVar
 
-from strato.domain.network.specs import NetworkSpec, PortInfo, PortSpec, RouterInfo, RouterSpec
+from strato.domain.network.specs import (
+    NetworkSpec,
+    PortInfo,
+    PortSpec,
+    RouterInfo,
+    RouterSpec,
+    UserData,
+)
 
 # What an element can provide for the networks it implements.
 CAPABILITIES = (
@@ -89,6 +96,11 @@ class Router(abc.ABC):
     async def apply(self, spec: RouterSpec) -> RouterInfo:
         """Post-condition: the router is exactly ``spec`` (unless a newer one was applied).
         Idempotent."""
+
+    @abc.abstractmethod
+    async def put_user_data(self, data: UserData) -> None:
+        """Post-condition: the metadata service serves each entry's user data to its
+        guest (``whole``: no other guest's). Idempotent."""
 
     @abc.abstractmethod
     async def destroy(self, network: str) -> None:

@@ -12,6 +12,7 @@ from strato.domain.network.specs import (
     PortSpec,
     RouterInfo,
     RouterSpec,
+    UserData,
 )
 from strato.drivers.faults import FaultPlan
 from strato.drivers.network.base import NetworkElement, NetworkMissing, Router
@@ -81,6 +82,7 @@ class SimulatorRouter(Router):
         self.host_name = host_name
         self.faults = faults or FaultPlan()
         self.routers: dict[str, RouterSpec] = {}
+        self.user_data: dict[str, dict[str, str]] = {}  # network -> address -> base64
 
     def _info(self, spec: RouterSpec, *, skipped: bool = False) -> RouterInfo:
         return RouterInfo(
@@ -100,9 +102,15 @@ class SimulatorRouter(Router):
         self.routers[spec.network] = spec
         return self._info(spec)
 
+    async def put_user_data(self, data: UserData) -> None:
+        await self.faults.call("put_user_data", self.host_name)
+        have = {} if data.whole else self.user_data.get(data.network, {})
+        self.user_data[data.network] = {**have, **data.entries}
+
     async def destroy(self, network: str) -> None:
         await self.faults.call("destroy_router", self.host_name)
         self.routers.pop(network, None)
+        self.user_data.pop(network, None)
 
     async def status(self, network: str) -> RouterInfo | None:
         spec = self.routers.get(network)

@@ -14,38 +14,49 @@ first: deleting a namespace does not kill what runs in it).
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import hashlib
 import ipaddress
+import json
 import os
 import shutil
 import signal
+import sys
 from pathlib import Path
 
-from strato.domain.network.specs import RouterInfo, RouterSpec
+from strato.domain.network.specs import RouterInfo, RouterSpec, UserData
 from strato.drivers.network import nft
 from strato.drivers.network.base import NetworkError, Router
 from strato.drivers.network.ovs import OvsElement
+
+METADATA_IP = "169.254.169.254"
 
 
 def _short(network: str) -> str:
     return hashlib.sha1(network.encode()).hexdigest()[:8]
 
 
-def _alive(pidfile: Path) -> int | None:
-    """The pid in ``pidfile`` if that process runs and is the dnsmasq that wrote it (after
-    a reboot the number may be any other process's; a zombie does not run)."""
+def _alive(pidfile: Path, program: str = "dnsmasq") -> int | None:
+    """The pid in ``pidfile`` if that process runs and is the ``program`` that wrote it
+    (after a reboot the number may be any other process's; a zombie does not run):
+    dnsmasq named with the pid file, or the metadata service with its directory."""
     try:
         pid = int(pidfile.read_text().strip())
         stat = Path(f"/proc/{pid}/stat").read_text()
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except (OSError, ValueError):
         return None
-    ours = (
-        bool(cmdline)
-        and cmdline[0].endswith(b"dnsmasq")
-        and (f"--pid-file={pidfile}".encode() in cmdline)
-    )
+    if program == "dnsmasq":
+        ours = (
+            bool(cmdline)
+            and cmdline[0].endswith(b"dnsmasq")
+            and (f"--pid-file={pidfile}".encode() in cmdline)
+        )
+    else:  # ip netns exec execs the server in place: its pid is the server's
+        ours = b"strato.drivers.network.metadata" in cmdline and (
+            str(pidfile.parent).encode() in cmdline
+        )
     return pid if ours and stat.split(")")[-1].split()[0] != "Z" else None
 
 
@@ -125,7 +136,10 @@ class VirtualRouter(Router):
         await self._ns(ns, "ip", "link", "set", "lo", "up")
         await self.ovs.ensure_bridge()
         await self._link(ns, f"rg{h}", f"ig{h}", spec.tag, "guest", spec.network)
-        await self._addresses(ns, f"ig{h}", [f"{spec.address}/{net.prefixlen}"])
+        guest_side = [f"{spec.address}/{net.prefixlen}"]
+        if spec.metadata:
+            guest_side.append(f"{METADATA_IP}/32")
+        await self._addresses(ns, f"ig{h}", guest_side)
         if spec.public is not None:
             await self._link(ns, f"rp{h}", f"ip{h}", spec.public.tag, "public", spec.network)
             prefix = spec.public.address.split("/")[1]
@@ -139,6 +153,7 @@ class VirtualRouter(Router):
             await self._sh("ip", "link", "del", f"rp{h}", ok_codes=(0, 1))
         await self._nat(ns, spec, f"ip{h}")
         pid = await self._dnsmasq(ns, spec, f"ig{h}", net)
+        await self._metadata(ns, spec)
         return RouterInfo(
             network=spec.network,
             namespace=ns,
@@ -220,6 +235,83 @@ class VirtualRouter(Router):
             await asyncio.sleep(0.05)
         raise NetworkError(f"dnsmasq of network {spec.network} did not start (see {d})")
 
+    async def _metadata(self, ns: str, spec: RouterSpec) -> None:
+        """The metadata service: its guests' file rewritten whole (the server reads it
+        on each request), the server started if it does not run; stopped when the
+        network has none."""
+        d = self._dir(spec.network)
+        if not spec.metadata:
+            await self._stop(d / "metadata.pid", "metadata")
+            return
+        table = {
+            g.ip: {
+                "instance-id": g.instance_id,
+                "vm-id": g.instance_id,
+                "local-hostname": g.hostname,
+                "hostname": g.hostname,
+                "local-ipv4": g.ip,
+                "public-ipv4": g.public_ip,
+                "availability-zone": g.zone,
+                "public-keys": g.public_keys,
+            }
+            for g in spec.metadata
+        }
+        tmp = d / ".metadata.json.tmp"
+        tmp.write_text(json.dumps(table))
+        os.replace(tmp, d / "metadata.json")
+        keep = set(table)
+        for stale in (d / "userdata").glob("*") if (d / "userdata").exists() else []:
+            if stale.name not in keep:
+                stale.unlink(missing_ok=True)
+        if _alive(d / "metadata.pid", "metadata") is not None:
+            return
+        (d / "metadata.ready").unlink(missing_ok=True)
+        # Its errors (a failed start) go to its log in the router's directory.
+        log = os.open(d / "metadata.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        proc = await asyncio.create_subprocess_exec(
+            "ip", "netns", "exec", ns, sys.executable, "-m", "strato.drivers.network.metadata",
+            str(d), spec.address, METADATA_IP,
+            stdout=asyncio.subprocess.DEVNULL, stderr=log,
+            start_new_session=True,
+        )  # fmt: skip
+        os.close(log)
+        (d / "metadata.pid").write_text(str(proc.pid))
+        for _ in range(100):
+            if (d / "metadata.ready").exists():
+                return
+            if proc.returncode is not None:
+                break
+            await asyncio.sleep(0.05)
+        tail = (d / "metadata.log").read_text(errors="replace")[-400:]
+        raise NetworkError(
+            f"the metadata service of {spec.network} did not start (exit {proc.returncode}): {tail}"
+        )
+
+    async def put_user_data(self, data: UserData) -> None:
+        """Guests' user data as the metadata service serves it (decoded); ``whole``:
+        any other guest's removed."""
+        d = self._dir(data.network) / "userdata"
+        d.mkdir(parents=True, exist_ok=True)
+        for ip, encoded in data.entries.items():
+            ipaddress.IPv4Address(ip)  # a file name: an address, never a path
+            tmp = d / f".{ip}.tmp"
+            tmp.write_bytes(base64.b64decode(encoded))
+            os.replace(tmp, d / ip)
+        if data.whole:
+            for stale in d.iterdir():
+                if stale.name not in data.entries:
+                    stale.unlink(missing_ok=True)
+
+    async def _stop(self, pidfile: Path, program: str) -> None:
+        pid = _alive(pidfile, program)
+        if pid is None:
+            return
+        os.kill(pid, signal.SIGTERM)
+        for _ in range(100):
+            if _alive(pidfile, program) is None:
+                return
+            await asyncio.sleep(0.05)
+
     async def _stop_dnsmasq(self, d: Path) -> None:
         pid = _alive(d / "dnsmasq.pid")
         if pid is None:
@@ -235,6 +327,7 @@ class VirtualRouter(Router):
         Missing is fine."""
         ns, h, d = self.namespace(network), _short(network), self._dir(network)
         await self._stop_dnsmasq(d)
+        await self._stop(d / "metadata.pid", "metadata")
         for outer in (f"rg{h}", f"rp{h}"):
             with contextlib.suppress(NetworkError):
                 await self.ovs.vsctl("--if-exists", "del-port", self.ovs.bridge, outer)

@@ -14,9 +14,11 @@ from strato.domain.network.payloads import (
     NetworkOpInput,
     NetworkResult,
     PortsPlan,
+    UserDataJob,
 )
 from strato.schema import events
 from strato.schema.network import physical
+from strato.schema.network.guest_data import user_data
 from strato.schema.network.plans import (
     bump,
     has_router,
@@ -85,6 +87,8 @@ async def plan(conn: Any, inp: NetworkOpInput) -> PortsPlan:
     if inp.mode == "restart":
         if inp.cleanup and job is not None:
             out.destroy_routers.append(job)
+        if job is not None and job.spec.metadata:
+            out.user_data.append(UserDataJob(host=job.host, data=await user_data(conn, net)))
         out.peers.extend(
             HostNetworks(host=h, networks=[s]) for h, s in (await network_specs(conn, net)).items()
         )

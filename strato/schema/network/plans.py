@@ -21,10 +21,12 @@ from strato.domain.network.payloads import (
     PortsPlan,
     RouterJob,
     UnplugInput,
+    UserDataJob,
 )
 from strato.domain.network.specs import (
     DhcpHost,
     FirewallRule,
+    GuestMetadata,
     NetworkSpec,
     PortForward,
     PortSpec,
@@ -34,11 +36,14 @@ from strato.domain.network.specs import (
 )
 from strato.schema import events
 from strato.schema.network import physical, port_security, public_ips, security_groups
+from strato.schema.network.guest_data import user_data
 
+USER_DATA = "UserData"
 ROUTED = {"Dhcp", "Dns", "SourceNat", "StaticNat", "PortForwarding", "Firewall", "UserData"}
+# A network without an offering has its guest type's default offering's services.
 DEFAULT_SERVICES = {
-    "isolated": ["Dhcp", "Dns", "SourceNat", "StaticNat", "PortForwarding", "Firewall"],
-    "shared": ["Dhcp", "Dns"],
+    "isolated": ["Dhcp", "Dns", "SourceNat", "StaticNat", "PortForwarding", "Firewall", "UserData"],
+    "shared": ["Dhcp", "Dns", "UserData"],
 }
 
 
@@ -139,7 +144,11 @@ async def router_spec(
     if host is None:
         return None
     leases = await conn.fetch(
-        """SELECT n.mac, host(n.ip_address) AS ip, v.name FROM nics n JOIN vms v ON v.id = n.vm_id
+        """SELECT n.mac, host(n.ip_address) AS ip, v.name, v.id AS vm_id, v.ssh_keys,
+                  z.name AS zone,
+                  (SELECT host(p.address) FROM public_ips p
+                   WHERE p.static_nat_vm_id = v.id AND p.network_id = n.network_id) AS public_ip
+           FROM nics n JOIN vms v ON v.id = n.vm_id JOIN zones z ON z.id = v.zone_id
            WHERE n.network_id = $1 AND n.ip_address IS NOT NULL
              AND ($2::uuid IS NULL OR n.vm_id <> $2) ORDER BY n.ip_address""",
         net["id"],
@@ -147,17 +156,24 @@ async def router_spec(
     )
     seen: set[str] = set()
     hosts = []
+    metadata: list[GuestMetadata] = []
     for r in leases:
         label = hostname(r["name"])
         # Two VMs with one name: the later one answers by address only.
-        hosts.append(
-            DhcpHost(
-                mac=r["mac"],
-                ip=r["ip"],
-                hostname=label if label not in seen else f"{label}-{r['ip'].replace('.', '-')}",
-            )
-        )
+        name = label if label not in seen else f"{label}-{r['ip'].replace('.', '-')}"
+        hosts.append(DhcpHost(mac=r["mac"], ip=r["ip"], hostname=name))
         seen.add(label)
+        if USER_DATA in net["services"]:
+            metadata.append(
+                GuestMetadata(
+                    ip=r["ip"],
+                    instance_id=str(r["vm_id"]),
+                    hostname=name,
+                    public_ip=r["public_ip"],
+                    zone=r["zone"],
+                    public_keys=list(r["ssh_keys"]),
+                )
+            )
     public, extra = await _public_side(conn, net)
     specs = await network_specs(conn, net)
     spec = RouterSpec(
@@ -196,6 +212,7 @@ async def router_spec(
         ],
         net=specs.get(host[0]) or spec_of(net, []),
         generation=net["generation"],
+        metadata=metadata,
     )
     return RouterJob(host=host[0], spec=spec)
 
@@ -344,6 +361,10 @@ async def vm_joins(conn: Any, vm_id: UUID, host_id: UUID, op: UUID | None) -> Po
         router = await router_spec(conn, net)
         if router is not None:
             plan.routers.append(router)
+            if router.spec.metadata:
+                data = await user_data(conn, net, vm_id)
+                if data.entries:
+                    plan.user_data.append(UserDataJob(host=router.host, data=data))
         if net["isolation"] == "VXLAN" and host_id not in before:
             plan.peers.extend(
                 HostNetworks(host=h, networks=[s])
