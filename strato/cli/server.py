@@ -49,6 +49,12 @@ def add_commands(sub: Any) -> None:
         help="network: the host's OVS database (none answering: a private OVS is started)",
     )
     agent.add_argument("--ovs-bridge", default="br-strato", help="network: the integration bridge")
+    agent.add_argument(
+        "--ovs-netns", default=None, help="network: the namespace the switch runs in (if any)"
+    )
+    agent.add_argument(
+        "--name-prefix", default="strato", help="network: prefix of router namespaces"
+    )
     service = sub.add_parser(
         "service",
         help="run a platform service process",
@@ -127,7 +133,15 @@ def run_process(args: argparse.Namespace) -> int:
             print("error: strato agent network needs --host", file=sys.stderr)
             return 2
         state = Path(args.state_dir).parent / "network"
-        agent = NetworkAgent(settings, args.host, state, ovs_db=args.ovs_db, bridge=args.ovs_bridge)
+        agent = NetworkAgent(
+            settings,
+            args.host,
+            state,
+            ovs_db=args.ovs_db,
+            bridge=args.ovs_bridge,
+            netns=args.ovs_netns,
+            prefix=args.name_prefix,
+        )
         run_until_signal(agent.run)
     else:
         run_until_signal(lambda stop: simulator_agent.run(settings, stop))
