@@ -280,10 +280,14 @@ class Chaos:
                 _, self.token = await api_keys.create(conn, "chaos", "admin")
         finally:
             await conn.close()
+        from tests.workflows.test_guest_networks import networking
         from tests.workflows.vm_helpers import vm_zone
 
         async with self.client() as api:
             self.fab = await vm_zone(api, hosts=3, memory_mb=512)
+            # An isolated network on a physical network: its VMs' ports, its router and
+            # its rules are the simulated network agents'.
+            self.fab = await networking(api, self.fab)
             big = await self.call(
                 api,
                 "POST",
@@ -336,10 +340,14 @@ class Chaos:
                 "remove-host",
                 "volume",
                 "vm-snapshot",
+                "network",
             ],
-            weights=[26, 12, 12, 10, 8, 12, 4, 4, 6, 6, 30, 8],
+            weights=[26, 12, 12, 10, 8, 12, 4, 4, 6, 6, 30, 8, 12],
         )[0]
         op: str | None = None
+        if verb == "network":
+            await self.network_action(api)
+            return
         if verb == "volume":
             await self.volume_action(api)
             return
@@ -353,6 +361,8 @@ class Chaos:
                 "service_offering_id": self.fab["offering"]["id"],
                 "template_id": self.fab["template"]["id"],
             }
+            if rng.random() < 0.4:  # on the isolated network (its NIC plugged by an agent)
+                body["network_ids"] = [self.fab["network"]["id"]]
             op = await self._accept(api, verb, "/vms", body)
         elif verb == "add-host":
             body = {"cluster_id": self.fab["cluster"]["id"], "name": f"h{rng.randrange(10**6)}"}
@@ -391,6 +401,62 @@ class Chaos:
             op = await self._accept(api, verb, f"/vms/{vm['id']}/{verb}", body)
         if op is not None:
             self.stats.outcomes[f"{verb} {await self.wait_op(api, op)}"] += 1
+
+    async def network_action(self, api: httpx.AsyncClient) -> None:
+        """The isolated network's public IPs and rules (each change applied to its router
+        by an operation), and restarts with and without cleanup."""
+        rng, net = self.rng, self.fab["network"]["id"]
+        verb = rng.choice(["acquire", "forward", "firewall", "unrule", "release", "restart"])
+        ops: list[str] = []
+        if verb == "restart":
+            op = await self._accept(
+                api, "network-restart", f"/networks/{net}/restart", {"cleanup": rng.random() < 0.5}
+            )
+            ops += [op] if op else []
+        elif verb == "acquire":
+            body = {"zone_id": self.fab["zone"]["id"], "network_id": net}
+            r = await self.call(api, "POST", "/public-ips", body)
+            self._rule_outcome("ip-acquire", r, ops)
+        else:
+            ip = await self._pick(api, "/public-ips", network_id=net, state="Allocated")
+            if ip is None or ip["source_nat"]:
+                return
+            path = f"/public-ips/{ip['id']}"
+            if verb == "release":
+                r = await self.call(api, "DELETE", path)
+            elif verb == "forward":
+                vm = await self._pick(api, "/vms", zone_id=self.fab["zone"]["id"], state="Running")
+                if vm is None:
+                    return
+                port = rng.randrange(1000, 1100)
+                body = {"vm_id": vm["id"], "protocol": "tcp", "public_start": port}
+                r = await self.call(
+                    api, "POST", f"{path}/port-forwarding-rules", {**body, "private_start": 22}
+                )
+            elif verb == "firewall":
+                body = {"protocol": "tcp", "start_port": rng.randrange(1000, 1100)}
+                r = await self.call(api, "POST", f"{path}/firewall-rules", body)
+            else:
+                rule = await self._pick(api, f"{path}/port-forwarding-rules")
+                if rule is None:
+                    return
+                r = await self.call(api, "DELETE", f"/port-forwarding-rules/{rule['id']}")
+            self._rule_outcome(f"ip-{verb}", r, ops)
+        for op in ops:
+            self.stats.outcomes[f"network-{verb} {await self.wait_op(api, op)}"] += 1
+
+    def _rule_outcome(self, kind: str, r: httpx.Response, ops: list[str]) -> None:
+        """A synchronous change: accepted (its ApplyNetwork operation, if any, followed)
+        or refused (4xx: a clash, an address with rules, no VM on the network...)."""
+        if r.status_code >= 400:
+            self.stats.rejected[kind] += 1
+            return
+        self.stats.accepted[kind] += 1
+        location = r.headers.get("Operation-Location")
+        if location:
+            op = location.rsplit("/", 1)[1]
+            self.stats.operations[op] = kind
+            ops.append(op)
 
     async def _pick(self, api: httpx.AsyncClient, path: str, **query: str) -> dict[str, Any] | None:
         q = "&".join(f"{k}={v}" for k, v in query.items())
