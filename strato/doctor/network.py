@@ -4,9 +4,61 @@ the pool does not record. The SQL is in :mod:`strato.schema.network.audit`."""
 from __future__ import annotations
 
 from functools import partial
+from typing import Any
+from uuid import UUID
 
 from strato.doctor.findings import Checks
+from strato.domain.network.payloads import NetworkInventory, NetworkProbe
 from strato.schema.network import audit
+
+
+def probes(expected: list[dict[str, Any]]) -> list[NetworkProbe]:
+    """What to ask the network agents: each network's router and ports, host by host."""
+    out = []
+    for net in expected:
+        hosts = set(net["ports"]) | ({net["router_host"]} if net["router_host"] else set())
+        out += [
+            NetworkProbe(host=h, network=net["key"], router=h == net["router_host"])
+            for h in sorted(hosts)
+        ]
+    return out
+
+
+async def devices(
+    c: Checks, expected: list[dict[str, Any]], reports: list[NetworkInventory]
+) -> list[UUID]:
+    """Each network's router and ports as its hosts' agents report them, against the
+    database; the networks that drifted (their repair: a restart, which rebuilds the
+    router and plugs and prunes ports from the database)."""
+    got = {(r.host, r.network): r for r in reports}
+    drifted: list[UUID] = []
+    for net in expected:
+        where = f"network {net['name']} ({net['id']})"
+        found: list[tuple[str, str]] = []
+        for (host, network), rep in got.items():
+            if network != net["key"]:
+                continue
+            if rep.ports is None:
+                c.notes.append(f"network agent of {host} did not answer: {rep.error}")
+                continue
+            want = set(net["ports"].get(host, []))
+            found += [
+                ("port-missing", f"{m} is not plugged on {host}") for m in want - set(rep.ports)
+            ]
+            found += [
+                ("port-extra", f"{m} is plugged on {host}, for no NIC")
+                for m in set(rep.ports) - want
+            ]
+            if host == net["router_host"]:
+                if rep.router is None:
+                    found.append(("router-missing", f"its router does not run on {host}"))
+                elif rep.router.digest != net["digest"]:
+                    found.append(("router-drift", f"its router on {host} is not the database's"))
+        for check, detail in found:
+            await c.found(check, "network", net["id"], where, detail, "restart the network", None)
+        if found:
+            drifted.append(net["id"])
+    return drifted
 
 
 async def addresses(c: Checks) -> None:

@@ -3,13 +3,14 @@ build on each other, then the database against what the agents' drivers hold."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.service import RPCError, RPCStatusCode
 
 from strato.doctor import compute, network, storage
@@ -17,11 +18,14 @@ from strato.doctor.findings import Checks, DriverRepairs, Finding
 from strato.domain.fabric import flows
 from strato.domain.fabric.payloads import InventoryInput, InventoryResult
 from strato.domain.ids import workflow_id
+from strato.domain.network import flows as net_flows
+from strato.domain.network.payloads import NetworkOpInput, NetworkResult
 from strato.domain.storage.payloads import StoreKey
 from strato.schema.compute import audit as compute_audit
 from strato.schema.compute import vms as compute_vms
 from strato.schema.db import Database
 from strato.schema.fabric import audit as fabric_audit
+from strato.schema.network import audit as network_audit
 from strato.schema.storage import audit as storage_audit
 from strato.schema.storage import templates as storage_templates
 
@@ -147,7 +151,12 @@ async def _compare_drivers(
         taken_at = await fabric_audit.now(conn)
         watermark = await compute_vms.watermark(conn)
     c.notes.extend(notes)
-    inv = await _inventory(client, queue, InventoryInput(hosts=hosts, pools=pools, reach_s=reach_s))
+    async with db.conn() as conn:
+        expected = await network_audit.network_devices(conn, set(hosts))
+    ask = InventoryInput(
+        hosts=hosts, pools=pools, networks=network.probes(expected), reach_s=reach_s
+    )
+    inv = await _inventory(client, queue, ask)
     host_reports = {h.host: h.vms for h in inv.hosts if h.vms is not None}
     pool_reports = {p.pool: p.volumes for p in inv.pools if p.volumes is not None}
     c.notes += [f"host {h.host} did not answer: {h.error}" for h in inv.hosts if h.vms is None]
@@ -156,8 +165,34 @@ async def _compare_drivers(
     repairs = DriverRepairs()
     await compute.hosts_report(c, host_reports, watermark, repairs)
     await storage.pools_report(c, pool_reports, taken_at, repairs)
+    drifted = await network.devices(c, expected, inv.networks)
+    if c.repair and drifted:
+        await _restart_networks(client, c, drifted, queue=queue)
     if c.repair and (repairs.undefine or repairs.delete):
         await _repair_drivers(db, client, c, repairs, queue=queue, reach_s=reach_s, at=taken_at)
+
+
+async def _restart_networks(client: Client, c: Checks, ids: list[UUID], *, queue: str) -> None:
+    """Drifted networks restarted (each a RestartNetwork of the doctor's): their routers
+    rebuilt, their ports plugged and pruned, from the database."""
+
+    async def restart(network_id: UUID) -> str | None:
+        try:
+            await client.execute_workflow(
+                net_flows.RESTART_NETWORK.name,
+                NetworkOpInput(network_id=network_id, mode="restart"),
+                id=workflow_id("network", "restart", network_id, uuid.uuid4()),
+                task_queue=queue,
+                result_type=NetworkResult,
+                execution_timeout=timedelta(minutes=10),
+            )
+            return None
+        except WorkflowFailureError as err:
+            return f"network {network_id} could not be restarted: {err.cause or err}"
+
+    notes = await asyncio.gather(*(restart(n) for n in ids))
+    c.notes += [n for n in notes if n]
+    c.notes += [f"network {n} restarted" for n, note in zip(ids, notes, strict=True) if not note]
 
 
 async def _compare_stores(

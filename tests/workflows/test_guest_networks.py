@@ -12,8 +12,11 @@ from typing import Any
 
 import httpx
 
+from strato.doctor import examine
+from strato.domain.network.specs import PortSpec
 from strato.drivers.network.simulator import SimulatorNetworkElement, SimulatorRouter
 from strato.schema.db import Database
+from strato.settings import Settings
 from tests.conftest import Platform
 from tests.helpers import ok, table_counts, unique, wait_operation
 from tests.workflows.vm_helpers import act, deploy, vm_zone
@@ -335,3 +338,32 @@ async def running_on_sg(
     assert op["state"] == "succeeded", op
     vm: dict[str, Any] = accepted["resource"]
     return vm
+
+
+async def test_the_doctor_finds_and_repairs_network_drift(
+    api: httpx.AsyncClient, platform: Platform, db: Database, settings: Settings
+) -> None:
+    """A router gone from its host, a VM's port gone and a port no NIC has: the doctor
+    reports each, and its repair (a restart of the network) puts them right."""
+    fab = await guest_zone(api, hosts=1)
+    host, net_id = fab["hosts"][0]["name"], fab["network"]["id"]
+    vm = await running_on(api, fab, net_id)
+    async with db.conn() as conn:
+        mac = await conn.fetchval("SELECT mac FROM nics WHERE vm_id = $1", uuid.UUID(vm["id"]))
+    queue = settings.orchestration_queue
+    client = platform.client
+
+    def checks(report: Any) -> set[str]:
+        return {f.check for f in report.findings if f.check.startswith(("router", "port"))}
+
+    assert checks(await examine(db, client, queue=queue)) == set()
+    element = platform.fleet.elements[host]
+    platform.fleet.routers[host].routers.pop(net_id)
+    element.ports[net_id].pop(mac)
+    stray = await element.plug(PortSpec(network=net_id, mac="02:99:00:00:00:01"))
+    report = await examine(db, client, queue=queue)
+    assert checks(report) == {"router-missing", "port-missing", "port-extra"}, report.findings
+    await examine(db, client, queue=queue, repair=True)
+    assert checks(await examine(db, client, queue=queue)) == set()
+    assert set(element.ports[net_id]) == {mac} and stray.mac not in element.ports[net_id]
+    assert platform.fleet.routers[host].routers[net_id].hosts[0].mac == mac

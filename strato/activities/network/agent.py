@@ -16,6 +16,7 @@ from strato.domain.network.specs import (
     NetworkSpec,
     PortInfo,
     PortSpec,
+    PruneInput,
     RouterInfo,
     RouterSpec,
     UserData,
@@ -28,6 +29,7 @@ from strato.domain.network.steps import (
     LIST_PORTS,
     PLUG_PORT,
     PLUG_PORTS,
+    PRUNE_PORTS,
     PUT_USER_DATA,
     ROUTER_STATUS,
     SHUTDOWN_NETWORK,
@@ -78,6 +80,14 @@ class NetworkActivities:
     @activity.defn(name=LIST_PORTS.name)
     async def list_ports(self, network: str) -> list[PortInfo]:
         return await self.element.list_ports(network)
+
+    @activity.defn(name=PRUNE_PORTS.name)
+    async def prune_ports(self, inp: PruneInput) -> list[str]:
+        """The network's ports here that are not to be kept, unplugged; their MACs."""
+        extra = [p.mac for p in await self.element.list_ports(inp.network) if p.mac not in inp.keep]
+        for mac in extra:
+            await beating(self.element.unplug(inp.network, mac))
+        return extra
 
     @activity.defn(name=APPLY_ROUTER.name)
     async def apply_router(self, spec: RouterSpec) -> RouterInfo:

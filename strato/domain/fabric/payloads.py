@@ -14,6 +14,7 @@ from uuid import UUID
 from pydantic import BaseModel, Field
 
 from strato.domain.compute.specs import VmPowerInfo
+from strato.domain.network.payloads import NetworkInventory, NetworkProbe
 from strato.domain.storage.payloads import ImageEntry, StoreKey, StoreRef
 from strato.domain.storage.specs import VolumeInfo
 
@@ -157,6 +158,8 @@ class InventoryInput(BaseModel):
 
     hosts: list[str] = Field(default_factory=list)
     pools: list[str] = Field(default_factory=list)
+    # Guest networks' devices on hosts: routers and ports (their network agents).
+    networks: list[NetworkProbe] = Field(default_factory=list)
     undefine: list[HostVm] = Field(default_factory=list)
     delete: list[PoolVolume] = Field(default_factory=list)
     # How long an agent may take to pick the task up before it counts as unreachable.
@@ -190,5 +193,6 @@ class InventoryResult(BaseModel):
     hosts: list[HostInventory] = Field(default_factory=list)
     pools: list[PoolInventory] = Field(default_factory=list)
     stores: list[StoreInventory] = Field(default_factory=list)
+    networks: list[NetworkInventory] = Field(default_factory=list)
     # One line per requested undefine/delete that failed.
     failed_repairs: list[str] = Field(default_factory=list)

@@ -12,7 +12,14 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
-from strato.domain.network.specs import NetworkSpec, PortSpec, RouterSpec, UserData
+from strato.domain.network.specs import (
+    NetworkSpec,
+    PortSpec,
+    PruneInput,
+    RouterInfo,
+    RouterSpec,
+    UserData,
+)
 
 
 class NicInfo(BaseModel):
@@ -68,6 +75,11 @@ class HostPlug(BaseModel):
     plug: PlugInput
 
 
+class HostPrune(BaseModel):
+    host: str
+    prune: PruneInput
+
+
 class PortsPlan(BaseModel):
     """What a VM's NICs need on ``host``: its ports plugged (their networks implemented
     there), the routers of those networks applied, the other hosts' tunnels updated."""
@@ -81,6 +93,7 @@ class PortsPlan(BaseModel):
     shutdown: list[HostNetworks] = []  # networks to remove from hosts
     resecure: list[HostPlug] = []  # other ports whose security groups changed
     user_data: list[UserDataJob] = []  # for routers' metadata services, after the routers
+    prune: list[HostPrune] = []  # ports the database does not know, unplugged (a restart)
 
     def empty(self) -> bool:
         return not (
@@ -93,6 +106,7 @@ class PortsPlan(BaseModel):
             or self.shutdown
             or self.resecure
             or self.user_data
+            or self.prune
         )
 
 
@@ -124,3 +138,20 @@ class NetworkResult(BaseModel):
     network_id: UUID
     state: str
     generation: int = 0
+
+
+class NetworkProbe(BaseModel):
+    """`strato doctor` asks ``host``'s network agent about ``network``: its router (if
+    ``router``) and its ports."""
+
+    host: str
+    network: str
+    router: bool = False
+
+
+class NetworkInventory(BaseModel):
+    host: str
+    network: str
+    router: RouterInfo | None = None
+    ports: list[str] | None = None  # MACs; None: the agent did not answer
+    error: str | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 from typing import Annotated, Literal
 
@@ -66,6 +67,13 @@ class PortSpec(BaseModel):
     vm_name: str = ""
     kind: Literal["veth", "tap"] = "veth"
     security: PortSecurity | None = None
+
+
+class PruneInput(BaseModel):
+    """The network's ports on a host but ``keep`` (MACs) unplugged."""
+
+    network: str
+    keep: list[str] = []
 
 
 class PortInfo(BaseModel):
@@ -206,6 +214,14 @@ class RouterSpec(BaseModel):
     metadata: list[GuestMetadata] = []
 
 
+def router_digest(spec: RouterSpec) -> str:
+    """What a router is, as a digest: its spec but for what the host or the moment adds
+    (its tag here, the network's spec, the generation). The doctor compares the digest
+    of the router a host runs with one of the router the database describes."""
+    body = spec.model_dump_json(exclude={"tag", "net", "generation"})
+    return hashlib.sha256(body.encode()).hexdigest()[:16]
+
+
 class RouterInfo(BaseModel):
     network: str
     namespace: str
@@ -213,4 +229,5 @@ class RouterInfo(BaseModel):
     hosts: int = 0
     public_address: str | None = None
     generation: int = 0  # the generation the router has applied
+    digest: str = ""  # router_digest of the spec it has applied
     skipped: bool = False  # the spec was older than what the router has

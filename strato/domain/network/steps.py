@@ -21,6 +21,7 @@ from strato.domain.network.specs import (
     NetworkSpec,
     PortInfo,
     PortSpec,
+    PruneInput,
     RouterInfo,
     RouterSpec,
     UserData,
@@ -37,6 +38,7 @@ PLUG_PORTS: Step[PlugInput, list[PortInfo]] = Step("network.plug_all", PlugInput
 UNPLUG_PORT: Step[UnplugInput, None] = Step("network.unplug", UnplugInput, None)
 UNPLUG_PORTS: Step[UnplugPortsInput, None] = Step("network.unplug_all", UnplugPortsInput, None)
 LIST_PORTS: Step[str, list[PortInfo]] = Step("network.list_ports", str, list[PortInfo])
+PRUNE_PORTS: Step[PruneInput, list[str]] = Step("network.prune_ports", PruneInput, list[str])
 APPLY_ROUTER: Step[RouterSpec, RouterInfo] = Step("network.apply_router", RouterSpec, RouterInfo)
 DESTROY_ROUTER: Step[str, None] = Step("network.destroy_router", str, None)
 PUT_USER_DATA: Step[UserData, None] = Step("network.put_user_data", UserData, None)

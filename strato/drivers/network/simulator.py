@@ -13,6 +13,7 @@ from strato.domain.network.specs import (
     RouterInfo,
     RouterSpec,
     UserData,
+    router_digest,
 )
 from strato.drivers.faults import FaultPlan
 from strato.drivers.network.base import NetworkElement, NetworkMissing, Router
@@ -92,6 +93,7 @@ class SimulatorRouter(Router):
             public_address=spec.public.address if spec.public else None,
             generation=spec.generation,
             skipped=skipped,
+            digest=router_digest(spec),
         )
 
     async def apply(self, spec: RouterSpec) -> RouterInfo:

@@ -25,7 +25,7 @@ import signal
 import sys
 from pathlib import Path
 
-from strato.domain.network.specs import RouterInfo, RouterSpec, UserData
+from strato.domain.network.specs import RouterInfo, RouterSpec, UserData, router_digest
 from strato.drivers.network import nft
 from strato.drivers.network.base import NetworkError, Router
 from strato.drivers.network.ovs import OvsElement
@@ -122,8 +122,10 @@ class VirtualRouter(Router):
             if info is not None:
                 return info.model_copy(update={"skipped": True})
         info = await self._apply(spec)
+        digest = router_digest(spec)
         (self._dir(spec.network) / "generation").write_text(str(spec.generation))
-        return info
+        (self._dir(spec.network) / "digest").write_text(digest)
+        return info.model_copy(update={"digest": digest})
 
     async def _apply(self, spec: RouterSpec) -> RouterInfo:
         ns, h = self.namespace(spec.network), _short(spec.network)
@@ -357,4 +359,5 @@ class VirtualRouter(Router):
             dnsmasq_pid=_alive(d / "dnsmasq.pid"),
             hosts=count,
             generation=self._generation(network),
+            digest=(d / "digest").read_text() if (d / "digest").exists() else "",
         )

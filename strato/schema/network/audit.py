@@ -6,9 +6,41 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from strato.schema.network import ipam
+from strato.domain.network.specs import router_digest
+from strato.schema.network import ipam, plans
 
 # -- reads ----------------------------------------------------------------------------
+
+
+async def network_devices(conn: Any, up: set[str]) -> list[dict[str, Any]]:
+    """What each implemented network should have on the hosts that are Up: its router
+    (host and digest, if it has one) and its ports (MACs by host)."""
+    ids = await conn.fetch("SELECT id FROM networks WHERE state = 'Implemented' ORDER BY name")
+    out = []
+    for r in ids:
+        net = await plans.lock(conn, r["id"], read_only=True)
+        if net["segment"] is None and net["router_host_id"] is None:
+            continue  # a network no agent implements (no physical network)
+        job = await plans.router_spec(conn, net)
+        rows = await conn.fetch(
+            """SELECT h.name AS host, n.mac FROM nics n JOIN hosts h ON h.id = n.host_id
+               WHERE n.network_id = $1""",
+            r["id"],
+        )
+        ports: dict[str, list[str]] = {h: [] for h in await plans.port_host_names(conn, net)}
+        for p in rows:
+            ports.setdefault(p["host"], []).append(p["mac"])
+        out.append(
+            {
+                "id": r["id"],
+                "name": net["name"],
+                "key": net["name_key"],
+                "router_host": job.host if job else None,
+                "digest": router_digest(job.spec) if job else None,
+                "ports": {h: sorted(m) for h, m in ports.items() if h in up},
+            }
+        )
+    return out
 
 
 async def leaked_addresses(conn: Any) -> list[Any]:

@@ -17,7 +17,7 @@ from strato.domain.network.payloads import (
     UserDataJob,
 )
 from strato.schema import events
-from strato.schema.network import physical
+from strato.schema.network import physical, port_security
 from strato.schema.network.guest_data import user_data
 from strato.schema.network.plans import (
     bump,
@@ -89,9 +89,11 @@ async def plan(conn: Any, inp: NetworkOpInput) -> PortsPlan:
             out.destroy_routers.append(job)
         if job is not None and job.spec.metadata:
             out.user_data.append(UserDataJob(host=job.host, data=await user_data(conn, net)))
-        out.peers.extend(
-            HostNetworks(host=h, networks=[s]) for h, s in (await network_specs(conn, net)).items()
-        )
+        specs = await network_specs(conn, net)
+        out.peers.extend(HostNetworks(host=h, networks=[s]) for h, s in specs.items())
+        plugs, prunes = await port_security.network_ports(conn, net, sorted(specs))
+        out.resecure.extend(plugs)
+        out.prune.extend(prunes)
     if inp.mode in ("shutdown", "destroy"):
         if job is not None:
             out.destroy_routers.append(job)

@@ -59,14 +59,15 @@ def vlan_tag(vlan: str) -> int:
     return int(digits) if digits.isdigit() else 0
 
 
-async def lock(conn: Any, network_id: UUID) -> dict[str, Any]:
-    """The network's row, locked, with its offering's services and its isolation."""
+async def lock(conn: Any, network_id: UUID, *, read_only: bool = False) -> dict[str, Any]:
+    """The network's row, locked (``read_only``: not), with its offering's services and
+    its isolation."""
     row = await conn.fetchrow(
-        """SELECT n.*, host(n.gateway) AS gw, o.services, p.isolation
-           FROM networks n
-           LEFT JOIN network_offerings o ON o.id = n.offering_id
-           LEFT JOIN physical_networks p ON p.id = n.physical_network_id
-           WHERE n.id = $1 FOR UPDATE OF n""",
+        f"""SELECT n.*, host(n.gateway) AS gw, o.services, p.isolation
+            FROM networks n
+            LEFT JOIN network_offerings o ON o.id = n.offering_id
+            LEFT JOIN physical_networks p ON p.id = n.physical_network_id
+            WHERE n.id = $1 {"" if read_only else "FOR UPDATE OF n"}""",
         network_id,
     )
     if row is None:
@@ -108,6 +109,12 @@ async def port_hosts(conn: Any, net: dict[str, Any]) -> set[UUID]:
     if net["router_host_id"] is not None and has_router(net):
         hosts.add(net["router_host_id"])
     return hosts
+
+
+async def port_host_names(conn: Any, net: dict[str, Any]) -> list[str]:
+    return sorted(
+        name for name, _ in (await host_names(conn, await port_hosts(conn, net))).values()
+    )
 
 
 def spec_of(net: dict[str, Any], peers: list[str]) -> NetworkSpec:

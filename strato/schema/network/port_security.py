@@ -7,8 +7,8 @@ from collections import defaultdict
 from typing import Any
 from uuid import UUID
 
-from strato.domain.network.payloads import HostPlug, PlugInput
-from strato.domain.network.specs import PortSpec
+from strato.domain.network.payloads import HostPlug, HostPrune, PlugInput
+from strato.domain.network.specs import PortSpec, PruneInput
 from strato.schema.network import security_groups
 
 SERVICE = "SecurityGroup"
@@ -50,3 +50,41 @@ async def secured_ports(
 async def group_plan(conn: Any, group_id: UUID) -> list[HostPlug]:
     """After a change to a group's rules: every affected port."""
     return await secured_ports(conn, await security_groups.affected_vms(conn, [group_id]))
+
+
+async def network_ports(
+    conn: Any, net: dict[str, Any], hosts: list[str]
+) -> tuple[list[HostPlug], list[HostPrune]]:
+    """Every plugged port of the network, by host, to plug again (a plug converges), and
+    on each of ``hosts`` the network's ports to keep (the others are unplugged)."""
+    rows = await conn.fetch(
+        """SELECT n.vm_id, n.mac, host(n.ip_address) AS ip, v.name AS vm, h.name AS host,
+                  h.hypervisor
+           FROM nics n JOIN vms v ON v.id = n.vm_id JOIN hosts h ON h.id = n.host_id
+           WHERE n.network_id = $1 ORDER BY h.name, n.mac""",
+        net["id"],
+    )
+    secured = SERVICE in net["services"]
+    by_host: dict[str, list[PortSpec]] = defaultdict(list)
+    for r in rows:
+        by_host[r["host"]].append(
+            PortSpec(
+                network=net["name_key"],
+                mac=r["mac"],
+                ip_address=r["ip"],
+                vm_name=r["vm"],
+                kind="tap" if r["hypervisor"] == "kvm" else "veth",
+                security=await security_groups.port_security(conn, r["vm_id"], r["ip"])
+                if secured and r["ip"]
+                else None,
+            )
+        )
+    plugs = [HostPlug(host=h, plug=PlugInput(ports=ports)) for h, ports in by_host.items()]
+    prunes = [
+        HostPrune(
+            host=h,
+            prune=PruneInput(network=net["name_key"], keep=[p.mac for p in by_host.get(h, [])]),
+        )
+        for h in hosts
+    ]
+    return plugs, prunes

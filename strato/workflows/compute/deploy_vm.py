@@ -77,7 +77,9 @@ class DeployVmWorkflow:
                     ops, ctx, nics, self.steps, max_hosts=inp.max_hosts
                 )
         except BootFailed as failed:
-            # Compensation: claims and volumes of each attempt were undone; now the IPs.
+            # Compensation: claims and volumes of each attempt were undone; now the IPs
+            # (and the leases and rules routers hold for them).
+            await ops.unplug_nics(ctx, expunging=True)
             await ops.local(VM_RELEASE_NICS, ops.ref)
             reason = "; ".join(failed.attempts)
             await ops.finish("Error", error=reason, error_type=failed.kind)

@@ -26,7 +26,9 @@ with workflow.unsafe.imports_passed_through():
         PoolInventory,
         StoreInventory,
     )
-    from strato.domain.ids import compute_queue, storage_queue
+    from strato.domain.ids import compute_queue, network_queue, storage_queue
+    from strato.domain.network.payloads import NetworkInventory, NetworkProbe
+    from strato.domain.network.steps import LIST_PORTS, ROUTER_STATUS
     from strato.domain.steps import Step
     from strato.domain.storage.payloads import StoreRef
     from strato.domain.storage.steps import DELETE_STORED, DELETE_VOLUME, LIST_IMAGES, LIST_VOLUMES
@@ -91,13 +93,34 @@ class InventoryWorkflow:
             except FailureError as err:
                 return PoolInventory(pool=name, error=failure_reason(err))
 
+        async def network(probe: NetworkProbe) -> NetworkInventory:
+            queue = network_queue(probe.host)
+            try:
+                ports = await call(LIST_PORTS, queue, probe.network)
+                router = await call(ROUTER_STATUS, queue, probe.network) if probe.router else None
+                return NetworkInventory(
+                    host=probe.host,
+                    network=probe.network,
+                    router=router,
+                    ports=[p.mac for p in ports],
+                )
+            except FailureError as err:
+                return NetworkInventory(
+                    host=probe.host, network=probe.network, error=failure_reason(err)
+                )
+
         hosts = await asyncio.gather(*(host(h) for h in inp.hosts))
         pools = await asyncio.gather(*(pool(p) for p in inp.pools))
+        networks = await asyncio.gather(*(network(n) for n in inp.networks))
         stores: list[StoreInventory] = []
         if inp.stores or inp.drop_images:  # image stores: the template service's
             failed += await self._stores(inp, call, attempt, stores)
         return InventoryResult(
-            hosts=list(hosts), pools=list(pools), stores=stores, failed_repairs=failed
+            hosts=list(hosts),
+            pools=list(pools),
+            stores=stores,
+            networks=list(networks),
+            failed_repairs=failed,
         )
 
     async def _stores(

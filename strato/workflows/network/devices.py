@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
         DESTROY_ROUTER,
         IMPLEMENT_NETWORKS,
         PLUG_PORTS,
+        PRUNE_PORTS,
         PUT_USER_DATA,
         SHUTDOWN_NETWORK,
         UNPLUG_PORTS,
@@ -95,6 +96,7 @@ async def converge(plan: PortsPlan, *, best_effort: bool = False) -> list[str]:
         [on_agent(PUT_USER_DATA, u.host, u.data, best_effort=be) for u in plan.user_data], notes
     )
     await _all([on_agent(PLUG_PORTS, p.host, p.plug, best_effort=be) for p in plan.resecure], notes)
+    await _all([on_agent(PRUNE_PORTS, p.host, p.prune, best_effort=be) for p in plan.prune], notes)
     await _all(
         [
             on_agent(SHUTDOWN_NETWORK, s.host, n.name, best_effort=be)
