@@ -28,6 +28,14 @@ def sh(
     return done
 
 
+class SecondHost:
+    def __init__(self, ns: str, ovs: PrivateOvs, lab_ip: str, ip: str) -> None:
+        self.ns, self.ovs, self.lab_ip, self.ip = ns, ovs, lab_ip, ip
+
+    def remove(self) -> None:
+        self.ovs.stop()
+
+
 class NetLab:
     def __init__(self, directory: Path) -> None:
         self.prefix = f"s{uuid.uuid4().hex[:5]}"
@@ -102,6 +110,56 @@ class NetLab:
             netns=ns,
         )
         return (directory / f"{ns}.lease").read_text().strip()
+
+    def second_host(self, directory: Path) -> SecondHost:
+        """Another "host": a namespace with its own private OVS, joined to the lab's host
+        by an underlay veth (192.168.77.1 here, .2 there, each on a ``br-phy`` whose
+        internal port holds the address: OVS's userspace tunnelling)."""
+        tag = uuid.uuid4().hex[:3]
+        ns = f"{self.prefix}-hb{tag}"
+        sh("ip", "netns", "add", ns)
+        self.namespaces.append(ns)
+        ovs = PrivateOvs(directory / f"ovs-{tag}", netns=ns)
+        ovs.start()
+        ua, ub = f"{self.prefix}ua{tag}", f"{self.prefix}ub{tag}"
+        phy = {self.host_ns: f"{self.prefix}pa{tag}", ns: f"{self.prefix}pb{tag}"}
+        sh("ip", "link", "add", ua, "type", "veth", "peer", "name", ub, netns=self.host_ns)
+        sh("ip", "link", "set", ub, "netns", ns, netns=self.host_ns)
+        for where, db, dev, ip in (
+            (self.host_ns, self.ovs.db, ua, "192.168.77.1/24"),
+            (ns, ovs.db, ub, "192.168.77.2/24"),
+        ):
+            sh("ip", "link", "set", "lo", "up", netns=where)
+            sh("ethtool", "-K", dev, "tx", "off", netns=where, check=False)
+            sh("ip", "link", "set", dev, "up", netns=where)
+            br = phy[where]
+            sh("ovs-vsctl", f"--db={db}", "add-br", br, "--", "set", "Bridge", br,
+               "datapath_type=netdev", "--", "add-port", br, dev, netns=where)  # fmt: skip
+            sh("ip", "addr", "add", ip, "dev", br, netns=where)
+            sh("ip", "link", "set", br, "up", netns=where)
+        host = SecondHost(ns, ovs, "192.168.77.1", "192.168.77.2")
+
+        def remove() -> None:
+            ovs.stop()
+            sh("ip", "link", "del", ua, netns=self.host_ns, check=False)
+            sh("ovs-vsctl", f"--db={self.ovs.db}", "--if-exists", "del-br", phy[self.host_ns],
+               netns=self.host_ns, check=False)  # fmt: skip
+
+        host.remove = remove  # type: ignore[method-assign]
+        return host
+
+    def guest_on(self, host_ns: str, name: str, device: str, address: str | None = None) -> str:
+        """A guest namespace whose port is on another host namespace than the lab's."""
+        ns = f"{self.prefix}-{name}"
+        sh("ip", "netns", "add", ns)
+        self.namespaces.append(ns)
+        sh("ip", "link", "set", device, "netns", ns, netns=host_ns)
+        sh("ip", "link", "set", device, "name", "eth0", netns=ns)
+        if address is not None:
+            sh("ip", "addr", "add", address, "dev", "eth0", netns=ns)
+        sh("ip", "link", "set", "eth0", "up", netns=ns)
+        sh("ip", "link", "set", "lo", "up", netns=ns)
+        return ns
 
     def cleanup(self) -> None:
         self.ovs.stop()

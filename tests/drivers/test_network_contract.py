@@ -13,7 +13,6 @@ import pytest
 from strato.domain.network.specs import NetworkSpec, PortSpec
 from strato.drivers.network.base import NetworkElement, NetworkMissing, SegmentInvalid
 from strato.drivers.network.ovs import OvsElement
-from strato.drivers.network.ovs_daemon import PrivateOvs
 from strato.drivers.registry import load
 from tests.netlab import NetLab, netlab, sh
 
@@ -112,44 +111,10 @@ async def test_guests_on_two_hosts_talk_across_vxlan(
     lab: NetLab = request.getfixturevalue("netlab")
     assert isinstance(element, OvsElement)
     tag = uuid.uuid4().hex[:3]
-    host_b = f"{lab.prefix}-hb{tag}"
-    sh("ip", "netns", "add", host_b)
-    ovs_b = PrivateOvs(tmp_path / "ovs-b", netns=host_b)
-    ua, ub = f"{lab.prefix}ua{tag}", f"{lab.prefix}ub{tag}"
-    phy = {lab.host_ns: f"{lab.prefix}pa{tag}", host_b: f"{lab.prefix}pb{tag}"}
+    second = lab.second_host(tmp_path)
+    host_b = second.ns
     try:
-        ovs_b.start()
-        other = OvsElement("h2", db=ovs_b.db, bridge=f"{lab.prefix}c{tag}", netns=host_b)
-        # The underlay: a veth between the hosts, each end on a br-phy whose internal
-        # port holds the host's tunnel address (OVS's userspace tunnelling).
-        sh("ip", "link", "add", ua, "type", "veth", "peer", "name", ub, netns=lab.host_ns)
-        sh("ip", "link", "set", ub, "netns", host_b, netns=lab.host_ns)
-        for ns, db, dev, ip in (
-            (lab.host_ns, lab.ovs.db, ua, "192.168.77.1/24"),
-            (host_b, ovs_b.db, ub, "192.168.77.2/24"),
-        ):
-            sh("ip", "link", "set", "lo", "up", netns=ns)
-            sh("ethtool", "-K", dev, "tx", "off", netns=ns, check=False)
-            sh("ip", "link", "set", dev, "up", netns=ns)
-            br = phy[ns]
-            sh(
-                "ovs-vsctl",
-                f"--db={db}",
-                "add-br",
-                br,
-                "--",
-                "set",
-                "Bridge",
-                br,
-                "datapath_type=netdev",
-                "--",
-                "add-port",
-                br,
-                dev,
-                netns=ns,
-            )
-            sh("ip", "addr", "add", ip, "dev", br, netns=ns)
-            sh("ip", "link", "set", br, "up", netns=ns)
+        other = OvsElement("h2", db=second.ovs.db, bridge=f"{lab.prefix}c{tag}", netns=host_b)
         nets = {
             "a": f"vx-{uuid.uuid4().hex[:6]}",
             "b": f"vy-{uuid.uuid4().hex[:6]}",
@@ -165,8 +130,8 @@ async def test_guests_on_two_hosts_talk_across_vxlan(
         p2 = await other.plug(PortSpec(network=nets["a"], mac=_mac()))
         p3 = await other.plug(PortSpec(network=nets["b"], mac=_mac()))
         g1 = lab.guest(f"v1{tag}", p1.device, "10.98.0.1/24")
-        g2 = _guest_on(lab, host_b, f"v2{tag}", p2.device, "10.98.0.2/24")
-        g3 = _guest_on(lab, host_b, f"v3{tag}", p3.device, "10.98.0.3/24")
+        g2 = lab.guest_on(host_b, f"v2{tag}", p2.device, "10.98.0.2/24")
+        g3 = lab.guest_on(host_b, f"v3{tag}", p3.device, "10.98.0.3/24")
         assert lab.reaches(g1, "10.98.0.2", timeout=15)
         assert not lab.reaches(g3, "10.98.0.1", timeout=2)
         for el in (element, other):
@@ -175,28 +140,4 @@ async def test_guests_on_two_hosts_talk_across_vxlan(
         assert not lab.reaches(g1, "10.98.0.2", timeout=2)
         del g2
     finally:
-        ovs_b.stop()
-        sh("ip", "link", "del", ua, netns=lab.host_ns, check=False)
-        sh(
-            "ovs-vsctl",
-            f"--db={lab.ovs.db}",
-            "--if-exists",
-            "del-br",
-            phy[lab.host_ns],
-            netns=lab.host_ns,
-            check=False,
-        )
-        sh("ip", "netns", "del", host_b, check=False)
-
-
-def _guest_on(lab: NetLab, host_ns: str, name: str, device: str, address: str) -> str:
-    """A guest namespace whose port is on another host namespace than the lab's."""
-    ns = f"{lab.prefix}-{name}"
-    sh("ip", "netns", "add", ns)
-    lab.namespaces.append(ns)
-    sh("ip", "link", "set", device, "netns", ns, netns=host_ns)
-    sh("ip", "link", "set", device, "name", "eth0", netns=ns)
-    sh("ip", "addr", "add", address, "dev", "eth0", netns=ns)
-    sh("ip", "link", "set", "eth0", "up", netns=ns)
-    sh("ip", "link", "set", "lo", "up", netns=ns)
-    return ns
+        second.remove()

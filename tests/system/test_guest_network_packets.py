@@ -34,6 +34,7 @@ from tests.drivers.test_vrouter import _fetch, _http
 from tests.helpers import ok, wait_operation
 from tests.netlab import NetLab, netlab, sh
 from tests.workflows.test_guest_networks import guest_zone, isolated, running_on
+from tests.workflows.vm_helpers import vm_zone
 
 __all__ = ["netlab"]
 
@@ -277,3 +278,96 @@ async def test_a_security_group_allows_only_its_rules(
         for server in servers:
             server.terminate()
             server.wait(timeout=10)
+
+
+async def test_guests_on_two_hosts_talk_across_vxlan(
+    netlab: NetLab,
+    api: httpx.AsyncClient,
+    platform: Platform,
+    settings: Settings,
+    db: Database,
+    tmp_path: Path,
+) -> None:
+    """A shared network on a VXLAN physical network, two VMs kept apart by an
+    anti-affinity group, each host's real network agent on its own switch: the guest on
+    the host without the router gets its lease across the tunnel Strato set up, and the
+    two guests ping each other."""
+    fab = await vm_zone(api, hosts=2, network=False)
+    second = netlab.second_host(tmp_path)
+    hosts = [h["name"] for h in fab["hosts"]]
+    for h, ip in zip(fab["hosts"], (second.lab_ip, second.ip), strict=True):
+        await ok(await api.patch(f"/hosts/{h['id']}", json={"tunnel_ip": ip}))
+    physical = await ok(
+        await api.post(
+            "/physical-networks",
+            json={
+                "zone_id": fab["zone"]["id"],
+                "name": f"vx{uuid.uuid4().hex[:4]}",
+                "isolation": "VXLAN",
+                "vnets": {"start": 7000, "end": 7009},
+            },
+        ),
+        201,
+    )
+    net = await ok(
+        await api.post(
+            "/networks",
+            json={
+                "zone_id": fab["zone"]["id"],
+                "name": f"vxnet{uuid.uuid4().hex[:4]}",
+                "kind": "shared",
+                "cidr": "10.88.0.0/24",
+                "offering_id": "00000000-0000-4000-8000-00000000a002",
+                "physical_network_id": physical["id"],
+            },
+        ),
+        201,
+    )
+    platform.fleet.real_network.update(hosts)
+    while any(network_queue(h) in platform.fleet.tasks for h in hosts):
+        await asyncio.sleep(0.1)
+    tag = uuid.uuid4().hex[:3]
+    stop = asyncio.Event()
+    where = {hosts[0]: (netlab.host_ns, netlab.ovs.db), hosts[1]: (second.ns, second.ovs.db)}
+    agents = [
+        asyncio.create_task(
+            NetworkAgent(
+                settings,
+                h,
+                netlab.state_dir / f"vx-{tag}-{i}",
+                ovs_db=db_,
+                bridge=f"{netlab.prefix}x{tag}",
+                netns=ns,
+                prefix=f"{netlab.prefix}{i}{tag}",
+            ).run(stop)
+        )
+        for i, (h, (ns, db_)) in enumerate(where.items())
+    ]
+    try:
+        apart = await ok(
+            await api.post(
+                "/affinity-groups", json={"name": f"apart{tag}", "kind": "host-anti-affinity"}
+            ),
+            201,
+        )
+        vms = [
+            await running_on(api, fab, net["id"], affinity_group_ids=[apart["id"]])
+            for _ in range(2)
+        ]
+        assert {v["host_id"] for v in vms} == {h["id"] for h in fab["hosts"]}
+        guests, ips = [], []
+        for n, vm in enumerate(vms):
+            mac, ip = await _mac_of(db, vm["id"])
+            host = next(h["name"] for h in fab["hosts"] if h["id"] == vm["host_id"])
+            guests.append(netlab.guest_on(where[host][0], f"x{n}{tag}", port_names(mac)[1]))
+            ips.append(ip)
+        assert [netlab.dhcp(g, tmp_path) for g in guests] == ips  # one of them across VXLAN
+        assert netlab.reaches(guests[0], ips[1], timeout=15)
+        assert netlab.reaches(guests[1], ips[0])
+    finally:
+        stop.set()
+        await asyncio.gather(*agents)
+        for ns, db_ in where.values():
+            sh("ovs-vsctl", f"--db={db_}", "--if-exists", "del-br", f"{netlab.prefix}x{tag}",
+               netns=ns)  # fmt: skip
+        second.remove()
