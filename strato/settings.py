@@ -109,6 +109,9 @@ class Settings(BaseSettings):
     # The template service's task queue (tests give each run its own).
     templates_queue: str = "templates"
     template_cache_idle_s: float = Field(default=3600.0, ge=0)
+    # A guest network with no running VM for this long is shut down (router and segment
+    # given back), as CloudStack's network.gc.wait.
+    network_gc_wait_s: float = Field(default=600.0, ge=0)
     deploy_max_hosts: int = Field(default=3, ge=1, le=100)
     stop_timeout_s: float = Field(default=30.0, gt=0)
 

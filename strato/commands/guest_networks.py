@@ -13,6 +13,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
+from temporalio.client import Client
+
 from strato.commands.auth import Action
 from strato.commands.context import CommandContext, Intake
 from strato.commands.operations import start
@@ -22,6 +24,7 @@ from strato.domain.fields import Request
 from strato.domain.network import flows
 from strato.domain.network.payloads import NetworkOpInput
 from strato.domain.steps import Flow
+from strato.schema.db import Database
 from strato.schema.network import ipam, lifecycle
 from strato.schema.network.plans import lock
 from strato.schema.operations import OperationRecord
@@ -149,3 +152,23 @@ async def delete(
     return await operate(
         ctx, network_id, "delete", flows.DELETE_NETWORK, idempotency_key, check=_deletable
     )
+
+
+async def shutdown_idle(db: Database, client: Client, idle_s: float, queue: str) -> int:
+    """The orchestrator's sweep: every network idle for ``idle_s`` gets a ShutdownNetwork
+    operation (recorded with its check, under the network's lock). Returns how many."""
+    async with db.conn() as conn:
+        candidates = await lifecycle.idle(conn, idle_s)
+    intake = Intake(None, None, queue)
+    begun = 0
+    for network_id in candidates:
+        async with db.tx() as conn:
+            net = await lock(conn, network_id)
+            if network_id not in await lifecycle.idle(conn, idle_s) or await lifecycle.plugged(
+                conn, network_id
+            ):
+                continue
+            op = await _record(conn, intake, net, "shutdown", flows.SHUTDOWN_NETWORK)
+        await start(db, client, op, fresh=True)
+        begun += 1
+    return begun

@@ -12,7 +12,7 @@ from temporalio.service import RPCError
 from temporalio.worker import Interceptor, Worker
 
 from strato.activities.registry import data_service
-from strato.commands import operations, policies, templates, view
+from strato.commands import guest_networks, operations, policies, templates, view
 from strato.commands.backup_schedules import BackupScheduleActivities
 from strato.commands.policy_steps import PolicyActivities
 from strato.domain.ids import ORCHESTRATION_QUEUE
@@ -77,6 +77,7 @@ async def sweep_forever(
     every_s: float,
     cache_idle_s: float = 3600.0,
     queue: str = ORCHESTRATION_QUEUE,
+    network_idle_s: float = 600.0,
 ) -> None:
     while not stop.is_set():
         try:
@@ -84,6 +85,7 @@ async def sweep_forever(
             await view.record_ended(db, client)
             await policies.reconcile(db, client)
             await templates.evict_idle(db, client, cache_idle_s, queue)
+            await guest_networks.shutdown_idle(db, client, network_idle_s, queue)
         except Exception:
             log.exception("operation sweep failed; will retry")
         with contextlib.suppress(TimeoutError):
@@ -127,6 +129,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
             5.0,
             settings.template_cache_idle_s,
             settings.orchestration_queue,
+            settings.network_gc_wait_s,
         )
     )
     log.info("orchestrator worker polling %s", settings.orchestration_queue)

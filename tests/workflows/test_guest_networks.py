@@ -7,11 +7,13 @@ back the segment and the public address. Refusals change nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
 import httpx
 
+from strato.commands.guest_networks import shutdown_idle
 from strato.doctor import examine
 from strato.domain.network.specs import PortSpec
 from strato.drivers.network.simulator import SimulatorNetworkElement, SimulatorRouter
@@ -367,3 +369,25 @@ async def test_the_doctor_finds_and_repairs_network_drift(
     assert checks(await examine(db, client, queue=queue)) == set()
     assert set(element.ports[net_id]) == {mac} and stray.mac not in element.ports[net_id]
     assert platform.fleet.routers[host].routers[net_id].hosts[0].mac == mac
+
+
+async def test_an_idle_network_is_shut_down_by_the_sweep(
+    api: httpx.AsyncClient, platform: Platform, db: Database, settings: Settings
+) -> None:
+    """The orchestrator's sweep shuts down a network none of whose VMs has run for the
+    grace period (CloudStack's network.gc.wait), and leaves one with a running VM."""
+    fab = await guest_zone(api, hosts=1)
+    busy = await isolated(api, fab, "10.82.0.0/24")
+    vm = await running_on(api, fab, fab["network"]["id"])
+    await running_on(api, fab, busy["id"])
+    queue = settings.orchestration_queue
+    assert await shutdown_idle(db, platform.client, 0, queue) == 0  # both have a VM running
+    await act(api, vm["id"], "stop")
+    assert await shutdown_idle(db, platform.client, 3600, queue) == 0  # not idle long enough
+    assert await shutdown_idle(db, platform.client, 0, queue) == 1
+    deadline = asyncio.get_running_loop().time() + 30
+    while (await ok(await api.get(f"/networks/{fab['network']['id']}")))["state"] != "Shutdown":
+        assert asyncio.get_running_loop().time() < deadline, "never shut down"
+        await asyncio.sleep(0.2)
+    assert (await ok(await api.get(f"/networks/{busy['id']}")))["state"] == "Implemented"
+    assert await shutdown_idle(db, platform.client, 0, queue) == 0

@@ -24,7 +24,7 @@ from strato.domain.network.steps import (
     NETWORK_VM_JOINS,
     NETWORK_VM_LEAVES,
 )
-from strato.schema.network import lifecycle, plans, port_security
+from strato.schema.network import leaving, lifecycle, plans, port_security
 
 
 class NetworkRecordsActivities(InTransaction):
@@ -38,7 +38,7 @@ class NetworkRecordsActivities(InTransaction):
     @activity.defn(name=NETWORK_VM_LEAVES.name)
     async def vm_leaves(self, inp: VmHostInput) -> PortsPlan:
         return await self._tx(
-            lambda c: plans.vm_leaves(c, inp.vm_id, inp.operation_id, expunging=inp.expunging)
+            lambda c: leaving.vm_leaves(c, inp.vm_id, inp.operation_id, expunging=inp.expunging)
         )
 
     @activity.defn(name=NETWORK_PLAN.name)

@@ -51,6 +51,18 @@ async def mark_destroy(conn: Any, network_id: UUID) -> None:
     )
 
 
+async def idle(conn: Any, idle_s: float) -> list[UUID]:
+    """Implemented networks (on hosts) with no plugged port for ``idle_s``."""
+    rows = await conn.fetch(
+        """SELECT id FROM networks WHERE state = 'Implemented' AND idle_since IS NOT NULL
+             AND idle_since < clock_timestamp() - make_interval(secs => $1)
+             AND (segment IS NOT NULL OR router_host_id IS NOT NULL)
+           ORDER BY idle_since""",
+        idle_s,
+    )
+    return [r["id"] for r in rows]
+
+
 async def _rehome_router(conn: Any, net: dict[str, Any]) -> None:
     """A router whose host is gone (removed) goes to a host the network has ports on."""
     if not has_router(net) or net["router_host_id"] is not None:
@@ -129,6 +141,7 @@ async def done(conn: Any, inp: NetworkOpInput) -> NetworkResult:
         await physical.release_segment(conn, row["id"])
         await conn.execute(
             """UPDATE networks SET state = 'Shutdown', segment = NULL, router_host_id = NULL,
+                      idle_since = NULL,
                       version = version + 1, updated_at = clock_timestamp() WHERE id = $1""",
             row["id"],
         )

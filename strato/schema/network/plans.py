@@ -20,7 +20,6 @@ from strato.domain.network.payloads import (
     HostNetworks,
     PortsPlan,
     RouterJob,
-    UnplugInput,
     UserDataJob,
 )
 from strato.domain.network.specs import (
@@ -315,7 +314,7 @@ async def implement(conn: Any, net: dict[str, Any], host_id: UUID, op: UUID | No
     )
 
 
-async def _managed_networks(conn: Any, vm_id: UUID) -> list[UUID]:
+async def managed_networks(conn: Any, vm_id: UUID) -> list[UUID]:
     rows = await conn.fetch(
         """SELECT DISTINCT n.network_id FROM nics n JOIN networks net ON net.id = n.network_id
            WHERE n.vm_id = $1 AND net.physical_network_id IS NOT NULL ORDER BY n.network_id""",
@@ -335,13 +334,14 @@ async def vm_joins(conn: Any, vm_id: UUID, host_id: UUID, op: UUID | None) -> Po
     kind = "tap" if host_row["hypervisor"] == "kvm" else "veth"
     plan = PortsPlan(host=host)
     vm_name = await conn.fetchval("SELECT name FROM vms WHERE id = $1", vm_id)
-    for network_id in await _managed_networks(conn, vm_id):
+    for network_id in await managed_networks(conn, vm_id):
         net = await lock(conn, network_id)
         if net["state"] == "Destroy":
             raise Conflict(f"network {net['name']} is being deleted")
         before = await port_hosts(conn, net)
         await bump(conn, net)
         await implement(conn, net, host_id, op)
+        await conn.execute("UPDATE networks SET idle_since = NULL WHERE id = $1", network_id)
         nics = await conn.fetch(
             """UPDATE nics SET host_id = $3 WHERE vm_id = $1 AND network_id = $2
                RETURNING mac, host(ip_address) AS ip""",
@@ -378,65 +378,5 @@ async def vm_joins(conn: Any, vm_id: UUID, host_id: UUID, op: UUID | None) -> Po
                 for h, s in specs.items()
                 if h != host and (router is None or h != router.host)
             )
-    await _resecure_others(conn, plan, vm_id)
-    return plan
-
-
-async def _resecure_others(
-    conn: Any, plan: PortsPlan, vm_id: UUID, *, leaving: bool = False
-) -> None:
-    """Rules naming the VM's groups allow its addresses: their members' ports again
-    (``leaving``: the VM leaves its groups first, its addresses with it)."""
-    groups = await security_groups.groups_of(conn, vm_id)
-    if leaving:
-        await security_groups.leave(conn, vm_id)
-    if groups:
-        affected = await security_groups.affected_vms(conn, groups)
-        plan.resecure.extend(await port_security.secured_ports(conn, affected, exclude=vm_id))
-
-
-async def vm_leaves(
-    conn: Any, vm_id: UUID, op: UUID | None, *, expunging: bool = False
-) -> PortsPlan:
-    """A VM stops (or is expunged): its plugged ports come off their host; a host left
-    with no port of a network (and not its router's) has the network removed, the
-    others' tunnels to it too. ``expunging``: its leases and rules leave the routers."""
-    plan = PortsPlan()
-    for network_id in await _managed_networks(conn, vm_id):
-        net = await lock(conn, network_id)
-        rows = await conn.fetch(
-            """SELECT n.mac, h.name AS host, n.host_id FROM nics n
-               LEFT JOIN hosts h ON h.id = n.host_id
-               WHERE n.vm_id = $1 AND n.network_id = $2""",
-            vm_id,
-            network_id,
-        )
-        before = await port_hosts(conn, net)
-        await conn.execute(
-            "UPDATE nics SET host_id = NULL WHERE vm_id = $1 AND network_id = $2",
-            vm_id,
-            network_id,
-        )
-        await bump(conn, net)
-        for r in rows:
-            if r["host"] is not None:
-                plan.host = r["host"]
-                plan.unplug.ports.append(UnplugInput(network=net["name_key"], mac=r["mac"]))
-        gone = before - await port_hosts(conn, net)
-        if gone:
-            names = await host_names(conn, gone)
-            plan.shutdown.extend(
-                HostNetworks(host=n, networks=[spec_of(net, [])]) for n, _ip in names.values()
-            )
-            if net["isolation"] == "VXLAN":
-                plan.peers.extend(
-                    HostNetworks(host=h, networks=[s])
-                    for h, s in (await network_specs(conn, net)).items()
-                )
-        if expunging:
-            router = await router_spec(conn, net, leaving_vm=vm_id)
-            if router is not None:
-                plan.routers.append(router)
-    if expunging:
-        await _resecure_others(conn, plan, vm_id, leaving=True)
+    await port_security.resecure_others(conn, plan, vm_id)
     return plan

@@ -7,7 +7,7 @@ from collections import defaultdict
 from typing import Any
 from uuid import UUID
 
-from strato.domain.network.payloads import HostPlug, HostPrune, PlugInput
+from strato.domain.network.payloads import HostPlug, HostPrune, PlugInput, PortsPlan
 from strato.domain.network.specs import PortSpec, PruneInput
 from strato.schema.network import security_groups
 
@@ -88,3 +88,16 @@ async def network_ports(
         for h in hosts
     ]
     return plugs, prunes
+
+
+async def resecure_others(
+    conn: Any, plan: PortsPlan, vm_id: UUID, *, leaving: bool = False
+) -> None:
+    """Rules naming the VM's groups allow its addresses: their members' ports again
+    (``leaving``: the VM leaves its groups first, its addresses with it)."""
+    groups = await security_groups.groups_of(conn, vm_id)
+    if leaving:
+        await security_groups.leave(conn, vm_id)
+    if groups:
+        affected = await security_groups.affected_vms(conn, groups)
+        plan.resecure.extend(await secured_ports(conn, affected, exclude=vm_id))
