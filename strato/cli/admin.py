@@ -119,18 +119,6 @@ def cmd_vm(args: argparse.Namespace, api: StratoClient) -> int:
     )
 
 
-def cmd_networks(args: argparse.Namespace, api: StratoClient) -> int:
-    if args.action == "list":
-        emit(
-            api.get("/networks"),
-            args.json,
-            ("id", "name", "cidr", "ip_start", "ip_end", "free_addresses", "is_default"),
-        )
-    else:
-        emit(api.post("/networks", parse_pairs(args.fields)), args.json)
-    return 0
-
-
 def cmd_operations(args: argparse.Namespace, api: StratoClient) -> int:
     if args.action == "list":
         emit(
@@ -239,12 +227,6 @@ def add_commands(sub: Any) -> None:
         )
         vp.add_argument("--no-wait", action="store_true", help="return once accepted")
     vmp.set_defaults(handler=cmd_vm)
-
-    nets = sub.add_parser("networks", help="guest networks")
-    nacts = nets.add_subparsers(dest="action", required=True)
-    with_json(nacts.add_parser("list"))
-    with_json(nacts.add_parser("create")).add_argument("fields", nargs="+", metavar="key=value")
-    nets.set_defaults(handler=cmd_networks)
 
     ops = sub.add_parser("operations", help="follow asynchronous operations")
     oacts = ops.add_subparsers(dest="action", required=True)

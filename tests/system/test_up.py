@@ -195,6 +195,22 @@ def test_up_serves_stops_cleanly_and_restarts_with_state(
         assert pol.returncode == 0 and '"schedule_id": "snapshot-policy:' in pol.stdout, (
             pol.stdout + pol.stderr
         )
+        # a security group and a rule through the CLI; the demo zone's network listed
+        assert _cli(env, "security-groups", "create", "name=web").returncode == 0
+        allowed = _cli(
+            env,
+            "security-groups",
+            "allow",
+            "web",
+            "protocol=tcp",
+            "start_port=22",
+            "cidr=0.0.0.0/0",
+        )
+        assert allowed.returncode == 0, allowed.stdout + allowed.stderr
+        rules = _cli(env, "security-groups", "rules", "web", "--json")
+        assert '"start_port": 22' in rules.stdout, rules.stdout + rules.stderr
+        nets = _cli(env, "networks", "list", "--json")
+        assert nets.returncode == 0 and '"state": "Implemented"' in nets.stdout, nets.stdout
         # a template from a URL, fetched by the template service `strato up` runs (into the
         # demo zone's simulated image store), its download shown as it goes; a VM from it
         with serving(tmp_path / "www", rate=1 << 20) as images:
