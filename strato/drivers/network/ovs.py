@@ -28,6 +28,16 @@ from strato.drivers.network.base import (
 )
 
 
+def in_netns(netns: str | None, args: tuple[str, ...]) -> list[str]:
+    """``args`` run in ``netns`` with as few processes as it takes: ``ip -n`` for ``ip``;
+    nothing for the OVS tools (they reach the switch by its sockets' paths)."""
+    if netns is None or args[0] in ("ovs-vsctl", "ovs-ofctl"):
+        return list(args)
+    if args[0] == "ip":
+        return ["ip", "-n", netns, *args[1:]]
+    return ["ip", "netns", "exec", netns, *args]
+
+
 def port_names(mac: str) -> tuple[str, str]:
     """The veth pair of a port: (OVS side, guest side), 14 characters each."""
     hexmac = mac.replace(":", "").lower()
@@ -96,7 +106,7 @@ class OvsElement(NetworkElement):
     async def run(
         self, *args: str, ok_codes: tuple[int, ...] = (0,), stdin: str | None = None
     ) -> str:
-        cmd = [*(["ip", "netns", "exec", self.netns] if self.netns else []), *args]
+        cmd = in_netns(self.netns, args)
         proc = await asyncio.create_subprocess_exec(
             *cmd,
             stdin=asyncio.subprocess.PIPE if stdin is not None else None,

@@ -28,7 +28,7 @@ from pathlib import Path
 from strato.domain.network.specs import RouterInfo, RouterSpec, UserData, router_digest
 from strato.drivers.network import nft
 from strato.drivers.network.base import NetworkError, Router
-from strato.drivers.network.ovs import OvsElement
+from strato.drivers.network.ovs import OvsElement, in_netns
 
 METADATA_IP = "169.254.169.254"
 
@@ -87,7 +87,7 @@ class VirtualRouter(Router):
     async def _ns(self, ns: str, *args: str, ok_codes: tuple[int, ...] = (0,)) -> str:
         """A command in the router's namespace (entered from the root one: namespaces
         are not entered from within another)."""
-        return await _exec("ip", "netns", "exec", ns, *args, ok_codes=ok_codes)
+        return await _exec(*in_netns(ns, args), ok_codes=ok_codes)
 
     async def _sh(self, *args: str, ok_codes: tuple[int, ...] = (0,)) -> str:
         """A command where the host's switch is (its namespace, if any)."""
