@@ -108,8 +108,12 @@ class SimulatorFleet:
     def _network_activities(self, host: str) -> list[Any]:
         """The simulated host's network agent: an in-memory element and routers."""
         if host not in self.elements:
-            self.elements[host] = SimulatorNetworkElement(host, faults=self.faults)
-            self.routers[host] = SimulatorRouter(host, faults=self.faults)
+            self.elements[host] = SimulatorNetworkElement(
+                host, faults=self.faults, state_file=self._state_file("switch", host)
+            )
+            self.routers[host] = SimulatorRouter(
+                host, faults=self.faults, state_file=self._state_file("routers", host)
+            )
         return NetworkActivities(self.elements[host], self.routers[host]).all()
 
     def _storage_activities(self, pool: str, capacity_bytes: int) -> list[Any]:
