@@ -25,6 +25,7 @@ from strato.commands.templates import zone_exists
 from strato.domain.errors import Conflict, InvalidInput, NotFound
 from strato.domain.fields import Name, Request, Text
 from strato.domain.network.models import (
+    EgressRule,
     FirewallRule,
     PhysicalNetwork,
     PortForwardingRule,
@@ -266,6 +267,19 @@ class FirewallRuleCreate(Request):
         return self
 
 
+class EgressRuleCreate(Request):
+    protocol: Literal["tcp", "udp", "icmp", "all"]
+    start_port: Port | None = None
+    end_port: Port | None = None
+    cidrs: Annotated[list[str], Field(min_length=1, max_length=64)] = ["0.0.0.0/0"]
+
+    @model_validator(mode="after")
+    def _checked(self) -> EgressRuleCreate:
+        self.end_port = rule_ports(self.protocol, self.start_port, self.end_port)
+        self.cidrs = [subnet(cidr, "cidrs") for cidr in self.cidrs]
+        return self
+
+
 class StaticNatEnable(Request):
     vm_id: UUID
 
@@ -328,3 +342,34 @@ async def static_nat(
         return await rules.enable_static_nat(conn, ip, body.vm_id)
 
     return await guest_networks.changed(ctx, touched, change)
+
+
+async def add_egress_rule(
+    ctx: CommandContext, network_id: UUID, body: EgressRuleCreate
+) -> Applied[EgressRule]:
+    """An egress rule of a network (an exception to its egress default)."""
+    await ctx.authorize(Action("network.egress", "network", network_id))
+
+    async def change(conn: Any) -> EgressRule:
+        net = await ipam.get_network(conn, network_id)
+        if net.state == "Destroy":
+            raise Conflict(f"network {net.name} is being deleted")
+        rule: EgressRule = await repository.insert(
+            conn, rules.EGRESS, {**body.model_dump(), "network_id": network_id}
+        )
+        return rule
+
+    return await guest_networks.changed(ctx, _const(network_id), change)
+
+
+async def delete_egress_rule(ctx: CommandContext, rule_id: UUID) -> UUID | None:
+    await ctx.authorize(Action("egress-rule.delete", "egress_rule", rule_id))
+    touched = _Touched()
+
+    async def change(conn: Any) -> None:
+        rule: EgressRule = await repository.get(conn, rules.EGRESS, rule_id)
+        touched.network_id = rule.network_id
+        await repository.delete(conn, rules.EGRESS, rule_id)
+
+    _, op = await guest_networks.changed(ctx, touched, change)
+    return op

@@ -197,6 +197,7 @@ CRUD_RESOURCES = (
     "firewall_rule",
     "security_group",
     "security_group_rule",
+    "egress_rule",
 )
 for _r in CRUD_RESOURCES:
     register(
@@ -218,6 +219,7 @@ for _r in set(CRUD_RESOURCES) - {
     "firewall_rule",
     "security_group",
     "security_group_rule",
+    "egress_rule",
 }:
     register(EventType(f"strato.{_r}.state_changed", _r, NoPayload, "an admin changed its state"))
 

@@ -141,10 +141,22 @@ async def test_guests_on_an_isolated_network_through_strato(
     server = _http(ext, "198.51.100.1", 8081, tmp_path, ext_log)
     try:
         assert await _fetch(web, "http://198.51.100.1:8081/ext.log")
+        assert "198.51.100.10" in ext_log.read_text() and web_ip not in ext_log.read_text()
+        # An egress rule (the network allows egress by default: the rule blocks).
+        r = await api.post(
+            f"/networks/{net_id}/egress-rules",
+            json={"protocol": "tcp", "start_port": 8081, "cidrs": ["198.51.100.0/24"]},
+        )
+        egress = await ok(r, 201)
+        await _applied(api, r)
+        assert not await _fetch(web, "http://198.51.100.1:8081/ext.log", timeout=3)
+        r = await api.delete(f"/egress-rules/{egress['id']}")
+        assert r.status_code == 204
+        await _applied(api, r)
+        assert await _fetch(web, "http://198.51.100.1:8081/ext.log")
     finally:
         server.terminate()
         server.wait(timeout=10)
-    assert "198.51.100.10" in ext_log.read_text() and web_ip not in ext_log.read_text()
 
     # Port forwarding and the firewall, each change applied by its own operation.
     ip = await ok(

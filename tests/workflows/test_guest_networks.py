@@ -161,6 +161,17 @@ async def test_a_network_lives_from_first_vm_to_delete(
     assert r.status_code == 204
     await _applied(api, r)
     assert _router(platform, host, net_id).port_forwards == []
+    r = await api.post(
+        f"/networks/{net_id}/egress-rules", json={"protocol": "udp", "start_port": 53}
+    )
+    await ok(r, 201)
+    await _applied(api, r)
+    egress = _router(platform, host, net_id).egress
+    assert [(e.protocol, e.start, e.cidrs) for e in egress] == [("udp", 53, ["0.0.0.0/0"])]
+    bad = await api.post(
+        f"/networks/{net_id}/egress-rules", json={"protocol": "icmp", "end_port": 1}
+    )
+    assert bad.status_code == 422, bad.text
 
     # Refused, nothing changed: a delete with a VM on it, a shutdown while it runs.
     before = await table_counts(db)

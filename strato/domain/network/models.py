@@ -16,6 +16,11 @@ def _address_text(value: Any) -> Any:
     return None if value is None else str(value)
 
 
+def _cidr_texts(value: Any) -> Any:
+    """cidr[] columns arrive as lists of ipaddress objects."""
+    return [str(v) for v in value] if isinstance(value, list) else value
+
+
 class Nic(Entity):
     vm_id: UUID
     network_id: UUID
@@ -47,6 +52,7 @@ class Network(Entity):
     router_host_id: UUID | None = None
     generation: int = 0
     implemented_at: datetime | None = None
+    egress_default: str = "allow"
 
     _addr = field_validator("cidr", "gateway", "ip_start", "ip_end", mode="before")(_address_text)
 
@@ -131,10 +137,7 @@ class FirewallRule(Entity):
     end_port: int | None = None
     cidrs: list[str] = ["0.0.0.0/0"]
 
-    @field_validator("cidrs", mode="before")
-    @classmethod
-    def _cidr_text(cls, value: Any) -> Any:
-        return [str(v) for v in value] if isinstance(value, list) else value
+    _cidrs = field_validator("cidrs", mode="before")(_cidr_texts)
 
 
 class SecurityGroup(Entity):
@@ -157,3 +160,16 @@ class SecurityGroupRule(Entity):
     remote_group_id: UUID | None = None
 
     _addr = field_validator("cidr", mode="before")(_address_text)
+
+
+class EgressRule(Entity):
+    """New connections from a network's guests to ``cidrs``: an exception to the
+    network's egress default (blocked if it allows, allowed if it denies)."""
+
+    network_id: UUID
+    protocol: str
+    start_port: int | None = None
+    end_port: int | None = None
+    cidrs: list[str] = ["0.0.0.0/0"]
+
+    _cidrs = field_validator("cidrs", mode="before")(_cidr_texts)

@@ -190,6 +190,16 @@ class UserData(BaseModel):
     whole: bool = False
 
 
+class EgressRule(BaseModel):
+    """New connections from the guests to ``cidrs`` (a protocol; tcp/udp: a port range):
+    an exception to the network's egress default."""
+
+    protocol: Literal["tcp", "udp", "icmp", "all"]
+    start: int | None = Field(default=None, ge=1, le=65535)
+    end: int | None = Field(default=None, ge=1, le=65535)
+    cidrs: list[Cidr] = Field(default_factory=lambda: ["0.0.0.0/0"], min_length=1)
+
+
 class RouterSpec(BaseModel):
     """A guest network's virtual router, whole: applied as it is (never as a delta)."""
 
@@ -205,6 +215,10 @@ class RouterSpec(BaseModel):
     port_forwards: list[PortForward] = []
     static_nats: list[StaticNat] = []
     firewall: list[FirewallRule] = []
+    # Egress: new connections from the guests out pass (``allow``) or are dropped
+    # (``deny``) unless an egress rule says otherwise.
+    egress_default: Literal["allow", "deny"] = "allow"
+    egress: list[EgressRule] = []
     # The guest network itself: the router's host implements it first and attaches the
     # router with the network's tag there (a VXLAN network's tag is the host's own).
     net: NetworkSpec | None = None

@@ -169,7 +169,8 @@ class VirtualRouter(Router):
         """The router's nftables table, replaced whole in one transaction."""
         d = self._dir(spec.network)
         d.mkdir(parents=True, exist_ok=True)
-        (d / "ruleset.nft").write_text(nft.render(spec, public_if))
+        guest_if = f"ig{_short(spec.network)}"
+        (d / "ruleset.nft").write_text(nft.render(spec, public_if, guest_if))
         await self._ns(ns, "nft", "-f", str(d / "ruleset.nft"))
 
     async def _addresses(self, ns: str, dev: str, wanted: list[str]) -> None:

@@ -24,6 +24,7 @@ from strato.domain.network.payloads import (
 )
 from strato.domain.network.specs import (
     DhcpHost,
+    EgressRule,
     FirewallRule,
     GuestMetadata,
     NetworkSpec,
@@ -219,6 +220,19 @@ async def router_spec(
         net=specs.get(host[0]) or spec_of(net, []),
         generation=net["generation"],
         metadata=metadata,
+        egress_default=net["egress_default"],
+        egress=[
+            EgressRule(
+                protocol=r["protocol"],
+                start=r["start_port"],
+                end=r["end_port"],
+                cidrs=[str(c) for c in r["cidrs"]],
+            )
+            for r in await conn.fetch(
+                "SELECT * FROM egress_rules WHERE network_id = $1 ORDER BY created_at, id",
+                net["id"],
+            )
+        ],
     )
     return RouterJob(host=host[0], spec=spec)
 

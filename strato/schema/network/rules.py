@@ -11,7 +11,7 @@ from uuid import UUID
 import asyncpg
 
 from strato.domain.errors import Conflict, InvalidInput, NotFound
-from strato.domain.network.models import FirewallRule, PortForwardingRule, PublicIp
+from strato.domain.network.models import EgressRule, FirewallRule, PortForwardingRule, PublicIp
 from strato.schema import repository
 from strato.schema.network.public_ips import PUBLIC_IPS
 from strato.schema.repository import TableSpec
@@ -22,6 +22,13 @@ PORT_FORWARDS = TableSpec(
     PortForwardingRule,
     state_column=None,
     references={"public_ip_id": "public IP", "vm_id": "vm"},
+)
+EGRESS = TableSpec(
+    "egress_rules",
+    "egress_rule",
+    EgressRule,
+    state_column=None,
+    references={"network_id": "network"},
 )
 FIREWALL = TableSpec(
     "firewall_rules",

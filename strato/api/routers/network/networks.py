@@ -9,16 +9,18 @@ from fastapi import APIRouter, Body, Header, Response, status
 from fastapi.responses import JSONResponse
 
 from strato.api.accepted import ACCEPTED, located
-from strato.api.crud import crud_router
+from strato.api.crud import crud_router, list_response
 from strato.api.deps import CallerDep, CommandsDep, DbDep
+from strato.api.schemas.common import Filter, ListPage
 from strato.api.schemas.compute import vms as s
 from strato.commands import guest_networks
+from strato.commands import network as network_commands
 from strato.commands.view import Accepted
 from strato.domain.compute.models import AffinityGroup
 from strato.domain.errors import InvalidInput, NotFound
-from strato.domain.network.models import NetworkOffering, PhysicalNetwork
+from strato.domain.network.models import EgressRule, NetworkOffering, PhysicalNetwork
 from strato.schema import repository
-from strato.schema.network import ipam
+from strato.schema.network import ipam, rules
 from strato.schema.network.physical import PHYSICAL_NETWORKS
 from strato.schema.repository import TableSpec
 
@@ -46,6 +48,10 @@ router.include_router(
 )
 
 net = APIRouter(prefix="/networks", tags=["networks"])
+
+
+class EgressFilter(Filter):
+    network_id: UUID | None = None
 
 
 async def _offering_fits(conn: Any, body: s.NetworkCreate) -> None:
@@ -136,6 +142,39 @@ async def delete_network(id: UUID, ctx: CommandsDep, idempotency_key: IdemKey = 
         status_code=status.HTTP_202_ACCEPTED,
         headers={"Location": f"/api/v1/operations/{accepted.operation.id}"},
     )
+
+
+@net.get(
+    "/{id}/egress-rules",
+    response_model=ListPage[EgressRule],
+    summary="A network's egress firewall rules",
+)
+async def list_egress(id: UUID, db: DbDep, _: CallerDep) -> Any:
+    return await list_response(db, rules.EGRESS, EgressFilter(network_id=id))
+
+
+@net.post(
+    "/{id}/egress-rules",
+    status_code=status.HTTP_201_CREATED,
+    response_model=EgressRule,
+    summary="An exception to a network's egress default (applied by an operation)",
+)
+async def add_egress(
+    id: UUID, body: network_commands.EgressRuleCreate, ctx: CommandsDep, response: Response
+) -> Any:
+    rule, op = await network_commands.add_egress_rule(ctx, id, body)
+    if op is not None:
+        response.headers["Operation-Location"] = f"/api/v1/operations/{op}"
+    return rule
+
+
+@router.delete(
+    "/egress-rules/{id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete an egress rule"
+)
+async def delete_egress(id: UUID, ctx: CommandsDep) -> Response:
+    op = await network_commands.delete_egress_rule(ctx, id)
+    headers = {"Operation-Location": f"/api/v1/operations/{op}"} if op else {}
+    return Response(status_code=status.HTTP_204_NO_CONTENT, headers=headers)
 
 
 @net.post(

@@ -64,6 +64,9 @@ class NetworkCreate(Request):
     offering_id: UUID | None = None
     physical_network_id: UUID | None = None
     owner: str | None = Field(default=None, max_length=255)
+    # New connections from its guests out: allowed unless an egress rule blocks them, or
+    # denied unless one allows them.
+    egress_default: Literal["allow", "deny"] = "allow"
 
 
 class NetworkView(BaseModel):
@@ -87,6 +90,7 @@ class NetworkView(BaseModel):
     router_host_id: UUID | None = None
     generation: int = 0
     implemented_at: datetime | None = None
+    egress_default: str = "allow"
 
 
 NetworkService = Literal[
