@@ -194,11 +194,15 @@ async def allocate_nics(conn: Any, vm_id: UUID, networks: list[UUID], owner: str
     zone = await conn.fetchval("SELECT zone_id FROM vms WHERE id = $1", vm_id)
     if len(set(networks)) != len(networks):
         raise InvalidInput("network_ids: a network is named twice", field="network_ids")
+    # Locked in id order (as a boot's network steps lock them): never a deadlock.
+    rows = await conn.fetch(
+        """SELECT id, name, zone_id, kind, owner, state FROM networks
+           WHERE id = ANY($1::uuid[]) ORDER BY id FOR SHARE""",
+        networks,
+    )
+    found = {r["id"]: r for r in rows}
     for device, network_id in enumerate(networks):
-        net = await conn.fetchrow(
-            "SELECT id, name, zone_id, kind, owner, state FROM networks WHERE id = $1 FOR SHARE",
-            network_id,
-        )
+        net = found.get(network_id)
         if net is None:
             raise InvalidInput(
                 f"network_ids: network {network_id} does not exist", field="network_ids"
