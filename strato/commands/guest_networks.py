@@ -19,17 +19,68 @@ from strato.commands.auth import Action
 from strato.commands.context import CommandContext, Intake
 from strato.commands.operations import start
 from strato.commands.view import Accepted
-from strato.domain.errors import Conflict, InUse
+from strato.domain.errors import Conflict, InUse, InvalidInput, NotFound
 from strato.domain.fields import Request
 from strato.domain.network import flows
+from strato.domain.network.models import Network, NetworkOffering, PhysicalNetwork
 from strato.domain.network.payloads import NetworkOpInput
+from strato.domain.network.specs import DesignRequest
 from strato.domain.steps import Flow
+from strato.drivers.network.guru import guru_for
+from strato.schema import repository
 from strato.schema.db import Database
 from strato.schema.network import ipam, lifecycle
+from strato.schema.network.ipam import NETWORK_OFFERINGS
+from strato.schema.network.physical import PHYSICAL_NETWORKS
 from strato.schema.network.plans import lock
 from strato.schema.operations import OperationRecord
 
 T = TypeVar("T")
+
+
+async def _offering_fits(conn: Any, body: Any) -> str | None:
+    """The offering (Enabled, of the network's guest type) and the physical network (of
+    the zone, carrying guest traffic) the body names exist and fit."""
+    if body.offering_id is not None:
+        try:
+            off: NetworkOffering = await repository.get(conn, NETWORK_OFFERINGS, body.offering_id)
+        except NotFound as err:
+            raise InvalidInput(f"offering_id: {err.detail}", field="offering_id") from err
+        if off.state != "Enabled" or off.guest_type.lower() != body.kind:
+            raise InvalidInput(
+                f"offering_id: {off.name} is a {off.state} {off.guest_type} offering, "
+                f"not an Enabled one for a {body.kind} network",
+                field="offering_id",
+            )
+    if body.physical_network_id is not None:
+        try:
+            pn: PhysicalNetwork = await repository.get(
+                conn, PHYSICAL_NETWORKS, body.physical_network_id
+            )
+        except NotFound as err:
+            raise InvalidInput(
+                f"physical_network_id: {err.detail}", field="physical_network_id"
+            ) from err
+        if pn.zone_id != body.zone_id or "guest" not in pn.traffic_types:
+            raise InvalidInput(
+                f"physical_network_id: {pn.name} carries no guest traffic of this zone",
+                field="physical_network_id",
+            )
+        return pn.isolation
+    return None
+
+
+async def create(ctx: CommandContext, body: Any) -> Network:
+    """A guest network, designed by its guru (the physical network's isolation: flat,
+    VLAN or VXLAN), its addresses one row each; Allocated (isolated) or Implemented."""
+    await ctx.authorize(Action("network.create", "network"))
+    values = body.model_dump()
+    if body.kind == "isolated":
+        values["is_default"] = False  # a zone's default network is a shared one
+    async with ctx.db.tx() as conn:
+        isolation = await _offering_fits(conn, body)
+        design = guru_for(isolation).design(DesignRequest(**values))
+        return await ipam.create_network(conn, values, design)
 
 
 class NetworkRestart(Request):

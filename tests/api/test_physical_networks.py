@@ -14,11 +14,18 @@ import httpx
 from strato.commands.compute import vm_row
 from strato.domain.compute.models import ServiceOffering
 from strato.domain.errors import AddressesExhausted, SegmentsExhausted
+from strato.domain.network.specs import DesignRequest, NetworkDesign
+from strato.drivers.network.guru import guru_for
 from strato.schema import repository
 from strato.schema.db import Database
 from strato.schema.network import ipam, physical
 from strato.schema.tables import SERVICE_OFFERINGS
 from tests.helpers import make_fabric, ok, table_counts, unique
+
+
+def _design(values: dict[str, Any]) -> NetworkDesign:
+    fields = {k: v for k, v in values.items() if k in ("cidr", "gateway", "ip_start", "ip_end")}
+    return guru_for(None).design(DesignRequest(**fields))
 
 
 async def _pn(api: httpx.AsyncClient, zone_id: str, **body: Any) -> dict[str, Any]:
@@ -79,7 +86,7 @@ async def test_segment_ids_go_once_each_under_concurrency(
                 "ip_start": f"10.{i}.0.10",
                 "ip_end": f"10.{i}.0.10",
             }
-            nets.append((await ipam.create_network(conn, values)).id)
+            nets.append((await ipam.create_network(conn, values, _design(values))).id)
 
     async def one(net: uuid.UUID) -> int | str:
         try:
@@ -180,18 +187,16 @@ async def test_nic_addresses_go_once_each_under_concurrency(
         await api.post("/templates", json={"name": unique("t"), "size_bytes": 1 << 20}), 201
     )
     async with db.tx() as conn:
-        await ipam.create_network(
-            conn,
-            {
-                "zone_id": zone,
-                "name": unique("guest"),
-                "cidr": "10.20.0.0/24",
-                "gateway": "10.20.0.1",
-                "ip_start": "10.20.0.10",
-                "ip_end": "10.20.0.109",
-                "is_default": True,
-            },
-        )
+        values = {
+            "zone_id": zone,
+            "name": unique("guest"),
+            "cidr": "10.20.0.0/24",
+            "gateway": "10.20.0.1",
+            "ip_start": "10.20.0.10",
+            "ip_end": "10.20.0.109",
+            "is_default": True,
+        }
+        await ipam.create_network(conn, values, _design(values))
         offering: ServiceOffering = await repository.get(
             conn, SERVICE_OFFERINGS, uuid.UUID(off["id"])
         )
@@ -295,9 +300,8 @@ async def test_public_ip_rules_are_checked_and_hold_their_ip(
         await api.post("/templates", json={"name": unique("t"), "size_bytes": 1 << 20}), 201
     )
     async with db.tx() as conn:
-        net = await ipam.create_network(
-            conn, {"zone_id": zone, "name": unique("g"), "cidr": "10.30.0.0/24", "is_default": True}
-        )
+        values = {"zone_id": zone, "name": unique("g"), "cidr": "10.30.0.0/24", "is_default": True}
+        net = await ipam.create_network(conn, values, _design(values))
         offering = await repository.get(conn, SERVICE_OFFERINGS, uuid.UUID(off["id"]))
         vms, addresses = [], []
         for i in range(2):

@@ -5,8 +5,36 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 from typing import Annotated, Literal
+from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints, model_validator
+
+
+class DesignRequest(BaseModel):
+    cidr: str
+    gateway: str | None = None
+    ip_start: str | None = None
+    ip_end: str | None = None
+
+
+class NetworkDesign(BaseModel):
+    """A network as designed: its subnet, gateway and address range (``count`` of them),
+    the isolation of its segment (None: it has none) and its NICs' MTU."""
+
+    cidr: str
+    gateway: str
+    ip_start: str
+    ip_end: str
+    count: int
+    isolation: Literal["VLAN", "VXLAN"] | None
+    mtu: int = 1500
+
+
+def mac_for(vm_id: UUID, device: int) -> str:
+    """A locally administered unicast MAC, deterministic (a retried allocation makes the
+    same NIC): the gurus' MAC policy."""
+    digest = hashlib.sha256(f"{vm_id}:{device}".encode()).digest()
+    return "02:" + ":".join(f"{b:02x}" for b in digest[:5])
 
 
 class NetworkSpec(BaseModel):

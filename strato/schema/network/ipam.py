@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import hashlib
-import ipaddress
 from typing import Any
 from uuid import UUID, uuid4
 
 from strato.domain.errors import AddressesExhausted, Conflict, InUse, InvalidInput
-from strato.domain.network.models import Network
+from strato.domain.network.models import Network, NetworkOffering
 from strato.domain.network.payloads import NicInfo
+from strato.domain.network.specs import NetworkDesign, mac_for
 from strato.schema import events, repository
 from strato.schema.repository import TableSpec
 
+NETWORK_OFFERINGS = TableSpec(
+    "network_offerings", "network_offering", NetworkOffering, dependents={"networks": "networks"}
+)
 NETWORKS = TableSpec(
     "networks",
     "network",
@@ -24,8 +26,6 @@ NETWORKS = TableSpec(
     },
     dependents={"nics": "NICs", "ip_addresses": "IP addresses"},
 )
-
-MAX_RANGE = 65_536
 
 
 def _as_str(value: Any) -> Any:
@@ -39,48 +39,18 @@ def network_model(row: Any) -> Network:
     return Network.model_validate(data)
 
 
-def mac_for(vm_id: UUID, device: int) -> str:
-    """Deterministic, locally administered MAC: a retried allocation makes the same NIC."""
-    digest = hashlib.sha256(f"{vm_id}:{device}".encode()).digest()
-    return "02:" + ":".join(f"{b:02x}" for b in digest[:5])
-
-
-async def create_network(conn: Any, values: dict[str, Any]) -> Network:
-    """Create a network and, for a range, its Free addresses (one row each).
-
-    The range defaults to the subnet's hosts after the gateway (itself the first host by
-    default). Refused: an address outside the subnet, a gateway inside the range or on
-    the subnet's network or broadcast address, a subnet overlapping another network of
-    the zone (checked with the zone locked, so two concurrent creates cannot both pass).
-    """
-    values = dict(values)
-    try:
-        cidr = ipaddress.ip_network(values["cidr"], strict=True)
-        hosts = (int(cidr.network_address) + 1, int(cidr.broadcast_address) - 1)
-        gateway = ipaddress.ip_address(values.get("gateway") or str(cidr.network_address + 1))
-        start = ipaddress.ip_address(values.get("ip_start") or str(gateway + 1))
-        end = ipaddress.ip_address(values.get("ip_end") or str(cidr.broadcast_address - 1))
-    except ValueError as err:
-        raise InvalidInput(f"cidr: {err}", field="cidr") from err
-    if cidr.version != 4 or cidr.prefixlen > 30:
-        raise InvalidInput(
-            f"cidr: {cidr} is not an IPv4 subnet of 4 addresses or more", field="cidr"
-        )
-    if gateway not in cidr or not hosts[0] <= int(gateway) <= hosts[1]:
-        raise InvalidInput(f"gateway: {gateway} is not a host address of {cidr}", field="gateway")
-    if start not in cidr or end not in cidr or int(end) < int(start):
-        raise InvalidInput(f"ip_start..ip_end must be an ascending range inside {cidr}")
-    count = int(end) - int(start) + 1
-    if count > MAX_RANGE:
-        raise InvalidInput(f"a range holds at most {MAX_RANGE} addresses, not {count}")
-    if int(start) <= int(gateway) <= int(end):
-        raise InvalidInput(f"gateway {gateway} must not be inside the allocation range")
+async def create_network(conn: Any, values: dict[str, Any], design: NetworkDesign) -> Network:
+    """Create a network as its guru designed it (subnet, gateway, range:
+    :mod:`strato.drivers.network.guru`) and its Free addresses, one row each. Refused: a
+    subnet overlapping another network of the zone (checked with the zone locked, so two
+    concurrent creates cannot both pass)."""
+    cidr, start, count = design.cidr, design.ip_start, design.count
     await conn.execute("SELECT 1 FROM zones WHERE id = $1 FOR UPDATE", values["zone_id"])
     clash = await conn.fetchrow(
         """SELECT name, cidr FROM networks
            WHERE zone_id = $1 AND cidr && $2::cidr AND state <> 'Destroy'""",
         values["zone_id"],
-        str(cidr),
+        cidr,
     )
     if clash is not None:
         raise Conflict(
@@ -88,10 +58,10 @@ async def create_network(conn: Any, values: dict[str, Any]) -> Network:
         )
     row = {
         **values,
-        "cidr": str(cidr),
-        "gateway": str(gateway),
-        "ip_start": str(start),
-        "ip_end": str(end),
+        "cidr": cidr,
+        "gateway": design.gateway,
+        "ip_start": start,
+        "ip_end": design.ip_end,
         "state": "Implemented" if values.get("kind", "shared") == "shared" else "Allocated",
     }
     net = await repository.insert(conn, NETWORKS, row)
@@ -99,7 +69,7 @@ async def create_network(conn: Any, values: dict[str, Any]) -> Network:
         """INSERT INTO ip_addresses (id, network_id, address)
            SELECT gen_random_uuid(), $1, $2::inet + g FROM generate_series(0, $3 - 1) g""",
         net.id,
-        str(start),
+        start,
         count,
     )
     return net

@@ -17,16 +17,11 @@ from strato.commands import guest_networks
 from strato.commands import network as network_commands
 from strato.commands.view import Accepted
 from strato.domain.compute.models import AffinityGroup
-from strato.domain.errors import InvalidInput, NotFound
-from strato.domain.network.models import EgressRule, NetworkOffering, PhysicalNetwork
-from strato.schema import repository
+from strato.domain.network.models import EgressRule
 from strato.schema.network import ipam, rules
-from strato.schema.network.physical import PHYSICAL_NETWORKS
+from strato.schema.network.ipam import NETWORK_OFFERINGS
 from strato.schema.repository import TableSpec
 
-NETWORK_OFFERINGS = TableSpec(
-    "network_offerings", "network_offering", NetworkOffering, dependents={"networks": "networks"}
-)
 AFFINITY_GROUPS = TableSpec(
     "affinity_groups",
     "affinity_group",
@@ -54,36 +49,6 @@ class EgressFilter(Filter):
     network_id: UUID | None = None
 
 
-async def _offering_fits(conn: Any, body: s.NetworkCreate) -> None:
-    """The offering (Enabled, of the network's guest type) and the physical network (of
-    the zone, carrying guest traffic) the body names exist and fit."""
-    if body.offering_id is not None:
-        try:
-            off: NetworkOffering = await repository.get(conn, NETWORK_OFFERINGS, body.offering_id)
-        except NotFound as err:
-            raise InvalidInput(f"offering_id: {err.detail}", field="offering_id") from err
-        if off.state != "Enabled" or off.guest_type.lower() != body.kind:
-            raise InvalidInput(
-                f"offering_id: {off.name} is a {off.state} {off.guest_type} offering, "
-                f"not an Enabled one for a {body.kind} network",
-                field="offering_id",
-            )
-    if body.physical_network_id is not None:
-        try:
-            pn: PhysicalNetwork = await repository.get(
-                conn, PHYSICAL_NETWORKS, body.physical_network_id
-            )
-        except NotFound as err:
-            raise InvalidInput(
-                f"physical_network_id: {err.detail}", field="physical_network_id"
-            ) from err
-        if pn.zone_id != body.zone_id or "guest" not in pn.traffic_types:
-            raise InvalidInput(
-                f"physical_network_id: {pn.name} carries no guest traffic of this zone",
-                field="physical_network_id",
-            )
-
-
 async def _view(conn: Any, network_id: UUID) -> s.NetworkView:
     n = await ipam.get_network(conn, network_id)
     return s.NetworkView(**n.model_dump(), free_addresses=await ipam.free_count(conn, n.id))
@@ -95,18 +60,9 @@ async def _view(conn: Any, network_id: UUID) -> s.NetworkView:
     status_code=status.HTTP_201_CREATED,
     summary="Create a shared guest network with an address range",
 )
-async def create_network(
-    body: s.NetworkCreate, db: DbDep, _: CallerDep, response: Response
-) -> s.NetworkView:
-    values = body.model_dump()
-    if body.kind == "isolated":
-        values["is_default"] = False  # a zone's default network is a shared one
-    async with db.tx() as conn:
-        await _offering_fits(conn, body)
-        try:
-            created = await ipam.create_network(conn, values)
-        except ValueError as err:  # ipaddress: not an address / network
-            raise InvalidInput(str(err)) from err
+async def create_network(body: s.NetworkCreate, ctx: CommandsDep, response: Response) -> Any:
+    created = await guest_networks.create(ctx, body)
+    async with ctx.db.conn() as conn:
         view = await _view(conn, created.id)
     response.headers["Location"] = f"/api/v1/networks/{view.id}"
     return view
