@@ -374,6 +374,12 @@ async def test_guests_on_two_hosts_talk_across_vxlan(
             guests.append(netlab.guest_on(where[host][0], f"x{n}{tag}", port_names(mac)[1]))
             ips.append(ip)
         assert [netlab.dhcp(g, tmp_path) for g in guests] == ips  # one of them across VXLAN
+        # The router tells its guests the tunnel's MTU (1500 less VXLAN's 50 bytes).
+        pids = list(netlab.state_dir.glob(f"vx-{tag}-*/routers/*/dnsmasq.pid"))
+        assert len(pids) == 1, pids
+        proc = Path(f"/proc/{pids[0].read_text().strip()}/cmdline")
+        cmdline = await asyncio.to_thread(proc.read_bytes)
+        assert b"--dhcp-option=option:mtu,1450" in cmdline, cmdline
         assert netlab.reaches(guests[0], ips[1], timeout=15)
         assert netlab.reaches(guests[1], ips[0])
     finally:

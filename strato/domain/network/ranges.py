@@ -8,6 +8,8 @@ from strato.domain.errors import InvalidInput
 
 # The ids a segment can have: 802.1Q VLAN ids (0 and 4095 are reserved), VXLAN's 24-bit VNI.
 VNET_LIMITS = {"VLAN": (1, 4094), "VXLAN": (1, (1 << 24) - 1)}
+# A VXLAN network's guests' MTU: a 1500-byte underlay less VXLAN's 50 bytes of headers.
+MTU = {"VLAN": 1500, "VXLAN": 1450}
 # One range is one row per id (as CloudStack's op_dc_vnet_alloc): bounded.
 MAX_RANGE = 1 << 16
 

@@ -251,6 +251,7 @@ class RouterSpec(BaseModel):
     # router with the network's tag there (a VXLAN network's tag is the host's own).
     net: NetworkSpec | None = None
     generation: int = 0  # as NetworkSpec.generation: an older spec arriving late is ignored
+    mtu: int = Field(default=1500, ge=576, le=9000)  # given to the guests by DHCP
     # Its metadata service (169.254.169.254 and its own address, port 80): each guest's
     # (none: no service). User data comes apart (:class:`UserData`): it may be large.
     metadata: list[GuestMetadata] = []

@@ -25,7 +25,7 @@ from typing import ClassVar, Literal
 from uuid import UUID
 
 from strato.domain.errors import InvalidInput
-from strato.domain.network.ranges import VNET_LIMITS
+from strato.domain.network.ranges import MTU, VNET_LIMITS
 from strato.domain.network.specs import DesignRequest, NetworkDesign, mac_for
 
 MAX_RANGE = 65_536
@@ -108,7 +108,7 @@ class VlanGuru(NetworkGuru):
 class VxlanGuru(NetworkGuru):
     name = "vxlan"
     isolation = "VXLAN"
-    mtu = 1450  # a 1500-byte underlay less VXLAN's 50 bytes
+    mtu = MTU["VXLAN"]  # a 1500-byte underlay less VXLAN's 50 bytes
 
     def segment_bounds(self) -> tuple[int, int]:
         return VNET_LIMITS["VXLAN"]

@@ -212,6 +212,7 @@ class VirtualRouter(Router):
             f"--dhcp-range={net.network_address},static,{net.netmask},12h",
             f"--dhcp-option=option:router,{spec.address}",
             f"--dhcp-option=option:dns-server,{spec.address}",
+            *([f"--dhcp-option=option:mtu,{spec.mtu}"] if spec.mtu != 1500 else []),
             f"--domain={spec.domain}",
             f"--local=/{spec.domain}/",
             "--no-resolv",

@@ -22,6 +22,7 @@ from strato.domain.network.payloads import (
     RouterJob,
     UserDataJob,
 )
+from strato.domain.network.ranges import MTU
 from strato.domain.network.specs import (
     DhcpHost,
     EgressRule,
@@ -221,6 +222,7 @@ async def router_spec(
         generation=net["generation"],
         metadata=metadata,
         egress_default=net["egress_default"],
+        mtu=MTU.get(net["isolation"] or "VLAN", 1500),
         egress=[
             EgressRule(
                 protocol=r["protocol"],
