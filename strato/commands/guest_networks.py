@@ -77,10 +77,19 @@ async def create(ctx: CommandContext, body: Any) -> Network:
     values = body.model_dump()
     if body.kind == "isolated":
         values["is_default"] = False  # a zone's default network is a shared one
+    # An ordinary network of its kind: the kind's default offering unless it names one.
+    values["offering_id"] = body.offering_id or DEFAULT_OFFERINGS[body.kind]
     async with ctx.db.tx() as conn:
         isolation = await _offering_fits(conn, body)
         design = guru_for(isolation).design(DesignRequest(**values))
         return await ipam.create_network(conn, values, design)
+
+
+# The seeded CloudStack defaults (migration 0022).
+DEFAULT_OFFERINGS = {
+    "isolated": UUID("00000000-0000-4000-8000-00000000a001"),
+    "shared": UUID("00000000-0000-4000-8000-00000000a002"),
+}
 
 
 class NetworkRestart(Request):
