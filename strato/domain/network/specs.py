@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 from typing import Annotated, Literal
@@ -120,14 +121,17 @@ Domain = Annotated[
 ]
 
 
+@functools.lru_cache(maxsize=8192)  # rulesets repeat their addresses
 def _ipv4(value: str) -> str:
     return str(ipaddress.IPv4Address(value))
 
 
+@functools.lru_cache(maxsize=8192)  # rulesets repeat their addresses
 def _ipv4_net(value: str) -> str:
     return str(ipaddress.IPv4Network(value, strict=False))
 
 
+@functools.lru_cache(maxsize=8192)  # rulesets repeat their addresses
 def _ipv4_iface(value: str) -> str:
     return str(ipaddress.IPv4Interface(value))
 

@@ -102,6 +102,7 @@ class OvsElement(NetworkElement):
         self.bridge = bridge
         self.netns = netns
         self._tags = asyncio.Lock()
+        self._bridge_ready = False
 
     async def run(
         self, *args: str, ok_codes: tuple[int, ...] = (0,), stdin: str | None = None
@@ -119,7 +120,11 @@ class OvsElement(NetworkElement):
         return out.decode()
 
     async def vsctl(self, *args: str) -> str:
-        return await self.run("ovs-vsctl", f"--db={self.db}", "--timeout=10", *args)
+        try:
+            return await self.run("ovs-vsctl", f"--db={self.db}", "--timeout=10", *args)
+        except NetworkError:
+            self._bridge_ready = False  # the bridge may be what went
+            raise
 
     async def _network_tag(self, network: str) -> int:
         """The network's tag on this host's bridge, in one call (a missing bridge or key
@@ -133,7 +138,10 @@ class OvsElement(NetworkElement):
         return int(value)
 
     async def ensure_bridge(self) -> None:
-        """The integration bridge, on the userspace datapath (the only one here)."""
+        """The integration bridge, on the userspace datapath (the only one here); made or
+        checked once per element (a failed switch command checks it again)."""
+        if self._bridge_ready:
+            return
         await self.vsctl(
             "--may-exist",
             "add-br",
@@ -144,6 +152,7 @@ class OvsElement(NetworkElement):
             self.bridge,
             "datapath_type=netdev",
         )
+        self._bridge_ready = True
 
     async def implement_network(self, spec: NetworkSpec) -> None:
         """One network at a time on this bridge: tags are chosen and checked against the
