@@ -190,6 +190,19 @@ async def test_guests_on_an_isolated_network_through_strato(
         server.terminate()
         server.wait(timeout=10)
 
+    # Static NAT: one public address for the db guest, both ways (ICMP allowed in).
+    nat_ip = await ok(
+        await api.post("/public-ips", json={"zone_id": fab["zone"]["id"], "network_id": net_id}),
+        201,
+    )
+    r = await api.post(f"/public-ips/{nat_ip['id']}/static-nat", json={"vm_id": db_vm["id"]})
+    await ok(r)
+    await _applied(api, r)
+    r = await api.post(f"/public-ips/{nat_ip['id']}/firewall-rules", json={"protocol": "icmp"})
+    await ok(r, 201)
+    await _applied(api, r)
+    assert netlab.reaches(ext, nat_ip["address"])
+
     # A guest on another network of the zone reaches neither.
     other = await isolated(api, fab, "10.78.0.0/24")
     far_vm = await running_on(api, fab, other["id"])

@@ -128,6 +128,11 @@ async def test_a_network_lives_from_first_vm_to_delete(
             "SELECT host(address) FROM public_ips WHERE network_id = $1 AND source_nat", net_id
         )
     assert str(nic["host_id"]) == vm["host_id"] and snat == "198.51.100.10"
+    listed = await ok(await api.get(f"/vms/{vm['id']}/nics"))
+    assert [(n["mac"], n["ip_address"], n["network_id"]) for n in listed] == [
+        (nic["mac"], nic["ip"], net_id)
+    ]
+    assert (await api.get(f"/vms/{uuid.uuid4()}/nics")).status_code == 404
     assert _ports(platform, host, net_id) == {nic["mac"]}
     router = _router(platform, host, net_id)
     assert [(h.mac, h.ip) for h in router.hosts] == [(nic["mac"], nic["ip"])]

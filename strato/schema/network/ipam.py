@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID, uuid4
 
-from strato.domain.errors import AddressesExhausted, Conflict, InUse, InvalidInput
-from strato.domain.network.models import Network, NetworkOffering
+from strato.domain.errors import AddressesExhausted, Conflict, InUse, InvalidInput, NotFound
+from strato.domain.network.models import Network, NetworkOffering, Nic
 from strato.domain.network.payloads import NicInfo
 from strato.domain.network.specs import NetworkDesign, mac_for
 from strato.schema import events, repository
@@ -141,6 +141,14 @@ async def _take_address(conn: Any, network_id: UUID, name: str, vm_id: UUID, nic
         conn, "strato.ip.allocated", "vm", vm_id, payload={"ip": ip, "network": name}
     )
     return ip
+
+
+async def nics_of(conn: Any, vm_id: UUID) -> list[Nic]:
+    """The VM's NICs (NotFound if there is no such VM)."""
+    if await conn.fetchval("SELECT 1 FROM vms WHERE id = $1", vm_id) is None:
+        raise NotFound(f"VM {vm_id} does not exist", id=str(vm_id))
+    rows = await conn.fetch("SELECT * FROM nics WHERE vm_id = $1 ORDER BY device_id", vm_id)
+    return [Nic.model_validate(dict(r)) for r in rows]
 
 
 async def vm_nics(conn: Any, vm_id: UUID) -> list[NicInfo]:

@@ -17,7 +17,7 @@ from strato.commands import guest_networks
 from strato.commands import network as network_commands
 from strato.commands.view import Accepted
 from strato.domain.compute.models import AffinityGroup
-from strato.domain.network.models import EgressRule
+from strato.domain.network.models import EgressRule, Nic
 from strato.schema.network import ipam, rules
 from strato.schema.network.ipam import NETWORK_OFFERINGS
 from strato.schema.repository import TableSpec
@@ -131,6 +131,17 @@ async def delete_egress(id: UUID, ctx: CommandsDep) -> Response:
     op = await network_commands.delete_egress_rule(ctx, id)
     headers = {"Operation-Location": f"/api/v1/operations/{op}"} if op else {}
     return Response(status_code=status.HTTP_204_NO_CONTENT, headers=headers)
+
+
+@router.get(
+    "/vms/{id}/nics",
+    response_model=list[Nic],
+    tags=["networks"],
+    summary="A VM's NICs (network, MAC, address, device)",
+)
+async def vm_nics(id: UUID, db: DbDep, _: CallerDep) -> Any:
+    async with db.conn() as conn:
+        return await ipam.nics_of(conn, id)
 
 
 @net.post(
