@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID, uuid4
 
-from strato.domain.errors import AddressesExhausted, Conflict, InUse, InvalidInput, NotFound
+from strato.domain.errors import AddressesExhausted, Conflict, InvalidInput, NotFound
 from strato.domain.network.models import Network, NetworkOffering, Nic
 from strato.domain.network.payloads import NicInfo
 from strato.domain.network.specs import NetworkDesign, mac_for
@@ -222,15 +222,3 @@ async def release_nics(conn: Any, vm_id: UUID) -> int:
             conn, "strato.ip.released", "vm", vm_id, payload={"ips": [r["ip"] for r in freed]}
         )
     return len(freed)
-
-
-async def delete_network(conn: Any, network_id: UUID) -> None:
-    """Delete a network whose addresses are all Free (409 otherwise)."""
-    await repository.get(conn, NETWORKS, network_id)
-    used = await conn.fetchval(
-        "SELECT count(*) FROM ip_addresses WHERE network_id = $1 AND state <> 'Free'", network_id
-    )
-    if used:
-        raise InUse(f"network {network_id} still has {used} allocated address(es)")
-    await conn.execute("DELETE FROM ip_addresses WHERE network_id = $1", network_id)
-    await repository.delete(conn, NETWORKS, network_id)

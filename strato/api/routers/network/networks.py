@@ -8,7 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, Body, Header, Response, status
 from fastapi.responses import JSONResponse
 
-from strato.api.accepted import ACCEPTED, located
+from strato.api.accepted import ACCEPTED, located, operation_header
 from strato.api.crud import crud_router, list_response
 from strato.api.deps import CallerDep, CommandsDep, DbDep
 from strato.api.schemas.common import Filter, ListPage
@@ -119,8 +119,7 @@ async def add_egress(
     id: UUID, body: network_commands.EgressRuleCreate, ctx: CommandsDep, response: Response
 ) -> Any:
     rule, op = await network_commands.add_egress_rule(ctx, id, body)
-    if op is not None:
-        response.headers["Operation-Location"] = f"/api/v1/operations/{op}"
+    response.headers.update(operation_header(op))
     return rule
 
 
@@ -129,8 +128,7 @@ async def add_egress(
 )
 async def delete_egress(id: UUID, ctx: CommandsDep) -> Response:
     op = await network_commands.delete_egress_rule(ctx, id)
-    headers = {"Operation-Location": f"/api/v1/operations/{op}"} if op else {}
-    return Response(status_code=status.HTTP_204_NO_CONTENT, headers=headers)
+    return Response(status_code=status.HTTP_204_NO_CONTENT, headers=operation_header(op))
 
 
 @router.get(

@@ -10,6 +10,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Response, status
 
+from strato.api.accepted import operation_header
 from strato.api.crud import crud_router, list_response
 from strato.api.deps import CallerDep, CommandsDep, DbDep
 from strato.api.schemas.common import Filter, ListPage, Name, Request
@@ -163,15 +164,9 @@ async def get_ip(id: UUID, db: DbDep, _: CallerDep) -> Any:
         return await repository.get(conn, PUBLIC_IPS, id)
 
 
-def _op_header(op: UUID | None) -> dict[str, str]:
-    """A change to an implemented network's rules or addresses answers with the
-    ApplyNetwork operation that takes it to the router."""
-    return {"Operation-Location": f"/api/v1/operations/{op}"} if op is not None else {}
-
-
 def _applying(response: Response, applied: tuple[T, UUID | None]) -> T:
     result, op = applied
-    response.headers.update(_op_header(op))
+    response.headers.update(operation_header(op))
     return result
 
 
@@ -224,7 +219,7 @@ async def add_port_forward(
 )
 async def delete_port_forward(id: UUID, ctx: CommandsDep) -> Response:
     op = await commands.delete_rule(ctx, "port_forwarding_rule", id)
-    return Response(status_code=status.HTTP_204_NO_CONTENT, headers=_op_header(op))
+    return Response(status_code=status.HTTP_204_NO_CONTENT, headers=operation_header(op))
 
 
 @router.get(
@@ -253,7 +248,7 @@ async def add_firewall(
 )
 async def delete_firewall(id: UUID, ctx: CommandsDep) -> Response:
     op = await commands.delete_rule(ctx, "firewall_rule", id)
-    return Response(status_code=status.HTTP_204_NO_CONTENT, headers=_op_header(op))
+    return Response(status_code=status.HTTP_204_NO_CONTENT, headers=operation_header(op))
 
 
 @router.post(

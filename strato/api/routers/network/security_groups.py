@@ -8,6 +8,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Response, status
 
+from strato.api.accepted import operation_header
 from strato.api.crud import list_response
 from strato.api.deps import CallerDep, CommandsDep, DbDep
 from strato.api.schemas.common import Filter, ListPage, Name
@@ -26,10 +27,6 @@ class GroupFilter(Filter):
 
 class RuleFilter(Filter):
     security_group_id: UUID | None = None
-
-
-def _op_header(op: UUID) -> dict[str, str]:
-    return {"Operation-Location": f"/api/v1/operations/{op}"}
 
 
 @router.get("/security-groups", response_model=ListPage[SecurityGroup], summary="List groups")
@@ -84,7 +81,7 @@ async def add_rule(
     id: UUID, body: commands.SecurityRuleCreate, ctx: CommandsDep, response: Response
 ) -> Any:
     rule, op = await commands.add_rule(ctx, id, body)
-    response.headers.update(_op_header(op))
+    response.headers.update(operation_header(op))
     return rule
 
 
@@ -95,4 +92,4 @@ async def add_rule(
 )
 async def delete_rule(id: UUID, ctx: CommandsDep) -> Response:
     op = await commands.delete_rule(ctx, id)
-    return Response(status_code=status.HTTP_204_NO_CONTENT, headers=_op_header(op))
+    return Response(status_code=status.HTTP_204_NO_CONTENT, headers=operation_header(op))
