@@ -86,6 +86,10 @@ class Settings(BaseSettings):
     # Simulated hosts and pools keep their VMs and volumes in <data_dir>/sim across agent
     # restarts, as real ones do; false makes an agent restart look like a host reboot.
     sim_persist: bool = True
+    # Simulated hosts heartbeat every this many seconds, as real agents do (their host
+    # goes Alert, is investigated and may be declared Down when they stop); 0: they do
+    # not (they stay Up and are never investigated: cheapest for scale runs).
+    sim_heartbeat_s: float = Field(default=0.0, ge=0)
 
     host_connect_timeout_s: float = Field(default=30.0, gt=0)
     # A host whose agent picks no boot step up within this long is treated as dead (the

@@ -44,6 +44,7 @@ def _activity_modules() -> Iterator[ModuleType]:
     yield from _modules(strato.activities)
     yield importlib.import_module("strato.commands.policy_steps")
     yield importlib.import_module("strato.commands.backup_schedules")
+    yield importlib.import_module("strato.commands.host_ha")
 
 
 def _activities() -> dict[str, Any]:

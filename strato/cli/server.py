@@ -41,6 +41,12 @@ def add_commands(sub: Any) -> None:
     agent.add_argument("--heartbeat-s", type=float, default=10.0)
     agent.add_argument("--console-dir", default="/var/lib/strato/console")
     agent.add_argument("--vnc-listen", default="127.0.0.1")
+    agent.add_argument(
+        "--health-listen",
+        default="127.0.0.1:0",
+        help="ADDRESS:PORT of the health endpoint a neighbour probes when this host goes "
+        "silent (port 0: any free one); use the host's management address in production",
+    )
     agent.add_argument("--bridge", default="", help="bridge for guest NICs (default: user-mode)")
     agent.add_argument("--domain-type", default="auto", choices=["auto", "kvm", "qemu"])
     agent.add_argument(
@@ -226,5 +232,6 @@ def run_compute_agent(args: argparse.Namespace, settings: Settings) -> int:
         vnc_listen=args.vnc_listen,
         bridge=args.bridge,
         domain_type=args.domain_type,
+        health_listen=args.health_listen,
     )
     return agent_main(settings, cfg)

@@ -55,6 +55,10 @@ async def add_host(ctx: CommandContext, body: HostCreate, idempotency_key: str |
                 "pod_id": cluster.pod_id,
                 "hypervisor": cluster.hypervisor,
                 "status": HostStatus.CREATING.value,
+                # A simulated host's agent is the simulator fleet: it answers probes.
+                "agent_endpoint": (
+                    f"sim://{body.name}" if cluster.hypervisor == "simulator" else None
+                ),
             },
         )
         op_id = uuid4()

@@ -106,6 +106,30 @@ class UnknownDomain(Payload):
     report: str
 
 
+class HostInvestigated(Payload):
+    outage: int
+    prober: str
+    reachable: bool
+    detail: str
+
+
+class VmFenced(Payload):
+    host: str
+    outage: int
+    ha: bool
+
+
+class FencesCleared(Payload):
+    outage: int
+    vms: int
+
+
+class Alert(Payload):
+    kind: str
+    detail: str
+    host: str | None = None
+
+
 class IpAllocated(Payload):
     ip: str
     network: str
@@ -248,6 +272,30 @@ register(
     ),
     EventType("strato.host.state_changed", "host", Reason, "a host's connection status changed"),
     EventType("strato.host.registered", "host", HostRegistered, "a host's agent registered"),
+    EventType(
+        "strato.host.investigated",
+        "host",
+        HostInvestigated,
+        "a probe of a silent host's agent (by a neighbour or the orchestrator) decided its state",
+    ),
+    EventType(
+        "strato.host.fences_cleared",
+        "host",
+        FencesCleared,
+        "a host back from Down has destroyed its fenced VMs' domains (it is Up next)",
+    ),
+    EventType(
+        "strato.vm.fenced",
+        "vm",
+        VmFenced,
+        "its host was declared Down: the VM was stopped there (HA starts it elsewhere if `ha`)",
+    ),
+    EventType(
+        "strato.alert.raised",
+        "*",
+        Alert,
+        "something needs an operator (`kind`: ha-failed, ...)",
+    ),
     EventType(
         "strato.host.unknown_vm",
         "host",

@@ -229,6 +229,13 @@ VM_REPAIR = StateMachine[VmState](
 """The doctor's only VM state repair: a VM stuck in a transitional state with no operation
 working on it, or Running on no host, goes to Error (saying why)."""
 
+VM_HA_FAILED = StateMachine[VmState](
+    "VM (HA could not start it)",
+    {_V.ERROR: frozenset({_V.STOPPED})},
+)
+"""A fenced HA VM that no host could take after its host went Down: Error, with why (it
+was running; Stopped would hide that it should be)."""
+
 
 _VOL = VolumeState
 TRANSITIONAL_VOLUME = frozenset(

@@ -53,6 +53,7 @@ from strato.drivers.hypervisor.base import HypervisorDriver, HypervisorError
 from strato.drivers.registry import load
 from strato.settings import Settings
 from strato.temporal import connect_to
+from strato.workers.health import HealthEndpoint
 from strato.workflows.common.failures import failure_reason
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,8 @@ class AgentConfig:
     vnc_listen: str = "127.0.0.1"
     bridge: str = ""
     domain_type: str = "auto"
+    # Where a neighbour's probe finds this agent alive (HOST:PORT; port 0: any free one).
+    health_listen: str = "127.0.0.1:0"
 
     def make_driver(self, settings: Settings) -> HypervisorDriver:
         cls = load("hypervisor", self.driver)
@@ -119,6 +122,7 @@ class ComputeAgent:
         self.registration: RegisterHostResult | None = None
         self._wake = asyncio.Event()
         self.pool_workers: dict[str, tuple[PoolRef, Worker, asyncio.Task[None]]] = {}
+        self.health: HealthEndpoint | None = None
 
     async def register(self) -> RegisterHostResult:
         try:
@@ -133,6 +137,7 @@ class ComputeAgent:
             agent_id=self.agent_id,
             url=self.cfg.libvirt_uri if self.cfg.driver == "libvirt" else self.cfg.driver,
             facts=facts,
+            agent_endpoint=self.health.url if self.health is not None else None,
         )
         try:
             result: RegisterHostResult = await self.client.execute_workflow(
@@ -213,6 +218,27 @@ class ComputeAgent:
         if isinstance(pools, list):
             await self._serve([PoolRef.model_validate(p) for p in pools])
 
+    async def _fence(self, host_id: uuid.UUID) -> None:
+        """Destroy the domains the monitor names: this host was Down and those VMs were
+        fenced (some run elsewhere now). The next heartbeat shows them gone, and only
+        then is the host Up."""
+        handle = self.client.get_workflow_handle(f"host-monitor:{host_id}")
+        try:
+            names = await handle.query("fence", rpc_timeout=timedelta(seconds=5))
+        except (RPCError, WorkflowQueryFailedError, WorkflowQueryRejectedError) as err:
+            log.debug("no fence list from the host monitor (%s)", err)
+            return
+        if not isinstance(names, list) or not names:
+            return
+        for name in names:
+            log.warning("destroying the domain of fenced VM %s (its host was Down)", name)
+            try:
+                await self.driver.stop_vm(str(name), force=True)
+                await self.driver.undefine_vm(str(name))
+            except HypervisorError as err:
+                log.error("cannot destroy fenced domain %s: %s", name, err)
+        self._wake.set()  # report at once: the host is Up when the report is clean
+
     async def _watermark(self, host_id: uuid.UUID) -> int | None:
         """The host monitor's last watermark (None before its first heartbeat is recorded):
         asked before the domains are listed, so the report is newer than it."""
@@ -256,6 +282,7 @@ class ComputeAgent:
                 await self.heartbeat()
                 assert self.registration is not None
                 await self._refresh_pools(self.registration.host_id)
+                await self._fence(self.registration.host_id)
             except Exception:
                 log.exception("heartbeat failed; will retry")
             self._wake.clear()
@@ -269,6 +296,9 @@ class ComputeAgent:
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until ``stop``; the driver is closed however this ends."""
         try:
+            self.health = await HealthEndpoint.start(
+                self.cfg.health_listen, self.cfg.host, self.agent_id
+            )
             await self.register()
             self.driver.on_change(self._changed)
             async with self._compute_worker():
@@ -282,6 +312,8 @@ class ComputeAgent:
                 finally:
                     await self._serve([])
         finally:
+            if self.health is not None:
+                await self.health.close()
             await self.driver.close()
 
 

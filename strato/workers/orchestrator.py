@@ -14,6 +14,7 @@ from temporalio.worker import Interceptor, Worker
 from strato.activities.registry import data_service
 from strato.commands import guest_networks, operations, policies, templates, view
 from strato.commands.backup_schedules import BackupScheduleActivities
+from strato.commands.host_ha import HaActivities
 from strato.commands.policy_steps import PolicyActivities
 from strato.domain.ids import ORCHESTRATION_QUEUE
 from strato.schema.db import Database
@@ -41,6 +42,7 @@ def build_worker(
         [
             *PolicyActivities(db, client, settings).all(),
             *BackupScheduleActivities(db, client, settings).all(),
+            *HaActivities(db, client, settings).all(),
         ]
         if settings is not None
         else []

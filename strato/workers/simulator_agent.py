@@ -13,15 +13,22 @@ import contextlib
 import functools
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from uuid import UUID, uuid4
 
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowQueryFailedError, WorkflowQueryRejectedError
+from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from strato.activities.compute.hypervisor import ComputeActivities
+from strato.activities.fabric.probe import probe_agent
 from strato.activities.network.agent import NetworkActivities
 from strato.activities.storage.volumes import StorageActivities
+from strato.domain.fabric import flows
+from strato.domain.fabric.ha import ProbeInput, ProbeResult
+from strato.domain.fabric.payloads import HostHeartbeat, HostMonitorInput
 from strato.domain.ids import compute_queue, network_queue, storage_queue
 from strato.drivers.faults import FaultPlan
 from strato.drivers.hypervisor.simulator import SimulatorHypervisor
@@ -60,6 +67,12 @@ class SimulatorFleet:
         # Simulated hosts whose network agent is a real one (a test's, on a lab switch):
         # their network queue is left to it.
         self.real_network: set[str] = set()
+        # Failure injection: simulated hosts cut off from Temporal (no heartbeat, queues
+        # not polled) whose agent is alive: a neighbour's probe still finds it.
+        self.partitioned: set[str] = set()
+        # The simulated hosts served, by name: (id, status) as of the last refresh.
+        self.hosts: dict[str, tuple[UUID, str]] = {}
+        self.agent_id = uuid4()
 
     def _state_file(self, kind: str, name: str) -> Path | None:
         """Simulated hosts and pools outlive this process unless STRATO_SIM_PERSIST=false."""
@@ -103,7 +116,56 @@ class SimulatorFleet:
         return self.pools[name]
 
     def _compute_activities(self, host: str) -> list[Any]:
-        return ComputeActivities(self._driver(host), host).all()
+        return ComputeActivities(
+            self._driver(host), host, functools.partial(self.probe, host)
+        ).all()
+
+    async def probe(self, prober: str, inp: ProbeInput) -> ProbeResult:
+        """A simulated host probing another's agent: a simulated one is alive unless it
+        was made down (partitioned ones answer); a real one is asked over HTTP."""
+        if not (inp.endpoint or "").startswith("sim://"):
+            return await probe_agent(inp, prober)
+        name = (inp.endpoint or "").removeprefix("sim://")
+        if name in self.down:
+            return ProbeResult(
+                reachable=False, prober=prober, detail=f"the simulated agent of {name} is down"
+            )
+        return ProbeResult(
+            reachable=True, prober=prober, detail=f"the simulated agent of {name} answers"
+        )
+
+    async def heartbeat(self) -> None:
+        """One heartbeat of each simulated host that is neither down nor partitioned;
+        a host back from Down first destroys its fenced domains (the monitor's
+        ``fence`` query), as a real agent does."""
+        window = 3 * self.settings.sim_heartbeat_s
+        for name, (host_id, status) in sorted(self.hosts.items()):
+            if name in self.down or name in self.partitioned:
+                continue
+            driver = self._driver(name)
+            if status == "Down":
+                await self._fence(driver, host_id)
+            hb = HostHeartbeat(
+                agent_id=self.agent_id, sent_at=datetime.now(UTC), vms=await driver.list_vms()
+            )
+            await self.client.start_workflow(
+                flows.HOST_MONITOR.name,
+                HostMonitorInput(host_id=host_id, host_name=name, window_s=window),
+                id=f"host-monitor:{host_id}",
+                task_queue=self.settings.orchestration_queue,
+                start_signal="heartbeat",
+                start_signal_args=[hb],
+            )
+
+    async def _fence(self, driver: SimulatorHypervisor, host_id: UUID) -> None:
+        handle = self.client.get_workflow_handle(f"host-monitor:{host_id}")
+        try:
+            names = await handle.query("fence", rpc_timeout=timedelta(seconds=5))
+        except (RPCError, WorkflowQueryFailedError, WorkflowQueryRejectedError):
+            return
+        for name in names if isinstance(names, list) else []:
+            await driver.stop_vm(str(name), force=True)
+            await driver.undefine_vm(str(name))
 
     def _network_activities(self, host: str) -> list[Any]:
         """The simulated host's network agent: an in-memory element and routers."""
@@ -125,11 +187,10 @@ class SimulatorFleet:
         """Serve every simulated host and pool in the database; stop serving removed ones."""
         async with self.db.conn() as conn:
             # queue -> how to build its activities (only built for queues not served yet)
-            sim_hosts = [
-                h
-                for h in await hosts.list_by_hypervisor(conn, "simulator")
-                if h.name not in self.down
-            ]
+            everyone = await hosts.list_by_hypervisor(conn, "simulator")
+            self.hosts = {h.name: (h.id, str(h.status)) for h in everyone}
+            cut = self.down | self.partitioned
+            sim_hosts = [h for h in everyone if h.name not in cut]
             wanted: dict[str, Callable[[], list[Any]]] = {
                 compute_queue(h.name): functools.partial(self._compute_activities, h.name)
                 for h in sim_hosts
@@ -166,7 +227,20 @@ class SimulatorFleet:
         self.stops.clear()
 
 
+async def _heartbeats(fleet: SimulatorFleet, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        try:
+            await fleet.heartbeat()
+        except Exception:
+            log.exception("simulated heartbeats failed; will retry")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), fleet.settings.sim_heartbeat_s)
+
+
 async def run_fleet(fleet: SimulatorFleet, stop: asyncio.Event, every_s: float = 1.0) -> None:
+    beats = (
+        asyncio.create_task(_heartbeats(fleet, stop)) if fleet.settings.sim_heartbeat_s else None
+    )
     try:
         while not stop.is_set():
             try:
@@ -176,6 +250,9 @@ async def run_fleet(fleet: SimulatorFleet, stop: asyncio.Event, every_s: float =
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), every_s)
     finally:
+        if beats is not None:
+            beats.cancel()
+            await asyncio.gather(beats, return_exceptions=True)
         await fleet.close()
 
 

@@ -32,16 +32,36 @@ pytestmark = pytest.mark.skipif(
 
 
 async def _agent_histories(
-    api: httpx.AsyncClient, platform: Platform, settings: Settings, tmp_path: Path, host_dir: Path
+    api: httpx.AsyncClient,
+    platform: Platform,
+    settings: Settings,
+    db: Database,
+    tmp_path: Path,
+    host_dir: Path,
 ) -> None:
-    """RegisterHost and HostMonitor, from a compute agent on libvirt's test:/// driver."""
-    from tests.workers.agent_helpers import AgentTask, agent_config, kvm_zone
+    """RegisterHost, HostMonitor and HostHa, from a compute agent on libvirt's test:///
+    driver: a few heartbeats, a crash (its host investigated and declared Down), its
+    return (Up again)."""
+    from tests.workers.agent_helpers import AgentTask, agent_config, eventually, kvm_zone
+
+    async def status(name: str, want: str) -> bool:
+        async with db.conn() as conn:
+            return bool(
+                await conn.fetchval("SELECT status = $2 FROM hosts WHERE name = $1", name, want)
+            )
 
     fab = await kvm_zone(api, host_dir / "pool")
-    cfg = agent_config(fab, unique("kvm"), tmp_path / "state", libvirt_uri="test:///default")
+    name = unique("kvm")
+    cfg = agent_config(fab, name, tmp_path / "state", libvirt_uri="test:///default")
     agent = await AgentTask(platform.client, settings, cfg).start()
     await asyncio.sleep(3)  # a few heartbeats
-    await agent.close()
+    assert agent.task is not None
+    agent.task.cancel()
+    await asyncio.gather(agent.task, return_exceptions=True)
+    await eventually(lambda: status(name, "Down"), timeout=30, what="Down")
+    again = await AgentTask(platform.client, settings, cfg).start()
+    await eventually(lambda: status(name, "Up"), timeout=30, what="Up again")
+    await again.close()
 
 
 async def _volume_operations(
@@ -255,7 +275,7 @@ async def test_refresh_histories(
     failed = await deploy(api, fab, service_offering_id=huge["id"])
     assert (await wait_operation(api, failed["operation"]["id"]))["state"] == "failed"
     await examine(db, temporal_client, queue=settings.orchestration_queue)
-    await _agent_histories(api, platform, settings, tmp_path, host_dir)
+    await _agent_histories(api, platform, settings, db, tmp_path, host_dir)
 
     # STRATO_REFRESH_MISSING=1 only adds histories of workflow types that have none yet
     # (a new operation), keeping the stored ones of older code shapes.

@@ -89,7 +89,7 @@ async def _status(db: Database, name: str, status: str) -> Any:
     return row if row is not None and row["status"] == status else None
 
 
-async def test_silent_agent_disconnects_its_host_and_recovers(
+async def test_a_dead_agents_host_goes_down_and_its_vm_is_fenced_on_return(
     api: httpx.AsyncClient,
     platform: Platform,
     settings: Settings,
@@ -98,24 +98,95 @@ async def test_silent_agent_disconnects_its_host_and_recovers(
     host_dir: Path,
     libvirt: Any,
 ) -> None:
+    """The agent dies (no last heartbeat) and its domain keeps running: the host goes
+    Alert; with no other host in its cluster the orchestrator probes the agent's health
+    endpoint, finds nothing, twice: Down, the VM Stopped and fenced. The agent returns,
+    destroys the domain before its host is Up, and the VM runs nowhere."""
+    fab = await kvm_zone(api, host_dir / "pool")
+    name = unique("kvm")
+    cfg = agent_config(fab, name, tmp_path / "state", libvirt_uri=TEST_URI)
+    conn = libvirt.open(TEST_URI)  # the in-process test hypervisor the agent drives
+    agent = await AgentTask(platform.client, settings, cfg).start()
+    try:
+        row = await eventually(lambda: _up(db, name), what="Up")
+        assert row["agent_endpoint"] == agent.agent.health.url  # type: ignore[union-attr]
+        accepted = await deploy(api, fab)
+        assert (await wait_operation(api, accepted["operation"]["id"]))["state"] == "succeeded"
+        vm_id = accepted["resource"]["id"]
+        assert agent.task is not None
+        agent.task.cancel()  # a crash: no last heartbeat; the domain is left running
+        await asyncio.gather(agent.task, return_exceptions=True)
+        assert conn.lookupByUUIDString(vm_id).isActive()
+        row = await eventually(lambda: _status(db, name, "Down"), timeout=30, what="Down")
+        assert "did not answer orchestrator" in row["last_error"]
+        moves = [(e["old_state"], e["new_state"]) for e in await _host_moves(db, row["id"])]
+        assert moves[-2:] == [("Up", "Alert"), ("Alert", "Down")]
+        vm = await ok(await api.get(f"/vms/{vm_id}"))
+        assert (vm["state"], vm["host_id"]) == ("Stopped", None)
+        assert [e["payload"]["host"] for e in await events_of(db, "strato.vm.fenced")] == [name]
+
+        again = await AgentTask(platform.client, settings, cfg).start()
+        try:
+            await eventually(lambda: _up(db, name), what="Up after the agent returned")
+            assert vm_id not in {d.UUIDString() for d in conn.listAllDomains()}
+            assert (await ok(await api.get(f"/vms/{vm_id}")))["state"] == "Stopped"
+        finally:
+            await again.close()
+    finally:
+        conn.close()
+
+
+async def test_an_agent_whose_heartbeats_are_lost_is_disconnected_not_down(
+    api: httpx.AsyncClient,
+    platform: Platform,
+    settings: Settings,
+    db: Database,
+    tmp_path: Path,
+    host_dir: Path,
+    libvirt: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Its heartbeats stop arriving (a partition between it and Temporal) but its health
+    endpoint answers the probe: the host is Disconnected and its VM keeps running."""
     fab = await kvm_zone(api, host_dir / "pool")
     name = unique("kvm")
     cfg = agent_config(fab, name, tmp_path / "state", libvirt_uri=TEST_URI)
     agent = await AgentTask(platform.client, settings, cfg).start()
-    await eventually(lambda: _up(db, name), what="Up")
-    # A crash, not a clean stop: the task dies without a last heartbeat.
-    assert agent.task is not None
-    agent.task.cancel()
-    await asyncio.gather(agent.task, return_exceptions=True)
-    row = await eventually(
-        lambda: _status(db, name, "Disconnected"), timeout=20, what="Disconnected after silence"
-    )
-    assert "no heartbeat from its agent" in row["last_error"]
-    again = await AgentTask(platform.client, settings, cfg).start()
     try:
-        await eventually(lambda: _up(db, name), what="Up after the agent returned")
+        await eventually(lambda: _up(db, name), what="Up")
+        accepted = await deploy(api, fab)
+        assert (await wait_operation(api, accepted["operation"]["id"]))["state"] == "succeeded"
+        vm_id = accepted["resource"]["id"]
+        real = agent.agent.heartbeat
+
+        async def lost(*, stopping: bool = False) -> None:
+            del stopping
+
+        monkeypatch.setattr(agent.agent, "heartbeat", lost)
+        row = await eventually(
+            lambda: _status(db, name, "Disconnected"), timeout=30, what="Disconnected"
+        )
+        assert "answers orchestrator" in row["last_error"]
+        await asyncio.sleep(3)  # two windows more: still Disconnected, nothing fenced
+        assert (await host_row(db, name))["status"] == "Disconnected"
+        vm = await ok(await api.get(f"/vms/{vm_id}"))
+        assert (vm["state"], vm["host_id"]) == ("Running", str(row["id"]))
+        assert await events_of(db, "strato.vm.fenced") == []
+        monkeypatch.setattr(agent.agent, "heartbeat", real)
+        await eventually(lambda: _up(db, name), what="Up when heartbeats arrive again")
     finally:
-        await again.close()
+        await agent.close()
+
+
+async def _host_moves(db: Database, host_id: Any) -> list[Any]:
+    async with db.conn() as conn:
+        return list(
+            await conn.fetch(
+                """SELECT * FROM events WHERE type = 'strato.host.state_changed'
+                   AND resource_id = $1 ORDER BY seq""",
+                host_id,
+            )
+        )
 
 
 async def test_name_taken_by_another_agent_is_refused_and_changes_nothing(

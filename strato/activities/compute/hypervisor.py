@@ -15,6 +15,7 @@ from temporalio.exceptions import ApplicationError
 
 from strato.activities.beat import beating
 from strato.activities.collect import activities_of
+from strato.activities.fabric.probe import Prober, probe_agent
 from strato.domain.compute.payloads import (
     AttachDiskInput,
     ComputeVmInput,
@@ -50,15 +51,26 @@ from strato.domain.compute.steps import (
     UNDEFINE_VM,
 )
 from strato.domain.compute.vm_snapshots import MachineSnapshotInput
+from strato.domain.fabric.ha import PROBE_HOST, ProbeInput, ProbeResult
 from strato.domain.fabric.payloads import ConnectHostInput, HostFacts
 from strato.domain.fabric.steps import CONNECT_HOST
 from strato.drivers.hypervisor.base import HypervisorDriver
 
 
 class ComputeActivities:
-    def __init__(self, driver: HypervisorDriver, host_name: str) -> None:
+    def __init__(
+        self, driver: HypervisorDriver, host_name: str, prober: Prober | None = None
+    ) -> None:
         self.driver = driver
         self.host_name = host_name
+        self.prober = prober
+
+    @activity.defn(name=PROBE_HOST.name)
+    async def probe_host(self, inp: ProbeInput) -> ProbeResult:
+        """This host's agent asks a neighbour's (an investigation of the neighbour)."""
+        if self.prober is not None:
+            return await self.prober(inp)
+        return await probe_agent(inp, self.host_name)
 
     @activity.defn(name=CONNECT_HOST.name)
     async def connect_host(self, inp: ConnectHostInput) -> HostFacts:

@@ -17,7 +17,7 @@ from temporalio.exceptions import ApplicationError
 from strato.activities.collect import activities_of
 from strato.activities.compute.vm_snapshot_records import VmSnapshotActivities
 from strato.activities.compute.vm_volumes import VmVolumeActivities
-from strato.activities.fabric.records import InTransaction, permanent
+from strato.activities.intx import InTransaction, permanent
 from strato.domain.compute.payloads import (
     Placement,
     PlaceResult,

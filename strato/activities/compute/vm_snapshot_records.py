@@ -8,7 +8,7 @@ from typing import Any
 from temporalio import activity
 
 from strato.activities.collect import activities_of
-from strato.activities.fabric.records import InTransaction
+from strato.activities.intx import InTransaction
 from strato.domain.compute.payloads import VmRef
 from strato.domain.compute.steps import VM_SNAPSHOT_DATA_TAGS, VM_SNAPSHOT_SETTLE
 from strato.domain.compute.vm_snapshots import DiskTag, VmSnapshotSettle

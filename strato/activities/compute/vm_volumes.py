@@ -10,7 +10,7 @@ from typing import Any
 from temporalio import activity
 
 from strato.activities.collect import activities_of
-from strato.activities.fabric.records import permanent
+from strato.activities.intx import permanent
 from strato.domain.compute.payloads import VmVolumeBeginInput, VmVolumeContext, VmVolumeFinishInput
 from strato.domain.compute.steps import VM_VOLUME_BEGIN, VM_VOLUME_FINISH
 from strato.domain.errors import StratoError

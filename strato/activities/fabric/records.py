@@ -5,13 +5,15 @@ They run on the orchestrator worker, as local activities where the workflow allo
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
 from strato.activities.collect import activities_of
+from strato.activities.fabric.ha import HaRecordsActivities
+from strato.activities.fabric.probe import ProbeActivities
+from strato.activities.intx import permanent
 from strato.domain.errors import StratoError
 from strato.domain.fabric.payloads import (
     AddHostResult,
@@ -36,26 +38,6 @@ from strato.schema.db import Database
 from strato.schema.fabric import agents, hosts
 
 T = TypeVar("T")
-
-
-def permanent(err: StratoError) -> ApplicationError:
-    """A domain error is a fact, not a hiccup: retrying cannot change it."""
-    return ApplicationError(err.detail, type=err.type, non_retryable=True)
-
-
-class InTransaction:
-    """Base of data-service activity classes: ``_tx`` runs one step in one transaction,
-    a domain error becoming a non-retryable failure."""
-
-    def __init__(self, db: Database) -> None:
-        self.db = db
-
-    async def _tx(self, fn: Callable[[Any], Awaitable[T]]) -> T:
-        try:
-            async with self.db.tx() as conn:
-                return await fn(conn)
-        except StratoError as err:
-            raise permanent(err) from err
 
 
 class RecordsActivities:
@@ -122,4 +104,4 @@ class RecordsActivities:
         return activities_of(self)
 
 
-DATA_SERVICE: list[Any] = [RecordsActivities]
+DATA_SERVICE: list[Any] = [RecordsActivities, HaRecordsActivities, ProbeActivities]

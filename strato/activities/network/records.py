@@ -9,7 +9,7 @@ from typing import Any
 from temporalio import activity
 
 from strato.activities.collect import activities_of
-from strato.activities.fabric.records import InTransaction
+from strato.activities.intx import InTransaction
 from strato.domain.network.payloads import (
     NetworkOpInput,
     NetworkResult,

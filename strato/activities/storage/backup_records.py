@@ -8,7 +8,7 @@ from typing import Any
 from temporalio import activity
 
 from strato.activities.collect import activities_of
-from strato.activities.fabric.records import InTransaction
+from strato.activities.intx import InTransaction
 from strato.domain.storage.backups import BackupDoneInput, BackupFiles
 from strato.domain.storage.steps import BACKUP_FAILED, BACKUP_FINISHED, BACKUP_REMOVED
 from strato.schema.storage import backups

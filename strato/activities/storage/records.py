@@ -12,7 +12,7 @@ from typing import Any
 from temporalio import activity
 
 from strato.activities.collect import activities_of
-from strato.activities.fabric.records import InTransaction
+from strato.activities.intx import InTransaction
 from strato.activities.storage.backup_records import BackupRecordsActivities
 from strato.activities.storage.template_records import TemplateRecordsActivities
 from strato.domain.errors import InsufficientCapacity

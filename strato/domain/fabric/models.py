@@ -68,6 +68,9 @@ class Host(Entity):
     last_heartbeat_at: datetime | None = None
     agent_id: UUID | None = None
     tunnel_ip: str | None = None  # its underlay address: other hosts' VXLAN tunnels end there
+    # Where its agent answers health probes (a neighbour's investigation asks it).
+    agent_endpoint: str | None = None
+    outage: int = 0  # how many times it went from Up to Alert (numbers its investigations)
 
     @field_validator("tunnel_ip", mode="before")
     @classmethod

@@ -64,6 +64,8 @@ class RegisterHostInput(BaseModel):
     agent_id: UUID
     url: str = ""
     facts: HostFacts
+    # Where the agent answers health probes (a neighbour's investigation of its host).
+    agent_endpoint: str | None = None
 
 
 class RegisterHostResult(BaseModel):
@@ -110,6 +112,9 @@ class HostHeartbeatResult(BaseModel):
     # The file pools the host's agent serves now (pools added or removed since it
     # registered are picked up through the monitor's ``pools`` query).
     pools: list[PoolRef] | None = None
+    # The domains the agent must destroy before its host is Up again (the host was Down:
+    # these VMs were fenced, some run elsewhere now).
+    fence: list[str] = Field(default_factory=list)
 
 
 class HostHeartbeatLostInput(BaseModel):

@@ -21,7 +21,7 @@ from strato.domain.fabric.payloads import (
 from strato.domain.states import VM_OBSERVED, HostStatus, VmState
 from strato.schema import events
 from strato.schema.compute import capacity, vms
-from strato.schema.fabric import hosts
+from strato.schema.fabric import ha, hosts
 from strato.schema.transitions import VM, transition
 
 # A host in these states is brought Up by its agent's next heartbeat.
@@ -72,9 +72,10 @@ async def register(conn: Any, inp: RegisterHostInput) -> RegisterHostResult:
         await conn.execute(
             """INSERT INTO hosts (id, zone_id, pod_id, cluster_id, name, hypervisor, url,
                                   status, cpu_sockets, cpu_cores, cpu_speed_mhz,
-                                  memory_total_mb, hypervisor_version, capabilities, agent_id)
+                                  memory_total_mb, hypervisor_version, capabilities, agent_id,
+                                  agent_endpoint)
                VALUES ($1, $2, $3, $4, $5, 'kvm', $6, 'Connecting', $7, $8, $9, $10, $11,
-                       $12, $13)""",
+                       $12, $13, $14)""",
             host_id,
             cluster["zone_id"],
             cluster["pod_id"],
@@ -88,6 +89,7 @@ async def register(conn: Any, inp: RegisterHostInput) -> RegisterHostResult:
             f.hypervisor_version,
             f.capabilities,
             inp.agent_id,
+            inp.agent_endpoint,
         )
         await events.append(
             conn,
@@ -121,8 +123,8 @@ async def register(conn: Any, inp: RegisterHostInput) -> RegisterHostResult:
         await conn.execute(
             """UPDATE hosts SET url = $2, cpu_sockets = $3, cpu_cores = $4, cpu_speed_mhz = $5,
                                 memory_total_mb = $6, hypervisor_version = $7,
-                                capabilities = $8, agent_id = $9, version = version + 1,
-                                updated_at = clock_timestamp()
+                                capabilities = $8, agent_id = $9, agent_endpoint = $10,
+                                version = version + 1, updated_at = clock_timestamp()
                WHERE id = $1""",
             host_id,
             inp.url,
@@ -133,6 +135,7 @@ async def register(conn: Any, inp: RegisterHostInput) -> RegisterHostResult:
             f.hypervisor_version,
             f.capabilities,
             inp.agent_id,
+            inp.agent_endpoint,
         )
         status = HostStatus(row["status"])
         if status in (HostStatus.CREATING, HostStatus.ERROR):
@@ -172,6 +175,15 @@ async def heartbeat(conn: Any, inp: HostHeartbeatInput) -> HostHeartbeatResult:
         "UPDATE hosts SET last_heartbeat_at = clock_timestamp() WHERE id = $1", inp.host_id
     )
     status = HostStatus(row["status"])
+    if status == HostStatus.DOWN and not inp.heartbeat.stopping:
+        # Back from an outage: the fenced VMs' domains go before the host is Up (some
+        # run elsewhere now). Until its report shows none, nothing else is reconciled.
+        fence = await ha.fenced_domains(conn, inp.host_id, inp.heartbeat.vms)
+        if fence:
+            return HostHeartbeatResult(
+                status=status, fence=fence, watermark=await vms.watermark(conn)
+            )
+        await ha.clear_fences(conn, inp.host_id)
     if inp.heartbeat.stopping and status == HostStatus.UP:
         moved = await hosts.transition(
             conn, inp.host_id, HostStatus.DISCONNECTED, reason="the agent stopped"

@@ -1,0 +1,52 @@
+"""An agent's health endpoint: what a neighbour's probe asks when the agent's host has
+gone silent (:mod:`strato.activities.fabric.probe`). It answers ``GET /health`` with the
+host it serves and its identity; anything else is 404. It runs in the agent's own event
+loop, so an agent that answers is an agent that runs."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import uuid
+
+
+class HealthEndpoint:
+    def __init__(self, server: asyncio.Server, url: str) -> None:
+        self.server = server
+        self.url = url
+
+    @classmethod
+    async def start(cls, listen: str, host: str, agent_id: uuid.UUID) -> HealthEndpoint:
+        address, _, port = listen.rpartition(":")
+        if not address or not port.isdigit():
+            raise ValueError(f"health endpoint {listen!r} is not ADDRESS:PORT")
+        body = json.dumps({"host": host, "agent_id": str(agent_id), "status": "serving"})
+
+        async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            try:
+                request = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+                path = request.split(b" ", 2)[1] if request.count(b" ") >= 2 else b""
+                ok = request.startswith(b"GET ") and path == b"/health"
+                text = body if ok else json.dumps({"error": "not found"})
+                status = "200 OK" if ok else "404 Not Found"
+                writer.write(
+                    f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\n"
+                    f"Content-Length: {len(text)}\r\nConnection: close\r\n\r\n{text}".encode()
+                )
+                await writer.drain()
+            except (OSError, TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+                pass  # a client that went away or sent nothing: nothing to answer
+            finally:
+                writer.close()
+                with contextlib.suppress(OSError):
+                    await writer.wait_closed()
+
+        server = await asyncio.start_server(answer, address.strip("[]"), int(port))
+        bound = server.sockets[0].getsockname()[1]
+        shown = f"[{address.strip('[]')}]" if ":" in address.strip("[]") else address
+        return cls(server, f"http://{shown}:{bound}/health")
+
+    async def close(self) -> None:
+        self.server.close()
+        await self.server.wait_closed()

@@ -1,0 +1,176 @@
+"""HostHa: the investigation of one outage of a host, and its HA (CloudStack's
+investigators and HA manager, as one durable run; see :mod:`strato.domain.fabric.ha`).
+
+1. While the outage is current (the host is still Alert or Disconnected for it), a
+   neighbour of its cluster probes the host's agent; with no neighbour able to, the
+   orchestrator does. A probe that cannot tell (a simulated host seen from outside its
+   fleet) changes nothing: the host stays as it is and is probed again.
+2. An agent that answers is alive: the host is Disconnected and nothing is restarted.
+3. Two probes in a row that find no agent, ``confirm_s`` apart, make the host Down: its
+   VMs are fenced (Stopped; their domains destroyed by its agent if it returns).
+4. HA VMs are started elsewhere as ``vm.start`` operations; those that cannot be placed
+   go to Error with an alert.
+
+Any process may die at any point: every step is idempotent and guarded by the outage,
+so the run resumes where it was and a step of an outage that ended changes nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from strato.domain.fabric.ha import (
+        HA_AWAIT,
+        HA_FAILED,
+        HA_RESTART,
+        HOST_ALIVE,
+        HOST_DECLARE_DOWN,
+        HOST_HA,
+        HOST_INVESTIGATION,
+        PROBE_HOST,
+        PROBE_HOST_CENTRAL,
+        HaAwaitInput,
+        HaFailedInput,
+        HaRestartInput,
+        HostHaInput,
+        HostHaResult,
+        HostVerdictInput,
+        Investigation,
+        InvestigationInput,
+        ProbeInput,
+        ProbeResult,
+    )
+    from strato.domain.ids import compute_queue
+    from strato.workflows.common import calls
+    from strato.workflows.fabric.host_monitor import DATA_RETRY, DATA_TIMEOUT
+
+_ONCE = RetryPolicy(maximum_attempts=1)
+_PROBE_TIMEOUT_S = 3.0
+_MAX_CHECKS = 200  # then continue as new (a long partition probes for hours)
+
+
+@workflow.defn(name=HOST_HA.name)
+class HostHaWorkflow:
+    def __init__(self) -> None:
+        self.stage = "investigating"
+
+    @workflow.query(name="stage")
+    def current_stage(self) -> str:
+        return self.stage
+
+    @workflow.run
+    async def run(self, inp: HostHaInput) -> HostHaResult:
+        checks, missed = inp.checks, 0
+        while True:
+            where = await calls.local(
+                HOST_INVESTIGATION,
+                InvestigationInput(host_id=inp.host_id, outage=inp.outage),
+                timeout=DATA_TIMEOUT,
+                retry=DATA_RETRY,
+            )
+            if not where.current:
+                return HostHaResult(outcome=_ended(where.status), status=where.status)
+            probe = await self._probe(inp, where)
+            checks += 1
+            verdict = HostVerdictInput(
+                host_id=inp.host_id,
+                outage=inp.outage,
+                reachable=probe.reachable,
+                prober=probe.prober,
+                detail=probe.detail,
+            )
+            if probe.reachable:
+                missed = 0
+                self.stage = "disconnected (its agent answers)"
+                await calls.local(HOST_ALIVE, verdict, timeout=DATA_TIMEOUT, retry=DATA_RETRY)
+            elif probe.conclusive:
+                missed += 1
+                self.stage = f"no answer from its agent ({missed} of 2)"
+                if missed >= 2:
+                    return await self._down(inp, verdict)
+            if checks >= _MAX_CHECKS:
+                workflow.continue_as_new(inp.model_copy(update={"checks": 0}))
+            await workflow.sleep(timedelta(seconds=inp.confirm_s))
+
+    async def _probe(self, inp: HostHaInput, where: Investigation) -> ProbeResult:
+        """A neighbour's probe; the first that runs counts (a neighbour that is itself
+        gone cannot take it: the next is asked). None of them: the orchestrator's."""
+        ask = ProbeInput(
+            host_name=inp.host_name, endpoint=where.endpoint, timeout_s=_PROBE_TIMEOUT_S
+        )
+        for neighbour in where.neighbours:
+            try:
+                return await calls.remote(
+                    PROBE_HOST,
+                    ask,
+                    queue=compute_queue(neighbour),
+                    timeout=timedelta(seconds=_PROBE_TIMEOUT_S + 5),
+                    reach=timedelta(seconds=5),
+                    retry=_ONCE,
+                )
+            except ActivityError:
+                continue
+        central: ProbeResult = await workflow.execute_activity(
+            PROBE_HOST_CENTRAL.name,
+            ask,
+            result_type=ProbeResult,
+            start_to_close_timeout=timedelta(seconds=_PROBE_TIMEOUT_S + 5),
+            retry_policy=RetryPolicy(maximum_attempts=3),
+        )
+        return central
+
+    async def _down(self, inp: HostHaInput, verdict: HostVerdictInput) -> HostHaResult:
+        down = await calls.local(HOST_DECLARE_DOWN, verdict, timeout=DATA_TIMEOUT, retry=DATA_RETRY)
+        if not down.declared:
+            return HostHaResult(outcome=_ended(down.status), status=down.status)
+        result = HostHaResult(outcome="down", status=down.status, stopped=down.stopped)
+        if not down.ha_vms:
+            self.stage = "down (no HA VM)"
+            return result
+        self.stage = f"starting {len(down.ha_vms)} HA VM(s) elsewhere"
+        started = await workflow.execute_activity(
+            HA_RESTART.name,
+            HaRestartInput(
+                host_id=inp.host_id,
+                host_name=inp.host_name,
+                outage=inp.outage,
+                vm_ids=down.ha_vms,
+            ),
+            result_type=HA_RESTART.result,
+            start_to_close_timeout=timedelta(minutes=2),
+            retry_policy=DATA_RETRY,
+        )
+        ended = await workflow.execute_activity(
+            HA_AWAIT.name,
+            HaAwaitInput(operations=started.operations),
+            result_type=HA_AWAIT.result,
+            start_to_close_timeout=timedelta(hours=2),
+            heartbeat_timeout=timedelta(seconds=30),
+            retry_policy=DATA_RETRY,
+        )
+        result.restarted = ended.succeeded
+        if ended.failed:
+            marked = await calls.local(
+                HA_FAILED,
+                HaFailedInput(
+                    host_id=inp.host_id,
+                    host_name=inp.host_name,
+                    outage=inp.outage,
+                    failed=ended.failed,
+                ),
+                timeout=DATA_TIMEOUT,
+                retry=DATA_RETRY,
+            )
+            result.failed = marked.names
+        self.stage = "done"
+        return result
+
+
+def _ended(status: str) -> str:
+    """How an investigation ends when its outage is no longer current."""
+    return {"Up": "recovered", "Removed": "gone"}.get(status, "superseded")
