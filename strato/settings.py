@@ -91,6 +91,15 @@ class Settings(BaseSettings):
     # not (they stay Up and are never investigated: cheapest for scale runs).
     sim_heartbeat_s: float = Field(default=0.0, ge=0)
 
+    # Capacity alerts (CloudStack's *.capacity.notificationthreshold): an alert is
+    # raised when a cluster's CPU or memory, a pool's storage, a zone's public IPs or a
+    # physical network's VLANs are allocated at or over this share, cleared under it.
+    capacity_notify_cpu: float = Field(default=0.75, gt=0, le=1)
+    capacity_notify_memory: float = Field(default=0.75, gt=0, le=1)
+    capacity_notify_storage: float = Field(default=0.75, gt=0, le=1)
+    capacity_notify_public_ips: float = Field(default=0.75, gt=0, le=1)
+    capacity_notify_vlans: float = Field(default=0.75, gt=0, le=1)
+
     host_connect_timeout_s: float = Field(default=30.0, gt=0)
     # A host whose agent picks no boot step up within this long is treated as dead (the
     # deploy moves on); a host step running longer than host_step_timeout_s (when set)
@@ -191,6 +200,12 @@ class Settings(BaseSettings):
 
     def resolved_temporal_ui_url(self) -> str:
         return self.temporal_ui_url or f"http://127.0.0.1:{self.temporal_ui_port}"
+
+    @property
+    def capacity_thresholds(self) -> dict[str, float]:
+        """The notification threshold of each capacity kind."""
+        kinds = ("cpu", "memory", "storage", "public_ips", "vlans")
+        return {k: float(getattr(self, f"capacity_notify_{k}")) for k in kinds}
 
     @property
     def service_names(self) -> list[str]:

@@ -4,8 +4,8 @@ Human tables and live progress by default, ``--json`` for scripts. The API URL a
 come from STRATO_API_URL / STRATO_API_KEY or the client config that ``strato up`` writes.
 
 - ``server.py``: up, api, worker, agent, migrate, doctor (the server's processes and tools);
-- ``admin.py``, ``storage.py``, ``network.py``: everything else, over the REST API through
-  :mod:`strato.sdk` only (``common.py``: what they share);
+- ``admin.py``, ``storage.py``, ``network.py``, ``fabric.py``: everything else, over the
+  REST API through :mod:`strato.sdk` only (``common.py``: what they share);
 - ``output.py``: tables, progress bars, JSON (rich);
 - switched-on optional services add their own commands (:mod:`strato.services`).
 """
@@ -16,7 +16,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from strato.cli import admin, network, server, storage
+from strato.cli import admin, fabric, network, server, storage
 from strato.sdk.client import StratoApiError, StratoClient
 from strato.services import loader
 from strato.services.base import Service
@@ -31,6 +31,7 @@ def build_parser(services: Sequence[Service] = ()) -> argparse.ArgumentParser:
     admin.add_commands(sub)
     storage.add_commands(sub)
     network.add_commands(sub)
+    fabric.add_commands(sub)
     for service in services:
         service.add_commands(sub)
     return p

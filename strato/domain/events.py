@@ -294,7 +294,14 @@ register(
         "strato.alert.raised",
         "*",
         Alert,
-        "something needs an operator (`kind`: ha-failed, ...)",
+        "something needs an operator (`kind`: ha-failed, capacity-cpu, capacity-memory, "
+        "capacity-storage, capacity-public_ips, capacity-vlans)",
+    ),
+    EventType(
+        "strato.alert.cleared",
+        "*",
+        Alert,
+        "an alert no longer holds (capacity back under its notification threshold)",
     ),
     EventType(
         "strato.host.unknown_vm",

@@ -12,7 +12,14 @@ from temporalio.service import RPCError
 from temporalio.worker import Interceptor, Worker
 
 from strato.activities.registry import data_service
-from strato.commands import guest_networks, operations, policies, templates, view
+from strato.commands import (
+    capacity,
+    guest_networks,
+    operations,
+    policies,
+    templates,
+    view,
+)
 from strato.commands.backup_schedules import BackupScheduleActivities
 from strato.commands.host_ha import HaActivities
 from strato.commands.policy_steps import PolicyActivities
@@ -80,6 +87,7 @@ async def sweep_forever(
     cache_idle_s: float = 3600.0,
     queue: str = ORCHESTRATION_QUEUE,
     network_idle_s: float = 600.0,
+    thresholds: dict[str, float] | None = None,
 ) -> None:
     while not stop.is_set():
         try:
@@ -88,6 +96,8 @@ async def sweep_forever(
             await policies.reconcile(db, client)
             await templates.evict_idle(db, client, cache_idle_s, queue)
             await guest_networks.shutdown_idle(db, client, network_idle_s, queue)
+            if thresholds is not None:
+                await capacity.evaluate_alerts(db, thresholds)
         except Exception:
             log.exception("operation sweep failed; will retry")
         with contextlib.suppress(TimeoutError):
@@ -132,6 +142,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
             settings.template_cache_idle_s,
             settings.orchestration_queue,
             settings.network_gc_wait_s,
+            settings.capacity_thresholds,
         )
     )
     log.info("orchestrator worker polling %s", settings.orchestration_queue)

@@ -173,6 +173,12 @@ def test_up_serves_stops_cleanly_and_restarts_with_state(
         attached = _cli(env, "volume", "attach", "data1", "vm=web1")
         assert attached.returncode == 0, attached.stdout + attached.stderr
         assert "(volume.attach)" in attached.stdout and "succeeded" in attached.stdout
+        # capacity with bars: web1 holds CPU and memory on one of the demo hosts
+        cap = _cli(env, "capacity", "--zone", "demo", "--scope", "host", "--kind", "memory")
+        assert cap.returncode == 0, cap.stderr
+        rows = [line for line in cap.stdout.splitlines() if line.startswith("host ")]
+        assert len(rows) == 3 and all("[" in r and "%" in r for r in rows), cap.stdout
+        assert sum("#" in r for r in rows) == 1, cap.stdout
         vol = _cli(env, "volume", "show", "data1", "--json")
         assert '"device_id": 1' in vol.stdout and '"state": "Ready"' in vol.stdout, vol.stdout
         taken = _cli(env, "snapshot", "take", "data1", "name=s1")  # refused: web1 runs

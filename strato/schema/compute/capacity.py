@@ -14,10 +14,10 @@ from uuid import UUID
 
 from strato.domain.compute.placement import AffinityRule, HostCandidate
 
-_CAPACITY = """
+CPU_CAPACITY = """
     floor(h.cpu_cores * h.cpu_speed_mhz * c.cpu_overcommit_ratio)::bigint - h.cpu_reserved_mhz
 """
-_MEMORY = "floor(h.memory_total_mb * c.memory_overcommit_ratio)::bigint - h.memory_reserved_mb"
+MEM_CAPACITY = "floor(h.memory_total_mb * c.memory_overcommit_ratio)::bigint - h.memory_reserved_mb"
 
 
 async def placement_ask(conn: Any, vm_id: UUID) -> Any:
@@ -54,7 +54,7 @@ async def candidates(
 ) -> list[HostCandidate]:
     """Up and Enabled hosts (in enabled pods and clusters) of the zone."""
     base = f"""SELECT h.id, h.name, h.cluster_id, h.tags, h.cpu_used_mhz, h.memory_used_mb,
-                      {_CAPACITY} AS cpu_capacity_mhz, {_MEMORY} AS memory_capacity_mb
+                      {CPU_CAPACITY} AS cpu_capacity_mhz, {MEM_CAPACITY} AS memory_capacity_mb
                FROM hosts h
                JOIN clusters c ON c.id = h.cluster_id
                JOIN pods p ON p.id = h.pod_id
@@ -67,7 +67,8 @@ async def candidates(
         rows = await conn.fetch(
             f"""{base}
                   AND (h.id = $7 OR (
-                       h.cpu_used_mhz + $2 <= {_CAPACITY} AND h.memory_used_mb + $3 <= {_MEMORY}
+                       h.cpu_used_mhz + $2 <= {CPU_CAPACITY}
+                       AND h.memory_used_mb + $3 <= {MEM_CAPACITY}
                        AND h.tags @> $4::text[] AND NOT h.id = ANY($5::uuid[])))
                 ORDER BY h.id = $7 DESC, {"random()" if sl.random else "h.name"} LIMIT $6""",
             zone_id,
@@ -173,8 +174,8 @@ async def claim_host(
             FROM clusters c
             WHERE h.id = $1 AND c.id = h.cluster_id
               AND h.status = 'Up' AND h.resource_state = 'Enabled'
-              AND h.cpu_used_mhz + $2 <= {_CAPACITY}
-              AND h.memory_used_mb + $3 <= {_MEMORY}
+              AND h.cpu_used_mhz + $2 <= {CPU_CAPACITY}
+              AND h.memory_used_mb + $3 <= {MEM_CAPACITY}
             RETURNING h.id""",
         host_id,
         cpu_mhz,
@@ -195,8 +196,8 @@ async def claim_host(
 async def _why_no_room(conn: Any, host_id: UUID, cpu_mhz: int, memory_mb: int) -> str:
     """Name the resource a failed claim lacked, as of now (another deploy took it)."""
     r = await conn.fetchrow(
-        f"""SELECT h.status, h.resource_state, {_CAPACITY} - h.cpu_used_mhz AS cpu_free,
-                   {_MEMORY} - h.memory_used_mb AS mem_free
+        f"""SELECT h.status, h.resource_state, {CPU_CAPACITY} - h.cpu_used_mhz AS cpu_free,
+                   {MEM_CAPACITY} - h.memory_used_mb AS mem_free
             FROM hosts h JOIN clusters c ON c.id = h.cluster_id WHERE h.id = $1""",
         host_id,
     )
@@ -275,7 +276,8 @@ async def resize_claim(conn: Any, vm_id: UUID, cpu_mhz: int, memory_mb: int) -> 
                                memory_used_mb = h.memory_used_mb + $3
             FROM clusters c
             WHERE h.id = $1 AND c.id = h.cluster_id
-              AND h.cpu_used_mhz + $2 <= {_CAPACITY} AND h.memory_used_mb + $3 <= {_MEMORY}
+              AND h.cpu_used_mhz + $2 <= {CPU_CAPACITY}
+              AND h.memory_used_mb + $3 <= {MEM_CAPACITY}
             RETURNING h.id""",
         row["host_id"],
         d_cpu,

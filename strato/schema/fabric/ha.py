@@ -20,7 +20,7 @@ from strato.domain.fabric.ha import (
 from strato.domain.states import VM_HA_FAILED, HostStatus, VmState
 from strato.schema import events
 from strato.schema.compute import capacity
-from strato.schema.fabric import hosts
+from strato.schema.fabric import alerts, hosts
 from strato.schema.transitions import VM, transition
 
 # An outage's investigation has a say while the host is in one of these.
@@ -182,12 +182,8 @@ async def ha_failed(conn: Any, inp: HaFailedInput) -> HaFailedResult:
         await transition(
             conn, VM, vm["id"], VmState.ERROR, locked=vm, reason=reason, machine=VM_HA_FAILED
         )
-        await events.append(
-            conn,
-            "strato.alert.raised",
-            "vm",
-            vm["id"],
-            payload={"kind": "ha-failed", "detail": reason, "host": inp.host_name},
+        await alerts.raise_alert(
+            conn, "ha-failed", "vm", vm["id"], vm["name"], reason, host=inp.host_name
         )
         names[vm["name"]] = why
     return HaFailedResult(names=names)
