@@ -48,6 +48,7 @@ VM_VERBS = (
     "destroy",
     "recover",
     "expunge",
+    "migrate",
     "attach-iso",
     "detach-iso",
 )
@@ -113,7 +114,7 @@ def cmd_vm(args: argparse.Namespace, api: StratoClient) -> int:
         return follow(api, api.post("/vms", body), args)
     vm = resolve(api, "/vms", args.ident)
     body = parse_pairs(args.fields)
-    named(api, body, ("iso", "iso_id", "/templates"))
+    named(api, body, ("iso", "iso_id", "/templates"), ("host", "host_id", "/hosts"))
     return follow(
         api, api.request("POST", f"/vms/{vm['id']}/{args.action}", json=body or None), args
     )
@@ -223,7 +224,7 @@ def add_commands(sub: Any) -> None:
             "fields",
             nargs="*",
             metavar="key=value",
-            help="e.g. force=true, service_offering_id=.., expunge=true, iso=NAME",
+            help="e.g. force=true, service_offering_id=.., expunge=true, iso=NAME, host=NAME",
         )
         vp.add_argument("--no-wait", action="store_true", help="return once accepted")
     vmp.set_defaults(handler=cmd_vm)

@@ -19,6 +19,7 @@ from strato.commands.auth import Action
 from strato.commands.context import CommandContext, Intake
 from strato.commands.view import Accepted
 from strato.domain.compute import flows
+from strato.domain.compute.migration import MIGRATE_VM, MigrateVmInput
 from strato.domain.compute.models import ServiceOffering, Template
 from strato.domain.compute.payloads import (
     DeployVmInput,
@@ -97,6 +98,14 @@ class VmScale(Request):
 
 class VmDestroy(Request):
     expunge: bool = False
+
+
+class VmMigrate(Request):
+    """Where to (a host of its cluster; none: the one with the most free memory), and
+    how (live when both hosts can, unless ``live`` is false; true: live or refused)."""
+
+    host_id: UUID | None = None
+    live: bool | None = None
 
 
 def search_attributes(vm: Any) -> dict[str, str]:
@@ -292,6 +301,18 @@ VM_VERBS: dict[str, VmVerb] = {
             expunge_delay_s=st.expunge_delay_s,
         ),
         VmDestroy,
+    ),
+    "migrate": VmVerb(
+        MIGRATE_VM.name,
+        frozenset({_R}),
+        lambda st, id, op, b: MigrateVmInput(
+            vm_id=id,
+            operation_id=op,
+            host_id=b.host_id if b else None,
+            live=b.live if b else None,
+            host_reach_s=st.host_reach_s,
+        ),
+        VmMigrate,
     ),
     "recover": VmVerb(
         flows.RECOVER_VM.name,

@@ -15,7 +15,7 @@ from temporalio.client import Client, WorkflowFailureError
 from strato.activities.beat import beating
 from strato.activities.collect import activities_of
 from strato.commands.auth import Caller
-from strato.commands.compute import act_on_vm
+from strato.commands.compute import VmMigrate, act_on_vm
 from strato.commands.context import CommandContext
 from strato.domain.errors import StratoError
 from strato.domain.fabric.ha import (
@@ -26,6 +26,7 @@ from strato.domain.fabric.ha import (
     HaRestartInput,
     HaRestartResult,
 )
+from strato.domain.fabric.maintenance import MAINTENANCE_MIGRATE, MaintenanceMoveInput
 from strato.schema.db import Database
 from strato.settings import Settings
 from strato.workflows.common.failures import failure_reason
@@ -45,9 +46,29 @@ class HaActivities:
         ctx = CommandContext(self.db, self.client, self.settings, Caller(name="ha", scope="admin"))
         result = HaRestartResult()
         for vm_id in inp.vm_ids:
+            activity.heartbeat()  # alive: a worker killed mid-way is seen within seconds
             key = f"ha:{inp.host_id}:{inp.outage}:{vm_id}"
             try:
                 accepted = await act_on_vm(ctx, vm_id, "start", None, key)
+            except StratoError as err:
+                result.refused[str(vm_id)] = err.detail
+                continue
+            result.operations[str(vm_id)] = accepted.operation.workflow_id
+        return result
+
+    @activity.defn(name=MAINTENANCE_MIGRATE.name)
+    async def maintenance_migrate(self, inp: MaintenanceMoveInput) -> HaRestartResult:
+        """A migrate operation per VM off a host being prepared for maintenance.
+        Idempotent: the maintenance operation and the VM are its Idempotency-Key."""
+        ctx = CommandContext(
+            self.db, self.client, self.settings, Caller(name="maintenance", scope="admin")
+        )
+        result = HaRestartResult()
+        for vm_id in inp.vm_ids:
+            activity.heartbeat()
+            key = f"maintenance:{inp.host_id}:{inp.operation_id}:{vm_id}"
+            try:
+                accepted = await act_on_vm(ctx, vm_id, "migrate", VmMigrate(), key)
             except StratoError as err:
                 result.refused[str(vm_id)] = err.detail
                 continue

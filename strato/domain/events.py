@@ -119,6 +119,12 @@ class VmFenced(Payload):
     ha: bool
 
 
+class VmMigrated(Payload):
+    source: str
+    target: str
+    live: bool
+
+
 class FencesCleared(Payload):
     outage: int
     vms: int
@@ -273,6 +279,13 @@ register(
     EventType("strato.host.state_changed", "host", Reason, "a host's connection status changed"),
     EventType("strato.host.registered", "host", HostRegistered, "a host's agent registered"),
     EventType(
+        "strato.host.resource_state_changed",
+        "host",
+        Reason,
+        "a host's resource state changed (maintenance: PrepareForMaintenance, Maintenance, "
+        "ErrorInMaintenance; back to Enabled)",
+    ),
+    EventType(
         "strato.host.investigated",
         "host",
         HostInvestigated,
@@ -283,6 +296,12 @@ register(
         "host",
         FencesCleared,
         "a host back from Down has destroyed its fenced VMs' domains (it is Up next)",
+    ),
+    EventType(
+        "strato.vm.migrated",
+        "vm",
+        VmMigrated,
+        "a VM moved to another host (`live`: while it ran)",
     ),
     EventType(
         "strato.vm.fenced",

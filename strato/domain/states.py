@@ -198,7 +198,9 @@ VM_STATE = StateMachine[VmState](
         _V.STARTING: frozenset({_V.ALLOCATED, _V.STOPPED}),
         _V.RUNNING: frozenset({_V.STARTING, _V.MIGRATING, _V.STOPPING}),
         _V.STOPPING: frozenset({_V.RUNNING}),
-        _V.STOPPED: frozenset({_V.STOPPING, _V.STARTING, _V.DESTROYED, _V.ERROR, _V.RUNNING}),
+        _V.STOPPED: frozenset(
+            {_V.STOPPING, _V.STARTING, _V.DESTROYED, _V.ERROR, _V.RUNNING, _V.MIGRATING}
+        ),
         _V.MIGRATING: frozenset({_V.RUNNING}),
         _V.DESTROYED: frozenset({_V.ALLOCATED, _V.STOPPED, _V.RUNNING, _V.ERROR, _V.STOPPING}),
         _V.EXPUNGING: frozenset({_V.DESTROYED, _V.ERROR}),
@@ -209,8 +211,10 @@ VM_STATE = StateMachine[VmState](
 """VM lifecycle (CloudStack's VirtualMachine.State, without Unknown/Shutdown).
 
 ``Stopping -> Running`` is how a failed stop returns to a defined state; ``Starting ->
-Stopped`` is how a failed start of a stopped VM returns; ``Running -> Stopped`` and
-``Stopped <- Destroyed`` (recover) are the out-of-band and recover paths.
+Stopped`` is how a failed start of a stopped VM returns; ``Migrating -> Stopped`` is a
+cold migration that could start the VM neither on its target nor back on its source;
+``Running -> Stopped`` and ``Stopped <- Destroyed`` (recover) are the out-of-band and
+recover paths.
 """
 
 VM_OBSERVED = StateMachine[VmState](

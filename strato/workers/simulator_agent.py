@@ -91,6 +91,7 @@ class SimulatorFleet:
                 faults=self.faults,
                 state_file=self._state_file("host", name),
                 pools=self.pools,
+                peers=self.drivers,
             )
         return self.drivers[name]
 

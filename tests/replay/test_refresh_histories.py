@@ -259,6 +259,12 @@ async def test_refresh_histories(
     await act(api, vm["id"], "stop")
     await act(api, vm["id"], "scale", {"service_offering_id": fab["offering"]["id"]})
     await act(api, vm["id"], "start")
+    await act(api, vm["id"], "migrate")  # live
+    await act(api, vm["id"], "migrate", {"live": False})
+    host = (await ok(await api.get(f"/vms/{vm['id']}")))["host_id"]
+    r = await ok(await api.post(f"/hosts/{host}/maintenance"), 202)
+    assert (await wait_operation(api, r["operation"]["id"]))["state"] == "succeeded"
+    await ok(await api.post(f"/hosts/{host}/cancel-maintenance"))
     await _volume_operations(api, temporal_client, fab, vm["id"])
     await _template_operations(api, platform, settings, fab, tmp_path / "www")
     await _network_operations(api)

@@ -16,6 +16,7 @@ from temporalio.exceptions import ApplicationError
 from strato.activities.beat import beating
 from strato.activities.collect import activities_of
 from strato.activities.fabric.probe import Prober, probe_agent
+from strato.domain.compute.migration import MIGRATE_ON_HOST, VM_SPEC, MigrateOnHostInput
 from strato.domain.compute.payloads import (
     AttachDiskInput,
     ComputeVmInput,
@@ -83,6 +84,18 @@ class ComputeActivities:
                 non_retryable=True,
             )
         return await beating(self.driver.host_facts())
+
+    @activity.defn(name=VM_SPEC.name)
+    async def vm_spec(self, inp: ComputeVmInput) -> VmSpec:
+        """The VM's definition as its hypervisor has it (a cold migration defines it the
+        same on the target)."""
+        return await beating(self.driver.vm_spec(inp.name))
+
+    @activity.defn(name=MIGRATE_ON_HOST.name)
+    async def migrate_vm(self, inp: MigrateOnHostInput) -> None:
+        """Live migration of a running VM to another host. Idempotent: a VM already
+        gone from here to there is done."""
+        await beating(self.driver.migrate_vm(inp.name, inp.target_host, inp.target_url))
 
     @activity.defn(name=DEFINE_VM.name)
     async def define_vm(self, spec: VmSpec) -> None:

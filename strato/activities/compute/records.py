@@ -15,6 +15,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from strato.activities.collect import activities_of
+from strato.activities.compute.migration_records import MigrationRecordsActivities
 from strato.activities.compute.vm_snapshot_records import VmSnapshotActivities
 from strato.activities.compute.vm_volumes import VmVolumeActivities
 from strato.activities.intx import InTransaction, permanent
@@ -377,4 +378,9 @@ async def _expunge_root_detach_data(conn: Any, vm_id: Any, operation_id: Any) ->
     await vm_snapshots.removed_with_vm(conn, vm_id, operation_id)  # they were on its disks
 
 
-DATA_SERVICE: list[Any] = [VmRecordsActivities, VmVolumeActivities, VmSnapshotActivities]
+DATA_SERVICE: list[Any] = [
+    VmRecordsActivities,
+    VmVolumeActivities,
+    VmSnapshotActivities,
+    MigrationRecordsActivities,
+]

@@ -12,6 +12,7 @@ from temporalio import activity
 
 from strato.activities.collect import activities_of
 from strato.activities.fabric.ha import HaRecordsActivities
+from strato.activities.fabric.maintenance import MaintenanceRecordsActivities
 from strato.activities.fabric.probe import ProbeActivities
 from strato.activities.intx import permanent
 from strato.domain.errors import StratoError
@@ -104,4 +105,9 @@ class RecordsActivities:
         return activities_of(self)
 
 
-DATA_SERVICE: list[Any] = [RecordsActivities, HaRecordsActivities, ProbeActivities]
+DATA_SERVICE: list[Any] = [
+    RecordsActivities,
+    HaRecordsActivities,
+    ProbeActivities,
+    MaintenanceRecordsActivities,
+]

@@ -227,6 +227,12 @@ class HypervisorDriver(abc.ABC):
         """The VM's current definition, read back from the hypervisor (disks and NICs
         included). Raises ``VmNotFound`` if it is not defined."""
 
+    async def migrate_vm(self, name: str, target_host: str, target_url: str) -> None:
+        """Move the running VM to ``target_host`` (its hypervisor at ``target_url``) while
+        it runs: post-condition, it runs there and is not defined here. Needs the
+        ``migration`` capability."""
+        self.require("migration", "live migration")
+
     @abc.abstractmethod
     async def stats(self, name: str) -> VmStats:
         """Cumulative CPU, memory, disk and network counters. Raises ``VmNotFound``."""

@@ -56,8 +56,11 @@ class SimulatorHypervisor(HypervisorDriver):
         faults: FaultPlan | None = None,
         state_file: Path | None = None,
         pools: Mapping[str, SimDisks] | None = None,
+        peers: Mapping[str, SimulatorHypervisor] | None = None,
     ) -> None:
         self.host_name = host_name
+        # The other simulated hosts, by name (a live migration's destinations).
+        self.peers: Mapping[str, SimulatorHypervisor] = peers if peers is not None else {}
         self.cpu_cores = cpu_cores
         self.cpu_speed_mhz = cpu_speed_mhz
         self.memory_mb = memory_mb
@@ -273,6 +276,23 @@ class SimulatorHypervisor(HypervisorDriver):
 
     async def vm_spec(self, name: str) -> VmSpec:
         return self._get(name).spec
+
+    async def migrate_vm(self, name: str, target_host: str, target_url: str) -> None:
+        await self.faults.call("migrate_vm", self.host_name)
+        target = self.peers.get(target_host)
+        if target is None or target is self:
+            raise HypervisorError(f"no simulated host {target_host} to migrate {name} to")
+        vm = self.vms.get(name)
+        if vm is None:
+            if name in target.vms:  # moved already (a retried step)
+                return
+            raise VmNotFound(f"VM {name} is not defined on {self.host_name}")
+        if vm.power != PowerState.RUNNING:
+            raise HypervisorError(f"VM {name} is not running: nothing to migrate live")
+        target.vms[name] = vm
+        target._save()
+        del self.vms[name]
+        self._save()
 
     async def stats(self, name: str) -> VmStats:
         vm = self._get(name)

@@ -61,7 +61,9 @@ async def host_counters(conn: Any) -> list[Any]:
                   coalesce(s.cpu, 0) AS cpu, coalesce(s.mem, 0) AS mem, coalesce(s.n, 0) AS n
            FROM hosts h LEFT JOIN (
                SELECT host_id, sum(cpu_mhz) AS cpu, sum(memory_mb) AS mem, count(*) AS n
-               FROM host_claims GROUP BY host_id) s ON s.host_id = h.id
+               FROM (SELECT host_id, cpu_mhz, memory_mb FROM host_claims
+                     UNION ALL SELECT host_id, cpu_mhz, memory_mb FROM migration_claims) c
+               GROUP BY host_id) s ON s.host_id = h.id
            WHERE h.cpu_used_mhz <> coalesce(s.cpu, 0)
               OR h.memory_used_mb <> coalesce(s.mem, 0)
            ORDER BY h.name"""

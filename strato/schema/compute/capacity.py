@@ -168,7 +168,22 @@ async def claim_host(
             return f"host holds a member of anti-affinity group {g['name']}"
         if g["kind"] == "host-affinity" and hosts and host_id not in hosts:
             return f"host is not the host of affinity group {g['name']}"
-    claimed = await conn.fetchval(
+    if not await take_room(conn, host_id, cpu_mhz, memory_mb):
+        return await _why_no_room(conn, host_id, cpu_mhz, memory_mb)
+    await conn.execute(
+        "INSERT INTO host_claims (vm_id, host_id, cpu_mhz, memory_mb) VALUES ($1, $2, $3, $4)",
+        vm_id,
+        host_id,
+        cpu_mhz,
+        memory_mb,
+    )
+    return None
+
+
+async def take_room(conn: Any, host_id: UUID, cpu_mhz: int, memory_mb: int) -> bool:
+    """Count ``cpu_mhz`` and ``memory_mb`` as used on the host if it is Up, Enabled and
+    has that much room (one guarded update: concurrent takers never overfill it)."""
+    taken = await conn.fetchval(
         f"""UPDATE hosts h SET cpu_used_mhz = h.cpu_used_mhz + $2,
                                memory_used_mb = h.memory_used_mb + $3
             FROM clusters c
@@ -181,16 +196,7 @@ async def claim_host(
         cpu_mhz,
         memory_mb,
     )
-    if claimed is None:
-        return await _why_no_room(conn, host_id, cpu_mhz, memory_mb)
-    await conn.execute(
-        "INSERT INTO host_claims (vm_id, host_id, cpu_mhz, memory_mb) VALUES ($1, $2, $3, $4)",
-        vm_id,
-        host_id,
-        cpu_mhz,
-        memory_mb,
-    )
-    return None
+    return taken is not None
 
 
 async def _why_no_room(conn: Any, host_id: UUID, cpu_mhz: int, memory_mb: int) -> str:

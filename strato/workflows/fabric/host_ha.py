@@ -143,6 +143,7 @@ class HostHaWorkflow:
             ),
             result_type=HA_RESTART.result,
             start_to_close_timeout=timedelta(minutes=2),
+            heartbeat_timeout=timedelta(seconds=10),
             retry_policy=DATA_RETRY,
         )
         ended = await workflow.execute_activity(

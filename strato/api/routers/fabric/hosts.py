@@ -11,10 +11,11 @@ from strato.api.crud import crud_router
 from strato.api.deps import CommandsDep
 from strato.api.schemas.fabric import hosts as s
 from strato.commands import fabric as commands
+from strato.commands import maintenance
 from strato.commands.view import Accepted
 from strato.domain import paths
 from strato.domain.errors import InvalidInput, NotFound
-from strato.domain.fabric.models import Cluster, Pod
+from strato.domain.fabric.models import Cluster, Host, Pod
 from strato.schema import repository
 from strato.schema.tables import CLUSTERS, HOSTS, PODS, STORAGE_POOLS, ZONES
 from strato.settings import Settings
@@ -110,6 +111,34 @@ async def add_host(
     accepted = await commands.add_host(ctx, body, idempotency_key)
     response.headers["Location"] = f"/api/v1/operations/{accepted.operation.id}"
     return accepted
+
+
+@router.post(
+    "/hosts/{id}/maintenance",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=Accepted,
+    tags=["hosts"],
+    summary="Prepare a host for maintenance: move its VMs off (HostMaintenance workflow)",
+)
+async def prepare_maintenance(
+    id: UUID,
+    ctx: CommandsDep,
+    response: Response,
+    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+) -> Accepted:
+    accepted = await maintenance.prepare(ctx, id, idempotency_key)
+    response.headers["Location"] = f"/api/v1/operations/{accepted.operation.id}"
+    return accepted
+
+
+@router.post(
+    "/hosts/{id}/cancel-maintenance",
+    response_model=Host,
+    tags=["hosts"],
+    summary="Take a host out of maintenance (Enabled: planners may choose it again)",
+)
+async def cancel_maintenance(id: UUID, ctx: CommandsDep) -> Host:
+    return await maintenance.cancel(ctx, id)
 
 
 router.include_router(

@@ -9,7 +9,7 @@ from uuid import UUID
 from pydantic import BaseModel, Field, field_validator
 
 from strato.api.schemas.common import Filter, Name, Request, Text
-from strato.commands.compute import VmDeploy, VmDestroy, VmScale, VmStop
+from strato.commands.compute import VmDeploy, VmDestroy, VmMigrate, VmScale, VmStop
 from strato.domain.compute.models import Vm
 from strato.domain.network.models import Nic
 from strato.domain.states import VmState
@@ -17,7 +17,7 @@ from strato.domain.storage.models import Volume
 
 Owner = Text
 
-__all__ = ["VmDeploy", "VmDestroy", "VmScale", "VmStop"]
+__all__ = ["VmDeploy", "VmDestroy", "VmMigrate", "VmScale", "VmStop"]
 
 
 class VmFilter(Filter):

@@ -1,0 +1,143 @@
+"""MigrateVm on simulated hosts: live and cold moves (the domain runs on the target only,
+capacity claimed there and released on the source), a move with nowhere to go refused
+with the VM untouched, a cold move whose target fails put back on its source, and bad
+input refused before anything starts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from strato.schema.db import Database
+from tests.conftest import Platform
+from tests.helpers import ok, wait_operation
+from tests.workflows.test_vm_placement import claims_match_live_vms
+from tests.workflows.vm_helpers import running_vm, vm_zone
+
+
+def _running_on(platform: Platform, vm_id: str) -> list[str]:
+    return sorted(
+        host
+        for host, driver in platform.fleet.drivers.items()
+        for vm in driver.vms.values()
+        if vm.spec.uuid == vm_id and vm.power == "running"
+    )
+
+
+async def _migrate(api: httpx.AsyncClient, vm_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    accepted = await ok(await api.post(f"/vms/{vm_id}/migrate", json=body), 202)
+    op: dict[str, Any] = await wait_operation(api, accepted["operation"]["id"])
+    return op
+
+
+async def _host_names(db: Database) -> dict[Any, str]:
+    async with db.conn() as conn:
+        return {r["id"]: r["name"] for r in await conn.fetch("SELECT id, name FROM hosts")}
+
+
+async def _migrated(db: Database, vm_id: str) -> list[Any]:
+    async with db.conn() as conn:
+        return list(
+            await conn.fetch(
+                "SELECT payload FROM events WHERE type = 'strato.vm.migrated' "
+                "AND resource_id = $1 ORDER BY seq",
+                vm_id,
+            )
+        )
+
+
+async def test_live_then_cold_migration_moves_the_vm_and_its_capacity(
+    api: httpx.AsyncClient, platform: Platform, db: Database
+) -> None:
+    fab = await vm_zone(api, hosts=2)
+    vm_id = await running_vm(api, fab)
+    names = await _host_names(db)
+    first = (await ok(await api.get(f"/vms/{vm_id}")))["host_id"]
+
+    op = await _migrate(api, vm_id, {})
+    assert op["state"] == "succeeded", op
+    vm = await ok(await api.get(f"/vms/{vm_id}"))
+    second = vm["host_id"]
+    assert vm["state"] == "Running" and second != first
+    assert _running_on(platform, vm_id) == [names[_uuid(second)]]
+    await claims_match_live_vms(db)
+
+    op = await _migrate(api, vm_id, {"live": False, "host_id": first})
+    assert op["state"] == "succeeded", op
+    vm = await ok(await api.get(f"/vms/{vm_id}"))
+    assert vm["host_id"] == first and vm["state"] == "Running"
+    assert _running_on(platform, vm_id) == [names[_uuid(first)]]
+    await claims_match_live_vms(db)
+    moves = [e["payload"] for e in await _migrated(db, vm_id)]
+    assert [(m["target"], m["live"]) for m in moves] == [
+        (names[_uuid(second)], True),
+        (names[_uuid(first)], False),
+    ]
+
+
+def _uuid(text: str) -> Any:
+    from uuid import UUID
+
+    return UUID(text)
+
+
+async def test_a_migration_with_nowhere_to_go_leaves_the_vm_running_where_it_was(
+    api: httpx.AsyncClient, platform: Platform, db: Database
+) -> None:
+    fab = await vm_zone(api, hosts=2, memory_mb=4096)
+    vm_id = await running_vm(api, fab)
+    vm = await ok(await api.get(f"/vms/{vm_id}"))
+    async with db.tx() as conn:  # the other host has 2 GiB
+        await conn.execute(
+            "UPDATE hosts SET memory_total_mb = 2048 WHERE id <> $1 AND zone_id = $2",
+            _uuid(vm["host_id"]),
+            _uuid(fab["zone"]["id"]),
+        )
+    op = await _migrate(api, vm_id, {})
+    assert op["state"] == "failed" and "does not fit" in op["error"]["message"], op
+    after = await ok(await api.get(f"/vms/{vm_id}"))
+    assert (after["state"], after["host_id"]) == ("Running", vm["host_id"])
+    await claims_match_live_vms(db)
+    assert await _migrated(db, vm_id) == []
+
+
+async def test_a_cold_move_whose_target_fails_goes_back_to_its_source(
+    api: httpx.AsyncClient, platform: Platform, db: Database
+) -> None:
+    fab = await vm_zone(api, hosts=2)
+    vm_id = await running_vm(api, fab)
+    names = await _host_names(db)
+    source = (await ok(await api.get(f"/vms/{vm_id}")))["host_id"]
+    target = next(h for h in names if str(h) != source)
+    faults = platform.fleet.faults
+    faults.fail_rate, faults.fail_targets = 1.0, frozenset({names[target]})
+    faults.fail_ops = frozenset({"start_vm", "define_vm"})
+    try:
+        op = await _migrate(api, vm_id, {"live": False})
+    finally:
+        faults.fail_rate = 0.0
+    assert op["state"] == "failed", op
+    assert f"it runs on {names[_uuid(source)]}" in op["error"]["message"]
+    vm = await ok(await api.get(f"/vms/{vm_id}"))
+    assert (vm["state"], vm["host_id"]) == ("Running", source)
+    assert "migration to" in vm["last_error"]
+    assert _running_on(platform, vm_id) == [names[_uuid(source)]]
+    await claims_match_live_vms(db)
+
+
+async def test_bad_migrations_are_refused_and_change_nothing(
+    api: httpx.AsyncClient, platform: Platform, db: Database
+) -> None:
+    fab = await vm_zone(api, hosts=2)
+    vm_id = await running_vm(api, fab)
+    vm = await ok(await api.get(f"/vms/{vm_id}"))
+    bad = await api.post(f"/vms/{vm_id}/migrate", json={"live": "sometimes"})
+    assert bad.status_code == 422
+    op = await _migrate(api, vm_id, {"host_id": vm["host_id"]})  # where it is
+    assert op["state"] == "failed" and "runs on that host already" in op["error"]["message"]
+    stop = await ok(await api.post(f"/vms/{vm_id}/stop", json={}), 202)
+    await wait_operation(api, stop["operation"]["id"])
+    refused = await api.post(f"/vms/{vm_id}/migrate", json={})
+    assert refused.status_code == 409, refused.text
+    assert (await ok(await api.get(f"/vms/{vm_id}")))["state"] == "Stopped"
