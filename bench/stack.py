@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 from temporalio.client import Client
@@ -30,10 +31,11 @@ class Stack:
     client: Client
     api: httpx.AsyncClient
     platform: Platform
+    temporal_pid: int = 0
 
 
 @asynccontextmanager
-async def embedded_stack(pool_size: int = 50) -> AsyncIterator[Stack]:
+async def embedded_stack(pool_size: int = 50, **overrides: Any) -> AsyncIterator[Stack]:
     work = Path(tempfile.mkdtemp(prefix="strato-bench-"))
     layout = postgres.PgLayout(work / "pg")
     postgres.init(layout)
@@ -49,7 +51,11 @@ async def embedded_stack(pool_size: int = 50) -> AsyncIterator[Stack]:
         client = await connect(f"127.0.0.1:{tport}", wait_s=30)
         db = await Database.connect(dsn, max_size=pool_size)
         settings = Settings(
-            data_dir=work, database_url=dsn, temporal_address=f"127.0.0.1:{tport}", demo_hosts=0
+            data_dir=work,
+            database_url=dsn,
+            temporal_address=f"127.0.0.1:{tport}",
+            demo_hosts=0,
+            **overrides,
         )
         async with db.tx() as conn:
             _, token = await api_keys.create(conn, "bench", "admin")
@@ -66,7 +72,7 @@ async def embedded_stack(pool_size: int = 50) -> AsyncIterator[Stack]:
                     headers={"Authorization": f"Bearer {token}"},
                 ) as api,
             ):
-                yield Stack(settings, db, client, api, platform)
+                yield Stack(settings, db, client, api, platform, tproc.pid)
         finally:
             await platform.stop()
             await db.close()

@@ -76,6 +76,12 @@ def cmd_resource(args: argparse.Namespace, api: StratoClient) -> int:
         print(f"deleted {target['id']}")
     elif args.action == "upload":  # templates: the image file as the request body
         return _upload(api, args)
+    elif args.action == "maintenance":  # hosts: move every VM off, live progress
+        target = resolve(api, path, args.ident)
+        return follow(api, api.post(f"{path}/{target['id']}/maintenance", {}), args)
+    elif args.action == "cancel-maintenance":
+        target = resolve(api, path, args.ident)
+        emit(api.post(f"{path}/{target['id']}/cancel-maintenance", {}), args.json)
     elif args.action == "copy":  # templates: to another zone's image store
         target = resolve(api, path, args.ident)
         body = parse_pairs(args.fields)
@@ -197,6 +203,12 @@ def add_commands(sub: Any) -> None:
         de = with_json(acts.add_parser("delete"))
         de.add_argument("ident", metavar="ID|NAME")
         de.add_argument("--no-wait", action="store_true", help="return once accepted")
+        if name == "hosts":
+            mp = with_json(acts.add_parser("maintenance", help="move its VMs off, then hold it"))
+            mp.add_argument("ident", metavar="ID|NAME")
+            mp.add_argument("--no-wait", action="store_true", help="return once accepted")
+            cm = with_json(acts.add_parser("cancel-maintenance", help="back to Enabled"))
+            cm.add_argument("ident", metavar="ID|NAME")
         if name == "templates":
             tc = with_json(acts.add_parser("copy", help="TEMPLATE zone=..|zone_id=.."))
             tc.add_argument("ident", metavar="ID|NAME")

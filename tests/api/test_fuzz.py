@@ -32,30 +32,52 @@ from tests.helpers import ChildProcess
 Server = tuple[str, str, str]  # base URL, admin token, database DSN
 
 
+async def _digests_query(conn: Any) -> str:
+    """One query giving a digest of every table's rows (api_keys without last_used_at,
+    which every authenticated request touches)."""
+    tables = [
+        r["tablename"]
+        for r in await conn.fetch(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1"
+        )
+    ]
+    parts = []
+    for t in tables:
+        rows = (
+            "(SELECT id, name, prefix, scope, revoked_at FROM api_keys)"
+            if t == "api_keys"
+            else f'"{t}"'
+        )
+        parts.append(
+            f"SELECT '{t}' AS t, md5(coalesce(string_agg(r::text, '|' ORDER BY r::text), ''))"
+            f" AS d FROM {rows} r"
+        )
+    return " UNION ALL ".join(parts)
+
+
 async def _snapshot(dsn: str) -> dict[str, str]:
-    """A digest of every table's rows (api_keys without last_used_at, which every
-    authenticated request touches)."""
     conn = await asyncpg.connect(dsn)
     try:
-        tables = [
-            r["tablename"]
-            for r in await conn.fetch(
-                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1"
-            )
-        ]
-        out = {}
-        for t in tables:
-            rows = (
-                "(SELECT id, name, prefix, scope, revoked_at FROM api_keys)"
-                if t == "api_keys"
-                else f'"{t}"'
-            )
-            out[t] = await conn.fetchval(
-                f"SELECT md5(coalesce(string_agg(r::text, '|' ORDER BY r::text), '')) FROM {rows} r"
-            )
-        return out
+        return {r["t"]: r["d"] for r in await conn.fetch(await _digests_query(conn))}
     finally:
         await conn.close()
+
+
+class Snapshots:
+    """:func:`_snapshot` on one connection kept for a whole fuzz run."""
+
+    def __init__(self, dsn: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.conn = self.loop.run_until_complete(asyncpg.connect(dsn))
+        self.query = self.loop.run_until_complete(_digests_query(self.conn))
+
+    def take(self) -> dict[str, str]:
+        rows = self.loop.run_until_complete(self.conn.fetch(self.query))
+        return {r["t"]: r["d"] for r in rows}
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self.conn.close())
+        self.loop.close()
 
 
 async def _admin_key(dsn: str) -> str:
@@ -101,6 +123,14 @@ def test_api_fuzz(api_server: Server) -> None:
     schema = schemathesis.openapi.from_url(f"{base}/openapi.json").exclude(path_regex="/stream$")
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) > 30, "the OpenAPI document lost its operations"
+    snapshots = Snapshots(dsn)
+    try:
+        _fuzz(base, token, operations, snapshots)
+    finally:
+        snapshots.close()
+
+
+def _fuzz(base: str, token: str, operations: list[Any], snapshots: Snapshots) -> None:
     for operation in operations:
         cases = operation.as_strategy(GenerationMode.POSITIVE) | operation.as_strategy(
             GenerationMode.NEGATIVE
@@ -116,7 +146,7 @@ def test_api_fuzz(api_server: Server) -> None:
             derandomize=os.environ.get("STRATO_FUZZ_RANDOM") != "1",
         )
         def exercise(case: Any) -> None:
-            before = asyncio.run(_snapshot(dsn))
+            before = snapshots.take()
             response = case.call(
                 base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=30
             )
@@ -125,7 +155,7 @@ def test_api_fuzz(api_server: Server) -> None:
                 checks=[not_a_server_error, response_schema_conformance, content_type_conformance],
             )
             if response.status_code >= 400:
-                assert asyncio.run(_snapshot(dsn)) == before, (
+                assert snapshots.take() == before, (
                     f"{case.method} {case.formatted_path} was refused with "
                     f"{response.status_code} but changed the database"
                 )

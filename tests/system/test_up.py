@@ -179,6 +179,15 @@ def test_up_serves_stops_cleanly_and_restarts_with_state(
         rows = [line for line in cap.stdout.splitlines() if line.startswith("host ")]
         assert len(rows) == 3 and all("[" in r and "%" in r for r in rows), cap.stdout
         assert sum("#" in r for r in rows) == 1, cap.stdout
+        # maintenance through the CLI: web1 moves off its host, live progress shown
+        web_host = json.loads(_cli(env, "vm", "show", "web1", "--json").stdout)["host_id"]
+        held = _cli(env, "hosts", "maintenance", web_host)
+        assert held.returncode == 0, held.stdout + held.stderr
+        assert "(host.maintenance)" in held.stdout and "succeeded" in held.stdout
+        moved = json.loads(_cli(env, "vm", "show", "web1", "--json").stdout)
+        assert moved["state"] == "Running" and moved["host_id"] != web_host
+        back = _cli(env, "hosts", "cancel-maintenance", web_host)
+        assert back.returncode == 0 and "Enabled" in back.stdout, back.stdout + back.stderr
         vol = _cli(env, "volume", "show", "data1", "--json")
         assert '"device_id": 1' in vol.stdout and '"state": "Ready"' in vol.stdout, vol.stdout
         taken = _cli(env, "snapshot", "take", "data1", "name=s1")  # refused: web1 runs

@@ -291,7 +291,7 @@ async def test_ha_finishes_after_an_orchestrator_kill9(
         for name in (a, b):
             await _heartbeating(db, name)
         host_a = await _host(db, a)
-        agents_only.fleet.faults.latency_ms = 800  # the HA starts take a while
+        agents_only.fleet.faults.latency_ms = 500  # the HA starts take a while
         agents_only.fleet.down.add(a)
         await eventually(lambda: _status(db, a, kill_when), timeout=40, what=kill_when)
         worker.kill9()
