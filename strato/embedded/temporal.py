@@ -23,6 +23,7 @@ SEARCH_ATTRIBUTES = (
     "StratoZone",
     "StratoHost",
     "StratoOwner",
+    "StratoHostStatus",
 )
 
 DYNAMIC_CONFIG = {

@@ -140,3 +140,42 @@ async def test_virsh_destroy_is_noticed_and_corrected(
     assert len(drift) == 1 and str(drift[0]["resource_id"]) == vm_id
     assert drift[0]["payload"]["host"] == kvm["host"]
     assert drift[0]["payload"]["observed"] == "stopped"
+
+
+async def test_a_killed_agents_guest_is_fenced_when_the_agent_returns(
+    api: httpx.AsyncClient, kvm: dict[str, Any], lab: Lab, db: Database
+) -> None:
+    """kill -9 of the agent while its guest runs: the host goes Alert, the orchestrator's
+    probe finds no agent (twice), Down: the VM is Stopped and fenced, though QEMU still
+    runs it (out of reach until the agent returns). The agent returns and destroys the
+    domain before its host is Up: the VM runs nowhere, as recorded."""
+    accepted = await deploy(api, kvm)
+    vm_id = accepted["resource"]["id"]
+    assert (await wait_operation(api, accepted["operation"]["id"], 120))["state"] == "succeeded"
+    kvm["agent"].kill9()
+
+    async def host_is(status: str) -> Any:
+        page = await ok(await api.get("/hosts", params={"name": kvm["host"]}))
+        host = page["items"][0]
+        return host if host["status"] == status else None
+
+    host = await eventually(lambda: host_is("Down"), timeout=60, what="Down")
+    assert "did not answer orchestrator" in host["last_error"]
+    vm = await ok(await api.get(f"/vms/{vm_id}"))
+    assert (vm["state"], vm["host_id"]) == ("Stopped", None)
+    (dom,) = lab.domains()
+    assert dom.UUIDString() == vm_id and dom.isActive()  # the guest still runs
+
+    kvm["agent"].start()
+    await eventually(lambda: host_is("Up"), timeout=60, what="Up after the agent returned")
+    assert lab.domains() == []
+    assert (await ok(await api.get(f"/vms/{vm_id}")))["state"] == "Stopped"
+    async with db.conn() as conn:
+        kinds = [
+            r["type"]
+            for r in await conn.fetch(
+                """SELECT type FROM events WHERE type IN
+                   ('strato.vm.fenced', 'strato.host.fences_cleared') ORDER BY seq"""
+            )
+        ]
+    assert kinds == ["strato.vm.fenced", "strato.host.fences_cleared"]

@@ -143,6 +143,9 @@ async def test_a_dead_hosts_vms_are_fenced_and_ha_ones_run_elsewhere(
     assert probes[0]["payload"]["prober"] in others  # a neighbour checked, not itself
     row = await _host(db, a)
     assert row["outage"] == 1 and "did not answer" in row["last_error"]
+    # SREs find it in the Temporal UI by its status.
+    query = f"WorkflowId = 'host-monitor:{host_a['id']}' AND StratoHostStatus = 'Down'"
+    await eventually(lambda: _listed(temporal_client, query), what="the monitor listed as Down")
 
     for vm_id in ha_vms:  # started elsewhere through the normal boot path
         vm = await eventually(
@@ -185,6 +188,10 @@ async def test_a_dead_hosts_vms_are_fenced_and_ha_ones_run_elsewhere(
         )
     ]
     assert runs == [f"host-ha:{host_a['id']}:1"]
+
+
+async def _listed(client: Client, query: str) -> bool:
+    return bool([w async for w in client.list_workflows(query)])
 
 
 async def _running_elsewhere(db: Database, vm_id: str, dead: Any) -> Any:

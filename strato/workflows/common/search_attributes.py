@@ -12,8 +12,12 @@ OPERATION = SearchAttributeKey.for_keyword("StratoOperation")
 ZONE = SearchAttributeKey.for_keyword("StratoZone")
 HOST = SearchAttributeKey.for_keyword("StratoHost")
 OWNER = SearchAttributeKey.for_keyword("StratoOwner")
+# A host monitor's host status (Up, Alert, Disconnected, Down): SREs list hosts by it.
+HOST_STATUS = SearchAttributeKey.for_keyword("StratoHostStatus")
 
-_BY_NAME = {k.name: k for k in (RESOURCE_TYPE, RESOURCE_ID, OPERATION, ZONE, HOST, OWNER)}
+_BY_NAME = {
+    k.name: k for k in (RESOURCE_TYPE, RESOURCE_ID, OPERATION, ZONE, HOST, OWNER, HOST_STATUS)
+}
 
 
 def typed(values: Mapping[str, str]) -> TypedSearchAttributes:

@@ -17,11 +17,12 @@ so the run resumes where it was and a step of an outage that ended changes nothi
 
 from __future__ import annotations
 
+import contextlib
 from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from strato.domain.fabric.ha import (
@@ -52,6 +53,7 @@ with workflow.unsafe.imports_passed_through():
 _ONCE = RetryPolicy(maximum_attempts=1)
 _PROBE_TIMEOUT_S = 3.0
 _MAX_CHECKS = 200  # then continue as new (a long partition probes for hours)
+TELLS_MONITOR = "ha-tells-monitor"
 
 
 @workflow.defn(name=HOST_HA.name)
@@ -87,7 +89,10 @@ class HostHaWorkflow:
             if probe.reachable:
                 missed = 0
                 self.stage = "disconnected (its agent answers)"
-                await calls.local(HOST_ALIVE, verdict, timeout=DATA_TIMEOUT, retry=DATA_RETRY)
+                status = await calls.local(
+                    HOST_ALIVE, verdict, timeout=DATA_TIMEOUT, retry=DATA_RETRY
+                )
+                await self._tell_monitor(inp, status)
             elif probe.conclusive:
                 missed += 1
                 self.stage = f"no answer from its agent ({missed} of 2)"
@@ -96,6 +101,16 @@ class HostHaWorkflow:
             if checks >= _MAX_CHECKS:
                 workflow.continue_as_new(inp.model_copy(update={"checks": 0}))
             await workflow.sleep(timedelta(seconds=inp.confirm_s))
+
+    async def _tell_monitor(self, inp: HostHaInput, status: str) -> None:
+        """The host's monitor shows the status this investigation set (its
+        ``StratoHostStatus`` in the Temporal UI). Runs since the patch."""
+        if not workflow.patched(TELLS_MONITOR):
+            return
+        monitor = workflow.get_external_workflow_handle(f"host-monitor:{inp.host_id}")
+        # No monitor (the host was removed): nothing to show it on.
+        with contextlib.suppress(FailureError):
+            await monitor.signal("status", status)
 
     async def _probe(self, inp: HostHaInput, where: Investigation) -> ProbeResult:
         """A neighbour's probe; the first that runs counts (a neighbour that is itself
@@ -128,6 +143,7 @@ class HostHaWorkflow:
         down = await calls.local(HOST_DECLARE_DOWN, verdict, timeout=DATA_TIMEOUT, retry=DATA_RETRY)
         if not down.declared:
             return HostHaResult(outcome=_ended(down.status), status=down.status)
+        await self._tell_monitor(inp, down.status)
         result = HostHaResult(outcome="down", status=down.status, stopped=down.stopped)
         if not down.ha_vms:
             self.stage = "down (no HA VM)"

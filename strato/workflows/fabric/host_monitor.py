@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from strato.domain.fabric.steps import HOST_HEARTBEAT, HOST_HEARTBEAT_LOST
     from strato.workflows.common import calls
+    from strato.workflows.common.search_attributes import HOST_STATUS, typed
 
 DATA_TIMEOUT = timedelta(seconds=30)
 DATA_RETRY = RetryPolicy(
@@ -43,6 +44,7 @@ DATA_RETRY = RetryPolicy(
 _MAX_HISTORY = 2_000
 # Silence makes an Up host Alert and starts its investigation (before: Disconnected).
 INVESTIGATES = "silence-investigates"
+SHOWS_STATUS = "host-status-attribute"
 
 
 @workflow.defn(name=flows.HOST_MONITOR.name)
@@ -59,6 +61,12 @@ class HostMonitorWorkflow:
     @workflow.signal(name="heartbeat")
     def heartbeat(self, hb: HostHeartbeat) -> None:
         self.pending.append(hb)
+
+    @workflow.signal(name="status")
+    def status_from_investigation(self, status: str) -> None:
+        """The status its outage's investigation set (Disconnected, Down): shown until
+        the next heartbeat says otherwise."""
+        self._show(status)
 
     @workflow.query(name="status")
     def current(self) -> dict[str, object]:
@@ -82,6 +90,13 @@ class HostMonitorWorkflow:
         as of the last heartbeat."""
         return self.fence
 
+    def _show(self, status: str) -> None:
+        """The host's status, kept for the ``status`` query and (runs since the patch)
+        shown in the Temporal UI as ``StratoHostStatus``, written when it changes."""
+        if status and status != self.status and workflow.patched(SHOWS_STATUS):
+            workflow.upsert_search_attributes([HOST_STATUS.value_set(status)])
+        self.status = status
+
     async def _silent(self, inp: HostMonitorInput) -> None:
         """No heartbeat for the window: an Up host goes to Alert, and the outage that
         begins is investigated by its own run (abandoned by this one: it outlives a
@@ -92,7 +107,7 @@ class HostMonitorWorkflow:
             timeout=DATA_TIMEOUT,
             retry=DATA_RETRY,
         )
-        self.status = result.status
+        self._show(result.status)
         if result.outage:
             investigation = await workflow.start_child_workflow(
                 HOST_HA.name,
@@ -105,6 +120,14 @@ class HostMonitorWorkflow:
                 ),
                 id=f"host-ha:{inp.host_id}:{result.outage}",
                 parent_close_policy=ParentClosePolicy.ABANDON,
+                search_attributes=typed(
+                    {
+                        "StratoResourceType": "host",
+                        "StratoResourceId": str(inp.host_id),
+                        "StratoOperation": "ha",
+                        "StratoHost": inp.host_name,
+                    }
+                ),
             )
             # Its end is its own (seen in its history): not awaited, not an error here.
             investigation.add_done_callback(lambda done: done.cancelled() or done.exception())
@@ -148,7 +171,8 @@ class HostMonitorWorkflow:
             if result.gone:
                 return
             if result.accepted:
-                self.status, self.unknown = result.status, result.unknown
+                self.unknown = result.unknown
+                self._show(result.status)
                 self.corrected += len(result.corrected)
                 self.watermark = result.watermark
                 self.pools = result.pools
