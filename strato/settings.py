@@ -91,6 +91,10 @@ class Settings(BaseSettings):
     # not (they stay Up and are never investigated: cheapest for scale runs).
     sim_heartbeat_s: float = Field(default=0.0, ge=0)
 
+    # Where the orchestrator worker serves Temporal's metrics for Prometheus (HOST:PORT;
+    # empty: nowhere). Agents take --metrics-listen.
+    worker_metrics_listen: str = ""
+
     # Capacity alerts (CloudStack's *.capacity.notificationthreshold): an alert is
     # raised when a cluster's CPU or memory, a pool's storage, a zone's public IPs or a
     # physical network's VLANs are allocated at or over this share, cleared under it.

@@ -10,9 +10,24 @@ from temporalio.api.namespace.v1 import NamespaceConfig
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, UpdateNamespaceRequest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import TLSConfig
 
 from strato.settings import Settings
+
+_RUNTIMES: dict[str, Runtime] = {}
+
+
+def metrics_runtime(listen: str) -> Runtime:
+    """A Temporal runtime serving its metrics (task and step latencies, schedule-to-start,
+    pollers, requests) for Prometheus on ``listen`` (``HOST:PORT``); one per address."""
+    if listen not in _RUNTIMES:
+        _RUNTIMES[listen] = Runtime(
+            telemetry=TelemetryConfig(
+                metrics=PrometheusConfig(bind_address=listen, durations_as_seconds=True)
+            )
+        )
+    return _RUNTIMES[listen]
 
 
 async def connect(
@@ -21,13 +36,20 @@ async def connect(
     *,
     wait_s: float = 0.0,
     tls: TLSConfig | bool = False,
+    metrics_listen: str = "",
 ) -> Client:
-    """Connect with the pydantic converter; retry for up to ``wait_s`` while the server starts."""
+    """Connect with the pydantic converter; retry for up to ``wait_s`` while the server
+    starts. ``metrics_listen``: serve the SDK's metrics there (workers and agents)."""
     deadline = asyncio.get_running_loop().time() + wait_s
+    runtime = metrics_runtime(metrics_listen) if metrics_listen else None
     while True:
         try:
             return await Client.connect(
-                address, namespace=namespace, data_converter=pydantic_data_converter, tls=tls
+                address,
+                namespace=namespace,
+                data_converter=pydantic_data_converter,
+                tls=tls,
+                runtime=runtime,
             )
         except RuntimeError:
             if asyncio.get_running_loop().time() >= deadline:
@@ -35,13 +57,16 @@ async def connect(
             await asyncio.sleep(0.25)
 
 
-async def connect_to(settings: Settings, *, wait_s: float = 0.0) -> Client:
+async def connect_to(
+    settings: Settings, *, wait_s: float = 0.0, metrics_listen: str = ""
+) -> Client:
     """The Temporal this deployment uses: its address, namespace and TLS settings."""
     return await connect(
         settings.resolved_temporal_address(),
         settings.temporal_namespace,
         wait_s=wait_s,
         tls=settings.temporal_tls_config(),
+        metrics_listen=metrics_listen,
     )
 
 

@@ -42,6 +42,11 @@ def add_commands(sub: Any) -> None:
     agent.add_argument("--console-dir", default="/var/lib/strato/console")
     agent.add_argument("--vnc-listen", default="127.0.0.1")
     agent.add_argument(
+        "--metrics-listen",
+        default="",
+        help="ADDRESS:PORT where Prometheus scrapes the agent's Temporal metrics",
+    )
+    agent.add_argument(
         "--health-listen",
         default="127.0.0.1:0",
         help="ADDRESS:PORT of the health endpoint a neighbour probes when this host goes "
@@ -233,5 +238,6 @@ def run_compute_agent(args: argparse.Namespace, settings: Settings) -> int:
         bridge=args.bridge,
         domain_type=args.domain_type,
         health_listen=args.health_listen,
+        metrics_listen=args.metrics_listen,
     )
     return agent_main(settings, cfg)

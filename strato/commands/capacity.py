@@ -8,16 +8,23 @@ from uuid import UUID
 
 from strato.commands.auth import Action
 from strato.commands.context import CommandContext
+from strato.domain.errors import NotFound
 from strato.domain.fabric.capacity import (
     ALERT_SCOPE,
     KINDS,
     AlertView,
     CapacityEntry,
+    HostUsage,
     Kind,
     Scope,
+    VmUsage,
 )
+from strato.schema import repository
+from strato.schema.compute import stats
+from strato.schema.compute.vms import VMS
 from strato.schema.db import Database
 from strato.schema.fabric import alerts, usage
+from strato.schema.tables import HOSTS
 
 
 async def capacity(
@@ -62,3 +69,23 @@ async def evaluate_alerts(db: Database, thresholds: dict[str, float]) -> tuple[i
                 detail = f"{e.scope} {e.name}: {e.kind} back to {e.percent:.1f}% allocated"
                 cleared += await alerts.clear_alert(conn, kind, e.id, detail)
     return raised, cleared
+
+
+async def vm_usage(ctx: CommandContext, vm_id: UUID) -> VmUsage:
+    await ctx.authorize(Action("vm.stats", "vm", vm_id, mutating=False))
+    async with ctx.db.conn() as conn:
+        await repository.get(conn, VMS, vm_id)  # 404 for a VM that does not exist
+        row = await stats.vm(conn, vm_id)
+    if row is None:
+        raise NotFound(
+            f"VM {vm_id} has no sample yet: a running VM is sampled with its host's heartbeats",
+            id=str(vm_id),
+        )
+    return VmUsage.model_validate(row)
+
+
+async def host_usage(ctx: CommandContext, host_id: UUID) -> HostUsage:
+    await ctx.authorize(Action("host.stats", "host", host_id, mutating=False))
+    async with ctx.db.conn() as conn:
+        await repository.get(conn, HOSTS, host_id)
+        return HostUsage.model_validate(await stats.host(conn, host_id, fresh_s=600.0))

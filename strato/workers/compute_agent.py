@@ -53,7 +53,7 @@ from strato.drivers.hypervisor.base import HypervisorDriver, HypervisorError
 from strato.drivers.registry import load
 from strato.settings import Settings
 from strato.temporal import connect_to
-from strato.workers.health import HealthEndpoint
+from strato.workers.health import HealthEndpoint, sample
 from strato.workflows.common.failures import failure_reason
 
 log = logging.getLogger(__name__)
@@ -79,6 +79,8 @@ class AgentConfig:
     domain_type: str = "auto"
     # Where a neighbour's probe finds this agent alive (HOST:PORT; port 0: any free one).
     health_listen: str = "127.0.0.1:0"
+    # Where Prometheus scrapes this agent's Temporal metrics (HOST:PORT; empty: nowhere).
+    metrics_listen: str = ""
 
     def make_driver(self, settings: Settings) -> HypervisorDriver:
         cls = load("hypervisor", self.driver)
@@ -261,6 +263,7 @@ class ComputeAgent:
             vms=vms,
             stopping=stopping,
             watermark=watermark,
+            stats=await sample(self.driver, vms),
         )
         await self.client.start_workflow(
             flows.HOST_MONITOR.name,
@@ -318,7 +321,7 @@ class ComputeAgent:
 
 
 async def run(settings: Settings, cfg: AgentConfig, stop: asyncio.Event) -> None:
-    client = await connect_to(settings, wait_s=30)
+    client = await connect_to(settings, wait_s=30, metrics_listen=cfg.metrics_listen)
     await ComputeAgent(client, settings, cfg).run(stop)
 
 

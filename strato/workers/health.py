@@ -1,7 +1,9 @@
-"""An agent's health endpoint: what a neighbour's probe asks when the agent's host has
-gone silent (:mod:`strato.activities.fabric.probe`). It answers ``GET /health`` with the
-host it serves and its identity; anything else is 404. It runs in the agent's own event
-loop, so an agent that answers is an agent that runs."""
+"""What an agent says about its host besides its VM report: its health endpoint (what a
+neighbour's probe asks when the agent's host has gone silent,
+:mod:`strato.activities.fabric.probe`; ``GET /health`` answers the host it serves and its
+identity, anything else is 404; it runs in the agent's own event loop, so an agent that
+answers is an agent that runs), and its running VMs' counters (sent with each
+heartbeat)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,10 @@ import asyncio
 import contextlib
 import json
 import uuid
+
+from strato.domain.compute.specs import PowerState, VmPowerInfo
+from strato.domain.fabric.payloads import VmStatSample
+from strato.drivers.hypervisor.base import HypervisorDriver, HypervisorError
 
 
 class HealthEndpoint:
@@ -50,3 +56,17 @@ class HealthEndpoint:
     async def close(self) -> None:
         self.server.close()
         await self.server.wait_closed()
+
+
+async def sample(driver: HypervisorDriver, vms: list[VmPowerInfo]) -> list[VmStatSample]:
+    """The counters of the running VMs Strato manages (one that vanished meanwhile, or
+    that the hypervisor cannot read, is left out of this beat)."""
+    out = []
+    for v in vms:
+        if not v.managed or v.power != PowerState.RUNNING:
+            continue
+        try:
+            out.append(VmStatSample(uuid=v.uuid, stats=await driver.stats(v.name)))
+        except HypervisorError:
+            continue
+    return out

@@ -124,7 +124,7 @@ async def _retention(client: Client, days: int) -> None:
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:
     db = await Database.connect(settings.resolved_database_url(), max_size=50, wait_s=60)
-    client = await connect_to(settings, wait_s=30)
+    client = await connect_to(settings, wait_s=30, metrics_listen=settings.worker_metrics_listen)
     await _retention(client, settings.temporal_retention_days)
     worker = build_worker(
         client,

@@ -38,6 +38,7 @@ from strato.schema.db import Database
 from strato.schema.fabric import hosts
 from strato.settings import Settings
 from strato.temporal import connect_to
+from strato.workers.health import sample
 
 log = logging.getLogger(__name__)
 
@@ -146,8 +147,12 @@ class SimulatorFleet:
             driver = self._driver(name)
             if status == "Down":
                 await self._fence(driver, host_id)
+            vms = await driver.list_vms()
             hb = HostHeartbeat(
-                agent_id=self.agent_id, sent_at=datetime.now(UTC), vms=await driver.list_vms()
+                agent_id=self.agent_id,
+                sent_at=datetime.now(UTC),
+                vms=vms,
+                stats=await sample(driver, vms),
             )
             await self.client.start_workflow(
                 flows.HOST_MONITOR.name,

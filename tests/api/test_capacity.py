@@ -74,3 +74,24 @@ async def test_capacity_alerts_are_raised_once_and_cleared(
             )
         ]
     assert kinds == ["strato.alert.raised", "strato.alert.cleared"]
+
+
+async def test_metrics_in_prometheus_text(
+    api: httpx.AsyncClient, platform: Platform, db: Database
+) -> None:
+    fab = await vm_zone(api, hosts=2)
+    await running_vm(api, fab)
+    r = await api.get("/metrics")
+    assert r.status_code == 200 and r.headers["content-type"].startswith(
+        "text/plain; version=0.0.4"
+    )
+    lines = r.text.splitlines()
+    assert "# TYPE strato_operations_total counter" in lines
+    assert 'strato_operations_total{kind="vm.deploy",state="succeeded"} 1' in lines
+    assert 'strato_hosts{status="Up",resource_state="Enabled"} 2' in lines
+    assert 'strato_vms{state="Running"} 1' in lines
+    cluster = fab["cluster"]["name"]
+    assert f'strato_capacity_allocated{{scope="cluster",name="{cluster}",kind="cpu"}} 1000' in lines
+    assert any(line.startswith("strato_metrics_scrape_seconds ") for line in lines)
+    nobody = await api.get("/metrics", headers={"Authorization": ""})
+    assert nobody.status_code == 401

@@ -152,6 +152,13 @@ async def test_a_killed_agents_guest_is_fenced_when_the_agent_returns(
     accepted = await deploy(api, kvm)
     vm_id = accepted["resource"]["id"]
     assert (await wait_operation(api, accepted["operation"]["id"], 120))["state"] == "succeeded"
+
+    async def busy() -> Any:  # the booting guest's CPU use, from the agent's heartbeats
+        r = await api.get(f"/vms/{vm_id}/stats")
+        return r.json() if r.status_code == 200 and (r.json()["cpu_percent"] or 0) > 0 else None
+
+    usage = await eventually(busy, timeout=30, what="the guest's CPU use sampled")
+    assert usage["memory_mb"] > 0 and usage["vcpus"] == 1
     kvm["agent"].kill9()
 
     async def host_is(status: str) -> Any:

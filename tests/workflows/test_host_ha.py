@@ -8,6 +8,7 @@ nowhere to go is Error with an alert."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from tests.conftest import Platform
 from tests.helpers import ok, unique, wait_operation
 from tests.workers.agent_helpers import eventually
 from tests.workflows.test_vm_crash import agents_only, worker_process
-from tests.workflows.vm_helpers import deploy, vm_zone
+from tests.workflows.vm_helpers import deploy, running_vm, vm_zone
 
 __all__ = ["agents_only"]
 
@@ -316,3 +317,33 @@ async def test_ha_finishes_after_an_orchestrator_kill9(
             assert _running_on(agents_only, vm_id) == [b]
     finally:
         worker.stop()
+
+
+async def test_running_vms_are_sampled_with_the_heartbeats(
+    api: httpx.AsyncClient, platform: Platform, db: Database
+) -> None:
+    fab = await vm_zone(api, hosts=1)
+    host_id = fab["hosts"][0]["id"]
+    vm_id = await running_vm(api, fab)
+
+    async def sampled_twice() -> Any:
+        r = await api.get(f"/vms/{vm_id}/stats")
+        return r.json() if r.status_code == 200 and r.json()["cpu_percent"] is not None else None
+
+    usage = await eventually(sampled_twice, what="two samples of the VM")
+    assert (usage["host_id"], usage["vcpus"], usage["memory_mb"]) == (host_id, 1, 1024)
+    assert usage["cpu_percent"] == 0.0  # the simulator's CPU time stands still
+    host = await ok(await api.get(f"/hosts/{host_id}/stats"))
+    assert (host["vms"], host["memory_mb"], host["cpu_cores_used"]) == (1, 1024, 0.0)
+    stop = await ok(await api.post(f"/vms/{vm_id}/stop", json={}), 202)
+    assert (await wait_operation(api, stop["operation"]["id"]))["state"] == "succeeded"
+    assert (await ok(await api.get(f"/hosts/{host_id}/stats")))["vms"] == 0
+    other = await running_vm(api, fab)
+    platform.fleet.partitioned.add(fab["hosts"][0]["name"])  # no more beats for a moment
+    await asyncio.sleep(1.5)
+    async with db.tx() as conn:  # a VM whose host has not reported it yet
+        await conn.execute("DELETE FROM vm_stats WHERE vm_id = $1", uuid.UUID(other))
+    missing = await api.get(f"/vms/{other}/stats")
+    assert missing.status_code == 404 and "no sample yet" in missing.json()["detail"]
+    assert (await api.get(f"/vms/{uuid.uuid4()}/stats")).status_code == 404
+    platform.fleet.partitioned.clear()

@@ -1,4 +1,5 @@
-"""Health (no key needed) and a platform summary for `strato status`."""
+"""Health (no key needed), a platform summary for `strato status`, and Prometheus
+metrics."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ import logging
 from typing import Any
 
 from fastapi import APIRouter
+from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel
 
 from strato import __version__
-from strato.api.deps import CallerDep, DbDep, SettingsDep, TemporalDep
+from strato.api.deps import CallerDep, CommandsDep, DbDep, SettingsDep, TemporalDep
+from strato.commands import metrics
 from strato.schema import stats
 
 log = logging.getLogger(__name__)
@@ -55,3 +58,14 @@ async def platform_status(db: DbDep, settings: SettingsDep, _: CallerDep) -> dic
         "temporal_ui": settings.resolved_temporal_ui_url(),
         **counts,
     }
+
+
+@router.get(
+    "/metrics",
+    response_class=PlainTextResponse,
+    summary="Prometheus metrics: operations, hosts, VMs, alerts, capacity",
+)
+async def prometheus_metrics(ctx: CommandsDep) -> PlainTextResponse:
+    return PlainTextResponse(
+        await metrics.render(ctx), media_type="text/plain; version=0.0.4; charset=utf-8"
+    )

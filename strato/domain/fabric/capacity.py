@@ -67,3 +67,35 @@ class AlertView(BaseModel):
     detail: str
     raised_at: datetime
     cleared_at: datetime | None = None
+
+
+class VmUsage(BaseModel):
+    """A VM's last sample: CPU use since the one before (None with one sample), its
+    memory, and its cumulative disk and network counters."""
+
+    vm_id: UUID
+    host_id: UUID
+    sampled_at: datetime
+    cpu_percent: float | None
+    vcpus: int
+    memory_mb: int
+    disk_read_bytes: int
+    disk_write_bytes: int
+    net_rx_bytes: int
+    net_tx_bytes: int
+
+
+class HostUsage(BaseModel):
+    """A host's running VMs' last samples, summed (samples older than ten heartbeats of
+    a stopped agent are left out)."""
+
+    host_id: UUID
+    vms: int
+    sampled_at: datetime | None
+    cpu_cores_used: float
+    cpu_percent: float | None  # of the host's cores
+    memory_mb: int
+    disk_read_bytes: int
+    disk_write_bytes: int
+    net_rx_bytes: int
+    net_tx_bytes: int

@@ -13,7 +13,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
-from strato.domain.compute.specs import VmPowerInfo
+from strato.domain.compute.specs import VmPowerInfo, VmStats
 from strato.domain.network.payloads import NetworkInventory, NetworkProbe
 from strato.domain.storage.payloads import ImageEntry, StoreKey, StoreRef
 from strato.domain.storage.specs import VolumeInfo
@@ -75,6 +75,13 @@ class RegisterHostResult(BaseModel):
     pools: list[PoolRef] = Field(default_factory=list)
 
 
+class VmStatSample(BaseModel):
+    """One running VM's counters, read by its agent with the heartbeat's report."""
+
+    uuid: str
+    stats: VmStats
+
+
 class HostHeartbeat(BaseModel):
     """What an agent sends every few seconds: it is alive, and what its hypervisor runs
     (the VM state report the monitor reconciles against the database)."""
@@ -86,6 +93,8 @@ class HostHeartbeat(BaseModel):
     # The number the database issued before ``vms`` was taken (the monitor's last
     # watermark); reports are ordered against VM changes by it. None: correct nothing.
     watermark: int | None = None
+    # Counters of the VMs running here (kept as each VM's last two samples).
+    stats: list[VmStatSample] = Field(default_factory=list)
 
 
 class HostMonitorInput(BaseModel):

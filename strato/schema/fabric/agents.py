@@ -20,7 +20,7 @@ from strato.domain.fabric.payloads import (
 )
 from strato.domain.states import VM_OBSERVED, HostStatus, VmState
 from strato.schema import events
-from strato.schema.compute import capacity, vms
+from strato.schema.compute import capacity, stats, vms
 from strato.schema.fabric import ha, hosts
 from strato.schema.transitions import VM, transition
 
@@ -197,6 +197,7 @@ async def heartbeat(conn: Any, inp: HostHeartbeatInput) -> HostHeartbeatResult:
     )
     report_id = inp.heartbeat.sent_at.isoformat()
     await report_unknown(conn, inp.host_id, name, unknown, set(inp.reported_unknown), report_id)
+    await stats.record(conn, inp.host_id, inp.heartbeat.stats)
     return HostHeartbeatResult(
         status=status,
         corrected=corrected,

@@ -1,4 +1,5 @@
-"""Capacity (CloudStack's listCapacity) and alerts (listAlerts)."""
+"""Capacity (CloudStack's listCapacity), alerts (listAlerts) and usage from the hosts'
+heartbeats (per VM and per host)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,14 @@ from pydantic import BaseModel
 
 from strato.api.deps import CommandsDep
 from strato.commands import capacity as commands
-from strato.domain.fabric.capacity import AlertView, CapacityEntry, Kind, Scope
+from strato.domain.fabric.capacity import (
+    AlertView,
+    CapacityEntry,
+    HostUsage,
+    Kind,
+    Scope,
+    VmUsage,
+)
 
 router = APIRouter(tags=["capacity"])
 
@@ -40,3 +48,15 @@ async def list_alerts(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> AlertList:
     return AlertList(items=await commands.list_alerts(ctx, active_only=not all, limit=limit))
+
+
+@router.get("/vms/{id}/stats", response_model=VmUsage, tags=["vms"], summary="A VM's usage")
+async def vm_stats(id: UUID, ctx: CommandsDep) -> VmUsage:
+    return await commands.vm_usage(ctx, id)
+
+
+@router.get(
+    "/hosts/{id}/stats", response_model=HostUsage, tags=["hosts"], summary="A host's VMs' usage"
+)
+async def host_stats(id: UUID, ctx: CommandsDep) -> HostUsage:
+    return await commands.host_usage(ctx, id)
