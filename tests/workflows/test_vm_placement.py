@@ -191,3 +191,23 @@ async def test_invalid_deploys_are_4xx_and_change_nothing(
     r = await api.post("/vms", json={**good, "service_offering_id": inactive["id"]})
     assert r.status_code == 422 and "Inactive" in r.json()["detail"]
     assert await table_counts(db) == before
+
+
+async def test_planners_skip_disabled_zones_pods_clusters_and_hosts(
+    api: httpx.AsyncClient, platform: Platform, db: Database
+) -> None:
+    fab = await vm_zone(api, hosts=1)
+    host = fab["hosts"][0]
+    for path, body in (
+        (f"/zones/{fab['zone']['id']}", {"state": "Disabled"}),
+        (f"/pods/{fab['pod']['id']}", {"state": "Disabled"}),
+        (f"/clusters/{fab['cluster']['id']}", {"state": "Disabled"}),
+        (f"/hosts/{host['id']}", {"resource_state": "Disabled"}),
+    ):
+        await ok(await api.patch(path, json=body))
+        op = await wait_operation(api, (await deploy(api, fab))["operation"]["id"])
+        assert op["state"] == "failed", (path, op)
+        enabled = {k: "Enabled" for k in body}
+        await ok(await api.patch(path, json=enabled))
+    op = await wait_operation(api, (await deploy(api, fab))["operation"]["id"])
+    assert op["state"] == "succeeded", op

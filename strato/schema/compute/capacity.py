@@ -52,14 +52,15 @@ class Shortlist:
 async def candidates(
     conn: Any, zone_id: UUID, *, owner: str | None = None, shortlist: Shortlist | None = None
 ) -> list[HostCandidate]:
-    """Up and Enabled hosts (in enabled pods and clusters) of the zone."""
+    """Up and Enabled hosts (in an enabled zone, pod and cluster) of the zone."""
     base = f"""SELECT h.id, h.name, h.cluster_id, h.tags, h.cpu_used_mhz, h.memory_used_mb,
                       {CPU_CAPACITY} AS cpu_capacity_mhz, {MEM_CAPACITY} AS memory_capacity_mb
                FROM hosts h
                JOIN clusters c ON c.id = h.cluster_id
                JOIN pods p ON p.id = h.pod_id
+               JOIN zones z ON z.id = h.zone_id
                WHERE h.zone_id = $1 AND h.status = 'Up' AND h.resource_state = 'Enabled'
-                 AND c.state = 'Enabled' AND p.state = 'Enabled'"""
+                 AND c.state = 'Enabled' AND p.state = 'Enabled' AND z.state = 'Enabled'"""
     if shortlist is None:
         rows = await conn.fetch(base, zone_id)
     else:
