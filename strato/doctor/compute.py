@@ -78,6 +78,21 @@ async def stuck_vm_snapshots(c: Checks, orphan_locks: dict[UUID, str]) -> None:
         )
 
 
+async def migration_claims(c: Checks) -> None:
+    """Target-host claims left by a migration that ended without settling them."""
+    for r in await c.read(audit.stray_migration_claims):
+        await c.found(
+            "stray-migration-claim",
+            "vm",
+            r["vm_id"],
+            _vm(r, "vm_id"),
+            f"migration claim of {r['cpu_mhz']} MHz / {r['memory_mb']} MiB on {r['host']} "
+            f"while no operation migrates the VM ({r['state']})",
+            f"release the claim on {r['host']}",
+            partial(audit.release_migration_claim, vm_id=r["vm_id"]),
+        )
+
+
 async def host_claims(c: Checks) -> None:
     """Claims of VMs that hold no host; VMs running without a claim or with a wrong one."""
     for r in await c.read(audit.host_claims):

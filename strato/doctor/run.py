@@ -110,6 +110,7 @@ async def examine(
     await compute.stuck_vms(c, orphan_locks)
     await compute.stuck_vm_snapshots(c, orphan_locks)
     await compute.host_claims(c)
+    await compute.migration_claims(c)
     await compute.host_counters(c)
     await storage.volumes(c, orphan_volume_locks)
     await storage.pool_claims(c)

@@ -141,3 +141,30 @@ async def test_bad_migrations_are_refused_and_change_nothing(
     refused = await api.post(f"/vms/{vm_id}/migrate", json={})
     assert refused.status_code == 409, refused.text
     assert (await ok(await api.get(f"/vms/{vm_id}")))["state"] == "Stopped"
+
+
+async def test_doctor_releases_a_migration_claim_no_operation_carries(
+    api: httpx.AsyncClient, platform: Platform, db: Database, temporal_client: Any, settings: Any
+) -> None:
+    from strato.doctor import examine
+
+    fab = await vm_zone(api, hosts=2)
+    vm_id = await running_vm(api, fab)
+    vm = await ok(await api.get(f"/vms/{vm_id}"))
+    other = next(h["id"] for h in fab["hosts"] if h["id"] != vm["host_id"])
+    async with db.tx() as conn:  # what a migration killed without its guard would leave
+        await conn.execute(
+            "INSERT INTO migration_claims VALUES ($1, $2, 1000, 1024)", _uuid(vm_id), _uuid(other)
+        )
+        await conn.execute(
+            """UPDATE hosts SET cpu_used_mhz = cpu_used_mhz + 1000,
+                                memory_used_mb = memory_used_mb + 1024 WHERE id = $1""",
+            _uuid(other),
+        )
+    queue = settings.orchestration_queue
+    found = await examine(db, temporal_client, queue=queue)
+    assert [f.check for f in found.findings] == ["stray-migration-claim"], found.findings
+    repaired = await examine(db, temporal_client, queue=queue, repair=True)
+    assert [f.repaired for f in repaired.findings] == [True]
+    assert (await examine(db, temporal_client, queue=queue)).findings == []
+    await claims_match_live_vms(db)

@@ -241,3 +241,35 @@ async def observed(
         await capacity.force_claim(conn, vm_id, host_id, ask["cpu"], ask["memory_mb"])
     await agents.correct(conn, row, target, power, host_name, host_id=host_id)
     return True
+
+
+async def stray_migration_claims(conn: Any) -> list[Any]:
+    """Target-host claims of migrations no operation is carrying out any more."""
+    rows: list[Any] = await conn.fetch(
+        """SELECT m.vm_id, m.host_id, m.cpu_mhz, m.memory_mb, h.name AS host, v.name, v.state
+           FROM migration_claims m JOIN vms v ON v.id = m.vm_id JOIN hosts h ON h.id = m.host_id
+           WHERE v.current_operation_id IS NULL ORDER BY v.name"""
+    )
+    return rows
+
+
+async def release_migration_claim(conn: Any, *, vm_id: UUID) -> bool:
+    """Drop a stray migration claim and its share of the target's counters (re-checked:
+    a VM an operation holds again keeps it)."""
+    vm = await conn.fetchrow("SELECT current_operation_id FROM vms WHERE id = $1 FOR UPDATE", vm_id)
+    if vm is None or vm["current_operation_id"] is not None:
+        return False
+    held = await conn.fetchrow(
+        "DELETE FROM migration_claims WHERE vm_id = $1 RETURNING host_id, cpu_mhz, memory_mb",
+        vm_id,
+    )
+    if held is None:
+        return False
+    await conn.execute(
+        """UPDATE hosts SET cpu_used_mhz = cpu_used_mhz - $2,
+                            memory_used_mb = memory_used_mb - $3 WHERE id = $1""",
+        held["host_id"],
+        held["cpu_mhz"],
+        held["memory_mb"],
+    )
+    return True
