@@ -9,8 +9,8 @@ agent stopped -> Alert -> a neighbour's probe -> Down), against the heartbeat wi
 (3 beats). Targets (#14): 10,000 hosts on one worker, detection < 2 windows, Temporal
 under 2 GiB.
 
-Run: python -m bench.host_monitoring [HOSTS ...] [--beat S] [--steady S]
-     (default 100 500, beat 10 s, steady 60 s)
+Run: python -m bench.host_monitoring [HOSTS ...] [--beat S] [--steady S] [--partitions N]
+     (default 100 500, beat 10 s, steady 60 s, the server's own partition count)
 """
 
 from __future__ import annotations
@@ -90,8 +90,16 @@ async def _detect(stack: Stack, name: str, limit_s: float) -> float:
     raise SystemExit(f"{name} not Down within {limit_s:.0f}s")
 
 
-async def one(hosts: int, beat: float, steady: float) -> dict[str, float]:
-    async with embedded_stack(sim_heartbeat_s=beat) as stack:
+async def one(hosts: int, beat: float, steady: float, partitions: int | None) -> dict[str, float]:
+    extra = (
+        {
+            "matching.numTaskqueueReadPartitions": str(partitions),
+            "matching.numTaskqueueWritePartitions": str(partitions),
+        }
+        if partitions
+        else None
+    )
+    async with embedded_stack(sim_heartbeat_s=beat, dynamic_config=extra) as stack:
         t0 = time.monotonic()
         await _populate(stack, hosts)
         up_s = await _all_heard(stack, hosts, t0, limit_s=max(120.0, hosts * 0.5))
@@ -116,10 +124,10 @@ async def one(hosts: int, beat: float, steady: float) -> dict[str, float]:
         }
 
 
-async def main(sizes: list[int], beat: float, steady: float) -> None:
+async def main(sizes: list[int], beat: float, steady: float, partitions: int | None) -> None:
     rows = []
     for n in sizes:
-        row = await one(n, beat, steady)
+        row = await one(n, beat, steady, partitions)
         rows.append(row)
         print(
             f"{n:>6} hosts: all heartbeating in {row['all_heard_s']:.0f}s; steady "
@@ -143,5 +151,11 @@ if __name__ == "__main__":
     ap.add_argument("hosts", nargs="*", type=int, default=[100, 500])
     ap.add_argument("--beat", type=float, default=10.0)
     ap.add_argument("--steady", type=float, default=60.0)
+    ap.add_argument(
+        "--partitions",
+        type=int,
+        default=None,
+        help="task queue partitions (the dev server's dynamic config; default: its own)",
+    )
     a = ap.parse_args()
-    asyncio.run(main(a.hosts, a.beat, a.steady))
+    asyncio.run(main(a.hosts, a.beat, a.steady, a.partitions))

