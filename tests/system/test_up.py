@@ -178,7 +178,8 @@ def test_up_serves_stops_cleanly_and_restarts_with_state(
         assert cap.returncode == 0, cap.stderr
         rows = [line for line in cap.stdout.splitlines() if line.startswith("host ")]
         assert len(rows) == 3 and all("[" in r and "%" in r for r in rows), cap.stdout
-        assert sum("#" in r for r in rows) == 1, cap.stdout
+        busy = [r for r in rows if not r.split("]")[1].strip().startswith("0.0%")]
+        assert len(busy) == 1, cap.stdout  # web1's host (a sliver of 128 GiB: no # yet)
         # maintenance through the CLI: web1 moves off its host, live progress shown
         web_host = json.loads(_cli(env, "vm", "show", "web1", "--json").stdout)["host_id"]
         held = _cli(env, "hosts", "maintenance", web_host)
