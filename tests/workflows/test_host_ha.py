@@ -225,7 +225,7 @@ async def test_a_partitioned_agent_is_disconnected_and_nothing_moves(
         assert _running_on(platform, vm_id) == [a]
         assert await _events(db, "strato.vm.fenced", vm["id"]) == []
     probes = await _events(db, "strato.host.investigated", host_a["id"])
-    assert probes and all(p["payload"]["reachable"] for p in probes)
+    assert [p["payload"]["reachable"] for p in probes] == [True]  # probed since, quietly
 
     platform.fleet.partitioned.discard(a)
     await eventually(lambda: _status(db, a, "Up"), timeout=30, what=f"{a} Up again")

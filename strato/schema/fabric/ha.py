@@ -103,6 +103,8 @@ async def alive(conn: Any, v: HostVerdictInput) -> str:
         return HostStatus.REMOVED
     if row["outage"] != v.outage or row["status"] not in _UNRESOLVED:
         return str(row["status"])
+    if row["status"] == HostStatus.DISCONNECTED:
+        return str(row["status"])  # said already: a long partition is probed quietly
     await _investigated(conn, v)
     moved = await hosts.transition(
         conn,

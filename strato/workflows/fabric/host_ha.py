@@ -67,7 +67,7 @@ class HostHaWorkflow:
 
     @workflow.run
     async def run(self, inp: HostHaInput) -> HostHaResult:
-        checks, missed = inp.checks, 0
+        checks, missed, told = inp.checks, 0, ""
         while True:
             where = await calls.local(
                 HOST_INVESTIGATION,
@@ -92,7 +92,9 @@ class HostHaWorkflow:
                 status = await calls.local(
                     HOST_ALIVE, verdict, timeout=DATA_TIMEOUT, retry=DATA_RETRY
                 )
-                await self._tell_monitor(inp, status)
+                if status != told:
+                    await self._tell_monitor(inp, status)
+                    told = status
             elif probe.conclusive:
                 missed += 1
                 self.stage = f"no answer from its agent ({missed} of 2)"
