@@ -43,7 +43,6 @@ from strato.activities.storage.volumes import StorageActivities
 from strato.domain.fabric import flows
 from strato.domain.fabric.payloads import (
     HostHeartbeat,
-    HostMonitorInput,
     PoolRef,
     RegisterHostInput,
     RegisterHostResult,
@@ -53,7 +52,7 @@ from strato.drivers.hypervisor.base import HypervisorDriver, HypervisorError
 from strato.drivers.registry import load
 from strato.settings import Settings
 from strato.temporal import connect_to
-from strato.workers.health import HealthEndpoint, sample
+from strato.workers.health import HealthEndpoint, destroy_fenced, sample, send_heartbeat
 from strato.workflows.common.failures import failure_reason
 
 log = logging.getLogger(__name__)
@@ -220,27 +219,6 @@ class ComputeAgent:
         if isinstance(pools, list):
             await self._serve([PoolRef.model_validate(p) for p in pools])
 
-    async def _fence(self, host_id: uuid.UUID) -> None:
-        """Destroy the domains the monitor names: this host was Down and those VMs were
-        fenced (some run elsewhere now). The next heartbeat shows them gone, and only
-        then is the host Up."""
-        handle = self.client.get_workflow_handle(f"host-monitor:{host_id}")
-        try:
-            names = await handle.query("fence", rpc_timeout=timedelta(seconds=5))
-        except (RPCError, WorkflowQueryFailedError, WorkflowQueryRejectedError) as err:
-            log.debug("no fence list from the host monitor (%s)", err)
-            return
-        if not isinstance(names, list) or not names:
-            return
-        for name in names:
-            log.warning("destroying the domain of fenced VM %s (its host was Down)", name)
-            try:
-                await self.driver.stop_vm(str(name), force=True)
-                await self.driver.undefine_vm(str(name))
-            except HypervisorError as err:
-                log.error("cannot destroy fenced domain %s: %s", name, err)
-        self._wake.set()  # report at once: the host is Up when the report is clean
-
     async def _watermark(self, host_id: uuid.UUID) -> int | None:
         """The host monitor's last watermark (None before its first heartbeat is recorded):
         asked before the domains are listed, so the report is newer than it."""
@@ -265,15 +243,13 @@ class ComputeAgent:
             watermark=watermark,
             stats=await sample(self.driver, vms),
         )
-        await self.client.start_workflow(
-            flows.HOST_MONITOR.name,
-            HostMonitorInput(
-                host_id=host_id, host_name=self.cfg.host, window_s=3 * self.cfg.heartbeat_s
-            ),
-            id=f"host-monitor:{host_id}",
-            task_queue=self.settings.orchestration_queue,
-            start_signal="heartbeat",
-            start_signal_args=[hb],
+        await send_heartbeat(
+            self.client,
+            self.settings.orchestration_queue,
+            host_id,
+            self.cfg.host,
+            3 * self.cfg.heartbeat_s,
+            hb,
         )
 
     def _changed(self, name: str) -> None:
@@ -285,7 +261,8 @@ class ComputeAgent:
                 await self.heartbeat()
                 assert self.registration is not None
                 await self._refresh_pools(self.registration.host_id)
-                await self._fence(self.registration.host_id)
+                if await destroy_fenced(self.client, self.driver, self.registration.host_id):
+                    self._wake.set()  # report at once: the host is Up when it is clean
             except Exception:
                 log.exception("heartbeat failed; will retry")
             self._wake.clear()

@@ -10,11 +10,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import uuid
+from datetime import timedelta
+
+from temporalio.client import Client, WorkflowQueryFailedError, WorkflowQueryRejectedError
+from temporalio.service import RPCError
 
 from strato.domain.compute.specs import PowerState, VmPowerInfo
-from strato.domain.fabric.payloads import VmStatSample
+from strato.domain.fabric import flows
+from strato.domain.fabric.payloads import HostHeartbeat, HostMonitorInput, VmStatSample
 from strato.drivers.hypervisor.base import HypervisorDriver, HypervisorError
+
+log = logging.getLogger(__name__)
 
 
 class HealthEndpoint:
@@ -70,3 +78,44 @@ async def sample(driver: HypervisorDriver, vms: list[VmPowerInfo]) -> list[VmSta
         except HypervisorError:
             continue
     return out
+
+
+async def send_heartbeat(
+    client: Client,
+    queue: str,
+    host_id: uuid.UUID,
+    host_name: str,
+    window_s: float,
+    heartbeat: HostHeartbeat,
+) -> None:
+    """The heartbeat to the host's HostMonitor (started by it if it does not run)."""
+    await client.start_workflow(
+        flows.HOST_MONITOR.name,
+        HostMonitorInput(host_id=host_id, host_name=host_name, window_s=window_s),
+        id=f"host-monitor:{host_id}",
+        task_queue=queue,
+        start_signal="heartbeat",
+        start_signal_args=[heartbeat],
+    )
+
+
+async def destroy_fenced(client: Client, driver: HypervisorDriver, host_id: uuid.UUID) -> int:
+    """Destroy and undefine the domains the host's monitor names (its ``fence`` query:
+    the host was Down and those VMs were fenced; some run elsewhere now). Returns how
+    many it was told of; one it cannot destroy is logged, and asked of again next beat."""
+    handle = client.get_workflow_handle(f"host-monitor:{host_id}")
+    try:
+        names = await handle.query("fence", rpc_timeout=timedelta(seconds=5))
+    except (RPCError, WorkflowQueryFailedError, WorkflowQueryRejectedError) as err:
+        log.debug("no fence list from the host monitor (%s)", err)
+        return 0
+    if not isinstance(names, list):
+        return 0
+    for name in names:
+        log.warning("destroying the domain of fenced VM %s (its host was Down)", name)
+        try:
+            await driver.stop_vm(str(name), force=True)
+            await driver.undefine_vm(str(name))
+        except HypervisorError as err:
+            log.error("cannot destroy fenced domain %s: %s", name, err)
+    return len(names)

@@ -13,22 +13,20 @@ import contextlib
 import functools
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
-from temporalio.client import Client, WorkflowQueryFailedError, WorkflowQueryRejectedError
-from temporalio.service import RPCError
+from temporalio.client import Client
 from temporalio.worker import Worker
 
 from strato.activities.compute.hypervisor import ComputeActivities
 from strato.activities.fabric.probe import probe_agent
 from strato.activities.network.agent import NetworkActivities
 from strato.activities.storage.volumes import StorageActivities
-from strato.domain.fabric import flows
 from strato.domain.fabric.ha import ProbeInput, ProbeResult
-from strato.domain.fabric.payloads import HostHeartbeat, HostMonitorInput
+from strato.domain.fabric.payloads import HostHeartbeat
 from strato.domain.ids import compute_queue, network_queue, storage_queue
 from strato.drivers.faults import FaultPlan
 from strato.drivers.hypervisor.simulator import SimulatorHypervisor
@@ -38,7 +36,7 @@ from strato.schema.db import Database
 from strato.schema.fabric import hosts
 from strato.settings import Settings
 from strato.temporal import connect_to
-from strato.workers.health import sample
+from strato.workers.health import destroy_fenced, sample, send_heartbeat
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +144,7 @@ class SimulatorFleet:
                 continue
             driver = self._driver(name)
             if status == "Down":
-                await self._fence(driver, host_id)
+                await destroy_fenced(self.client, driver, host_id)
             vms = await driver.list_vms()
             hb = HostHeartbeat(
                 agent_id=self.agent_id,
@@ -154,24 +152,9 @@ class SimulatorFleet:
                 vms=vms,
                 stats=await sample(driver, vms),
             )
-            await self.client.start_workflow(
-                flows.HOST_MONITOR.name,
-                HostMonitorInput(host_id=host_id, host_name=name, window_s=window),
-                id=f"host-monitor:{host_id}",
-                task_queue=self.settings.orchestration_queue,
-                start_signal="heartbeat",
-                start_signal_args=[hb],
+            await send_heartbeat(
+                self.client, self.settings.orchestration_queue, host_id, name, window, hb
             )
-
-    async def _fence(self, driver: SimulatorHypervisor, host_id: UUID) -> None:
-        handle = self.client.get_workflow_handle(f"host-monitor:{host_id}")
-        try:
-            names = await handle.query("fence", rpc_timeout=timedelta(seconds=5))
-        except (RPCError, WorkflowQueryFailedError, WorkflowQueryRejectedError):
-            return
-        for name in names if isinstance(names, list) else []:
-            await driver.stop_vm(str(name), force=True)
-            await driver.undefine_vm(str(name))
 
     def _network_activities(self, host: str) -> list[Any]:
         """The simulated host's network agent: an in-memory element and routers."""
