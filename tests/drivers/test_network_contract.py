@@ -57,6 +57,25 @@ async def test_ports_plug_and_unplug_idempotently(element: NetworkElement) -> No
         await element.plug(PortSpec(network=net.name, mac=mac))
 
 
+async def test_a_shutdown_older_than_the_spec_applied_changes_nothing(
+    element: NetworkElement,
+) -> None:
+    """A host's network removed by an operation at generation 4 (its last VM stopped)
+    while one at 5 (a VM booting there) implemented it again: the port stays. A shutdown
+    at the generation applied, or newer, removes it."""
+    net = NetworkSpec(name=f"n-{uuid.uuid4().hex[:6]}", kind="isolated", segment="102")
+    await element.implement_network(net.model_copy(update={"generation": 5}))
+    mac = _mac()
+    await element.plug(PortSpec(network=net.name, mac=mac))
+    await element.shutdown_network(net.name, 4)
+    assert [p.mac for p in await element.list_ports(net.name)] == [mac]
+    await element.plug(PortSpec(network=net.name, mac=_mac()))  # still implemented
+    await element.shutdown_network(net.name, 5)
+    assert await element.list_ports(net.name) == []
+    with pytest.raises(NetworkMissing):
+        await element.plug(PortSpec(network=net.name, mac=mac))
+
+
 async def test_a_segment_that_is_no_vlan_id_is_refused(element: NetworkElement) -> None:
     if element.name == "simulator":
         pytest.skip("the simulator takes any segment")

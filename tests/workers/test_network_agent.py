@@ -13,18 +13,23 @@ from pathlib import Path
 from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.client import Client
+from temporalio.testing import ActivityEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
+from strato.activities.network.agent import NetworkActivities
 from strato.domain.ids import network_queue
+from strato.domain.network.payloads import PlugInput, UnplugInput
 from strato.domain.network.specs import (
     DhcpHost,
     NetworkSpec,
     PortInfo,
+    PortSecurity,
     PortSpec,
     RouterInfo,
     RouterSpec,
 )
 from strato.domain.network.steps import APPLY_ROUTER, IMPLEMENT_NETWORK, PLUG_PORT
+from strato.drivers.network.simulator import SimulatorNetworkElement, SimulatorRouter
 from strato.settings import Settings
 from strato.workers.network_agent import NetworkAgent, answers
 from tests.netlab import NetLab, netlab, sh
@@ -109,3 +114,28 @@ async def test_the_agent_serves_its_queue_and_cleans_up(
         await asyncio.wait_for(task, timeout=60)
     assert router_ns not in sh("ip", "netns", "list").stdout  # its router went
     assert agent.private is not None and not answers(agent.private.db, ns)  # and its OVS
+
+
+async def test_a_plug_of_ports_plugged_already_brings_back_none() -> None:
+    """Security updated on ports another VM's change concerns (``only_plugged``): the
+    ports still here get it; one its VM unplugged meanwhile stays unplugged."""
+    element = SimulatorNetworkElement("h1")
+    acts = NetworkActivities(element, SimulatorRouter("h1"))
+    env = ActivityEnvironment()
+    net = NetworkSpec(name="n-sec", kind="isolated", segment="101")
+    here, gone = (
+        PortSpec(network=net.name, mac=m) for m in ("02:00:00:00:00:01", "02:00:00:00:00:02")
+    )
+    await env.run(acts.plug_all, PlugInput(networks=[net], ports=[here, gone]))
+    await env.run(acts.unplug, UnplugInput(network=net.name, mac=gone.mac))
+    secure = PortSecurity(ip_address="10.0.0.5")
+    done = await env.run(
+        acts.plug_all,
+        PlugInput(
+            ports=[p.model_copy(update={"security": secure}) for p in (here, gone)],
+            only_plugged=True,
+        ),
+    )
+    assert [p.mac for p in done] == [here.mac]
+    assert set(element.ports[net.name]) == {here.mac}
+    assert element.security[here.mac] == secure and gone.mac not in element.security

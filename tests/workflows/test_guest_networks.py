@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -407,3 +409,108 @@ async def test_an_idle_network_is_shut_down_by_the_sweep(
         await asyncio.sleep(0.2)
     assert (await ok(await api.get(f"/networks/{busy['id']}")))["state"] == "Implemented"
     assert await shutdown_idle(db, platform.client, 0, queue) == 0
+
+
+class _Hold:
+    """The first call of an element's method waits (``reached`` set) until ``go``."""
+
+    def __init__(self, element: SimulatorNetworkElement, method: str) -> None:
+        self.reached, self.go = asyncio.Event(), asyncio.Event()
+        original = getattr(element, method)
+
+        async def held(*args: Any, **kwargs: Any) -> Any:
+            if not self.reached.is_set():
+                self.reached.set()
+                await self.go.wait()
+            return await original(*args, **kwargs)
+
+        setattr(element, method, held)
+        self.undo = lambda: delattr(element, method)  # the class's method again
+
+
+@asynccontextmanager
+async def _held(element: SimulatorNetworkElement, method: str) -> AsyncIterator[_Hold]:
+    """``method`` held at its first call until the block ends."""
+    hold = _Hold(element, method)
+    try:
+        yield hold
+    finally:
+        hold.go.set()
+        hold.undo()
+
+
+async def _start(api: httpx.AsyncClient, path: str, hold: _Hold) -> str:
+    """The operation of ``POST path``, once it reached the held call; its id."""
+    accepted = await ok(await api.post(path, json={}), 202)
+    await asyncio.wait_for(hold.reached.wait(), 30)
+    op_id: str = accepted["operation"]["id"]
+    return op_id
+
+
+async def _succeeds(api: httpx.AsyncClient, op_id: str) -> None:
+    op = await wait_operation(api, op_id)
+    assert op["state"] == "succeeded", op
+
+
+async def _macs(db: Database, *vms: dict[str, Any]) -> set[str]:
+    async with db.conn() as conn:
+        rows = await conn.fetch(
+            "SELECT mac FROM nics WHERE vm_id = ANY($1::uuid[])", [uuid.UUID(v["id"]) for v in vms]
+        )
+    return {r["mac"] for r in rows}
+
+
+async def test_a_vm_booting_during_a_restart_keeps_its_port(
+    api: httpx.AsyncClient, platform: Platform, db: Database, settings: Settings
+) -> None:
+    """A restart reads the ports to keep at its start; a VM plugged on the network before
+    the restart prunes the others is plugged again by the restart's next round."""
+    fab = await guest_zone(api, hosts=1)
+    host, net_id = fab["hosts"][0]["name"], fab["network"]["id"]
+    first = await running_on(api, fab, net_id)
+    async with _held(platform.fleet.elements[host], "list_ports") as hold:  # its prune
+        op_id = await _start(api, f"/networks/{net_id}/restart", hold)
+        second = await running_on(api, fab, net_id)
+        assert len(_ports(platform, host, net_id)) == 2
+    await _succeeds(api, op_id)
+    assert _ports(platform, host, net_id) == await _macs(db, first, second)
+    report = await examine(db, platform.client, queue=settings.orchestration_queue)
+    assert not [f for f in report.findings if f.check.startswith("port")], report.findings
+
+
+async def test_a_vm_stopping_during_a_restart_loses_its_port(
+    api: httpx.AsyncClient, platform: Platform, db: Database
+) -> None:
+    """A restart that plugs again a port whose VM stopped after it read the database
+    unplugs it in its next round."""
+    fab = await guest_zone(api, hosts=1)
+    host, net_id = fab["hosts"][0]["name"], fab["network"]["id"]
+    stays = await running_on(api, fab, net_id)
+    stops = await running_on(api, fab, net_id)
+    async with _held(platform.fleet.elements[host], "implement_network") as hold:
+        op_id = await _start(api, f"/networks/{net_id}/restart", hold)
+        await act(api, stops["id"], "stop")
+        assert len(_ports(platform, host, net_id)) == 1
+    await _succeeds(api, op_id)
+    assert _ports(platform, host, net_id) == await _macs(db, stays)
+
+
+async def test_a_vm_booting_where_the_last_port_left_keeps_its_port(
+    api: httpx.AsyncClient, platform: Platform, db: Database
+) -> None:
+    """A VM stops, the last of the network's ports on its host, so the network is to
+    leave that host; another VM boots there before it does. The older removal changes
+    nothing: the new VM's port stays."""
+    fab = await guest_zone(api, hosts=2)
+    net_id = fab["network"]["id"]
+    router_vm = await running_on(api, fab, net_id)
+    await ok(await api.patch(f"/hosts/{router_vm['host_id']}", json={"resource_state": "Disabled"}))
+    leaving = await running_on(api, fab, net_id)
+    host = next(h["name"] for h in fab["hosts"] if h["id"] == leaving["host_id"])
+    assert leaving["host_id"] != router_vm["host_id"]
+    async with _held(platform.fleet.elements[host], "shutdown_network") as hold:
+        op_id = await _start(api, f"/vms/{leaving['id']}/stop", hold)
+        arriving = await running_on(api, fab, net_id)
+        assert arriving["host_id"] == leaving["host_id"]
+    await _succeeds(api, op_id)
+    assert _ports(platform, host, net_id) == await _macs(db, arriving)

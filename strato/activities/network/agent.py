@@ -4,6 +4,7 @@ vSwitch) and its virtual routers. Each is idempotent, as its driver method is.""
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -33,6 +34,7 @@ from strato.domain.network.steps import (
     PUT_USER_DATA,
     ROUTER_STATUS,
     SHUTDOWN_NETWORK,
+    SHUTDOWN_NETWORK_AT,
     UNPLUG_PORT,
     UNPLUG_PORTS,
 )
@@ -43,6 +45,27 @@ class NetworkActivities:
     def __init__(self, element: NetworkElement, router: Router) -> None:
         self.element = element
         self.router = router
+        # One change at a time per port (by MAC): a plug of ports plugged already checks
+        # and plugs with no unplug of the same port in between.
+        self._ports: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    def _port(self, mac: str) -> asyncio.Lock:
+        lock = self._ports.get(mac)
+        if lock is None:
+            lock = self._ports[mac] = asyncio.Lock()
+        return lock
+
+    async def _plug(self, port: PortSpec, only_plugged: bool) -> PortInfo | None:
+        async with self._port(port.mac):
+            if only_plugged:
+                here = {p.mac for p in await self.element.list_ports(port.network)}
+                if port.mac not in here:
+                    return None
+            return await self.element.plug(port)
+
+    async def _unplug(self, network: str, mac: str) -> None:
+        async with self._port(mac):
+            await self.element.unplug(network, mac)
 
     @activity.defn(name=IMPLEMENT_NETWORK.name)
     async def implement_network(self, spec: NetworkSpec) -> None:
@@ -57,25 +80,34 @@ class NetworkActivities:
     async def shutdown_network(self, name: str) -> None:
         await beating(self.element.shutdown_network(name))
 
+    @activity.defn(name=SHUTDOWN_NETWORK_AT.name)
+    async def shutdown_network_at(self, spec: NetworkSpec) -> None:
+        """The network removed from this host, unless a newer operation implemented it
+        here again since (its port would go with it)."""
+        await beating(self.element.shutdown_network(spec.name, spec.generation))
+
     @activity.defn(name=PLUG_PORT.name)
     async def plug(self, port: PortSpec) -> PortInfo:
-        return await beating(self.element.plug(port))
+        async with self._port(port.mac):
+            return await beating(self.element.plug(port))
 
     @activity.defn(name=PLUG_PORTS.name)
     async def plug_all(self, inp: PlugInput) -> list[PortInfo]:
-        """The ports' networks implemented here, then the ports plugged (concurrently)."""
+        """The ports' networks implemented here, then the ports plugged (concurrently).
+        ``only_plugged``: the ports that are not here are left alone (not returned)."""
         for spec in inp.networks:
             await beating(self.element.implement_network(spec))
-        return list(await beating(asyncio.gather(*(self.element.plug(p) for p in inp.ports))))
+        done = await beating(asyncio.gather(*(self._plug(p, inp.only_plugged) for p in inp.ports)))
+        return [p for p in done if p is not None]
 
     @activity.defn(name=UNPLUG_PORT.name)
     async def unplug(self, inp: UnplugInput) -> None:
-        await beating(self.element.unplug(inp.network, inp.mac))
+        await beating(self._unplug(inp.network, inp.mac))
 
     @activity.defn(name=UNPLUG_PORTS.name)
     async def unplug_all(self, inp: UnplugPortsInput) -> None:
         for port in inp.ports:
-            await beating(self.element.unplug(port.network, port.mac))
+            await beating(self._unplug(port.network, port.mac))
 
     @activity.defn(name=LIST_PORTS.name)
     async def list_ports(self, network: str) -> list[PortInfo]:
@@ -86,7 +118,7 @@ class NetworkActivities:
         """The network's ports here that are not to be kept, unplugged; their MACs."""
         extra = [p.mac for p in await self.element.list_ports(inp.network) if p.mac not in inp.keep]
         for mac in extra:
-            await beating(self.element.unplug(inp.network, mac))
+            await beating(self._unplug(inp.network, mac))
         return extra
 
     @activity.defn(name=APPLY_ROUTER.name)

@@ -42,6 +42,10 @@ class PlugInput(BaseModel):
 
     networks: list[NetworkSpec] = []
     ports: list[PortSpec] = []
+    # Only the ports that are plugged already (their security updated): what another
+    # VM's change asks of ports it does not own, which must not bring back a port its
+    # own VM unplugged meanwhile.
+    only_plugged: bool = False
 
 
 class UnplugPortsInput(BaseModel):
@@ -94,6 +98,7 @@ class PortsPlan(BaseModel):
     resecure: list[HostPlug] = []  # other ports whose security groups changed
     user_data: list[UserDataJob] = []  # for routers' metadata services, after the routers
     prune: list[HostPrune] = []  # ports the database does not know, unplugged (a restart)
+    generation: int = 0  # the network's, for a plan of one network's operation
 
     def empty(self) -> bool:
         return not (

@@ -33,6 +33,8 @@ IMPLEMENT_NETWORKS: Step[list[NetworkSpec], None] = Step(
     "network.implement_all", list[NetworkSpec], None
 )
 SHUTDOWN_NETWORK: Step[str, None] = Step("network.shutdown", str, None)
+# The network removed from a host unless a newer spec of it was applied there since.
+SHUTDOWN_NETWORK_AT: Step[NetworkSpec, None] = Step("network.shutdown_at", NetworkSpec, None)
 PLUG_PORT: Step[PortSpec, PortInfo] = Step("network.plug", PortSpec, PortInfo)
 PLUG_PORTS: Step[PlugInput, list[PortInfo]] = Step("network.plug_all", PlugInput, list[PortInfo])
 UNPLUG_PORT: Step[UnplugInput, None] = Step("network.unplug", UnplugInput, None)

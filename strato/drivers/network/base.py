@@ -66,9 +66,10 @@ class NetworkElement(abc.ABC):
         guest port gets. NetworkMissing if the network is not implemented here."""
 
     @abc.abstractmethod
-    async def shutdown_network(self, name: str) -> None:
+    async def shutdown_network(self, name: str, generation: int = 0) -> None:
         """Post-condition: nothing of the network remains on this host (its ports
-        included). Missing is fine."""
+        included), unless a spec of it newer than ``generation`` was applied here (then
+        nothing changes: a later operation wants it here). Missing is fine."""
 
     @abc.abstractmethod
     async def plug(self, port: PortSpec) -> PortInfo:

@@ -160,8 +160,7 @@ class OvsElement(NetworkElement):
         async with self._tags:
             await self.ensure_bridge()
             ids = await self._bridge_ids()
-            applied = int(ids.get(f"strato-gen-{spec.name}", "0").strip('"') or 0)
-            if spec.generation and applied > spec.generation:
+            if spec.generation and _applied(ids, spec.name) > spec.generation:
                 return  # a newer spec of the network was applied here
             await self._implement(spec, ids)
             if spec.generation:
@@ -253,9 +252,11 @@ class OvsElement(NetworkElement):
             return False
         return True
 
-    async def shutdown_network(self, name: str) -> None:
+    async def shutdown_network(self, name: str, generation: int = 0) -> None:
         if not await self._bridge_exists():
             return
+        if generation and _applied(await self._bridge_ids(), name) > generation:
+            return  # implemented again by a newer operation
         for port in await self.list_ports(name):
             await self.unplug(name, port.mac)
         for tunnel in await self._tunnels(name):
@@ -373,6 +374,11 @@ class OvsElement(NetworkElement):
             device = name if name == tap_name(mac) else port_names(mac)[1]
             ports.append(PortInfo(network=network, mac=mac, device=device))
         return sorted(ports, key=lambda p: p.mac)
+
+
+def _applied(bridge_ids: dict[str, str], network: str) -> int:
+    """The generation of the network's spec last applied on this bridge (0: none)."""
+    return int(bridge_ids.get(f"strato-gen-{network}", "0").strip('"') or 0)
 
 
 def _ovs_map(value: Any) -> dict[str, str]:

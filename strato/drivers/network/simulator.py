@@ -78,8 +78,11 @@ class SimulatorNetworkElement(NetworkElement):
         segment = self.networks[network].segment
         return int(segment) if segment and segment.isdigit() else 0
 
-    async def shutdown_network(self, name: str) -> None:
+    async def shutdown_network(self, name: str, generation: int = 0) -> None:
         await self.faults.call("shutdown_network", self.host_name)
+        have = self.networks.get(name)
+        if have is not None and generation and have.generation > generation:
+            return  # implemented again by a newer operation
         self.networks.pop(name, None)
         self.ports.pop(name, None)
         self._save()

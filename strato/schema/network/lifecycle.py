@@ -92,7 +92,7 @@ async def plan(conn: Any, inp: NetworkOpInput) -> PortsPlan:
     await bump(conn, net)
     if inp.mode == "restart":
         await _rehome_router(conn, net)
-    out = PortsPlan()
+    out = PortsPlan(generation=net["generation"])
     job = await router_spec(conn, net)
     if inp.mode in ("apply", "restart") and job is not None:
         out.routers.append(job)

@@ -44,7 +44,10 @@ async def secured_ports(
                 security=await security_groups.port_security(conn, r["vm_id"], r["ip"]),
             )
         )
-    return [HostPlug(host=h, plug=PlugInput(ports=ports)) for h, ports in by_host.items()]
+    return [
+        HostPlug(host=h, plug=PlugInput(ports=ports, only_plugged=True))
+        for h, ports in by_host.items()
+    ]
 
 
 async def group_plan(conn: Any, group_id: UUID) -> list[HostPlug]:

@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
         PRUNE_PORTS,
         PUT_USER_DATA,
         SHUTDOWN_NETWORK,
+        SHUTDOWN_NETWORK_AT,
         UNPLUG_PORTS,
     )
     from strato.domain.steps import Step
@@ -97,12 +98,19 @@ async def converge(plan: PortsPlan, *, best_effort: bool = False) -> list[str]:
     )
     await _all([on_agent(PLUG_PORTS, p.host, p.plug, best_effort=be) for p in plan.resecure], notes)
     await _all([on_agent(PRUNE_PORTS, p.host, p.prune, best_effort=be) for p in plan.prune], notes)
-    await _all(
-        [
+    if plan.shutdown and workflow.patched("shutdown-at-generation"):
+        # A host's network goes unless a newer operation (a VM booting there since this
+        # plan) implemented it again: its port would go with it.
+        shutdowns: list[Awaitable[None]] = [
+            on_agent(SHUTDOWN_NETWORK_AT, s.host, n, best_effort=be)
+            for s in plan.shutdown
+            for n in s.networks
+        ]
+    else:
+        shutdowns = [
             on_agent(SHUTDOWN_NETWORK, s.host, n.name, best_effort=be)
             for s in plan.shutdown
             for n in s.networks
-        ],
-        notes,
-    )
+        ]
+    await _all(shutdowns, notes)
     return notes or []

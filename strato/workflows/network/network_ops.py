@@ -6,7 +6,10 @@ hosts' agents carry the plan out, and lets the database finish.
 
 None holds a lock: each applies the network whole, at the generation it read, and the
 agents ignore a spec older than one they applied; so concurrent operations on one
-network converge on the newest state in any order.
+network converge on the newest state in any order. A restart also plugs every port the
+database has and unplugs the others, from a list read at its start: when the network
+changed while it worked (a VM booted or stopped on it), it goes round again, so a port
+plugged or unplugged meanwhile ends as the database has it.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
     from strato.workflows.network.devices import converge
 
 STEPS = ("plan", "hosts", "record")
+ROUNDS = 5  # a restart's rounds at most, while the network keeps changing under it
 
 
 class _NetworkOp:
@@ -39,17 +43,23 @@ class _NetworkOp:
         return self.steps.current
 
     async def _run(self, inp: NetworkOpInput) -> NetworkResult:
-        self.steps.enter("plan")
-        plan = await calls.local(NETWORK_PLAN, inp, timeout=LOCAL_TIMEOUT, retry=LOCAL_RETRY)
-        if not plan.empty():
-            hosts = sorted(
-                {j.host for j in [*plan.routers, *plan.destroy_routers]}
-                | {p.host for p in [*plan.peers, *plan.shutdown]}
-            )
-            self.steps.enter("hosts", ", ".join(hosts))
-            await converge(plan)
-        self.steps.enter("record")
-        result = await calls.local(NETWORK_DONE, inp, timeout=LOCAL_TIMEOUT, retry=LOCAL_RETRY)
+        rounds = ROUNDS if inp.mode == "restart" and workflow.patched("restart-rounds") else 1
+        for n in range(1, rounds + 1):
+            self.steps.enter("plan", f"round {n}" if n > 1 else "")
+            plan = await calls.local(NETWORK_PLAN, inp, timeout=LOCAL_TIMEOUT, retry=LOCAL_RETRY)
+            if not plan.empty():
+                hosts = sorted(
+                    {j.host for j in [*plan.routers, *plan.destroy_routers]}
+                    | {p.host for p in [*plan.peers, *plan.shutdown]}
+                )
+                self.steps.enter("hosts", ", ".join(hosts))
+                await converge(plan)
+            self.steps.enter("record")
+            result = await calls.local(NETWORK_DONE, inp, timeout=LOCAL_TIMEOUT, retry=LOCAL_RETRY)
+            if plan.empty() or result.generation <= plan.generation:
+                break  # nothing changed the network while this round worked
+            # Again, from the database as it is now; the router is rebuilt once only.
+            inp = inp.model_copy(update={"cleanup": False})
         self.steps.finish(f"{result.state} (generation {result.generation})")
         return result
 
