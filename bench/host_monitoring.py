@@ -1,6 +1,8 @@
-"""Host monitoring at scale: N simulated hosts heartbeating every B seconds into their
-HostMonitor workflows (one per host) on one orchestrator worker and the embedded
-Temporal dev server, each host's compute queue polled by the simulator fleet.
+"""Host monitoring at scale: N simulated hosts heartbeating every B seconds into the
+HostMonitors shards (one batch per shard per beat from the simulator fleet) on one
+orchestrator worker and the embedded Temporal dev server, each host's compute and
+network queues polled by the fleet (``--heartbeats-only``: not polled, which isolates the
+monitoring's cost from the per-queue cost of the engine).
 
 Prints, per N: the time until every host's heartbeat is recorded, the CPU used over a
 steady window by Temporal and by this process (orchestrator worker + simulated fleet),
@@ -10,6 +12,7 @@ agent stopped -> Alert -> a neighbour's probe -> Down), against the heartbeat wi
 under 2 GiB.
 
 Run: python -m bench.host_monitoring [HOSTS ...] [--beat S] [--steady S] [--partitions N]
+                                    [--heartbeats-only]
      (default 100 500, beat 10 s, steady 60 s, the server's own partition count)
 """
 
@@ -21,6 +24,7 @@ import os
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 from bench.stack import Stack, embedded_stack
 
@@ -78,19 +82,35 @@ async def _all_heard(stack: Stack, hosts: int, since: float, limit_s: float) -> 
     raise SystemExit(f"only {heard} of {hosts} hosts heartbeating after {limit_s:.0f}s")
 
 
-async def _detect(stack: Stack, name: str, limit_s: float) -> float:
+async def _detect(stack: Stack, name: str, limit_s: float, down: bool) -> tuple[float, float]:
+    """Seconds from the host's agent stopping to its Alert (silence noticed) and to its
+    Down (investigated: neighbours' probes, which need their queues polled; without,
+    0)."""
     stack.platform.fleet.down.add(name)
     t0 = time.monotonic()
+    alert = 0.0
     while time.monotonic() - t0 < limit_s:
         async with stack.db.conn() as conn:
             status = await conn.fetchval("SELECT status FROM hosts WHERE name = $1", name)
+        if status in ("Alert", "Down") and not alert:
+            alert = time.monotonic() - t0
+            if not down:
+                return alert, 0.0
         if status == "Down":
-            return time.monotonic() - t0
+            return alert, time.monotonic() - t0
         await asyncio.sleep(0.2)
-    raise SystemExit(f"{name} not Down within {limit_s:.0f}s")
+    raise SystemExit(f"{name} not {'Down' if down else 'Alert'} within {limit_s:.0f}s")
 
 
-async def one(hosts: int, beat: float, steady: float, partitions: int | None) -> dict[str, float]:
+async def _no_queues(queue: str, activities: list[Any], stop: asyncio.Event) -> None:
+    """The fleet's worker for a host's queue, not started (``--heartbeats-only``)."""
+    del queue, activities
+    await stop.wait()
+
+
+async def one(
+    hosts: int, beat: float, steady: float, partitions: int | None, queues: bool
+) -> dict[str, float]:
     extra = (
         {
             "matching.numTaskqueueReadPartitions": str(partitions),
@@ -100,6 +120,8 @@ async def one(hosts: int, beat: float, steady: float, partitions: int | None) ->
         else None
     )
     async with embedded_stack(sim_heartbeat_s=beat, dynamic_config=extra) as stack:
+        if not queues:
+            stack.platform.fleet._serve = _no_queues  # type: ignore[method-assign]
         t0 = time.monotonic()
         await _populate(stack, hosts)
         up_s = await _all_heard(stack, hosts, t0, limit_s=max(120.0, hosts * 0.5))
@@ -109,7 +131,7 @@ async def one(hosts: int, beat: float, steady: float, partitions: int | None) ->
         await asyncio.sleep(steady)
         c1 = (_cpu_s(temporal), _cpu_s(me), time.monotonic())
         minutes = (c1[2] - c0[2]) / 60
-        detect_s = await _detect(stack, "mh0", limit_s=20 * beat)
+        alert_s, detect_s = await _detect(stack, "mh0", limit_s=20 * beat, down=queues)
         return {
             "hosts": hosts,
             "all_heard_s": up_s,
@@ -119,15 +141,18 @@ async def one(hosts: int, beat: float, steady: float, partitions: int | None) ->
             "worker_cores": (c1[1] - c0[1]) / (c1[2] - c0[2]),
             "temporal_rss_mib": _rss_mib(temporal),
             "worker_rss_mib": _rss_mib(me),
+            "alert_s": alert_s,
             "detect_s": detect_s,
             "detect_windows": detect_s / (3 * beat),
         }
 
 
-async def main(sizes: list[int], beat: float, steady: float, partitions: int | None) -> None:
+async def main(
+    sizes: list[int], beat: float, steady: float, partitions: int | None, queues: bool
+) -> None:
     rows = []
     for n in sizes:
-        row = await one(n, beat, steady, partitions)
+        row = await one(n, beat, steady, partitions, queues)
         rows.append(row)
         print(
             f"{n:>6} hosts: all heartbeating in {row['all_heard_s']:.0f}s; steady "
@@ -135,8 +160,8 @@ async def main(sizes: list[int], beat: float, steady: float, partitions: int | N
             f"({row['temporal_cpu_ms_per_host_min']:.1f} ms/host/min), worker+fleet "
             f"{row['worker_cores']:.2f} cores ({row['worker_cpu_ms_per_host_min']:.1f} "
             f"ms/host/min); RSS Temporal {row['temporal_rss_mib']:.0f} MiB, worker+fleet "
-            f"{row['worker_rss_mib']:.0f} MiB; dead host Down in {row['detect_s']:.1f}s "
-            f"({row['detect_windows']:.2f} windows)",
+            f"{row['worker_rss_mib']:.0f} MiB; dead host Alert in {row['alert_s']:.1f}s, "
+            f"Down in {row['detect_s']:.1f}s ({row['detect_windows']:.2f} windows)",
             flush=True,
         )
     if len(rows) > 1:
@@ -157,5 +182,10 @@ if __name__ == "__main__":
         default=None,
         help="task queue partitions (the dev server's dynamic config; default: its own)",
     )
+    ap.add_argument(
+        "--heartbeats-only",
+        action="store_true",
+        help="the hosts' queues are not polled: the monitoring's cost alone",
+    )
     a = ap.parse_args()
-    asyncio.run(main(a.hosts, a.beat, a.steady, a.partitions))
+    asyncio.run(main(a.hosts, a.beat, a.steady, a.partitions, not a.heartbeats_only))

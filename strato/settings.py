@@ -10,6 +10,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from temporalio.service import TLSConfig
 
+from strato.domain.fabric.monitor import DEFAULT_SHARDS
 from strato.domain.paths import DEFAULT_IMAGE_ROOTS, DEFAULT_POOL_ROOTS, parse_roots
 
 
@@ -90,6 +91,9 @@ class Settings(BaseSettings):
     # goes Alert, is investigated and may be declared Down when they stop); 0: they do
     # not (they stay Up and are never investigated: cheapest for scale runs).
     sim_heartbeat_s: float = Field(default=0.0, ge=0)
+    # Host monitoring runs in this many HostMonitors shards; every agent of a cloud must
+    # use the same number (a host's shard follows from its id and it).
+    host_monitor_shards: int = Field(default=DEFAULT_SHARDS, ge=1, le=1024)
 
     # Where the orchestrator worker serves Temporal's metrics for Prometheus (HOST:PORT;
     # empty: nowhere). Agents take --metrics-listen.

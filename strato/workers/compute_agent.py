@@ -31,16 +31,14 @@ from pathlib import Path
 from temporalio.client import (
     Client,
     WorkflowFailureError,
-    WorkflowQueryFailedError,
-    WorkflowQueryRejectedError,
 )
 from temporalio.common import WorkflowIDConflictPolicy
-from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from strato.activities.compute.hypervisor import ComputeActivities
 from strato.activities.storage.volumes import StorageActivities
 from strato.domain.fabric import flows
+from strato.domain.fabric.monitor import HostBeat, HostView
 from strato.domain.fabric.payloads import (
     HostHeartbeat,
     PoolRef,
@@ -52,7 +50,7 @@ from strato.drivers.hypervisor.base import HypervisorDriver, HypervisorError
 from strato.drivers.registry import load
 from strato.settings import Settings
 from strato.temporal import connect_to
-from strato.workers.health import HealthEndpoint, destroy_fenced, sample, send_heartbeat
+from strato.workers.health import HealthEndpoint, destroy_fenced, sample, send_beats, views
 from strato.workflows.common.failures import failure_reason
 
 log = logging.getLogger(__name__)
@@ -207,50 +205,50 @@ class ComputeAgent:
             self.pool_workers[name] = (pool, worker, asyncio.create_task(worker.run()))
             log.info("serving pool %s (%s at %s)", pool.name, pool.driver, pool.url)
 
-    async def _refresh_pools(self, host_id: uuid.UUID) -> None:
-        """The pools to serve as of the monitor's last heartbeat (unchanged if it cannot
-        say)."""
-        handle = self.client.get_workflow_handle(f"host-monitor:{host_id}")
-        try:
-            pools = await handle.query("pools", rpc_timeout=timedelta(seconds=5))
-        except (RPCError, WorkflowQueryFailedError, WorkflowQueryRejectedError) as err:
-            log.debug("no pool list from the host monitor (%s)", err)
-            return
-        if isinstance(pools, list):
-            await self._serve([PoolRef.model_validate(p) for p in pools])
-
-    async def _watermark(self, host_id: uuid.UUID) -> int | None:
-        """The host monitor's last watermark (None before its first heartbeat is recorded):
-        asked before the domains are listed, so the report is newer than it."""
-        handle = self.client.get_workflow_handle(f"host-monitor:{host_id}")
-        try:
-            value = await handle.query("watermark", rpc_timeout=timedelta(seconds=5))
-        except (RPCError, WorkflowQueryFailedError, WorkflowQueryRejectedError) as err:
-            log.debug("no watermark from the host monitor (%s): this report corrects nothing", err)
-            return None
-        return value if isinstance(value, int) else None
-
-    async def heartbeat(self, *, stopping: bool = False) -> None:
+    async def _view(self) -> HostView | None:
+        """What the host's monitor knows as of its last heartbeat (None: nothing yet)."""
         assert self.registration is not None
         host_id = self.registration.host_id
-        watermark = None if stopping else await self._watermark(host_id)
+        s = self.settings
+        known = await views(self.client, s.orchestration_queue, s.host_monitor_shards, [host_id])
+        return known.get(host_id)
+
+    async def heartbeat(self, *, stopping: bool = False, watermark: int | None = None) -> None:
+        """One heartbeat. ``watermark``: the monitor's last (issued before the domains
+        are listed, so the report is newer than it; None: the report corrects nothing)."""
+        assert self.registration is not None
         vms = [] if stopping else await self.driver.list_vms()
         hb = HostHeartbeat(
             agent_id=self.agent_id,
             sent_at=datetime.now(UTC),
             vms=vms,
             stopping=stopping,
-            watermark=watermark,
+            watermark=None if stopping else watermark,
             stats=await sample(self.driver, vms),
         )
-        await send_heartbeat(
+        beat = HostBeat(
+            host_id=self.registration.host_id,
+            host_name=self.cfg.host,
+            window_s=3 * self.cfg.heartbeat_s,
+            heartbeat=hb,
+        )
+        await send_beats(
             self.client,
             self.settings.orchestration_queue,
-            host_id,
-            self.cfg.host,
-            3 * self.cfg.heartbeat_s,
-            hb,
+            self.settings.host_monitor_shards,
+            [beat],
         )
+
+    async def beat(self) -> None:
+        """The monitor's answer to the last beat acted on (the pools to serve, the
+        fenced domains destroyed), then the next beat."""
+        view = await self._view()
+        if view is not None:
+            if view.pools is not None:
+                await self._serve(view.pools)
+            if await destroy_fenced(self.driver, view.fence):
+                self._wake.set()  # report at once: the host is Up when it is clean
+        await self.heartbeat(watermark=view.watermark if view else None)
 
     def _changed(self, name: str) -> None:
         self._wake.set()
@@ -258,11 +256,7 @@ class ComputeAgent:
     async def _heartbeats(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
-                await self.heartbeat()
-                assert self.registration is not None
-                await self._refresh_pools(self.registration.host_id)
-                if await destroy_fenced(self.client, self.driver, self.registration.host_id):
-                    self._wake.set()  # report at once: the host is Up when it is clean
+                await self.beat()
             except Exception:
                 log.exception("heartbeat failed; will retry")
             self._wake.clear()

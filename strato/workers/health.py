@@ -12,14 +12,17 @@ import contextlib
 import json
 import logging
 import uuid
+from collections import defaultdict
+from collections.abc import Iterable
 from datetime import timedelta
 
 from temporalio.client import Client, WorkflowQueryFailedError, WorkflowQueryRejectedError
 from temporalio.service import RPCError
 
 from strato.domain.compute.specs import PowerState, VmPowerInfo
-from strato.domain.fabric import flows
-from strato.domain.fabric.payloads import HostHeartbeat, HostMonitorInput, VmStatSample
+from strato.domain.fabric import monitor
+from strato.domain.fabric.monitor import HostBeat, HostMonitorsInput, HostView
+from strato.domain.fabric.payloads import VmStatSample
 from strato.drivers.hypervisor.base import HypervisorDriver, HypervisorError
 
 log = logging.getLogger(__name__)
@@ -80,37 +83,54 @@ async def sample(driver: HypervisorDriver, vms: list[VmPowerInfo]) -> list[VmSta
     return out
 
 
-async def send_heartbeat(
-    client: Client,
-    queue: str,
-    host_id: uuid.UUID,
-    host_name: str,
-    window_s: float,
-    heartbeat: HostHeartbeat,
-) -> None:
-    """The heartbeat to the host's HostMonitor (started by it if it does not run)."""
-    await client.start_workflow(
-        flows.HOST_MONITOR.name,
-        HostMonitorInput(host_id=host_id, host_name=host_name, window_s=window_s),
-        id=f"host-monitor:{host_id}",
-        task_queue=queue,
-        start_signal="heartbeat",
-        start_signal_args=[heartbeat],
-    )
+def _by_shard(host_ids: Iterable[uuid.UUID], shards: int, queue: str) -> dict[str, list[uuid.UUID]]:
+    out: dict[str, list[uuid.UUID]] = defaultdict(list)
+    for host_id in host_ids:
+        out[monitor.monitor_id(host_id, shards, queue)].append(host_id)
+    return out
 
 
-async def destroy_fenced(client: Client, driver: HypervisorDriver, host_id: uuid.UUID) -> int:
-    """Destroy and undefine the domains the host's monitor names (its ``fence`` query:
-    the host was Down and those VMs were fenced; some run elsewhere now). Returns how
-    many it was told of; one it cannot destroy is logged, and asked of again next beat."""
-    handle = client.get_workflow_handle(f"host-monitor:{host_id}")
-    try:
-        names = await handle.query("fence", rpc_timeout=timedelta(seconds=5))
-    except (RPCError, WorkflowQueryFailedError, WorkflowQueryRejectedError) as err:
-        log.debug("no fence list from the host monitor (%s)", err)
-        return 0
-    if not isinstance(names, list):
-        return 0
+async def send_beats(client: Client, queue: str, shards: int, beats: list[HostBeat]) -> None:
+    """The heartbeats to their hosts' HostMonitors shards, one batch per shard (each
+    started by its first batch if it does not run)."""
+    by_id = {b.host_id: b for b in beats}
+    for shard_id, ids in sorted(_by_shard(by_id, shards, queue).items()):
+        await client.start_workflow(
+            monitor.HOST_MONITORS.name,
+            HostMonitorsInput(shard=monitor.shard_of(ids[0], shards)),
+            id=shard_id,
+            task_queue=queue,
+            start_signal="beats",
+            start_signal_args=[[by_id[i] for i in ids]],
+        )
+
+
+async def views(
+    client: Client, queue: str, shards: int, host_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, HostView]:
+    """What the hosts' shards know of them (a shard that cannot answer, or a host it does
+    not watch yet, is left out: its agent asks again next beat)."""
+    out: dict[uuid.UUID, HostView] = {}
+    for shard_id, ids in sorted(_by_shard(host_ids, shards, queue).items()):
+        handle = client.get_workflow_handle(shard_id)
+        try:
+            got = await handle.query(
+                "hosts",
+                [str(i) for i in ids],
+                result_type=dict[str, HostView],
+                rpc_timeout=timedelta(seconds=5),
+            )
+        except (RPCError, WorkflowQueryFailedError, WorkflowQueryRejectedError) as err:
+            log.debug("no answer from host monitor %s (%s)", shard_id, err)
+            continue
+        out.update({uuid.UUID(k): v for k, v in got.items()})
+    return out
+
+
+async def destroy_fenced(driver: HypervisorDriver, names: list[str]) -> int:
+    """Destroy and undefine the domains the host's monitor names (its ``fence``: the
+    host was Down and those VMs were fenced; some run elsewhere now). Returns how many
+    it was told of; one it cannot destroy is logged, and named again next beat."""
     for name in names:
         log.warning("destroying the domain of fenced VM %s (its host was Down)", name)
         try:

@@ -26,6 +26,7 @@ from strato.activities.fabric.probe import probe_agent
 from strato.activities.network.agent import NetworkActivities
 from strato.activities.storage.volumes import StorageActivities
 from strato.domain.fabric.ha import ProbeInput, ProbeResult
+from strato.domain.fabric.monitor import HostBeat
 from strato.domain.fabric.payloads import HostHeartbeat
 from strato.domain.ids import compute_queue, network_queue, storage_queue
 from strato.drivers.faults import FaultPlan
@@ -36,7 +37,7 @@ from strato.schema.db import Database
 from strato.schema.fabric import hosts
 from strato.settings import Settings
 from strato.temporal import connect_to
-from strato.workers.health import destroy_fenced, sample, send_heartbeat
+from strato.workers.health import destroy_fenced, sample, send_beats, views
 
 log = logging.getLogger(__name__)
 
@@ -135,16 +136,24 @@ class SimulatorFleet:
         )
 
     async def heartbeat(self) -> None:
-        """One heartbeat of each simulated host that is neither down nor partitioned;
-        a host back from Down first destroys its fenced domains (the monitor's
-        ``fence`` query), as a real agent does."""
+        """One heartbeat of each simulated host that is neither down nor partitioned,
+        in one batch per monitor shard; a host back from Down first destroys its fenced
+        domains (named by its shard), as a real agent does."""
         window = 3 * self.settings.sim_heartbeat_s
-        for name, (host_id, status) in sorted(self.hosts.items()):
-            if name in self.down or name in self.partitioned:
-                continue
+        shards = self.settings.host_monitor_shards
+        live = {
+            name: host_id
+            for name, (host_id, _status) in sorted(self.hosts.items())
+            if name not in self.down and name not in self.partitioned
+        }
+        down = [h for n, h in live.items() if self.hosts[n][1] == "Down"]
+        queue = self.settings.orchestration_queue
+        fences = await views(self.client, queue, shards, down) if down else {}
+        beats = []
+        for name, host_id in live.items():
             driver = self._driver(name)
-            if status == "Down":
-                await destroy_fenced(self.client, driver, host_id)
+            if host_id in fences:
+                await destroy_fenced(driver, fences[host_id].fence)
             vms = await driver.list_vms()
             hb = HostHeartbeat(
                 agent_id=self.agent_id,
@@ -152,9 +161,8 @@ class SimulatorFleet:
                 vms=vms,
                 stats=await sample(driver, vms),
             )
-            await send_heartbeat(
-                self.client, self.settings.orchestration_queue, host_id, name, window, hb
-            )
+            beats.append(HostBeat(host_id=host_id, host_name=name, window_s=window, heartbeat=hb))
+        await send_beats(self.client, queue, shards, beats)
 
     def _network_activities(self, host: str) -> list[Any]:
         """The simulated host's network agent: an in-memory element and routers."""

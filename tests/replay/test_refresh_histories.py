@@ -39,7 +39,7 @@ async def _agent_histories(
     tmp_path: Path,
     host_dir: Path,
 ) -> None:
-    """RegisterHost, HostMonitor and HostHa, from a compute agent on libvirt's test:///
+    """RegisterHost, HostMonitors and HostHa, from a compute agent on libvirt's test:///
     driver: a few heartbeats, a crash (its host investigated and declared Down), its
     return (Up again)."""
     from tests.workers.agent_helpers import AgentTask, agent_config, eventually, kvm_zone

@@ -145,8 +145,11 @@ async def test_a_dead_hosts_vms_are_fenced_and_ha_ones_run_elsewhere(
     row = await _host(db, a)
     assert row["outage"] == 1 and "did not answer" in row["last_error"]
     # SREs find it in the Temporal UI by its status.
-    query = f"WorkflowId = 'host-monitor:{host_a['id']}' AND StratoHostStatus = 'Down'"
-    await eventually(lambda: _listed(temporal_client, query), what="the monitor listed as Down")
+    query = (
+        f"StratoResourceId = '{host_a['id']}' AND StratoOperation = 'ha'"
+        " AND StratoHostStatus = 'Down'"
+    )
+    await eventually(lambda: _listed(temporal_client, query), what="its HA run listed as Down")
 
     for vm_id in ha_vms:  # started elsewhere through the normal boot path
         vm = await eventually(

@@ -10,8 +10,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from temporalio.testing import ActivityEnvironment
 
+from strato.activities.fabric.records import RecordsActivities
 from strato.domain.compute.specs import PowerState, VmPowerInfo
+from strato.domain.fabric.monitor import HeartbeatsInput, HostBeat
 from strato.domain.fabric.payloads import HostHeartbeat, HostHeartbeatInput, HostHeartbeatResult
 from strato.schema.compute import vms
 from strato.schema.db import Database
@@ -92,3 +95,63 @@ async def test_a_report_older_than_a_change_never_undoes_it(
     assert after["change_seq"] > fresh
     result = await _beat(db, host_id, vm_id, watermark=fresh, clock=timedelta(0))
     assert result.corrected == [] and (await _vm(db, vm_id))["drifts"] == 1
+
+
+def _in_batch(host: dict[str, Any], agent: uuid.UUID, **hb: Any) -> HostBeat:
+    return HostBeat(
+        host_id=uuid.UUID(host["id"]),
+        host_name=host["name"],
+        heartbeat=HostHeartbeat(agent_id=agent, sent_at=datetime.now(UTC), **hb),
+    )
+
+
+async def test_a_batch_records_each_beat_as_one_at_a_time_would(
+    api: httpx.AsyncClient, platform: Platform, db: Database
+) -> None:
+    """One batch of four: a quiet host (recorded with the others), a host with a running
+    VM whose report says it stopped (its VM sync corrects it), a host whose agent stops
+    (Disconnected) and a host another agent owns (not accepted)."""
+    fab = await vm_zone(api, hosts=4)
+    quiet, busy, stopping, foreign = fab["hosts"]
+    vm_id = await running_vm(api, fab)
+    async with db.tx() as conn:
+        await conn.execute(
+            "UPDATE vms SET host_id = $2 WHERE id = $1", uuid.UUID(vm_id), uuid.UUID(busy["id"])
+        )
+        await conn.execute(
+            "UPDATE hosts SET agent_id = $2 WHERE id = $1", uuid.UUID(foreign["id"]), uuid.uuid4()
+        )
+        watermark = await conn.fetchval("SELECT nextval('vm_change_seq')")
+    agent = uuid.uuid4()
+    off = VmPowerInfo(name=f"strato-{vm_id}", uuid=vm_id, power=PowerState.STOPPED)
+    inp = HeartbeatsInput(
+        monitor_id="host-monitors:test:1",
+        beats=[
+            _in_batch(quiet, agent),
+            _in_batch(busy, agent, vms=[off], watermark=watermark),
+            _in_batch(stopping, agent, stopping=True),
+            _in_batch(foreign, agent),
+        ],
+    )
+    result = await ActivityEnvironment().run(RecordsActivities(db).host_heartbeats, inp)
+    got = {k: (r.accepted, r.status, r.corrected) for k, r in result.results.items()}
+    assert got[quiet["id"]] == (True, "Up", [])
+    assert got[busy["id"]][:2] == (True, "Up") and len(got[busy["id"]][2]) == 1
+    assert got[stopping["id"]] == (True, "Disconnected", [])
+    assert got[foreign["id"]][0] is False
+    async with db.conn() as conn:
+        rows = {
+            str(r["id"]): r
+            for r in await conn.fetch(
+                "SELECT id, monitor_id FROM hosts WHERE zone_id = $1", uuid.UUID(fab["zone"]["id"])
+            )
+        }
+    assert {k: r["monitor_id"] for k, r in rows.items() if r["monitor_id"]} == {
+        h["id"]: "host-monitors:test:1" for h in (quiet, busy, stopping)
+    }
+    async with db.conn() as conn:
+        state = await conn.fetchval("SELECT state FROM vms WHERE id = $1", uuid.UUID(vm_id))
+    assert state == "Stopped"
+    # Each reply carries a watermark for the host's next report, and its pools.
+    assert result.results[quiet["id"]].watermark is not None
+    assert result.results[quiet["id"]].pools == []

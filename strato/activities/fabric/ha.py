@@ -31,8 +31,11 @@ from strato.schema.fabric import ha
 class HaRecordsActivities(InTransaction):
     @activity.defn(name=HOST_SILENT.name)
     async def host_silent(self, inp: HostSilentInput) -> HostSilentResult:
-        """An Up host whose agent went silent goes to Alert: a new outage. Idempotent."""
-        return await self._tx(lambda conn: ha.silent(conn, inp.host_id, inp.silent_s))
+        """An Up host whose agent went silent goes to Alert: a new outage (unless the
+        host is another monitor's now: the asking workflow's id says which it is).
+        Idempotent."""
+        asker = activity.info().workflow_id
+        return await self._tx(lambda conn: ha.silent(conn, inp.host_id, inp.silent_s, asker))
 
     @activity.defn(name=HOST_INVESTIGATION.name)
     async def host_investigation(self, inp: InvestigationInput) -> Investigation:

@@ -16,6 +16,7 @@ from strato.activities.fabric.maintenance import MaintenanceRecordsActivities
 from strato.activities.fabric.probe import ProbeActivities
 from strato.activities.intx import permanent
 from strato.domain.errors import StratoError
+from strato.domain.fabric.monitor import HOST_HEARTBEATS, HeartbeatsInput, HeartbeatsResult
 from strato.domain.fabric.payloads import (
     AddHostResult,
     HostConnectedInput,
@@ -91,9 +92,33 @@ class RecordsActivities:
     async def host_heartbeat(self, inp: HostHeartbeatInput) -> HostHeartbeatResult:
         """Record the heartbeat and reconcile the VM report, in one transaction.
         Idempotent: a replayed report corrects nothing twice (the corrected rows changed
-        after the report was taken) and unknown domains are reported once."""
+        after the report was taken) and unknown domains are reported once. The host's
+        monitor (a per-host HostMonitor: the asking workflow) watches it from now on."""
         async with self.db.tx() as conn:
-            return await agents.heartbeat(conn, inp)
+            return await agents.heartbeat(conn, inp, activity.info().workflow_id)
+
+    @activity.defn(name=HOST_HEARTBEATS.name)
+    async def host_heartbeats(self, inp: HeartbeatsInput) -> HeartbeatsResult:
+        """A shard's batch: the quiet heartbeats recorded together, each other one in its
+        own transaction (one host's trouble is not the batch's). Idempotent as
+        :func:`agents.heartbeat` is."""
+        async with self.db.tx() as conn:
+            done = await agents.quiet_heartbeats(
+                conn,
+                inp.monitor_id,
+                [HostHeartbeatInput(host_id=b.host_id, heartbeat=b.heartbeat) for b in inp.beats],
+            )
+        for b in inp.beats:
+            if b.host_id in done:
+                continue
+            beat = HostHeartbeatInput(
+                host_id=b.host_id,
+                heartbeat=b.heartbeat,
+                reported_unknown=inp.unknown.get(str(b.host_id), []),
+            )
+            async with self.db.tx() as conn:
+                done[b.host_id] = await agents.heartbeat(conn, beat, inp.monitor_id)
+        return HeartbeatsResult(results={str(k): v for k, v in done.items()})
 
     @activity.defn(name=HOST_HEARTBEAT_LOST.name)
     async def host_heartbeat_lost(self, inp: HostHeartbeatLostInput) -> str | None:

@@ -27,6 +27,9 @@ class HostHaInput(BaseModel):
     window_s: float = 30.0  # the silence that raised the Alert
     confirm_s: float = 10.0  # between two probes
     checks: int = 0  # probes done (carried over continue-as-new)
+    # The HostMonitors shard that started it (told each status it sets); empty: the
+    # host's own HostMonitor of before.
+    monitor_id: str = ""
 
 
 class HostHaResult(BaseModel):
@@ -46,6 +49,7 @@ class HostSilentResult(BaseModel):
     status: str = ""
     outage: int = 0  # > 0: this silence began that outage (the host went Up -> Alert)
     gone: bool = False
+    elsewhere: bool = False  # another monitor watches the host now
 
 
 class InvestigationInput(BaseModel):

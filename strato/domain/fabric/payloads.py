@@ -124,6 +124,8 @@ class HostHeartbeatResult(BaseModel):
     # The domains the agent must destroy before its host is Up again (the host was Down:
     # these VMs were fenced, some run elsewhere now).
     fence: list[str] = Field(default_factory=list)
+    # The monitor that watched the host until this heartbeat, when another did.
+    moved_from: str = ""
 
 
 class HostHeartbeatLostInput(BaseModel):

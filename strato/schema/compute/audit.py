@@ -11,7 +11,7 @@ from uuid import UUID
 from strato.domain.compute.specs import PowerState
 from strato.domain.states import VM_REPAIR, VmState
 from strato.schema.compute import capacity, vms
-from strato.schema.fabric import agents
+from strato.schema.fabric import vm_sync
 from strato.schema.transitions import VM, transition
 
 # -- reads ----------------------------------------------------------------------------
@@ -239,7 +239,7 @@ async def observed(
         ask = await capacity.placement_ask(conn, vm_id)
         assert host_id is not None
         await capacity.force_claim(conn, vm_id, host_id, ask["cpu"], ask["memory_mb"])
-    await agents.correct(conn, row, target, power, host_name, host_id=host_id)
+    await vm_sync.correct(conn, row, target, power, host_name, host_id=host_id)
     return True
 
 

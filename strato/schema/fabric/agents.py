@@ -9,7 +9,6 @@ import uuid
 from typing import Any
 from uuid import UUID
 
-from strato.domain.compute.specs import PowerState, VmPowerInfo
 from strato.domain.errors import Conflict, InvalidInput, NameTaken, NotFound
 from strato.domain.fabric.payloads import (
     HostHeartbeatInput,
@@ -18,11 +17,11 @@ from strato.domain.fabric.payloads import (
     RegisterHostInput,
     RegisterHostResult,
 )
-from strato.domain.states import VM_OBSERVED, HostStatus, VmState
+from strato.domain.states import HostStatus
 from strato.schema import events
-from strato.schema.compute import capacity, stats, vms
+from strato.schema.compute import stats, vms
 from strato.schema.fabric import ha, hosts
-from strato.schema.transitions import VM, transition
+from strato.schema.fabric.vm_sync import report_unknown, sync_vms
 
 # A host in these states is brought Up by its agent's next heartbeat.
 _REVIVABLE = (HostStatus.CONNECTING, HostStatus.DISCONNECTED, HostStatus.ALERT, HostStatus.DOWN)
@@ -147,33 +146,54 @@ async def register(conn: Any, inp: RegisterHostInput) -> RegisterHostResult:
     )
 
 
-async def _pools(conn: Any, host_id: UUID) -> list[PoolRef]:
-    """The file pools the host's agent serves: its cluster's and its zone's."""
+async def _pools_of(conn: Any, host_ids: list[UUID]) -> dict[UUID, list[PoolRef]]:
+    """The file pools each host's agent serves: its cluster's and its zone's."""
     rows = await conn.fetch(
-        """SELECT p.name, p.driver, p.url FROM storage_pools p
-           JOIN hosts h ON h.id = $1 JOIN clusters c ON c.id = h.cluster_id
+        """SELECT h.id AS host_id, p.name, p.driver, p.url FROM storage_pools p
+           JOIN hosts h ON h.id = ANY($1::uuid[]) JOIN clusters c ON c.id = h.cluster_id
            WHERE p.driver <> 'simulator' AND p.state <> 'Disabled'
              AND (p.cluster_id = c.id OR (p.scope = 'zone' AND p.zone_id = c.zone_id))
            ORDER BY p.name""",
-        host_id,
+        host_ids,
     )
-    return [PoolRef(name=p["name"], driver=p["driver"], url=p["url"]) for p in rows]
+    out: dict[UUID, list[PoolRef]] = {h: [] for h in host_ids}
+    for p in rows:
+        out[p["host_id"]].append(PoolRef(name=p["name"], driver=p["driver"], url=p["url"]))
+    return out
 
 
-async def heartbeat(conn: Any, inp: HostHeartbeatInput) -> HostHeartbeatResult:
-    """Record that the host's agent is alive; bring the host Up if it was not; reconcile
-    its VM report (``sync_vms``) and report unknown domains not reported yet. A heartbeat
-    from an agent that no longer owns the host is ignored (not accepted)."""
+async def _pools(conn: Any, host_id: UUID) -> list[PoolRef]:
+    return (await _pools_of(conn, [host_id]))[host_id]
+
+
+def _moved_from(row: Any, monitor_id: str | None) -> str:
+    """The monitor that watched the host until now, if another than ``monitor_id``."""
+    before = row["monitor_id"]
+    return before if monitor_id and before and before != monitor_id else ""
+
+
+async def heartbeat(
+    conn: Any, inp: HostHeartbeatInput, monitor_id: str | None = None
+) -> HostHeartbeatResult:
+    """Record that the host's agent is alive (``monitor_id``: the monitor that records
+    it watches the host from now on); bring the host Up if it was not; reconcile its VM
+    report (``sync_vms``) and report unknown domains not reported yet. A heartbeat from
+    an agent that no longer owns the host is ignored (not accepted)."""
     row = await conn.fetchrow(
-        "SELECT name, status, agent_id FROM hosts WHERE id = $1 FOR NO KEY UPDATE", inp.host_id
+        "SELECT name, status, agent_id, monitor_id FROM hosts WHERE id = $1 FOR NO KEY UPDATE",
+        inp.host_id,
     )
     if row is None or row["status"] == HostStatus.REMOVED:
         return HostHeartbeatResult(gone=True, accepted=False)
     if row["agent_id"] not in (None, inp.heartbeat.agent_id):
         return HostHeartbeatResult(accepted=False, status=row["status"])
     await conn.execute(
-        "UPDATE hosts SET last_heartbeat_at = clock_timestamp() WHERE id = $1", inp.host_id
+        """UPDATE hosts SET last_heartbeat_at = clock_timestamp(),
+                            monitor_id = coalesce($2, monitor_id) WHERE id = $1""",
+        inp.host_id,
+        monitor_id,
     )
+    moved_from = _moved_from(row, monitor_id)
     status = HostStatus(row["status"])
     if status == HostStatus.DOWN and not inp.heartbeat.stopping:
         # Back from an outage: the fenced VMs' domains go before the host is Up (some
@@ -181,7 +201,10 @@ async def heartbeat(conn: Any, inp: HostHeartbeatInput) -> HostHeartbeatResult:
         fence = await ha.fenced_domains(conn, inp.host_id, inp.heartbeat.vms)
         if fence:
             return HostHeartbeatResult(
-                status=status, fence=fence, watermark=await vms.watermark(conn)
+                status=status,
+                fence=fence,
+                watermark=await vms.watermark(conn),
+                moved_from=moved_from,
             )
         await ha.clear_fences(conn, inp.host_id)
     if inp.heartbeat.stopping and status == HostStatus.UP:
@@ -204,7 +227,57 @@ async def heartbeat(conn: Any, inp: HostHeartbeatInput) -> HostHeartbeatResult:
         unknown=sorted(unknown),
         watermark=await vms.watermark(conn),
         pools=await _pools(conn, inp.host_id),
+        moved_from=moved_from,
     )
+
+
+async def quiet_heartbeats(
+    conn: Any, monitor_id: str, beats: list[HostHeartbeatInput]
+) -> dict[UUID, HostHeartbeatResult]:
+    """The heartbeats that change nothing but the time a host was last heard from,
+    recorded together: an Up host of the same agent, not stopping, with no VM in its
+    report, none recorded on it and no counters (what :func:`heartbeat` would do for it,
+    in a few statements for the whole batch). The others are left to :func:`heartbeat`."""
+    ids = sorted(b.host_id for b in beats)
+    rows = {
+        r["id"]: r
+        for r in await conn.fetch(
+            """SELECT h.id, h.status, h.agent_id, h.monitor_id,
+                      EXISTS (SELECT 1 FROM vms v WHERE v.host_id = h.id) AS busy
+               FROM hosts h WHERE h.id = ANY($1::uuid[]) ORDER BY h.id
+               FOR NO KEY UPDATE OF h""",
+            ids,
+        )
+    }
+    quiet = {}
+    for b in beats:
+        row, hb = rows.get(b.host_id), b.heartbeat
+        if (
+            row is not None
+            and row["status"] == HostStatus.UP
+            and row["agent_id"] in (None, hb.agent_id)
+            and not (hb.stopping or hb.vms or hb.stats or row["busy"])
+        ):
+            quiet[b.host_id] = row
+    if not quiet:
+        return {}
+    await conn.execute(
+        """UPDATE hosts SET last_heartbeat_at = clock_timestamp(), monitor_id = $2
+           WHERE id = ANY($1::uuid[])""",
+        list(quiet),
+        monitor_id,
+    )
+    watermark = await vms.watermark(conn)
+    pools = await _pools_of(conn, list(quiet))
+    return {
+        host_id: HostHeartbeatResult(
+            status=HostStatus.UP,
+            watermark=watermark,
+            pools=pools[host_id],
+            moved_from=_moved_from(row, monitor_id),
+        )
+        for host_id, row in quiet.items()
+    }
 
 
 async def heartbeat_lost(conn: Any, host_id: UUID, silent_s: float) -> str | None:
@@ -222,160 +295,3 @@ async def heartbeat_lost(conn: Any, host_id: UUID, silent_s: float) -> str | Non
         reason=f"no heartbeat from its agent for {silent_s:.0f}s",
     )
     return str(result.new_status)
-
-
-def _vm_id(v: VmPowerInfo) -> UUID | None:
-    try:
-        return UUID(v.uuid)
-    except ValueError:
-        return None
-
-
-async def sync_vms(
-    conn: Any, host_id: UUID, host_name: str, report: list[VmPowerInfo], watermark: int | None
-) -> tuple[list[str], dict[str, str]]:
-    """Reconcile one host's VM report with the database, in one transaction.
-
-    ``watermark`` is a number the database issued before the report was taken
-    (:func:`strato.schema.compute.vms.watermark`); None (an agent's first report) corrects
-    nothing. Corrects the power state of VMs that no operation holds and whose row did not
-    change after the watermark (so a report older than an operation's result cannot undo
-    it, whatever the agent's clock says):
-    a VM recorded Running whose domain is off or gone becomes Stopped (its capacity is
-    released); a VM recorded Stopped whose domain runs here becomes Running on this host
-    (its capacity claimed). Returns the corrected VM names and the unknown domains (name
-    -> why). Each correction writes a ``strato.vm.drift`` event.
-    """
-    seen = {vid: v for v in report if v.managed and (vid := _vm_id(v)) is not None}
-    corrected: list[str] = []
-    rows = await conn.fetch(
-        """SELECT * FROM vms WHERE host_id = $1 OR id = ANY($2::uuid[])
-           ORDER BY id FOR UPDATE""",
-        host_id,
-        list(seen),
-    )
-    by_id = {r["id"]: r for r in rows}
-    settled: set[UUID] = set()  # rows whose domain here is accounted for
-    for row in rows:
-        vid, state = row["id"], VmState(row["state"])
-        if (
-            watermark is None
-            or row["current_operation_id"] is not None
-            or row["change_seq"] > watermark
-        ):
-            settled.add(vid)  # an operation owns it, or it may have changed after the report
-            continue
-        power = seen[vid].power if vid in seen else PowerState.MISSING
-        here = row["host_id"] == host_id
-        if here:
-            settled.add(vid)
-        if here and state == VmState.RUNNING and power in (PowerState.STOPPED, PowerState.MISSING):
-            await capacity.release_host(conn, vid)
-            await correct(conn, row, VmState.STOPPED, power, host_name, host_id=None)
-            corrected.append(row["name"])
-        elif (
-            state == VmState.STOPPED
-            and power == PowerState.RUNNING
-            and (here or row["host_id"] is None)
-        ):
-            ask = await capacity.placement_ask(conn, vid)
-            await capacity.force_claim(conn, vid, host_id, ask["cpu"], ask["memory_mb"])
-            await correct(conn, row, VmState.RUNNING, power, host_name, host_id=host_id)
-            corrected.append(row["name"])
-            settled.add(vid)
-    unknown: dict[str, str] = {}
-    for v in report:
-        vid = _vm_id(v)
-        row = by_id.get(vid) if vid is not None else None
-        if not v.managed:
-            unknown[v.name] = "a domain without Strato metadata"
-        elif row is None:
-            unknown[v.name] = "no VM in the database has this domain's uuid"
-        elif row["id"] in settled:
-            continue
-        elif row["state"] in (VmState.EXPUNGED, VmState.DESTROYED, VmState.ERROR):
-            unknown[v.name] = f"VM {row['name']} is {row['state']}, yet its domain is defined"
-        elif v.power != PowerState.STOPPED:
-            unknown[v.name] = (
-                f"VM {row['name']} is recorded {row['state']} on another host, "
-                f"yet its domain is {v.power} here"
-            )
-    return corrected, unknown
-
-
-async def correct(
-    conn: Any,
-    row: Any,
-    target: VmState,
-    power: PowerState,
-    host_name: str,
-    *,
-    host_id: UUID | None,
-) -> None:
-    await transition(
-        conn,
-        VM,
-        row["id"],
-        target,
-        machine=VM_OBSERVED,
-        event="strato.vm.drift",
-        locked=row,
-        columns={
-            "host_id": host_id,
-            "last_host_id": host_id if host_id is not None else row["last_host_id"],
-            "console": row["console"] if target == VmState.RUNNING else None,
-        },
-        payload={
-            "host": host_name,
-            "recorded": row["state"],
-            "observed": str(power),
-            "corrected_to": str(target),
-            "detail": (
-                f"the hypervisor on {host_name} reports the domain {power} "
-                f"while the database had the VM {row['state']}"
-            ),
-        },
-    )
-
-
-async def report_unknown(
-    conn: Any,
-    host_id: UUID,
-    host_name: str,
-    unknown: dict[str, str],
-    already: set[str],
-    report_id: str,
-) -> None:
-    """One ``strato.host.unknown_vm`` event per unknown domain, the first time it is seen.
-
-    ``report_id`` names the heartbeat: a retry of the same heartbeat (its first attempt
-    committed, the result was lost) finds its own events and writes none again.
-    """
-    fresh = sorted(n for n in unknown if n not in already)
-    if not fresh:
-        return
-    written = {
-        r["domain"]
-        for r in await conn.fetch(
-            """SELECT payload->>'domain' AS domain FROM events
-               WHERE type = 'strato.host.unknown_vm' AND resource_id = $1
-                 AND payload->>'report' = $2""",
-            host_id,
-            report_id,
-        )
-    }
-    for name in fresh:
-        if name in written:
-            continue
-        await events.append(
-            conn,
-            "strato.host.unknown_vm",
-            "host",
-            host_id,
-            payload={
-                "host": host_name,
-                "domain": name,
-                "reason": unknown[name],
-                "report": report_id,
-            },
-        )

@@ -29,19 +29,24 @@ _UNRESOLVED = (HostStatus.ALERT, HostStatus.DISCONNECTED)
 
 async def _host(conn: Any, host_id: UUID) -> Any:
     return await conn.fetchrow(
-        "SELECT id, name, status, outage, cluster_id, agent_endpoint FROM hosts "
+        "SELECT id, name, status, outage, cluster_id, agent_endpoint, monitor_id FROM hosts "
         "WHERE id = $1 FOR NO KEY UPDATE",
         host_id,
     )
 
 
-async def silent(conn: Any, host_id: UUID, silent_s: float) -> HostSilentResult:
+async def silent(
+    conn: Any, host_id: UUID, silent_s: float, monitor_id: str | None = None
+) -> HostSilentResult:
     """No heartbeat for ``silent_s``: an Up host goes to Alert and a new outage begins.
     A host its agent stopped cleanly (Disconnected) stays as it is: an operator's
-    stop is not an outage."""
+    stop is not an outage. ``monitor_id``: the monitor that noticed; a host another
+    monitor watches now (its agent beats there) is not its to act on."""
     row = await _host(conn, host_id)
     if row is None or row["status"] == HostStatus.REMOVED:
         return HostSilentResult(gone=True)
+    if monitor_id and row["monitor_id"] and row["monitor_id"] != monitor_id:
+        return HostSilentResult(status=row["status"], elsewhere=True)
     if row["status"] != HostStatus.UP:
         return HostSilentResult(status=row["status"])
     outage = row["outage"] + 1

@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import contextlib
 from datetime import timedelta
+from uuid import UUID
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, FailureError
+from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from strato.domain.fabric.ha import (
@@ -46,10 +48,17 @@ with workflow.unsafe.imports_passed_through():
         ProbeInput,
         ProbeResult,
     )
+    from strato.domain.fabric.monitor import HostStatusNote
     from strato.domain.ids import compute_queue
     from strato.workflows.common import calls
-    from strato.workflows.fabric.host_monitor import DATA_RETRY, DATA_TIMEOUT
+    from strato.workflows.common.search_attributes import HOST_STATUS, typed
 
+DATA_TIMEOUT = timedelta(seconds=30)
+DATA_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=200),
+    maximum_interval=timedelta(seconds=5),
+    maximum_attempts=0,  # the data service is eventually there; a monitor never gives up
+)
 _ONCE = RetryPolicy(maximum_attempts=1)
 _PROBE_TIMEOUT_S = 3.0
 _MAX_CHECKS = 200  # then continue as new (a long partition probes for hours)
@@ -105,8 +114,17 @@ class HostHaWorkflow:
             await workflow.sleep(timedelta(seconds=inp.confirm_s))
 
     async def _tell_monitor(self, inp: HostHaInput, status: str) -> None:
-        """The host's monitor shows the status this investigation set (its
-        ``StratoHostStatus`` in the Temporal UI). Runs since the patch."""
+        """The host's monitor shows the status this investigation set; so does this run,
+        as its ``StratoHostStatus`` in the Temporal UI (a shard watches many hosts).
+        Runs since the patch."""
+        if inp.monitor_id:
+            workflow.upsert_search_attributes([HOST_STATUS.value_set(status)])
+            monitor = workflow.get_external_workflow_handle(inp.monitor_id)
+            with contextlib.suppress(FailureError):  # another shard has the host now
+                await monitor.signal(
+                    "host-status", HostStatusNote(host_id=inp.host_id, status=status)
+                )
+            return
         if not workflow.patched(TELLS_MONITOR):
             return
         monitor = workflow.get_external_workflow_handle(f"host-monitor:{inp.host_id}")
@@ -188,6 +206,45 @@ class HostHaWorkflow:
             result.failed = marked.names
         self.stage = "done"
         return result
+
+
+async def investigate(
+    host_id: UUID,
+    host_name: str,
+    outage: int,
+    window_s: float,
+    *,
+    status: str = "",
+    monitor_id: str = "",
+) -> None:
+    """Start the outage's investigation as its own run, abandoned by the monitor that
+    starts it (it outlives the monitor's continue-as-new); ``status``: the host's, shown
+    as its ``StratoHostStatus`` from the start."""
+    inp = HostHaInput(
+        host_id=host_id,
+        host_name=host_name,
+        outage=outage,
+        window_s=window_s,
+        confirm_s=max(window_s / 3, 1.0),
+        monitor_id=monitor_id,
+    )
+    attributes: dict[str, str] = {
+        "StratoResourceType": "host",
+        "StratoResourceId": str(inp.host_id),
+        "StratoOperation": "ha",
+        "StratoHost": inp.host_name,
+    }
+    if status:
+        attributes["StratoHostStatus"] = status
+    investigation = await workflow.start_child_workflow(
+        HOST_HA.name,
+        inp,
+        id=f"host-ha:{inp.host_id}:{inp.outage}",
+        parent_close_policy=ParentClosePolicy.ABANDON,
+        search_attributes=typed(attributes),
+    )
+    # Its end is its own (seen in its history): not awaited, not an error here.
+    investigation.add_done_callback(lambda done: done.cancelled() or done.exception())
 
 
 def _ended(status: str) -> str:

@@ -27,7 +27,7 @@ with workflow.unsafe.imports_passed_through():
     from strato.domain.progress import StepProgress
     from strato.workflows.common import calls
     from strato.workflows.common.progress import Steps
-    from strato.workflows.fabric.host_monitor import DATA_RETRY, DATA_TIMEOUT
+    from strato.workflows.fabric.host_ha import DATA_RETRY, DATA_TIMEOUT
 
 
 @workflow.defn(name=HOST_MAINTENANCE.name)

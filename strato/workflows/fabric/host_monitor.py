@@ -1,5 +1,9 @@
 """HostMonitor: one long-running entity workflow per host, fed by its agent's heartbeats.
 
+Superseded by the shards of :mod:`strato.workflows.fabric.host_monitors`; kept for the
+runs of before: one ends when its host's shard takes the host over (its ``retire``
+signal) or when it finds, on a silence, that another monitor watches the host.
+
 Each heartbeat carries the hypervisor's VM report; the monitor records it (the host is
 Up while heartbeats arrive) and reconciles the report with the database (VM sync). The
 agent asks the ``watermark`` query before it lists its domains: the report then carries a
@@ -17,12 +21,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from strato.domain.fabric import flows
-    from strato.domain.fabric.ha import HOST_HA, HOST_SILENT, HostHaInput, HostSilentInput
+    from strato.domain.fabric.ha import HOST_SILENT, HostSilentInput
     from strato.domain.fabric.payloads import (
         HostHeartbeat,
         HostHeartbeatInput,
@@ -33,14 +35,9 @@ with workflow.unsafe.imports_passed_through():
     )
     from strato.domain.fabric.steps import HOST_HEARTBEAT, HOST_HEARTBEAT_LOST
     from strato.workflows.common import calls
-    from strato.workflows.common.search_attributes import HOST_STATUS, typed
+    from strato.workflows.common.search_attributes import HOST_STATUS
+    from strato.workflows.fabric.host_ha import DATA_RETRY, DATA_TIMEOUT, investigate
 
-DATA_TIMEOUT = timedelta(seconds=30)
-DATA_RETRY = RetryPolicy(
-    initial_interval=timedelta(milliseconds=200),
-    maximum_interval=timedelta(seconds=5),
-    maximum_attempts=0,  # the data service is eventually there; a monitor never gives up
-)
 _MAX_HISTORY = 2_000
 # Silence makes an Up host Alert and starts its investigation (before: Disconnected).
 INVESTIGATES = "silence-investigates"
@@ -57,6 +54,12 @@ class HostMonitorWorkflow:
         self.watermark: int | None = None
         self.pools: list[PoolRef] | None = None
         self.fence: list[str] = []
+        self.retired = False
+
+    @workflow.signal(name="retire")
+    def retire(self) -> None:
+        """Another monitor watches the host now: this run ends."""
+        self.retired = True
 
     @workflow.signal(name="heartbeat")
     def heartbeat(self, hb: HostHeartbeat) -> None:
@@ -97,7 +100,7 @@ class HostMonitorWorkflow:
             workflow.upsert_search_attributes([HOST_STATUS.value_set(status)])
         self.status = status
 
-    async def _silent(self, inp: HostMonitorInput) -> None:
+    async def _silent(self, inp: HostMonitorInput) -> bool:
         """No heartbeat for the window: an Up host goes to Alert, and the outage that
         begins is investigated by its own run (abandoned by this one: it outlives a
         continue-as-new)."""
@@ -107,30 +110,12 @@ class HostMonitorWorkflow:
             timeout=DATA_TIMEOUT,
             retry=DATA_RETRY,
         )
+        if result.elsewhere:
+            return False
         self._show(result.status)
         if result.outage:
-            investigation = await workflow.start_child_workflow(
-                HOST_HA.name,
-                HostHaInput(
-                    host_id=inp.host_id,
-                    host_name=inp.host_name,
-                    outage=result.outage,
-                    window_s=inp.window_s,
-                    confirm_s=max(inp.window_s / 3, 1.0),
-                ),
-                id=f"host-ha:{inp.host_id}:{result.outage}",
-                parent_close_policy=ParentClosePolicy.ABANDON,
-                search_attributes=typed(
-                    {
-                        "StratoResourceType": "host",
-                        "StratoResourceId": str(inp.host_id),
-                        "StratoOperation": "ha",
-                        "StratoHost": inp.host_name,
-                    }
-                ),
-            )
-            # Its end is its own (seen in its history): not awaited, not an error here.
-            investigation.add_done_callback(lambda done: done.cancelled() or done.exception())
+            await investigate(inp.host_id, inp.host_name, result.outage, inp.window_s)
+        return True
 
     @workflow.run
     async def run(self, inp: HostMonitorInput) -> None:
@@ -140,11 +125,13 @@ class HostMonitorWorkflow:
         while True:
             try:
                 await workflow.wait_condition(
-                    lambda: bool(self.pending), timeout=timedelta(seconds=inp.window_s)
+                    lambda: bool(self.pending) or self.retired,
+                    timeout=timedelta(seconds=inp.window_s),
                 )
             except TimeoutError:
                 if not silent and workflow.patched(INVESTIGATES):
-                    await self._silent(inp)
+                    if not await self._silent(inp):
+                        return  # the host's shard watches it
                     silent = True
                 elif not silent:
                     status = await calls.local(
@@ -157,6 +144,8 @@ class HostMonitorWorkflow:
                         return  # the host was removed
                     self.status, silent = status, True
                 continue
+            if self.retired:
+                return
             # Only the newest report matters: older ones describe a past the newest covers.
             hb = self.pending[-1]
             self.pending.clear()
