@@ -11,16 +11,25 @@ import pytest
 from strato.schema.db import Database
 from strato.settings import Settings
 from tests.conftest import Platform
-from tests.helpers import ChildProcess, ok
-from tests.lab import GUEST_CMDLINE, Lab
+from tests.helpers import ChildProcess, ok, wait_operation
+from tests.lab import GUEST_CMDLINE, Lab, wait_console
 from tests.workers.agent_helpers import eventually, kvm_zone
+from tests.workflows.vm_helpers import deploy
 
 
-def agent_process(settings: Settings, lab: Lab, fab: dict[str, Any], host: str) -> ChildProcess:
-    """``strato agent compute`` for ``host`` on qemu:///system, as a child process."""
+def agent_process(
+    settings: Settings,
+    lab: Lab,
+    fab: dict[str, Any],
+    host: str,
+    libvirt_uri: str = "qemu:///system",
+) -> ChildProcess:
+    """``strato agent compute`` for ``host`` on ``libvirt_uri``, as a child process (its
+    identity in ``<lab>/agent/<host>``: the same host's next agent is the same agent)."""
     args = ["agent", "compute", "--host", host, "--zone", fab["zone"]["name"]]
-    args += ["--cluster", fab["cluster"]["name"], "--libvirt-uri", "qemu:///system"]
-    args += ["--state-dir", str(lab.dir / "agent"), "--console-dir", str(lab.dir / "console")]
+    args += ["--cluster", fab["cluster"]["name"], "--libvirt-uri", libvirt_uri]
+    args += ["--state-dir", str(lab.dir / "agent" / host)]
+    args += ["--console-dir", str(lab.dir / "console")]
     args += ["--heartbeat-s", "1"]
     env = {
         "STRATO_TEMPORAL_ADDRESS": settings.resolved_temporal_address(),
@@ -30,6 +39,17 @@ def agent_process(settings: Settings, lab: Lab, fab: dict[str, Any], host: str) 
         "STRATO_POOL_ROOTS": settings.pool_roots,
     }
     return ChildProcess(args, env, lab.dir / f"agent-{host}.log")
+
+
+async def booted_vm(api: httpx.AsyncClient, fab: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """A VM deployed on the zone's real hosts, once its guest has booted (its init saw
+    its disks: it can unplug devices from then on)."""
+    accepted = await deploy(api, fab, **extra)
+    op = await wait_operation(api, accepted["operation"]["id"], timeout=180)
+    assert op["state"] == "succeeded", op
+    vm: dict[str, Any] = await ok(await api.get(f"/vms/{accepted['resource']['id']}"))
+    await wait_console(vm["console"]["serial_log"], "STRATO-DISKS", timeout=120)
+    return vm
 
 
 @pytest.fixture

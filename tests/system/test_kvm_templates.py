@@ -21,7 +21,7 @@ from strato.settings import Settings
 from tests.helpers import ChildProcess, ok, wait_operation
 from tests.images_http import serving
 from tests.lab import Lab, wait_console, write_pattern
-from tests.system.conftest import agent_process
+from tests.system.conftest import agent_process, booted_vm
 from tests.workflows.test_templates import qcow2, register, sha256, store
 from tests.workflows.vm_helpers import deploy
 
@@ -89,14 +89,10 @@ async def test_a_snapshot_backup_survives_a_killed_agent_and_makes_a_template(
     guest whose root disk holds them too, and so does a volume made from the snapshot's
     backup once its own volume is expunged."""
     sec = await store(api, settings, kvm["zone"]["id"])
-    first = await deploy(api, kvm)
-    op = await wait_operation(api, first["operation"]["id"], timeout=180)
-    assert op["state"] == "succeeded", op
-    shown = await ok(await api.get(f"/vms/{first['resource']['id']}"))
-    await wait_console(shown["console"]["serial_log"], "STRATO-DISKS", timeout=120)  # can unplug
+    shown = await booted_vm(api, kvm)
     body = {"name": "big", "zone_id": kvm["zone"]["id"], "size_gb": 1}
     vol = await ok(await api.post("/volumes", json=body), 201)
-    for verb, arg in (("attach", {"vm_id": first["resource"]["id"]}), ("detach", None)):
+    for verb, arg in (("attach", {"vm_id": shown["id"]}), ("detach", None)):
         r = await ok(await api.post(f"/volumes/{vol['id']}/{verb}", json=arg), 202)
         op = await wait_operation(api, r["operation"]["id"], timeout=120)
         assert op["state"] == "succeeded", op
@@ -172,12 +168,8 @@ async def test_a_vm_backup_restores_a_volumes_bytes(
     the image store); its data disk overwritten; a volume restored from the backup holds
     the bytes the disk had at the backup."""
     await store(api, settings, kvm["zone"]["id"])
-    first = await deploy(api, kvm)
-    op = await wait_operation(api, first["operation"]["id"], timeout=180)
-    assert op["state"] == "succeeded", op
-    vm_id = first["resource"]["id"]
-    shown = await ok(await api.get(f"/vms/{vm_id}"))
-    await wait_console(shown["console"]["serial_log"], "STRATO-DISKS", timeout=120)
+    shown = await booted_vm(api, kvm)
+    vm_id = shown["id"]
     body = {"name": "data", "zone_id": kvm["zone"]["id"], "size_gb": 1}
     vol = await ok(await api.post("/volumes", json=body), 201)
     for path, arg in (
@@ -234,12 +226,8 @@ async def test_a_running_vm_is_backed_up_live(
     exports the snapshot (shared with the guest), QEMU deletes it; the VM keeps running
     and a volume restored from the backup holds the data disk's bytes."""
     await store(api, settings, kvm["zone"]["id"])
-    first = await deploy(api, kvm)
-    op = await wait_operation(api, first["operation"]["id"], timeout=180)
-    assert op["state"] == "succeeded", op
-    vm_id = first["resource"]["id"]
-    shown = await ok(await api.get(f"/vms/{vm_id}"))
-    await wait_console(shown["console"]["serial_log"], "STRATO-DISKS", timeout=120)
+    shown = await booted_vm(api, kvm)
+    vm_id = shown["id"]
     body = {"name": "data", "zone_id": kvm["zone"]["id"], "size_gb": 1}
     vol = await ok(await api.post("/volumes", json=body), 201)
 

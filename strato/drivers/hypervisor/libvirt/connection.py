@@ -244,7 +244,7 @@ class LibvirtConnection(HypervisorDriver):
             "snapshot_memory": real,
             "live_block_copy": real,
             "iso_media": real,
-            "migration": False,
+            "migration": real,
             "console": real,
         }
 

@@ -20,7 +20,7 @@ from strato.drivers.hypervisor.base import (
     HypervisorError,
     NotBootable,
 )
-from strato.drivers.hypervisor.libvirt import blockcopy, snapshots
+from strato.drivers.hypervisor.libvirt import blockcopy, migration, snapshots
 from strato.drivers.hypervisor.libvirt.domxml import (
     cdrom_element,
     disk_element,
@@ -245,6 +245,13 @@ class LibvirtHypervisor(LibvirtLifecycle):
             blockcopy.move(
                 self._running(conn, name), device, dest, shallow=shallow, timeout_s=4 * 3600
             )
+
+        await self._run(self._call, run)
+
+    async def migrate_vm(self, name: str, target_host: str, target_url: str) -> None:
+        def run(conn: libvirt.virConnect) -> None:
+            self.require("migration", "live migration")
+            migration.migrate(conn, name, target_host, target_url)
 
         await self._run(self._call, run)
 

@@ -214,3 +214,18 @@ def read_spec(xml: str) -> VmSpec:
         metadata=dict(meta),
         cdrom=cdrom,
     )
+
+
+def rehost(xml: str, host_name: str) -> str:
+    """The domain XML with its Strato metadata naming ``host_name`` (the host a domain
+    migrates to: its agent lists the domain as its own). XML without Strato metadata is
+    returned as it is."""
+    root = ET.fromstring(xml)
+    meta = root.find(f"metadata/{{{STRATO_NS}}}vm")
+    if meta is None:
+        return xml
+    host = meta.find(f"{{{STRATO_NS}}}{_HOST_KEY}")
+    if host is None:
+        host = _sub(meta, f"{{{STRATO_NS}}}{_HOST_KEY}")
+    host.text = host_name
+    return ET.tostring(root, encoding="unicode")
