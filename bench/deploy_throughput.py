@@ -8,7 +8,8 @@ DeployVm's order) on the same Temporal server; the ratio Strato/bare. Only deplo
 succeeded count as throughput (a failed deploy is reported, not counted). Also a single
 deploy on an idle stack against the bare equivalent.
 
-Run: python -m bench.deploy_throughput [N ...]   (default: 200 1000)
+Run: python -m bench.deploy_throughput [N ...] [--partitions P]   (default: 200 1000; P:
+     task queue partitions, the dev server's own count unless given)
 """
 
 from __future__ import annotations
@@ -82,8 +83,16 @@ def line(label: str, n: int, wall: float, lat: list[float]) -> str:
     )
 
 
-async def main(sizes: list[int]) -> None:
-    async with embedded_stack() as stack:
+async def main(sizes: list[int], partitions: int | None = None) -> None:
+    extra = (
+        {
+            "matching.numTaskqueueReadPartitions": str(partitions),
+            "matching.numTaskqueueWritePartitions": str(partitions),
+        }
+        if partitions
+        else None
+    )
+    async with embedded_stack(dynamic_config=extra) as stack:
         api, client, db = stack.api, stack.client, stack.db
         zone = (await api.post("/zones", json={"name": "bench"})).json()
         pod = (await api.post("/pods", json={"zone_id": zone["id"], "name": "p"})).json()
@@ -161,4 +170,10 @@ async def main(sizes: list[int]) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main([int(a) for a in sys.argv[1:]] or [200, 1000]))
+    args = sys.argv[1:]
+    parts = None
+    if "--partitions" in args:  # task queue partitions (the dev server's dynamic config)
+        i = args.index("--partitions")
+        parts = int(args[i + 1])
+        del args[i : i + 2]
+    asyncio.run(main([int(a) for a in args] or [200, 1000], parts))

@@ -14,15 +14,19 @@ from temporalio.client import Client, WorkflowFailureError
 
 from strato.activities.beat import beating
 from strato.activities.collect import activities_of
+from strato.commands import guest_networks
 from strato.commands.auth import Caller
 from strato.commands.compute import VmMigrate, act_on_vm
 from strato.commands.context import CommandContext
+from strato.commands.guest_networks import NetworkRestart
 from strato.domain.errors import StratoError
 from strato.domain.fabric.ha import (
     HA_AWAIT,
+    HA_NETWORKS,
     HA_RESTART,
     HaAwaitInput,
     HaAwaitResult,
+    HaNetworksInput,
     HaRestartInput,
     HaRestartResult,
 )
@@ -54,6 +58,24 @@ class HaActivities:
                 result.refused[str(vm_id)] = err.detail
                 continue
             result.operations[str(vm_id)] = accepted.operation.workflow_id
+        return result
+
+    @activity.defn(name=HA_NETWORKS.name)
+    async def ha_networks(self, inp: HaNetworksInput) -> HaRestartResult:
+        """A restart operation per network whose router ran on the Down host (rebuilt
+        on an Up host with its ports). Idempotent: the outage and the network are its
+        Idempotency-Key. A network the command refuses (being deleted) is left."""
+        ctx = CommandContext(self.db, self.client, self.settings, Caller(name="ha", scope="admin"))
+        result = HaRestartResult()
+        for network_id in inp.network_ids:
+            activity.heartbeat()
+            key = f"ha:{inp.host_id}:{inp.outage}:network:{network_id}"
+            try:
+                accepted = await guest_networks.restart(ctx, network_id, NetworkRestart(), key)
+            except StratoError as err:
+                result.refused[str(network_id)] = err.detail
+                continue
+            result.operations[str(network_id)] = accepted.operation.workflow_id
         return result
 
     @activity.defn(name=MAINTENANCE_MIGRATE.name)

@@ -350,3 +350,49 @@ async def test_running_vms_are_sampled_with_the_heartbeats(
     assert missing.status_code == 404 and "no sample yet" in missing.json()["detail"]
     assert (await api.get(f"/vms/{uuid.uuid4()}/stats")).status_code == 404
     platform.fleet.partitioned.clear()
+
+
+async def test_a_dead_hosts_routers_are_rebuilt_where_their_networks_still_run(
+    api: httpx.AsyncClient, platform: Platform, db: Database, settings: Settings
+) -> None:
+    """A guest network's router runs on the host that dies, beside a VM of the network;
+    another VM of it runs on another host. Once the host is Down the fenced VM's port is
+    plugged nowhere, and the network is restarted: its router runs on the other host,
+    with the lease of the VM there; the doctor finds nothing."""
+    from tests.workflows.test_guest_networks import networking, running_on
+
+    fab = await networking(api, await vm_zone(api, hosts=1))
+    a = fab["hosts"][0]["name"]
+    net_id = fab["network"]["id"]
+    fenced = await running_on(api, fab, net_id)  # implements the network: its router on a
+    b = await _add_host(api, fab, "b")
+    await ok(
+        await api.patch(f"/hosts/{fab['hosts'][0]['id']}", json={"resource_state": "Disabled"})
+    )
+    stays = await running_on(api, fab, net_id)
+    host_b = await _host(db, b)
+    assert stays["host_id"] == str(host_b["id"])
+    for name in (a, b):
+        await _heartbeating(db, name)
+
+    platform.fleet.down.add(a)
+    await eventually(lambda: _status(db, a, "Down"), timeout=40, what=f"{a} Down")
+
+    async def rebuilt() -> Any:
+        net = await ok(await api.get(f"/networks/{net_id}"))
+        router = platform.fleet.routers[b].routers.get(net_id)
+        return router if net["router_host_id"] == str(host_b["id"]) and router else None
+
+    router = await eventually(rebuilt, timeout=60, what=f"the router rebuilt on {b}")
+    async with db.conn() as conn:
+        nics = {
+            str(r["vm_id"]): (r["host_id"], r["mac"])
+            for r in await conn.fetch(
+                "SELECT vm_id, host_id, mac FROM nics WHERE network_id = $1", uuid.UUID(net_id)
+            )
+        }
+    assert nics[fenced["id"]][0] is None and nics[stays["id"]][0] == host_b["id"]
+    # Both leases: a stopped VM keeps its address (and its lease) on its network.
+    assert {h.mac for h in router.hosts} == {mac for _, mac in nics.values()}
+    report = await examine(db, platform.client, queue=settings.orchestration_queue)
+    assert report.findings == [], report.findings

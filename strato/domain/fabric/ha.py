@@ -36,6 +36,7 @@ class HostHaResult(BaseModel):
     outcome: str  # recovered | down | superseded | gone
     status: str = ""
     restarted: list[str] = Field(default_factory=list)  # VM ids started elsewhere
+    networks: list[str] = Field(default_factory=list)  # network ids restarted elsewhere
     stopped: list[str] = Field(default_factory=list)  # non-HA VMs now Stopped
     failed: dict[str, str] = Field(default_factory=dict)  # VM name -> why it was not placed
 
@@ -92,6 +93,8 @@ class DeclareDownResult(BaseModel):
     status: str
     ha_vms: list[UUID] = Field(default_factory=list)  # fenced, to be started elsewhere
     stopped: list[str] = Field(default_factory=list)
+    # Guest networks whose router ran on the host: rebuilt on another host (a restart)
+    networks: list[UUID] = Field(default_factory=list)
 
 
 class HaRestartInput(BaseModel):
@@ -104,6 +107,12 @@ class HaRestartInput(BaseModel):
 class HaRestartResult(BaseModel):
     operations: dict[str, str] = Field(default_factory=dict)  # VM id -> its start's workflow
     refused: dict[str, str] = Field(default_factory=dict)  # VM id -> why not started
+
+
+class HaNetworksInput(BaseModel):
+    host_id: UUID
+    outage: int
+    network_ids: list[UUID]
 
 
 class HaAwaitInput(BaseModel):
@@ -148,6 +157,11 @@ HA_RESTART: Step[HaRestartInput, HaRestartResult] = Step(
     "fabric.ha_restart", HaRestartInput, HaRestartResult
 )
 HA_AWAIT: Step[HaAwaitInput, HaAwaitResult] = Step("fabric.ha_await", HaAwaitInput, HaAwaitResult)
+# The networks whose router ran on a Down host, each restarted (its router rebuilt on a
+# host with its ports), as network.restart operations.
+HA_NETWORKS: Step[HaNetworksInput, HaRestartResult] = Step(
+    "fabric.ha_networks", HaNetworksInput, HaRestartResult
+)
 HA_FAILED: Step[HaFailedInput, HaFailedResult] = Step(
     "records.ha_failed", HaFailedInput, HaFailedResult
 )

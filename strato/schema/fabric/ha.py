@@ -174,6 +174,21 @@ async def declare_down(conn: Any, v: HostVerdictInput) -> DeclareDownResult:
             result.ha_vms.append(vm["id"])
         else:
             result.stopped.append(vm["name"])
+    # Its ports went with it (a fenced VM's NICs are plugged nowhere), and so did the
+    # routers it ran: the next boot on each network, or its restart, puts one elsewhere.
+    fenced = [vm["id"] for vm in vms if vm["current_operation_id"] is None]
+    await conn.execute(
+        "UPDATE nics SET host_id = NULL WHERE vm_id = ANY($1::uuid[]) AND host_id = $2",
+        fenced,
+        v.host_id,
+    )
+    rows = await conn.fetch(
+        """UPDATE networks SET router_host_id = NULL, version = version + 1,
+                  updated_at = clock_timestamp()
+           WHERE router_host_id = $1 RETURNING id""",
+        v.host_id,
+    )
+    result.networks = sorted(r["id"] for r in rows)
     return result
 
 

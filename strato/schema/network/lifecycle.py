@@ -64,11 +64,13 @@ async def idle(conn: Any, idle_s: float) -> list[UUID]:
 
 
 async def _rehome_router(conn: Any, net: dict[str, Any]) -> None:
-    """A router whose host is gone (removed) goes to a host the network has ports on."""
+    """A router whose host is gone (removed, or Down) goes to an Up host the network has
+    ports on."""
     if not has_router(net) or net["router_host_id"] is not None:
         return
     host = await conn.fetchval(
-        "SELECT host_id FROM nics WHERE network_id = $1 AND host_id IS NOT NULL LIMIT 1",
+        """SELECT n.host_id FROM nics n JOIN hosts h ON h.id = n.host_id
+           WHERE n.network_id = $1 AND h.status = 'Up' ORDER BY h.name LIMIT 1""",
         net["id"],
     )
     if host is not None:

@@ -289,6 +289,12 @@ async def implement(conn: Any, net: dict[str, Any], host_id: UUID, op: UUID | No
     physical network, a source-NAT address if its offering has source NAT, its router's
     host. Each part is kept if it exists already (a retry, a network shut down before)."""
     if net["state"] == "Implemented" and net["segment"] is not None:
+        if has_router(net) and net["router_host_id"] is None:
+            # Its router's host went Down (or was removed): this VM's host takes it.
+            await conn.execute(
+                "UPDATE networks SET router_host_id = $2 WHERE id = $1", net["id"], host_id
+            )
+            net["router_host_id"] = host_id
         return
     old = net["state"]
     if net["segment"] is None and net["physical_network_id"] is not None:

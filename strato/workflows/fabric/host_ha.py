@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 from datetime import timedelta
+from typing import TypeVar
 from uuid import UUID
 
 from temporalio import workflow
@@ -30,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
     from strato.domain.fabric.ha import (
         HA_AWAIT,
         HA_FAILED,
+        HA_NETWORKS,
         HA_RESTART,
         HOST_ALIVE,
         HOST_DECLARE_DOWN,
@@ -37,9 +39,13 @@ with workflow.unsafe.imports_passed_through():
         HOST_INVESTIGATION,
         PROBE_HOST,
         PROBE_HOST_CENTRAL,
+        DeclareDownResult,
         HaAwaitInput,
+        HaAwaitResult,
         HaFailedInput,
+        HaNetworksInput,
         HaRestartInput,
+        HaRestartResult,
         HostHaInput,
         HostHaResult,
         HostVerdictInput,
@@ -50,6 +56,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from strato.domain.fabric.monitor import HostStatusNote
     from strato.domain.ids import compute_queue
+    from strato.domain.steps import Step
     from strato.workflows.common import calls
     from strato.workflows.common.search_attributes import HOST_STATUS, typed
 
@@ -63,6 +70,8 @@ _ONCE = RetryPolicy(maximum_attempts=1)
 _PROBE_TIMEOUT_S = 3.0
 _MAX_CHECKS = 200  # then continue as new (a long partition probes for hours)
 TELLS_MONITOR = "ha-tells-monitor"
+MOVES_ROUTERS = "ha-moves-routers"
+I = TypeVar("I")  # noqa: E741 - a step's input type
 
 
 @workflow.defn(name=HOST_HA.name)
@@ -167,28 +176,17 @@ class HostHaWorkflow:
         result = HostHaResult(outcome="down", status=down.status, stopped=down.stopped)
         if not down.ha_vms:
             self.stage = "down (no HA VM)"
+            result.networks = await self._networks(inp, down)
             return result
         self.stage = f"starting {len(down.ha_vms)} HA VM(s) elsewhere"
-        started = await workflow.execute_activity(
-            HA_RESTART.name,
+        ended = await _operations(
+            HA_RESTART,
             HaRestartInput(
                 host_id=inp.host_id,
                 host_name=inp.host_name,
                 outage=inp.outage,
                 vm_ids=down.ha_vms,
             ),
-            result_type=HA_RESTART.result,
-            start_to_close_timeout=timedelta(minutes=2),
-            heartbeat_timeout=timedelta(seconds=10),
-            retry_policy=DATA_RETRY,
-        )
-        ended = await workflow.execute_activity(
-            HA_AWAIT.name,
-            HaAwaitInput(operations=started.operations),
-            result_type=HA_AWAIT.result,
-            start_to_close_timeout=timedelta(hours=2),
-            heartbeat_timeout=timedelta(seconds=30),
-            retry_policy=DATA_RETRY,
         )
         result.restarted = ended.succeeded
         if ended.failed:
@@ -204,8 +202,45 @@ class HostHaWorkflow:
                 retry=DATA_RETRY,
             )
             result.failed = marked.names
+        result.networks = await self._networks(inp, down)
         self.stage = "done"
         return result
+
+    async def _networks(self, inp: HostHaInput, down: DeclareDownResult) -> list[str]:
+        """The networks whose router ran on the host, restarted (their router rebuilt on
+        an Up host with their ports), after the HA VMs started (one that booted on such
+        a network took its router already). Runs since the patch. Returns those
+        restarted."""
+        if not down.networks or not workflow.patched(MOVES_ROUTERS):
+            return []
+        self.stage = f"restarting {len(down.networks)} network(s) whose router ran here"
+        ended = await _operations(
+            HA_NETWORKS,
+            HaNetworksInput(host_id=inp.host_id, outage=inp.outage, network_ids=down.networks),
+        )
+        return ended.succeeded
+
+
+async def _operations(step: Step[I, HaRestartResult], arg: I) -> HaAwaitResult:
+    """Operations started through the command layer by ``step`` (on the orchestrator),
+    then their ends (heartbeating while they run)."""
+    started: HaRestartResult = await workflow.execute_activity(
+        step.name,
+        arg,
+        result_type=step.result,
+        start_to_close_timeout=timedelta(minutes=2),
+        heartbeat_timeout=timedelta(seconds=10),
+        retry_policy=DATA_RETRY,
+    )
+    ended: HaAwaitResult = await workflow.execute_activity(
+        HA_AWAIT.name,
+        HaAwaitInput(operations=started.operations),
+        result_type=HA_AWAIT.result,
+        start_to_close_timeout=timedelta(hours=2),
+        heartbeat_timeout=timedelta(seconds=30),
+        retry_policy=DATA_RETRY,
+    )
+    return ended
 
 
 async def investigate(
