@@ -10,6 +10,7 @@ import yaml
 
 from strato.cli import build_parser
 from strato.embedded.temporal import SEARCH_ATTRIBUTES
+from strato.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -97,3 +98,24 @@ def test_nothing_that_drives_workflows_is_published_beyond_the_host(
     assert "${STRATO_DB_PASSWORD:?" in text and "${TEMPORAL_DB_PASSWORD:?" in text
     for svc in ("postgres", "temporal-db"):
         assert services[svc]["environment"]["POSTGRES_PASSWORD"].startswith("${")
+
+
+def test_host_queues_get_one_partition_and_the_shared_queues_four(
+    compose: dict[str, Any],
+) -> None:
+    """The dynamic config the Temporal service mounts: one partition by default (every
+    host and pool queue), four for the orchestration and templates queues."""
+    svc = compose["services"]["temporal"]
+    mount = next(v for v in svc["volumes"] if v.startswith("./deploy/temporal/"))
+    source, target = mount.split(":")[:2]
+    # The image resolves the path from its working directory, /etc/temporal.
+    assert target == "/etc/temporal/" + svc["environment"]["DYNAMIC_CONFIG_FILE_PATH"]
+    config = yaml.safe_load((ROOT / source).read_text())
+    settings = Settings()
+    shared = {settings.orchestration_queue, settings.templates_queue}
+    for key in ("matching.numTaskqueueReadPartitions", "matching.numTaskqueueWritePartitions"):
+        rules = config[key]
+        assert [r["value"] for r in rules if "constraints" not in r] == [1]
+        assert {r["constraints"]["taskQueueName"]: r["value"] for r in rules[1:]} == {
+            q: 4 for q in shared
+        }
