@@ -13,7 +13,7 @@ from strato.schema.db import Database
 from tests.conftest import Platform
 from tests.helpers import ok, wait_operation
 from tests.workflows.test_vm_placement import claims_match_live_vms
-from tests.workflows.vm_helpers import running_vm, vm_zone
+from tests.workflows.vm_helpers import deploy, running_vm, vm_zone
 
 
 def _running_on(platform: Platform, vm_id: str) -> list[str]:
@@ -167,4 +167,38 @@ async def test_doctor_releases_a_migration_claim_no_operation_carries(
     repaired = await examine(db, temporal_client, queue=queue, repair=True)
     assert [f.repaired for f in repaired.findings] == [True]
     assert (await examine(db, temporal_client, queue=queue)).findings == []
+    await claims_match_live_vms(db)
+
+
+async def test_a_migration_keeps_strict_anti_affinity(
+    api: httpx.AsyncClient, platform: Platform, db: Database
+) -> None:
+    """Two VMs of a strict anti-affinity group on two of three hosts: one moved without a
+    target goes to the third host; moved onto its peer's host, it is refused naming the
+    group, and stays where it ran."""
+    fab = await vm_zone(api, hosts=3)
+    group = await ok(
+        await api.post(
+            "/affinity-groups",
+            json={"name": "spread", "kind": "host-anti-affinity", "strict": True},
+        ),
+        201,
+    )
+    ids = []
+    for _ in range(2):
+        accepted = await deploy(api, fab, affinity_group_ids=[group["id"]])
+        assert (await wait_operation(api, accepted["operation"]["id"]))["state"] == "succeeded"
+        ids.append(accepted["resource"]["id"])
+    a, b = [await ok(await api.get(f"/vms/{i}")) for i in ids]
+    assert a["host_id"] != b["host_id"]
+
+    op = await _migrate(api, a["id"], {})
+    assert op["state"] == "succeeded", op
+    moved = await ok(await api.get(f"/vms/{a['id']}"))
+    assert moved["host_id"] not in (a["host_id"], b["host_id"])
+
+    op = await _migrate(api, a["id"], {"host_id": b["host_id"]})
+    assert op["state"] == "failed" and "anti-affinity group spread" in str(op["error"]), op
+    still = await ok(await api.get(f"/vms/{a['id']}"))
+    assert (still["state"], still["host_id"]) == ("Running", moved["host_id"])
     await claims_match_live_vms(db)

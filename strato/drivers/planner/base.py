@@ -10,42 +10,13 @@ from __future__ import annotations
 import abc
 from collections.abc import Sequence
 
-from strato.domain.compute.placement import HostCandidate, PlanOutcome, PlanRequest
-
-
-def exclusion(req: PlanRequest, host: HostCandidate) -> str | None:
-    """Why ``host`` cannot take the request, or None. Hard rules shared by all planners."""
-    if req.avoid and host.id in req.avoid:
-        return "avoided after a failure in this operation"
-    if req.host_tags:
-        missing = set(req.host_tags) - set(host.tags)
-        if missing:
-            return f"lack host tags {sorted(missing)}"
-    if host.cpu_free_mhz < req.cpu_mhz:
-        return f"lack CPU ({req.cpu_mhz} MHz asked)"
-    if host.memory_free_mb < req.memory_mb:
-        return f"lack memory ({req.memory_mb} MiB asked)"
-    for rule in req.affinity:
-        if not rule.strict:
-            continue
-        if rule.kind == "host-anti-affinity" and host.id in rule.member_hosts:
-            return f"hold a member of anti-affinity group {rule.group_name}"
-        if rule.kind == "host-affinity" and rule.member_hosts and host.id not in rule.member_hosts:
-            return f"are not the host of affinity group {rule.group_name}"
-    return None
-
-
-def soft_penalty(req: PlanRequest, host: HostCandidate) -> int:
-    """Non-strict affinity: 0 is best. Used as the first sort key by every planner."""
-    penalty = 0
-    for rule in req.affinity:
-        if rule.strict:
-            continue
-        if rule.kind == "host-anti-affinity" and host.id in rule.member_hosts:
-            penalty += 1
-        if rule.kind == "host-affinity" and rule.member_hosts and host.id not in rule.member_hosts:
-            penalty += 1
-    return penalty
+from strato.domain.compute.placement import (
+    HostCandidate,
+    PlanOutcome,
+    PlanRequest,
+    exclusion,
+    soft_penalty,
+)
 
 
 class DeploymentPlanner(abc.ABC):

@@ -7,10 +7,10 @@ from typing import Any
 
 from strato.domain.compute.migration import MigrationClaimInput, MigrationDoneInput, MigrationPlan
 from strato.domain.compute.payloads import VmFinishInput
+from strato.domain.compute.placement import PlanRequest, exclusion, soft_penalty
 from strato.domain.errors import Conflict, IllegalTransition, InsufficientCapacity, InvalidInput
 from strato.schema import events
 from strato.schema.compute import capacity, vms
-from strato.schema.compute.capacity import MEM_CAPACITY
 
 
 async def claim(conn: Any, inp: MigrationClaimInput) -> MigrationPlan:
@@ -27,6 +27,19 @@ async def claim(conn: Any, inp: MigrationClaimInput) -> MigrationPlan:
     held = await conn.fetchrow("SELECT host_id FROM migration_claims WHERE vm_id = $1", inp.vm_id)
     if held is not None:
         return await _plan(conn, vm, held["host_id"], inp.live)
+    # The planners' hard rules hold for a migration's target too: host tags, strict
+    # affinity and anti-affinity (the VM's own claim does not count against it).
+    req = PlanRequest(
+        cpu_mhz=ask["cpu"],
+        memory_mb=ask["memory_mb"],
+        host_tags=list(ask["host_tags"] or []),
+        affinity=await capacity.affinity_rules(conn, inp.vm_id),
+    )
+    hosts = [
+        h
+        for h in await capacity.candidates(conn, vm["zone_id"])
+        if h.cluster_id == vm["cluster_id"] and h.id != vm["host_id"]
+    ]
     if inp.host_id is not None:
         if inp.host_id == vm["host_id"]:
             raise InvalidInput(f"VM {vm['name']} runs on that host already", field="host_id")
@@ -41,18 +54,22 @@ async def claim(conn: Any, inp: MigrationClaimInput) -> MigrationPlan:
                 "cluster (its volumes' pools)",
                 field="host_id",
             )
+        named = next((h for h in hosts if h.id == inp.host_id), None)
+        why = (
+            exclusion(req.model_copy(update={"cpu_mhz": 0, "memory_mb": 0}), named)
+            if named
+            else None
+        )
+        if why:  # room is checked by the claim below; the other rules here
+            raise Conflict(
+                f"host {target['name']} cannot take VM {vm['name']}: hosts that {why} are "
+                "excluded"
+            )
         order = [inp.host_id]
     else:
-        order = [
-            r["id"]
-            for r in await conn.fetch(
-                f"""SELECT h.id FROM hosts h JOIN clusters c ON c.id = h.cluster_id
-                    WHERE h.cluster_id = $1 AND h.id <> $2
-                    ORDER BY ({MEM_CAPACITY}) - h.memory_used_mb DESC, h.name""",
-                vm["cluster_id"],
-                vm["host_id"],
-            )
-        ]
+        fit = [h for h in hosts if exclusion(req, h) is None]
+        fit.sort(key=lambda h: (soft_penalty(req, h), -h.memory_free_mb, h.name))
+        order = [h.id for h in fit]
     for host_id in order:
         if not await capacity.take_room(conn, host_id, ask["cpu"], ask["memory_mb"]):
             continue
