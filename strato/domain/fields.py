@@ -22,6 +22,7 @@ Int32 = Annotated[int, Field(ge=0, le=2**31 - 1)]
 Positive32 = Annotated[int, Field(gt=0, le=2**31 - 1)]
 Bytes = Annotated[int, Field(ge=0, le=2**62)]
 Ratio = Annotated[float, Field(ge=1.0, le=1000.0)]
+Share = Annotated[float, Field(gt=0.0, le=1.0)]  # a fraction of a whole: (0, 1]
 
 
 class Request(BaseModel):

@@ -211,3 +211,30 @@ async def test_planners_skip_disabled_zones_pods_clusters_and_hosts(
         await ok(await api.patch(path, json=enabled))
     op = await wait_operation(api, (await deploy(api, fab))["operation"]["id"])
     assert op["state"] == "succeeded", op
+
+
+async def test_a_cluster_past_its_disable_threshold_takes_no_new_vm(
+    api: httpx.AsyncClient, platform: Platform, db: Database
+) -> None:
+    """CloudStack's capacity disable thresholds, per cluster: once more than the share
+    set is allocated, a deploy fails naming the cluster and its share; a threshold out
+    of (0, 1] is refused and changes nothing; raised again, the cluster takes VMs."""
+    fab = await vm_zone(api, hosts=2)
+    cluster = f"/clusters/{fab['cluster']['id']}"
+    first = await wait_operation(api, (await deploy(api, fab))["operation"]["id"])
+    assert first["state"] == "succeeded", first
+    for bad in (0, 1.5, "lots"):
+        r = await api.patch(cluster, json={"memory_disable_threshold": bad})
+        assert r.status_code == 422 and "memory_disable_threshold" in r.text, r.text
+    assert (await ok(await api.get(cluster)))["memory_disable_threshold"] == 1.0
+
+    # Any allocation at all is past this share.
+    await ok(await api.patch(cluster, json={"memory_disable_threshold": 0.000001}))
+    op = await wait_operation(api, (await deploy(api, fab))["operation"]["id"])
+    assert op["state"] == "failed", op
+    assert f"cluster {fab['cluster']['name']}" in str(op["error"]), op["error"]
+    assert "memory is allocated" in str(op["error"]), op["error"]
+
+    await ok(await api.patch(cluster, json={"memory_disable_threshold": 1}))
+    op = await wait_operation(api, (await deploy(api, fab))["operation"]["id"])
+    assert op["state"] == "succeeded", op

@@ -24,6 +24,8 @@ class HostCandidate:
     memory_used_mb: int
     tags: list[str] = field(default_factory=list)
     owner_vms: int = 0  # VMs of the requesting owner already on this host
+    # Why its cluster takes no new VM (over a disable threshold); empty: it does.
+    cluster_full: str = ""
 
     @property
     def cpu_free_mhz(self) -> int:
@@ -80,6 +82,8 @@ def exclusion(req: PlanRequest, host: HostCandidate) -> str | None:
     """Why ``host`` cannot take the request, or None. Hard rules shared by all planners."""
     if req.avoid and host.id in req.avoid:
         return "avoided after a failure in this operation"
+    if host.cluster_full:
+        return host.cluster_full
     if req.host_tags:
         missing = set(req.host_tags) - set(host.tags)
         if missing:

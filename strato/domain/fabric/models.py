@@ -42,6 +42,9 @@ class Cluster(Entity):
     cpu_overcommit_ratio: float = 1.0
     memory_overcommit_ratio: float = 1.0
     state: AllocationState = AllocationState.ENABLED
+    # Past this share of its CPU or memory allocated, the cluster takes no new VM.
+    cpu_disable_threshold: float = 1.0
+    memory_disable_threshold: float = 1.0
 
 
 class Host(Entity):

@@ -52,13 +52,26 @@ class Shortlist:
 async def candidates(
     conn: Any, zone_id: UUID, *, owner: str | None = None, shortlist: Shortlist | None = None
 ) -> list[HostCandidate]:
-    """Up and Enabled hosts (in an enabled zone, pod and cluster) of the zone."""
-    base = f"""SELECT h.id, h.name, h.cluster_id, h.tags, h.cpu_used_mhz, h.memory_used_mb,
-                      {CPU_CAPACITY} AS cpu_capacity_mhz, {MEM_CAPACITY} AS memory_capacity_mb
+    """Up and Enabled hosts (in an enabled zone, pod and cluster) of the zone, each with
+    its cluster's share of CPU and memory allocated (over the cluster's disable
+    threshold, the host is a candidate the planners exclude, saying why; a shortlist
+    leaves it out)."""
+    base = f"""WITH used AS (
+                 SELECT h.cluster_id,
+                        sum(h.cpu_used_mhz)::float8 / nullif(sum({CPU_CAPACITY}), 0) AS cpu,
+                        sum(h.memory_used_mb)::float8 / nullif(sum({MEM_CAPACITY}), 0) AS mem
+                 FROM hosts h JOIN clusters c ON c.id = h.cluster_id
+                 WHERE h.zone_id = $1 AND h.status = 'Up' GROUP BY h.cluster_id)
+               SELECT h.id, h.name, h.cluster_id, h.tags, h.cpu_used_mhz, h.memory_used_mb,
+                      {CPU_CAPACITY} AS cpu_capacity_mhz, {MEM_CAPACITY} AS memory_capacity_mb,
+                      c.name AS cluster_name, coalesce(u.cpu, 0) AS cluster_cpu,
+                      coalesce(u.mem, 0) AS cluster_mem, c.cpu_disable_threshold,
+                      c.memory_disable_threshold
                FROM hosts h
                JOIN clusters c ON c.id = h.cluster_id
                JOIN pods p ON p.id = h.pod_id
                JOIN zones z ON z.id = h.zone_id
+               LEFT JOIN used u ON u.cluster_id = c.id
                WHERE h.zone_id = $1 AND h.status = 'Up' AND h.resource_state = 'Enabled'
                  AND c.state = 'Enabled' AND p.state = 'Enabled' AND z.state = 'Enabled'"""
     if shortlist is None:
@@ -70,7 +83,9 @@ async def candidates(
                   AND (h.id = $7 OR (
                        h.cpu_used_mhz + $2 <= {CPU_CAPACITY}
                        AND h.memory_used_mb + $3 <= {MEM_CAPACITY}
-                       AND h.tags @> $4::text[] AND NOT h.id = ANY($5::uuid[])))
+                       AND h.tags @> $4::text[] AND NOT h.id = ANY($5::uuid[])
+                       AND coalesce(u.cpu, 0) <= c.cpu_disable_threshold
+                       AND coalesce(u.mem, 0) <= c.memory_disable_threshold))
                 ORDER BY h.id = $7 DESC, {"random()" if sl.random else "h.name"} LIMIT $6""",
             zone_id,
             sl.cpu_mhz,
@@ -99,9 +114,25 @@ async def candidates(
             memory_used_mb=r["memory_used_mb"],
             tags=list(r["tags"]),
             owner_vms=per_owner.get(r["id"], 0),
+            cluster_full=_cluster_full(r),
         )
         for r in rows
     ]
+
+
+def _cluster_full(r: Any) -> str:
+    """Why the host's cluster takes no new VM, or "" (CloudStack's capacity disable
+    thresholds: more than the share allowed is allocated already)."""
+    for kind, used, limit in (
+        ("CPU", r["cluster_cpu"], r["cpu_disable_threshold"]),
+        ("memory", r["cluster_mem"], r["memory_disable_threshold"]),
+    ):
+        if used > limit:
+            return (
+                f"are in cluster {r['cluster_name']}, {used:.1%} of whose {kind} is allocated"
+                f" (it takes no new VM past {limit:.1%})"
+            )
+    return ""
 
 
 async def affinity_rules(conn: Any, vm_id: UUID) -> list[AffinityRule]:

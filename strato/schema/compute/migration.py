@@ -62,8 +62,7 @@ async def claim(conn: Any, inp: MigrationClaimInput) -> MigrationPlan:
         )
         if why:  # room is checked by the claim below; the other rules here
             raise Conflict(
-                f"host {target['name']} cannot take VM {vm['name']}: hosts that {why} are "
-                "excluded"
+                f"host {target['name']} cannot take VM {vm['name']}: hosts that {why} are excluded"
             )
         order = [inp.host_id]
     else:

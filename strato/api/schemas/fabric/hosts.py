@@ -8,7 +8,18 @@ from uuid import UUID
 
 from pydantic import Field, model_validator
 
-from strato.api.schemas.common import Bytes, Filter, Int32, Name, Ratio, Request, Tags, Text, Url
+from strato.api.schemas.common import (
+    Bytes,
+    Filter,
+    Int32,
+    Name,
+    Ratio,
+    Request,
+    Share,
+    Tags,
+    Text,
+    Url,
+)
 from strato.commands.fabric import HostCreate
 from strato.domain.states import AllocationState, HostStatus, PoolState, ResourceState
 
@@ -64,6 +75,8 @@ class ClusterCreate(Request):
     hypervisor: Hypervisor
     cpu_overcommit_ratio: Ratio = 1.0
     memory_overcommit_ratio: Ratio = 1.0
+    cpu_disable_threshold: Share = 1.0
+    memory_disable_threshold: Share = 1.0
 
 
 class ClusterUpdate(Request):
@@ -71,6 +84,8 @@ class ClusterUpdate(Request):
     cpu_overcommit_ratio: Ratio | None = None
     memory_overcommit_ratio: Ratio | None = None
     state: AllocationState | None = None
+    cpu_disable_threshold: Share | None = None
+    memory_disable_threshold: Share | None = None
 
 
 class ClusterFilter(Filter):
