@@ -358,7 +358,8 @@ async def test_a_dead_hosts_routers_are_rebuilt_where_their_networks_still_run(
     """A guest network's router runs on the host that dies, beside a VM of the network;
     another VM of it runs on another host. Once the host is Down the fenced VM's port is
     plugged nowhere, and the network is restarted: its router runs on the other host,
-    with the lease of the VM there; the doctor finds nothing."""
+    with the leases. When the host returns, the router it ran is removed; the doctor
+    finds nothing."""
     from tests.workflows.test_guest_networks import networking, running_on
 
     fab = await networking(api, await vm_zone(api, hosts=1))
@@ -394,5 +395,19 @@ async def test_a_dead_hosts_routers_are_rebuilt_where_their_networks_still_run(
     assert nics[fenced["id"]][0] is None and nics[stays["id"]][0] == host_b["id"]
     # Both leases: a stopped VM keeps its address (and its lease) on its network.
     assert {h.mac for h in router.hosts} == {mac for _, mac in nics.values()}
+    assert net_id in platform.fleet.routers[a].routers  # the dead host's, still there
+
+    # The host comes back: the router it ran goes before it could answer for the
+    # gateway beside the new one; the new one stays.
+    platform.fleet.down.discard(a)
+    await eventually(lambda: _status(db, a, "Up"), timeout=40, what=f"{a} Up again")
+
+    async def removed() -> bool:
+        async with db.conn() as conn:
+            fences = await conn.fetchval("SELECT count(*) FROM router_fences")
+        return fences == 0 and net_id not in platform.fleet.routers[a].routers
+
+    await eventually(removed, timeout=30, what=f"the stale router removed from {a}")
+    assert platform.fleet.routers[b].routers.get(net_id) is not None
     report = await examine(db, platform.client, queue=settings.orchestration_queue)
     assert report.findings == [], report.findings

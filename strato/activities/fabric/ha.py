@@ -25,6 +25,7 @@ from strato.domain.fabric.ha import (
     Investigation,
     InvestigationInput,
 )
+from strato.domain.fabric.monitor import ROUTERS_REMOVED, RoutersRemovedInput
 from strato.schema.fabric import ha
 
 
@@ -36,6 +37,10 @@ class HaRecordsActivities(InTransaction):
         Idempotent."""
         asker = activity.info().workflow_id
         return await self._tx(lambda conn: ha.silent(conn, inp.host_id, inp.silent_s, asker))
+
+    @activity.defn(name=ROUTERS_REMOVED.name)
+    async def routers_removed(self, inp: RoutersRemovedInput) -> int:
+        return await self._tx(lambda conn: ha.routers_removed(conn, inp.host_id, inp.networks))
 
     @activity.defn(name=HOST_INVESTIGATION.name)
     async def host_investigation(self, inp: InvestigationInput) -> Investigation:

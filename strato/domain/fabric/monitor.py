@@ -95,7 +95,16 @@ class HeartbeatsResult(BaseModel):
     results: dict[str, HostHeartbeatResult] = Field(default_factory=dict)
 
 
+class RoutersRemovedInput(BaseModel):
+    host_id: UUID
+    networks: list[str]  # network keys
+
+
 HOST_MONITORS: Flow[HostMonitorsInput, None] = Flow("HostMonitors", HostMonitorsInput, None)
 HOST_HEARTBEATS: Step[HeartbeatsInput, HeartbeatsResult] = Step(
     "records.host_heartbeats", HeartbeatsInput, HeartbeatsResult
+)
+# A returning host's agent removed the stale routers it was told of: their fences lifted.
+ROUTERS_REMOVED: Step[RoutersRemovedInput, int] = Step(
+    "records.routers_removed", RoutersRemovedInput, int
 )

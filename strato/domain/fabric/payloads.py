@@ -126,6 +126,9 @@ class HostHeartbeatResult(BaseModel):
     fence: list[str] = Field(default_factory=list)
     # The monitor that watched the host until this heartbeat, when another did.
     moved_from: str = ""
+    # Routers the host ran when it went Down, elsewhere now: its network agent must
+    # remove them (by network key).
+    stale_routers: list[str] = Field(default_factory=list)
 
 
 class HostHeartbeatLostInput(BaseModel):

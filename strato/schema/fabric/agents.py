@@ -228,6 +228,7 @@ async def heartbeat(
         watermark=await vms.watermark(conn),
         pools=await _pools(conn, inp.host_id),
         moved_from=moved_from,
+        stale_routers=await ha.stale_routers(conn, inp.host_id),
     )
 
 
@@ -236,14 +237,16 @@ async def quiet_heartbeats(
 ) -> dict[UUID, HostHeartbeatResult]:
     """The heartbeats that change nothing but the time a host was last heard from,
     recorded together: an Up host of the same agent, not stopping, with no VM in its
-    report, none recorded on it and no counters (what :func:`heartbeat` would do for it,
+    report, none recorded on it, no counters and no stale router to remove (what
+    :func:`heartbeat` would do for it,
     in a few statements for the whole batch). The others are left to :func:`heartbeat`."""
     ids = sorted(b.host_id for b in beats)
     rows = {
         r["id"]: r
         for r in await conn.fetch(
             """SELECT h.id, h.status, h.agent_id, h.monitor_id,
-                      EXISTS (SELECT 1 FROM vms v WHERE v.host_id = h.id) AS busy
+                      EXISTS (SELECT 1 FROM vms v WHERE v.host_id = h.id)
+                      OR EXISTS (SELECT 1 FROM router_fences f WHERE f.host_id = h.id) AS busy
                FROM hosts h WHERE h.id = ANY($1::uuid[]) ORDER BY h.id
                FOR NO KEY UPDATE OF h""",
             ids,

@@ -189,7 +189,43 @@ async def declare_down(conn: Any, v: HostVerdictInput) -> DeclareDownResult:
         v.host_id,
     )
     result.networks = sorted(r["id"] for r in rows)
+    await conn.execute(
+        """INSERT INTO router_fences (host_id, network_id, outage)
+           SELECT $1, id, $3 FROM unnest($2::uuid[]) AS id
+           ON CONFLICT (host_id, network_id) DO UPDATE SET outage = EXCLUDED.outage""",
+        v.host_id,
+        result.networks,
+        v.outage,
+    )
     return result
+
+
+async def stale_routers(conn: Any, host_id: UUID) -> list[str]:
+    """The routers the host must remove (it ran them when it went Down; they run
+    elsewhere now), by network key. A network whose router is this host's again is
+    not one of them (its fence is lifted here)."""
+    await conn.execute(
+        """DELETE FROM router_fences f USING networks n
+           WHERE f.host_id = $1 AND n.id = f.network_id AND n.router_host_id = $1""",
+        host_id,
+    )
+    rows = await conn.fetch(
+        """SELECT f.network_id::text AS key FROM router_fences f
+           WHERE f.host_id = $1 ORDER BY key""",
+        host_id,
+    )
+    return [r["key"] for r in rows]  # a network's key on its hosts is its id
+
+
+async def routers_removed(conn: Any, host_id: UUID, networks: list[str]) -> int:
+    """The host's agent removed these stale routers: their fences are lifted."""
+    rows = await conn.fetch(
+        """DELETE FROM router_fences
+           WHERE host_id = $1 AND network_id::text = ANY($2::text[]) RETURNING network_id""",
+        host_id,
+        networks,
+    )
+    return len(rows)
 
 
 async def ha_failed(conn: Any, inp: HaFailedInput) -> HaFailedResult:

@@ -27,16 +27,20 @@ with workflow.unsafe.imports_passed_through():
         HOST_HEARTBEATS,
         HOST_MONITORS,
         PREFIX,
+        ROUTERS_REMOVED,
         HeartbeatsInput,
         HeartbeatsResult,
         HostBeat,
         HostMonitorsInput,
         HostStatusNote,
         HostView,
+        RoutersRemovedInput,
         WatchedHost,
     )
+    from strato.domain.network.steps import DESTROY_ROUTER
     from strato.workflows.common import calls
     from strato.workflows.fabric.host_ha import DATA_RETRY, DATA_TIMEOUT, investigate
+    from strato.workflows.network.devices import on_agent
 
 # A batch is recorded in chunks of this many beats, concurrently (each a data step).
 CHUNK = 250
@@ -49,6 +53,7 @@ class HostMonitorsWorkflow:
     def __init__(self) -> None:
         self.hosts: dict[str, WatchedHost] = {}  # by host id
         self.pending: dict[str, HostBeat] = {}  # the newest beat of each host not recorded
+        self.unfencing: set[str] = set()  # hosts whose stale routers are being removed
 
     @workflow.signal(name="beats")
     def beats(self, beats: list[HostBeat]) -> None:
@@ -129,7 +134,34 @@ class HostMonitorsWorkflow:
             self.hosts[key] = host
             if r.moved_from:
                 moved.append((r.moved_from, key))
+            if r.stale_routers and key not in self.unfencing:
+                self.unfencing.add(key)
+                task = asyncio.ensure_future(self._remove_routers(host, r.stale_routers))
+                task.add_done_callback(lambda done: done.cancelled() or done.exception())
         await asyncio.gather(*(self._release(monitor, key) for monitor, key in moved))
+
+    async def _remove_routers(self, host: WatchedHost, networks: list[str]) -> None:
+        """A host back from Down removes the routers it ran then (they run elsewhere now:
+        two on one segment would answer for one gateway address); each one its network
+        agent removed is unfenced. Beside the heartbeats, never in their way; one that
+        fails is named again by the host's next heartbeat."""
+        try:
+            removed = []
+            for network in networks:
+                try:
+                    await on_agent(DESTROY_ROUTER, host.host_name, network, best_effort=True)
+                except FailureError:
+                    continue
+                removed.append(network)
+            if removed:
+                await calls.local(
+                    ROUTERS_REMOVED,
+                    RoutersRemovedInput(host_id=host.host_id, networks=removed),
+                    timeout=DATA_TIMEOUT,
+                    retry=DATA_RETRY,
+                )
+        finally:
+            self.unfencing.discard(str(host.host_id))
 
     async def _release(self, monitor: str, host_id: str) -> None:
         """The monitor that watched the host before lets it go: a shard forgets it, a
