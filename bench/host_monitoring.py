@@ -108,8 +108,35 @@ async def _no_queues(queue: str, activities: list[Any], stop: asyncio.Event) -> 
     await stop.wait()
 
 
+def _polling(polls: int) -> Any:
+    """The fleet's worker for a host's queue with ``polls`` pollers (``--polls``)."""
+
+    async def serve(queue: str, activities: list[Any], stop: asyncio.Event) -> None:
+        from temporalio.worker import Worker
+
+        worker = Worker(
+            fleet_client[0],
+            task_queue=queue,
+            activities=activities,
+            max_concurrent_activity_task_polls=polls,
+            max_concurrent_activities=200,
+        )
+        async with worker:
+            await stop.wait()
+
+    return serve
+
+
+fleet_client: list[Any] = []
+
+
 async def one(
-    hosts: int, beat: float, steady: float, partitions: int | None, queues: bool
+    hosts: int,
+    beat: float,
+    steady: float,
+    partitions: int | None,
+    queues: bool,
+    polls: int | None = None,
 ) -> dict[str, float]:
     extra = (
         {
@@ -122,6 +149,9 @@ async def one(
     async with embedded_stack(sim_heartbeat_s=beat, dynamic_config=extra) as stack:
         if not queues:
             stack.platform.fleet._serve = _no_queues  # type: ignore[method-assign]
+        elif polls:
+            fleet_client[:] = [stack.platform.fleet.client]
+            stack.platform.fleet._serve = _polling(polls)  # type: ignore[method-assign]
         t0 = time.monotonic()
         await _populate(stack, hosts)
         up_s = await _all_heard(stack, hosts, t0, limit_s=max(120.0, hosts * 0.5))
@@ -148,11 +178,16 @@ async def one(
 
 
 async def main(
-    sizes: list[int], beat: float, steady: float, partitions: int | None, queues: bool
+    sizes: list[int],
+    beat: float,
+    steady: float,
+    partitions: int | None,
+    queues: bool,
+    polls: int | None = None,
 ) -> None:
     rows = []
     for n in sizes:
-        row = await one(n, beat, steady, partitions, queues)
+        row = await one(n, beat, steady, partitions, queues, polls)
         rows.append(row)
         print(
             f"{n:>6} hosts: all heartbeating in {row['all_heard_s']:.0f}s; steady "
@@ -187,5 +222,8 @@ if __name__ == "__main__":
         action="store_true",
         help="the hosts' queues are not polled: the monitoring's cost alone",
     )
+    ap.add_argument(
+        "--polls", type=int, default=None, help="pollers per host queue (the fleet's: 2)"
+    )
     a = ap.parse_args()
-    asyncio.run(main(a.hosts, a.beat, a.steady, a.partitions, not a.heartbeats_only))
+    asyncio.run(main(a.hosts, a.beat, a.steady, a.partitions, not a.heartbeats_only, a.polls))
