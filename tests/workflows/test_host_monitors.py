@@ -116,7 +116,8 @@ async def test_a_per_host_monitor_of_before_ends_when_the_shard_takes_its_host(
     platform.fleet.down.add(host["name"])  # no beats while the old monitor starts
     old = await platform.client.start_workflow(
         flows.HOST_MONITOR.name,
-        HostMonitorInput(host_id=uuid.UUID(host["id"]), host_name=host["name"], window_s=3),
+        # A window far longer than the test: it can end only by its retire signal.
+        HostMonitorInput(host_id=uuid.UUID(host["id"]), host_name=host["name"], window_s=600),
         id=f"host-monitor:{host['id']}",
         task_queue=settings.orchestration_queue,
         start_signal="heartbeat",
@@ -130,7 +131,7 @@ async def test_a_per_host_monitor_of_before_ends_when_the_shard_takes_its_host(
         what="the old monitor's beat recorded",
     )
     platform.fleet.down.discard(host["name"])
-    await asyncio.wait_for(old.result(), 30)
+    await asyncio.wait_for(old.result(), 20)
     assert (await old.describe()).status == WorkflowExecutionStatus.COMPLETED
     rows = await _hosts(db, [host["id"]])
     assert rows[host["id"]]["monitor_id"].startswith(monitor.PREFIX)

@@ -5,9 +5,11 @@ They run on the orchestrator worker, as local activities where the workflow allo
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import asyncpg
 from temporalio import activity
 
 from strato.activities.collect import activities_of
@@ -40,6 +42,7 @@ from strato.schema.db import Database
 from strato.schema.fabric import agents, hosts
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class RecordsActivities:
@@ -100,8 +103,10 @@ class RecordsActivities:
     @activity.defn(name=HOST_HEARTBEATS.name)
     async def host_heartbeats(self, inp: HeartbeatsInput) -> HeartbeatsResult:
         """A shard's batch: the quiet heartbeats recorded together, each other one in its
-        own transaction (one host's trouble is not the batch's). Idempotent as
-        :func:`agents.heartbeat` is."""
+        own transaction. One host's trouble is not the batch's: a beat the database
+        refuses (a deadlock, a constraint) is logged and not accepted, and the host's
+        next beat tries again; a database that cannot be reached fails the batch (which
+        is retried). Idempotent as :func:`agents.heartbeat` is."""
         async with self.db.tx() as conn:
             done = await agents.quiet_heartbeats(
                 conn,
@@ -116,8 +121,12 @@ class RecordsActivities:
                 heartbeat=b.heartbeat,
                 reported_unknown=inp.unknown.get(str(b.host_id), []),
             )
-            async with self.db.tx() as conn:
-                done[b.host_id] = await agents.heartbeat(conn, beat, inp.monitor_id)
+            try:
+                async with self.db.tx() as conn:
+                    done[b.host_id] = await agents.heartbeat(conn, beat, inp.monitor_id)
+            except (asyncpg.PostgresError, StratoError) as err:
+                log.warning("heartbeat of host %s not recorded: %s", b.host_name, err)
+                done[b.host_id] = HostHeartbeatResult(accepted=False)
         return HeartbeatsResult(results={str(k): v for k, v in done.items()})
 
     @activity.defn(name=HOST_HEARTBEAT_LOST.name)

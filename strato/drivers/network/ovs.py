@@ -253,16 +253,20 @@ class OvsElement(NetworkElement):
         return True
 
     async def shutdown_network(self, name: str, generation: int = 0) -> None:
-        if not await self._bridge_exists():
-            return
-        if generation and _applied(await self._bridge_ids(), name) > generation:
-            return  # implemented again by a newer operation
-        for port in await self.list_ports(name):
-            await self.unplug(name, port.mac)
-        for tunnel in await self._tunnels(name):
-            await self.vsctl("--if-exists", "del-port", self.bridge, tunnel)
-        await self.vsctl("br-set-external-id", self.bridge, f"strato-net-{name}")
-        await self.vsctl("br-set-external-id", self.bridge, f"strato-gen-{name}")
+        """Under the lock ``implement_network`` holds: a newer operation's implement
+        waits until this is done (then implements again), or was done before the check
+        (then this changes nothing)."""
+        async with self._tags:
+            if not await self._bridge_exists():
+                return
+            if generation and _applied(await self._bridge_ids(), name) > generation:
+                return  # implemented again by a newer operation
+            for port in await self.list_ports(name):
+                await self.unplug(name, port.mac)
+            for tunnel in await self._tunnels(name):
+                await self.vsctl("--if-exists", "del-port", self.bridge, tunnel)
+            await self.vsctl("br-set-external-id", self.bridge, f"strato-net-{name}")
+            await self.vsctl("br-set-external-id", self.bridge, f"strato-gen-{name}")
 
     async def plug(self, port: PortSpec) -> PortInfo:
         """Every part converges on each call (a retry, a host rebooted since: OVS keeps

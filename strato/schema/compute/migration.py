@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from strato.domain.compute.migration import MigrationClaimInput, MigrationDoneInput, MigrationPlan
@@ -35,8 +36,10 @@ async def claim(conn: Any, inp: MigrationClaimInput) -> MigrationPlan:
         host_tags=list(ask["host_tags"] or []),
         affinity=await capacity.affinity_rules(conn, inp.vm_id),
     )
+    # A move within its cluster does not change what the cluster has allocated: its
+    # disable thresholds (which stop new VMs) do not hold the VM where it is.
     hosts = [
-        h
+        dataclasses.replace(h, cluster_full="")
         for h in await capacity.candidates(conn, vm["zone_id"])
         if h.cluster_id == vm["cluster_id"] and h.id != vm["host_id"]
     ]

@@ -182,13 +182,17 @@ async def declare_down(conn: Any, v: HostVerdictInput) -> DeclareDownResult:
         fenced,
         v.host_id,
     )
-    rows = await conn.fetch(
+    # Locked in id order first, as every plan locks networks (no deadlock with a boot).
+    routed = await conn.fetch(
+        "SELECT id FROM networks WHERE router_host_id = $1 ORDER BY id FOR UPDATE", v.host_id
+    )
+    result.networks = [r["id"] for r in routed]
+    await conn.execute(
         """UPDATE networks SET router_host_id = NULL, version = version + 1,
                   updated_at = clock_timestamp()
-           WHERE router_host_id = $1 RETURNING id""",
-        v.host_id,
+           WHERE id = ANY($1::uuid[])""",
+        result.networks,
     )
-    result.networks = sorted(r["id"] for r in rows)
     await conn.execute(
         """INSERT INTO router_fences (host_id, network_id, outage)
            SELECT $1, id, $3 FROM unnest($2::uuid[]) AS id

@@ -174,56 +174,58 @@ class HostHaWorkflow:
             return HostHaResult(outcome=_ended(down.status), status=down.status)
         await self._tell_monitor(inp, down.status)
         result = HostHaResult(outcome="down", status=down.status, stopped=down.stopped)
+        # The routers first: a network none of whose VMs is HA needs its router back now,
+        # not once the HA VMs have started (a restart and a boot on one network converge).
+        networks = await self._restart_networks(inp, down)
         if not down.ha_vms:
             self.stage = "down (no HA VM)"
-            result.networks = await self._networks(inp, down)
-            return result
-        self.stage = f"starting {len(down.ha_vms)} HA VM(s) elsewhere"
-        ended = await _operations(
-            HA_RESTART,
-            HaRestartInput(
-                host_id=inp.host_id,
-                host_name=inp.host_name,
-                outage=inp.outage,
-                vm_ids=down.ha_vms,
-            ),
-        )
-        result.restarted = ended.succeeded
-        if ended.failed:
-            marked = await calls.local(
-                HA_FAILED,
-                HaFailedInput(
-                    host_id=inp.host_id,
-                    host_name=inp.host_name,
-                    outage=inp.outage,
-                    failed=ended.failed,
-                ),
-                timeout=DATA_TIMEOUT,
-                retry=DATA_RETRY,
+        else:
+            self.stage = f"starting {len(down.ha_vms)} HA VM(s) elsewhere"
+            ended = await _ended_all(
+                await _start(
+                    HA_RESTART,
+                    HaRestartInput(
+                        host_id=inp.host_id,
+                        host_name=inp.host_name,
+                        outage=inp.outage,
+                        vm_ids=down.ha_vms,
+                    ),
+                )
             )
-            result.failed = marked.names
-        result.networks = await self._networks(inp, down)
-        self.stage = "done"
+            result.restarted = ended.succeeded
+            if ended.failed:
+                marked = await calls.local(
+                    HA_FAILED,
+                    HaFailedInput(
+                        host_id=inp.host_id,
+                        host_name=inp.host_name,
+                        outage=inp.outage,
+                        failed=ended.failed,
+                    ),
+                    timeout=DATA_TIMEOUT,
+                    retry=DATA_RETRY,
+                )
+                result.failed = marked.names
+            self.stage = "done"
+        if networks:
+            result.networks = (await _ended_all(networks)).succeeded
         return result
 
-    async def _networks(self, inp: HostHaInput, down: DeclareDownResult) -> list[str]:
-        """The networks whose router ran on the host, restarted (their router rebuilt on
-        an Up host with their ports), after the HA VMs started (one that booted on such
-        a network took its router already). Runs since the patch. Returns those
-        restarted."""
+    async def _restart_networks(self, inp: HostHaInput, down: DeclareDownResult) -> dict[str, str]:
+        """The networks whose router ran on the host, each restarted (its router rebuilt
+        on an Up host with its ports) as an operation of its own. Runs since the patch.
+        Returns the operations started (network id -> workflow id)."""
         if not down.networks or not workflow.patched(MOVES_ROUTERS):
-            return []
-        self.stage = f"restarting {len(down.networks)} network(s) whose router ran here"
-        ended = await _operations(
+            return {}
+        return await _start(
             HA_NETWORKS,
             HaNetworksInput(host_id=inp.host_id, outage=inp.outage, network_ids=down.networks),
         )
-        return ended.succeeded
 
 
-async def _operations(step: Step[I, HaRestartResult], arg: I) -> HaAwaitResult:
-    """Operations started through the command layer by ``step`` (on the orchestrator),
-    then their ends (heartbeating while they run)."""
+async def _start(step: Step[I, HaRestartResult], arg: I) -> dict[str, str]:
+    """Operations started through the command layer by ``step`` (on the orchestrator):
+    what each was started for -> its workflow id."""
     started: HaRestartResult = await workflow.execute_activity(
         step.name,
         arg,
@@ -232,9 +234,14 @@ async def _operations(step: Step[I, HaRestartResult], arg: I) -> HaAwaitResult:
         heartbeat_timeout=timedelta(seconds=10),
         retry_policy=DATA_RETRY,
     )
+    return started.operations
+
+
+async def _ended_all(operations: dict[str, str]) -> HaAwaitResult:
+    """The operations' ends (heartbeating while they run)."""
     ended: HaAwaitResult = await workflow.execute_activity(
         HA_AWAIT.name,
-        HaAwaitInput(operations=started.operations),
+        HaAwaitInput(operations=operations),
         result_type=HA_AWAIT.result,
         start_to_close_timeout=timedelta(hours=2),
         heartbeat_timeout=timedelta(seconds=30),

@@ -50,8 +50,11 @@ _MAX_BYTES = 4 * 1024 * 1024
 
 @workflow.defn(name=HOST_MONITORS.name)
 class HostMonitorsWorkflow:
-    def __init__(self) -> None:
-        self.hosts: dict[str, WatchedHost] = {}  # by host id
+    @workflow.init
+    def __init__(self, inp: HostMonitorsInput) -> None:
+        # From the input here, not in run: a signal in the first activation (a forget
+        # after a continue-as-new) runs before run does.
+        self.hosts: dict[str, WatchedHost] = {str(h.host_id): h for h in inp.hosts}
         self.pending: dict[str, HostBeat] = {}  # the newest beat of each host not recorded
         self.unfencing: set[str] = set()  # hosts whose stale routers are being removed
 
@@ -99,17 +102,22 @@ class HostMonitorsWorkflow:
         ]
         return min(times) if times else None
 
+    def _reported_unknown(self, beats: list[HostBeat]) -> dict[str, list[str]]:
+        """The unknown domains reported already, of the hosts beating in ``beats``."""
+        out = {}
+        for b in beats:
+            host = self.hosts.get(str(b.host_id))
+            if host is not None and host.unknown:
+                out[str(b.host_id)] = host.unknown
+        return out
+
     async def _record_chunk(self, beats: list[HostBeat]) -> None:
         result: HeartbeatsResult = await calls.local(
             HOST_HEARTBEATS,
             HeartbeatsInput(
                 monitor_id=workflow.info().workflow_id,
                 beats=beats,
-                unknown={
-                    k: h.unknown
-                    for b in beats
-                    if (h := self.hosts.get(k := str(b.host_id))) is not None and h.unknown
-                },
+                unknown=self._reported_unknown(beats),
             ),
             timeout=DATA_TIMEOUT,
             retry=DATA_RETRY,
@@ -214,7 +222,6 @@ class HostMonitorsWorkflow:
 
     @workflow.run
     async def run(self, inp: HostMonitorsInput) -> None:
-        self.hosts = {str(h.host_id): h for h in inp.hosts}
         # One timer, for the first host to fall silent. Moved only when a host is due
         # sooner than it fires; one that fires early finds nothing silent and is set
         # again (beats every third of a window cost no timer events).
@@ -237,10 +244,12 @@ class HostMonitorsWorkflow:
                     *(self._record_chunk(batch[i : i + CHUNK]) for i in range(0, len(batch), CHUNK))
                 )
             now = workflow.now()
-            overdue = [
+            overdue = [  # a host with a beat waiting is not silent: it is recorded next
                 h
-                for h in self.hosts.values()
-                if not h.silent and h.last_seen + timedelta(seconds=h.window_s) <= now
+                for k, h in self.hosts.items()
+                if not h.silent
+                and k not in self.pending
+                and h.last_seen + timedelta(seconds=h.window_s) <= now
             ]
             await asyncio.gather(*(self._silent(h) for h in overdue))
             if self._long() and not self.pending:

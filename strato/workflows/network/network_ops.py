@@ -58,6 +58,17 @@ class _NetworkOp:
             result = await calls.local(NETWORK_DONE, inp, timeout=LOCAL_TIMEOUT, retry=LOCAL_RETRY)
             if plan.empty() or result.generation <= plan.generation:
                 break  # nothing changed the network while this round worked
+            if n == rounds:
+                # Said, not failed: what changed it applied its own part, and the doctor
+                # finds (and a restart repairs) a port this round may have missed.
+                workflow.logger.warning(
+                    "network %s still changing after %d rounds", inp.network_id, rounds
+                )
+                self.steps.finish(
+                    f"{result.state} (generation {result.generation}; the network kept "
+                    f"changing: {rounds} rounds)"
+                )
+                return result
             # Again, from the database as it is now; the router is rebuilt once only.
             inp = inp.model_copy(update={"cleanup": False})
         self.steps.finish(f"{result.state} (generation {result.generation})")
