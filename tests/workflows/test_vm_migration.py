@@ -202,3 +202,20 @@ async def test_a_migration_keeps_strict_anti_affinity(
     still = await ok(await api.get(f"/vms/{a['id']}"))
     assert (still["state"], still["host_id"]) == ("Running", moved["host_id"])
     await claims_match_live_vms(db)
+
+
+async def test_a_disabled_or_full_cluster_still_lets_its_vms_move_within_it(
+    api: httpx.AsyncClient, platform: Platform, db: Database
+) -> None:
+    """Disabling a cluster, or its disable thresholds, stop new VMs only: a VM already in
+    it still moves to another of its hosts (as a host's maintenance needs)."""
+    fab = await vm_zone(api, hosts=2)
+    vm_id = await running_vm(api, fab)
+    cluster = f"/clusters/{fab['cluster']['id']}"
+    for change in ({"state": "Disabled"}, {"state": "Enabled", "memory_disable_threshold": 1e-6}):
+        await ok(await api.patch(cluster, json=change))
+        before = (await ok(await api.get(f"/vms/{vm_id}")))["host_id"]
+        op = await _migrate(api, vm_id, {})
+        assert op["state"] == "succeeded", (change, op)
+        after = await ok(await api.get(f"/vms/{vm_id}"))
+        assert after["state"] == "Running" and after["host_id"] != before, change

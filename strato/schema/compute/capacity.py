@@ -50,12 +50,21 @@ class Shortlist:
 
 
 async def candidates(
-    conn: Any, zone_id: UUID, *, owner: str | None = None, shortlist: Shortlist | None = None
+    conn: Any,
+    zone_id: UUID,
+    *,
+    owner: str | None = None,
+    shortlist: Shortlist | None = None,
+    new_vms: bool = True,
 ) -> list[HostCandidate]:
     """Up and Enabled hosts (in an enabled zone, pod and cluster) of the zone, each with
     its cluster's share of CPU and memory allocated (over the cluster's disable
     threshold, the host is a candidate the planners exclude, saying why; a shortlist
-    leaves it out)."""
+    leaves it out). ``new_vms`` False: for a VM already placed (a migration), a disabled
+    zone, pod or cluster does not hold it (disabling stops new VMs only)."""
+    allocation = (
+        "AND c.state = 'Enabled' AND p.state = 'Enabled' AND z.state = 'Enabled'" if new_vms else ""
+    )
     base = f"""WITH used AS (
                  SELECT h.cluster_id,
                         sum(h.cpu_used_mhz)::float8 / nullif(sum({CPU_CAPACITY}), 0) AS cpu,
@@ -73,7 +82,7 @@ async def candidates(
                JOIN zones z ON z.id = h.zone_id
                LEFT JOIN used u ON u.cluster_id = c.id
                WHERE h.zone_id = $1 AND h.status = 'Up' AND h.resource_state = 'Enabled'
-                 AND c.state = 'Enabled' AND p.state = 'Enabled' AND z.state = 'Enabled'"""
+                 {allocation}"""
     if shortlist is None:
         rows = await conn.fetch(base, zone_id)
     else:

@@ -36,11 +36,12 @@ async def claim(conn: Any, inp: MigrationClaimInput) -> MigrationPlan:
         host_tags=list(ask["host_tags"] or []),
         affinity=await capacity.affinity_rules(conn, inp.vm_id),
     )
-    # A move within its cluster does not change what the cluster has allocated: its
-    # disable thresholds (which stop new VMs) do not hold the VM where it is.
+    # A move within its cluster does not change what the cluster has allocated: neither
+    # its disable thresholds nor a disabled zone, pod or cluster (each stops new VMs
+    # only) holds the VM where it is (a host's maintenance moves VMs there too).
     hosts = [
         dataclasses.replace(h, cluster_full="")
-        for h in await capacity.candidates(conn, vm["zone_id"])
+        for h in await capacity.candidates(conn, vm["zone_id"], new_vms=False)
         if h.cluster_id == vm["cluster_id"] and h.id != vm["host_id"]
     ]
     if inp.host_id is not None:
