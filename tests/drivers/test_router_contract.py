@@ -74,3 +74,18 @@ async def test_a_router_is_its_spec_whole(router: tuple[Router, str]) -> None:
     await r.destroy(network)
     assert await r.status(network) is None and network not in r.applied()
     await r.destroy(network)  # missing is fine
+
+
+async def test_a_removal_older_than_the_router_applied_changes_nothing(
+    router: tuple[Router, str],
+) -> None:
+    """A returning host removes the router it ran when it went Down (generation 4),
+    unless a newer one was applied there since (5): that one stays; at its own
+    generation it goes."""
+    r, network = router
+    await r.apply(_spec(network, 5, 1))
+    await r.destroy(network, 4)
+    status = await r.status(network)
+    assert status is not None and status.generation == 5
+    await r.destroy(network, 5)
+    assert await r.status(network) is None

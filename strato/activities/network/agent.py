@@ -18,6 +18,7 @@ from strato.domain.network.specs import (
     PortInfo,
     PortSpec,
     PruneInput,
+    RouterFence,
     RouterInfo,
     RouterSpec,
     UserData,
@@ -25,6 +26,7 @@ from strato.domain.network.specs import (
 from strato.domain.network.steps import (
     APPLY_ROUTER,
     DESTROY_ROUTER,
+    DESTROY_ROUTER_AT,
     IMPLEMENT_NETWORK,
     IMPLEMENT_NETWORKS,
     LIST_PORTS,
@@ -48,6 +50,11 @@ class NetworkActivities:
         # One change at a time per port (by MAC): a plug of ports plugged already checks
         # and plugs with no unplug of the same port in between.
         self._ports: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    def _router(self, network: str) -> asyncio.Lock:
+        """One change at a time to a network's router here (a removal checks the
+        generation applied and removes with no apply in between)."""
+        return self._port(f"router:{network}")
 
     def _port(self, mac: str) -> asyncio.Lock:
         lock = self._ports.get(mac)
@@ -129,7 +136,8 @@ class NetworkActivities:
         if spec.net is not None:
             await beating(self.element.implement_network(spec.net))
             spec = spec.model_copy(update={"tag": await self.element.tag_of(spec.net.name)})
-        return await beating(self.router.apply(spec))
+        async with self._router(spec.network):
+            return await beating(self.router.apply(spec))
 
     @activity.defn(name=PUT_USER_DATA.name)
     async def put_user_data(self, data: UserData) -> None:
@@ -137,7 +145,14 @@ class NetworkActivities:
 
     @activity.defn(name=DESTROY_ROUTER.name)
     async def destroy_router(self, network: str) -> None:
-        await beating(self.router.destroy(network))
+        async with self._router(network):
+            await beating(self.router.destroy(network))
+
+    @activity.defn(name=DESTROY_ROUTER_AT.name)
+    async def destroy_router_at(self, fence: RouterFence) -> None:
+        """A stale router removed, unless a newer one was applied here since."""
+        async with self._router(fence.network):
+            await beating(self.router.destroy(fence.network, fence.generation))
 
     @activity.defn(name=ROUTER_STATUS.name)
     async def router_status(self, network: str) -> RouterInfo | None:

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from strato.domain.compute.specs import VmPowerInfo, VmStats
 from strato.domain.network.payloads import NetworkInventory, NetworkProbe
+from strato.domain.network.specs import RouterFence
 from strato.domain.storage.payloads import ImageEntry, StoreKey, StoreRef
 from strato.domain.storage.specs import VolumeInfo
 
@@ -127,8 +128,8 @@ class HostHeartbeatResult(BaseModel):
     # The monitor that watched the host until this heartbeat, when another did.
     moved_from: str = ""
     # Routers the host ran when it went Down, elsewhere now: its network agent must
-    # remove them (by network key).
-    stale_routers: list[str] = Field(default_factory=list)
+    # remove them (unless newer ones run there).
+    stale_routers: list[RouterFence] = Field(default_factory=list)
 
 
 class HostHeartbeatLostInput(BaseModel):

@@ -98,6 +98,13 @@ class PortSpec(BaseModel):
     security: PortSecurity | None = None
 
 
+class RouterFence(BaseModel):
+    """A router to remove from a host unless one newer than ``generation`` is there."""
+
+    network: str
+    generation: int = 0
+
+
 class PruneInput(BaseModel):
     """The network's ports on a host but ``keep`` (MACs) unplugged."""
 

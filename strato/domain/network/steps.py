@@ -22,6 +22,7 @@ from strato.domain.network.specs import (
     PortInfo,
     PortSpec,
     PruneInput,
+    RouterFence,
     RouterInfo,
     RouterSpec,
     UserData,
@@ -43,6 +44,7 @@ LIST_PORTS: Step[str, list[PortInfo]] = Step("network.list_ports", str, list[Por
 PRUNE_PORTS: Step[PruneInput, list[str]] = Step("network.prune_ports", PruneInput, list[str])
 APPLY_ROUTER: Step[RouterSpec, RouterInfo] = Step("network.apply_router", RouterSpec, RouterInfo)
 DESTROY_ROUTER: Step[str, None] = Step("network.destroy_router", str, None)
+DESTROY_ROUTER_AT: Step[RouterFence, None] = Step("network.destroy_router_at", RouterFence, None)
 PUT_USER_DATA: Step[UserData, None] = Step("network.put_user_data", UserData, None)
 ROUTER_STATUS: Step[str, RouterInfo | None] = Step("network.router_status", str, RouterInfo | None)
 

@@ -104,8 +104,9 @@ class Router(abc.ABC):
         guest (``whole``: no other guest's). Idempotent."""
 
     @abc.abstractmethod
-    async def destroy(self, network: str) -> None:
-        """Post-condition: nothing of the router remains on this host. Missing is fine."""
+    async def destroy(self, network: str, generation: int = 0) -> None:
+        """Post-condition: nothing of the router remains on this host, unless one newer
+        than ``generation`` was applied here (then nothing changes). Missing is fine."""
 
     @abc.abstractmethod
     async def status(self, network: str) -> RouterInfo | None:

@@ -163,8 +163,11 @@ class SimulatorRouter(Router):
         self.user_data[data.network] = {**have, **data.entries}
         self._save()
 
-    async def destroy(self, network: str) -> None:
+    async def destroy(self, network: str, generation: int = 0) -> None:
         await self.faults.call("destroy_router", self.host_name)
+        have = self.routers.get(network)
+        if have is not None and generation and have.generation > generation:
+            return  # applied again by a newer operation
         self.routers.pop(network, None)
         self.user_data.pop(network, None)
         self._save()

@@ -362,9 +362,11 @@ class VirtualRouter(Router):
                 return
             await asyncio.sleep(0.05)
 
-    async def destroy(self, network: str) -> None:
-        """Everything of the router gone: dnsmasq, its ports, its namespace, its files.
-        Missing is fine."""
+    async def destroy(self, network: str, generation: int = 0) -> None:
+        """Everything of the router gone: dnsmasq, its ports, its namespace, its files
+        (unless a router newer than ``generation`` was applied). Missing is fine."""
+        if generation and self._generation(network) > generation:
+            return  # applied again by a newer operation
         ns, h, d = self.namespace(network), _short(network), self._dir(network)
         await self._stop_dnsmasq(d)
         await self._stop(d / "metadata.pid", "metadata")

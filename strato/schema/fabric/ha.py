@@ -17,6 +17,7 @@ from strato.domain.fabric.ha import (
     HostVerdictInput,
     Investigation,
 )
+from strato.domain.network.specs import RouterFence
 from strato.domain.states import VM_HA_FAILED, HostStatus, VmState
 from strato.schema import events
 from strato.schema.compute import capacity
@@ -184,7 +185,8 @@ async def declare_down(conn: Any, v: HostVerdictInput) -> DeclareDownResult:
     )
     # Locked in id order first, as every plan locks networks (no deadlock with a boot).
     routed = await conn.fetch(
-        "SELECT id FROM networks WHERE router_host_id = $1 ORDER BY id FOR UPDATE", v.host_id
+        "SELECT id, generation FROM networks WHERE router_host_id = $1 ORDER BY id FOR UPDATE",
+        v.host_id,
     )
     result.networks = [r["id"] for r in routed]
     await conn.execute(
@@ -194,31 +196,36 @@ async def declare_down(conn: Any, v: HostVerdictInput) -> DeclareDownResult:
         result.networks,
     )
     await conn.execute(
-        """INSERT INTO router_fences (host_id, network_id, outage)
-           SELECT $1, id, $3 FROM unnest($2::uuid[]) AS id
-           ON CONFLICT (host_id, network_id) DO UPDATE SET outage = EXCLUDED.outage""",
+        """INSERT INTO router_fences (host_id, network_id, outage, generation)
+           SELECT $1, f.id, $3, f.generation
+           FROM unnest($2::uuid[], $4::bigint[]) AS f (id, generation)
+           ON CONFLICT (host_id, network_id)
+           DO UPDATE SET outage = EXCLUDED.outage, generation = EXCLUDED.generation""",
         v.host_id,
         result.networks,
         v.outage,
+        [r["generation"] for r in routed],
     )
     return result
 
 
-async def stale_routers(conn: Any, host_id: UUID) -> list[str]:
+async def stale_routers(conn: Any, host_id: UUID) -> list[RouterFence]:
     """The routers the host must remove (it ran them when it went Down; they run
-    elsewhere now), by network key. A network whose router is this host's again is
-    not one of them (its fence is lifted here)."""
+    elsewhere now), each unless one newer than its fence's generation runs there (a VM
+    booting there took the router back). A network whose router is this host's again
+    is not one of them (its fence is lifted here)."""
     await conn.execute(
         """DELETE FROM router_fences f USING networks n
            WHERE f.host_id = $1 AND n.id = f.network_id AND n.router_host_id = $1""",
         host_id,
     )
     rows = await conn.fetch(
-        """SELECT f.network_id::text AS key FROM router_fences f
+        """SELECT f.network_id::text AS key, f.generation FROM router_fences f
            WHERE f.host_id = $1 ORDER BY key""",
         host_id,
     )
-    return [r["key"] for r in rows]  # a network's key on its hosts is its id
+    # A network's key on its hosts is its id.
+    return [RouterFence(network=r["key"], generation=r["generation"]) for r in rows]
 
 
 async def routers_removed(conn: Any, host_id: UUID, networks: list[str]) -> int:

@@ -37,7 +37,8 @@ with workflow.unsafe.imports_passed_through():
         RoutersRemovedInput,
         WatchedHost,
     )
-    from strato.domain.network.steps import DESTROY_ROUTER
+    from strato.domain.network.specs import RouterFence
+    from strato.domain.network.steps import DESTROY_ROUTER_AT
     from strato.workflows.common import calls
     from strato.workflows.fabric.host_ha import DATA_RETRY, DATA_TIMEOUT, investigate
     from strato.workflows.network.devices import on_agent
@@ -148,19 +149,19 @@ class HostMonitorsWorkflow:
                 task.add_done_callback(lambda done: done.cancelled() or done.exception())
         await asyncio.gather(*(self._release(monitor, key) for monitor, key in moved))
 
-    async def _remove_routers(self, host: WatchedHost, networks: list[str]) -> None:
+    async def _remove_routers(self, host: WatchedHost, fences: list[RouterFence]) -> None:
         """A host back from Down removes the routers it ran then (they run elsewhere now:
         two on one segment would answer for one gateway address); each one its network
         agent removed is unfenced. Beside the heartbeats, never in their way; one that
         fails is named again by the host's next heartbeat."""
         try:
             removed = []
-            for network in networks:
+            for fence in fences:
                 try:
-                    await on_agent(DESTROY_ROUTER, host.host_name, network, best_effort=True)
+                    await on_agent(DESTROY_ROUTER_AT, host.host_name, fence, best_effort=True)
                 except FailureError:
                     continue
-                removed.append(network)
+                removed.append(fence.network)
             if removed:
                 await calls.local(
                     ROUTERS_REMOVED,
