@@ -2,7 +2,8 @@
 HostMonitors shards (one batch per shard per beat from the simulator fleet) on one
 orchestrator worker and the embedded Temporal dev server, each host's compute and
 network queues polled by the fleet (``--heartbeats-only``: not polled, which isolates the
-monitoring's cost from the per-queue cost of the engine).
+monitoring's cost from the per-queue cost of the engine; ``--one-by-one``: each host's
+beat sent as its own signal, as real agents, one per host, send theirs).
 
 Prints, per N: the time until every host's heartbeat is recorded, the CPU used over a
 steady window by Temporal and by this process (orchestrator worker + simulated fleet),
@@ -12,7 +13,7 @@ agent stopped -> Alert -> a neighbour's probe -> Down), against the heartbeat wi
 under 2 GiB.
 
 Run: python -m bench.host_monitoring [HOSTS ...] [--beat S] [--steady S] [--partitions N]
-                                    [--heartbeats-only]
+                                    [--heartbeats-only] [--one-by-one] [--polls N]
      (default 100 500, beat 10 s, steady 60 s, the server's own partition count)
 """
 
@@ -130,6 +131,17 @@ def _polling(polls: int) -> Any:
 fleet_client: list[Any] = []
 
 
+def _one_by_one() -> None:
+    """The fleet sends each host's beat as its own signal (a batch of one), as a real
+    agent does, instead of one batch per shard."""
+    from strato.workers import health, simulator_agent
+
+    async def each(client: Any, queue: str, shards: int, beats: list[Any]) -> None:
+        await asyncio.gather(*(health.send_beats(client, queue, shards, [b]) for b in beats))
+
+    simulator_agent.send_beats = each  # type: ignore[attr-defined]
+
+
 async def one(
     hosts: int,
     beat: float,
@@ -225,5 +237,10 @@ if __name__ == "__main__":
     ap.add_argument(
         "--polls", type=int, default=None, help="pollers per host queue (the fleet's: 2)"
     )
+    ap.add_argument(
+        "--one-by-one", action="store_true", help="one signal per host beat (real agents')"
+    )
     a = ap.parse_args()
+    if a.one_by_one:
+        _one_by_one()
     asyncio.run(main(a.hosts, a.beat, a.steady, a.partitions, not a.heartbeats_only, a.polls))
