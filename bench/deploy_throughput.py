@@ -8,8 +8,9 @@ DeployVm's order) on the same Temporal server; the ratio Strato/bare. Only deplo
 succeeded count as throughput (a failed deploy is reported, not counted). Also a single
 deploy on an idle stack against the bare equivalent.
 
-Run: python -m bench.deploy_throughput [N ...] [--partitions P]   (default: 200 1000; P:
-     task queue partitions, the dev server's own count unless given)
+Run: python -m bench.deploy_throughput [N ...] [--partitions P] [--shared-queue]
+     (default: 200 1000; P: task queue partitions, the dev server's own count unless
+     given; --shared-queue: the hosts on the fleet's shared queues, not their own)
 """
 
 from __future__ import annotations
@@ -83,7 +84,7 @@ def line(label: str, n: int, wall: float, lat: list[float]) -> str:
     )
 
 
-async def main(sizes: list[int], partitions: int | None = None) -> None:
+async def main(sizes: list[int], partitions: int | None = None, shared: bool = False) -> None:
     extra = (
         {
             "matching.numTaskqueueReadPartitions": str(partitions),
@@ -92,7 +93,8 @@ async def main(sizes: list[int], partitions: int | None = None) -> None:
         if partitions
         else None
     )
-    async with embedded_stack(dynamic_config=extra) as stack:
+    fleet = "bench-fleet" if shared else ""
+    async with embedded_stack(dynamic_config=extra, sim_shared_queue=fleet) as stack:
         api, client, db = stack.api, stack.client, stack.db
         zone = (await api.post("/zones", json={"name": "bench"})).json()
         pod = (await api.post("/pods", json={"zone_id": zone["id"], "name": "p"})).json()
@@ -176,4 +178,7 @@ if __name__ == "__main__":
         i = args.index("--partitions")
         parts = int(args[i + 1])
         del args[i : i + 2]
-    asyncio.run(main([int(a) for a in args] or [200, 1000], parts))
+    shared = "--shared-queue" in args
+    if shared:
+        args.remove("--shared-queue")
+    asyncio.run(main([int(a) for a in args] or [200, 1000], parts, shared))

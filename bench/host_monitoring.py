@@ -3,7 +3,8 @@ HostMonitors shards (one batch per shard per beat from the simulator fleet) on o
 orchestrator worker and the embedded Temporal dev server, each host's compute and
 network queues polled by the fleet (``--heartbeats-only``: not polled, which isolates the
 monitoring's cost from the per-queue cost of the engine; ``--one-by-one``: each host's
-beat sent as its own signal, as real agents, one per host, send theirs).
+beat sent as its own signal, as real agents, one per host, send theirs; ``--shared-queue``:
+the hosts served on the fleet's shared queue, two queues in all instead of two per host).
 
 Prints, per N: the time until every host's heartbeat is recorded, the CPU used over a
 steady window by Temporal and by this process (orchestrator worker + simulated fleet),
@@ -14,6 +15,7 @@ under 2 GiB.
 
 Run: python -m bench.host_monitoring [HOSTS ...] [--beat S] [--steady S] [--partitions N]
                                     [--heartbeats-only] [--one-by-one] [--polls N]
+                                    [--shared-queue]
      (default 100 500, beat 10 s, steady 60 s, the server's own partition count)
 """
 
@@ -44,6 +46,9 @@ def _rss_mib(pid: int) -> float:
     return 0.0
 
 
+SHARED = "bench-fleet"
+
+
 async def _populate(stack: Stack, hosts: int) -> None:
     zone, pod = uuid.uuid4(), uuid.uuid4()
     async with stack.db.tx() as conn:
@@ -59,15 +64,16 @@ async def _populate(stack: Stack, hosts: int) -> None:
         await conn.execute(
             """INSERT INTO hosts (id, zone_id, pod_id, cluster_id, name, hypervisor, status,
                                   cpu_sockets, cpu_cores, cpu_speed_mhz, memory_total_mb,
-                                  agent_endpoint)
+                                  agent_endpoint, agent_queue)
                SELECT gen_random_uuid(), $1, $2, c.id, 'mh' || i, 'simulator', 'Up', 1, 32,
-                      2400, 131072, 'sim://mh' || i
+                      2400, 131072, 'sim://mh' || i, NULLIF($4, '')
                FROM generate_series(0, $3 - 1) i
                JOIN (SELECT row_number() OVER (ORDER BY name) - 1 AS n, id FROM clusters) c
                  ON c.n = i % 10""",
             zone,
             pod,
             hosts,
+            stack.settings.sim_shared_queue,
         )
 
 
@@ -149,6 +155,7 @@ async def one(
     partitions: int | None,
     queues: bool,
     polls: int | None = None,
+    shared: bool = False,
 ) -> dict[str, float]:
     extra = (
         {
@@ -158,7 +165,9 @@ async def one(
         if partitions
         else None
     )
-    async with embedded_stack(sim_heartbeat_s=beat, dynamic_config=extra) as stack:
+    async with embedded_stack(
+        sim_heartbeat_s=beat, dynamic_config=extra, sim_shared_queue=SHARED if shared else ""
+    ) as stack:
         if not queues:
             stack.platform.fleet._serve = _no_queues  # type: ignore[method-assign]
         elif polls:
@@ -196,10 +205,11 @@ async def main(
     partitions: int | None,
     queues: bool,
     polls: int | None = None,
+    shared: bool = False,
 ) -> None:
     rows = []
     for n in sizes:
-        row = await one(n, beat, steady, partitions, queues, polls)
+        row = await one(n, beat, steady, partitions, queues, polls, shared)
         rows.append(row)
         print(
             f"{n:>6} hosts: all heartbeating in {row['all_heard_s']:.0f}s; steady "
@@ -240,7 +250,22 @@ if __name__ == "__main__":
     ap.add_argument(
         "--one-by-one", action="store_true", help="one signal per host beat (real agents')"
     )
+    ap.add_argument(
+        "--shared-queue",
+        action="store_true",
+        help="the hosts on the fleet's shared queues (STRATO_SIM_SHARED_QUEUE)",
+    )
     a = ap.parse_args()
     if a.one_by_one:
         _one_by_one()
-    asyncio.run(main(a.hosts, a.beat, a.steady, a.partitions, not a.heartbeats_only, a.polls))
+    asyncio.run(
+        main(
+            a.hosts,
+            a.beat,
+            a.steady,
+            a.partitions,
+            not a.heartbeats_only,
+            a.polls,
+            a.shared_queue,
+        )
+    )

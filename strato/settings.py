@@ -91,6 +91,12 @@ class Settings(BaseSettings):
     # goes Alert, is investigated and may be declared Down when they stop); 0: they do
     # not (they stay Up and are never investigated: cheapest for scale runs).
     sim_heartbeat_s: float = Field(default=0.0, ge=0)
+    # Simulated hosts added while this is set are served on one shared queue per
+    # subsystem (compute+<this>, network+<this>), each step's host named in its activity
+    # id, instead of two queues per host: the engine's cost per task queue is what limits
+    # a large simulated fleet. Empty: each simulated host has its own queues, as a real
+    # host does (a dead agent is then seen exactly as a real one: nothing takes its steps).
+    sim_shared_queue: str = Field(default="", pattern=r"^([a-z0-9][a-z0-9._-]{0,62})?$")
     # Host monitoring runs in this many HostMonitors shards; every agent of a cloud must
     # use the same number (a host's shard follows from its id and it).
     host_monitor_shards: int = Field(default=DEFAULT_SHARDS, ge=1, le=1024)

@@ -59,6 +59,12 @@ async def add_host(ctx: CommandContext, body: HostCreate, idempotency_key: str |
                 "agent_endpoint": (
                     f"sim://{body.name}" if cluster.hypervisor == "simulator" else None
                 ),
+                # A simulator fleet with a shared queue serves it there.
+                "agent_queue": (
+                    ctx.settings.sim_shared_queue or None
+                    if cluster.hypervisor == "simulator"
+                    else None
+                ),
             },
         )
         op_id = uuid4()

@@ -30,3 +30,29 @@ def storage_queue(pool_name: str) -> str:
 
 def network_queue(host_name: str) -> str:
     return f"network@{host_name}"
+
+
+# Host-bound queues are ``<subsystem>@<host>``; a host served on a shared queue (many
+# simulated hosts, one worker) has its steps on ``<subsystem>+<agent queue>`` instead,
+# the host named in each activity's id (``<host>#<n>``).
+HOST_SUBSYSTEMS = ("compute", "network")
+
+
+def host_of_queue(queue: str) -> tuple[str, str] | None:
+    """``compute@h1`` -> ``("compute", "h1")``; None for any other queue."""
+    subsystem, at, host = queue.partition("@")
+    return (subsystem, host) if at and subsystem in HOST_SUBSYSTEMS and host else None
+
+
+def shared_queue(subsystem: str, agent_queue: str) -> str:
+    return f"{subsystem}+{agent_queue}"
+
+
+def routed_activity_id(host_name: str, n: int) -> str:
+    return f"{host_name}#{n}"
+
+
+def host_of_activity(activity_id: str) -> str | None:
+    """The host a routed activity is for (None: not a routed activity's id)."""
+    host, sep, _n = activity_id.rpartition("#")
+    return host if sep and host else None

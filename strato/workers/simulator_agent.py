@@ -1,9 +1,15 @@
 """One process acting as the agent of every simulated host and simulated pool.
 
 Real hosts run one agent each (``strato agent compute``). Simulated hosts are many and
-cheap, so one process polls each simulated host's own queue ``compute@<host>``: a host's
-queue still has exactly one poller, and removing a host stops its worker, so workflows
-see exactly what they would see with a dead real agent.
+cheap, so one process serves them all, in one of two ways per host (its ``agent_queue``):
+
+- its own queues ``compute@<host>`` and ``network@<host>``, as a real host: each has
+  exactly one poller, and a host made down stops its workers, so workflows see exactly
+  what they would see with a dead real agent (nothing takes its steps);
+- the fleet's shared queues ``compute+<tag>`` and ``network+<tag>``
+  (``STRATO_SIM_SHARED_QUEUE=<tag>`` when the host was added), each step naming its host
+  (:mod:`strato.workers.shared_queue`): two queues for the whole fleet, since the engine's
+  cost is per queue. A host made down there has its steps refused at once.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,7 +34,7 @@ from strato.activities.storage.volumes import StorageActivities
 from strato.domain.fabric.ha import ProbeInput, ProbeResult
 from strato.domain.fabric.monitor import HostBeat
 from strato.domain.fabric.payloads import HostHeartbeat
-from strato.domain.ids import compute_queue, network_queue, storage_queue
+from strato.domain.ids import compute_queue, network_queue, shared_queue, storage_queue
 from strato.drivers.faults import FaultPlan
 from strato.drivers.hypervisor.simulator import SimulatorHypervisor
 from strato.drivers.network.simulator import SimulatorNetworkElement, SimulatorRouter
@@ -38,6 +44,7 @@ from strato.schema.fabric import hosts
 from strato.settings import Settings
 from strato.temporal import connect_to
 from strato.workers.health import destroy_fenced, sample, send_beats, views
+from strato.workers.shared_queue import HostDispatch
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +80,31 @@ class SimulatorFleet:
         # The simulated hosts served, by name: (id, status) as of the last refresh.
         self.hosts: dict[str, tuple[UUID, str]] = {}
         self.agent_id = uuid4()
+        # Hosts served on the shared queues now, by subsystem (neither down nor cut off;
+        # network: only those in zones with physical networks, as below).
+        self.shared: dict[str, set[str]] = {"compute": set(), "network": set()}
+        self._refreshing = asyncio.Lock()
+        self._refreshes = 0
+        self.dispatch = {
+            "compute": HostDispatch("compute", self._compute_activities, self._refusal("compute")),
+            "network": HostDispatch("network", self._network_activities, self._refusal("network")),
+        }
+
+    def _refusal(self, subsystem: str) -> Callable[[str], Awaitable[str | None]]:
+        async def why(host: str) -> str | None:
+            if host not in self.shared[subsystem] | self.down | self.partitioned:
+                # Added since the last refresh (its own queue would hold the step until
+                # the fleet polled it): look again now.
+                await self._catch_up()
+            if host in self.down:
+                return f"the simulated agent of {host} is down"
+            if host in self.partitioned:
+                return f"the simulated agent of {host} is cut off from Temporal"
+            if host not in self.shared[subsystem]:
+                return f"{host} has no {subsystem} agent on this fleet's shared queue"
+            return None
+
+        return why
 
     def _state_file(self, kind: str, name: str) -> Path | None:
         """Simulated hosts and pools outlive this process unless STRATO_SIM_PERSIST=false."""
@@ -96,12 +128,13 @@ class SimulatorFleet:
         return self.drivers[name]
 
     async def _serve(self, queue: str, activities: list[Any], stop: asyncio.Event) -> None:
+        many = "+" in queue  # a shared queue: every shared host's steps
         worker = Worker(
             self.client,
             task_queue=queue,
             activities=activities,
-            max_concurrent_activity_task_polls=2,
-            max_concurrent_activities=200,
+            max_concurrent_activity_task_polls=4 if many else 2,
+            max_concurrent_activities=1000 if many else 200,
         )
         async with worker:
             await stop.wait()
@@ -180,26 +213,55 @@ class SimulatorFleet:
             self._pool(pool, capacity_bytes), self.settings.image_root_list
         ).all()
 
+    async def _catch_up(self) -> None:
+        """A refresh that started after the call (or none, if one did meanwhile)."""
+        seen = self._refreshes
+        async with self._refreshing:
+            if self._refreshes == seen:
+                await self._refresh()
+
     async def refresh(self) -> None:
         """Serve every simulated host and pool in the database; stop serving removed ones."""
+        async with self._refreshing:
+            await self._refresh()
+
+    async def _refresh(self) -> None:
         async with self.db.conn() as conn:
             # queue -> how to build its activities (only built for queues not served yet)
             everyone = await hosts.list_by_hypervisor(conn, "simulator")
             self.hosts = {h.name: (h.id, str(h.status)) for h in everyone}
             cut = self.down | self.partitioned
-            sim_hosts = [h for h in everyone if h.name not in cut]
+            tag = self.settings.sim_shared_queue
+            # Hosts on another fleet's shared queue are that fleet's.
+            sim_hosts = [
+                h for h in everyone if h.name not in cut and h.agent_queue in (None, tag or None)
+            ]
+            own = [h for h in sim_hosts if h.agent_queue is None]
             wanted: dict[str, Callable[[], list[Any]]] = {
                 compute_queue(h.name): functools.partial(self._compute_activities, h.name)
-                for h in sim_hosts
+                for h in own
             }
             # A network agent for hosts of zones with physical networks (the others'
             # NICs are never plugged by one): no idle pollers on a large simulated fleet.
             networked = await hosts.zones_with_physical_networks(conn)
-            for h in sim_hosts:
+            for h in own:
                 if h.zone_id in networked and h.name not in self.real_network:
                     wanted[network_queue(h.name)] = functools.partial(
                         self._network_activities, h.name
                     )
+            shared = [h for h in sim_hosts if h.agent_queue is not None]
+            self.shared = {
+                "compute": {h.name for h in shared},
+                "network": {
+                    h.name
+                    for h in shared
+                    if h.zone_id in networked and h.name not in self.real_network
+                },
+            }
+            for subsystem, served in self.shared.items():
+                self.dispatch[subsystem].keep({h.name for h in everyone})
+                if served:
+                    wanted[shared_queue(subsystem, tag)] = self.dispatch[subsystem].activities
             for p in await hosts.list_pools_by_driver(conn, "simulator"):
                 if p.name in self.down:
                     continue
@@ -215,6 +277,7 @@ class SimulatorFleet:
         for name in set(self.tasks) - wanted.keys():
             self.stops.pop(name).set()
             await self.tasks.pop(name)
+        self._refreshes += 1
 
     async def close(self) -> None:
         for ev in self.stops.values():

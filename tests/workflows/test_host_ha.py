@@ -107,7 +107,21 @@ async def _vms_on_first_host(
     return ids[:ha], ids[ha:]
 
 
-def _running_on(platform: Platform, vm_id: str) -> list[str]:
+async def loaded_host_and_two_more(
+    api: httpx.AsyncClient, db: Database, ha: int, plain: int
+) -> tuple[str, list[str], list[str], list[str]]:
+    """A zone whose first host runs ``ha`` HA VMs and ``plain`` others, then two more
+    hosts, all heartbeating: (the first host, its HA VMs, the others, the two hosts)."""
+    fab = await vm_zone(api, hosts=1)
+    a = fab["hosts"][0]["name"]
+    ha_vms, plain_vms = await _vms_on_first_host(api, fab, ha=ha, plain=plain)
+    others = [await _add_host(api, fab, "b"), await _add_host(api, fab, "c")]
+    for name in (a, *others):
+        await _heartbeating(db, name)
+    return a, ha_vms, plain_vms, others
+
+
+def running_on(platform: Platform, vm_id: str) -> list[str]:
     """The simulated hosts where the VM's domain runs."""
     return sorted(
         host
@@ -124,12 +138,7 @@ async def test_a_dead_hosts_vms_are_fenced_and_ha_ones_run_elsewhere(
     settings: Settings,
     temporal_client: Client,
 ) -> None:
-    fab = await vm_zone(api, hosts=1)
-    a = fab["hosts"][0]["name"]
-    ha_vms, plain_vms = await _vms_on_first_host(api, fab, ha=2, plain=2)
-    others = [await _add_host(api, fab, "b"), await _add_host(api, fab, "c")]
-    for name in (a, *others):
-        await _heartbeating(db, name)
+    a, ha_vms, plain_vms, others = await loaded_host_and_two_more(api, db, ha=2, plain=2)
     host_a = await _host(db, a)
 
     platform.fleet.down.add(a)  # its agent dies; its domains keep running
@@ -177,9 +186,9 @@ async def test_a_dead_hosts_vms_are_fenced_and_ha_ones_run_elsewhere(
     await eventually(lambda: _status(db, a, "Up"), timeout=30, what=f"{a} Up again")
     assert platform.fleet.drivers[a].vms == {}
     for vm_id in ha_vms:
-        assert len(_running_on(platform, vm_id)) == 1, _running_on(platform, vm_id)
+        assert len(running_on(platform, vm_id)) == 1, running_on(platform, vm_id)
     for vm_id in plain_vms:
-        assert _running_on(platform, vm_id) == []
+        assert running_on(platform, vm_id) == []
     cleared = await _events(db, "strato.host.fences_cleared", host_a["id"])
     assert [(c["payload"]["outage"], c["payload"]["vms"]) for c in cleared] == [(1, 4)]
     report = await examine(db, temporal_client, queue=settings.orchestration_queue)
@@ -225,14 +234,14 @@ async def test_a_partitioned_agent_is_disconnected_and_nothing_moves(
     for vm_id in [*ha_vms, *plain_vms]:
         vm = await _vm(db, vm_id)
         assert (vm["state"], vm["host_id"]) == ("Running", host_a["id"])
-        assert _running_on(platform, vm_id) == [a]
+        assert running_on(platform, vm_id) == [a]
         assert await _events(db, "strato.vm.fenced", vm["id"]) == []
     probes = await _events(db, "strato.host.investigated", host_a["id"])
     assert [p["payload"]["reachable"] for p in probes] == [True]  # probed since, quietly
 
     platform.fleet.partitioned.discard(a)
     await eventually(lambda: _status(db, a, "Up"), timeout=30, what=f"{a} Up again")
-    assert all(_running_on(platform, v) == [a] for v in [*ha_vms, *plain_vms])
+    assert all(running_on(platform, v) == [a] for v in [*ha_vms, *plain_vms])
 
 
 async def test_a_gap_shorter_than_the_window_changes_nothing(
@@ -312,12 +321,12 @@ async def test_ha_finishes_after_an_orchestrator_kill9(
             await eventually(
                 lambda v=vm_id: _running_elsewhere(db, v, host_a["id"]), timeout=90, what="HA"
             )
-            assert _running_on(agents_only, vm_id) == sorted([a, b])  # and its dead agent's copy
+            assert running_on(agents_only, vm_id) == sorted([a, b])  # and its dead agent's copy
         agents_only.fleet.faults.latency_ms = 0
         agents_only.fleet.down.discard(a)
         await eventually(lambda: _status(db, a, "Up"), timeout=30, what=f"{a} Up again")
         for vm_id in ha_vms:
-            assert _running_on(agents_only, vm_id) == [b]
+            assert running_on(agents_only, vm_id) == [b]
     finally:
         worker.stop()
 

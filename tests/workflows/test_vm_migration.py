@@ -12,17 +12,9 @@ import httpx
 from strato.schema.db import Database
 from tests.conftest import Platform
 from tests.helpers import ok, wait_operation
+from tests.workflows.test_host_ha import running_on
 from tests.workflows.test_vm_placement import claims_match_live_vms
 from tests.workflows.vm_helpers import deploy, running_vm, vm_zone
-
-
-def _running_on(platform: Platform, vm_id: str) -> list[str]:
-    return sorted(
-        host
-        for host, driver in platform.fleet.drivers.items()
-        for vm in driver.vms.values()
-        if vm.spec.uuid == vm_id and vm.power == "running"
-    )
 
 
 async def _migrate(api: httpx.AsyncClient, vm_id: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -60,14 +52,14 @@ async def test_live_then_cold_migration_moves_the_vm_and_its_capacity(
     vm = await ok(await api.get(f"/vms/{vm_id}"))
     second = vm["host_id"]
     assert vm["state"] == "Running" and second != first
-    assert _running_on(platform, vm_id) == [names[_uuid(second)]]
+    assert running_on(platform, vm_id) == [names[_uuid(second)]]
     await claims_match_live_vms(db)
 
     op = await _migrate(api, vm_id, {"live": False, "host_id": first})
     assert op["state"] == "succeeded", op
     vm = await ok(await api.get(f"/vms/{vm_id}"))
     assert vm["host_id"] == first and vm["state"] == "Running"
-    assert _running_on(platform, vm_id) == [names[_uuid(first)]]
+    assert running_on(platform, vm_id) == [names[_uuid(first)]]
     await claims_match_live_vms(db)
     moves = [e["payload"] for e in await _migrated(db, vm_id)]
     assert [(m["target"], m["live"]) for m in moves] == [
@@ -122,7 +114,7 @@ async def test_a_cold_move_whose_target_fails_goes_back_to_its_source(
     vm = await ok(await api.get(f"/vms/{vm_id}"))
     assert (vm["state"], vm["host_id"]) == ("Running", source)
     assert "migration to" in vm["last_error"]
-    assert _running_on(platform, vm_id) == [names[_uuid(source)]]
+    assert running_on(platform, vm_id) == [names[_uuid(source)]]
     await claims_match_live_vms(db)
 
 

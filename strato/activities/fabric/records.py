@@ -35,6 +35,7 @@ from strato.domain.fabric.steps import (
     HOST_HEARTBEAT,
     HOST_HEARTBEAT_LOST,
     HOST_REGISTER,
+    HOST_ROUTE,
     HOST_TRANSITION,
 )
 from strato.domain.states import HostStatus
@@ -90,6 +91,14 @@ class RecordsActivities:
                 return await agents.register(conn, inp)
         except StratoError as err:
             raise permanent(err) from err
+
+    @activity.defn(name=HOST_ROUTE.name)
+    async def host_route(self, host_name: str) -> str | None:
+        """The shared queue the host's agent serves it on; None for its own queues (or
+        a host that is not there: its own queue then finds no agent, as for any host
+        without one)."""
+        async with self.db.conn() as conn:
+            return await hosts.agent_queue(conn, host_name)
 
     @activity.defn(name=HOST_HEARTBEAT.name)
     async def host_heartbeat(self, inp: HostHeartbeatInput) -> HostHeartbeatResult:

@@ -73,6 +73,9 @@ class Host(Entity):
     tunnel_ip: str | None = None  # its underlay address: other hosts' VXLAN tunnels end there
     # Where its agent answers health probes (a neighbour's investigation asks it).
     agent_endpoint: str | None = None
+    # The shared queue its agent serves it on (compute+<this>, network+<this>); None:
+    # its own queues (compute@<name>, network@<name>).
+    agent_queue: str | None = None
     outage: int = 0  # how many times it went from Up to Alert (numbers its investigations)
 
     @field_validator("tunnel_ip", mode="before")

@@ -32,6 +32,8 @@ HOST_HEARTBEAT: Step[HostHeartbeatInput, HostHeartbeatResult] = Step(
 HOST_HEARTBEAT_LOST: Step[HostHeartbeatLostInput, str | None] = Step(
     "records.host_heartbeat_lost", HostHeartbeatLostInput, str | None
 )
+# The shared queue a host is served on (its ``agent_queue``), None for its own queues.
+HOST_ROUTE: Step[str, str | None] = Step("records.host_route", str, str | None)
 # Runs on the host's compute queue: the agent answers with what the host has.
 CONNECT_HOST: Step[ConnectHostInput, HostFacts] = Step(
     "compute.connect_host", ConnectHostInput, HostFacts

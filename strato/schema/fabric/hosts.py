@@ -71,6 +71,13 @@ async def record_connected(
     return HOSTS.to_model(row)
 
 
+async def agent_queue(conn: Any, host_name: str) -> str | None:
+    queue: str | None = await conn.fetchval(
+        "SELECT agent_queue FROM hosts WHERE name = $1 AND status <> 'Removed'", host_name
+    )
+    return queue
+
+
 async def list_by_hypervisor(conn: Any, hypervisor: str) -> list[Host]:
     rows = await conn.fetch(
         "SELECT * FROM hosts WHERE hypervisor = $1 AND status <> 'Removed' ORDER BY name",

@@ -7,6 +7,9 @@ from typing import Any, TypeVar, cast
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
+
+from strato.workflows.common import routing
 
 with workflow.unsafe.imports_passed_through():
     from strato.domain.steps import Step
@@ -48,15 +51,22 @@ async def remote(
     heartbeat: timedelta | None = None,
 ) -> R:
     """A step on another worker's queue (a host's agent, a pool): ``reach`` bounds how long
-    it may wait for that worker to take it, so a dead agent fails the step fast."""
-    result = await workflow.execute_activity(
-        step.name,
-        args=_args(step, arg),
-        result_type=step.result,
-        task_queue=queue,
-        schedule_to_start_timeout=reach,
-        start_to_close_timeout=timeout,
-        heartbeat_timeout=heartbeat,
-        retry_policy=retry,
-    )
+    it may wait for that worker to take it, so a dead agent fails the step fast. A host's
+    step goes where its agent serves it (:mod:`routing`)."""
+    where = await routing.route(queue)
+    try:
+        result = await workflow.execute_activity(
+            step.name,
+            args=_args(step, arg),
+            result_type=step.result,
+            task_queue=where.queue,
+            activity_id=where.activity_id,
+            schedule_to_start_timeout=reach,
+            start_to_close_timeout=timeout,
+            heartbeat_timeout=heartbeat,
+            retry_policy=retry,
+        )
+    except ActivityError as err:
+        routing.failed(where, err)
+        raise
     return cast(R, result)
