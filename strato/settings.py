@@ -59,6 +59,14 @@ class Settings(BaseSettings):
     body_timeout_s: float = Field(default=30.0, gt=0)
     # Event streams (SSE): at most this many open per API key; each re-checks its key this
     # often and ends, saying why, once the key is revoked.
+    # Webhook deliveries (the event relay): how long one POST may take, the backoff
+    # between attempts (doubling from the first, capped, half of it jitter), and the
+    # operator's internal networks deliveries may not reach without allow_internal
+    # (comma-separated CIDRs; loopback and link-local are always refused).
+    webhook_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    webhook_retry_initial_s: float = Field(default=1.0, gt=0, le=3600)
+    webhook_retry_max_s: float = Field(default=300.0, gt=0, le=86_400)
+    webhook_internal_networks: str = Field(default="", pattern=r"^[0-9a-fA-F.:/, ]*$")
     max_streams_per_key: int = Field(default=8, ge=1, le=1000)
     stream_key_check_s: float = Field(default=5.0, gt=0, le=300)
 

@@ -10,7 +10,18 @@ from temporalio.client import Client
 
 from strato import __version__
 from strato.api import errors
-from strato.api.routers import compute, events, fabric, keys, network, operations, storage, system
+from strato.api.routers import (
+    compute,
+    events,
+    fabric,
+    keys,
+    network,
+    operations,
+    storage,
+    system,
+    webhooks,
+)
+from strato.events.broadcast import Broadcaster
 from strato.schema.db import Database
 from strato.services import loader
 from strato.services.base import Service
@@ -49,9 +60,11 @@ def create_app(
             settings.resolved_database_url(), max_size=20, wait_s=60
         )
         app.state.temporal = temporal or await connect_to(settings, wait_s=30)
+        app.state.broadcaster = Broadcaster(app.state.db, key_check_s=settings.stream_key_check_s)
         try:
             yield
         finally:
+            await app.state.broadcaster.close()
             if own_db:
                 await app.state.db.close()
 
@@ -79,6 +92,7 @@ def create_app(
         *network.ROUTERS,
         operations.router,
         events.router,
+        webhooks.router,
         keys.router,
         *(r for s in services for r in s.routers()),
     ]

@@ -4,8 +4,8 @@ Human tables and live progress by default, ``--json`` for scripts. The API URL a
 come from STRATO_API_URL / STRATO_API_KEY or the client config that ``strato up`` writes.
 
 - ``server.py``: up, api, worker, agent, migrate, doctor (the server's processes and tools);
-- ``admin.py``, ``storage.py``, ``network.py``, ``fabric.py``: everything else, over the
-  REST API through :mod:`strato.sdk` only (``common.py``: what they share);
+- ``admin.py``, ``storage.py``, ``network.py``, ``fabric.py``, ``webhooks.py``: everything
+  else, over the REST API through :mod:`strato.sdk` only (``common.py``: what they share);
 - ``output.py``: tables, progress bars, JSON (rich);
 - switched-on optional services add their own commands (:mod:`strato.services`).
 """
@@ -16,7 +16,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from strato.cli import admin, fabric, network, server, storage
+from strato.cli import admin, fabric, network, server, storage, webhooks
 from strato.sdk.client import StratoApiError, StratoClient
 from strato.services import loader
 from strato.services.base import Service
@@ -32,6 +32,7 @@ def build_parser(services: Sequence[Service] = ()) -> argparse.ArgumentParser:
     storage.add_commands(sub)
     network.add_commands(sub)
     fabric.add_commands(sub)
+    webhooks.add_commands(sub)
     for service in services:
         service.add_commands(sub)
     return p
@@ -44,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     args = build_parser(services).parse_args(argv)
-    if args.command in server.SERVER_COMMANDS:
+    if args.command in server.SERVER_COMMANDS or getattr(args, "server", False):
         return server.run(args)
     api = StratoClient.from_env(Settings().data_dir)
     try:

@@ -149,9 +149,12 @@ def cmd_operations(args: argparse.Namespace, api: StratoClient) -> int:
 def cmd_events(args: argparse.Namespace, api: StratoClient) -> int:
     import time
 
+    if args.action == "types":
+        emit(api.get("/events/types"), args.json, ("type", "resource", "summary"))
+        return 0
     after = args.after
     while True:
-        page = api.get("/events", after=after, limit=500, type=args.type)
+        page = api.get("/events", after=after, limit=500, type=args.type, resource_id=args.resource)
         for ev in page["items"]:
             if args.json:
                 print(json.dumps(ev), flush=True)
@@ -255,7 +258,14 @@ def add_commands(sub: Any) -> None:
     tail = with_json(eacts.add_parser("tail"))
     tail.add_argument("--after", type=int, default=0)
     tail.add_argument("--type", default=None, help="type prefix, e.g. strato.host")
+    tail.add_argument("--resource", default=None, metavar="ID", help="one resource's events")
     tail.add_argument("-f", "--follow", action="store_true")
+    relay = eacts.add_parser(
+        "relay",
+        help="run the event relay process (webhooks); several may run, one leads",
+    )
+    relay.set_defaults(server=True)
+    with_json(eacts.add_parser("types", help="the event-type catalog"))
     ev.set_defaults(handler=cmd_events)
 
     keys = sub.add_parser("keys", help="admin API keys")

@@ -98,6 +98,12 @@ def run(args: argparse.Namespace) -> int:
         return run_up(settings)
     if args.command == "doctor":
         return run_doctor(args, settings)
+    if args.command == "events":  # strato events relay
+        from strato.events import relay
+        from strato.workers.lifecycle import run_until_signal
+
+        run_until_signal(lambda stop: relay.run(settings, stop))
+        return 0
     return run_process(args)
 
 

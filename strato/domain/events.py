@@ -228,6 +228,7 @@ CRUD_RESOURCES = (
     "security_group",
     "security_group_rule",
     "egress_rule",
+    "webhook",
 )
 for _r in CRUD_RESOURCES:
     register(
@@ -250,6 +251,7 @@ for _r in set(CRUD_RESOURCES) - {
     "security_group",
     "security_group_rule",
     "egress_rule",
+    "webhook",
 }:
     register(EventType(f"strato.{_r}.state_changed", _r, NoPayload, "an admin changed its state"))
 

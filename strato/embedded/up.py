@@ -194,11 +194,14 @@ class Platform:
         else:
             say(f"external ({s.temporal_address})")
 
-        t0 = self._step(3, total, "orchestrator, simulated agents, template service, API")
+        t0 = self._step(
+            3, total, "orchestrator, simulated agents, template service, event relay, API"
+        )
         for child in (
             self._python_child("orchestrator", "worker", "orchestrator"),
             self._python_child("simulator-agent", "agent", "simulator"),
             self._python_child("template-service", "service", "templates"),
+            self._python_child("event-relay", "events", "relay"),
             *(
                 Child(
                     f"{svc.name}-{proc.name}",

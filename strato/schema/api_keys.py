@@ -88,6 +88,14 @@ async def is_live(conn: Any, key_id: UUID) -> bool:
     return revoked is not None and revoked["revoked_at"] is None
 
 
+async def live_among(conn: Any, key_ids: list[UUID]) -> set[UUID]:
+    """Which of ``key_ids`` still exist unrevoked (one query for many long requests)."""
+    rows = await conn.fetch(
+        "SELECT id FROM api_keys WHERE id = ANY($1::uuid[]) AND revoked_at IS NULL", key_ids
+    )
+    return {r["id"] for r in rows}
+
+
 async def list_all(conn: Any) -> list[ApiKey]:
     rows = await conn.fetch("SELECT * FROM api_keys ORDER BY created_at, id")
     return [ApiKey.model_validate(dict(r)) for r in rows]

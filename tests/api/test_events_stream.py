@@ -21,8 +21,9 @@ from tests.conftest import free_port
 
 
 @contextlib.asynccontextmanager
-async def _serve(settings: Settings, db: Database, temporal: Client) -> AsyncIterator[str]:
-    """The API on a real port (streams need a real server), stopped afterwards."""
+async def _serve_app(settings: Settings, db: Database, temporal: Client) -> AsyncIterator[Any]:
+    """The API on a real port (streams need a real server), stopped afterwards: its URL
+    and the app."""
     port = free_port()
     app = create_app(settings, db=db, temporal=temporal)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
@@ -30,10 +31,16 @@ async def _serve(settings: Settings, db: Database, temporal: Client) -> AsyncIte
     while not server.started:
         await asyncio.sleep(0.02)
     try:
-        yield f"http://127.0.0.1:{port}/api/v1"
+        yield f"http://127.0.0.1:{port}/api/v1", app
     finally:
         server.should_exit = True
         await task
+
+
+@contextlib.asynccontextmanager
+async def _serve(settings: Settings, db: Database, temporal: Client) -> AsyncIterator[str]:
+    async with _serve_app(settings, db, temporal) as (url, _app):
+        yield url
 
 
 @pytest.fixture
@@ -159,3 +166,52 @@ async def test_open_streams_per_key_are_bounded(
         streams.check(key_id, 2)  # one place free again: no refusal
         streams.leave(key_id)
         assert streams.open == {}
+
+
+async def _commits(db: Database) -> int:
+    """Transactions committed in this database so far (after 11 s: an idle backend
+    reports its counts within 10 s)."""
+    await asyncio.sleep(11)
+    async with db.conn() as conn:
+        await conn.execute("SELECT pg_stat_clear_snapshot()")
+        n: int = await conn.fetchval(
+            "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+        )
+    return n
+
+
+async def test_a_hundred_streams_cost_the_database_what_one_costs(
+    settings: Settings, db: Database, temporal_client: Client, admin_token: str
+) -> None:
+    """The API's one broadcaster reads the outbox for every stream: the same 20 events
+    reach 1 stream, then 100, for about the same number of database transactions."""
+    roomy = settings.model_copy(update={"max_streams_per_key": 200})
+    auth = {"Authorization": f"Bearer {admin_token}"}
+    limits = httpx.Limits(max_connections=300, max_keepalive_connections=300)
+    async with (
+        _serve_app(roomy, db, temporal_client) as (url, app),
+        httpx.AsyncClient(base_url=url, headers=auth, timeout=60, limits=limits) as client,
+    ):
+        broadcaster = app.state.broadcaster
+
+        async def phase(streams: int, tag: str) -> tuple[int, int, list[list[dict[str, Any]]]]:
+            readers = [
+                asyncio.create_task(read_events(client, "/events/stream", 20))
+                for _ in range(streams)
+            ]
+            while len(broadcaster.subscriptions) < streams:
+                await asyncio.sleep(0.05)
+            before, reads = await _commits(db), broadcaster.reads
+            for i in range(20):
+                r = await client.post("/zones", json={"name": f"{tag}{i}"})
+                assert r.status_code == 201
+            got = await asyncio.wait_for(asyncio.gather(*readers), 60)
+            return await _commits(db) - before, broadcaster.reads - reads, got
+
+        one, one_reads, _ = await phase(1, "a")
+        many, many_reads, got = await phase(100, "b")
+    assert all([e["data"]["data"]["name"] for e in g] == [f"b{i}" for i in range(20)] for g in got)
+    # The writes are the same; only the reading could grow with the streams.
+    assert many <= one * 1.5 + 10, (one, many)
+    assert many_reads <= one_reads * 2 + 5, (one_reads, many_reads)
+    print(f"1 stream: {one} commits, {one_reads} outbox reads; 100 streams: {many}, {many_reads}")

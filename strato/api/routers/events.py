@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -13,9 +14,12 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from strato.api.deps import CallerDep, DbDep, SettingsDep
+from strato.domain import events as catalog
 from strato.domain.errors import InvalidInput, TooManyRequests
 from strato.domain.fields import ascii_number
-from strato.schema import api_keys, events
+from strato.domain.models import Event
+from strato.events.broadcast import Broadcaster
+from strato.schema import events
 from strato.schema.db import Database
 
 router = APIRouter(prefix="/events", tags=["events"])
@@ -43,6 +47,26 @@ async def list_events(
         )
     last = rows[-1].id if rows else after
     return EventPage(items=[e.cloudevent() for e in rows], last_id=last)
+
+
+class EventTypeInfo(BaseModel):
+    type: str
+    resource: str
+    summary: str
+    payload: dict[str, Any]
+
+
+@router.get("/types", response_model=list[EventTypeInfo], summary="The event-type catalog")
+async def list_types(_: CallerDep) -> list[EventTypeInfo]:
+    return [
+        EventTypeInfo(
+            type=et.type,
+            resource=et.resource,
+            summary=et.summary,
+            payload=et.payload.model_json_schema(),
+        )
+        for et in catalog.catalog()
+    ]
 
 
 class Streams:
@@ -73,48 +97,70 @@ def _closing(reason: str) -> bytes:
     return f"event: strato.stream.closed\ndata: {data}\n\n".encode()
 
 
+def _wanted(ev: Event, resource_id: UUID | None, type_prefix: str | None) -> bool:
+    """The stream's filters, as :func:`events.list_after` applies them."""
+    return (resource_id is None or ev.resource_id == resource_id) and (
+        type_prefix is None or ev.type.startswith(type_prefix)
+    )
+
+
+def _frame(ev: Event) -> bytes:
+    data = json.dumps(ev.cloudevent(), separators=(",", ":"))
+    return f"id: {ev.id}\nevent: {ev.type}\ndata: {data}\n\n".encode()
+
+
 async def _stream(
-    request: Request,
     db: Database,
-    after: int,
+    after: int | None,
     resource_id: UUID | None,
     type_prefix: str | None,
     *,
     key_id: UUID,
-    check_s: float,
     streams: Streams,
+    broadcaster: Broadcaster,
 ) -> AsyncIterator[bytes]:
-    idle = 0.0
-    checked = asyncio.get_running_loop().time()
+    """The backlog after ``after`` (read by this stream, up to where the broadcaster
+    started handing it events), then what the broadcaster hands it. ``after`` None:
+    from now on."""
     streams.enter(key_id)  # counted while it runs: a stream never started holds nothing
+    sub = await broadcaster.subscribe(key_id)
+    if after is None:
+        after = sub.floor
     try:
         yield b"retry: 1000\n\n"
-        while not await request.is_disconnected():
-            now = asyncio.get_running_loop().time()
-            if now - checked >= check_s:
-                checked = now
-                async with db.conn() as conn:
-                    live = await api_keys.is_live(conn, key_id)
-                if not live:
-                    yield _closing("the API key of this stream was revoked")
-                    return
+        while after < sub.floor:
             async with db.conn() as conn:
                 rows = await events.list_after(
                     conn, after, 200, resource_id=resource_id, type_prefix=type_prefix
                 )
+            rows = [e for e in rows if e.id <= sub.floor]
             for ev in rows:
+                yield _frame(ev)
                 after = ev.id
-                data = json.dumps(ev.cloudevent(), separators=(",", ":"))
-                yield f"id: {ev.id}\nevent: {ev.type}\ndata: {data}\n\n".encode()
+            if not rows:
+                break
+        after = max(after, sub.floor)
+        idle = 0.0
+        while True:
+            if sub.ended is not None:
+                yield _closing(sub.ended)
+                return
+            rows = sub.take()
+            for ev in rows:
+                if ev.id > after and _wanted(ev, resource_id, type_prefix):
+                    yield _frame(ev)
+                after = max(after, ev.id)
             if rows:
                 idle = 0.0
                 continue
-            await asyncio.sleep(0.25)
-            idle += 0.25
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(sub.wake.wait(), 1.0)
+            idle += 1.0
             if idle >= 15:
                 idle = 0.0
                 yield b": keep-alive\n\n"
     finally:
+        broadcaster.unsubscribe(sub)
         streams.leave(key_id)
 
 
@@ -141,21 +187,17 @@ async def stream_events(
             raise InvalidInput(
                 "Last-Event-ID must be an event id this API sent", field="Last-Event-ID"
             )
-    if start is None:
-        async with db.conn() as conn:
-            start = await events.last_id(conn)
     streams: Streams = request.app.state.streams
     streams.check(key.id, settings.max_streams_per_key)
     return StreamingResponse(
         _stream(
-            request,
             db,
             start,
             resource_id,
             type,
             key_id=key.id,
-            check_s=settings.stream_key_check_s,
             streams=streams,
+            broadcaster=request.app.state.broadcaster,
         ),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},

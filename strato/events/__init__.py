@@ -1,0 +1,1 @@
+"""Events leaving the platform: the outbox relay and its sinks (webhooks, SSE)."""

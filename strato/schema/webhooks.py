@@ -1,0 +1,181 @@
+"""Webhook subscriptions, their deliveries, and the relay's positions in the outbox.
+
+The relay fans events out into ``webhook_deliveries`` (one row per event and matching
+subscription) in the same transaction that moves its position, so an event is queued
+for every subscriber exactly once whatever crashes. Deliverers then take, per
+subscription, the pending rows that head their resource (no earlier pending row of the
+same resource), so one resource's events arrive in order while others go beside them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+from uuid import UUID
+
+from strato.domain.errors import NotFound
+from strato.domain.models import Event
+from strato.domain.webhooks import Delivery, Webhook
+from strato.schema.repository import TableSpec
+
+WEBHOOKS = TableSpec("webhooks", "webhook", Webhook, state_column=None)
+
+# The event relay's leadership: a session lock, held on the leader's own connection.
+_LEADER_LOCK_KEY = 0x5374726174_03
+
+
+async def try_lead(conn: Any) -> bool:
+    """Take the relay's lead on ``conn`` if no other session holds it."""
+    taken: bool = await conn.fetchval("SELECT pg_try_advisory_lock($1)", _LEADER_LOCK_KEY)
+    return taken
+
+
+async def position(conn: Any, sink: str) -> int:
+    """The last event id ``sink`` took (0: none yet)."""
+    await conn.execute(
+        "INSERT INTO relay_positions (sink) VALUES ($1) ON CONFLICT DO NOTHING", sink
+    )
+    value: int = await conn.fetchval("SELECT position FROM relay_positions WHERE sink = $1", sink)
+    return value
+
+
+async def advance(conn: Any, sink: str, old: int, new: int) -> bool:
+    """Move ``sink`` from ``old`` to ``new``; False if it was not at ``old`` (another
+    relay moved it: this one is no longer the leader)."""
+    status: str = await conn.execute(
+        """UPDATE relay_positions SET position = $3, updated_at = clock_timestamp()
+           WHERE sink = $1 AND position = $2""",
+        sink,
+        old,
+        new,
+    )
+    return status.endswith(" 1")
+
+
+async def subscriptions(conn: Any) -> list[tuple[Webhook, str]]:
+    """Every enabled subscription, with its secret."""
+    rows = await conn.fetch("SELECT * FROM webhooks WHERE enabled ORDER BY created_at, id")
+    return [(WEBHOOKS.to_model(r), r["secret"]) for r in rows]
+
+
+async def queue(conn: Any, pairs: Sequence[tuple[UUID, Event]]) -> int:
+    """Queue a delivery of each (subscription, event); a pair queued before is skipped."""
+    if not pairs:
+        return 0
+    status: str = await conn.execute(
+        """INSERT INTO webhook_deliveries (webhook_id, event_id, event_type, resource_key)
+           SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[])
+           ON CONFLICT (webhook_id, event_id) DO NOTHING""",
+        [w for w, _ in pairs],
+        [e.id for _, e in pairs],
+        [e.type for _, e in pairs],
+        [str(e.resource_id or "") for _, e in pairs],
+    )
+    return int(status.rsplit(" ", 1)[1])
+
+
+async def due(conn: Any, webhook_id: UUID, limit: int) -> list[tuple[int, int, int]]:
+    """(delivery id, event id, attempts so far) of pending deliveries that are due and
+    head their resource."""
+    rows = await conn.fetch(
+        """SELECT d.id, d.event_id, d.attempts FROM webhook_deliveries d
+           WHERE d.webhook_id = $1 AND d.state = 'pending'
+             AND d.next_attempt_at <= clock_timestamp()
+             AND NOT EXISTS (
+                 SELECT 1 FROM webhook_deliveries e
+                 WHERE e.webhook_id = d.webhook_id AND e.resource_key = d.resource_key
+                   AND e.state = 'pending' AND e.event_id < d.event_id)
+           ORDER BY d.event_id LIMIT $2""",
+        webhook_id,
+        limit,
+    )
+    return [(r["id"], r["event_id"], r["attempts"]) for r in rows]
+
+
+async def next_due_in(conn: Any, webhook_id: UUID) -> float | None:
+    """Seconds until the subscription's next pending delivery is due (None: none)."""
+    value: float | None = await conn.fetchval(
+        """SELECT greatest(0, extract(epoch FROM min(next_attempt_at) - clock_timestamp()))
+           FROM webhook_deliveries WHERE webhook_id = $1 AND state = 'pending'""",
+        webhook_id,
+    )
+    return None if value is None else float(value)
+
+
+async def delivered(conn: Any, ids: Sequence[int], status: Sequence[int]) -> None:
+    await conn.execute(
+        """UPDATE webhook_deliveries d
+           SET state = 'delivered', attempts = d.attempts + 1, last_status = s.status,
+               last_error = NULL, delivered_at = clock_timestamp()
+           FROM unnest($1::bigint[], $2::int[]) AS s(id, status)
+           WHERE d.id = s.id AND d.state = 'pending'""",
+        list(ids),
+        list(status),
+    )
+
+
+async def failed(
+    conn: Any,
+    delivery_id: int,
+    *,
+    status: int | None,
+    error: str,
+    retry_in: timedelta,
+    max_attempts: int,
+) -> str:
+    """Record a failed attempt: pending again after ``retry_in``, or dead once it has
+    had ``max_attempts``. The new state."""
+    state: str | None = await conn.fetchval(
+        """UPDATE webhook_deliveries
+           SET attempts = attempts + 1, last_status = $2, last_error = $3,
+               state = CASE WHEN attempts + 1 >= $5 THEN 'dead' ELSE 'pending' END,
+               next_attempt_at = clock_timestamp() + $4
+           WHERE id = $1 AND state = 'pending' RETURNING state""",
+        delivery_id,
+        status,
+        error[:2000],
+        retry_in,
+        max_attempts,
+    )
+    return state or "gone"
+
+
+async def deliveries(
+    conn: Any, webhook_id: UUID, state: str | None, after: int, limit: int
+) -> list[Delivery]:
+    rows = await conn.fetch(
+        """SELECT * FROM webhook_deliveries
+           WHERE webhook_id = $1 AND ($2::text IS NULL OR state = $2) AND id > $3
+           ORDER BY id LIMIT $4""",
+        webhook_id,
+        state,
+        after,
+        limit,
+    )
+    return [Delivery.model_validate(dict(r)) for r in rows]
+
+
+async def redeliver(conn: Any, webhook_id: UUID, delivery_id: int) -> Delivery:
+    """A delivery (dead or delivered) queued again, with a fresh set of attempts."""
+    row = await conn.fetchrow(
+        """UPDATE webhook_deliveries
+           SET state = 'pending', attempts = 0, next_attempt_at = clock_timestamp(),
+               last_error = NULL, last_status = NULL, delivered_at = NULL
+           WHERE id = $1 AND webhook_id = $2 RETURNING *""",
+        delivery_id,
+        webhook_id,
+    )
+    if row is None:
+        raise NotFound(f"webhook {webhook_id} has no delivery {delivery_id}", id=str(delivery_id))
+    return Delivery.model_validate(dict(row))
+
+
+async def events_by_id(conn: Any, ids: Sequence[int]) -> dict[int, Event]:
+    rows = await conn.fetch(
+        """SELECT id, time, type, resource_type, resource_id, old_state, new_state,
+                  operation_id, payload
+           FROM events WHERE id = ANY($1::bigint[])""",
+        list(ids),
+    )
+    return {r["id"]: Event.model_validate(dict(r)) for r in rows}
