@@ -10,10 +10,13 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -139,6 +142,20 @@ def test_up_serves_stops_cleanly_and_restarts_with_state(
         assert "demo-host2" in cli.stdout
         # a VM through the CLI, by names, with its live progress
         env = {**os.environ, "STRATO_DATA_DIR": str(data)}
+        # ... its events POSTed, signed, to a webhook by the relay `strato up` runs
+        hook_port = free_port()
+        hooked = _cli(
+            env,
+            "webhooks",
+            "create",
+            "name=up",
+            f"url=http://127.0.0.1:{hook_port}/hook",
+            "secret=up-test-secret-0123",
+            'types=["strato.vm.*"]',
+            "allow_internal=true",
+        )
+        assert hooked.returncode == 0, hooked.stdout + hooked.stderr
+        received = _receiver(hook_port, "up-test-secret-0123")
         deploy = subprocess.run(
             [
                 sys.executable,
@@ -167,6 +184,15 @@ def test_up_serves_stops_cleanly_and_restarts_with_state(
         )
         assert '"state": "Running"' in shown.stdout, shown.stdout
         assert '"ip_address": "10.1.0.10"' in shown.stdout
+        web1 = json.loads(shown.stdout)["id"]
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not any(
+            e["subject"] == f"vm/{web1}" and e["data"].get("new_state") == "Running"
+            for e in received
+        ):
+            time.sleep(0.2)
+        assert any(e["subject"] == f"vm/{web1}" for e in received), received
+        assert {e["type"].split(".")[1] for e in received} == {"vm"}
         # a data volume through the CLI, hot-plugged into it by names
         made = _cli(env, "volume", "create", "name=data1", "zone=demo", "size_gb=1", "--json")
         assert made.returncode == 0 and '"Allocated"' in made.stdout, made.stderr
@@ -267,6 +293,30 @@ def test_up_serves_stops_cleanly_and_restarts_with_state(
         assert again.stop(signal.SIGTERM) == 0
     time.sleep(0.5)
     assert not [p for p in children if alive(p)]
+
+
+def _receiver(port: int, secret: str) -> list[dict[str, Any]]:
+    """A webhook receiver on a thread: the list fills with each delivery whose
+    signature verifies."""
+    from strato.events import signing
+
+    got: list[dict[str, Any]] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            header = self.headers.get(signing.SIGNATURE_HEADER, "")
+            if signing.verify(secret, body, header, now=time.time()):
+                got.append(json.loads(body))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return got
 
 
 def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
