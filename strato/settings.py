@@ -63,6 +63,13 @@ class Settings(BaseSettings):
     # between attempts (doubling from the first, capped, half of it jitter), and the
     # operator's internal networks deliveries may not reach without allow_internal
     # (comma-separated CIDRs; loopback and link-local are always refused).
+    # The relay also publishes every event to this AMQP broker's topic exchange
+    # (amqp://user:password@host:port/vhost; empty: no AMQP sink).
+    amqp_url: str = ""
+    # `strato up` runs a private RabbitMQ (rabbitmq-server from Debian) under the data
+    # directory and points the relay at it, when this is true and no URL is given.
+    embedded_rabbitmq: bool = False
+    amqp_exchange: str = Field(default="strato.events", pattern=r"^[A-Za-z0-9._:-]{1,255}$")
     webhook_timeout_s: float = Field(default=10.0, gt=0, le=300)
     webhook_retry_initial_s: float = Field(default=1.0, gt=0, le=3600)
     webhook_retry_max_s: float = Field(default=300.0, gt=0, le=86_400)

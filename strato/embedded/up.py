@@ -124,6 +124,7 @@ class Platform:
         self.children: list[Child] = []
         self.stopping = False
         self.services: list[Service] = []
+        self.amqp_url = ""  # set when `strato up` runs the broker
 
     def _step(self, n: int, total: int, what: str) -> float:
         print(f"[{n}/{total}] {what} ...", end=" ", flush=True)
@@ -144,7 +145,28 @@ class Platform:
             "STRATO_TEMPORAL_ADDRESS": s.resolved_temporal_address(),
             "STRATO_TEMPORAL_UI_URL": s.resolved_temporal_ui_url(),
             "STRATO_API_URL": s.resolved_api_url(),
+            **({"STRATO_AMQP_URL": self.amqp_url} if self.amqp_url else {}),
         }
+
+    def _rabbitmq(self) -> None:
+        """A private RabbitMQ for the relay's AMQP sink (STRATO_EMBEDDED_RABBITMQ)."""
+        from strato.embedded import rabbitmq
+
+        print("      RabbitMQ ...", end=" ", flush=True)
+        t0 = time.monotonic()
+        if not rabbitmq.available():
+            raise StartupError(
+                "STRATO_EMBEDDED_RABBITMQ is set but rabbitmq-server is not installed "
+                "(apt-get install rabbitmq-server)"
+            )
+        broker = rabbitmq.Rabbit(self.s.data_dir / "rabbitmq")
+        broker.start()
+        assert broker.epmd is not None and broker.server is not None
+        self.children.append(Child("epmd", [], self.logs / "epmd.log", proc=broker.epmd))
+        self.children.append(Child("rabbitmq", [], broker.root / "server.out", proc=broker.server))
+        asyncio.run(broker.ready())
+        self.amqp_url = broker.url
+        self._done(t0, f"(amqp://127.0.0.1:{broker.port}, exchange {self.s.amqp_exchange})")
 
     def _python_child(self, name: str, *cli: str) -> Child:
         return Child(
@@ -194,6 +216,8 @@ class Platform:
         else:
             say(f"external ({s.temporal_address})")
 
+        if s.embedded_rabbitmq and not s.amqp_url:
+            self._rabbitmq()
         t0 = self._step(
             3, total, "orchestrator, simulated agents, template service, event relay, API"
         )

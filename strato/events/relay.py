@@ -20,13 +20,15 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 import httpx
 
+from strato.domain.models import Event
 from strato.domain.webhooks import wants
 from strato.events import targets
+from strato.events.amqp import AmqpSink
 from strato.events.webhooks import Deliverer, Retry
 from strato.schema import events, webhooks
 from strato.schema.db import Database
@@ -37,6 +39,18 @@ log = logging.getLogger(__name__)
 CHANNEL = "strato_events"
 WEBHOOKS = "webhooks"
 BATCH = 500
+
+
+class Sink(Protocol):
+    """Where the relay publishes besides webhooks (AMQP; another broker would add one).
+    ``publish`` returns only once the sink holds every event of the batch (else it
+    raises, and the same batch comes again); events may come twice, never out of order."""
+
+    name: str  # its position's key in relay_positions
+
+    async def publish(self, batch: list[Event]) -> None: ...
+
+    async def close(self) -> None: ...
 
 
 class LostLeadership(RuntimeError):
@@ -68,7 +82,8 @@ class Relay:
         self.settings = settings
         self.name = name
         self.leading = False
-        self.published = 0  # events taken by this relay while it led
+        self.published = 0  # events taken by this relay while it led (webhooks)
+        self.sent: dict[str, int] = {}  # by sink, events it confirmed while this relay led
 
     async def run(self, stop: asyncio.Event) -> None:
         """Lead when it can, until ``stop``; any trouble (the database restarting, the
@@ -91,8 +106,44 @@ class Relay:
     async def _lead(self, conn: Any, stop: asyncio.Event) -> None:
         log.info("relay %s leads", self.name)
         self.leading = True
+        wakes: list[asyncio.Event] = []
+
+        def notified(*_: object) -> None:
+            for w in wakes:
+                w.set()
+
+        await conn.add_listener(CHANNEL, notified)
+        loops = [self._webhooks(conn, self._waker(wakes), stop)]
+        loops += [self._pump(sink, self._waker(wakes), stop) for sink in self._sinks()]
+        tasks = [asyncio.create_task(loop) for loop in loops]
+        try:
+            # Any loop that fails ends the lead (the others are stopped with it).
+            for done in asyncio.as_completed(tasks):
+                await done
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    @staticmethod
+    def _waker(wakes: list[asyncio.Event]) -> asyncio.Event:
         wake = asyncio.Event()
-        await conn.add_listener(CHANNEL, lambda *_: wake.set())
+        wakes.append(wake)
+        return wake
+
+    def _sinks(self) -> list[Sink]:
+        s = self.settings
+        return [AmqpSink(s.amqp_url, s.amqp_exchange)] if s.amqp_url else []
+
+    @staticmethod
+    async def _idle(wake: asyncio.Event, stop: asyncio.Event) -> None:
+        """Until woken, stopped, or a second passed."""
+        waits = [asyncio.ensure_future(wake.wait()), asyncio.ensure_future(stop.wait())]
+        await asyncio.wait(waits, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
+        for w in waits:
+            w.cancel()
+
+    async def _webhooks(self, conn: Any, wake: asyncio.Event, stop: asyncio.Event) -> None:
         s = self.settings
         async with httpx.AsyncClient(
             timeout=s.webhook_timeout_s,
@@ -110,16 +161,43 @@ class Relay:
                     if conn.is_closed():
                         raise LostLeadership("the leader's connection closed")
                     wake.clear()
-                    taken = await self._fan_out(deliverer)
-                    if taken:
+                    if await self._fan_out(deliverer):
                         deliverer.kick()
                         continue
-                    waits = [asyncio.ensure_future(wake.wait()), asyncio.ensure_future(stop.wait())]
-                    await asyncio.wait(waits, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
-                    for w in waits:
-                        w.cancel()
+                    await self._idle(wake, stop)
             finally:
                 await deliverer.close()
+
+    async def _pump(self, sink: Sink, wake: asyncio.Event, stop: asyncio.Event) -> None:
+        """Publish to ``sink`` from its stored position, a batch at a time; a batch the
+        sink refused is tried again (from the same position) after a pause."""
+        try:
+            while not stop.is_set():
+                wake.clear()
+                async with self.db.tx() as conn:
+                    # A sink configured later starts from then, not from the beginning.
+                    at = await webhooks.position(conn, sink.name, new_from_now=True)
+                    batch = await events.list_after(conn, at, BATCH)
+                if not batch:
+                    await self._idle(wake, stop)
+                    continue
+                try:
+                    await sink.publish(batch)
+                except Exception as err:
+                    log.warning(
+                        "relay %s: sink %s refused a batch (%s); retrying",
+                        self.name,
+                        sink.name,
+                        err,
+                    )
+                    await self._idle(asyncio.Event(), stop)
+                    continue
+                async with self.db.tx() as conn:
+                    if not await webhooks.advance(conn, sink.name, at, batch[-1].id):
+                        raise LostLeadership(f"the {sink.name} position moved under {self.name}")
+                self.sent[sink.name] = self.sent.get(sink.name, 0) + len(batch)
+        finally:
+            await sink.close()
 
     async def _fan_out(self, deliverer: Deliverer) -> int:
         """Queue the next batch of events for the subscriptions; how many were taken."""

@@ -31,10 +31,15 @@ async def try_lead(conn: Any) -> bool:
     return taken
 
 
-async def position(conn: Any, sink: str) -> int:
-    """The last event id ``sink`` took (0: none yet)."""
+async def position(conn: Any, sink: str, *, new_from_now: bool = False) -> int:
+    """The last event id ``sink`` took. A sink seen for the first time starts at 0 (the
+    whole outbox), or after the newest event with ``new_from_now``."""
     await conn.execute(
-        "INSERT INTO relay_positions (sink) VALUES ($1) ON CONFLICT DO NOTHING", sink
+        """INSERT INTO relay_positions (sink, position)
+           VALUES ($1, CASE WHEN $2 THEN (SELECT coalesce(max(id), 0) FROM events) ELSE 0 END)
+           ON CONFLICT DO NOTHING""",
+        sink,
+        new_from_now,
     )
     value: int = await conn.fetchval("SELECT position FROM relay_positions WHERE sink = $1", sink)
     return value

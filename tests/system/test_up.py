@@ -77,6 +77,29 @@ class Up:
         return self.proc.returncode
 
 
+async def _zone_event_over_amqp(url: str, api: str, auth: dict[str, str]) -> Any:
+    """Bind a queue to strato.zone.#, make a zone, read its event from the queue."""
+    import aio_pika
+
+    conn = await aio_pika.connect(url)
+    async with conn:
+        channel = await conn.channel()
+        exchange = await channel.declare_exchange(
+            "strato.events", aio_pika.ExchangeType.TOPIC, durable=True
+        )
+        queue = await channel.declare_queue("", exclusive=True)
+        await queue.bind(exchange, "strato.zone.#")
+        async with httpx.AsyncClient(headers=auth) as client:
+            r = await client.post(f"{api}/zones", json={"name": "amqp-zone"})
+            assert r.status_code == 201, r.text
+        for _ in range(300):
+            message = await queue.get(no_ack=True, fail=False)
+            if message is not None:
+                return json.loads(message.body)
+            await asyncio.sleep(0.1)
+    raise AssertionError("no zone event over AMQP within 30 s")
+
+
 async def _retention(port: str) -> timedelta:
     client = await connect(f"127.0.0.1:{port}")
     return await retention(client)
@@ -98,7 +121,7 @@ def test_up_serves_stops_cleanly_and_restarts_with_state(
 ) -> None:
     data = tmp_path / "strato"
     api = f"http://127.0.0.1:{ports['STRATO_API_PORT']}/api/v1"
-    up = Up(data, ports)
+    up = Up(data, {**ports, "STRATO_EMBEDDED_RABBITMQ": "true"})
     try:
         out = up.wait_for("Try: curl")
         key = re.search(r"Admin API key (strato_\S+)", out)
@@ -114,6 +137,13 @@ def test_up_serves_stops_cleanly_and_restarts_with_state(
         assert httpx.get(f"{api}/hosts").status_code == 401
         # the orchestrator set the embedded Temporal's retention (the dev server's is 1 day)
         assert asyncio.run(_retention(ports["STRATO_TEMPORAL_PORT"])) == timedelta(days=3)
+        # the relay publishes to the RabbitMQ `strato up` runs (STRATO_EMBEDDED_RABBITMQ)
+        amqp = re.search(r"RabbitMQ \.\.\. ready \S+ \(amqp://127\.0\.0\.1:(\d+)", out)
+        assert amqp, out
+        password = (data / "rabbitmq" / "password").read_text().strip()
+        url = f"amqp://strato:{password}@127.0.0.1:{amqp.group(1)}/"
+        zone = asyncio.run(_zone_event_over_amqp(url, api, auth))
+        assert zone["type"] == "strato.zone.created" and zone["data"]["name"] == "amqp-zone"
         children = descendants(up.proc.pid)
         assert len(children) >= 5  # postgres (+its workers), temporal, worker, agent, api
     finally:
