@@ -65,6 +65,12 @@ class Settings(BaseSettings):
     # (comma-separated CIDRs; loopback and link-local are always refused).
     # The relay also publishes every event to this AMQP broker's topic exchange
     # (amqp://user:password@host:port/vhost; empty: no AMQP sink).
+    # The services directory: each process registers itself (false: it does not, as
+    # the tests' in-process platforms do), heartbeats every third of this TTL, and an
+    # instance silent past its TTL is critical, then removed after the second figure.
+    directory_register: bool = True
+    directory_ttl_s: int = Field(default=15, ge=1, le=3600)
+    directory_deregister_after_s: int = Field(default=120, ge=0, le=86_400)
     amqp_url: str = ""
     # `strato up` runs a private RabbitMQ (rabbitmq-server from Debian) under the data
     # directory and points the relay at it, when this is true and no URL is given.

@@ -194,6 +194,9 @@ def settings(fresh_dsn: str, temporal_server: TemporalServer, tmp_path: Path) ->
         orchestration_queue=f"orchestration-{uuid.uuid4().hex[:12]}",
         templates_queue=f"templates-{uuid.uuid4().hex[:12]}",
         host_connect_timeout_s=5.0,
+        # In-process platforms do not register in the services directory (a test that
+        # looks at the directory turns it on).
+        directory_register=False,
         # Host paths tests may name: the lab's tiny guest and real-host pools, and this
         # test's own images/ and pool/ directories.
         image_roots=f"{TEST_IMAGE_ROOT}:{tmp_path / 'images'}",

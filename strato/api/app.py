@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
@@ -12,6 +13,7 @@ from strato import __version__
 from strato.api import errors
 from strato.api.routers import (
     compute,
+    directory,
     events,
     fabric,
     keys,
@@ -21,12 +23,14 @@ from strato.api.routers import (
     system,
     webhooks,
 )
+from strato.domain.directory.models import Endpoint
 from strato.events.broadcast import Broadcaster
 from strato.schema.db import Database
 from strato.services import loader
 from strato.services.base import Service
 from strato.settings import Settings
 from strato.temporal import connect_to
+from strato.workers import directory as presence_of
 
 API_PREFIX = "/api/v1"
 
@@ -61,9 +65,28 @@ def create_app(
         )
         app.state.temporal = temporal or await connect_to(settings, wait_s=30)
         app.state.broadcaster = Broadcaster(app.state.db, key_check_s=settings.stream_key_check_s)
+        leaving = asyncio.Event()
+        presence = (
+            asyncio.create_task(
+                presence_of.present(
+                    app.state.db,
+                    presence_of.instance(
+                        settings,
+                        "api",
+                        endpoints=[Endpoint(url=f"{settings.resolved_api_url()}{API_PREFIX}")],
+                    ),
+                    leaving,
+                )
+            )
+            if settings.directory_register
+            else None
+        )
         try:
             yield
         finally:
+            leaving.set()
+            if presence is not None:
+                await presence
             await app.state.broadcaster.close()
             if own_db:
                 await app.state.db.close()
@@ -93,6 +116,7 @@ def create_app(
         operations.router,
         events.router,
         webhooks.router,
+        directory.router,
         keys.router,
         *(r for s in services for r in s.routers()),
     ]

@@ -16,7 +16,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from strato.cli import admin, fabric, network, server, storage, webhooks
+from strato.cli import admin, directory, fabric, network, server, storage, webhooks
 from strato.sdk.client import StratoApiError, StratoClient
 from strato.services import loader
 from strato.services.base import Service
@@ -33,6 +33,7 @@ def build_parser(services: Sequence[Service] = ()) -> argparse.ArgumentParser:
     network.add_commands(sub)
     fabric.add_commands(sub)
     webhooks.add_commands(sub)
+    directory.add_commands(sub)
     for service in services:
         service.add_commands(sub)
     return p

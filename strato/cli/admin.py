@@ -185,10 +185,20 @@ def cmd_keys(args: argparse.Namespace, api: StratoClient) -> int:
 
 
 def cmd_status(args: argparse.Namespace, api: StratoClient) -> int:
+    """Health, the summary, and every registered process by kind (1 if anything is
+    unhealthy or a process is critical)."""
+    from strato.cli.directory import show_processes
+
     health = api.get("/health")
     status = api.get("/status")
-    emit({**health, **status}, args.json)
-    return 0 if health["status"] == "ok" else 1
+    instances = api.get("/services")
+    if args.json:
+        emit({**health, **status, "services": instances}, True)
+    else:
+        emit({**health, **status}, False)
+        show_processes(instances)
+    critical = any(i["health"] == "critical" for i in instances)
+    return 0 if health["status"] == "ok" and not critical else 1
 
 
 def add_commands(sub: Any) -> None:

@@ -163,6 +163,23 @@ class Repaired(Payload):
     fix: str
 
 
+class ServiceNamed(Payload):
+    name: str
+    kind: str
+
+
+class ServiceHealth(Payload):
+    name: str
+    kind: str
+    detail: str | None = None
+
+
+class ServiceGone(Payload):
+    name: str
+    kind: str
+    reason: str
+
+
 @dataclass(frozen=True)
 class EventType:
     type: str  # the CloudEvents type
@@ -255,6 +272,21 @@ for _r in set(CRUD_RESOURCES) - {
 }:
     register(EventType(f"strato.{_r}.state_changed", _r, NoPayload, "an admin changed its state"))
 
+register(
+    EventType("strato.service.registered", "service", ServiceNamed, "a service instance joined"),
+    EventType(
+        "strato.service.health_changed",
+        "service",
+        ServiceHealth,
+        "its health changed (old/new state: passing, warning, critical)",
+    ),
+    EventType(
+        "strato.service.deregistered",
+        "service",
+        ServiceGone,
+        "it left the directory (deregistered, or critical past its deregister_after_s)",
+    ),
+)
 register(
     EventType(
         "strato.vm.state_changed",

@@ -33,6 +33,7 @@ from strato.events.webhooks import Deliverer, Retry
 from strato.schema import events, webhooks
 from strato.schema.db import Database
 from strato.settings import Settings
+from strato.workers import directory
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +116,7 @@ class Relay:
         await conn.add_listener(CHANNEL, notified)
         loops = [self._webhooks(conn, self._waker(wakes), stop)]
         loops += [self._pump(sink, self._waker(wakes), stop) for sink in self._sinks()]
+        loops.append(directory.keep(self.db, stop))  # the directory's one keeper
         tasks = [asyncio.create_task(loop) for loop in loops]
         try:
             # Any loop that fails ends the lead (the others are stopped with it).
@@ -220,7 +222,15 @@ class Relay:
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:
     db = await Database.connect(settings.resolved_database_url(), max_size=8, wait_s=60)
+    me = directory.instance(settings, "relay")
+    presence = (
+        asyncio.create_task(directory.present(db, me, stop))
+        if settings.directory_register
+        else None
+    )
     try:
         await Relay(db, settings).run(stop)
     finally:
+        if presence is not None:
+            await presence
         await db.close()

@@ -29,6 +29,7 @@ from strato.services import loader
 from strato.services.base import Service
 from strato.settings import Settings
 from strato.temporal import connect_to, ensure_retention
+from strato.workers import directory
 from strato.workflows.registry import ALL_WORKFLOWS
 
 log = logging.getLogger(__name__)
@@ -145,6 +146,13 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
             settings.capacity_thresholds,
         )
     )
+    presence = (
+        asyncio.create_task(
+            directory.present(db, directory.instance(settings, "orchestrator"), stop)
+        )
+        if settings.directory_register
+        else None
+    )
     log.info("orchestrator worker polling %s", settings.orchestration_queue)
     try:
         async with worker:
@@ -153,4 +161,6 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         sweeper.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await sweeper
+        if presence is not None:
+            await presence
         await db.close()

@@ -43,6 +43,7 @@ from strato.schema.db import Database
 from strato.schema.fabric import hosts
 from strato.settings import Settings
 from strato.temporal import connect_to
+from strato.workers import directory
 from strato.workers.health import destroy_fenced, sample, send_beats, views
 from strato.workers.shared_queue import HostDispatch
 
@@ -319,7 +320,15 @@ async def run_fleet(fleet: SimulatorFleet, stop: asyncio.Event, every_s: float =
 async def run(settings: Settings, stop: asyncio.Event) -> None:
     db = await Database.connect(settings.resolved_database_url(), max_size=4, wait_s=60)
     client = await connect_to(settings, wait_s=30)
+    me = directory.instance(settings, "simulator-agent")
+    presence = (
+        asyncio.create_task(directory.present(db, me, stop))
+        if settings.directory_register
+        else None
+    )
     try:
         await run_fleet(SimulatorFleet(client, db, settings), stop)
     finally:
+        if presence is not None:
+            await presence
         await db.close()

@@ -121,7 +121,15 @@ def test_up_serves_stops_cleanly_and_restarts_with_state(
 ) -> None:
     data = tmp_path / "strato"
     api = f"http://127.0.0.1:{ports['STRATO_API_PORT']}/api/v1"
-    up = Up(data, {**ports, "STRATO_EMBEDDED_RABBITMQ": "true"})
+    up = Up(
+        data,
+        {
+            **ports,
+            "STRATO_EMBEDDED_RABBITMQ": "true",
+            "STRATO_DIRECTORY_TTL_S": "2",
+            "STRATO_DIRECTORY_DEREGISTER_AFTER_S": "3",
+        },
+    )
     try:
         out = up.wait_for("Try: curl")
         key = re.search(r"Admin API key (strato_\S+)", out)
@@ -144,6 +152,22 @@ def test_up_serves_stops_cleanly_and_restarts_with_state(
         url = f"amqp://strato:{password}@127.0.0.1:{amqp.group(1)}/"
         zone = asyncio.run(_zone_event_over_amqp(url, api, auth))
         assert zone["type"] == "strato.zone.created" and zone["data"]["name"] == "amqp-zone"
+        # every process of `strato up` is in the services directory, passing
+        listed = httpx.get(f"{api}/services", headers=auth).json()
+        kinds = {i["kind"]: i for i in listed}
+        assert set(kinds) >= {"api", "orchestrator", "relay", "simulator-agent"}, listed
+        assert {i["health"] for i in listed} == {"passing"}, listed
+        # kill -9 the simulated agent: critical after its TTL, then removed (its restart
+        # by `strato up` registers anew)
+        agent = kinds["simulator-agent"]
+        os.kill(int(agent["name"].rsplit("/", 1)[1]), signal.SIGKILL)
+        seen: set[str] = set()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and "removed" not in seen:
+            r = httpx.get(f"{api}/services/{agent['id']}", headers=auth)
+            seen.add(r.json()["health"] if r.status_code == 200 else "removed")
+            time.sleep(0.2)
+        assert {"critical", "removed"} <= seen, seen
         children = descendants(up.proc.pid)
         assert len(children) >= 5  # postgres (+its workers), temporal, worker, agent, api
     finally:

@@ -1,0 +1,49 @@
+"""``strato services`` and ``strato status``: the services directory, over the REST API."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from strato.cli.common import with_json
+from strato.cli.output import console, emit
+from strato.sdk.client import StratoClient
+
+_HEALTH = ("passing", "warning", "critical")
+_COLUMNS = ("name", "kind", "version", "health", "last_seen_at", "health_detail")
+
+
+def cmd_services(args: argparse.Namespace, api: StratoClient) -> int:
+    if args.action == "list":
+        params = {k: v for k, v in (("kind", args.kind), ("health", args.health)) if v}
+        emit(api.get("/services", **params), args.json, _COLUMNS)
+        return 0
+    found = [s for s in api.get("/services") if args.ident in (s["id"], s["name"])]
+    if not found:
+        raise SystemExit(f"no service instance {args.ident!r}")
+    emit(found[0], args.json)
+    return 0
+
+
+def show_processes(instances: list[dict[str, Any]]) -> None:
+    """Each kind with its counts by health; the unhealthy ones named."""
+    for kind in sorted({i["kind"] for i in instances}):
+        mine = [i for i in instances if i["kind"] == kind]
+        counts = {h: sum(1 for i in mine if i["health"] == h) for h in _HEALTH}
+        shown = ", ".join(f"{n} {h}" for h, n in counts.items() if n)
+        console.print(f"{kind:<20} {shown}")
+        for i in mine:
+            if i["health"] != "passing":
+                console.print(f"  {i['name']}: {i['health']} ({i.get('health_detail') or ''})")
+    if not instances:
+        console.print("no process is registered in the services directory")
+
+
+def add_commands(sub: Any) -> None:
+    svc = sub.add_parser("services", help="the services directory: instances and their health")
+    acts = svc.add_subparsers(dest="action", required=True)
+    ls = with_json(acts.add_parser("list"))
+    ls.add_argument("--kind")
+    ls.add_argument("--health", choices=["passing", "warning", "critical"])
+    with_json(acts.add_parser("show")).add_argument("ident", metavar="ID_OR_NAME")
+    svc.set_defaults(handler=cmd_services)

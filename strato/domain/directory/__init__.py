@@ -1,0 +1,1 @@
+"""The services directory: which components and services run where, and their health."""

@@ -1,0 +1,1 @@
+"""The services directory's data: instances, their heartbeats and health."""
