@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +99,54 @@ class StratoClient:
 
     def delete(self, path: str) -> Any:
         return self.request("DELETE", path)
+
+    # -- the services directory ----------------------------------------------------------
+
+    def register_service(
+        self,
+        name: str,
+        kind: str,
+        *,
+        endpoints: Sequence[str | dict[str, str]] = (),
+        version: str = "",
+        zone: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        ttl_s: int = 30,
+        check_kind: str = "ttl",
+        check_target: str | None = None,
+    ) -> dict[str, Any]:
+        """Register an instance (again: the same one, passing). A ``ttl`` instance then
+        calls :meth:`service_heartbeat` within every ``ttl_s``; an ``http``/``tcp`` one
+        is checked by the directory at ``check_target``."""
+        body: dict[str, Any] = {
+            "name": name,
+            "kind": kind,
+            "version": version,
+            "zone": zone,
+            "endpoints": [{"url": e} if isinstance(e, str) else e for e in endpoints],
+            "metadata": metadata or {},
+            "ttl_s": ttl_s,
+            "check_kind": check_kind,
+            "check_target": check_target,
+        }
+        instance: dict[str, Any] = self.post("/services", body)
+        return instance
+
+    def service_heartbeat(
+        self, instance_id: str, *, health: str = "passing", detail: str | None = None
+    ) -> dict[str, Any]:
+        beat: dict[str, Any] = self.request(
+            "PUT", f"/services/{instance_id}/heartbeat", json={"health": health, "detail": detail}
+        )
+        return beat
+
+    def discover(self, kind: str, zone: str | None = None) -> list[dict[str, Any]]:
+        """The endpoints of the healthy instances of ``kind`` (passing ones first)."""
+        found: list[dict[str, Any]] = self.get("/services/discover", kind=kind, zone=zone)
+        return found
+
+    def deregister_service(self, instance_id: str) -> None:
+        self.delete(f"/services/{instance_id}")
 
     def list_all(self, path: str, **params: Any) -> Iterator[dict[str, Any]]:
         cursor = None

@@ -219,3 +219,30 @@ async def test_a_process_keeps_itself_present_and_leaves_when_it_stops(
     stop.set()
     await task
     assert await row() is None
+
+
+async def test_a_service_registered_through_the_sdk_is_discovered_by_kind(
+    settings: Settings, db: Database, temporal_client: Any, admin_token: str
+) -> None:
+    from strato.sdk.client import StratoClient
+    from tests.api.test_events_stream import _serve_app
+
+    async with _serve_app(settings, db, temporal_client) as (url, _app):
+        sdk = StratoClient(url.removesuffix("/api/v1"), admin_token)
+        try:
+            made = await asyncio.to_thread(
+                sdk.register_service,
+                "reports@1",
+                "reports",
+                endpoints=["http://10.9.0.1:9000/"],
+                version="0.3",
+                ttl_s=5,
+            )
+            await asyncio.to_thread(sdk.service_heartbeat, made["id"], health="warning")
+            found = await asyncio.to_thread(sdk.discover, "reports")
+            assert found == [{"url": "http://10.9.0.1:9000/", "protocol": "http"}]
+            assert await asyncio.to_thread(sdk.discover, "nothing-of-this-kind") == []
+            await asyncio.to_thread(sdk.deregister_service, made["id"])
+            assert await asyncio.to_thread(sdk.discover, "reports") == []
+        finally:
+            sdk.close()
