@@ -19,7 +19,7 @@ from strato.domain.webhooks import (
     check_types,
 )
 from strato.events import targets
-from strato.schema import repository, webhooks
+from strato.schema import events, repository, webhooks
 from strato.schema.webhooks import WEBHOOKS
 
 
@@ -34,7 +34,8 @@ async def create(ctx: CommandContext, body: WebhookCreate) -> Webhook:
     check_resource_types(body.resource_types)
     await _check_target(ctx, body.url, body.allow_internal)
     async with ctx.db.tx() as conn:
-        return await repository.insert(conn, WEBHOOKS, body.model_dump())
+        since = await events.last_id(conn)
+        return await repository.insert(conn, WEBHOOKS, {**body.model_dump(), "since_event": since})
 
 
 async def update(

@@ -44,6 +44,8 @@ class Webhook(Entity):
     # Deliveries to loopback, link-local and the platform's own networks (an admin's).
     allow_internal: bool = False
     max_attempts: int = 8
+    # It gets the events after this id (the newest when it was made).
+    since_event: int = 0
 
 
 class WebhookCreate(Request):
@@ -113,7 +115,7 @@ def check_resource_types(names: list[str]) -> None:
 
 def wants(hook: Webhook, event: Event) -> bool:
     """Whether the subscription gets this event."""
-    if not hook.enabled:
+    if not hook.enabled or event.id <= hook.since_event:
         return False
     if hook.resource_ids and event.resource_id not in hook.resource_ids:
         return False

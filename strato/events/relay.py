@@ -19,6 +19,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
@@ -60,11 +62,13 @@ class LostLeadership(RuntimeError):
 
 @contextlib.asynccontextmanager
 async def leadership(
-    dsn: str, stop: asyncio.Event, poll_s: float = 0.5
+    dsn: str, stop: asyncio.Event, name: str, poll_s: float = 0.5
 ) -> AsyncIterator[Any | None]:
     """The leader's connection, holding the lock, once this relay leads (None if
-    ``stop`` came first). Closing the connection gives the lead away."""
-    conn = await asyncpg.connect(dsn)
+    ``stop`` came first). Closing the connection gives the lead away. The connection
+    is named ``strato-relay <name>``: ``pg_locks`` joined with ``pg_stat_activity``
+    says which relay leads."""
+    conn = await asyncpg.connect(dsn, server_settings={"application_name": f"strato-relay {name}"})
     try:
         while not stop.is_set():
             if await webhooks.try_lead(conn):
@@ -92,7 +96,7 @@ class Relay:
         dsn = self.settings.resolved_database_url()
         while not stop.is_set():
             try:
-                async with leadership(dsn, stop) as conn:
+                async with leadership(dsn, stop, self.name) as conn:
                     if conn is not None:
                         await self._lead(conn, stop)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, LostLeadership):
@@ -223,14 +227,16 @@ class Relay:
 async def run(settings: Settings, stop: asyncio.Event) -> None:
     db = await Database.connect(settings.resolved_database_url(), max_size=8, wait_s=60)
     me = directory.instance(settings, "relay")
+    leaving = asyncio.Event()  # set however this ends
     presence = (
-        asyncio.create_task(directory.present(db, me, stop))
+        asyncio.create_task(directory.present(db, me, leaving))
         if settings.directory_register
         else None
     )
     try:
-        await Relay(db, settings).run(stop)
+        await Relay(db, settings, name=f"{socket.gethostname()}/{os.getpid()}").run(stop)
     finally:
+        leaving.set()
         if presence is not None:
             await presence
         await db.close()

@@ -41,6 +41,8 @@ def _internal(ip: Address, networks: Sequence[Network]) -> str | None:
     for net in networks:
         if ip.version == net.version and ip in net:
             return f"the platform's internal network {net}"
+    if not ip.is_global:
+        return "a private (not globally routable) address"
     return None
 
 
@@ -61,21 +63,50 @@ def split(url: str) -> tuple[str, int]:
     return parts.hostname, port
 
 
-async def refusal(url: str, *, allow_internal: bool, networks: Sequence[Network]) -> str | None:
-    """Why a delivery to ``url`` is refused now (None: it may go)."""
+async def resolve(
+    url: str, *, allow_internal: bool, networks: Sequence[Network]
+) -> tuple[str | None, Address | None]:
+    """(why a delivery to ``url`` is refused now, or None; the address it may go to).
+    Every address the name has is checked; the delivery then connects to the one
+    returned (pinned), so the name cannot resolve elsewhere between check and connect."""
     host, port = split(url)
     try:
         found = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except OSError as err:
-        return f"{host} does not resolve ({err})"
-    if allow_internal:
-        return None
-    for *_, sockaddr in found:
-        ip = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
-        why = _internal(ip, networks)
-        if why is not None:
-            return f"{host} resolves to {ip}, {why}; an admin may allow it (allow_internal)"
-    return None
+        return f"{host} does not resolve ({err})", None
+    addresses = [ipaddress.ip_address(str(f[4][0]).split("%", 1)[0]) for f in found]
+    if not allow_internal:
+        for ip in addresses:
+            why = _internal(ip, networks)
+            if why is not None:
+                return (
+                    f"{host} resolves to {ip}, {why}; an admin may allow it (allow_internal)",
+                    None,
+                )
+    return None, addresses[0] if addresses else None
+
+
+async def refusal(url: str, *, allow_internal: bool, networks: Sequence[Network]) -> str | None:
+    """Why a delivery to ``url`` is refused now (None: it may go)."""
+    why, _ = await resolve(url, allow_internal=allow_internal, networks=networks)
+    return why
+
+
+def pinned(url: str, ip: Address) -> tuple[str, dict[str, str], dict[str, str]]:
+    """``url`` with its host replaced by ``ip``: (the URL to connect to, the headers
+    that keep the name (Host), the request extensions that keep it for TLS (SNI and
+    the certificate's name))."""
+    parts = urlsplit(url)
+    host, port = split(url)
+    literal = f"[{ip}]" if ip.version == 6 else str(ip)
+    netloc = f"{literal}:{port}"
+    target = parts._replace(netloc=netloc).geturl()
+    default = 443 if parts.scheme == "https" else 80
+    header = host if port == default else f"{host}:{port}"
+    if ":" in host:
+        header = f"[{host}]" if port == default else f"[{host}]:{port}"
+    extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
+    return target, {"Host": header}, extensions
 
 
 async def check(url: str, *, allow_internal: bool, networks: Sequence[Network]) -> None:

@@ -80,8 +80,16 @@ class Deliverer:
             ev.set()
 
     def sync(self, subscriptions: list[tuple[Webhook, str]]) -> None:
-        """One task per enabled subscription; a removed or disabled one's task ends."""
+        """One task per enabled subscription; a removed or disabled one's task ends, and
+        one that ended by itself (it should not) is logged and started again."""
         self.hooks = {w.id: (w, secret) for w, secret in subscriptions}
+        for hook_id, task in list(self.tasks.items()):
+            if task.done() and hook_id in self.hooks:
+                if not task.cancelled() and task.exception() is not None:
+                    log.error(
+                        "webhook %s: its delivery task failed", hook_id, exc_info=task.exception()
+                    )
+                del self.tasks[hook_id]
         for hook_id in self.hooks.keys() - self.tasks.keys():
             self.kicks[hook_id] = asyncio.Event()
             self.tasks[hook_id] = asyncio.create_task(self._serve(hook_id))
@@ -100,17 +108,16 @@ class Deliverer:
         while hook_id in self.hooks:
             kick = self.kicks[hook_id]
             kick.clear()
+            wait = 1.0
             try:
-                sent = await self._round(*self.hooks[hook_id])
+                if await self._round(*self.hooks[hook_id]):
+                    continue
+                async with self.db.conn() as conn:
+                    wait = await webhooks.next_due_in(conn, hook_id) or 1.0
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("webhook %s: delivery round failed; will retry", hook_id)
-                sent, wait = 0, 1.0
-            if sent:
-                continue
-            async with self.db.conn() as conn:
-                wait = await webhooks.next_due_in(conn, hook_id) or 1.0
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(kick.wait(), min(wait, 1.0))
 
@@ -121,12 +128,12 @@ class Deliverer:
             if not batch:
                 return 0
             found = await webhooks.events_by_id(conn, [e for _, e, _ in batch])
-        refused = await targets.refusal(
+        refused, address = await targets.resolve(
             hook.url, allow_internal=hook.allow_internal, networks=self.networks
         )
         outcomes = await asyncio.gather(
             *(
-                self._post(hook, secret, found[event_id], delivery_id, attempts, refused)
+                self._post(hook, secret, found[event_id], delivery_id, attempts, refused, address)
                 for delivery_id, event_id, attempts in batch
             )
         )
@@ -141,18 +148,21 @@ class Deliverer:
         delivery_id: int,
         attempts: int,
         refused: str | None,
+        address: targets.Address | None,
     ) -> Outcome:
-        if refused is not None:
+        if refused is not None or address is None:
             return Outcome(delivery_id, attempts, None, f"refused: {refused}")
+        url, host, extensions = targets.pinned(hook.url, address)
         body = json.dumps(event.cloudevent(self.source), separators=(",", ":")).encode()
         headers = {
             "Content-Type": signing.CONTENT_TYPE,
             signing.EVENT_ID_HEADER: str(event.id),
             signing.WEBHOOK_ID_HEADER: str(hook.id),
             signing.SIGNATURE_HEADER: signing.sign(secret, body, int(time.time())),
+            **host,
         }
         try:
-            r = await self.http.post(hook.url, content=body, headers=headers)
+            r = await self.http.post(url, content=body, headers=headers, extensions=extensions)
         except httpx.HTTPError as err:
             return Outcome(delivery_id, attempts, None, f"{type(err).__name__}: {err}")
         if 200 <= r.status_code < 300:

@@ -25,6 +25,18 @@ WEBHOOKS = TableSpec("webhooks", "webhook", Webhook, state_column=None)
 _LEADER_LOCK_KEY = 0x5374726174_03
 
 
+async def leader(conn: Any) -> str | None:
+    """The name of the relay that leads (its connection's application name), if any."""
+    name: str | None = await conn.fetchval(
+        """SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+           WHERE l.locktype = 'advisory' AND l.granted
+             AND (l.classid::bigint << 32) + l.objid::bigint = $1
+             AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())""",
+        _LEADER_LOCK_KEY,
+    )
+    return name.removeprefix("strato-relay ") if name else None
+
+
 async def try_lead(conn: Any) -> bool:
     """Take the relay's lead on ``conn`` if no other session holds it."""
     taken: bool = await conn.fetchval("SELECT pg_try_advisory_lock($1)", _LEADER_LOCK_KEY)
@@ -60,7 +72,11 @@ async def advance(conn: Any, sink: str, old: int, new: int) -> bool:
 
 async def subscriptions(conn: Any) -> list[tuple[Webhook, str]]:
     """Every enabled subscription, with its secret."""
-    rows = await conn.fetch("SELECT * FROM webhooks WHERE enabled ORDER BY created_at, id")
+    # KEY SHARE: a subscription deleted meanwhile waits for this fan-out to commit
+    # (its deliveries then go with it), instead of failing the fan-out's inserts.
+    rows = await conn.fetch(
+        "SELECT * FROM webhooks WHERE enabled ORDER BY created_at, id FOR KEY SHARE"
+    )
     return [(WEBHOOKS.to_model(r), r["secret"]) for r in rows]
 
 

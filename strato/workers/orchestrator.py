@@ -146,9 +146,10 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
             settings.capacity_thresholds,
         )
     )
+    leaving = asyncio.Event()  # set however this ends (a fatal worker error included)
     presence = (
         asyncio.create_task(
-            directory.present(db, directory.instance(settings, "orchestrator"), stop)
+            directory.present(db, directory.instance(settings, "orchestrator"), leaving)
         )
         if settings.directory_register
         else None
@@ -161,6 +162,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         sweeper.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await sweeper
+        leaving.set()
         if presence is not None:
             await presence
         await db.close()

@@ -321,14 +321,16 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     db = await Database.connect(settings.resolved_database_url(), max_size=4, wait_s=60)
     client = await connect_to(settings, wait_s=30)
     me = directory.instance(settings, "simulator-agent")
+    leaving = asyncio.Event()  # set however this ends
     presence = (
-        asyncio.create_task(directory.present(db, me, stop))
+        asyncio.create_task(directory.present(db, me, leaving))
         if settings.directory_register
         else None
     )
     try:
         await run_fleet(SimulatorFleet(client, db, settings), stop)
     finally:
+        leaving.set()
         if presence is not None:
             await presence
         await db.close()

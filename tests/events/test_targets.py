@@ -28,7 +28,28 @@ async def test_internal_addresses_are_refused_unless_allowed() -> None:
         why = await _why(url)
         assert why is not None and words in why, (url, why)
         assert await _why(url, allow=True) is None, url
-    assert await _why("http://192.0.2.10:8080/hook") is None  # a documentation address
+    assert await _why("http://93.184.216.34:8080/hook") is None  # a public address
+    for private in ("http://192.168.1.5/", "http://172.16.0.9/", "http://100.64.0.1/"):
+        why = await _why(private)
+        assert why is not None and "private" in why, (private, why)
+    # AWS's IPv6 metadata address is unique-local, not link-local: refused as private
+    why = await _why("http://[fd00:ec2::254]/")
+    assert why is not None
+
+
+def test_a_delivery_connects_to_the_checked_address_keeping_the_name() -> None:
+    import ipaddress
+
+    url, headers, ext = targets.pinned(
+        "https://hooks.example.com/in?x=1", ipaddress.ip_address("93.184.216.34")
+    )
+    assert url == "https://93.184.216.34:443/in?x=1"
+    assert headers == {"Host": "hooks.example.com"} and ext == {"sni_hostname": "hooks.example.com"}
+    url, headers, ext = targets.pinned(
+        "http://hooks.example.com:8080/h", ipaddress.ip_address("2001:db8::7")
+    )
+    assert url == "http://[2001:db8::7]:8080/h"
+    assert headers == {"Host": "hooks.example.com:8080"} and ext == {}
 
 
 async def test_a_url_must_be_http_with_a_host_and_a_port_that_parses() -> None:

@@ -1,7 +1,7 @@
 """The relay under kill -9: a webhook receiver (its own process) gets every event of a
-running workload, signed, in order per resource, while the relay, the receiver and
-PostgreSQL are each killed -9 and started again mid-run. Duplicates are allowed (the
-receiver drops them by id); a missing event is not."""
+running workload, signed, in order per resource, while the leading relay (of two), the
+receiver and PostgreSQL are each killed -9 and started again mid-run. Duplicates are
+allowed (the receiver drops them by id); a missing event is not."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ import asyncpg
 import pytest
 
 from strato.embedded import postgres
-from strato.schema import events, repository
+from strato.schema import events, repository, webhooks
 from strato.schema.db import Database
 from strato.schema.migrate import migrate_dsn
 from strato.schema.tables import ZONES
@@ -100,6 +100,13 @@ async def _workload(db: Database, stop: asyncio.Event, made: list[int]) -> None:
         await asyncio.sleep(0.02)
 
 
+async def _leader(db: Database) -> int | None:
+    """The pid of the relay that leads (its name is <host>/<pid>)."""
+    async with db.conn() as conn:
+        name = await webhooks.leader(conn)
+    return int(name.rsplit("/", 1)[1]) if name else None
+
+
 def _received(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
@@ -125,9 +132,12 @@ async def test_nothing_is_lost_when_relay_receiver_and_database_are_killed(
         "STRATO_WEBHOOK_RETRY_INITIAL_S": "0.1",
         "STRATO_WEBHOOK_RETRY_MAX_S": "0.5",
     }
-    relay = Child(
-        [sys.executable, "-m", "strato.cli", "events", "relay"], tmp_path / "relay.log", env
-    )
+    relays = [
+        Child(
+            [sys.executable, "-m", "strato.cli", "events", "relay"], tmp_path / f"relay{i}.log", env
+        )
+        for i in (1, 2)
+    ]
     db = await Database.connect(dsn, max_size=4)
     async with db.tx() as conn:
         await repository.insert(
@@ -144,14 +154,22 @@ async def test_nothing_is_lost_when_relay_receiver_and_database_are_killed(
             },
         )
     receiver.start()
-    relay.start()
+    for r in relays:
+        r.start()
     stop, made = asyncio.Event(), []
     work = asyncio.create_task(_workload(db, stop, made))
     try:
         await asyncio.sleep(3)
-        relay.kill9()
-        await asyncio.sleep(1.5)
-        relay.start()
+        # Two relays run; kill -9 the one that leads: the other takes over.
+        first = await _leader(db)
+        led = next(r for r in relays if r.proc is not None and r.proc.pid == first)
+        led.kill9()
+        for _ in range(50):
+            await asyncio.sleep(0.1)
+            if (now := await _leader(db)) is not None and now != first:
+                break
+        assert now is not None and now != first, now
+        led.start()
         await asyncio.sleep(3)
         receiver.kill9()
         await asyncio.sleep(2)
@@ -179,13 +197,14 @@ async def test_nothing_is_lost_when_relay_receiver_and_database_are_killed(
         if {g["id"] for g in _received(got_file)} >= set(expected):
             break
         await asyncio.sleep(0.5)
-    relay.stop()
+    for r in relays:
+        r.stop()
     receiver.stop()
     await db.close()
     got = _received(got_file)
     ids = {g["id"] for g in got}
     missing = sorted(set(expected) - ids)
-    assert not missing, (missing[:20], (tmp_path / "relay.log").read_text()[-3000:])
+    assert not missing, (missing[:20], (tmp_path / "relay1.log").read_text()[-3000:])
     assert all(g["signed"] for g in got)
     # In order per resource: each resource's first deliveries come in id order.
     firsts: dict[str, list[int]] = {}

@@ -18,7 +18,7 @@ from strato.domain import events as catalog
 from strato.domain.errors import InvalidInput, TooManyRequests
 from strato.domain.fields import ascii_number
 from strato.domain.models import Event
-from strato.events.broadcast import Broadcaster
+from strato.events.broadcast import Broadcaster, Subscription
 from strato.schema import events
 from strato.schema.db import Database
 
@@ -123,10 +123,11 @@ async def _stream(
     started handing it events), then what the broadcaster hands it. ``after`` None:
     from now on."""
     streams.enter(key_id)  # counted while it runs: a stream never started holds nothing
-    sub = await broadcaster.subscribe(key_id)
-    if after is None:
-        after = sub.floor
+    sub: Subscription | None = None
     try:
+        sub = await broadcaster.subscribe(key_id)
+        if after is None:
+            after = sub.floor
         yield b"retry: 1000\n\n"
         while after < sub.floor:
             async with db.conn() as conn:
@@ -160,7 +161,8 @@ async def _stream(
                 idle = 0.0
                 yield b": keep-alive\n\n"
     finally:
-        broadcaster.unsubscribe(sub)
+        if sub is not None:
+            broadcaster.unsubscribe(sub)
         streams.leave(key_id)
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, TimeoutType
+from temporalio.exceptions import ActivityError, ApplicationError, TimeoutType
 from temporalio.exceptions import TimeoutError as StepTimeout
 
 with workflow.unsafe.imports_passed_through():
@@ -77,13 +77,16 @@ async def route(queue: str, retry: RetryPolicy = LOCAL_RETRY) -> Route:
     )
 
 
+# A shared queue's refusals that mean "not served here (now)".
+_NOT_HERE = ("AgentUnavailable", "UnroutedStep")
+
+
 def failed(where: Route, err: ActivityError) -> None:
-    """A step that no worker took in time: forget where its host is served, so the
-    run's next step there asks again."""
+    """A step that no worker took in time, or that the shared queue's worker refused as
+    not its host's: forget where its host is served, so the run's next step there asks
+    again (the host may have moved queues)."""
     cause = err.cause
-    if (
-        where.host is not None
-        and isinstance(cause, StepTimeout)
-        and cause.type == TimeoutType.SCHEDULE_TO_START
-    ):
+    not_taken = isinstance(cause, StepTimeout) and cause.type == TimeoutType.SCHEDULE_TO_START
+    refused = isinstance(cause, ApplicationError) and cause.type in _NOT_HERE
+    if where.host is not None and (not_taken or refused):
         _routes().agent_queues.pop(where.host, None)
