@@ -6,6 +6,7 @@ kill -9 it and start it again on the same data."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import secrets
 import shutil
@@ -60,9 +61,9 @@ class Rabbit:
         if not cookie.exists():
             cookie.write_text(secrets.token_hex(16))
             cookie.chmod(0o400)
-        (root / "rabbitmq.conf").write_text(
-            f"default_user = strato\ndefault_pass = {self.password}\n"
-        )
+        conf = root / "rabbitmq.conf"
+        conf.write_text(f"default_user = strato\ndefault_pass = {self.password}\n")
+        conf.chmod(0o600)  # it holds the password
         (root / "enabled_plugins").write_text("[].\n")
         (root / "rabbitmq-env.conf").write_text("")
         self.env = {
@@ -105,15 +106,24 @@ class Rabbit:
     async def ready(self, wait_s: float = 60.0) -> None:
         """Until a client connects (the broker's exit code says nothing: poll it)."""
         deadline = time.monotonic() + wait_s
-        while True:
-            try:
-                conn = await aio_pika.connect(self.url, timeout=2)
-                await conn.close()
-                return
-            except Exception:
-                if time.monotonic() > deadline:
-                    raise
-                await asyncio.sleep(0.3)
+        # Refused connections are expected while it boots: not worth a log line each.
+        loggers = [logging.getLogger(n) for n in ("aio_pika", "aiormq")]
+        levels = [lg.level for lg in loggers]
+        for lg in loggers:
+            lg.setLevel(logging.CRITICAL)
+        try:
+            while True:
+                try:
+                    conn = await aio_pika.connect(self.url, timeout=2)
+                    await conn.close()
+                    return
+                except Exception:
+                    if time.monotonic() > deadline:
+                        raise
+                    await asyncio.sleep(0.3)
+        finally:
+            for lg, level in zip(loggers, levels, strict=True):
+                lg.setLevel(level)
 
     def _beam(self) -> int | None:
         try:

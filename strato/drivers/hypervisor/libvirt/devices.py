@@ -29,7 +29,7 @@ from strato.drivers.hypervisor.libvirt.domxml import (
 )
 from strato.drivers.hypervisor.libvirt.lifecycle import LibvirtLifecycle
 
-TRAY_ATTEMPTS = 10
+TRAY_ATTEMPTS = 60  # half a second apart: a slow (TCG, loaded) guest may take 30 s
 
 
 class LibvirtHypervisor(LibvirtLifecycle):
