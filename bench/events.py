@@ -10,6 +10,7 @@ machine's clock). The receiver and the consumer run in this process; the relay,
 PostgreSQL and RabbitMQ in their own.
 
 Run: python -m bench.events [--rate 1000] [--seconds 20] [--per-tx 5] [--no-amqp]
+                            [--no-webhook]
 """
 
 from __future__ import annotations
@@ -140,7 +141,7 @@ async def _write(db: Database, rate: float, per_tx: int, seconds: float) -> int:
     return sent
 
 
-async def main(rate: float, seconds: float, per_tx: int, amqp: bool) -> None:
+async def main(rate: float, seconds: float, per_tx: int, amqp: bool, hooks: bool = True) -> None:
     work = Path(tempfile.mkdtemp(prefix="strato-bench-events-"))
     layout = postgres.PgLayout(work / "pg")
     postgres.init(layout)
@@ -159,18 +160,19 @@ async def main(rate: float, seconds: float, per_tx: int, amqp: bool) -> None:
         port = _free_port()
         hooked, consumed = Arrivals(), Arrivals()
         server, serving = await _receiver(port, hooked)
-        async with db.tx() as conn:
-            await repository.insert(
-                conn,
-                WEBHOOKS,
-                {
-                    "name": "bench",
-                    "url": f"http://127.0.0.1:{port}/hook",
-                    "secret": SECRET,
-                    "types": ["*"],
-                    "allow_internal": True,
-                },
-            )
+        if hooks:
+            async with db.tx() as conn:
+                await repository.insert(
+                    conn,
+                    WEBHOOKS,
+                    {
+                        "name": "bench",
+                        "url": f"http://127.0.0.1:{port}/hook",
+                        "secret": SECRET,
+                        "types": ["*"],
+                        "allow_internal": True,
+                    },
+                )
         exchange = "strato.bench"
         env = {
             **os.environ,
@@ -194,20 +196,22 @@ async def main(rate: float, seconds: float, per_tx: int, amqp: bool) -> None:
             asyncio.create_task(_consume(broker.url, exchange, consumed, stop)) if broker else None
         )
         # The relay has taken the webhook's created event: it is ready.
-        await _until(lambda: bool(hooked.latency), 60)
+        if hooks:
+            await _until(lambda: bool(hooked.latency), 60)
         if broker is not None:
             await asyncio.sleep(2.0)  # the AMQP sink took its starting position
         hooked.latency.clear()
         sent = await _write(db, rate, per_tx, seconds)
         await _until(
             lambda: (
-                len(hooked.latency) >= sent and (broker is None or len(consumed.latency) >= sent)
+                (not hooks or len(hooked.latency) >= sent)
+                and (broker is None or len(consumed.latency) >= sent)
             ),
             30,
         )
         stop.set()
         print(f"offered {rate:.0f} events/s for {seconds:.0f} s ({per_tx} per transaction)")
-        print(hooked.line("webhook", sent, seconds))
+        print(hooked.line("webhook", sent, seconds) if hooks else "webhook  (--no-webhook)")
         if broker is not None:
             print(consumed.line("amqp", sent, seconds))
         else:
@@ -234,5 +238,6 @@ if __name__ == "__main__":
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--per-tx", type=int, default=5)
     ap.add_argument("--no-amqp", action="store_true")
+    ap.add_argument("--no-webhook", action="store_true")
     a = ap.parse_args()
-    asyncio.run(main(a.rate, a.seconds, a.per_tx, not a.no_amqp))
+    asyncio.run(main(a.rate, a.seconds, a.per_tx, not a.no_amqp, not a.no_webhook))

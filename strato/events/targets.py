@@ -92,10 +92,10 @@ async def refusal(url: str, *, allow_internal: bool, networks: Sequence[Network]
     return why
 
 
-def pinned(url: str, ip: Address) -> tuple[str, dict[str, str], dict[str, str]]:
+def pinned(url: str, ip: Address) -> tuple[str, dict[str, str], str | None]:
     """``url`` with its host replaced by ``ip``: (the URL to connect to, the headers
-    that keep the name (Host), the request extensions that keep it for TLS (SNI and
-    the certificate's name))."""
+    that keep the name (Host), the name TLS must use (SNI and the certificate's name;
+    None for http))."""
     parts = urlsplit(url)
     host, port = split(url)
     literal = f"[{ip}]" if ip.version == 6 else str(ip)
@@ -105,8 +105,7 @@ def pinned(url: str, ip: Address) -> tuple[str, dict[str, str], dict[str, str]]:
     header = host if port == default else f"{host}:{port}"
     if ":" in host:
         header = f"[{host}]" if port == default else f"[{host}]:{port}"
-    extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
-    return target, {"Host": header}, extensions
+    return target, {"Host": header}, host if parts.scheme == "https" else None
 
 
 async def check(url: str, *, allow_internal: bool, networks: Sequence[Network]) -> None:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from uuid import UUID
 
-import httpx
+import aiohttp
 
 from strato.domain.models import Event
 from strato.domain.webhooks import Webhook
@@ -31,7 +31,7 @@ from strato.schema.db import Database
 
 log = logging.getLogger(__name__)
 
-BATCH = 64  # deliveries in flight per subscription
+BATCH = 200  # deliveries in flight per subscription
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ class Deliverer:
     def __init__(
         self,
         db: Database,
-        http: httpx.AsyncClient,
+        http: aiohttp.ClientSession,
         *,
         retry: Retry,
         networks: list[targets.Network],
@@ -152,7 +152,7 @@ class Deliverer:
     ) -> Outcome:
         if refused is not None or address is None:
             return Outcome(delivery_id, attempts, None, f"refused: {refused}")
-        url, host, extensions = targets.pinned(hook.url, address)
+        url, host, tls_name = targets.pinned(hook.url, address)
         body = json.dumps(event.cloudevent(self.source), separators=(",", ":")).encode()
         headers = {
             "Content-Type": signing.CONTENT_TYPE,
@@ -162,12 +162,19 @@ class Deliverer:
             **host,
         }
         try:
-            r = await self.http.post(url, content=body, headers=headers, extensions=extensions)
-        except httpx.HTTPError as err:
+            async with self.http.post(
+                url,
+                data=body,
+                headers=headers,
+                server_hostname=tls_name,
+                allow_redirects=False,
+            ) as r:
+                status = r.status
+        except (aiohttp.ClientError, TimeoutError) as err:
             return Outcome(delivery_id, attempts, None, f"{type(err).__name__}: {err}")
-        if 200 <= r.status_code < 300:
-            return Outcome(delivery_id, attempts, r.status_code, None)
-        return Outcome(delivery_id, attempts, r.status_code, f"HTTP {r.status_code}")
+        if 200 <= status < 300:
+            return Outcome(delivery_id, attempts, status, None)
+        return Outcome(delivery_id, attempts, status, f"HTTP {status}")
 
     async def _record(self, hook: Webhook, outcomes: list[Outcome]) -> None:
         ok = [o for o in outcomes if o.error is None]

@@ -96,22 +96,33 @@ async def queue(conn: Any, pairs: Sequence[tuple[UUID, Event]]) -> int:
     return int(status.rsplit(" ", 1)[1])
 
 
-async def due(conn: Any, webhook_id: UUID, limit: int) -> list[tuple[int, int, int]]:
+async def due(
+    conn: Any, webhook_id: UUID, limit: int, window: int = 2000
+) -> list[tuple[int, int, int]]:
     """(delivery id, event id, attempts so far) of pending deliveries that are due and
-    head their resource."""
+    head their resource: the first pending one of each resource, in event order, among
+    the oldest ``window`` pending ones (one index range read, however long the backlog;
+    a resource whose head is waiting for its retry holds back only its own)."""
     rows = await conn.fetch(
-        """SELECT d.id, d.event_id, d.attempts FROM webhook_deliveries d
-           WHERE d.webhook_id = $1 AND d.state = 'pending'
-             AND d.next_attempt_at <= clock_timestamp()
-             AND NOT EXISTS (
-                 SELECT 1 FROM webhook_deliveries e
-                 WHERE e.webhook_id = d.webhook_id AND e.resource_key = d.resource_key
-                   AND e.state = 'pending' AND e.event_id < d.event_id)
-           ORDER BY d.event_id LIMIT $2""",
+        """SELECT id, event_id, attempts, resource_key,
+                  next_attempt_at <= clock_timestamp() AS ready
+           FROM webhook_deliveries
+           WHERE webhook_id = $1 AND state = 'pending'
+           ORDER BY event_id LIMIT $2""",
         webhook_id,
-        limit,
+        window,
     )
-    return [(r["id"], r["event_id"], r["attempts"]) for r in rows]
+    seen: set[str] = set()
+    heads: list[tuple[int, int, int]] = []
+    for r in rows:
+        if r["resource_key"] in seen:
+            continue
+        seen.add(r["resource_key"])
+        if r["ready"]:
+            heads.append((r["id"], r["event_id"], r["attempts"]))
+            if len(heads) == limit:
+                break
+    return heads
 
 
 async def next_due_in(conn: Any, webhook_id: UUID) -> float | None:

@@ -44,12 +44,12 @@ def test_a_delivery_connects_to_the_checked_address_keeping_the_name() -> None:
         "https://hooks.example.com/in?x=1", ipaddress.ip_address("93.184.216.34")
     )
     assert url == "https://93.184.216.34:443/in?x=1"
-    assert headers == {"Host": "hooks.example.com"} and ext == {"sni_hostname": "hooks.example.com"}
+    assert headers == {"Host": "hooks.example.com"} and ext == "hooks.example.com"
     url, headers, ext = targets.pinned(
         "http://hooks.example.com:8080/h", ipaddress.ip_address("2001:db8::7")
     )
     assert url == "http://[2001:db8::7]:8080/h"
-    assert headers == {"Host": "hooks.example.com:8080"} and ext == {}
+    assert headers == {"Host": "hooks.example.com:8080"} and ext is None
 
 
 async def test_a_url_must_be_http_with_a_host_and_a_port_that_parses() -> None:
