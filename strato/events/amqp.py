@@ -36,6 +36,19 @@ def routing_key(event: Event) -> str:
     return event.type
 
 
+def waves(batch: list[Event]) -> list[list[Event]]:
+    """``batch`` cut, in order, wherever a resource would appear twice in one wave."""
+    out: list[list[Event]] = [[]]
+    seen: set[object] = set()
+    for e in batch:
+        if e.resource_id in seen:
+            out.append([])
+            seen = set()
+        out[-1].append(e)
+        seen.add(e.resource_id)
+    return [w for w in out if w]
+
+
 class AmqpSink:
     """A sink of the relay: ``publish`` returns once the broker confirmed every event."""
 
@@ -57,22 +70,26 @@ class AmqpSink:
         )
 
     async def publish(self, batch: list[Event]) -> None:
-        """Send the batch in order on one channel, then wait for every confirm (they are
-        pipelined: one round trip per batch, not per event)."""
+        """Send the batch in waves, each wave's confirms pipelined (one round trip per
+        wave, not per event). A wave holds at most one event per resource, and the next
+        wave starts once every confirm of this one came: if a publish fails, no later
+        event of its resource was sent, so the retried batch keeps each resource's order
+        (only duplicates, never an inversion)."""
         await self.open()
-        sends = [
-            asyncio.ensure_future(
-                self._exchange.publish(self._message(e), routing_key=routing_key(e), timeout=30)
-            )
-            for e in batch
-        ]
-        try:
-            await asyncio.gather(*sends)
-        except BaseException:
-            for s in sends:
-                s.cancel()
-            await asyncio.gather(*sends, return_exceptions=True)
-            raise
+        for wave in waves(batch):
+            sends = [
+                asyncio.ensure_future(
+                    self._exchange.publish(self._message(e), routing_key=routing_key(e), timeout=30)
+                )
+                for e in wave
+            ]
+            try:
+                await asyncio.gather(*sends)
+            except BaseException:
+                for s in sends:
+                    s.cancel()
+                await asyncio.gather(*sends, return_exceptions=True)
+                raise
 
     def _message(self, event: Event) -> Any:
         body = json.dumps(event.cloudevent(self.source), separators=(",", ":")).encode()

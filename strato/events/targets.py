@@ -10,10 +10,11 @@ or changed and again before each delivery (a name may resolve elsewhere later).
 from __future__ import annotations
 
 import asyncio
+import base64
 import ipaddress
 import socket
 from collections.abc import Sequence
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from strato.domain.errors import InvalidInput
 
@@ -99,13 +100,15 @@ def pinned(url: str, ip: Address) -> tuple[str, dict[str, str], str | None]:
     parts = urlsplit(url)
     host, port = split(url)
     literal = f"[{ip}]" if ip.version == 6 else str(ip)
-    netloc = f"{literal}:{port}"
-    target = parts._replace(netloc=netloc).geturl()
+    target = parts._replace(netloc=f"{literal}:{port}").geturl()
+    name = host if host.isascii() else host.encode("idna").decode("ascii")
+    shown = f"[{name}]" if ":" in name else name
     default = 443 if parts.scheme == "https" else 80
-    header = host if port == default else f"{host}:{port}"
-    if ":" in host:
-        header = f"[{host}]" if port == default else f"[{host}]:{port}"
-    return target, {"Host": header}, host if parts.scheme == "https" else None
+    headers = {"Host": shown if port == default else f"{shown}:{port}"}
+    if parts.username is not None:  # user:password@ in the URL: HTTP basic auth
+        pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+        headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
+    return target, headers, name if parts.scheme == "https" else None
 
 
 async def check(url: str, *, allow_internal: bool, networks: Sequence[Network]) -> None:

@@ -170,6 +170,7 @@ class Deliverer:
                 allow_redirects=False,
             ) as r:
                 status = r.status
+                await r.content.read(65536)  # the answer read: the connection is kept
         except (aiohttp.ClientError, TimeoutError) as err:
             return Outcome(delivery_id, attempts, None, f"{type(err).__name__}: {err}")
         if 200 <= status < 300:

@@ -30,7 +30,7 @@ async def leader(conn: Any) -> str | None:
     name: str | None = await conn.fetchval(
         """SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
            WHERE l.locktype = 'advisory' AND l.granted
-             AND (l.classid::bigint << 32) + l.objid::bigint = $1
+             AND l.objsubid = 1 AND (l.classid::bigint << 32) + l.objid::bigint = $1
              AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())""",
         _LEADER_LOCK_KEY,
     )
@@ -122,7 +122,22 @@ async def due(
             heads.append((r["id"], r["event_id"], r["attempts"]))
             if len(heads) == limit:
                 break
-    return heads
+    if heads or len(rows) < window:
+        return heads
+    # The whole window is held back by heads waiting for their retry: look at every
+    # resource's head (a longer read, only in that case).
+    rows = await conn.fetch(
+        """SELECT id, event_id, attempts FROM (
+               SELECT DISTINCT ON (resource_key) id, event_id, attempts, next_attempt_at
+               FROM webhook_deliveries
+               WHERE webhook_id = $1 AND state = 'pending'
+               ORDER BY resource_key, event_id) h
+           WHERE next_attempt_at <= clock_timestamp()
+           ORDER BY event_id LIMIT $2""",
+        webhook_id,
+        limit,
+    )
+    return [(r["id"], r["event_id"], r["attempts"]) for r in rows]
 
 
 async def next_due_in(conn: Any, webhook_id: UUID) -> float | None:

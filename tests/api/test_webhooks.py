@@ -100,3 +100,25 @@ async def test_a_change_is_checked_like_a_new_subscription(
     r = await api.patch(f"/webhooks/{hook['id']}", json={"types": ["bogus.*"]})
     assert r.status_code == 422 and "types[0]" in r.text
     assert await table_counts(db) == before
+
+
+async def test_heads_waiting_for_their_retry_do_not_hold_back_other_resources(
+    api: httpx.AsyncClient, db: Database
+) -> None:
+    from strato.schema import webhooks
+
+    hook = await ok(await api.post("/webhooks", json=_body()), 201)
+    async with db.tx() as conn:
+        # resource a: two deliveries, its head retrying later; resource b: one, due now
+        await conn.execute(
+            """INSERT INTO webhook_deliveries
+                   (webhook_id, event_id, event_type, resource_key, next_attempt_at)
+               VALUES ($1, 1, 'strato.vm.created', 'a', now() + interval '1 hour'),
+                      ($1, 2, 'strato.vm.created', 'a', now()),
+                      ($1, 3, 'strato.vm.created', 'b', now())""",
+            hook["id"],
+        )
+        # a window holding only a's deliveries still finds b's
+        due = await webhooks.due(conn, hook["id"], limit=10, window=2)
+        assert [event for _, event, _ in due] == [3]
+        assert [e for _, e, _ in await webhooks.due(conn, hook["id"], limit=10)] == [3]

@@ -179,3 +179,18 @@ async def test_a_broker_killed_mid_run_loses_nothing(
         if int(m["id"]) not in seen:
             seen.append(int(m["id"]))
     assert all(v == sorted(v) for v in firsts.values())
+
+
+def test_a_batch_goes_in_waves_of_one_event_per_resource() -> None:
+    from datetime import UTC, datetime
+
+    from strato.domain.models import Event
+    from strato.events.amqp import waves
+
+    a, b = uuid.uuid4(), uuid.uuid4()
+    now = datetime.now(UTC)
+    batch = [
+        Event(id=i, time=now, type="strato.vm.created", resource_type="vm", resource_id=r)
+        for i, r in enumerate([a, b, a, b, b, a], start=1)
+    ]
+    assert [[e.id for e in w] for w in waves(batch)] == [[1, 2], [3, 4], [5, 6]]

@@ -50,6 +50,15 @@ def test_a_delivery_connects_to_the_checked_address_keeping_the_name() -> None:
     )
     assert url == "http://[2001:db8::7]:8080/h"
     assert headers == {"Host": "hooks.example.com:8080"} and ext is None
+    # credentials in the URL become basic auth; a non-ASCII name goes out as IDNA
+    url, headers, ext = targets.pinned(
+        "https://ops:s%40cret@b\u00fccher.example/h", ipaddress.ip_address("93.184.216.34")
+    )
+    assert url == "https://93.184.216.34:443/h" and ext == "xn--bcher-kva.example"
+    assert headers == {
+        "Host": "xn--bcher-kva.example",
+        "Authorization": "Basic b3BzOnNAY3JldA==",  # ops:s@cret
+    }
 
 
 async def test_a_url_must_be_http_with_a_host_and_a_port_that_parses() -> None:

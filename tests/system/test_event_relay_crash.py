@@ -160,7 +160,11 @@ async def test_nothing_is_lost_when_relay_receiver_and_database_are_killed(
     try:
         await asyncio.sleep(3)
         # Two relays run; kill -9 the one that leads: the other takes over.
-        first = await _leader(db)
+        first = None
+        for _ in range(100):
+            if (first := await _leader(db)) is not None:
+                break
+            await asyncio.sleep(0.1)
         led = next(r for r in relays if r.proc is not None and r.proc.pid == first)
         led.kill9()
         for _ in range(50):
