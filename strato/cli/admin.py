@@ -187,7 +187,7 @@ def cmd_keys(args: argparse.Namespace, api: StratoClient) -> int:
 def cmd_status(args: argparse.Namespace, api: StratoClient) -> int:
     """Health, the summary, and every registered process by kind (1 if anything is
     unhealthy or a process is critical)."""
-    from strato.cli.directory import show_processes
+    from strato.cli.output import show_processes
 
     health = api.get("/health")
     status = api.get("/status")

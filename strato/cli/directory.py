@@ -6,10 +6,9 @@ import argparse
 from typing import Any
 
 from strato.cli.common import with_json
-from strato.cli.output import console, emit
+from strato.cli.output import emit
 from strato.sdk.client import StratoClient
 
-_HEALTH = ("passing", "warning", "critical")
 _COLUMNS = ("name", "kind", "version", "health", "last_seen_at", "health_detail")
 
 
@@ -23,20 +22,6 @@ def cmd_services(args: argparse.Namespace, api: StratoClient) -> int:
         raise SystemExit(f"no service instance {args.ident!r}")
     emit(found[0], args.json)
     return 0
-
-
-def show_processes(instances: list[dict[str, Any]]) -> None:
-    """Each kind with its counts by health; the unhealthy ones named."""
-    for kind in sorted({i["kind"] for i in instances}):
-        mine = [i for i in instances if i["kind"] == kind]
-        counts = {h: sum(1 for i in mine if i["health"] == h) for h in _HEALTH}
-        shown = ", ".join(f"{n} {h}" for h, n in counts.items() if n)
-        console.print(f"{kind:<20} {shown}")
-        for i in mine:
-            if i["health"] != "passing":
-                console.print(f"  {i['name']}: {i['health']} ({i.get('health_detail') or ''})")
-    if not instances:
-        console.print("no process is registered in the services directory")
 
 
 def add_commands(sub: Any) -> None:

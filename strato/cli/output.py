@@ -120,3 +120,19 @@ def operation_progress(title: str) -> Iterator[Callable[[dict[str, Any]], None]]
 
     with bar:
         yield show
+
+
+def show_processes(instances: list[dict[str, Any]]) -> None:
+    """Each kind with its counts by health; the unhealthy ones named."""
+    for kind in sorted({i["kind"] for i in instances}):
+        mine = [i for i in instances if i["kind"] == kind]
+        counts = {
+            h: sum(1 for i in mine if i["health"] == h) for h in ("passing", "warning", "critical")
+        }
+        shown = ", ".join(f"{n} {h}" for h, n in counts.items() if n)
+        console.print(f"{kind:<20} {shown}")
+        for i in mine:
+            if i["health"] != "passing":
+                console.print(f"  {i['name']}: {i['health']} ({i.get('health_detail') or ''})")
+    if not instances:
+        console.print("no process is registered in the services directory")

@@ -163,23 +163,6 @@ class Repaired(Payload):
     fix: str
 
 
-class ServiceNamed(Payload):
-    name: str
-    kind: str
-
-
-class ServiceHealth(Payload):
-    name: str
-    kind: str
-    detail: str | None = None
-
-
-class ServiceGone(Payload):
-    name: str
-    kind: str
-    reason: str
-
-
 @dataclass(frozen=True)
 class EventType:
     type: str  # the CloudEvents type
@@ -272,21 +255,6 @@ for _r in set(CRUD_RESOURCES) - {
 }:
     register(EventType(f"strato.{_r}.state_changed", _r, NoPayload, "an admin changed its state"))
 
-register(
-    EventType("strato.service.registered", "service", ServiceNamed, "a service instance joined"),
-    EventType(
-        "strato.service.health_changed",
-        "service",
-        ServiceHealth,
-        "its health changed (old/new state: passing, warning, critical)",
-    ),
-    EventType(
-        "strato.service.deregistered",
-        "service",
-        ServiceGone,
-        "it left the directory (deregistered, or critical past its deregister_after_s)",
-    ),
-)
 register(
     EventType(
         "strato.vm.state_changed",
@@ -437,6 +405,10 @@ register(
 )
 
 
+# The services directory's own types (strato.domain.directory.events) register here too.
+from strato.domain.directory import events as _directory_events  # noqa: E402, F401
+
+
 def markdown() -> str:
     """The catalog as a Markdown table (docs/events.md)."""
     lines = [
@@ -462,4 +434,8 @@ def markdown() -> str:
 
 
 if __name__ == "__main__":
-    print(markdown(), end="")
+    # The catalog of the imported module (the one every registration reaches), not of
+    # this __main__ copy.
+    from strato.domain import events as _catalog
+
+    print(_catalog.markdown(), end="")

@@ -159,7 +159,9 @@ class Relay:
             timeout=aiohttp.ClientTimeout(
                 total=None, sock_connect=s.webhook_timeout_s, sock_read=s.webhook_timeout_s
             ),
-            connector=aiohttp.TCPConnector(limit=512, limit_per_host=256),
+            # At most 64 connections to one endpoint: a burst of 200 connects overflowed
+            # a small receiver's accept queue (its requests then waited whole seconds).
+            connector=aiohttp.TCPConnector(limit=512, limit_per_host=64),
         ) as http:
             deliverer = Deliverer(
                 self.db,

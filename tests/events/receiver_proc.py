@@ -31,7 +31,11 @@ def main(port: int, secret: str, out: str) -> None:
         def log_message(self, format: str, *args: object) -> None:
             pass
 
-    ThreadingHTTPServer(("127.0.0.1", port), Hook).serve_forever()
+    class Server(ThreadingHTTPServer):
+        request_queue_size = 1024  # socketserver's default backlog is 5
+        daemon_threads = True
+
+    Server(("127.0.0.1", port), Hook).serve_forever()
 
 
 if __name__ == "__main__":
