@@ -82,12 +82,6 @@ async def authenticate(conn: Any, token: str) -> ApiKey | None:
     return ApiKey.model_validate(dict(row))
 
 
-async def is_live(conn: Any, key_id: UUID) -> bool:
-    """Whether the key still exists and is not revoked (long-lived requests re-check)."""
-    revoked = await conn.fetchrow("SELECT revoked_at FROM api_keys WHERE id = $1", key_id)
-    return revoked is not None and revoked["revoked_at"] is None
-
-
 async def live_among(conn: Any, key_ids: list[UUID]) -> set[UUID]:
     """Which of ``key_ids`` still exist unrevoked (one query for many long requests)."""
     rows = await conn.fetch(
