@@ -72,8 +72,14 @@ class Settings(BaseSettings):
     directory_ttl_s: int = Field(default=15, ge=1, le=3600)
     directory_deregister_after_s: int = Field(default=120, ge=0, le=86_400)
     amqp_url: str = ""
+    # With no URL the relay discovers its broker in the services directory: an instance
+    # of this kind (empty: no discovery, no AMQP sink), reached with these credentials
+    # (user:password; the directory shows endpoints to every reader, so they hold none).
+    amqp_kind: str = Field(default="amqp", pattern=r"^([a-z0-9][a-z0-9._-]*)?$")
+    amqp_credentials: str = ""
     # `strato up` runs a private RabbitMQ (rabbitmq-server from Debian) under the data
-    # directory and points the relay at it, when this is true and no URL is given.
+    # directory and registers it in the directory (kind amqp), when this is true and no
+    # URL is given.
     embedded_rabbitmq: bool = False
     amqp_exchange: str = Field(default="strato.events", pattern=r"^[A-Za-z0-9._:-]{1,255}$")
     webhook_timeout_s: float = Field(default=10.0, gt=0, le=300)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -123,3 +125,17 @@ class ChildProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(10)
+
+
+@contextlib.asynccontextmanager
+async def directory_keeper(db: Database) -> AsyncIterator[None]:
+    """The services directory's keeper (the relay leader runs it), quick rounds."""
+    from strato.workers import directory
+
+    stop = asyncio.Event()
+    task = asyncio.create_task(directory.keep(db, stop, every_s=0.2))
+    try:
+        yield
+    finally:
+        stop.set()
+        await task

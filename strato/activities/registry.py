@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from strato.schema.db import Database
 
-SUBSYSTEMS = ("fabric", "compute", "storage", "network")
+SUBSYSTEMS = ("fabric", "compute", "storage", "network", "directory")
 
 
 class DataService(Protocol):

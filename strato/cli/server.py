@@ -49,8 +49,9 @@ def add_commands(sub: Any) -> None:
     agent.add_argument(
         "--health-listen",
         default="127.0.0.1:0",
-        help="ADDRESS:PORT of the health endpoint a neighbour probes when this host goes "
-        "silent (port 0: any free one); use the host's management address in production",
+        help="ADDRESS:PORT of the agent's health endpoint, which the services directory "
+        "checks and (compute) a neighbour probes when this host goes silent (port 0: any "
+        "free one); use the host's management address in production",
     )
     agent.add_argument("--bridge", default="", help="bridge for guest NICs (default: user-mode)")
     agent.add_argument("--domain-type", default="auto", choices=["auto", "kvm", "qemu"])
@@ -73,6 +74,12 @@ def add_commands(sub: Any) -> None:
         "stores, checks and copies them); needs the image stores under STRATO_IMAGE_ROOTS",
     )
     service.add_argument("kind", choices=["templates"])
+    service.add_argument(
+        "--health-listen",
+        default="127.0.0.1:0",
+        help="ADDRESS:PORT of the health endpoint the services directory checks (port 0: "
+        "any free one; the directory must reach it)",
+    )
     sub.add_parser("migrate", help="apply pending schema migrations and exit")
     doc = sub.add_parser(
         "doctor",
@@ -136,7 +143,7 @@ def run_process(args: argparse.Namespace) -> int:
     from strato.workers.lifecycle import run_until_signal
 
     if args.command == "service":
-        run_until_signal(lambda stop: template_service.run(settings, stop))
+        run_until_signal(lambda stop: template_service.run(settings, stop, args.health_listen))
     elif args.command == "worker":
         run_until_signal(lambda stop: orchestrator.run(settings, stop))
     elif args.kind == "compute":
@@ -158,6 +165,7 @@ def run_process(args: argparse.Namespace) -> int:
             bridge=args.ovs_bridge,
             netns=args.ovs_netns,
             prefix=args.name_prefix,
+            health_listen=args.health_listen,
         )
         run_until_signal(agent.run)
     else:

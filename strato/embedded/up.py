@@ -21,7 +21,8 @@ from pathlib import Path
 
 import httpx
 
-from strato.embedded import postgres, temporal
+from strato.domain.directory.models import ServiceRegister
+from strato.embedded import infra, postgres, temporal
 from strato.embedded.demo import seed_demo
 from strato.embedded.files import write_private
 from strato.embedded.proc import child_preexec
@@ -125,6 +126,8 @@ class Platform:
         self.stopping = False
         self.services: list[Service] = []
         self.amqp_url = ""  # set when `strato up` runs the broker
+        self.amqp_credentials = ""
+        self.registered: list[str] = []  # what it entered in the services directory
 
     def _step(self, n: int, total: int, what: str) -> float:
         print(f"[{n}/{total}] {what} ...", end=" ", flush=True)
@@ -145,8 +148,21 @@ class Platform:
             "STRATO_TEMPORAL_ADDRESS": s.resolved_temporal_address(),
             "STRATO_TEMPORAL_UI_URL": s.resolved_temporal_ui_url(),
             "STRATO_API_URL": s.resolved_api_url(),
-            **({"STRATO_AMQP_URL": self.amqp_url} if self.amqp_url else {}),
+            **self._amqp_env(),
         }
+
+    def _amqp_env(self) -> dict[str, str]:
+        """The relay finds the private broker in the directory and gets only its
+        credentials; with the directory off, its URL."""
+        if not self.amqp_url:
+            return {}
+        if self.s.directory_register:
+            return {"STRATO_AMQP_CREDENTIALS": self.amqp_credentials}
+        return {"STRATO_AMQP_URL": self.amqp_url}
+
+    def _enter(self, instances: list[ServiceRegister]) -> None:
+        infra.register(self.s, instances)
+        self.registered += [i.name for i in instances]
 
     def _rabbitmq(self) -> None:
         """A private RabbitMQ for the relay's AMQP sink (STRATO_EMBEDDED_RABBITMQ)."""
@@ -166,6 +182,8 @@ class Platform:
         self.children.append(Child("rabbitmq", [], broker.root / "server.out", proc=broker.server))
         asyncio.run(broker.ready())
         self.amqp_url = broker.url
+        self.amqp_credentials = f"strato:{broker.password}"
+        self._enter([infra.broker(self.s, broker.port)])
         self._done(t0, f"(amqp://127.0.0.1:{broker.port}, exchange {self.s.amqp_exchange})")
 
     def _python_child(self, name: str, *cli: str) -> Child:
@@ -247,6 +265,7 @@ class Platform:
         t0 = self._step(4, total, "Temporal web UI")
         if s.embedded_temporal:
             wait_http(s.resolved_temporal_ui_url(), None, 30, "the Temporal web UI")
+            self._enter(infra.temporal(s))
             self._done(t0)
         else:
             say("external")
@@ -308,6 +327,7 @@ class Platform:
 
     def stop(self) -> None:
         self.stopping = True
+        infra.withdraw(self.s, self.registered)
         for child in reversed(self.children):
             if child.proc is not None and child.proc.poll() is None:
                 print(f"stopping {child.name} ...", end=" ", flush=True)

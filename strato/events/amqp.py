@@ -12,13 +12,19 @@ consumer drops them by it.
 The connection is robust (aio-pika reconnects by itself). A publish that fails (the
 broker down, a confirm refused) fails the batch; the relay tries it again from its
 stored position, so nothing the broker did not confirm is skipped.
+
+With no URL configured the sink finds its broker in the services directory (``locate``):
+it is ready once one is registered, and after a failed publish it asks again, so it
+follows the broker to another instance.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aio_pika
@@ -52,17 +58,33 @@ def waves(batch: list[Event]) -> list[list[Event]]:
 class AmqpSink:
     """A sink of the relay: ``publish`` returns once the broker confirmed every event."""
 
-    def __init__(self, url: str, exchange: str, *, source: str = "/strato") -> None:
+    def __init__(
+        self,
+        url: str,
+        exchange: str,
+        *,
+        source: str = "/strato",
+        locate: Callable[[], Awaitable[str | None]] | None = None,
+    ) -> None:
         self.name = "amqp"  # its position in relay_positions
         self.url = url
         self.exchange_name = exchange
         self.source = source
+        self.locate = locate  # the broker's URL from the directory (None: none there)
         self._connection: Any = None
         self._exchange: Any = None
+
+    async def ready(self) -> bool:
+        """Whether there is a broker to publish to (a configured one always is)."""
+        if not self.url and self.locate is not None:
+            self.url = await self.locate() or ""
+        return bool(self.url)
 
     async def open(self) -> None:
         if self._exchange is not None:
             return
+        if not await self.ready():
+            raise ConnectionError("no AMQP broker is configured or registered")
         self._connection = await aio_pika.connect_robust(self.url, timeout=10)
         channel = await self._connection.channel(publisher_confirms=True)
         self._exchange = await channel.declare_exchange(
@@ -75,7 +97,16 @@ class AmqpSink:
         wave starts once every confirm of this one came: if a publish fails, no later
         event of its resource was sent, so the retried batch keeps each resource's order
         (only duplicates, never an inversion)."""
-        await self.open()
+        try:
+            await self.open()
+            await self._send(batch)
+        except BaseException:
+            if self.locate is not None:  # ask the directory again next time
+                await self.close()
+                self.url = ""
+            raise
+
+    async def _send(self, batch: list[Event]) -> None:
         for wave in waves(batch):
             sends = [
                 asyncio.ensure_future(
@@ -106,4 +137,5 @@ class AmqpSink:
     async def close(self) -> None:
         connection, self._connection, self._exchange = self._connection, None, None
         if connection is not None:
-            await connection.close()
+            with contextlib.suppress(Exception):
+                await connection.close()

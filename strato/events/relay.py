@@ -34,6 +34,7 @@ from strato.events.amqp import AmqpSink
 from strato.events.webhooks import Deliverer, Retry
 from strato.schema import events, webhooks
 from strato.schema.db import Database
+from strato.schema.directory import registry
 from strato.settings import Settings
 from strato.workers import directory
 
@@ -50,6 +51,10 @@ class Sink(Protocol):
     raises, and the same batch comes again); events may come twice, never out of order."""
 
     name: str  # its position's key in relay_positions
+
+    async def ready(self) -> bool:
+        """Whether it has somewhere to publish (its position starts when it first has)."""
+        ...
 
     async def publish(self, batch: list[Event]) -> None: ...
 
@@ -139,7 +144,21 @@ class Relay:
 
     def _sinks(self) -> list[Sink]:
         s = self.settings
-        return [AmqpSink(s.amqp_url, s.amqp_exchange)] if s.amqp_url else []
+        if s.amqp_url:
+            return [AmqpSink(s.amqp_url, s.amqp_exchange)]
+        if s.amqp_kind:
+            return [AmqpSink("", s.amqp_exchange, locate=self._broker)]
+        return []
+
+    async def _broker(self) -> str | None:
+        """The URL of a healthy broker of kind ``amqp_kind`` in the directory, with the
+        configured credentials (the directory's endpoints hold none)."""
+        async with self.db.conn() as conn:
+            found = await registry.endpoints(conn, self.settings.amqp_kind)
+        for e in found:
+            if e.protocol == "amqp" and e.url.startswith(("amqp://", "amqps://")):
+                return with_credentials(e.url, self.settings.amqp_credentials)
+        return None
 
     @staticmethod
     async def _idle(wake: asyncio.Event, stop: asyncio.Event) -> None:
@@ -187,6 +206,9 @@ class Relay:
         try:
             while not stop.is_set():
                 wake.clear()
+                if not await sink.ready():  # a broker to be discovered, not there yet
+                    await self._idle(wake, stop)
+                    continue
                 async with self.db.tx() as conn:
                     # A sink configured later starts from then, not from the beginning.
                     at = await webhooks.position(conn, sink.name, new_from_now=True)
@@ -229,6 +251,14 @@ class Relay:
                 raise LostLeadership(f"the {WEBHOOKS} position moved under relay {self.name}")
         self.published += len(batch)
         return len(batch)
+
+
+def with_credentials(url: str, credentials: str) -> str:
+    """``url`` with ``user:password`` as its userinfo (none given: as it is)."""
+    if not credentials:
+        return url
+    scheme, rest = url.split("://", 1)
+    return f"{scheme}://{credentials}@{rest.split('@', 1)[-1]}"
 
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:

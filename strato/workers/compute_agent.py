@@ -50,6 +50,7 @@ from strato.drivers.hypervisor.base import HypervisorDriver, HypervisorError
 from strato.drivers.registry import load
 from strato.settings import Settings
 from strato.temporal import connect_to
+from strato.workers.announce import announced, checked_instance
 from strato.workers.health import HealthEndpoint, destroy_fenced, sample, send_beats, views
 from strato.workflows.common.failures import failure_reason
 
@@ -271,11 +272,19 @@ class ComputeAgent:
         """Serve until ``stop``; the driver is closed however this ends."""
         try:
             self.health = await HealthEndpoint.start(
-                self.cfg.health_listen, self.cfg.host, self.agent_id
+                self.cfg.health_listen, {"host": self.cfg.host, "agent_id": str(self.agent_id)}
             )
             await self.register()
             self.driver.on_change(self._changed)
-            async with self._compute_worker():
+            me = checked_instance(
+                self.settings,
+                "compute-agent",
+                f"compute-agent@{self.cfg.host}",
+                self.health.url,
+                zone=self.cfg.zone,
+                metadata={"host": self.cfg.host, "queue": compute_queue(self.cfg.host)},
+            )
+            async with self._compute_worker(), announced(self.client, self.settings, me):
                 assert self.registration is not None
                 await self._serve(self.registration.pools)
                 log.info("agent for %s polling %s", self.cfg.host, compute_queue(self.cfg.host))

@@ -27,6 +27,8 @@ from strato.settings import Settings
 
 log = logging.getLogger(__name__)
 
+PROBES = 64  # HTTP/TCP checks in flight at once
+
 
 def instance(
     settings: Settings, kind: str, *, endpoints: list[Endpoint] | None = None, name: str = ""
@@ -92,6 +94,12 @@ async def _probe(i: ServiceInstance, http: httpx.AsyncClient, wait_s: float) -> 
 
 async def keep(db: Database, stop: asyncio.Event, every_s: float = 1.0) -> None:
     """The directory's keeper: until ``stop``."""
+    slots = asyncio.Semaphore(PROBES)
+
+    async def bounded(i: ServiceInstance) -> tuple[str, str]:
+        async with slots:
+            return await _probe(i, http, 2.0)
+
     async with httpx.AsyncClient(follow_redirects=False) as http:
         while not stop.is_set():
             try:
@@ -100,7 +108,7 @@ async def keep(db: Database, stop: asyncio.Event, every_s: float = 1.0) -> None:
                     await registry.expire(conn)
                 async with db.conn() as conn:
                     checked = await registry.to_check(conn)
-                results = await asyncio.gather(*(_probe(i, http, 2.0) for i in checked))
+                results = await asyncio.gather(*(bounded(i) for i in checked))
                 for i, (health, detail) in zip(checked, results, strict=True):
                     async with db.tx() as conn:
                         await registry.checked(conn, i.id, health, detail)

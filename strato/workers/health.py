@@ -34,11 +34,13 @@ class HealthEndpoint:
         self.url = url
 
     @classmethod
-    async def start(cls, listen: str, host: str, agent_id: uuid.UUID) -> HealthEndpoint:
+    async def start(cls, listen: str, identity: dict[str, str]) -> HealthEndpoint:
+        """Answer ``GET /health`` on ``listen`` (ADDRESS:PORT; port 0: any free one)
+        with ``identity`` (the compute agent's: its host and agent id)."""
         address, _, port = listen.rpartition(":")
         if not address or not port.isdigit():
             raise ValueError(f"health endpoint {listen!r} is not ADDRESS:PORT")
-        body = json.dumps({"host": host, "agent_id": str(agent_id), "status": "serving"})
+        body = json.dumps({**identity, "status": "serving"})
 
         async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             try:

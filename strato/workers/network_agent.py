@@ -24,6 +24,8 @@ from strato.drivers.network.ovs_daemon import PrivateOvs
 from strato.drivers.network.vrouter import VirtualRouter
 from strato.settings import Settings
 from strato.temporal import connect_to
+from strato.workers.announce import announced, checked_instance
+from strato.workers.health import HealthEndpoint
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,7 @@ class NetworkAgent:
     bridge: str = "br-strato"
     netns: str | None = None  # where the switch runs (tests: a "host" namespace)
     prefix: str = "strato"
+    health_listen: str = "127.0.0.1:0"  # the endpoint the services directory checks
 
     def __post_init__(self) -> None:
         self.private: PrivateOvs | None = None
@@ -65,6 +68,7 @@ class NetworkAgent:
         db = await asyncio.to_thread(self._switch)
         element = OvsElement(self.host, db=db, bridge=self.bridge, netns=self.netns)
         router = VirtualRouter(element, self.state_dir / "routers", prefix=self.prefix)
+        health: HealthEndpoint | None = None
         try:
             client = await connect_to(self.settings, wait_s=30)
             worker = Worker(
@@ -72,10 +76,20 @@ class NetworkAgent:
                 task_queue=network_queue(self.host),
                 activities=NetworkActivities(element, router).all(),
             )
-            async with worker:
+            health = await HealthEndpoint.start(self.health_listen, {"host": self.host})
+            me = checked_instance(
+                self.settings,
+                "network-agent",
+                f"network-agent@{self.host}",
+                health.url,
+                metadata={"host": self.host, "queue": network_queue(self.host)},
+            )
+            async with worker, announced(client, self.settings, me):
                 log.info("network agent polling %s", network_queue(self.host))
                 await stop.wait()
         finally:
+            if health is not None:
+                await health.close()
             for network in router.applied():
                 await router.destroy(network)
             if self.private is not None:

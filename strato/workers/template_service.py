@@ -8,17 +8,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 
 from temporalio.worker import Worker
 
 from strato.activities.storage.templates import TemplateActivities
 from strato.settings import Settings
 from strato.temporal import connect_to
+from strato.workers.announce import announced, checked_instance
+from strato.workers.health import HealthEndpoint
 
 log = logging.getLogger(__name__)
 
 
-async def run(settings: Settings, stop: asyncio.Event) -> None:
+async def run(settings: Settings, stop: asyncio.Event, health_listen: str = "127.0.0.1:0") -> None:
+    """Serve the templates queue until ``stop``, in the directory as
+    ``template-service@<host>/<pid>`` (checked at its health endpoint)."""
     client = await connect_to(settings, wait_s=30)
     worker = Worker(
         client,
@@ -27,6 +33,17 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         # Transfers are long and mostly wait on the network and the disk.
         max_concurrent_activities=8,
     )
+    health = await HealthEndpoint.start(health_listen, {"service": "templates"})
+    me = checked_instance(
+        settings,
+        "template-service",
+        f"template-service@{socket.gethostname()}/{os.getpid()}",
+        health.url,
+        metadata={"queue": settings.templates_queue},
+    )
     log.info("template service polling %s", settings.templates_queue)
-    async with worker:
-        await stop.wait()
+    try:
+        async with worker, announced(client, settings, me):
+            await stop.wait()
+    finally:
+        await health.close()

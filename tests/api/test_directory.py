@@ -6,8 +6,6 @@ refused with nothing written."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -19,19 +17,9 @@ from strato.settings import Settings
 from strato.workers import directory
 from tests.conftest import free_port
 from tests.events.receiver import receiving
+from tests.helpers import directory_keeper as keeper
 from tests.helpers import ok, table_counts
 from tests.workers.agent_helpers import eventually
-
-
-@contextlib.asynccontextmanager
-async def keeper(db: Database) -> AsyncIterator[None]:
-    stop = asyncio.Event()
-    task = asyncio.create_task(directory.keep(db, stop, every_s=0.2))
-    try:
-        yield
-    finally:
-        stop.set()
-        await task
 
 
 async def _events(db: Database, instance_id: str) -> list[tuple[str, str | None, str | None]]:

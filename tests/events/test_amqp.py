@@ -15,10 +15,12 @@ from typing import Any
 import aio_pika
 import pytest
 
+from strato.domain.directory.models import Endpoint, ServiceRegister
 from strato.events.amqp import routing_key
 from strato.events.relay import Relay
 from strato.schema import events, repository
 from strato.schema.db import Database
+from strato.schema.directory import registry
 from strato.schema.tables import ZONES
 from strato.settings import Settings
 from tests.rabbit import Rabbit, rabbit
@@ -39,16 +41,20 @@ async def running_relay(db: Database, settings: Settings) -> AsyncIterator[Relay
     stop = asyncio.Event()
     task = asyncio.create_task(r.run(stop))
     try:
-        # The AMQP sink starts from the newest event when first seen: wait for it.
-        for _ in range(200):
-            async with db.conn() as conn:
-                if await conn.fetchval("SELECT 1 FROM relay_positions WHERE sink = 'amqp'"):
-                    break
-            await asyncio.sleep(0.05)
+        await _positioned(db)
         yield r
     finally:
         stop.set()
         await asyncio.wait_for(task, 20)
+
+
+async def _positioned(db: Database) -> None:
+    """The AMQP sink starts from the newest event when first seen: wait for that."""
+    for _ in range(200):
+        async with db.conn() as conn:
+            if await conn.fetchval("SELECT 1 FROM relay_positions WHERE sink = 'amqp'"):
+                return
+        await asyncio.sleep(0.05)
 
 
 async def _vm_queue(settings: Settings) -> tuple[Any, Any]:
@@ -194,3 +200,42 @@ def test_a_batch_goes_in_waves_of_one_event_per_resource() -> None:
         for i, r in enumerate([a, b, a, b, b, a], start=1)
     ]
     assert [[e.id for e in w] for w in waves(batch)] == [[1, 2], [3, 4], [5, 6]]
+
+
+async def test_the_relay_finds_its_broker_in_the_directory(
+    db: Database, settings: Settings, rabbit: Rabbit
+) -> None:
+    """No URL configured: no AMQP position until a broker of kind ``amqp`` is registered
+    (with no password in its endpoint), then every event after it reaches the broker."""
+    found = settings.model_copy(
+        update={"amqp_url": "", "amqp_credentials": f"strato:{rabbit.password}"}
+    )
+    r = Relay(db, found, name="amqp-discovery")
+    stop = asyncio.Event()
+    task = asyncio.create_task(r.run(stop))
+    try:
+        await asyncio.sleep(1.5)
+        async with db.conn() as conn:
+            assert not await conn.fetchval("SELECT 1 FROM relay_positions WHERE sink = 'amqp'")
+        async with db.tx() as conn:
+            await registry.register(
+                conn,
+                ServiceRegister(
+                    name=f"amqp@test:{rabbit.port}",
+                    kind="amqp",
+                    endpoints=[Endpoint(url=f"amqp://127.0.0.1:{rabbit.port}/", protocol="amqp")],
+                    check_kind="tcp",
+                    check_target=f"127.0.0.1:{rabbit.port}",
+                ),
+            )
+        await _positioned(db)
+        start = await _position(db)
+        conn, queue = await _vm_queue(settings)
+        await conn.close()
+        await _write(db, 3, "d")
+        expected = await _vm_event_ids(db, start)
+        got = await _drain(settings, queue, len(expected))
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 20)
+    assert [int(m["id"]) for m in got] == expected

@@ -53,6 +53,8 @@ async def _agent_histories(
     fab = await kvm_zone(api, host_dir / "pool")
     name = unique("kvm")
     cfg = agent_config(fab, name, tmp_path / "state", libvirt_uri="test:///default")
+    # in the directory too: DirectoryAnnounce (entering, and leaving when it stops)
+    settings = settings.model_copy(update={"directory_register": True})
     agent = await AgentTask(platform.client, settings, cfg).start()
     await asyncio.sleep(3)  # a few heartbeats
     assert agent.task is not None

@@ -155,19 +155,33 @@ def test_up_serves_stops_cleanly_and_restarts_with_state(
         # every process of `strato up` is in the services directory, passing
         listed = httpx.get(f"{api}/services", headers=auth).json()
         kinds = {i["kind"]: i for i in listed}
-        assert set(kinds) >= {"api", "orchestrator", "relay", "simulator-agent"}, listed
+        assert set(kinds) >= {
+            *("api", "orchestrator", "relay", "simulator-agent", "template-service"),
+            *("temporal", "temporal-ui", "amqp"),
+        }, listed
         assert {i["health"] for i in listed} == {"passing"}, listed
-        # kill -9 the simulated agent: critical after its TTL, then removed (its restart
-        # by `strato up` registers anew)
-        agent = kinds["simulator-agent"]
-        os.kill(int(agent["name"].rsplit("/", 1)[1]), signal.SIGKILL)
-        seen: set[str] = set()
+        # the template service (no database access) announced itself through Temporal
+        # and the directory checks its health endpoint
+        assert kinds["template-service"]["check_kind"] == "http", kinds["template-service"]
+        # the relay found the broker by kind: its endpoint holds no password
+        assert kinds["amqp"]["endpoints"] == [
+            {"url": f"amqp://127.0.0.1:{amqp.group(1)}/", "protocol": "amqp"}
+        ]
+        found = httpx.get(f"{api}/services/discover", params={"kind": "amqp"}, headers=auth)
+        assert found.json() == kinds["amqp"]["endpoints"]
+        # kill -9 the simulated agent (TTL heartbeats) and the template service (checked):
+        # each turns critical, then is removed (their restarts by `strato up` register anew)
+        killed = [kinds["simulator-agent"], kinds["template-service"]]
+        for instance in killed:
+            os.kill(int(instance["name"].rsplit("/", 1)[1]), signal.SIGKILL)
+        seen: dict[str, set[str]] = {i["id"]: set() for i in killed}
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and "removed" not in seen:
-            r = httpx.get(f"{api}/services/{agent['id']}", headers=auth)
-            seen.add(r.json()["health"] if r.status_code == 200 else "removed")
+        while time.monotonic() < deadline and any("removed" not in v for v in seen.values()):
+            for id, states in seen.items():
+                r = httpx.get(f"{api}/services/{id}", headers=auth)
+                states.add(r.json()["health"] if r.status_code == 200 else "removed")
             time.sleep(0.2)
-        assert {"critical", "removed"} <= seen, seen
+        assert all({"critical", "removed"} <= v for v in seen.values()), seen
         children = descendants(up.proc.pid)
         assert len(children) >= 5  # postgres (+its workers), temporal, worker, agent, api
     finally:
@@ -184,6 +198,9 @@ def test_up_serves_stops_cleanly_and_restarts_with_state(
         assert "exists: 3/3 hosts Up" in out
         hosts2 = httpx.get(f"{api}/hosts", headers=auth).json()["items"]
         assert sorted(h["id"] for h in hosts2) == sorted(h["id"] for h in hosts)
+        # the broker of the first run left the directory when that run stopped
+        kinds2 = {i["kind"] for i in httpx.get(f"{api}/services", headers=auth).json()}
+        assert "amqp" not in kinds2 and "temporal" in kinds2, kinds2
         # the CLI reads the config `strato up` wrote
         cli = subprocess.run(
             [sys.executable, "-m", "strato.cli", "hosts", "list", "--json"],

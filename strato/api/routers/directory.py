@@ -47,11 +47,7 @@ async def discover(db: DbDep, _: CallerDep, kind: KindQuery, zone: ZoneQuery = N
     if kind is None:
         raise InvalidInput("kind is required", field="kind")
     async with db.conn() as conn:
-        found = await registry.listing(conn, kind=kind, zone=zone, health=None)
-    ranked = sorted(
-        (i for i in found if i.health != "critical"), key=lambda i: i.health != "passing"
-    )
-    return [e for i in ranked for e in i.endpoints]
+        return await registry.endpoints(conn, kind, zone)
 
 
 @router.get("/{id}", response_model=ServiceInstance, summary="One instance")

@@ -49,6 +49,7 @@ class ServiceInstance(BaseModel):
     deregister_after_s: int = 120
     last_seen_at: datetime
     critical_since: datetime | None = None
+    checked_at: datetime | None = None  # the directory's last HTTP/TCP check
     created_at: datetime
     updated_at: datetime
 

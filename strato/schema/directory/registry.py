@@ -7,7 +7,12 @@ import json
 from typing import Any
 from uuid import UUID, uuid4
 
-from strato.domain.directory.models import ServiceBeat, ServiceInstance, ServiceRegister
+from strato.domain.directory.models import (
+    Endpoint,
+    ServiceBeat,
+    ServiceInstance,
+    ServiceRegister,
+)
 from strato.domain.errors import NotFound
 from strato.schema import events
 
@@ -163,7 +168,8 @@ async def checked(conn: Any, instance_id: UUID, health: str, detail: str | None)
         if old is not None:
             await conn.execute(
                 """UPDATE service_instances SET last_seen_at = CASE WHEN $2 = 'passing'
-                       THEN clock_timestamp() ELSE last_seen_at END, health_detail = $3
+                       THEN clock_timestamp() ELSE last_seen_at END, health_detail = $3,
+                       checked_at = clock_timestamp()
                    WHERE id = $1""",
                 instance_id,
                 health,
@@ -173,6 +179,7 @@ async def checked(conn: Any, instance_id: UUID, health: str, detail: str | None)
     row = await conn.fetchrow(
         """UPDATE service_instances
            SET health = $2, health_detail = $3, updated_at = clock_timestamp(),
+               checked_at = clock_timestamp(),
                critical_since = CASE WHEN $2 = 'critical' THEN clock_timestamp() END,
                last_seen_at = CASE WHEN $2 = 'passing' THEN clock_timestamp()
                                    ELSE last_seen_at END
@@ -185,8 +192,34 @@ async def checked(conn: Any, instance_id: UUID, health: str, detail: str | None)
 
 
 async def to_check(conn: Any) -> list[ServiceInstance]:
-    rows = await conn.fetch("SELECT * FROM service_instances WHERE check_kind <> 'ttl'")
+    """The HTTP/TCP-checked instances due: each every third of its TTL (at least 1 s)."""
+    rows = await conn.fetch(
+        """SELECT * FROM service_instances
+           WHERE check_kind <> 'ttl'
+             AND (checked_at IS NULL OR checked_at
+                  + greatest(ttl_s / 3.0, 1) * interval '1 second' <= clock_timestamp())
+           ORDER BY checked_at NULLS FIRST"""
+    )
     return [_instance(r) for r in rows]
+
+
+async def withdraw(conn: Any, name: str, reason: str) -> bool:
+    """Deregister the instance of that name, if it is there (False: it was not)."""
+    row = await conn.fetchrow("SELECT id FROM service_instances WHERE name = $1", name)
+    if row is None:
+        return False
+    await deregister(conn, row["id"], reason)
+    return True
+
+
+async def endpoints(conn: Any, kind: str, zone: str | None = None) -> list[Endpoint]:
+    """Discovery: the endpoints of the kind's instances that are not critical, passing
+    ones first (in the zone, when one is asked for)."""
+    found = await listing(conn, kind=kind, zone=zone, health=None)
+    ranked = sorted(
+        (i for i in found if i.health != "critical"), key=lambda i: i.health != "passing"
+    )
+    return [e for i in ranked for e in i.endpoints]
 
 
 async def expire(conn: Any) -> int:

@@ -1,0 +1,1 @@
+"""The directory's data-service activity: recording what processes announce."""

@@ -1,0 +1,1 @@
+"""The directory's workflow: announcements of processes without database access."""
