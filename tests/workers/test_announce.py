@@ -5,7 +5,9 @@ outright turns critical and is removed."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -19,7 +21,10 @@ from strato.settings import Settings
 from tests.conftest import Platform
 from tests.helpers import ChildProcess, directory_keeper, unique
 from tests.lab import libvirt_module
+from tests.netlab import NetLab, netlab, sh
 from tests.workers.agent_helpers import AgentTask, agent_config, eventually, kvm_zone
+
+__all__ = ["netlab"]
 
 
 @pytest.fixture
@@ -136,3 +141,44 @@ async def test_a_killed_template_service_turns_critical_and_is_removed(
     finally:
         with contextlib.suppress(Exception):
             service.stop()
+
+
+async def test_a_network_agent_is_announced_and_withdrawn(
+    platform: Platform, settings: Settings, db: Database, netlab: NetLab, keeper: None
+) -> None:
+    from strato.workers.network_agent import NetworkAgent
+
+    on = settings.model_copy(update={"directory_register": True, "directory_ttl_s": 3})
+    host = f"{netlab.prefix}d{uuid.uuid4().hex[:4]}"
+    ns = f"{netlab.prefix}-d{uuid.uuid4().hex[:4]}"
+    sh("ip", "netns", "add", ns)
+    netlab.namespaces.append(ns)
+    agent = NetworkAgent(
+        on,
+        host,
+        netlab.state_dir / f"agent-{host}",
+        ovs_db="unix:/nonexistent/db.sock",  # a private OVS of its own, in ``ns``
+        bridge=f"{netlab.prefix}j{uuid.uuid4().hex[:3]}",
+        netns=ns,
+        prefix=netlab.prefix,
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(agent.run(stop))
+    me = f"network-agent@{host}"
+    try:
+
+        async def checked() -> ServiceInstance | None:
+            i = await named(db, me)
+            return i if i is not None and i.checked_at is not None else None
+
+        instance = await eventually(checked, what=f"{me} announced and checked")
+        assert (instance.kind, instance.health, instance.check_kind) == (
+            "network-agent",
+            "passing",
+            "http",
+        )
+        assert instance.metadata == {"host": host, "queue": f"network@{host}"}
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=60)
+    await eventually(lambda: _gone(db, me), what=f"{me} withdrawn")
