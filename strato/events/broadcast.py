@@ -25,7 +25,6 @@ from strato.schema.db import Database
 
 log = logging.getLogger(__name__)
 
-CHANNEL = "strato_events"
 QUEUE_LIMIT = 20_000  # events a stream may lag before it is ended
 
 
@@ -90,12 +89,12 @@ class Broadcaster:
         while True:
             try:
                 async with self.db.conn() as listener:
-                    await listener.add_listener(CHANNEL, self._notified)
+                    await listener.add_listener(events.CHANNEL, self._notified)
                     try:
                         await self._follow()
                     finally:
                         with contextlib.suppress(Exception):
-                            await listener.remove_listener(CHANNEL, self._notified)
+                            await listener.remove_listener(events.CHANNEL, self._notified)
             except asyncio.CancelledError:
                 raise
             except Exception:

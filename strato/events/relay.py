@@ -40,7 +40,6 @@ from strato.workers import directory
 
 log = logging.getLogger(__name__)
 
-CHANNEL = "strato_events"
 WEBHOOKS = "webhooks"
 BATCH = 500
 
@@ -122,7 +121,7 @@ class Relay:
             for w in wakes:
                 w.set()
 
-        await conn.add_listener(CHANNEL, notified)
+        await conn.add_listener(events.CHANNEL, notified)
         loops = [self._webhooks(conn, self._waker(wakes), stop)]
         loops += [self._pump(sink, self._waker(wakes), stop) for sink in self._sinks()]
         loops.append(directory.keep(self.db, stop))  # the directory's one keeper
@@ -202,7 +201,11 @@ class Relay:
 
     async def _pump(self, sink: Sink, wake: asyncio.Event, stop: asyncio.Event) -> None:
         """Publish to ``sink`` from its stored position, a batch at a time; a batch the
-        sink refused is tried again (from the same position) after a pause."""
+        sink refused is tried again (from the same position) after a pause. The move
+        past a published batch is committed with the read of the next one (one
+        transaction a round)."""
+        at = 0  # the position as this relay last read or moved it
+        done: int | None = None  # the last event of a batch published, position not moved
         try:
             while not stop.is_set():
                 wake.clear()
@@ -210,8 +213,13 @@ class Relay:
                     await self._idle(wake, stop)
                     continue
                 async with self.db.tx() as conn:
-                    # A sink configured later starts from then, not from the beginning.
-                    at = await webhooks.position(conn, sink.name, new_from_now=True)
+                    if done is None:
+                        # A sink configured later starts from then, not from the beginning.
+                        at = await webhooks.position(conn, sink.name, new_from_now=True)
+                    elif await webhooks.advance(conn, sink.name, at, done):
+                        at, done = done, None
+                    else:
+                        raise LostLeadership(f"the {sink.name} position moved under {self.name}")
                     batch = await events.list_after(conn, at, BATCH)
                 if not batch:
                     await self._idle(wake, stop)
@@ -227,11 +235,13 @@ class Relay:
                     )
                     await self._idle(asyncio.Event(), stop)
                     continue
-                async with self.db.tx() as conn:
-                    if not await webhooks.advance(conn, sink.name, at, batch[-1].id):
-                        raise LostLeadership(f"the {sink.name} position moved under {self.name}")
+                done = batch[-1].id
                 self.sent[sink.name] = self.sent.get(sink.name, 0) + len(batch)
         finally:
+            if done is not None:  # what was published, recorded on the way out
+                with contextlib.suppress(Exception):
+                    async with self.db.tx() as conn:
+                        await webhooks.advance(conn, sink.name, at, done)
             await sink.close()
 
     async def _fan_out(self, deliverer: Deliverer) -> int:

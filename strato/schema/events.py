@@ -22,6 +22,9 @@ from strato.domain.models import Event
 
 # Taken (try-lock, transaction scope) by the one reader numbering events at a time.
 _NUMBERING_LOCK_KEY = 0x5374726174_02
+# Notified when events are committed (by a trigger on the outbox) and when they are
+# numbered: the relay and the API's stream broadcasters listen.
+CHANNEL = "strato_events"
 
 
 async def append(
@@ -57,7 +60,11 @@ async def append(
 async def number(conn: Any) -> int:
     """Give ids to the committed events that have none; how many were numbered (0 also
     when another reader is numbering). Runs in its own transaction (a savepoint inside
-    the caller's)."""
+    the caller's).
+
+    Numbering notifies ``CHANNEL`` again: a reader that found the lock taken read
+    before those ids were committed, and is woken to read them now (not after its next
+    poll)."""
     async with conn.transaction():
         if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", _NUMBERING_LOCK_KEY):
             return 0
@@ -69,7 +76,10 @@ async def number(conn: Any) -> int:
                SET id = (SELECT coalesce(max(id), 0) FROM events) + ready.n
                FROM ready WHERE e.seq = ready.seq"""
         )
-    return int(status.rsplit(" ", 1)[1])
+        numbered = int(status.rsplit(" ", 1)[1])
+        if numbered:
+            await conn.execute("SELECT pg_notify($1, '')", CHANNEL)
+    return numbered
 
 
 async def list_after(
