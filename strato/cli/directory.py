@@ -17,6 +17,12 @@ def cmd_services(args: argparse.Namespace, api: StratoClient) -> int:
         params = {k: v for k, v in (("kind", args.kind), ("health", args.health)) if v}
         emit(api.get("/services", **params), args.json, _COLUMNS)
         return 0
+    if args.action == "discover":
+        endpoints = api.discover(args.kind, args.zone)
+        if not endpoints:
+            raise SystemExit(f"no healthy instance of kind {args.kind!r}")
+        emit(endpoints, args.json, ("url", "protocol"))
+        return 0
     found = [s for s in api.get("/services") if args.ident in (s["id"], s["name"])]
     if not found:
         raise SystemExit(f"no service instance {args.ident!r}")
@@ -31,4 +37,9 @@ def add_commands(sub: Any) -> None:
     ls.add_argument("--kind")
     ls.add_argument("--health", choices=["passing", "warning", "critical"])
     with_json(acts.add_parser("show")).add_argument("ident", metavar="ID_OR_NAME")
+    found = with_json(
+        acts.add_parser("discover", help="endpoints of a kind's healthy instances, best first")
+    )
+    found.add_argument("kind")
+    found.add_argument("--zone")
     svc.set_defaults(handler=cmd_services)

@@ -7,7 +7,9 @@ Every hook has a default that brings nothing, so a service overrides only what i
   with the core's by ``strato migrate`` / ``strato up``, numbered independently;
 - ``routers()``: FastAPI routers mounted under ``/api/v1``;
 - ``workflows()`` / ``activities(db)``: run by the orchestrator worker;
-- ``processes()``: extra processes ``strato up`` starts and supervises;
+- ``processes()``: extra processes ``strato up`` starts and supervises (each enters the
+  services directory itself: :func:`strato.workers.directory.present` with database
+  access, :func:`strato.workers.announce.announced` without);
 - ``add_commands(sub)``: ``strato <command>`` subcommands (they talk to the API via the SDK);
 - ``authorizer()``: replaces the API-key authorizer (the ACL service);
 - ``limits()``: per-owner resource limits (:mod:`strato.commands.limits`; the ACL service);

@@ -213,6 +213,14 @@ def test_up_serves_stops_cleanly_and_restarts_with_state(
         assert "demo-host2" in cli.stdout
         # a VM through the CLI, by names, with its live progress
         env = {**os.environ, "STRATO_DATA_DIR": str(data)}
+        # the directory through the CLI: Temporal's endpoint found by kind
+        temporal_at = _cli(env, "services", "discover", "temporal", "--json")
+        assert temporal_at.returncode == 0, temporal_at.stderr
+        assert json.loads(temporal_at.stdout) == [
+            {"url": f"127.0.0.1:{ports['STRATO_TEMPORAL_PORT']}", "protocol": "grpc"}
+        ]
+        nothing = _cli(env, "services", "discover", "no-such-kind")
+        assert nothing.returncode != 0 and "no healthy instance" in nothing.stderr
         # ... its events POSTed, signed, to a webhook by the relay `strato up` runs
         hook_port = free_port()
         hooked = _cli(
