@@ -101,7 +101,10 @@ class ChildProcess:
 
     def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
         self.args = [sys.executable, "-m", "strato.cli", *args]
-        self.env = {**os.environ, **env}
+        # Out of the services directory unless a test asks, as in-process platforms (its
+        # heartbeats would change a table under the fuzz tests' no-change checks, and an
+        # agent would announce itself to an orchestrator a test may have killed).
+        self.env = {**os.environ, "STRATO_DIRECTORY_REGISTER": "false", **env}
         self.log = log
         self.proc: subprocess.Popen[bytes] | None = None
 

@@ -100,8 +100,6 @@ def api_server(fresh_dsn: str, temporal_server: TemporalServer, tmp_path: Path) 
             "STRATO_DATABASE_URL": fresh_dsn,
             "STRATO_TEMPORAL_ADDRESS": temporal_server.address,
             "STRATO_BODY_TIMEOUT_S": "2",
-            # its own directory heartbeats would change a table under every request
-            "STRATO_DIRECTORY_REGISTER": "false",
         },
         tmp_path / "api.log",
     )

@@ -82,8 +82,6 @@ async def stack(
             "STRATO_IMAGE_ROOTS": settings.image_roots,
             "STRATO_POOL_ROOTS": settings.pool_roots,
             "STRATO_BODY_TIMEOUT_S": "2",
-            # its own directory heartbeats would change a table under every request
-            "STRATO_DIRECTORY_REGISTER": "false",
         },
         tmp_path / "api.log",
     ).start()

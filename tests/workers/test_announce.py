@@ -110,6 +110,7 @@ async def test_a_killed_template_service_turns_critical_and_is_removed(
             "STRATO_TEMPORAL_ADDRESS": settings.resolved_temporal_address(),
             "STRATO_ORCHESTRATION_QUEUE": settings.orchestration_queue,
             "STRATO_TEMPLATES_QUEUE": f"templates-{unique('q')}",
+            "STRATO_DIRECTORY_REGISTER": "true",
             "STRATO_DIRECTORY_TTL_S": "2",
             "STRATO_DIRECTORY_DEREGISTER_AFTER_S": "2",
         },
