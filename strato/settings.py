@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from functools import cached_property
 from pathlib import Path
 
@@ -12,16 +11,7 @@ from temporalio.service import TLSConfig
 
 from strato.domain.fabric.monitor import DEFAULT_SHARDS
 from strato.domain.paths import DEFAULT_IMAGE_ROOTS, DEFAULT_POOL_ROOTS, parse_roots
-
-
-def default_data_dir() -> Path:
-    """Root's is /var/lib/strato (its embedded PostgreSQL runs as a system user, which
-    reaches it without any change to /root), unless an older Strato already keeps its
-    state in root's home; anyone else's is in their home."""
-    home = Path.home() / ".local" / "share" / "strato"
-    if os.geteuid() == 0 and not home.exists():
-        return Path("/var/lib/strato")
-    return home
+from strato.sdk.core import default_data_dir
 
 
 class Settings(BaseSettings):

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent / "strato"
 
 
-def imports(path: Path) -> set[str]:
+def imports(path: Path, *, everything: bool = False) -> set[str]:
+    """The strato modules ``path`` imports (``everything``: every module)."""
     tree = ast.parse(path.read_text())
     found: set[str] = set()
     for node in ast.walk(tree):
@@ -16,7 +18,7 @@ def imports(path: Path) -> set[str]:
             found |= {a.name for a in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             found.add(node.module)
-    return {m for m in found if m.startswith("strato")}
+    return found if everything else {m for m in found if m.startswith("strato")}
 
 
 def modules(sub: str) -> list[Path]:
@@ -158,3 +160,17 @@ def test_modules_stay_small() -> None:
         if (n := len(p.read_text().splitlines())) > 450
     }
     assert not big, f"modules over 450 lines: {big}"
+
+
+SDK_MAY_IMPORT = ("strato.sdk", "httpx", "pydantic", "temporalio")
+
+
+def test_the_sdk_stands_alone() -> None:
+    """strato.sdk installs without the server (``pip install strato``, no extras): it
+    imports only itself, its three dependencies and the standard library."""
+    for path in sorted((ROOT / "sdk").rglob("*.py")):
+        for m in imports(path, everything=True):
+            top = m.split(".")[0]
+            assert m.startswith(SDK_MAY_IMPORT) or (
+                top != "strato" and top in sys.stdlib_module_names
+            ), f"sdk/{path.relative_to(ROOT / 'sdk')} imports {m}"

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from strato.cli import build_parser
+from strato.cli.app import build_parser
 from strato.embedded.temporal import SEARCH_ATTRIBUTES
 from strato.settings import Settings
 
@@ -77,13 +78,17 @@ def test_api_port_and_healthcheck_agree(compose: dict[str, Any]) -> None:
 
 def test_search_attributes_match_the_embedded_server(compose: dict[str, Any]) -> None:
     script = compose["services"]["temporal-search-attributes"]["command"][0]
-    for attr in SEARCH_ATTRIBUTES:
-        assert attr in script
+    for attr, kind in SEARCH_ATTRIBUTES.items():
+        assert re.search(rf"\b{attr}\b.*--type {kind}\b", script) or (
+            kind == "Keyword" and attr in script.split(";")[0]
+        ), attr
 
 
 def test_dockerfile_installs_the_cli() -> None:
     text = (ROOT / "Dockerfile").read_text()
-    assert 'ENTRYPOINT ["strato"]' in text and "pip install" in text
+    assert (
+        'ENTRYPOINT ["strato"]' in text and ".[server]" in text
+    )  # the platform, not the SDK alone
 
 
 def test_nothing_that_drives_workflows_is_published_beyond_the_host(

@@ -12,50 +12,20 @@ come from STRATO_API_URL / STRATO_API_KEY or the client config that ``strato up`
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
 
-from strato.cli import admin, directory, fabric, network, server, storage, webhooks
-from strato.sdk.client import StratoApiError, StratoClient
-from strato.services import loader
-from strato.services.base import Service
-from strato.settings import Settings
-
-
-def build_parser(services: Sequence[Service] = ()) -> argparse.ArgumentParser:
-    """The core's commands, then those of the switched-on ``services``."""
-    p = argparse.ArgumentParser(prog="strato", description=__doc__.splitlines()[0])
-    sub = p.add_subparsers(dest="command", required=True)
-    server.add_commands(sub)
-    admin.add_commands(sub)
-    storage.add_commands(sub)
-    network.add_commands(sub)
-    fabric.add_commands(sub)
-    webhooks.add_commands(sub)
-    directory.add_commands(sub)
-    for service in services:
-        service.add_commands(sub)
-    return p
-
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The console entry: the command needs the platform's packages (the ``server``
+    extra); with the SDK alone it says so instead of failing on an import."""
     try:
-        services = loader.enabled(Settings())
-    except loader.ServiceError as err:
-        print(f"error: {err}", file=sys.stderr)
+        from strato.cli.app import run
+    except ModuleNotFoundError as err:
+        print(
+            f"error: the strato command needs the platform's packages ({err.name} is not "
+            "installed): pip install 'strato[server]'",
+            file=sys.stderr,
+        )
         return 2
-    args = build_parser(services).parse_args(argv)
-    if args.command in server.SERVER_COMMANDS or getattr(args, "server", False):
-        return server.run(args)
-    api = StratoClient.from_env(Settings().data_dir)
-    try:
-        code: int = args.handler(args, api)
-        return code
-    except StratoApiError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
-    finally:
-        api.close()
+    return run(argv)

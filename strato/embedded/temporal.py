@@ -17,15 +17,18 @@ from pathlib import Path
 
 from strato.embedded.proc import child_preexec
 
-SEARCH_ATTRIBUTES = (
-    "StratoResourceType",
-    "StratoResourceId",
-    "StratoOperation",
-    "StratoZone",
-    "StratoHost",
-    "StratoOwner",
-    "StratoHostStatus",
-)
+# Strato's search attributes and their types. StratoResources (a list) is set by the
+# SDK on developers' workflows: every resource their steps touched.
+SEARCH_ATTRIBUTES = {
+    "StratoResourceType": "Keyword",
+    "StratoResourceId": "Keyword",
+    "StratoOperation": "Keyword",
+    "StratoZone": "Keyword",
+    "StratoHost": "Keyword",
+    "StratoOwner": "Keyword",
+    "StratoHostStatus": "Keyword",
+    "StratoResources": "KeywordList",
+}
 
 DYNAMIC_CONFIG = {
     "history.transferProcessorMaxPollRPS": "1000",
@@ -84,8 +87,8 @@ def command(
         "synchronous=normal",
     ]
     args += ["--ui-port", str(ui_port)] if ui_port else ["--headless"]
-    for name in SEARCH_ATTRIBUTES:
-        args += ["--search-attribute", f"{name}=Keyword"]
+    for name, kind in SEARCH_ATTRIBUTES.items():
+        args += ["--search-attribute", f"{name}={kind}"]
     for key, value in {**DYNAMIC_CONFIG, **(extra or {})}.items():
         args += ["--dynamic-config-value", f"{key}={value}"]
     return args

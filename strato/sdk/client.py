@@ -1,73 +1,160 @@
-"""A small synchronous client for the REST API: problem+json errors become exceptions."""
+"""The synchronous client of the REST API (:class:`StratoClient`); the asynchronous one
+with the same surface is :class:`strato.sdk.aio.AsyncStratoClient`.
+
+Every collection of the API is an attribute (``client.vms``, ``client.public_ips``, ...;
+the list is :data:`strato.sdk.core.COLLECTIONS`) with the same verbs: ``list`` (every
+page), ``page``, ``get``, ``find``, ``create``, ``update``, ``delete``, ``act`` (an
+action: ``client.vms.act(id, "start")``) and ``sub`` (a nested collection). Refusals
+raise the :mod:`strato.sdk.errors` class their status names. Operations (202 answers)
+are waited for with :meth:`StratoClient.wait`, which tells a callback of each change of
+their progress.
+"""
 
 from __future__ import annotations
 
-import json
-import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from strato.settings import default_data_dir
+from strato.sdk import core
+from strato.sdk.core import Call, Page
+from strato.sdk.errors import ApiError, NotFound, WaitTimeout
 
-TERMINAL = ("succeeded", "failed", "cancelled")
-
-
-class StratoApiError(RuntimeError):
-    def __init__(self, status: int, problem: dict[str, Any]) -> None:
-        self.status = status
-        self.problem = problem
-        super().__init__(
-            f"{status} {problem.get('title', 'error')}: {problem.get('detail', '')}".rstrip(": ")
-        )
+StratoApiError = ApiError  # the name earlier versions raised
+TERMINAL = core.TERMINAL
+Progress = Callable[[dict[str, Any]], None]
 
 
-class StratoClient:
-    def __init__(self, api_url: str, api_key: str | None, *, timeout: float = 30.0) -> None:
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+class Collection:
+    """One collection of the API (``/vms``), or a nested one (``/public-ips/{id}/...``)."""
+
+    def __init__(self, client: StratoClient, path: str) -> None:
+        self.client = client
+        self.path = path
+
+    def page(self, *, cursor: str | None = None, limit: int = 100, **filters: Any) -> Page:
+        params = {"cursor": cursor, "limit": limit, **filters}
+        return core.as_page(self.client.send(Call("GET", self.path, params=params)))
+
+    def list(self, **filters: Any) -> Iterator[dict[str, Any]]:
+        """Every item matching the filters, page after page."""
+        cursor: str | None = None
+        while True:
+            page = self.page(cursor=cursor, limit=500, **filters)
+            yield from page["items"]
+            cursor = page["next_cursor"]
+            if not cursor:
+                return
+
+    def get(self, id: str) -> dict[str, Any]:
+        found: dict[str, Any] = self.client.send(Call("GET", f"{self.path}/{id}"))
+        return found
+
+    def find(self, **filters: Any) -> dict[str, Any]:
+        """The one item whose fields equal ``filters`` (NotFound: none; LookupError:
+        several)."""
+        return one(self.path, filters, self.list(**filters))
+
+    def create(
+        self,
+        body: Mapping[str, Any] | None = None,
+        *,
+        idempotency_key: str | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """The created item, or for an operation its 202 answer (``operation``,
+        ``resource``): pass that to :meth:`StratoClient.wait`."""
+        call = core.post(self.path, core.body_of(body, fields), idempotency_key)
+        created: dict[str, Any] = self.client.send(call)
+        return created
+
+    def update(
+        self, id: str, body: Mapping[str, Any] | None = None, **fields: Any
+    ) -> dict[str, Any]:
+        call = Call("PATCH", f"{self.path}/{id}", json=core.body_of(body, fields))
+        updated: dict[str, Any] = self.client.send(call)
+        return updated
+
+    def delete(self, id: str) -> Any:
+        return self.client.send(Call("DELETE", f"{self.path}/{id}"))
+
+    def act(
+        self,
+        id: str,
+        verb: str,
+        body: Mapping[str, Any] | None = None,
+        *,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        """``POST {path}/{id}/{verb}``: an action, most of them operations (202)."""
+        call = core.post(f"{self.path}/{id}/{verb}", dict(body) if body else None, idempotency_key)
+        answer: dict[str, Any] = self.client.send(call)
+        return answer
+
+    def sub(self, id: str, name: str) -> Collection:
+        """The collection ``{path}/{id}/{name}`` (a public IP's port-forwarding rules)."""
+        return Collection(self.client, f"{self.path}/{id}/{name}")
+
+
+def one(path: str, filters: Mapping[str, Any], items: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """The one item of ``items`` whose fields equal ``filters``."""
+    matched = [i for i in items if all(str(i.get(k)) == str(v) for k, v in filters.items())]
+    if not matched:
+        raise NotFound(404, {"title": "Not found", "detail": f"nothing in {path} with {filters}"})
+    if len(matched) > 1:
+        raise LookupError(f"{len(matched)} items in {path} match {filters}")
+    return matched[0]
+
+
+class StratoClient(core.Collections[Collection]):
+    """A client of one platform's REST API, with one key."""
+
+    def __init__(
+        self, api_url: str, api_key: str | None, *, timeout: float = 30.0, **http: Any
+    ) -> None:
+        """``http``: more options of ``httpx.Client`` (``verify``, ``transport``, ...)."""
         self.http = httpx.Client(
-            base_url=api_url.rstrip("/") + "/api/v1", headers=headers, timeout=timeout
+            base_url=core.base_url(api_url),
+            headers=core.headers(api_key),
+            timeout=timeout,
+            **http,
         )
+        self.attach(lambda path: Collection(self, path))
 
     @classmethod
     def from_env(cls, data_dir: Path | None = None) -> StratoClient:
         """STRATO_API_URL / STRATO_API_KEY, else the client.json written by `strato up`."""
-        url = os.environ.get("STRATO_API_URL")
-        key = os.environ.get("STRATO_API_KEY")
-        if data_dir is None:
-            env_dir = os.environ.get("STRATO_DATA_DIR")
-            data_dir = Path(env_dir).expanduser() if env_dir else default_data_dir()
-        config = data_dir / "client.json"
-        if (url is None or key is None) and config.exists():
-            data = json.loads(config.read_text())
-            url = url or data.get("api_url")
-            key = key or data.get("api_key")
-        return cls(url or "http://127.0.0.1:8080", key)
+        return cls(*core.from_env(data_dir))
+
+    def __enter__(self) -> StratoClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
     def close(self) -> None:
         self.http.close()
 
+    def send(self, call: Call) -> Any:
+        return core.decode(self.http.request(call.method, call.path, **call.kwargs()))
+
     def request(self, method: str, path: str, **kw: Any) -> Any:
-        r = self.http.request(method, path, **kw)
-        if r.status_code >= 400:
-            try:
-                problem = r.json()
-            except ValueError:
-                problem = {"title": r.reason_phrase, "detail": r.text[:200]}
-            raise StratoApiError(r.status_code, problem)
-        if r.status_code == 204 or not r.content:
-            return None
-        return r.json()
+        return core.decode(self.http.request(method, path, **kw))
 
     def get(self, path: str, **params: Any) -> Any:
-        return self.request("GET", path, params={k: v for k, v in params.items() if v is not None})
+        return self.send(Call("GET", path, params=params))
 
     def post(self, path: str, body: dict[str, Any], *, idempotency_key: str | None = None) -> Any:
-        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
-        return self.request("POST", path, json=body, headers=headers)
+        return self.send(core.post(path, body, idempotency_key))
+
+    def patch(self, path: str, body: dict[str, Any]) -> Any:
+        return self.send(Call("PATCH", path, json=body))
+
+    def delete(self, path: str) -> Any:
+        return self.send(Call("DELETE", path))
 
     def upload(
         self,
@@ -94,11 +181,73 @@ class StratoClient:
         }
         return self.request("POST", path, params=params, content=chunks(), headers=headers)
 
-    def patch(self, path: str, body: dict[str, Any]) -> Any:
-        return self.request("PATCH", path, json=body)
+    def list_all(self, path: str, **params: Any) -> Iterator[dict[str, Any]]:
+        return Collection(self, path).list(**params)
 
-    def delete(self, path: str) -> Any:
-        return self.request("DELETE", path)
+    # -- operations ------------------------------------------------------------------------
+
+    def wait(
+        self,
+        accepted: Mapping[str, Any] | str,
+        *,
+        timeout: float = 300.0,
+        on_change: Progress | None = None,
+        raise_on_failure: bool = True,
+    ) -> dict[str, Any]:
+        """Wait for an operation (a 202 answer, an operation, or its id) to end; its final
+        view. ``on_change`` is told each change of state, step, progress or bytes.
+        Raises OperationFailed if it failed or was cancelled (unless told not to), and
+        WaitTimeout when ``timeout`` passes first (the operation goes on)."""
+        op = self.wait_operation(core.operation_of(accepted), timeout=timeout, on_change=on_change)
+        return core.outcome(op, raise_on_failure)
+
+    def wait_operation(
+        self,
+        op_id: str,
+        *,
+        timeout: float = 300.0,
+        interval: float = 0.2,
+        on_change: Progress | None = None,
+    ) -> dict[str, Any]:
+        """The operation once it ended, whatever its outcome (:meth:`wait` raises on a
+        failure)."""
+        deadline = time.monotonic() + timeout
+        seen: tuple[Any, ...] = ()
+        while True:
+            op: dict[str, Any] = self.get(f"/operations/{op_id}")
+            key = core.progress_key(op)
+            if on_change is not None and key != seen:
+                on_change(op)
+            seen = key
+            if op["state"] in TERMINAL:
+                return op
+            if time.monotonic() > deadline:
+                raise WaitTimeout(f"operation {op_id} still {op['state']} after {timeout}s")
+            time.sleep(interval)
+
+    def wait_for(
+        self,
+        collection: Collection,
+        id: str,
+        state: str | Sequence[str],
+        *,
+        timeout: float = 300.0,
+        interval: float = 0.5,
+    ) -> dict[str, Any]:
+        """The resource once its ``state`` is one of ``state`` (WaitTimeout if not in
+        time)."""
+        states = (state,) if isinstance(state, str) else tuple(state)
+        deadline = time.monotonic() + timeout
+        while True:
+            resource = collection.get(id)
+            if core.in_state(resource, states):
+                return resource
+            if time.monotonic() > deadline:
+                raise WaitTimeout(
+                    f"{collection.path}/{id} is {resource.get('state')}, not {states}, "
+                    f"after {timeout}s"
+                )
+            time.sleep(interval)
 
     # -- the services directory ----------------------------------------------------------
 
@@ -118,26 +267,17 @@ class StratoClient:
         """Register an instance (again: the same one, passing). A ``ttl`` instance then
         calls :meth:`service_heartbeat` within every ``ttl_s``; an ``http``/``tcp`` one
         is checked by the directory at ``check_target``."""
-        body: dict[str, Any] = {
-            "name": name,
-            "kind": kind,
-            "version": version,
-            "zone": zone,
-            "endpoints": [{"url": e} if isinstance(e, str) else e for e in endpoints],
-            "metadata": metadata or {},
-            "ttl_s": ttl_s,
-            "check_kind": check_kind,
-            "check_target": check_target,
-        }
+        body = core.service_body(
+            name, kind, endpoints, version, zone, metadata, ttl_s, check_kind, check_target
+        )
         instance: dict[str, Any] = self.post("/services", body)
         return instance
 
     def service_heartbeat(
         self, instance_id: str, *, health: str = "passing", detail: str | None = None
     ) -> dict[str, Any]:
-        beat: dict[str, Any] = self.request(
-            "PUT", f"/services/{instance_id}/heartbeat", json={"health": health, "detail": detail}
-        )
+        call = Call("PUT", f"/services/{instance_id}/heartbeat", json=core.beat(health, detail))
+        beat: dict[str, Any] = self.send(call)
         return beat
 
     def discover(self, kind: str, zone: str | None = None) -> list[dict[str, Any]]:
@@ -147,34 +287,3 @@ class StratoClient:
 
     def deregister_service(self, instance_id: str) -> None:
         self.delete(f"/services/{instance_id}")
-
-    def list_all(self, path: str, **params: Any) -> Iterator[dict[str, Any]]:
-        cursor = None
-        while True:
-            page = self.get(path, cursor=cursor, limit=500, **params)
-            yield from page["items"]
-            cursor = page.get("next_cursor")
-            if not cursor:
-                return
-
-    def wait_operation(
-        self,
-        op_id: str,
-        *,
-        timeout: float = 300.0,
-        interval: float = 0.2,
-        on_change: Callable[[dict[str, Any]], None] | None = None,
-    ) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        seen: tuple[Any, ...] = ()
-        while True:
-            op: dict[str, Any] = self.get(f"/operations/{op_id}")
-            key = (op["state"], op["step"], op["progress"], op.get("detail"), op.get("bytes_done"))
-            if on_change is not None and key != seen:
-                on_change(op)
-            seen = key
-            if op["state"] in TERMINAL:
-                return op
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"operation {op_id} still {op['state']} after {timeout}s")
-            time.sleep(interval)

@@ -17,7 +17,7 @@ import pytest
 from temporalio.client import Client
 
 from strato.api.app import create_app
-from strato.cli import build_parser
+from strato.cli.app import build_parser
 from strato.schema.db import Database
 from strato.schema.migrate import migrate_dsn
 from strato.services import loader
