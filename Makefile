@@ -34,13 +34,13 @@ unit: $(STAMP)
 	$(BIN)/pytest -q -m "not system"
 
 lint: $(STAMP)
-	$(BIN)/ruff check strato tests bench
-	$(BIN)/ruff format --check strato tests bench
+	$(BIN)/ruff check strato tests bench examples
+	$(BIN)/ruff format --check strato tests bench examples
 	$(BIN)/mypy
 
 format: $(STAMP)
-	$(BIN)/ruff format strato tests bench
-	$(BIN)/ruff check --fix strato tests bench
+	$(BIN)/ruff format strato tests bench examples
+	$(BIN)/ruff check --fix strato tests bench examples
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.spine

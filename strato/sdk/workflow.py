@@ -167,8 +167,8 @@ async def start_vm(vm_id: str) -> dict[str, Any]:
     return await act("vms", vm_id, "start")
 
 
-async def stop_vm(vm_id: str, *, forced: bool = False) -> dict[str, Any]:
-    return await act("vms", vm_id, "stop", {"forced": forced} if forced else None)
+async def stop_vm(vm_id: str, *, force: bool = False) -> dict[str, Any]:
+    return await act("vms", vm_id, "stop", {"force": True} if force else None)
 
 
 async def reboot_vm(vm_id: str) -> dict[str, Any]:

@@ -116,10 +116,52 @@ def ports() -> Iterator[dict[str, str]]:
     }
 
 
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _sdk_alone(venv: Path) -> subprocess.Popen[bytes]:
+    """A fresh venv with ``pip install`` of this checkout and no extras: the SDK alone
+    (started beside ``strato up``, which takes as long)."""
+    script = f"{sys.executable} -m venv {venv} && {venv}/bin/pip install -q {ROOT}"
+    return subprocess.Popen(
+        ["/bin/sh", "-c", script], stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+
+
+def _check_sdk_alone(venv: Path, installing: subprocess.Popen[bytes], data: Path) -> None:
+    out, _ = installing.communicate(timeout=300)
+    assert installing.returncode == 0, out.decode()[-2000:]
+    python = str(venv / "bin" / "python")
+    # none of the server's packages came with it, and the command says what is missing
+    missing = subprocess.run(
+        [python, "-c", "import fastapi"], capture_output=True, text=True, check=False
+    )
+    assert missing.returncode != 0 and "fastapi" in missing.stderr
+    command = subprocess.run(
+        [str(venv / "bin" / "strato"), "status"], capture_output=True, text=True, check=False
+    )
+    assert command.returncode == 2 and "strato[server]" in command.stderr, command.stderr
+    # the quickstart, on the SDK alone, against this platform
+    quick = subprocess.run(
+        [python, str(ROOT / "examples" / "sdk" / "quickstart.py"), "demo"],
+        env={**os.environ, "STRATO_DATA_DIR": str(data), "PYTHONPATH": ""},
+        cwd=venv,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert quick.returncode == 0, quick.stderr
+    done = json.loads(quick.stdout)
+    assert done["states"] == ["Running", "Stopped", "Expunged"], done
+    assert done["steps"][-1].endswith("100%"), done
+
+
 def test_up_serves_stops_cleanly_and_restarts_with_state(
     tmp_path: Path, ports: dict[str, str]
 ) -> None:
     data = tmp_path / "strato"
+    installing = _sdk_alone(tmp_path / "sdk-venv")
     api = f"http://127.0.0.1:{ports['STRATO_API_PORT']}/api/v1"
     up = Up(
         data,
@@ -182,6 +224,7 @@ def test_up_serves_stops_cleanly_and_restarts_with_state(
                 states.add(r.json()["health"] if r.status_code == 200 else "removed")
             time.sleep(0.2)
         assert all({"critical", "removed"} <= v for v in seen.values()), seen
+        _check_sdk_alone(tmp_path / "sdk-venv", installing, data)
         children = descendants(up.proc.pid)
         assert len(children) >= 5  # postgres (+its workers), temporal, worker, agent, api
     finally:
