@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from temporalio.client import Client
 
 from strato.commands.auth import ApiKeyScopes, Authorizer, Caller
@@ -94,3 +94,6 @@ async def command_context(
 
 
 CommandsDep = Annotated[CommandContext, Depends(command_context)]
+
+# The Idempotency-Key header: a request repeated with it answers as the first did.
+IdemKey = Annotated[str | None, Header(max_length=255)]

@@ -10,14 +10,16 @@ shutting down one whose VMs run, any of these on a network being deleted.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, TypeVar, cast
 from uuid import UUID, uuid4
 
+from pydantic import BaseModel
 from temporalio.client import Client
 
 from strato.commands.auth import Action
 from strato.commands.context import CommandContext, Intake
-from strato.commands.operations import start
+from strato.commands.operations import request_hash, start
 from strato.commands.view import Accepted
 from strato.domain.errors import Conflict, InUse, InvalidInput, NotFound
 from strato.domain.fields import Request
@@ -27,7 +29,7 @@ from strato.domain.network.payloads import NetworkOpInput
 from strato.domain.network.specs import DesignRequest
 from strato.domain.steps import Flow
 from strato.drivers.network.guru import guru_for
-from strato.schema import repository
+from strato.schema import repository, request_keys
 from strato.schema.db import Database
 from strato.schema.network import ipam, lifecycle
 from strato.schema.network.ipam import NETWORK_OFFERINGS
@@ -112,24 +114,47 @@ async def _record(
     )
 
 
+@dataclass(frozen=True)
+class Once:
+    """A change's Idempotency-Key, the request it stands for, and the model of its
+    answer (given again, as it was, when the key comes back with the same request)."""
+
+    key: str
+    body: Any
+    model: type[BaseModel]
+
+
 async def changed(
     ctx: CommandContext,
     network_of: Callable[[Any], Awaitable[UUID | None]],
     change: Callable[[Any], Awaitable[T]],
+    once: Once | None = None,
 ) -> tuple[T, UUID | None]:
     """Run ``change(conn)`` and, when it touched an implemented network
     (``network_of(conn)`` after it), record an ApplyNetwork operation in the same
     transaction and start it after commit. Returns the change's result and the
-    operation's id (None: nothing on any host to change yet)."""
+    operation's id (None: nothing on any host to change yet). With ``once``, a key seen
+    before answers what it answered then and changes nothing (409 for another request)."""
     intake = Intake(None, None, ctx.settings.orchestration_queue)
     op: OperationRecord | None = None
     async with ctx.db.tx() as conn:
+        if once is not None:
+            seen = await request_keys.claim(conn, once.key)
+            if seen is not None:
+                if seen.request_hash != request_hash(once.body):
+                    raise Conflict("Idempotency-Key was already used for a different request")
+                return cast(T, once.model.model_validate(seen.result)), seen.operation_id
         result = await change(conn)
         network_id = await network_of(conn)
         if network_id is not None:
             net = await lock(conn, network_id)
             if net["state"] == "Implemented":
                 op = await _record(conn, intake, net, "apply", flows.APPLY_NETWORK)
+        if once is not None and isinstance(result, BaseModel):
+            answer = result.model_dump(mode="json")
+            await request_keys.keep(
+                conn, once.key, request_hash(once.body), answer, op.id if op else None
+            )
     if op is None:
         return result, None
     await start(ctx.db, ctx.temporal, op, fresh=True)

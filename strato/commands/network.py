@@ -16,11 +16,12 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal, TypeVar
 from uuid import UUID
 
-from pydantic import Field, StringConstraints, field_validator, model_validator
+from pydantic import BaseModel, Field, StringConstraints, field_validator, model_validator
 
 from strato.commands import guest_networks
 from strato.commands.auth import Action
 from strato.commands.context import CommandContext
+from strato.commands.guest_networks import Once
 from strato.commands.templates import zone_exists
 from strato.domain.errors import Conflict, InvalidInput, NotFound
 from strato.domain.fields import Name, Request, Text
@@ -182,7 +183,25 @@ async def delete_public_range(ctx: CommandContext, range_id: UUID) -> None:
 Applied = tuple[T, UUID | None]  # a change's result and its ApplyNetwork operation, if any
 
 
-async def acquire_ip(ctx: CommandContext, body: PublicIpAcquire) -> Applied[PublicIp]:
+def _once(
+    ctx: CommandContext,
+    key: str | None,
+    what: str,
+    body: Request,
+    model: type[BaseModel],
+    **ids: Any,
+) -> Once | None:
+    """The idempotency of a change that creates at once (None: no key given). The key
+    is the caller's own, as an operation's is."""
+    if key is None:
+        return None
+    request = {"what": what, **{k: str(v) for k, v in ids.items()}, **body.model_dump(mode="json")}
+    return Once(f"{ctx.caller_scope}/{key}", request, model)
+
+
+async def acquire_ip(
+    ctx: CommandContext, body: PublicIpAcquire, idempotency_key: str | None = None
+) -> Applied[PublicIp]:
     await ctx.authorize(Action("public-ip.acquire", "public_ip"))
 
     async def change(conn: Any) -> PublicIp:
@@ -198,7 +217,8 @@ async def acquire_ip(ctx: CommandContext, body: PublicIpAcquire) -> Applied[Publ
         await ctx.take(conn, body.owner, "public_ip")
         return ip
 
-    return await guest_networks.changed(ctx, _const(body.network_id), change)
+    once = _once(ctx, idempotency_key, "public-ip.acquire", body, PublicIp)
+    return await guest_networks.changed(ctx, _const(body.network_id), change, once)
 
 
 def _const(network_id: UUID | None) -> Callable[[Any], Awaitable[UUID | None]]:
@@ -285,7 +305,7 @@ class StaticNatEnable(Request):
 
 
 async def add_port_forward(
-    ctx: CommandContext, ip_id: UUID, body: PortForwardCreate
+    ctx: CommandContext, ip_id: UUID, body: PortForwardCreate, idempotency_key: str | None = None
 ) -> Applied[PortForwardingRule]:
     await ctx.authorize(Action("public-ip.port-forward", "public_ip", ip_id))
     touched = _Touched()
@@ -296,11 +316,12 @@ async def add_port_forward(
         values = body.model_dump(exclude={"vm_id"})
         return await rules.add_port_forward(conn, ip, body.vm_id, values)
 
-    return await guest_networks.changed(ctx, touched, change)
+    once = _once(ctx, idempotency_key, "port-forward", body, PortForwardingRule, ip=ip_id)
+    return await guest_networks.changed(ctx, touched, change, once)
 
 
 async def add_firewall_rule(
-    ctx: CommandContext, ip_id: UUID, body: FirewallRuleCreate
+    ctx: CommandContext, ip_id: UUID, body: FirewallRuleCreate, idempotency_key: str | None = None
 ) -> Applied[FirewallRule]:
     await ctx.authorize(Action("public-ip.firewall", "public_ip", ip_id))
     touched = _Touched()
@@ -310,7 +331,8 @@ async def add_firewall_rule(
         touched.network_id = ip.network_id
         return await rules.add_firewall(conn, ip, body.model_dump())
 
-    return await guest_networks.changed(ctx, touched, change)
+    once = _once(ctx, idempotency_key, "firewall", body, FirewallRule, ip=ip_id)
+    return await guest_networks.changed(ctx, touched, change, once)
 
 
 async def delete_rule(ctx: CommandContext, kind: str, rule_id: UUID) -> UUID | None:

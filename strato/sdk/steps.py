@@ -63,7 +63,9 @@ class WaitFor(BaseModel):
 
 
 def _retryable(err: ApiError) -> bool:
-    busy = err.code == "conflict" and "operation_id" in err.problem  # another operation runs
+    # Busy: another operation holds the resource (a key reused for another request is
+    # a conflict too, and final).
+    busy = err.code == "conflict" and "operation_id" in err.problem and "busy" in err.detail
     return busy or err.status in (408, 429) or err.status >= 500
 
 

@@ -47,7 +47,7 @@ RETRY = RetryPolicy(
     backoff_coefficient=2.0,
     maximum_interval=timedelta(seconds=30),
 )
-HEARTBEAT = timedelta(seconds=30)
+HEARTBEAT = timedelta(seconds=10)  # a dead worker's step is retried after this
 
 
 def _path(collection: str) -> str:

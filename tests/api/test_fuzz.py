@@ -138,7 +138,7 @@ def _fuzz(base: str, token: str, operations: list[Any], snapshots: Snapshots) ->
 
         @given(case=cases)
         @settings(
-            max_examples=8,
+            max_examples=6,
             deadline=None,
             suppress_health_check=list(HealthCheck),
             database=None,

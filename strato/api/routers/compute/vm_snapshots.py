@@ -7,11 +7,11 @@ No ``from __future__ import annotations``: FastAPI reads these annotations at ru
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Body, Header, Query, Response
+from fastapi import APIRouter, Body, Query, Response
 
 from strato.api.accepted import ACCEPTED, located
 from strato.api.crud import list_response
-from strato.api.deps import CallerDep, CommandsDep, DbDep
+from strato.api.deps import CallerDep, CommandsDep, DbDep, IdemKey
 from strato.api.schemas.common import Filter, ListPage, Name
 from strato.commands import vm_snapshots as commands
 from strato.commands.view import Accepted
@@ -19,8 +19,6 @@ from strato.domain.compute.models import VmSnapshot
 from strato.domain.states import VmSnapshotState
 from strato.schema import repository
 from strato.schema.compute.vm_snapshots import VM_SNAPSHOTS
-
-IdemKey = Annotated[str | None, Header(max_length=255)]
 
 router = APIRouter(tags=["vm snapshots"])
 

@@ -8,11 +8,11 @@ annotations FastAPI reads at runtime.
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Body, Header, Query, Response, status
+from fastapi import APIRouter, Body, Query, Response, status
 
 from strato.api.accepted import located
 from strato.api.crud import list_response
-from strato.api.deps import CallerDep, CommandsDep, DbDep
+from strato.api.deps import CallerDep, CommandsDep, DbDep, IdemKey
 from strato.api.schemas.common import ListPage
 from strato.api.schemas.compute import vms as s
 from strato.commands import compute as commands
@@ -23,7 +23,6 @@ from strato.schema.compute import vms
 from strato.schema.compute.vms import VMS
 
 router = APIRouter(prefix="/vms", tags=["vms"])
-IdemKey = Annotated[str | None, Header(max_length=255)]
 
 
 @router.post(

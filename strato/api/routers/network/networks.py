@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Body, Header, Response, status
+from fastapi import APIRouter, Body, Response, status
 from fastapi.responses import JSONResponse
 
 from strato.api.accepted import ACCEPTED, located, operation_header
 from strato.api.crud import crud_router, list_response
-from strato.api.deps import CallerDep, CommandsDep, DbDep
+from strato.api.deps import CallerDep, CommandsDep, DbDep, IdemKey
 from strato.api.schemas.common import Filter, ListPage
 from strato.api.schemas.compute import vms as s
 from strato.commands import guest_networks
@@ -31,7 +31,6 @@ AFFINITY_GROUPS = TableSpec(
 )
 
 router = APIRouter()
-IdemKey = Annotated[str | None, Header(max_length=255)]
 router.include_router(
     crud_router(
         AFFINITY_GROUPS,

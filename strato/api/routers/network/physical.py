@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, Response, status
 
 from strato.api.accepted import operation_header
 from strato.api.crud import crud_router, list_response
-from strato.api.deps import CallerDep, CommandsDep, DbDep
+from strato.api.deps import CallerDep, CommandsDep, DbDep, IdemKey
 from strato.api.schemas.common import Filter, ListPage, Name, Request
 from strato.commands import network as commands
 from strato.domain.network.models import (
@@ -176,8 +176,13 @@ def _applying(response: Response, applied: tuple[T, UUID | None]) -> T:
     response_model=PublicIp,
     summary="Acquire a free public IP of a zone (CloudStack's associateIpAddress)",
 )
-async def acquire(body: commands.PublicIpAcquire, ctx: CommandsDep, response: Response) -> Any:
-    ip = _applying(response, await commands.acquire_ip(ctx, body))
+async def acquire(
+    body: commands.PublicIpAcquire,
+    ctx: CommandsDep,
+    response: Response,
+    idempotency_key: IdemKey = None,
+) -> Any:
+    ip = _applying(response, await commands.acquire_ip(ctx, body, idempotency_key))
     response.headers["Location"] = f"/api/v1/public-ips/{ip.id}"
     return ip
 
@@ -207,9 +212,13 @@ async def list_port_forwards(id: UUID, db: DbDep, _: CallerDep) -> Any:
     summary="Forward ports of a public IP to a VM on its network",
 )
 async def add_port_forward(
-    id: UUID, body: commands.PortForwardCreate, ctx: CommandsDep, response: Response
+    id: UUID,
+    body: commands.PortForwardCreate,
+    ctx: CommandsDep,
+    response: Response,
+    idempotency_key: IdemKey = None,
 ) -> Any:
-    return _applying(response, await commands.add_port_forward(ctx, id, body))
+    return _applying(response, await commands.add_port_forward(ctx, id, body, idempotency_key))
 
 
 @router.delete(
@@ -238,9 +247,13 @@ async def list_firewall(id: UUID, db: DbDep, _: CallerDep) -> Any:
     summary="Allow ingress to a public IP",
 )
 async def add_firewall(
-    id: UUID, body: commands.FirewallRuleCreate, ctx: CommandsDep, response: Response
+    id: UUID,
+    body: commands.FirewallRuleCreate,
+    ctx: CommandsDep,
+    response: Response,
+    idempotency_key: IdemKey = None,
 ) -> Any:
-    return _applying(response, await commands.add_firewall_rule(ctx, id, body))
+    return _applying(response, await commands.add_firewall_rule(ctx, id, body, idempotency_key))
 
 
 @router.delete(

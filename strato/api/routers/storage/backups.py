@@ -7,12 +7,12 @@ No ``from __future__ import annotations``: FastAPI reads these annotations at ru
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Body, Header, Query, Response, status
+from fastapi import APIRouter, Body, Query, Response, status
 from pydantic import Field
 
 from strato.api.accepted import ACCEPTED, located
 from strato.api.crud import crud_router, list_response
-from strato.api.deps import CallerDep, CommandsDep, DbDep
+from strato.api.deps import CallerDep, CommandsDep, DbDep, IdemKey
 from strato.api.schemas.common import Filter, ListPage, Name, Request, Text
 from strato.commands import backup_restore as restores
 from strato.commands import backup_schedules as schedules
@@ -22,8 +22,6 @@ from strato.domain.compute.models import Vm
 from strato.domain.storage.models import Backup, BackupSchedule
 from strato.schema import repository
 from strato.schema.storage.backups import BACKUPS, OFFERINGS, SCHEDULES
-
-IdemKey = Annotated[str | None, Header(max_length=255)]
 
 
 class OfferingCreate(Request):

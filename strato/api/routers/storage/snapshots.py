@@ -8,11 +8,11 @@ No ``from __future__ import annotations``: FastAPI reads these annotations at ru
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Body, Header, Query, Response, status
+from fastapi import APIRouter, Body, Query, Response, status
 
 from strato.api.accepted import ACCEPTED, located
 from strato.api.crud import list_response
-from strato.api.deps import CallerDep, CommandsDep, DbDep, SettingsDep
+from strato.api.deps import CallerDep, CommandsDep, DbDep, IdemKey, SettingsDep
 from strato.api.routers.storage.templates import host_paths
 from strato.api.schemas.common import ListPage
 from strato.api.schemas.storage import volumes as s
@@ -26,7 +26,6 @@ from strato.schema.storage.policies import POLICIES
 from strato.schema.storage.snapshots import SNAPSHOTS
 
 router = APIRouter(tags=["snapshots"])
-IdemKey = Annotated[str | None, Header(max_length=255)]
 
 
 @router.post(

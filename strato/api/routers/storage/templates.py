@@ -13,10 +13,10 @@ No ``from __future__ import annotations``: FastAPI reads these annotations at ru
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Header, Query, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 
 from strato.api.crud import crud_router
-from strato.api.deps import CommandsDep, SettingsDep
+from strato.api.deps import CommandsDep, IdemKey, SettingsDep
 from strato.api.schemas.compute import catalog as s
 from strato.api.schemas.storage import templates as ts
 from strato.commands import template_upload as uploads
@@ -29,7 +29,6 @@ from strato.schema.storage.templates import IMAGE_STORES
 from strato.schema.tables import TEMPLATES
 from strato.settings import Settings
 
-IdemKey = Annotated[str | None, Header(max_length=255)]
 router = APIRouter()
 
 

@@ -7,11 +7,11 @@ No ``from __future__ import annotations``: FastAPI reads these annotations at ru
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Body, Header, Query, Response, status
+from fastapi import APIRouter, Body, Query, Response, status
 
 from strato.api.accepted import ACCEPTED, located
 from strato.api.crud import list_response
-from strato.api.deps import CallerDep, CommandsDep, DbDep
+from strato.api.deps import CallerDep, CommandsDep, DbDep, IdemKey
 from strato.api.schemas.common import ListPage
 from strato.api.schemas.storage import volumes as s
 from strato.commands import storage as commands
@@ -22,7 +22,6 @@ from strato.schema import repository
 from strato.schema.storage.volumes import VOLUMES
 
 router = APIRouter(prefix="/volumes", tags=["volumes"])
-IdemKey = Annotated[str | None, Header(max_length=255)]
 
 
 @router.post(
