@@ -14,6 +14,7 @@ from strato.api import errors
 from strato.api.routers import (
     compute,
     directory,
+    event_signals,
     events,
     fabric,
     keys,
@@ -116,6 +117,7 @@ def create_app(
         operations.router,
         events.router,
         webhooks.router,
+        event_signals.router,
         directory.router,
         keys.router,
         *(r for s in services for r in s.routers()),

@@ -229,6 +229,7 @@ CRUD_RESOURCES = (
     "security_group_rule",
     "egress_rule",
     "webhook",
+    "event_signal",
 )
 for _r in CRUD_RESOURCES:
     register(
@@ -252,6 +253,7 @@ for _r in set(CRUD_RESOURCES) - {
     "security_group_rule",
     "egress_rule",
     "webhook",
+    "event_signal",
 }:
     register(EventType(f"strato.{_r}.state_changed", _r, NoPayload, "an admin changed its state"))
 

@@ -31,6 +31,7 @@ from strato.domain.models import Event
 from strato.domain.webhooks import wants
 from strato.events import targets
 from strato.events.amqp import AmqpSink
+from strato.events.signals import WorkflowSignals
 from strato.events.webhooks import Deliverer, Retry
 from strato.schema import events, webhooks
 from strato.schema.db import Database
@@ -143,11 +144,12 @@ class Relay:
 
     def _sinks(self) -> list[Sink]:
         s = self.settings
+        sinks: list[Sink] = [WorkflowSignals(self.db, s)]
         if s.amqp_url:
-            return [AmqpSink(s.amqp_url, s.amqp_exchange)]
-        if s.amqp_kind:
-            return [AmqpSink("", s.amqp_exchange, locate=self._broker)]
-        return []
+            sinks.append(AmqpSink(s.amqp_url, s.amqp_exchange))
+        elif s.amqp_kind:
+            sinks.append(AmqpSink("", s.amqp_exchange, locate=self._broker))
+        return sinks
 
     async def _broker(self) -> str | None:
         """The URL of a healthy broker of kind ``amqp_kind`` in the directory, with the

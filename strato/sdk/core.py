@@ -53,6 +53,7 @@ COLLECTIONS: dict[str, str] = {
     "operations": "/operations",
     "events": "/events",
     "webhooks": "/webhooks",
+    "event_signals": "/event-signals",
     "services": "/services",
     "api_keys": "/api-keys",
     "alerts": "/alerts",
@@ -96,6 +97,7 @@ class Collections(Generic[C]):
     operations: C
     events: C
     webhooks: C
+    event_signals: C
     services: C
     api_keys: C
     alerts: C

@@ -30,6 +30,7 @@ A step fails the workflow (as an ``ActivityError``) when retrying cannot help: i
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
@@ -206,3 +207,69 @@ async def create_port_forwarding_rule(ip_id: str, **body: Any) -> dict[str, Any]
 
 async def delete_port_forwarding_rule(rule_id: str) -> None:
     await delete("port_forwarding_rules", rule_id)
+
+
+# -- Strato's events, signalled to the workflow -----------------------------------------------
+
+EVENT_SIGNAL = "strato.event"  # the relay's signal (strato.domain.event_signals.SIGNAL)
+
+
+async def subscribe(types: Sequence[str] = ("*",), resources: Sequence[str] = ()) -> str:
+    """From now on, have Strato's event relay signal this workflow each event of
+    ``types`` (patterns: ``strato.vm.*``) about ``resources`` (all, if none); its
+    subscription id. The workflow keeps them with :class:`EventInbox`. The subscription
+    ends with :func:`unsubscribe`, or by itself once the workflow has ended."""
+    body = {
+        "workflow_id": workflow.info().workflow_id,
+        "types": list(types),
+        "resource_ids": list(resources),
+    }
+    result = await call("POST", "/event-signals", body)
+    return str(_resource(result)["id"])
+
+
+async def unsubscribe(subscription_id: str) -> None:
+    await delete("/event-signals", subscription_id)
+
+
+class EventInbox:
+    """A workflow that subscribes (:func:`subscribe`) takes this as a base: the events
+    signalled to it wait in its inbox (once each, by event id) until
+    :meth:`next_event` takes them."""
+
+    def _inbox(self) -> tuple[list[dict[str, Any]], set[str]]:
+        if not hasattr(self, "_strato_inbox"):
+            self._strato_inbox: tuple[list[dict[str, Any]], set[str]] = ([], set())
+        return self._strato_inbox
+
+    @workflow.signal(name=EVENT_SIGNAL)
+    def strato_event(self, event: dict[str, Any]) -> None:
+        waiting, seen = self._inbox()
+        if str(event.get("id")) not in seen:
+            seen.add(str(event.get("id")))
+            waiting.append(event)
+
+    async def next_event(
+        self,
+        type: str = "*",
+        *,
+        subject: str | None = None,
+        timeout: timedelta | None = None,  # noqa: ASYNC109 - Temporal's durable timer
+    ) -> dict[str, Any]:
+        """The oldest waiting event whose type matches ``type`` (a pattern) and, if
+        given, whose subject is ``subject`` (``vm/<id>``); waits for one (TimeoutError
+        after ``timeout``)."""
+        waiting, _ = self._inbox()
+
+        def first() -> int | None:
+            for i, e in enumerate(waiting):
+                if fnmatch.fnmatchcase(str(e.get("type")), type) and (
+                    subject is None or e.get("subject") == subject
+                ):
+                    return i
+            return None
+
+        await workflow.wait_condition(lambda: first() is not None, timeout=timeout)
+        found = first()
+        assert found is not None
+        return waiting.pop(found)

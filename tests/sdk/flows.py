@@ -3,6 +3,7 @@ strato.sdk, as a developer's own package would be."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
@@ -41,3 +42,16 @@ class Teardown:
         await strato.delete_port_forwarding_rule(made["rule"])
         await strato.release_public_ip(made["ip"])
         return await strato.destroy_vm(made["vm"], expunge=True)
+
+
+@workflow.defn
+class AwaitZone(strato.EventInbox):
+    """Waits, without polling, for the zone of a name to be created."""
+
+    @workflow.run
+    async def run(self, name: str) -> dict[str, Any]:
+        await strato.subscribe(["strato.zone.*"])
+        while True:
+            event = await self.next_event("strato.zone.created", timeout=timedelta(minutes=2))
+            if event["data"].get("name") == name:
+                return event
