@@ -26,10 +26,12 @@ class AsyncCollection:
         self.path = path
 
     async def page(self, *, cursor: str | None = None, limit: int = 100, **filters: Any) -> Page:
+        """One page of the collection (``{items, next_cursor}``)."""
         params = {"cursor": cursor, "limit": limit, **filters}
         return core.as_page(await self.client.send(Call("GET", self.path, params=params)))
 
     async def list(self, **filters: Any) -> AsyncIterator[dict[str, Any]]:
+        """Every item matching the filters, page after page (an async iterator)."""
         cursor: str | None = None
         while True:
             page = await self.page(cursor=cursor, limit=500, **filters)
@@ -40,10 +42,12 @@ class AsyncCollection:
                 return
 
     async def get(self, id: str) -> dict[str, Any]:
+        """The resource of that id (NotFound if there is none)."""
         found: dict[str, Any] = await self.client.send(Call("GET", f"{self.path}/{id}"))
         return found
 
     async def find(self, **filters: Any) -> dict[str, Any]:
+        """The one item whose fields equal ``filters`` (NotFound; LookupError for several)."""
         return one(self.path, filters, [i async for i in self.list(**filters)])
 
     async def create(
@@ -53,6 +57,7 @@ class AsyncCollection:
         idempotency_key: str | None = None,
         **fields: Any,
     ) -> dict[str, Any]:
+        """The created item, or for an operation its 202 answer: pass it to ``wait``."""
         call = core.post(self.path, core.body_of(body, fields), idempotency_key)
         created: dict[str, Any] = await self.client.send(call)
         return created
@@ -60,11 +65,13 @@ class AsyncCollection:
     async def update(
         self, id: str, body: Mapping[str, Any] | None = None, **fields: Any
     ) -> dict[str, Any]:
+        """``PATCH``: the resource with ``fields`` changed."""
         call = Call("PATCH", f"{self.path}/{id}", json=core.body_of(body, fields))
         updated: dict[str, Any] = await self.client.send(call)
         return updated
 
     async def delete(self, id: str) -> Any:
+        """``DELETE`` the resource (its answer, if any)."""
         return await self.client.send(Call("DELETE", f"{self.path}/{id}"))
 
     async def act(
@@ -75,11 +82,13 @@ class AsyncCollection:
         *,
         idempotency_key: str | None = None,
     ) -> dict[str, Any]:
+        """``POST {path}/{id}/{verb}``: an action, most of them operations (202)."""
         call = core.post(f"{self.path}/{id}/{verb}", dict(body) if body else None, idempotency_key)
         answer: dict[str, Any] = await self.client.send(call)
         return answer
 
     def sub(self, id: str, name: str) -> AsyncCollection:
+        """The collection ``{path}/{id}/{name}``."""
         return AsyncCollection(self.client, f"{self.path}/{id}/{name}")
 
 
@@ -109,17 +118,21 @@ class AsyncStratoClient(core.Collections[AsyncCollection]):
         await self.close()
 
     async def close(self) -> None:
+        """Close the connections."""
         await self.http.aclose()
 
     async def send(self, call: Call) -> Any:
+        """Send one request; its JSON answer (ApiError raised for a refusal)."""
         return core.decode(await self.http.request(call.method, call.path, **call.kwargs()))
 
     async def get(self, path: str, **params: Any) -> Any:
+        """``GET`` a path under /api/v1 with query parameters (None ones left out)."""
         return await self.send(Call("GET", path, params=params))
 
     async def post(
         self, path: str, body: dict[str, Any], *, idempotency_key: str | None = None
     ) -> Any:
+        """``POST`` a body, with an Idempotency-Key when given."""
         return await self.send(core.post(path, body, idempotency_key))
 
     async def wait(
@@ -156,6 +169,7 @@ class AsyncStratoClient(core.Collections[AsyncCollection]):
         timeout: float = 300.0,  # noqa: ASYNC109 - the synchronous client's keyword
         interval: float = 0.5,
     ) -> dict[str, Any]:
+        """See :meth:`strato.sdk.client.StratoClient.wait_for`."""
         states = (state,) if isinstance(state, str) else tuple(state)
         deadline = time.monotonic() + timeout
         while True:
@@ -182,6 +196,7 @@ class AsyncStratoClient(core.Collections[AsyncCollection]):
         check_kind: str = "ttl",
         check_target: str | None = None,
     ) -> dict[str, Any]:
+        """See :meth:`strato.sdk.client.StratoClient.register_service`."""
         body = core.service_body(
             name, kind, endpoints, version, zone, metadata, ttl_s, check_kind, check_target
         )
@@ -191,13 +206,16 @@ class AsyncStratoClient(core.Collections[AsyncCollection]):
     async def service_heartbeat(
         self, instance_id: str, *, health: str = "passing", detail: str | None = None
     ) -> dict[str, Any]:
+        """A TTL heartbeat of a registered instance."""
         call = Call("PUT", f"/services/{instance_id}/heartbeat", json=core.beat(health, detail))
         beat: dict[str, Any] = await self.send(call)
         return beat
 
     async def discover(self, kind: str, zone: str | None = None) -> list[dict[str, Any]]:
+        """The endpoints of the healthy instances of ``kind`` (passing ones first)."""
         found: list[dict[str, Any]] = await self.get("/services/discover", kind=kind, zone=zone)
         return found
 
     async def deregister_service(self, instance_id: str) -> None:
+        """Remove an instance from the directory."""
         await self.send(Call("DELETE", f"/services/{instance_id}"))

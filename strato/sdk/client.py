@@ -36,6 +36,7 @@ class Collection:
         self.path = path
 
     def page(self, *, cursor: str | None = None, limit: int = 100, **filters: Any) -> Page:
+        """One page of the collection (``{items, next_cursor}``)."""
         params = {"cursor": cursor, "limit": limit, **filters}
         return core.as_page(self.client.send(Call("GET", self.path, params=params)))
 
@@ -50,6 +51,7 @@ class Collection:
                 return
 
     def get(self, id: str) -> dict[str, Any]:
+        """The resource of that id (NotFound if there is none)."""
         found: dict[str, Any] = self.client.send(Call("GET", f"{self.path}/{id}"))
         return found
 
@@ -74,11 +76,13 @@ class Collection:
     def update(
         self, id: str, body: Mapping[str, Any] | None = None, **fields: Any
     ) -> dict[str, Any]:
+        """``PATCH``: the resource with ``fields`` changed."""
         call = Call("PATCH", f"{self.path}/{id}", json=core.body_of(body, fields))
         updated: dict[str, Any] = self.client.send(call)
         return updated
 
     def delete(self, id: str) -> Any:
+        """``DELETE`` the resource (its answer, if any)."""
         return self.client.send(Call("DELETE", f"{self.path}/{id}"))
 
     def act(
@@ -136,24 +140,31 @@ class StratoClient(core.Collections[Collection]):
         self.close()
 
     def close(self) -> None:
+        """Close the connections."""
         self.http.close()
 
     def send(self, call: Call) -> Any:
+        """Send one request; its JSON answer (ApiError raised for a refusal)."""
         return core.decode(self.http.request(call.method, call.path, **call.kwargs()))
 
     def request(self, method: str, path: str, **kw: Any) -> Any:
+        """Any request (httpx keywords); its JSON answer."""
         return core.decode(self.http.request(method, path, **kw))
 
     def get(self, path: str, **params: Any) -> Any:
+        """``GET`` a path under /api/v1 with query parameters (None ones left out)."""
         return self.send(Call("GET", path, params=params))
 
     def post(self, path: str, body: dict[str, Any], *, idempotency_key: str | None = None) -> Any:
+        """``POST`` a body, with an Idempotency-Key when given."""
         return self.send(core.post(path, body, idempotency_key))
 
     def patch(self, path: str, body: dict[str, Any]) -> Any:
+        """``PATCH`` a body."""
         return self.send(Call("PATCH", path, json=body))
 
     def delete(self, path: str) -> Any:
+        """``DELETE`` a path."""
         return self.send(Call("DELETE", path))
 
     def upload(
@@ -182,6 +193,7 @@ class StratoClient(core.Collections[Collection]):
         return self.request("POST", path, params=params, content=chunks(), headers=headers)
 
     def list_all(self, path: str, **params: Any) -> Iterator[dict[str, Any]]:
+        """Every item of the list at ``path``, page after page."""
         return Collection(self, path).list(**params)
 
     # -- operations ------------------------------------------------------------------------
@@ -276,6 +288,7 @@ class StratoClient(core.Collections[Collection]):
     def service_heartbeat(
         self, instance_id: str, *, health: str = "passing", detail: str | None = None
     ) -> dict[str, Any]:
+        """A TTL heartbeat of a registered instance."""
         call = Call("PUT", f"/services/{instance_id}/heartbeat", json=core.beat(health, detail))
         beat: dict[str, Any] = self.send(call)
         return beat
@@ -286,4 +299,5 @@ class StratoClient(core.Collections[Collection]):
         return found
 
     def deregister_service(self, instance_id: str) -> None:
+        """Remove an instance from the directory."""
         self.delete(f"/services/{instance_id}")

@@ -103,6 +103,7 @@ class Collections(Generic[C]):
     alerts: C
 
     def attach(self, make: Callable[[str], C]) -> None:
+        """Make each collection with ``make(path)``."""
         for attr, path in COLLECTIONS.items():
             setattr(self, attr, make(path))
 
@@ -141,10 +142,12 @@ def from_env(data_dir: Path | None = None) -> tuple[str, str | None]:
 
 
 def base_url(api_url: str) -> str:
+    """The API's base (``.../api/v1``) from a platform's URL, with or without it."""
     return api_url.rstrip("/").removesuffix(API_PREFIX) + API_PREFIX
 
 
 def headers(api_key: str | None) -> dict[str, str]:
+    """The Authorization header of a key (none without one)."""
     return {"Authorization": f"Bearer {api_key}"} if api_key else {}
 
 
@@ -159,6 +162,7 @@ class Call:
     headers: dict[str, str] = field(default_factory=dict)
 
     def kwargs(self) -> dict[str, Any]:
+        """The request's keywords for httpx."""
         kw: dict[str, Any] = {"headers": self.headers}
         if self.params:
             kw["params"] = {k: _param(v) for k, v in self.params.items() if v is not None}
@@ -194,6 +198,7 @@ def body_of(body: Mapping[str, Any] | None, fields: Mapping[str, Any]) -> dict[s
 
 
 def post(path: str, body: Any, idempotency_key: str | None) -> Call:
+    """A POST, with its Idempotency-Key when given."""
     extra = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
     return Call("POST", path, json=body, headers=extra)
 
@@ -219,12 +224,14 @@ def progress_key(op: Mapping[str, Any]) -> tuple[Any, ...]:
 
 
 def outcome(op: dict[str, Any], raise_on_failure: bool) -> dict[str, Any]:
+    """An ended operation, or OperationFailed raised for it when it did not succeed."""
     if raise_on_failure and op["state"] != "succeeded":
         raise OperationFailed(op)
     return op
 
 
 def in_state(resource: Mapping[str, Any], states: tuple[str, ...]) -> bool:
+    """Whether the resource's ``state`` is one of ``states``."""
     return str(resource.get("state")) in states
 
 
@@ -254,4 +261,5 @@ def service_body(
 
 
 def beat(health: str, detail: str | None) -> dict[str, Any]:
+    """A directory heartbeat's body."""
     return {"health": health, "detail": detail}

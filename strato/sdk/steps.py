@@ -88,10 +88,12 @@ class StratoSteps:
         self.api = api
 
     def all(self) -> list[Any]:
+        """The activities, for a worker's ``activities``."""
         return [self.call, self.wait_for]
 
     @activity.defn(name=CALL)
     async def call(self, step: StepCall) -> StepResult:
+        """One request made once (its fixed key), its operation waited for, the resource read."""
         try:
             answer, op_id = await self._send(step)
             if not (step.wait and op_id):
@@ -145,6 +147,7 @@ class StratoSteps:
 
     @activity.defn(name=WAIT_FOR)
     async def wait_for(self, want: WaitFor) -> dict[str, Any]:
+        """Until the resource is in one of the states (heartbeating what it sees)."""
         deadline = time.monotonic() + want.timeout_s
         while True:
             try:

@@ -133,6 +133,7 @@ async def delete(collection: str, id: str) -> None:
 
 
 async def get(collection: str, id: str) -> dict[str, Any]:
+    """The resource as it is now (a step: recorded in the history, not read again)."""
     return _resource(await call("GET", f"{_path(collection)}/{id}"))
 
 
@@ -165,30 +166,37 @@ async def deploy_vm(**body: Any) -> dict[str, Any]:
 
 
 async def start_vm(vm_id: str) -> dict[str, Any]:
+    """Start a stopped VM; the VM once started."""
     return await act("vms", vm_id, "start")
 
 
 async def stop_vm(vm_id: str, *, force: bool = False) -> dict[str, Any]:
+    """Stop a VM (``force``: power it off); the VM once stopped."""
     return await act("vms", vm_id, "stop", {"force": True} if force else None)
 
 
 async def reboot_vm(vm_id: str) -> dict[str, Any]:
+    """Reboot a running VM; the VM after."""
     return await act("vms", vm_id, "reboot")
 
 
 async def destroy_vm(vm_id: str, *, expunge: bool = False) -> dict[str, Any]:
+    """Destroy a VM (``expunge``: now, not after the delay); the VM after."""
     return await act("vms", vm_id, "destroy", {"expunge": True} if expunge else None)
 
 
 async def create_volume(**body: Any) -> dict[str, Any]:
+    """Create a volume (the body of ``POST /volumes``); the volume."""
     return await create("volumes", body)
 
 
 async def attach_volume(volume_id: str, vm_id: str) -> dict[str, Any]:
+    """Attach a volume to a VM; the volume after."""
     return await act("volumes", volume_id, "attach", {"vm_id": vm_id})
 
 
 async def detach_volume(volume_id: str) -> dict[str, Any]:
+    """Detach a volume from its VM; the volume after."""
     return await act("volumes", volume_id, "detach")
 
 
@@ -198,14 +206,18 @@ async def allocate_public_ip(**body: Any) -> dict[str, Any]:
 
 
 async def release_public_ip(ip_id: str) -> None:
+    """Give a public IP back (its rules go with it)."""
     await delete("public_ips", ip_id)
 
 
 async def create_port_forwarding_rule(ip_id: str, **body: Any) -> dict[str, Any]:
+    """Forward ports of a public IP to a VM (the body of the API's rule); the rule,
+    once its network applied it."""
     return await create(f"/public-ips/{ip_id}/port-forwarding-rules", body)
 
 
 async def delete_port_forwarding_rule(rule_id: str) -> None:
+    """Remove a rule, once its network applied the removal."""
     await delete("port_forwarding_rules", rule_id)
 
 
@@ -229,6 +241,7 @@ async def subscribe(types: Sequence[str] = ("*",), resources: Sequence[str] = ()
 
 
 async def unsubscribe(subscription_id: str) -> None:
+    """End a subscription made by :func:`subscribe`."""
     await delete("/event-signals", subscription_id)
 
 
@@ -244,6 +257,7 @@ class EventInbox:
 
     @workflow.signal(name=EVENT_SIGNAL)
     def strato_event(self, event: dict[str, Any]) -> None:
+        """The relay's signal: keep the event (once by id)."""
         waiting, seen = self._inbox()
         if str(event.get("id")) not in seen:
             seen.add(str(event.get("id")))
