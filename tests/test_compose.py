@@ -32,6 +32,8 @@ def test_production_services_exist(compose: dict[str, Any]) -> None:
         "strato-api",
         "strato-orchestrator",
         "strato-migrate",
+        "strato-event-relay",
+        "strato-template-service",
     ):
         assert name in services, name
     # Temporal keeps its own database, never Strato's.
@@ -63,7 +65,7 @@ def test_strato_commands_parse_with_our_cli(compose: dict[str, Any]) -> None:
         if not name.startswith("strato-"):
             continue
         args = parser.parse_args(svc["command"])
-        assert args.command in ("api", "worker", "agent", "migrate")
+        assert args.command in ("api", "worker", "agent", "migrate", "events", "service")
         env = svc["environment"]
         assert "@postgres:5432/" in env["STRATO_DATABASE_URL"]
         assert env["STRATO_TEMPORAL_ADDRESS"] == "temporal:7233"
