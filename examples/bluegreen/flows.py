@@ -35,9 +35,14 @@ class BlueGreenRedeploy:
         it serves after the run."""
         gen = int(spec["generation"])
         names = [f"{spec['group']}-g{gen}-{i}" for i in range(int(spec["size"]))]
-        fresh: list[dict[str, Any]] = []
+        deployed = await asyncio.gather(
+            *(self._deploy(spec, n) for n in names), return_exceptions=True
+        )
+        fresh = [vm for vm in deployed if isinstance(vm, dict)]
         try:
-            fresh = list(await asyncio.gather(*(self._deploy(spec, n) for n in names)))
+            failed = next((e for e in deployed if isinstance(e, BaseException)), None)
+            if failed is not None:
+                raise failed
             for vm in fresh:
                 await strato.wait_for("vms", vm["id"], "Running")
         except ActivityError:

@@ -14,8 +14,10 @@ retried by Temporal's retry policy.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -63,9 +65,9 @@ class WaitFor(BaseModel):
 
 
 def _retryable(err: ApiError) -> bool:
-    # Busy: another operation holds the resource (a key reused for another request is
-    # a conflict too, and final).
-    busy = err.code == "conflict" and "operation_id" in err.problem and "busy" in err.detail
+    # Busy: another operation holds the resource (VM, volume, backup, snapshot,
+    # template, host). A key reused for another request is a conflict too, and final.
+    busy = err.code == "conflict" and "busy" in err.detail
     return busy or err.status in (408, 429) or err.status >= 500
 
 
@@ -81,6 +83,26 @@ def idempotency_key() -> str:
     return "sdk-" + hashlib.sha256(step.encode()).hexdigest()
 
 
+@contextlib.asynccontextmanager
+async def _heartbeating(every_s: float = 2.0) -> AsyncIterator[None]:
+    """Heartbeat while the step runs, also while one request is slow (the heartbeat
+    timeout is shorter than an HTTP timeout): a step is retried only when its worker
+    is gone, never beside a slow first attempt."""
+
+    async def beat() -> None:
+        while True:
+            activity.heartbeat()
+            await asyncio.sleep(every_s)
+
+    task = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 class StratoSteps:
     """The SDK's activities, bound to one API client."""
 
@@ -94,6 +116,10 @@ class StratoSteps:
     @activity.defn(name=CALL)
     async def call(self, step: StepCall) -> StepResult:
         """One request made once (its fixed key), its operation waited for, the resource read."""
+        async with _heartbeating():
+            return await self._call(step)
+
+    async def _call(self, step: StepCall) -> StepResult:
         try:
             answer, op_id = await self._send(step)
             if not (step.wait and op_id):
@@ -113,7 +139,8 @@ class StratoSteps:
         """The answer, and the operation it started: a 202's, or the one a rule change
         names in ``Operation-Location`` (its network's apply)."""
         if step.method == "POST":
-            call = core.post(step.path, step.body, idempotency_key())
+            post = core.post(step.path, step.body, idempotency_key())
+            call = Call(post.method, post.path, step.params, post.json, post.headers)
         else:
             call = Call(step.method, step.path, step.params, step.body)
         response = await self.api.http.request(call.method, call.path, **call.kwargs())
@@ -148,6 +175,10 @@ class StratoSteps:
     @activity.defn(name=WAIT_FOR)
     async def wait_for(self, want: WaitFor) -> dict[str, Any]:
         """Until the resource is in one of the states (heartbeating what it sees)."""
+        async with _heartbeating():
+            return await self._wait_for(want)
+
+    async def _wait_for(self, want: WaitFor) -> dict[str, Any]:
         deadline = time.monotonic() + want.timeout_s
         while True:
             try:

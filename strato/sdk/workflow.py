@@ -16,7 +16,10 @@ Import it through the sandbox's pass-through (it holds no workflow state)::
 Each call is one activity (run by :func:`strato.sdk.worker.worker`'s worker) that makes
 the request through Strato's API, so it gets the same validation, locks, limits and
 events as any other client, with an idempotency key fixed for the step: after a crash of
-either side the step is the same request, never a second VM. An operation it starts is
+either side the step is the same request, never a second VM. (That holds for every
+operation and for the creates that take an Idempotency-Key: public IPs, port-forwarding
+and firewall rules. A repeated ``subscribe`` may leave a second subscription; the inbox
+keeps each event once.) An operation it starts is
 waited for (its progress is the activity's heartbeat), then the resource is read again
 and returned. Every resource a step touched is added to the workflow's
 ``StratoResources`` search attribute, so the run is found in the Temporal UI by the
@@ -48,6 +51,8 @@ RETRY = RetryPolicy(
     backoff_coefficient=2.0,
     maximum_interval=timedelta(seconds=30),
 )
+# At most this many resources on a run's StratoResources (36-character ids: under 2 KB).
+MAX_RESOURCES = 40
 HEARTBEAT = timedelta(seconds=10)  # a dead worker's step is retried after this
 
 
@@ -95,6 +100,8 @@ def _touched(result: StepResult) -> None:
     )
     known = list(workflow.info().typed_search_attributes.get(RESOURCES) or [])
     new = list(dict.fromkeys(str(c) for c in candidates if c and str(c) not in known))
+    # Temporal caps one attribute's value (2 KB by default): the first resources only.
+    new = new[: max(0, MAX_RESOURCES - len(known))]
     if new:
         workflow.upsert_search_attributes([RESOURCES.value_set(known + new)])
 
@@ -124,7 +131,8 @@ async def act(
     """``POST {collection}/{id}/{verb}`` (waited for); the resource after it (an empty
     dict once it is gone: expunged, deleted)."""
     path = f"{_path(collection)}/{id}"
-    return _resource(await call("POST", f"{path}/{verb}", body, read=path)) or {}
+    result = await call("POST", f"{path}/{verb}", body, read=path)
+    return result.resource or {}
 
 
 async def delete(collection: str, id: str) -> None:

@@ -17,6 +17,7 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy
@@ -26,6 +27,8 @@ from strato.domain.directory.models import Endpoint, ServiceRegister
 from strato.settings import Settings
 
 log = logging.getLogger(__name__)
+
+REANNOUNCE_S = 300.0
 
 
 def checked_instance(
@@ -68,13 +71,20 @@ async def _announce(
     )
 
 
-async def _enter(client: Client, settings: Settings, me: ServiceRegister) -> None:
+async def _enter(
+    client: Client, settings: Settings, me: ServiceRegister, entered: asyncio.Event
+) -> None:
+    """Announce ``me``, retrying until recorded; then again every ``REANNOUNCE_S``: an
+    instance the directory could not reach for long was removed, and comes back so once
+    it answers again."""
     pause = 1.0
     while True:
         try:
             await _announce(client, settings, Announcement(enter=me), 60)
             log.info("in the services directory as %s (%s)", me.name, me.kind)
-            return
+            entered.set()
+            pause = 1.0
+            await asyncio.sleep(REANNOUNCE_S)
         except Exception as err:
             log.warning("directory announcement of %s: %s; retrying", me.name, err)
             await asyncio.sleep(pause)
@@ -90,10 +100,21 @@ async def announced(
     if me is None or not settings.directory_register:
         yield
         return
-    entering = asyncio.create_task(_enter(client, settings, me))
+    if me.check_target and urlsplit(me.check_target).hostname in ("127.0.0.1", "::1", "localhost"):
+        log.warning(
+            "%s's health endpoint %s is a loopback address: only a directory keeper on "
+            "this machine can check it (set --health-listen to a reachable address)",
+            me.name,
+            me.check_target,
+        )
+    entered = asyncio.Event()
+    entering = asyncio.create_task(_enter(client, settings, me, entered))
     try:
         yield
     finally:
+        # An announcement under way is let finish, so the leave comes after it.
+        with contextlib.suppress(BaseException):
+            await asyncio.wait_for(entered.wait(), 5)
         entering.cancel()
         with contextlib.suppress(BaseException):
             await entering

@@ -204,11 +204,15 @@ async def to_check(conn: Any) -> list[ServiceInstance]:
 
 
 async def withdraw(conn: Any, name: str, reason: str) -> bool:
-    """Deregister the instance of that name, if it is there (False: it was not)."""
+    """Deregister the instance of that name, if it is there (False: it was not, or the
+    keeper removed it meanwhile)."""
     row = await conn.fetchrow("SELECT id FROM service_instances WHERE name = $1", name)
     if row is None:
         return False
-    await deregister(conn, row["id"], reason)
+    try:
+        await deregister(conn, row["id"], reason)
+    except NotFound:
+        return False
     return True
 
 
