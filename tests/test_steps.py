@@ -45,6 +45,7 @@ def _activity_modules() -> Iterator[ModuleType]:
     yield importlib.import_module("strato.commands.policy_steps")
     yield importlib.import_module("strato.commands.backup_schedules")
     yield importlib.import_module("strato.commands.host_ha")
+    yield importlib.import_module("strato.commands.fleet_steps")
 
 
 def _activities() -> dict[str, Any]:

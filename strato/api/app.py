@@ -18,6 +18,7 @@ from strato.api.routers import (
     events,
     fabric,
     keys,
+    managed_services,
     network,
     operations,
     storage,
@@ -119,6 +120,7 @@ def create_app(
         webhooks.router,
         event_signals.router,
         directory.router,
+        managed_services.router,
         keys.router,
         *(r for s in services for r in s.routers()),
     ]

@@ -185,21 +185,28 @@ def vm_row(
     }
 
 
+async def check_deploy(conn: Any, body: VmDeploy) -> tuple[ServiceOffering, Template]:
+    """What a deploy checks before it writes: the zone, an active offering, a template
+    Ready in the zone that fits the root disk (each refusal names its field)."""
+    await _ref(conn, ZONES, body.zone_id, "zone_id")
+    off: ServiceOffering = await _ref(
+        conn, SERVICE_OFFERINGS, body.service_offering_id, "service_offering_id"
+    )
+    tpl: Template = await _ref(conn, TEMPLATES, body.template_id, "template_id")
+    if off.state != OfferingState.ACTIVE:
+        raise InvalidInput(f"service_offering_id: offering {off.name} is {off.state}")
+    await _deployable(conn, tpl, body)
+    return off, tpl
+
+
 async def deploy_vm(ctx: CommandContext, body: VmDeploy, idempotency_key: str | None) -> Accepted:
     """DeployVm: a VM row (Allocated) and its root volume, locked for the deploy."""
     await ctx.authorize(Action("vm.deploy", "vm"))
 
     async def build(conn: Any, intake: Intake) -> OperationRecord:
-        await _ref(conn, ZONES, body.zone_id, "zone_id")
-        off: ServiceOffering = await _ref(
-            conn, SERVICE_OFFERINGS, body.service_offering_id, "service_offering_id"
-        )
         # Shared: a delete of the template (which locks it) waits for this deploy's VM.
         await templates.share_lock(conn, body.template_id)
-        tpl: Template = await _ref(conn, TEMPLATES, body.template_id, "template_id")
-        if off.state != OfferingState.ACTIVE:
-            raise InvalidInput(f"service_offering_id: offering {off.name} is {off.state}")
-        await _deployable(conn, tpl, body)
+        off, tpl = await check_deploy(conn, body)
         vm_id, op_id, vol_id = uuid4(), uuid4(), uuid4()
         row = vm_row(vm_id, body.name, body.display_name, body.zone_id, off, tpl.id, body.owner)
         row |= {"user_data": body.user_data, "ssh_keys": body.ssh_public_keys}

@@ -230,6 +230,7 @@ CRUD_RESOURCES = (
     "egress_rule",
     "webhook",
     "event_signal",
+    "managed_service",
 )
 for _r in CRUD_RESOURCES:
     register(
@@ -409,6 +410,7 @@ register(
 
 # The services directory's own types (strato.domain.directory.events) register here too.
 from strato.domain.directory import events as _directory_events  # noqa: E402, F401
+from strato.domain.fleet import events as _fleet_events  # noqa: E402, F401
 
 
 def markdown() -> str:

@@ -14,6 +14,7 @@ from temporalio.worker import Interceptor, Worker
 from strato.activities.registry import data_service
 from strato.commands import (
     capacity,
+    fleet,
     guest_networks,
     operations,
     policies,
@@ -21,6 +22,7 @@ from strato.commands import (
     view,
 )
 from strato.commands.backup_schedules import BackupScheduleActivities
+from strato.commands.fleet_steps import FleetActivities
 from strato.commands.host_ha import HaActivities
 from strato.commands.policy_steps import PolicyActivities
 from strato.domain.ids import ORCHESTRATION_QUEUE
@@ -51,6 +53,7 @@ def build_worker(
             *PolicyActivities(db, client, settings).all(),
             *BackupScheduleActivities(db, client, settings).all(),
             *HaActivities(db, client, settings).all(),
+            *FleetActivities(db, client, settings).all(),
         ]
         if settings is not None
         else []
@@ -90,11 +93,15 @@ async def sweep_forever(
     network_idle_s: float = 600.0,
     thresholds: dict[str, float] | None = None,
 ) -> None:
+    rounds = 0
     while not stop.is_set():
         try:
             await operations.sweep_unstarted(db, client)
             await view.record_ended(db, client)
             await policies.reconcile(db, client)
+            if rounds % 12 == 0:  # one call per service: about once a minute
+                await fleet.ensure_reconcilers(db, client, queue)
+            rounds += 1
             await templates.evict_idle(db, client, cache_idle_s, queue)
             await guest_networks.shutdown_idle(db, client, network_idle_s, queue)
             if thresholds is not None:

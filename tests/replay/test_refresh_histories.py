@@ -236,6 +236,22 @@ async def _network_operations(api: httpx.AsyncClient) -> None:
     assert (await wait_operation(api, r["operation"]["id"]))["state"] == "succeeded"
 
 
+async def _managed_service(api: httpx.AsyncClient, fab: dict[str, Any]) -> None:
+    """ManagedService: two instances, a rollout, a delete (the run ends)."""
+    from tests.workflows.test_managed_services import definition, settled
+
+    svc = await ok(await api.post("/managed-services", json=definition(fab, desired=2)), 201)
+    await settled(api, svc["id"], 2)
+    await ok(await api.post(f"/managed-services/{svc['id']}/rollout", json={"release": "2.0"}))
+    await settled(api, svc["id"], 2, "2.0")
+    await ok(await api.delete(f"/managed-services/{svc['id']}"), 202)
+    for _ in range(300):
+        if (await api.get(f"/managed-services/{svc['id']}")).status_code == 404:
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError("the managed service was not removed")
+
+
 async def test_refresh_histories(
     api: httpx.AsyncClient,
     platform: Platform,
@@ -282,6 +298,7 @@ async def test_refresh_histories(
     )
     failed = await deploy(api, fab, service_offering_id=huge["id"])
     assert (await wait_operation(api, failed["operation"]["id"]))["state"] == "failed"
+    await _managed_service(api, fab)
     await examine(db, temporal_client, queue=settings.orchestration_queue)
     await _agent_histories(api, platform, settings, db, tmp_path, host_dir)
 

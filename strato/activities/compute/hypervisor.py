@@ -55,6 +55,7 @@ from strato.domain.compute.vm_snapshots import MachineSnapshotInput
 from strato.domain.fabric.ha import PROBE_HOST, ProbeInput, ProbeResult
 from strato.domain.fabric.payloads import ConnectHostInput, HostFacts
 from strato.domain.fabric.steps import CONNECT_HOST
+from strato.domain.fleet.flows import PROBE_GUEST, GuestProbe, ProbeOutcome
 from strato.drivers.hypervisor.base import HypervisorDriver
 
 
@@ -72,6 +73,11 @@ class ComputeActivities:
         if self.prober is not None:
             return await self.prober(inp)
         return await probe_agent(inp, self.host_name)
+
+    @activity.defn(name=PROBE_GUEST.name)
+    async def probe_guest(self, inp: GuestProbe) -> ProbeOutcome:
+        """A managed service's health check of its instance on this host. Read-only."""
+        return await self.driver.probe_guest(inp)
 
     @activity.defn(name=CONNECT_HOST.name)
     async def connect_host(self, inp: ConnectHostInput) -> HostFacts:

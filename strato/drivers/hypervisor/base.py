@@ -27,6 +27,8 @@ from strato.domain.compute.specs import (
     VmStats,
 )
 from strato.domain.fabric.payloads import HostFacts
+from strato.domain.fleet.flows import GuestProbe, ProbeOutcome
+from strato.drivers.hypervisor import guests
 
 # Keys of ``capabilities``; workflows consult these instead of guessing.
 CAPABILITIES = (
@@ -241,6 +243,15 @@ class HypervisorDriver(abc.ABC):
     async def console(self, name: str) -> ConsoleInfo:
         """Where the running VM's console listens (needs ``console``, else
         ``Unsupported``). Raises ``HypervisorError`` if the VM is not running."""
+
+    async def probe_guest(self, probe: GuestProbe) -> ProbeOutcome:
+        """Whether the guest of VM ``probe.name`` serves, asked from this host: its domain
+        must run here, then its address must answer the check (a TCP connect, or an HTTP
+        GET answered 2xx/3xx). Never raises: a failure is an outcome saying why."""
+        power = await self.power_state(probe.name)
+        if power != PowerState.RUNNING:
+            return ProbeOutcome(ok=False, detail=f"its domain is {power.value} on this host")
+        return await guests.probe_address(probe)
 
     def on_change(self, callback: Callable[[str], None]) -> None:  # noqa: B027 - optional
         """Ask to be told (on the caller's event loop) the name of a VM whose power state

@@ -23,6 +23,7 @@ from strato.domain.compute.specs import (
     VmStats,
 )
 from strato.domain.fabric.payloads import HostFacts
+from strato.domain.fleet.flows import GuestProbe, ProbeOutcome
 from strato.drivers.faults import FaultPlan
 from strato.drivers.hypervisor.base import HypervisorDriver, HypervisorError, VmNotFound
 
@@ -76,6 +77,8 @@ class SimulatorHypervisor(HypervisorDriver):
         self.memory_snapshots: dict[str, set[str]] = {
             name: set(tags) for name, tags in saved.get("@memory", {}).items()
         }
+        # Guests that do not answer health checks (failure injection, not persisted).
+        self.silent: set[str] = set()
         # The simulated pools, by name, where the VMs' ``sim://<pool>/<volume>`` disks are.
         self.pools: Mapping[str, SimDisks] = pools if pools is not None else {}
 
@@ -306,6 +309,21 @@ class SimulatorHypervisor(HypervisorDriver):
         self._get(name)
         self.require("console", "a console")
         raise AssertionError("unreachable: the simulator declares no console")
+
+    async def probe_guest(self, probe: GuestProbe) -> ProbeOutcome:
+        """A simulated guest serves on any port while it runs, unless a test silenced
+        it (:meth:`silence`): there is no address to connect to."""
+        power = await self.power_state(probe.name)
+        if power != PowerState.RUNNING:
+            return ProbeOutcome(ok=False, detail=f"its domain is {power.value} on this host")
+        if probe.name in self.silent:
+            return ProbeOutcome(ok=False, detail=f"port {probe.port}: connection refused")
+        return ProbeOutcome(ok=True, detail=f"the simulated guest answers on port {probe.port}")
+
+    def silence(self, name: str, silent: bool = True) -> None:
+        """Failure injection: the simulated guest of ``name`` stops answering checks
+        (its VM keeps running), or answers again."""
+        (self.silent.add if silent else self.silent.discard)(name)
 
     async def power_state(self, name: str) -> PowerState:
         vm = self.vms.get(name)

@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
-from strato.domain.compute.models import Vm
+from strato.domain.compute.models import AffinityGroup, Vm
 from strato.domain.compute.payloads import VmContext, VmFinishInput
 from strato.domain.errors import Conflict, IllegalTransition, InvalidInput, NotFound
 from strato.domain.states import VM_STATE, VmState
@@ -33,6 +33,15 @@ VMS = TableSpec(
         "host_id": "host",
     },
     dependents={"volumes": "volumes", "nics": "NICs", "host_claims": "a capacity claim"},
+)
+
+
+AFFINITY_GROUPS = TableSpec(
+    "affinity_groups",
+    "affinity_group",
+    AffinityGroup,
+    state_column=None,
+    dependents={"vm_affinity_groups": "VMs"},
 )
 
 

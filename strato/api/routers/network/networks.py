@@ -16,19 +16,10 @@ from strato.api.schemas.compute import vms as s
 from strato.commands import guest_networks
 from strato.commands import network as network_commands
 from strato.commands.view import Accepted
-from strato.domain.compute.models import AffinityGroup
 from strato.domain.network.models import EgressRule, Nic
+from strato.schema.compute.vms import AFFINITY_GROUPS
 from strato.schema.network import ipam, rules
 from strato.schema.network.ipam import NETWORK_OFFERINGS
-from strato.schema.repository import TableSpec
-
-AFFINITY_GROUPS = TableSpec(
-    "affinity_groups",
-    "affinity_group",
-    AffinityGroup,
-    state_column=None,
-    dependents={"vm_affinity_groups": "VMs"},
-)
 
 router = APIRouter()
 router.include_router(

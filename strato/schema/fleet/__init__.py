@@ -1,0 +1,1 @@
+"""Managed services' tables (migration 0044)."""

@@ -1,0 +1,1 @@
+"""Managed services: the reconciler that runs each one."""
