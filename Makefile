@@ -20,7 +20,7 @@ run: $(STAMP)
 	$(BIN)/strato up
 
 test: $(STAMP) lint
-	$(BIN)/pytest -q -ra --durations=15
+	$(BIN)/pytest -q -ra --durations=15 -n 2 --dist loadgroup
 
 # Random API fuzzing for SECONDS (the stateful machines share the budget; the per-operation
 # and event-stream runs explore new cases once): prints requests, 5xx and refusals that

@@ -1,10 +1,12 @@
-"""``strato services`` and ``strato status``: the services directory, over the REST API."""
+"""``strato services`` and ``strato status``: the services directory (and the managed
+services, :mod:`strato.cli.managed`), over the REST API."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
+from strato.cli import managed
 from strato.cli.common import with_json
 from strato.cli.output import emit
 from strato.sdk.client import StratoClient
@@ -13,6 +15,8 @@ _COLUMNS = ("name", "kind", "version", "health", "last_seen_at", "health_detail"
 
 
 def cmd_services(args: argparse.Namespace, api: StratoClient) -> int:
+    if managed.cmd_managed(args, api):
+        return 0
     if args.action == "list":
         params = {k: v for k, v in (("kind", args.kind), ("health", args.health)) if v}
         emit(api.get("/services", **params), args.json, _COLUMNS)
@@ -31,7 +35,9 @@ def cmd_services(args: argparse.Namespace, api: StratoClient) -> int:
 
 
 def add_commands(sub: Any) -> None:
-    svc = sub.add_parser("services", help="the services directory: instances and their health")
+    svc = sub.add_parser(
+        "services", help="the services directory, and managed services (deploy, scale, rollout)"
+    )
     acts = svc.add_subparsers(dest="action", required=True)
     ls = with_json(acts.add_parser("list"))
     ls.add_argument("--kind")
@@ -42,4 +48,5 @@ def add_commands(sub: Any) -> None:
     )
     found.add_argument("kind")
     found.add_argument("--zone")
+    managed.add_actions(acts)
     svc.set_defaults(handler=cmd_services)

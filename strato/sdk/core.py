@@ -55,6 +55,7 @@ COLLECTIONS: dict[str, str] = {
     "webhooks": "/webhooks",
     "event_signals": "/event-signals",
     "services": "/services",
+    "managed_services": "/managed-services",
     "api_keys": "/api-keys",
     "alerts": "/alerts",
 }
@@ -99,6 +100,7 @@ class Collections(Generic[C]):
     webhooks: C
     event_signals: C
     services: C
+    managed_services: C
     api_keys: C
     alerts: C
 

@@ -113,7 +113,7 @@ class ManagedServiceWorkflow:
             ),
             queue=workflow.info().task_queue,
             timeout=timedelta(minutes=10),
-            heartbeat=timedelta(seconds=60),
+            heartbeat=timedelta(seconds=15),
             retry=DATA_RETRY,
         )
         self.seen = {
