@@ -31,6 +31,7 @@ from strato.domain.fleet.models import (
 from strato.schema import events, repository
 from strato.schema.compute.vms import AFFINITY_GROUPS
 from strato.schema.db import Database
+from strato.schema.fabric import audit
 from strato.schema.fleet import services
 from strato.schema.fleet.services import MANAGED_SERVICES
 from strato.schema.network.ipam import NETWORKS
@@ -71,6 +72,15 @@ async def _check_refs(conn: Any, svc: ManagedService | ServiceDefinition) -> Non
 async def wake(client: Client, queue: str, service_id: UUID, *, signal: bool = True) -> None:
     """Signal the service's reconciler (a round now), starting it if it does not run;
     without ``signal``, only start it if it does not run."""
+    try:
+        await _start(client, queue, service_id, signal)
+    except RPCError as err:
+        # The change is saved; the orchestrator's sweep starts a missing reconciler
+        # within a minute, and a running one sees the change at its next round.
+        log.warning("managed service %s: could not wake its reconciler (%s)", service_id, err)
+
+
+async def _start(client: Client, queue: str, service_id: UUID, signal: bool) -> None:
     await client.start_workflow(
         flows.MANAGED_SERVICE.name,
         flows.ServiceRef(service_id=service_id),
@@ -147,7 +157,10 @@ async def scale(ctx: CommandContext, service_id: UUID, body: ServiceScale) -> Ma
             raise InvalidInput(str(err)) from err
         if high < 1:
             raise InvalidInput("max_instances must be at least 1", field="max_instances")
-        changes = {"min_instances": low, "max_instances": high, "desired": desired}
+        changes: dict[str, Any] = {"min_instances": low, "max_instances": high, "desired": desired}
+        if desired != svc.desired:
+            # A person's scale starts a cooldown too: autoscale does not undo it at once.
+            changes["last_scaled_at"] = await audit.now(conn)
         updated = await repository.update(conn, MANAGED_SERVICES, service_id, changes)
         if desired != svc.desired:
             await events.append(
@@ -236,8 +249,5 @@ async def ensure_reconcilers(db: Database, client: Client, queue: str) -> int:
     async with db.conn() as conn:
         ids = await services.every_id(conn)
     for service_id in ids:
-        try:
-            await wake(client, queue, service_id, signal=False)
-        except RPCError as err:
-            log.warning("managed service %s: could not wake its reconciler (%s)", service_id, err)
+        await wake(client, queue, service_id, signal=False)
     return len(ids)

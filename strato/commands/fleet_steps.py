@@ -29,7 +29,7 @@ from strato.domain.fleet.flows import (
     ServiceRef,
 )
 from strato.domain.fleet.models import ManagedService
-from strato.domain.fleet.plan import Observed
+from strato.domain.fleet.plan import Observed, Retirement
 from strato.schema.db import Database
 from strato.schema.directory import registry
 from strato.schema.fleet import services
@@ -91,24 +91,22 @@ class FleetActivities:
                     inst.health in ("failing", "retiring") or inst.lost or svc.state != "Active"
                 ) and await registry.withdraw(conn, name, f"{inst.health}: {inst.detail}"):
                     await services.set_directory_name(conn, inst.vm_id, None)
-            await services.set_status(conn, svc.id, instances, None)
+            await services.set_status(conn, svc.id, instances)
         return obs.model_copy(update={"instances": instances})
 
     def _context(self, svc: ManagedService) -> CommandContext:
         caller = Caller(name=f"managed-service:{svc.name}", scope="admin")
         return CommandContext(self.db, self.client, self.settings, caller)
 
-    async def _retire(
-        self, ctx: CommandContext, svc: ManagedService, inst_id: Any, why: str
-    ) -> bool:
+    async def _retire(self, ctx: CommandContext, svc: ManagedService, r: Retirement) -> bool:
         """Withdraw the instance from the directory, then destroy its VM (expunged).
         False when its VM cannot be destroyed now (busy): the next round tries again."""
         async with self.db.tx() as conn:
-            name = await services.retiring(conn, svc.id, inst_id, why)
+            name = await services.retiring(conn, svc.id, r.vm_id, r.reason, r.failed)
             if name:
-                await registry.withdraw(conn, name, f"retired: {why}")
-                await services.set_directory_name(conn, inst_id, None)
-        return await self._destroy(ctx, inst_id)
+                await registry.withdraw(conn, name, f"retired: {r.reason}")
+                await services.set_directory_name(conn, r.vm_id, None)
+        return await self._destroy(ctx, r.vm_id)
 
     async def _destroy(self, ctx: CommandContext, vm_id: Any) -> bool:
         # No Idempotency-Key: a repeat finds the VM busy or destroyed already (409),
@@ -128,28 +126,32 @@ class FleetActivities:
     @activity.defn(name=FLEET_APPLY.name)
     async def apply(self, inp: ApplyInput) -> Applied:
         """The plan: the new desired count, retirements, then deploys (each an operation
-        of its own, under an Idempotency-Key the workflow fixed, so a retry of this step
-        deploys nothing twice), and a finished rollout or deletion recorded."""
+        of its own, under an Idempotency-Key the workflow fixed, of a request made from
+        the service as the plan saw it, so a retry of this step deploys nothing twice),
+        and a finished rollout or deletion recorded. A service deleted meanwhile gets no
+        deploy and no scaling."""
         plan = inp.plan
         async with self.db.tx() as conn:
             svc = await services.find(conn, inp.service_id)
             if svc is None:
                 return Applied(gone=True)
-            if plan.scale_reason is not None and plan.desired != svc.desired:
-                await services.scaled(conn, svc, plan.desired, plan.scale_reason)
+            active = svc.state == "Active"
+            if active and plan.scale_reason is not None:
+                await services.scaled(conn, svc.id, plan.was, plan.desired, plan.scale_reason)
             leftovers = await services.stuck_retirements(conn, svc.id)
+        seen = inp.service or svc
         ctx = self._context(svc)
         out = Applied()
         for r in plan.retire:
             activity.heartbeat()
-            if await self._retire(ctx, svc, r.vm_id, r.reason):
+            if await self._retire(ctx, svc, r):
                 out.retired.append(r.vm_id)
         for vm_id in leftovers:
             activity.heartbeat()
             await self._destroy(ctx, vm_id)
-        for key in inp.deploy_keys[: plan.deploy]:
+        for key in inp.deploy_keys[: plan.deploy] if active else []:
             activity.heartbeat()
-            body = deploy_body(svc, f"{svc.name}-{key[:8]}", svc.affinity_group_id)
+            body = deploy_body(seen, f"{seen.name}-{key[:8]}", seen.affinity_group_id)
             try:
                 accepted = await deploy_vm(ctx, body, f"managed-service:{svc.id}:{key}")
             except StratoError as err:
@@ -158,13 +160,15 @@ class FleetActivities:
             new_vm = accepted.operation.resource_id
             if new_vm is not None:
                 async with self.db.tx() as conn:
-                    await services.add_instance(conn, svc, new_vm)
+                    await services.add_instance(conn, seen, new_vm)
                 out.deployed.append(new_vm)
         async with self.db.tx() as conn:
             if out.refused:
-                await services.deploy_refused(conn, svc, out.refused[0])
+                await services.set_error(conn, svc.id, out.refused[0])
+            elif out.deployed:
+                await services.set_error(conn, svc.id, None)
             if plan.rollout_done:
-                await services.rollout_finished(conn, svc)
+                await services.rollout_finished(conn, svc.id, seen.release)
             if plan.gone and svc.state == "Deleting":
                 await services.remove(conn, svc)
                 out.gone = True

@@ -334,3 +334,9 @@ async def _unused(conn: Any, tpl: Any) -> None:
             f"template {tpl['name']} is used by {n} VM(s) that are not expunged: expunge them "
             "first (their root disks are clones of it)"
         )
+    services = await templates.managed_services_of(conn, tpl["id"])
+    if services:
+        raise Conflict(
+            f"template {tpl['name']} is what managed service(s) {', '.join(services)} "
+            "deploy: roll them out to another template, or remove them, first"
+        )

@@ -167,3 +167,30 @@ def definition(**kw: Any) -> dict[str, Any]:
 def test_a_bad_definition_is_refused_saying_why(changes: dict[str, Any], says: str) -> None:
     with pytest.raises(ValidationError, match=re.escape(says)):
         ServiceDefinition.model_validate(definition(**changes))
+
+
+def test_scale_in_keeps_desired_serving_while_a_deploy_holds_a_place() -> None:
+    deploying = inst(health="pending", vm_state="Starting", locked=True)
+    a, b = inst(age_s=50), inst(age_s=40)
+    plan = decide(service(desired=1, min_instances=1), [a, b, deploying], None, None)
+    assert [r.vm_id for r in plan.retire] == [b.vm_id]  # one serves on until it is up
+
+
+def test_an_instance_not_running_after_its_grace_is_a_failed_deploy() -> None:
+    stuck = inst(health="pending", vm_state="Allocated", age_s=400)
+    early = inst(health="pending", vm_state="Allocated", age_s=10)
+    plan = decide(service(desired=2), [stuck, early], None, None)
+    assert [(r.vm_id, r.failed) for r in plan.retire] == [(stuck.vm_id, True)]
+    assert plan.deploy == 1
+
+
+def test_deploys_back_off_after_three_failures_in_a_row() -> None:
+    svc = service(failed_deploys=4, health={"port": 80, "interval_s": 10})
+    assert decide(svc, [], None, None, since_failed_s=15).deploy == 0  # waits 20 s
+    assert decide(svc, [], None, None, since_failed_s=25).deploy == 3
+    assert decide(service(failed_deploys=2), [], None, None, since_failed_s=0).deploy == 3
+
+
+def test_a_service_may_not_take_a_platform_kind() -> None:
+    with pytest.raises(ValidationError, match="one of the platform's own kinds"):
+        ServiceDefinition.model_validate(definition(name="orchestrator"))

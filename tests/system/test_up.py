@@ -155,6 +155,22 @@ def _check_sdk_alone(venv: Path, installing: subprocess.Popen[bytes], data: Path
     done = json.loads(quick.stdout)
     assert done["states"] == ["Running", "Stopped", "Expunged"], done
     assert done["steps"][-1].endswith("100%"), done
+    # example (b), on the SDK alone: a managed service from 2 to 6 instances on the load
+    # it reports, back to 2, then removed
+    scaled = subprocess.run(
+        [python, str(ROOT / "examples" / "services" / "autoscale.py"), "demo"],
+        env={**os.environ, "STRATO_DATA_DIR": str(data), "PYTHONPATH": ""},
+        cwd=venv,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert scaled.returncode == 0, scaled.stderr
+    figures = json.loads(scaled.stdout)
+    steps = [(e["old"], e["new"]) for e in figures["scaled"]]
+    assert steps == [(2, 4), (4, 6), (6, 4), (4, 2)], figures
+    assert figures["listed_at_6"] == 6, figures
 
 
 def test_up_serves_stops_cleanly_and_restarts_with_state(
@@ -264,6 +280,16 @@ def test_up_serves_stops_cleanly_and_restarts_with_state(
         ]
         nothing = _cli(env, "services", "discover", "no-such-kind")
         assert nothing.returncode != 0 and "no healthy instance" in nothing.stderr
+        # a managed service from its YAML (names resolved), until it serves; then removed
+        echo = str(ROOT / "examples" / "services" / "echo.yaml")
+        deployed = _cli(env, "services", "deploy", "-f", echo, "--wait", "--json")
+        assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+        assert json.loads(deployed.stdout)["healthy"] == 2
+        echo_at = _cli(env, "services", "discover", "echo", "--json")
+        assert len(json.loads(echo_at.stdout)) == 2, echo_at.stdout + echo_at.stderr
+        assert all(e["url"].startswith("tcp://10.1.") for e in json.loads(echo_at.stdout))
+        removed = _cli(env, "services", "remove", "echo", "--wait")
+        assert removed.returncode == 0, removed.stdout + removed.stderr
         # ... its events POSTed, signed, to a webhook by the relay `strato up` runs
         hook_port = free_port()
         hooked = _cli(

@@ -21,6 +21,7 @@ class Observation(BaseModel):
     instances: list[Observed] = Field(default_factory=list)
     metric: float | None = None  # the autoscale metric's value, when there is one
     since_scaled_s: float | None = None
+    since_failed_s: float | None = None  # since the last failed deploy
 
 
 class GuestProbe(BaseModel):
@@ -49,6 +50,9 @@ class ApplyInput(BaseModel):
     service_id: UUID
     plan: Plan
     deploy_keys: list[str] = Field(default_factory=list)  # one Idempotency-Key per deploy
+    # The service as the plan saw it: deploys are made from it, so a retry of the step
+    # sends the very requests its first try sent (a rollout since does not change them).
+    service: ManagedService | None = None
 
 
 class Applied(BaseModel):

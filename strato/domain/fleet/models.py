@@ -36,6 +36,22 @@ MetricRef = Annotated[
     str, StringConstraints(min_length=3, max_length=71, pattern=r"^(cpu|custom:[a-z][a-z0-9_]*)$")
 ]
 Instances = Annotated[int, Field(ge=0, le=100)]
+# The platform's own kinds in the directory: a service may not pass for one of them.
+RESERVED_NAMES = frozenset(
+    {
+        "api",
+        "orchestrator",
+        "relay",
+        "temporal",
+        "temporal-ui",
+        "amqp",
+        "postgres",
+        "compute-agent",
+        "network-agent",
+        "simulator-agent",
+        "template-service",
+    }
+)
 
 STATES = ("Active", "Deleting")
 
@@ -107,6 +123,8 @@ class ServiceDefinition(Request):
 
     @model_validator(mode="after")
     def _whole(self) -> ServiceDefinition:
+        if self.name in RESERVED_NAMES:
+            raise ValueError(f"name {self.name!r} is one of the platform's own kinds")
         check_bounds(self.min_instances, self.max_instances, self.desired)
         if self.max_instances < 1:
             raise ValueError("max_instances must be at least 1")
@@ -178,6 +196,7 @@ class ManagedService(Entity):
     strategy: UpdateStrategy
     metrics: list[str] = Field(default_factory=list)
     last_scaled_at: datetime | None = None
+    failed_deploys: int = 0  # instances in a row that never served (backoff)
     # What the reconciler saw last round.
     healthy: int = 0
     instances: int = 0

@@ -7,14 +7,17 @@ The rules, in order:
 1. ``desired`` follows the autoscale policy (one step per cooldown, within bounds) and
    always stays within the bounds.
 2. An instance whose VM is lost (stopped, in error, destroyed or gone, with no operation
-   on it) or that failed its health check ``unhealthy_after`` times is retired (and so
-   replaced). A deleted service retires everything.
+   on it), that failed its health check ``unhealthy_after`` times, or whose VM is not
+   running ``grace_s`` after it was made, is retired (and so replaced). A deleted
+   service retires everything.
 3. Instances beyond ``desired`` are retired, those that do not serve first, then the old
-   release's, then the youngest. During a rollout with ``max_unavailable`` 0, one extra
-   instance (a surge) is allowed.
+   release's, then the youngest; never so many that fewer than ``desired`` serve.
+   During a rollout with ``max_unavailable`` 0, one extra instance (a surge) is allowed.
 4. A rollout retires the old release's instances that do not serve, then as many serving
    ones as keep ``desired - max_unavailable`` serving.
-5. What is missing (to ``desired``, plus the surge) is deployed at the current release.
+5. What is missing (to ``desired``, plus the surge) is deployed at the current release,
+   unless deploys keep failing (instances that never served): after the third in a row,
+   the next waits a check interval, doubling each time up to 5 minutes.
 
 Instances an operation holds (being deployed, say) are never picked: their operation
 ends first.
@@ -45,6 +48,8 @@ class Observed(BaseModel):
     address: str | None = None
     age_s: float = 0.0
     detail: str | None = None
+    since_check_s: float | None = None  # since its last health check (None: never)
+    served: bool = False  # it passed a check once
 
     @property
     def lost(self) -> bool:
@@ -58,11 +63,13 @@ class Observed(BaseModel):
 class Retirement(BaseModel):
     vm_id: UUID
     reason: str
+    failed: bool = False  # it never served: a failed deploy (the backoff counts these)
 
 
 class Plan(BaseModel):
     retire: list[Retirement] = Field(default_factory=list)
     deploy: int = 0
+    was: int = 0  # the desired count the plan started from
     desired: int  # what desired becomes (the service's own when unchanged)
     scale_reason: str | None = None  # set when autoscale changed desired
     rollout_done: bool = False
@@ -89,11 +96,20 @@ def autoscaled(
     return desired, None if desired == svc.desired else "bounds changed"
 
 
+def backoff_s(svc: ManagedService) -> float:
+    """How long deploys wait after the last failed one: none for the first two failures
+    in a row, then one check interval doubling each time, at most 5 minutes."""
+    if svc.failed_deploys < 3:
+        return 0.0
+    return float(min(300.0, svc.health.interval_s * 2 ** min(svc.failed_deploys - 3, 16)))
+
+
 def decide(
     svc: ManagedService,
     instances: list[Observed],
     metric: float | None,
     since_scaled_s: float | None,
+    since_failed_s: float | None = None,
 ) -> Plan:
     current = [i for i in instances if i.health != "retiring"]
     if svc.state == "Deleting":
@@ -102,15 +118,21 @@ def decide(
             for i in current
             if not i.locked
         ]
-        return Plan(retire=leaving, desired=svc.desired, gone=not instances)
+        return Plan(retire=leaving, was=svc.desired, desired=svc.desired, gone=not instances)
     desired, why = autoscaled(svc, metric, since_scaled_s)
     retire: list[Retirement] = []
     live: list[Observed] = []
     for i in current:
+        failed = not i.served
         if i.lost:
-            retire.append(Retirement(vm_id=i.vm_id, reason=f"its VM is {i.vm_state or 'gone'}"))
+            why = f"its VM is {i.vm_state or 'gone'}"
+            retire.append(Retirement(vm_id=i.vm_id, reason=why, failed=failed))
         elif i.health == "failing" and not i.locked:
-            retire.append(Retirement(vm_id=i.vm_id, reason=f"unhealthy: {i.detail or 'failing'}"))
+            why = f"unhealthy: {i.detail or 'failing'}"
+            retire.append(Retirement(vm_id=i.vm_id, reason=why, failed=failed))
+        elif i.vm_state != "Running" and not i.locked and i.age_s > svc.health.grace_s:
+            why = f"its VM is {i.vm_state}, not running, after {svc.health.grace_s:g} s"
+            retire.append(Retirement(vm_id=i.vm_id, reason=why, failed=True))
         else:
             live.append(i)
 
@@ -123,11 +145,22 @@ def decide(
     old = [i for i in live if i.release != svc.release]
     limit = desired + (surge if old else 0)
     if len(live) > limit:
-        candidates = sorted(
+        # Never below desired serving by a scale-in: while locked instances (being
+        # deployed) hold places, serving ones wait for them to come up or fail.
+        spare = max(0, sum(1 for i in live if i.serving) - desired)
+        chosen: list[Observed] = []
+        for i in sorted(
             (i for i in live if not i.locked),
             key=lambda i: (i.serving, i.release == svc.release, i.age_s),
-        )
-        release(candidates[: len(live) - limit], f"scaled in to {desired}")
+        ):
+            if len(chosen) == len(live) - limit:
+                break
+            if i.serving:
+                if spare == 0:
+                    continue
+                spare -= 1
+            chosen.append(i)
+        release(chosen, f"scaled in to {desired}")
     old = [i for i in live if i.release != svc.release and not i.locked]
     if old:
         reason = f"replaced by release {svc.release}"
@@ -137,6 +170,8 @@ def decide(
         release([i for i in old if i.serving][: max(0, budget)], reason)
     still_old = any(i.release != svc.release for i in live)
     deploy = max(0, desired + (surge if still_old else 0) - len(live))
+    if since_failed_s is not None and since_failed_s < backoff_s(svc):
+        deploy = 0  # deploys keep failing: wait before the next one
     done = (
         svc.previous_release is not None
         and not any(i.release != svc.release for i in current)
@@ -145,6 +180,7 @@ def decide(
     return Plan(
         retire=retire,
         deploy=deploy,
+        was=svc.desired,
         desired=desired,
         scale_reason=why if desired != svc.desired else None,
         rollout_done=done,

@@ -36,7 +36,8 @@ _INSTANCES = """
            (SELECT host(n.ip_address) FROM nics n
              WHERE n.vm_id = i.vm_id AND n.ip_address IS NOT NULL
              ORDER BY n.device_id LIMIT 1) AS address,
-           extract(epoch FROM clock_timestamp() - i.created_at) AS age_s
+           extract(epoch FROM clock_timestamp() - i.created_at) AS age_s,
+           extract(epoch FROM clock_timestamp() - i.checked_at) AS since_check_s
     FROM managed_service_instances i
     LEFT JOIN vms v ON v.id = i.vm_id
     LEFT JOIN hosts h ON h.id = v.host_id
@@ -59,6 +60,8 @@ def _observed(row: Any) -> Observed:
         address=row["address"],
         age_s=float(row["age_s"]),
         detail=row["detail"],
+        since_check_s=None if row["since_check_s"] is None else float(row["since_check_s"]),
+        served=row["healthy_since"] is not None,
     )
 
 
@@ -117,16 +120,18 @@ async def observe(conn: Any, service_id: UUID) -> Observation:
             "DELETE FROM managed_service_instances WHERE vm_id = ANY($1::uuid[])", gone
         )
     instances = [_observed(r) for r in rows if r["vm_id"] not in gone]
-    since = await conn.fetchval(
-        "SELECT extract(epoch FROM clock_timestamp() - last_scaled_at) "
-        "FROM managed_services WHERE id = $1",
+    since = await conn.fetchrow(
+        """SELECT extract(epoch FROM clock_timestamp() - last_scaled_at) AS scaled,
+                  extract(epoch FROM clock_timestamp() - last_failed_at) AS failed
+           FROM managed_services WHERE id = $1""",
         service_id,
     )
     return Observation(
         service=svc,
         instances=instances,
         metric=await metric_value(conn, svc, instances),
-        since_scaled_s=float(since) if since is not None else None,
+        since_scaled_s=None if since["scaled"] is None else float(since["scaled"]),
+        since_failed_s=None if since["failed"] is None else float(since["failed"]),
     )
 
 
@@ -154,14 +159,20 @@ async def record_health(
         await conn.execute(
             """UPDATE managed_service_instances
                SET health = $2, failures = $3, detail = $4, updated_at = clock_timestamp(),
+                   checked_at = clock_timestamp(),
                    healthy_since = CASE WHEN $2 = 'passing'
-                                        THEN coalesce(healthy_since, clock_timestamp()) END
+                                        THEN coalesce(healthy_since, clock_timestamp())
+                                        ELSE healthy_since END
                WHERE vm_id = $1""",
             inst.vm_id,
             health,
             failures,
             got.detail,
         )
+        if health == "passing" and svc.failed_deploys:
+            await conn.execute(
+                "UPDATE managed_services SET failed_deploys = 0 WHERE id = $1", svc.id
+            )
         if health != inst.health and health in ("passing", "failing"):
             await _event(
                 conn,
@@ -171,9 +182,9 @@ async def record_health(
                 release=inst.release,
                 detail=got.detail,
             )
-        out.append(
-            inst.model_copy(update={"health": health, "failures": failures, "detail": got.detail})
-        )
+        change: dict[str, Any] = {"health": health, "failures": failures, "detail": got.detail}
+        change |= {"since_check_s": 0.0, "served": inst.served or got.ok}
+        out.append(inst.model_copy(update=change))
     return out
 
 
@@ -191,8 +202,9 @@ async def add_instance(conn: Any, svc: ManagedService, vm_id: UUID) -> bool:
     return bool(added)
 
 
-async def retiring(conn: Any, svc_id: UUID, vm_id: UUID, reason: str) -> str | None:
-    """Mark an instance as leaving (once, with its event); its directory name, if any."""
+async def retiring(conn: Any, svc_id: UUID, vm_id: UUID, reason: str, failed: bool) -> str | None:
+    """Mark an instance as leaving (once, with its event; a failed deploy counted for
+    the backoff); its directory name, if any."""
     row = await conn.fetchrow(
         """UPDATE managed_service_instances i SET health = 'retiring', detail = $3,
                   updated_at = clock_timestamp()
@@ -214,6 +226,13 @@ async def retiring(conn: Any, svc_id: UUID, vm_id: UUID, reason: str) -> str | N
             release=row["release"],
             reason=reason,
         )
+        if failed:
+            await conn.execute(
+                """UPDATE managed_services SET failed_deploys = failed_deploys + 1,
+                          last_failed_at = clock_timestamp()
+                   WHERE id = $1""",
+                svc_id,
+            )
     name: str | None = row["directory_name"]
     return name
 
@@ -228,41 +247,67 @@ async def set_directory_name(conn: Any, vm_id: UUID, name: str | None) -> None:
     )
 
 
-async def set_status(conn: Any, svc_id: UUID, instances: list[Observed], error: str | None) -> None:
+async def set_status(conn: Any, svc_id: UUID, instances: list[Observed]) -> None:
     """What the round saw (no event: it changes every round)."""
     await conn.execute(
-        """UPDATE managed_services SET healthy = $2, instances = $3, last_error = $4,
+        """UPDATE managed_services SET healthy = $2, instances = $3,
                   observed_at = clock_timestamp()
            WHERE id = $1""",
         svc_id,
         sum(1 for i in instances if i.serving),
         sum(1 for i in instances if i.health != "retiring"),
-        error,
     )
 
 
-async def scaled(conn: Any, svc: ManagedService, desired: int, reason: str) -> None:
-    await conn.execute(
-        """UPDATE managed_services SET desired = $2, last_scaled_at = clock_timestamp(),
-                  version = version + 1, updated_at = clock_timestamp()
-           WHERE id = $1""",
-        svc.id,
+async def scaled(conn: Any, svc_id: UUID, was: int, desired: int, reason: str) -> bool:
+    """Desired ``was`` -> ``desired`` (within the bounds as they are now), unless someone
+    changed desired since the plan read it: then the plan's change is dropped (False)."""
+    new = await conn.fetchval(
+        """UPDATE managed_services
+           SET desired = least(greatest($3, min_instances), max_instances),
+               last_scaled_at = clock_timestamp(), version = version + 1,
+               updated_at = clock_timestamp()
+           WHERE id = $1 AND desired = $2 AND state = 'Active'
+           RETURNING desired""",
+        svc_id,
+        was,
         desired,
     )
-    await _event(conn, svc.id, "scaled", old=svc.desired, new=desired, reason=reason)
+    if new is None or new == was:
+        return False
+    await _event(conn, svc_id, "scaled", old=was, new=new, reason=reason)
+    return True
 
 
-async def rollout_finished(conn: Any, svc: ManagedService) -> None:
-    await conn.execute(
-        """UPDATE managed_services SET previous_release = NULL, version = version + 1,
+async def rollout_finished(conn: Any, svc_id: UUID, release: str) -> None:
+    """The rollout to ``release`` is done (once: a later rollout is left alone)."""
+    previous = await conn.fetchval(
+        """UPDATE managed_services s SET previous_release = NULL, version = s.version + 1,
                   updated_at = clock_timestamp()
-           WHERE id = $1 AND release = $2""",
-        svc.id,
-        svc.release,
+           FROM managed_services old
+           WHERE s.id = $1 AND old.id = s.id AND s.release = $2
+             AND s.previous_release IS NOT NULL
+           RETURNING old.previous_release""",
+        svc_id,
+        release,
     )
-    await _event(
-        conn, svc.id, "rollout_finished", release=svc.release, previous=svc.previous_release
+    if previous is not None:
+        await _event(conn, svc_id, "rollout_finished", release=release, previous=previous)
+
+
+async def set_error(conn: Any, svc_id: UUID, error: str | None) -> None:
+    """The last deploy's refusal (None: the last deploys were accepted); an event when
+    it changes."""
+    old = await conn.fetchrow(
+        """UPDATE managed_services s SET last_error = $2
+           FROM managed_services old
+           WHERE s.id = $1 AND old.id = s.id
+           RETURNING old.last_error""",
+        svc_id,
+        error,
     )
+    if error is not None and old is not None and old["last_error"] != error:
+        await _event(conn, svc_id, "deploy_refused", detail=error)
 
 
 async def report_metric(conn: Any, svc_id: UUID, name: str, value: float) -> None:
@@ -299,11 +344,6 @@ async def stuck_retirements(conn: Any, svc_id: UUID) -> list[UUID]:
         svc_id,
     )
     return [r["vm_id"] for r in rows]
-
-
-async def deploy_refused(conn: Any, svc: ManagedService, detail: str) -> None:
-    await conn.execute("UPDATE managed_services SET last_error = $2 WHERE id = $1", svc.id, detail)
-    await _event(conn, svc.id, "deploy_refused", detail=detail)
 
 
 async def remove(conn: Any, svc: ManagedService) -> None:

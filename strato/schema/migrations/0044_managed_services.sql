@@ -21,6 +21,8 @@ CREATE TABLE managed_services (
     strategy            jsonb NOT NULL,
     metrics             text[] NOT NULL DEFAULT '{}',
     last_scaled_at      timestamptz,
+    failed_deploys      integer NOT NULL DEFAULT 0,
+    last_failed_at      timestamptz,
     healthy             integer NOT NULL DEFAULT 0,
     instances           integer NOT NULL DEFAULT 0,
     last_error          text,
@@ -41,6 +43,7 @@ CREATE TABLE managed_service_instances (
     detail           text,
     directory_name   text,
     healthy_since    timestamptz,
+    checked_at       timestamptz,
     created_at       timestamptz NOT NULL DEFAULT clock_timestamp(),
     updated_at       timestamptz NOT NULL DEFAULT clock_timestamp()
 );

@@ -432,3 +432,11 @@ async def drop_copies(conn: Any, where: str, *args: Any) -> int:
             r["claimed_bytes"],
         )
     return len(rows)
+
+
+async def managed_services_of(conn: Any, template_id: UUID) -> list[str]:
+    """The names of the managed services that deploy from the template."""
+    rows = await conn.fetch(
+        "SELECT name FROM managed_services WHERE template_id = $1 ORDER BY name", template_id
+    )
+    return [r["name"] for r in rows]

@@ -89,7 +89,15 @@ class ManagedServiceWorkflow:
         obs = await calls.local(FLEET_OBSERVE, ref, timeout=timedelta(seconds=30), retry=DATA_RETRY)
         if obs.service is None:
             return True, 0.0
-        probed = [i for i in obs.instances if i.host_queue and i.health != "retiring"]
+        # Each instance is checked once per interval, however often rounds run.
+        every = obs.service.health.interval_s * 0.9
+        probed = [
+            i
+            for i in obs.instances
+            if i.host_queue
+            and i.health != "retiring"
+            and (i.since_check_s is None or i.since_check_s >= every)
+        ]
         outcomes = await asyncio.gather(*(self._probe(obs, i) for i in probed))
         obs = await calls.local(
             FLEET_HEALTH,
@@ -103,13 +111,14 @@ class ManagedServiceWorkflow:
         svc = obs.service
         if svc is None:
             return True, 0.0
-        plan = decide(svc, obs.instances, obs.metric, obs.since_scaled_s)
+        plan = decide(svc, obs.instances, obs.metric, obs.since_scaled_s, obs.since_failed_s)
         applied = await calls.remote(
             FLEET_APPLY,
             ApplyInput(
                 service_id=ref.service_id,
                 plan=plan,
                 deploy_keys=[str(workflow.uuid4()) for _ in range(plan.deploy)],
+                service=svc,
             ),
             queue=workflow.info().task_queue,
             timeout=timedelta(minutes=10),
