@@ -31,7 +31,10 @@ def resolve(api: StratoClient, path: str, ident: str) -> dict[str, Any]:
     try:
         UUID(ident)
     except ValueError:
-        found = api.get(path, name=ident)["items"]
+        got = api.get(path, name=ident)
+        # A page, or (networks) a plain list that may not filter by name.
+        items = got["items"] if isinstance(got, dict) else got
+        found = [i for i in items if i.get("name") == ident]
         if not found:
             raise SystemExit(f"no resource named {ident!r} at {path}") from None
         ident = found[0]["id"]

@@ -21,3 +21,17 @@ def test_a_migrating_domain_names_its_new_host_and_keeps_the_rest() -> None:
     assert "<strato:host>kvm2</strato:host>" in moved and "kvm1" not in moved
     assert read_spec(moved) == read_spec(xml)  # the VM itself is the same
     assert rehost("<domain><name>x</name></domain>", "kvm2") == "<domain><name>x</name></domain>"
+
+
+def test_a_tap_only_a_userspace_switch_reads_gets_no_checksum_offload() -> None:
+    """The guest then finishes its own TCP checksums (OVS's netdev datapath would pass
+    partial ones on, and TCP data would never arrive: tests/system/
+    test_kvm_managed_service.py's HTTP check). A tap in a kernel switch keeps them."""
+    from strato.domain.compute.specs import NicSpec
+    from strato.drivers.hypervisor.libvirt import domxml
+
+    el = domxml.nic_element(NicSpec(mac="02:00:00:00:00:01", device="st-no-such-tap"))
+    host = el.find("driver/host")
+    assert host is not None and host.get("csum") == "off" and host.get("tso4") == "off"
+    bridged = domxml.nic_element(NicSpec(mac="02:00:00:00:00:01", bridge="br0"))
+    assert bridged.find("driver") is None

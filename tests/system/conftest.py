@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import shutil
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -10,8 +14,9 @@ import pytest
 
 from strato.schema.db import Database
 from strato.settings import Settings
+from strato.workers.network_agent import NetworkAgent
 from tests.conftest import Platform
-from tests.helpers import ChildProcess, ok, wait_operation
+from tests.helpers import LAB_ROOT, ChildProcess, ok, wait_operation
 from tests.lab import GUEST_CMDLINE, Lab, wait_console
 from tests.workers.agent_helpers import eventually, kvm_zone
 from tests.workflows.vm_helpers import deploy
@@ -39,6 +44,32 @@ def agent_process(
         "STRATO_POOL_ROOTS": settings.pool_roots,
     }
     return ChildProcess(args, env, lab.dir / f"agent-{host}.log")
+
+
+@contextlib.asynccontextmanager
+async def network_agent(settings: Settings, host: str) -> AsyncIterator[NetworkAgent]:
+    """The host's network agent, in this process, on a private Open vSwitch it starts in
+    the root namespace (where QEMU runs), every name under a unique prefix; stopped
+    cleanly after (its switch, routers and ports go with it)."""
+    prefix = f"s{uuid.uuid4().hex[:5]}"
+    state = LAB_ROOT / f"net-{prefix}"
+    state.mkdir(parents=True, mode=0o755)
+    agent = NetworkAgent(
+        settings,
+        host,
+        state,
+        ovs_db=f"unix:{state / 'none.sock'}",  # none answers: the agent starts its own
+        bridge=f"{prefix}br",
+        prefix=prefix,
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(agent.run(stop))
+    try:
+        yield agent
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=60)
+        shutil.rmtree(state, ignore_errors=True)
 
 
 async def booted_vm(api: httpx.AsyncClient, fab: dict[str, Any], **extra: Any) -> dict[str, Any]:

@@ -5,6 +5,7 @@ Pure functions (no libvirt import), so the XML is testable without a hypervisor.
 
 from __future__ import annotations
 
+import os
 import xml.etree.ElementTree as ET
 
 from strato.domain.compute.specs import BootSpec, DiskSpec, NicSpec, VmSpec
@@ -49,6 +50,12 @@ def cdrom_element(path: str | None) -> ET.Element:
     return el
 
 
+def kernel_switched(device: str) -> bool:
+    """Whether a kernel bridge or OVS kernel datapath holds the device (it has a
+    master); a tap that a userspace switch reads has none."""
+    return os.path.exists(f"/sys/class/net/{device}/master")
+
+
 def nic_element(nic: NicSpec, bridge: str = "") -> ET.Element:
     source_bridge = nic.bridge or bridge
     if nic.device:
@@ -57,6 +64,12 @@ def nic_element(nic: NicSpec, bridge: str = "") -> ET.Element:
         el = ET.Element("interface", {"type": "ethernet"})
         _sub(el, "mac", address=nic.mac)
         _sub(el, "target", dev=nic.device, managed="no")
+        if not kernel_switched(nic.device):
+            # A tap only a userspace switch reads (OVS's netdev datapath) passes the
+            # guest's partial checksums on unfinished: ping works, TCP data is dropped.
+            # Without the device's checksum offload the guest finishes its own.
+            driver = _sub(el, "driver", name="qemu")
+            _sub(driver, "host", csum="off", gso="off", tso4="off", tso6="off", ufo="off")
     elif source_bridge:
         el = ET.Element("interface", {"type": "bridge"})
         _sub(el, "mac", address=nic.mac)
