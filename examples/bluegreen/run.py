@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -73,7 +74,12 @@ def main() -> int:
     if args.spec is None:
         ap.error("redeploy needs SPEC.json")
     asyncio.run(redeploy(json.loads(args.spec.read_text()), args.app, args.id))
-    return 0
+    # A short-lived process that used a Temporal client may abort in the interpreter's
+    # finalization (temporalio/sdk-python#300: "PyGILState_Release ... finalizing", seen
+    # here with 1.35): the result is printed and flushed, so leave without finalizing.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":

@@ -269,6 +269,9 @@ async def test_iso_media_follows_capability(subject: Subject) -> None:
     await d.define_vm(subject.spec(name))
     assert (await d.vm_spec(name)).cdrom is None
     await d.start_vm(name)
+    # A booting guest's kernel holds the tray while it probes the drive; on a loaded
+    # machine (TCG, two test workers) that outlasted the driver's 30 s of asking.
+    await subject.booted(name)
     if not d.capabilities["iso_media"]:
         with pytest.raises(Unsupported, match="iso_media"):
             await d.change_media(name, iso)

@@ -173,6 +173,138 @@ def _check_sdk_alone(venv: Path, installing: subprocess.Popen[bytes], data: Path
     assert figures["listed_at_6"] == 6, figures
 
 
+def _orchestrator_of(up_pid: int) -> int:
+    for pid in descendants(up_pid):
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"worker" in cmd and b"orchestrator" in cmd:
+            return pid
+    raise AssertionError("no orchestrator under strato up")
+
+
+def _bluegreen_on_up(
+    tmp_path: Path, data: Path, api: str, auth: dict[str, str], temporal_port: str, up_pid: int
+) -> None:
+    """Example (a) on the SDK alone against this platform: guest networking for the demo
+    zone, then two redeploys; during the second, the developer's worker and strato up's
+    orchestrator are each killed -9 (strato up restarts its own). The new generation
+    ends serving behind the rules, the old one expunged."""
+    python = str(tmp_path / "sdk-venv" / "bin" / "python")
+    run = str(ROOT / "examples" / "bluegreen" / "run.py")
+    env = {
+        **os.environ,
+        "STRATO_DATA_DIR": str(data),
+        "STRATO_TEMPORAL_ADDRESS": f"127.0.0.1:{temporal_port}",
+        "PYTHONPATH": "",
+    }
+
+    def post(path: str, body: dict[str, Any]) -> dict[str, Any]:
+        r = httpx.post(f"{api}{path}", json=body, headers=auth, timeout=30)
+        assert r.status_code in (200, 201, 202), r.text
+        got: dict[str, Any] = r.json()
+        return got
+
+    def get(path: str) -> Any:
+        return httpx.get(f"{api}{path}", headers=auth, timeout=30).json()
+
+    zone = get("/zones?name=demo")["items"][0]["id"]
+    phy = post(
+        "/physical-networks",
+        {
+            "zone_id": zone,
+            "name": "phy-bg",
+            "traffic_types": ["guest", "public"],
+            "vnets": {"start": 300, "end": 309},
+        },
+    )
+    post(
+        "/public-ip-ranges",
+        {
+            "zone_id": zone,
+            "gateway": "198.51.100.1",
+            "netmask": "255.255.255.0",
+            "start": "198.51.100.10",
+            "end": "198.51.100.13",
+        },
+    )
+    net = post(
+        "/networks",
+        {
+            "zone_id": zone,
+            "name": "bg",
+            "kind": "isolated",
+            "cidr": "10.77.0.0/24",
+            "physical_network_id": phy["id"],
+        },
+    )
+    ip = post("/public-ips", {"zone_id": zone, "network_id": net["id"]})
+    spec: dict[str, Any] = {
+        "group": "web",
+        "generation": 1,
+        "size": 2,
+        "zone_id": zone,
+        "service_offering_id": get("/service-offerings?name=small")["items"][0]["id"],
+        "template_id": get("/templates?name=tiny-linux")["items"][0]["id"],
+        "network_id": net["id"],
+        "ip_id": ip["id"],
+        "base_port": 8080,
+        "private_port": 80,
+        "serving": [],
+    }
+    log = open(tmp_path / "bluegreen-worker.log", "ab")  # noqa: SIM115 - shared by two workers
+
+    def worker() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [python, run, "worker", "--app", "bg"], env=env, stdout=log, stderr=log
+        )
+
+    def redeploy(n: int) -> subprocess.Popen[str]:
+        path = tmp_path / f"spec{n}.json"
+        path.write_text(json.dumps(spec))
+        return subprocess.Popen(
+            [python, run, "redeploy", str(path), "--app", "bg"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    serving = worker()
+    try:
+        out, err = redeploy(1).communicate(timeout=180)
+        blue = json.loads(out)
+        assert [m["name"] for m in blue["serving"]] == ["web-g1-0", "web-g1-1"], err
+        spec.update(generation=2, serving=blue["serving"])
+        second = redeploy(2)
+        time.sleep(1.5)
+        serving.send_signal(signal.SIGKILL)
+        serving.wait(10)
+        os.kill(_orchestrator_of(up_pid), signal.SIGKILL)
+        serving = worker()
+        out, err = second.communicate(timeout=240)
+        assert second.returncode == 0, err
+        green = json.loads(out)
+    finally:
+        serving.terminate()
+        serving.wait(30)
+        log.close()
+    assert [m["name"] for m in green["serving"]] == ["web-g2-0", "web-g2-1"]
+    states = {v["name"]: v["state"] for v in get("/vms?limit=500")["items"]}
+    assert {k: v for k, v in states.items() if k.startswith("web-")} == {
+        "web-g1-0": "Expunged",
+        "web-g1-1": "Expunged",
+        "web-g2-0": "Running",
+        "web-g2-1": "Running",
+    }
+    rules = get(f"/public-ips/{ip['id']}/port-forwarding-rules")
+    items = rules["items"] if isinstance(rules, dict) else rules
+    assert sorted((r["public_start"], r["vm_id"]) for r in items) == [
+        (8080 + i, m["vm"]) for i, m in enumerate(green["serving"])
+    ]
+
+
 def test_up_serves_stops_cleanly_and_restarts_with_state(
     tmp_path: Path, ports: dict[str, str]
 ) -> None:
@@ -241,6 +373,7 @@ def test_up_serves_stops_cleanly_and_restarts_with_state(
             time.sleep(0.2)
         assert all({"critical", "removed"} <= v for v in seen.values()), seen
         _check_sdk_alone(tmp_path / "sdk-venv", installing, data)
+        _bluegreen_on_up(tmp_path, data, api, auth, ports["STRATO_TEMPORAL_PORT"], up.proc.pid)
         children = descendants(up.proc.pid)
         assert len(children) >= 5  # postgres (+its workers), temporal, worker, agent, api
     finally:
