@@ -155,6 +155,18 @@ def _check_sdk_alone(venv: Path, installing: subprocess.Popen[bytes], data: Path
     done = json.loads(quick.stdout)
     assert done["states"] == ["Running", "Stopped", "Expunged"], done
     assert done["steps"][-1].endswith("100%"), done
+    # the SDK's checks (tests/sdk/live_suite.py), on the SDK alone, against this platform
+    live = subprocess.run(
+        [python, str(ROOT / "tests" / "sdk" / "live_suite.py"), "demo"],
+        env={**os.environ, "STRATO_DATA_DIR": str(data), "PYTHONPATH": ""},
+        cwd=venv,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert live.returncode == 0, live.stderr
+    assert len(json.loads(live.stdout)["passed"]) == 4, live.stdout
     # example (b), on the SDK alone: a managed service from 2 to 6 instances on the load
     # it reports, back to 2, then removed
     scaled = subprocess.run(
