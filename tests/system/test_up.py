@@ -141,45 +141,31 @@ def _check_sdk_alone(venv: Path, installing: subprocess.Popen[bytes], data: Path
         [str(venv / "bin" / "strato"), "status"], capture_output=True, text=True, check=False
     )
     assert command.returncode == 2 and "strato[server]" in command.stderr, command.stderr
-    # the quickstart, on the SDK alone, against this platform
-    quick = subprocess.run(
-        [python, str(ROOT / "examples" / "sdk" / "quickstart.py"), "demo"],
-        env={**os.environ, "STRATO_DATA_DIR": str(data), "PYTHONPATH": ""},
-        cwd=venv,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert quick.returncode == 0, quick.stderr
-    done = json.loads(quick.stdout)
-    assert done["states"] == ["Running", "Stopped", "Expunged"], done
-    assert done["steps"][-1].endswith("100%"), done
-    # the SDK's checks (tests/sdk/live_suite.py), on the SDK alone, against this platform
-    live = subprocess.run(
-        [python, str(ROOT / "tests" / "sdk" / "live_suite.py"), "demo"],
-        env={**os.environ, "STRATO_DATA_DIR": str(data), "PYTHONPATH": ""},
-        cwd=venv,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    assert live.returncode == 0, live.stderr
-    assert len(json.loads(live.stdout)["passed"]) == 4, live.stdout
-    # example (b), on the SDK alone: a managed service from 2 to 6 instances on the load
-    # it reports, back to 2, then removed
-    scaled = subprocess.run(
-        [python, str(ROOT / "examples" / "services" / "autoscale.py"), "demo"],
-        env={**os.environ, "STRATO_DATA_DIR": str(data), "PYTHONPATH": ""},
-        cwd=venv,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert scaled.returncode == 0, scaled.stderr
-    figures = json.loads(scaled.stdout)
+
+    def sdk_script(path: Path, timeout_s: float) -> Any:
+        """A script run on the SDK alone against this platform: its JSON output."""
+        done = subprocess.run(
+            [python, str(path), "demo"],
+            env={**os.environ, "STRATO_DATA_DIR": str(data), "PYTHONPATH": ""},
+            cwd=venv,
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            check=False,
+        )
+        assert done.returncode == 0, f"{path.name}: {done.stderr}"
+        return json.loads(done.stdout)
+
+    # the quickstart
+    quick = sdk_script(ROOT / "examples" / "sdk" / "quickstart.py", 120)
+    assert quick["states"] == ["Running", "Stopped", "Expunged"], quick
+    assert quick["steps"][-1].endswith("100%"), quick
+    # the SDK's checks (tests/sdk/live_suite.py)
+    live = sdk_script(ROOT / "tests" / "sdk" / "live_suite.py", 180)
+    assert len(live["passed"]) == 4, live
+    # example (b): a managed service from 2 to 6 instances on the load it reports, back
+    # to 2, then removed
+    figures = sdk_script(ROOT / "examples" / "services" / "autoscale.py", 300)
     steps = [(e["old"], e["new"]) for e in figures["scaled"]]
     assert steps == [(2, 4), (4, 6), (6, 4), (4, 2)], figures
     assert figures["listed_at_6"] == 6, figures

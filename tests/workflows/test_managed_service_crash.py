@@ -91,6 +91,8 @@ async def test_scale_out_and_rollout_finish_exactly_after_orchestrator_kill9s(
         await until("5 listed", lambda: _n_listed(api, body["name"], 5))
         live = await _live_vms(db, body["name"])
         assert len(live) == 5 and {v["template_id"] for v in live} == {uuid.UUID(template["id"])}
+        # (recorded by the round's last step, just after the round that saw them serve)
+        await until("rollout_finished", lambda: _more(db, svc["id"], "rollout_finished", 0))
         assert await _count(db, svc["id"], "rollout_finished") == 1
     finally:
         worker.stop()
