@@ -9,9 +9,11 @@ CloudEvents 1.0 envelope (``content_type`` application/cloudevents+json), its
 ``message_id`` the event id: after a relay crash a few events may come twice, and a
 consumer drops them by it.
 
-The connection is robust (aio-pika reconnects by itself). A publish that fails (the
-broker down, a confirm refused) fails the batch; the relay tries it again from its
-stored position, so nothing the broker did not confirm is skipped.
+A publish that fails (the broker down, a confirm refused) fails the batch and drops
+the connection; the relay tries the batch again from its stored position on a fresh
+connection, so nothing the broker did not confirm is skipped. (aio-pika's robust
+connection is not relied on: after a broker kill -9 its channel could stay closed for
+good, every retry refused by the same dead channel.)
 
 With no URL configured the sink finds its broker in the services directory (``locate``):
 it is ready once one is registered, and after a failed publish it asks again, so it
@@ -81,11 +83,12 @@ class AmqpSink:
         return bool(self.url)
 
     async def open(self) -> None:
-        if self._exchange is not None:
+        if self._exchange is not None and not self._connection.is_closed:
             return
+        await self.close()
         if not await self.ready():
             raise ConnectionError("no AMQP broker is configured or registered")
-        self._connection = await aio_pika.connect_robust(self.url, timeout=10)
+        self._connection = await aio_pika.connect(self.url, timeout=10)
         channel = await self._connection.channel(publisher_confirms=True)
         self._exchange = await channel.declare_exchange(
             self.exchange_name, aio_pika.ExchangeType.TOPIC, durable=True
@@ -101,8 +104,8 @@ class AmqpSink:
             await self.open()
             await self._send(batch)
         except BaseException:
-            if self.locate is not None:  # ask the directory again next time
-                await self.close()
+            await self.close()  # a fresh connection next time
+            if self.locate is not None:  # and ask the directory again
                 self.url = ""
             raise
 
