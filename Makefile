@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 
 # libvirt-python builds against the C library: installed when its headers are present
 # (scripts/libvirt-host install), so `make run` still needs nothing from apt.
-EXTRAS := $(shell pkg-config --exists libvirt 2>/dev/null && echo server,dev,libvirt || echo server,dev)
+EXTRAS := $(shell pkg-config --exists libvirt 2>/dev/null && echo server,acl,dev,libvirt || echo server,acl,dev)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -52,7 +52,7 @@ TEST_POOL_ROOT = str(LAB_ROOT)  # real-host tests' directories (tests/lab.py)
 # time as before, while the other workers share out the rest (`make test`: -n 2
 # --dist loadgroup). Two TCG guests booting at once on two cores slow both past their
 # timeouts; the in-process tests mostly wait on Temporal and PostgreSQL.
-HOST_FIXTURES = frozenset({"lab", "netlab", "host_dir", "rabbit"})
+HOST_FIXTURES = frozenset({"lab", "netlab", "host_dir", "rabbit", "slapd"})
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -11,6 +11,7 @@ from temporalio.client import Client
 
 from strato import __version__
 from strato.api import errors
+from strato.api.deps import API_PREFIX, RequestScope
 from strato.api.routers import (
     compute,
     directory,
@@ -34,8 +35,6 @@ from strato.settings import Settings
 from strato.temporal import connect_to
 from strato.workers import directory as presence_of
 
-API_PREFIX = "/api/v1"
-
 
 def create_app(
     settings: Settings,
@@ -50,6 +49,9 @@ def create_app(
     authorizers = [a for s in services if (a := s.authorizer()) is not None]
     if len(authorizers) > 1:
         raise loader.ServiceError("more than one switched-on service brings an authorizer")
+    authenticators = [a for s in services if (a := s.authenticator()) is not None]
+    if len(authenticators) > 1:
+        raise loader.ServiceError("more than one switched-on service brings an authenticator")
     limits = [lim for s in services if (lim := s.limits()) is not None]
     if len(limits) > 1:
         raise loader.ServiceError("more than one switched-on service brings resource limits")
@@ -61,6 +63,7 @@ def create_app(
         app.state.services = services
         app.state.streams = events.Streams()
         app.state.authorizer = authorizers[0] if authorizers else None
+        app.state.authenticator = authenticators[0] if authenticators else None
         app.state.limits = limits[0] if limits else None
         app.state.db = db or await Database.connect(
             settings.resolved_database_url(), max_size=20, wait_s=60
@@ -108,6 +111,7 @@ def create_app(
         timeout_s=settings.body_timeout_s,
         streamed=("/api/v1/templates/upload",),
     )
+    app.add_middleware(RequestScope)
     errors.install(app)
     routers = [
         system.router,

@@ -92,7 +92,7 @@ def crud_router(
         async def create_item(
             body: create,  # type: ignore[valid-type]
             db: DbDep,
-            _: CallerDep,
+            caller: CallerDep,
             settings: SettingsDep,
             response: Response,
         ) -> Any:
@@ -100,6 +100,8 @@ def crud_router(
                 check(body, settings)
             async with db.tx() as conn:
                 values = await prepare(conn, body)
+                if spec.owner == "owner":  # an owned resource: the caller's, or one it sees
+                    values["owner"] = caller.owner_for(values.get("owner"))
                 item = await repository.insert(conn, spec, values)
             response.headers["Location"] = f"/api/v1{path}/{item.id}"
             response.headers["ETag"] = f'"{item.version}"'

@@ -9,8 +9,8 @@ anything. The ACL service plugs in its own authorizer (domains, accounts, roles)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 from uuid import UUID
 
 from strato.domain.errors import Forbidden
@@ -18,11 +18,33 @@ from strato.domain.errors import Forbidden
 
 @dataclass(frozen=True)
 class Caller:
-    """The authenticated principal behind a request, as its front door knows it."""
+    """The authenticated principal behind a request, as its front door knows it.
+
+    ``owners``: whose resources it sees and acts on (the opaque owner strings of the
+    core's rows); ``None`` sees all, as the core's own API keys do. ``owner``: what it
+    makes resources as when a request names no owner. The ACL service fills both in
+    (an account's id; a domain admin's subtree)."""
 
     name: str
     scope: str
     key_id: UUID | None = None
+    owners: frozenset[str] | None = None
+    owner: str = ""
+    # What the installed authenticator knows of it (the ACL service's user and role);
+    # None for the core's own API keys.
+    principal: object = field(default=None, compare=False, repr=False)
+
+    def sees(self, owner: str | None) -> bool:
+        return self.owners is None or (owner or "") in self.owners
+
+    def owner_for(self, requested: str | None) -> str:
+        """The owner a new resource gets: the one asked for, if this caller may make
+        resources for it; else its own (``Forbidden`` for an owner it cannot see)."""
+        if not requested:
+            return self.owner
+        if not self.sees(requested):
+            raise Forbidden(f"{self.name!r} may not make resources for owner {requested!r}")
+        return requested
 
 
 @dataclass(frozen=True)
@@ -33,6 +55,15 @@ class Action:
     resource_type: str
     resource_id: UUID | None = None
     mutating: bool = True
+
+
+class Authenticator(Protocol):
+    async def authenticate(self, request: Any) -> Caller | None:
+        """The caller a request proves it is (``request``: the front door's, a Starlette
+        request for the REST API); ``None`` when the request uses none of this
+        authenticator's schemes (the core's API keys are tried next); raise
+        :class:`Unauthorized` when it uses one and fails."""
+        ...
 
 
 class Authorizer(Protocol):

@@ -56,6 +56,7 @@ async def restore_volume(
     """A new data volume, on a pool of the backup's zone (the source volume's if it has
     room), from one volume of a BackedUp backup."""
     await ctx.authorize(Action("backup.restore", "backup", backup_id))
+    body = ctx.owned_by_caller(body)
 
     async def build(conn: Any, intake: Intake) -> OperationRecord:
         op, vol_id = uuid4(), uuid4()
@@ -107,6 +108,8 @@ async def restore_vm(
     """A new VM (Allocated, locked for the restore) with one volume per volume of the
     backup, at the same devices, each claimed on a pool: the root's first."""
     await ctx.authorize(Action("backup.restore-vm", "backup", backup_id))
+    if body.owner is not None or ctx.caller.owners is not None:
+        body = ctx.owned_by_caller(body)
 
     async def build(conn: Any, intake: Intake) -> OperationRecord:
         op, vm_id = uuid4(), uuid4()
@@ -124,6 +127,9 @@ async def restore_vm(
         row = vm_row(vm_id, body.name, body.display_name, zone_id, off, source.template_id, owner)
         vm = await repository.insert(conn, VMS, row, operation_id=op)
         disks = await _volumes(conn, op, vm_id, backup_id, zone_id, owner, entries)
+        await ctx.take(conn, owner, "vm")
+        await ctx.take(conn, owner, "cpu", vm.cpu_count)
+        await ctx.take(conn, owner, "memory", vm.memory_mb)
         await ctx.take(conn, owner, "volume", len(disks))
         await ctx.take(conn, owner, "primary_storage", sum(d.size_bytes for d in disks))
         await vms.acquire(conn, vm_id, op, "restore", frozenset({VmState.ALLOCATED}))

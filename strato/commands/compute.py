@@ -20,7 +20,7 @@ from strato.commands.context import CommandContext, Intake
 from strato.commands.view import Accepted
 from strato.domain.compute import flows
 from strato.domain.compute.migration import MIGRATE_VM, MigrateVmInput
-from strato.domain.compute.models import ServiceOffering, Template
+from strato.domain.compute.models import ServiceOffering, Template, Vm
 from strato.domain.compute.payloads import (
     DeployVmInput,
     DestroyVmInput,
@@ -33,7 +33,7 @@ from strato.domain.errors import InvalidInput, NotFound
 from strato.domain.fields import Name, Request, Text
 from strato.domain.states import OfferingState, TemplateState, VmState
 from strato.schema import repository
-from strato.schema.compute import vms
+from strato.schema.compute import ssh_keys, vms
 from strato.schema.compute.vms import VMS
 from strato.schema.network import ipam, security_groups
 from strato.schema.operations import OperationRecord
@@ -72,6 +72,8 @@ class VmDeploy(Request):
     # 32 KiB decoded) and SSH public keys.
     user_data: str | None = Field(default=None, max_length=43692)
     ssh_public_keys: list[SshKey] = Field(default_factory=list, max_length=8)
+    # SSH key pairs (of the VM's owner) whose public keys are added to those.
+    ssh_key_pair_ids: list[UUID] = Field(default_factory=list, max_length=8)
 
     @field_validator("user_data")
     @classmethod
@@ -199,9 +201,19 @@ async def check_deploy(conn: Any, body: VmDeploy) -> tuple[ServiceOffering, Temp
     return off, tpl
 
 
+async def take_vm(ctx: CommandContext, conn: Any, vm: Vm, root_bytes: int) -> None:
+    """Count a new VM and its root volume against its owner's limits."""
+    await ctx.take(conn, vm.owner, "vm")
+    await ctx.take(conn, vm.owner, "cpu", vm.cpu_count)
+    await ctx.take(conn, vm.owner, "memory", vm.memory_mb)
+    await ctx.take(conn, vm.owner, "volume")
+    await ctx.take(conn, vm.owner, "primary_storage", root_bytes)
+
+
 async def deploy_vm(ctx: CommandContext, body: VmDeploy, idempotency_key: str | None) -> Accepted:
     """DeployVm: a VM row (Allocated) and its root volume, locked for the deploy."""
     await ctx.authorize(Action("vm.deploy", "vm"))
+    body = ctx.owned_by_caller(body)
 
     async def build(conn: Any, intake: Intake) -> OperationRecord:
         # Shared: a delete of the template (which locks it) waits for this deploy's VM.
@@ -209,7 +221,11 @@ async def deploy_vm(ctx: CommandContext, body: VmDeploy, idempotency_key: str | 
         off, tpl = await check_deploy(conn, body)
         vm_id, op_id, vol_id = uuid4(), uuid4(), uuid4()
         row = vm_row(vm_id, body.name, body.display_name, body.zone_id, off, tpl.id, body.owner)
-        row |= {"user_data": body.user_data, "ssh_keys": body.ssh_public_keys}
+        keys = [
+            *body.ssh_public_keys,
+            *await ssh_keys.public_keys(conn, body.ssh_key_pair_ids, body.owner),
+        ]
+        row |= {"user_data": body.user_data, "ssh_keys": list(dict.fromkeys(keys))}
         vm = await repository.insert(conn, VMS, row, operation_id=op_id)
         size = (body.root_disk_size_gb or 0) * GiB or tpl.size_bytes or 8 * GiB
         await repository.insert(
@@ -229,6 +245,7 @@ async def deploy_vm(ctx: CommandContext, body: VmDeploy, idempotency_key: str | 
             operation_id=op_id,
         )
         await vms.attach_root_and_groups(conn, vm_id, vol_id, body.affinity_group_ids)
+        await take_vm(ctx, conn, vm, size)
         if body.network_ids:
             await ipam.allocate_nics(conn, vm_id, body.network_ids, body.owner)
         if body.security_group_ids or await security_groups.on_secured_network(conn, vm_id):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 from pydantic import BaseModel
@@ -14,12 +14,15 @@ from strato.commands.auth import Action, ApiKeyScopes, Authorizer, Caller
 from strato.commands.limits import Limits, Unlimited
 from strato.commands.operations import accept, record
 from strato.commands.view import Accepted, respond
+from strato.domain.errors import NotFound
 from strato.domain.ids import workflow_id
-from strato.schema import repository
+from strato.schema import owned, repository
 from strato.schema.db import Database
 from strato.schema.operations import OperationRecord
 from strato.schema.repository import TableSpec
 from strato.settings import Settings
+
+B = TypeVar("B", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -86,7 +89,25 @@ class CommandContext:
         return str(self.caller.key_id) if self.caller.key_id is not None else self.caller.name
 
     async def authorize(self, action: Action) -> None:
+        """The installed authorizer's decision (403), then, for a caller that sees only
+        some owners, that the resource acted on is one of theirs: another owner's is a
+        404, as a missing one is (no existence leak)."""
         await self.authorizer.authorize(self.caller, action)
+        owners = self.caller.owners
+        if owners is None or action.resource_id is None:
+            return
+        async with self.db.conn() as conn:
+            seen = await owned.visible_to(conn, action.resource_type, action.resource_id, owners)
+        if not seen:
+            kind = action.resource_type.replace("_", " ").replace("-", " ")
+            raise NotFound(
+                f"{kind} {action.resource_id} does not exist", id=str(action.resource_id)
+            )
+
+    def owned_by_caller(self, body: B) -> B:
+        """``body`` with the owner its new resource gets (:meth:`Caller.owner_for`)."""
+        owner = self.caller.owner_for(getattr(body, "owner", None))
+        return body.model_copy(update={"owner": owner})
 
     async def take(self, conn: Any, owner: str, resource: str, amount: int = 1) -> None:
         """Count ``amount`` of ``resource`` against ``owner`` (the installed limits),

@@ -77,6 +77,8 @@ async def create(ctx: CommandContext, body: Any) -> Network:
     VLAN or VXLAN), its addresses one row each; Allocated (isolated) or Implemented."""
     await ctx.authorize(Action("network.create", "network"))
     values = body.model_dump()
+    if values.get("owner") or ctx.caller.owners is not None:
+        values["owner"] = ctx.caller.owner_for(values.get("owner")) or None
     if body.kind == "isolated":
         values["is_default"] = False  # a zone's default network is a shared one
     # An ordinary network of its kind: the kind's default offering unless it names one.
@@ -84,7 +86,10 @@ async def create(ctx: CommandContext, body: Any) -> Network:
     async with ctx.db.tx() as conn:
         isolation = await _offering_fits(conn, body)
         design = guru_for(isolation).design(DesignRequest(**values))
-        return await ipam.create_network(conn, values, design)
+        net = await ipam.create_network(conn, values, design)
+        if net.owner:
+            await ctx.take(conn, net.owner, "network")
+        return net
 
 
 # The seeded CloudStack defaults (migration 0022).

@@ -7,27 +7,29 @@ allows everything; a switched-on service installs its own (``Service.limits()``)
 may count the owner's rows in that same transaction (they include the new ones) and
 raise :class:`LimitExceeded`, which rolls the whole command back.
 
-The resources, as CloudStack names them: ``volume`` (1 per data volume), ``primary_storage``
-(bytes, a volume's size or growth), ``snapshot``, ``vm_snapshot``, ``backup``, ``template``,
-``public_ip``.
+The resources, as CloudStack names them (:data:`strato.schema.holdings.RESOURCES`):
+``vm``, ``cpu`` (vCPUs), ``memory`` (MiB), ``volume`` (root and data), ``primary_storage``
+(bytes, a volume's size or growth), ``snapshot``, ``vm_snapshot``, ``backup``,
+``template``, ``network``, ``public_ip``. :func:`held` says how much owners hold,
+counted from the live rows.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from strato.commands.auth import Caller
 from strato.domain.errors import Conflict
+from strato.schema import holdings
 
-RESOURCES = (
-    "volume",
-    "primary_storage",
-    "snapshot",
-    "vm_snapshot",
-    "backup",
-    "template",
-    "public_ip",
-)
+RESOURCES = holdings.RESOURCES
+
+
+async def held(conn: Any, owners: Sequence[str], resource: str) -> int:
+    """How much of ``resource`` ``owners`` hold together (the new rows of ``conn``'s
+    transaction included)."""
+    return await holdings.held(conn, owners, resource)
 
 
 class LimitExceeded(Conflict):

@@ -203,6 +203,7 @@ async def acquire_ip(
     ctx: CommandContext, body: PublicIpAcquire, idempotency_key: str | None = None
 ) -> Applied[PublicIp]:
     await ctx.authorize(Action("public-ip.acquire", "public_ip"))
+    body = ctx.owned_by_caller(body)
 
     async def change(conn: Any) -> PublicIp:
         await zone_exists(conn, body.zone_id)

@@ -55,6 +55,7 @@ class SecurityRuleCreate(Request):
 
 async def create_group(ctx: CommandContext, body: SecurityGroupCreate) -> SecurityGroup:
     await ctx.authorize(Action("security-group.create", "security_group"))
+    body = ctx.owned_by_caller(body)
     async with ctx.db.tx() as conn:
         group: SecurityGroup = await repository.insert(
             conn, GROUPS, {**body.model_dump(), "id": uuid4()}

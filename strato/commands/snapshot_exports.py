@@ -12,6 +12,7 @@ from uuid import UUID, uuid4
 
 from pydantic import BaseModel, Field
 
+from strato.commands.auth import Action
 from strato.commands.context import CommandContext
 from strato.commands.snapshots import ON_PRIMARY, op_input
 from strato.commands.storage import operate
@@ -56,6 +57,8 @@ async def _locked(conn: Any, snapshot_id: UUID, op: UUID, verb: str) -> tuple[An
 async def backup_snapshot(
     ctx: CommandContext, snapshot_id: UUID, idempotency_key: str | None
 ) -> Accepted:
+    await ctx.authorize(Action("snapshot.backup", "snapshot", snapshot_id))
+
     async def lock(conn: Any, op: UUID) -> tuple[Volume, BaseModel, UUID]:
         snap, vol = await _locked(conn, snapshot_id, op, "backup")
         if snap.state == SnapshotState.BACKED_UP:
@@ -84,6 +87,8 @@ async def template_from_snapshot(
     body: TemplateFromSnapshot,
     idempotency_key: str | None,
 ) -> Accepted:
+    await ctx.authorize(Action("snapshot.create-template", "snapshot", snapshot_id))
+
     async def lock(conn: Any, op: UUID) -> tuple[Volume, BaseModel, UUID]:
         snap, vol = await _locked(conn, snapshot_id, op, "export")
         store = await _store(conn, vol)

@@ -15,6 +15,7 @@ from uuid import UUID, uuid4
 
 from pydantic import BaseModel
 
+from strato.commands.auth import Action
 from strato.commands.context import CommandContext
 from strato.commands.storage import operate
 from strato.commands.view import Accepted
@@ -119,6 +120,7 @@ async def create_snapshot(
     policy_id: UUID | None = None,
 ) -> Accepted:
     """Take a snapshot (``kind`` and ``policy_id``: a recurring policy's)."""
+    await ctx.authorize(Action("snapshot.create", "volume", volume_id))
 
     async def lock(conn: Any, op: UUID) -> tuple[Volume, BaseModel, UUID]:
         vol = await volumes.acquire(conn, volume_id, op, "snapshot", {VolumeState.READY})
@@ -169,6 +171,8 @@ async def _snapshot_op(
     volume_states: set[VolumeState],
     snapshot_states: set[SnapshotState],
 ) -> Accepted:
+    await ctx.authorize(Action(f"snapshot.{verb}", "snapshot", snapshot_id))
+
     async def lock(conn: Any, op: UUID) -> tuple[Volume, BaseModel, UUID]:
         snap = await snapshots.get(conn, snapshot_id)
         vol = await volumes.acquire(conn, snap.volume_id, op, f"{verb}-snapshot", volume_states)
@@ -240,6 +244,9 @@ async def volume_from_snapshot(
 ) -> Accepted:
     """A new volume from a snapshot, on its source's pool (a standalone copy); from its
     backup in the image store when its volume (whose file holds it) is gone."""
+    await ctx.authorize(Action("snapshot.create-volume", "snapshot", snapshot_id))
+    if body.owner:
+        body = ctx.owned_by_caller(body)
     async with ctx.db.conn() as conn:
         snap = await snapshots.get(conn, snapshot_id)
         source = await repository.get(conn, volumes.VOLUMES, snap.volume_id)

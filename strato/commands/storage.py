@@ -73,6 +73,7 @@ async def create_volume(ctx: CommandContext, body: VolumeCreate) -> Volume:
     """An Allocated data volume: its file is made on its first attach, on a pool the
     VM reaches (CloudStack's lazy allocation)."""
     await ctx.authorize(Action("volume.create", "volume"))
+    body = ctx.owned_by_caller(body)
     async with ctx.db.tx() as conn:
         try:
             await repository.get(conn, ZONES, body.zone_id)

@@ -16,6 +16,7 @@ from uuid import UUID
 
 from pydantic import BaseModel
 
+from strato.commands.auth import Action
 from strato.commands.context import CommandContext
 from strato.commands.storage import operate
 from strato.commands.view import Accepted
@@ -102,6 +103,8 @@ async def _live(conn: Any, vm: Vm, vol: Volume, target: StoragePool) -> dict[str
 async def migrate_volume(
     ctx: CommandContext, volume_id: UUID, body: VolumeMigrate, idempotency_key: str | None
 ) -> Accepted:
+    await ctx.authorize(Action("volume.migrate", "volume", volume_id))
+
     async def lock(conn: Any, op: UUID) -> tuple[Volume, BaseModel, UUID]:
         vol = await volumes.acquire(conn, volume_id, op, "migrate", {VolumeState.READY})
         if vol.pool_id is None or vol.path is None:

@@ -122,3 +122,9 @@ class TooManyRequests(StratoError):
     status = 429
     type = "too-many-requests"
     title = "Too many concurrent requests of this kind for this API key"
+
+
+class ServiceUnavailable(StratoError):
+    status = 503
+    type = "service-unavailable"
+    title = "A service this request depends on is unavailable"

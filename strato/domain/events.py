@@ -215,6 +215,7 @@ CRUD_RESOURCES = (
     "backup",
     "network",
     "affinity_group",
+    "ssh_key_pair",
     "vm",
     "volume",
     "snapshot",

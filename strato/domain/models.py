@@ -43,6 +43,7 @@ class Event(BaseModel):
     new_state: str | None = None
     operation_id: UUID | None = None
     payload: dict[str, Any] = Field(default_factory=dict)
+    owner: str | None = None  # its resource's owner (none: an administrator's event)
 
     def cloudevent(self, source: str = "/strato") -> dict[str, Any]:
         """The CloudEvents 1.0 structured-mode JSON envelope of this event."""

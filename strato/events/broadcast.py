@@ -36,6 +36,7 @@ class Subscription:
     queued: int = 0
     ended: str | None = None  # why the broadcaster ended it
     wake: asyncio.Event = field(default_factory=asyncio.Event)
+    core_key: bool = True  # key_id is one of the core's API keys (checked here)
 
     def end(self, reason: str) -> None:
         if self.ended is None:
@@ -64,14 +65,14 @@ class Broadcaster:
         self._started = asyncio.Lock()
         self._wake = asyncio.Event()
 
-    async def subscribe(self, key_id: UUID) -> Subscription:
+    async def subscribe(self, key_id: UUID, *, core_key: bool = True) -> Subscription:
         async with self._started:
             if self._task is None or self._task.done():
                 async with self.db.conn() as conn:
                     self.position = await events.last_id(conn)
                 self.reads += 1
                 self._task = asyncio.create_task(self._run())
-        sub = Subscription(key_id=key_id, floor=self.position)
+        sub = Subscription(key_id=key_id, floor=self.position, core_key=core_key)
         self.subscriptions.add(sub)
         return sub
 
@@ -136,11 +137,11 @@ class Broadcaster:
             sub.wake.set()
 
     async def _check_keys(self, conn: Any) -> None:
-        keys = list({s.key_id for s in self.subscriptions})
+        keys = list({s.key_id for s in self.subscriptions if s.core_key})
         if not keys:
             return
         live = await api_keys.live_among(conn, keys)
         for sub in list(self.subscriptions):
-            if sub.key_id not in live:
+            if sub.core_key and sub.key_id not in live:
                 sub.end("the API key of this stream was revoked")
                 self.subscriptions.discard(sub)

@@ -89,21 +89,25 @@ async def list_after(
     *,
     resource_id: UUID | None = None,
     type_prefix: str | None = None,
+    owners: frozenset[str] | None = None,
 ) -> list[Event]:
-    """Events with ids above ``after``, in id order (the ready ones numbered first)."""
+    """Events with ids above ``after``, in id order (the ready ones numbered first);
+    ``owners``: only those about these owners' resources."""
     await number(conn)
     rows = await conn.fetch(
         """SELECT id, time, type, resource_type, resource_id, old_state, new_state,
-                  operation_id, payload
+                  operation_id, payload, owner
            FROM events
            WHERE id > $1
              AND ($2::uuid IS NULL OR resource_id = $2)
              AND ($3::text IS NULL OR type LIKE $3 || '%')
+             AND ($5::text[] IS NULL OR owner = ANY($5::text[]))
            ORDER BY id LIMIT $4""",
         after,
         resource_id,
         type_prefix,
         limit,
+        None if owners is None else sorted(owners),
     )
     return [Event.model_validate(dict(r)) for r in rows]
 

@@ -30,7 +30,7 @@ from strato.domain.errors import (
     NotFound,
     PreconditionFailed,
 )
-from strato.schema import events
+from strato.schema import events, scope
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -49,6 +49,11 @@ class TableSpec(Generic[M]):
     references: Mapping[str, str] = field(default_factory=dict)
     # table that references this one -> how to say it in a 409 on delete
     dependents: Mapping[str, str] = field(default_factory=dict)
+    # The SQL expression of a row's owner (its ``owner`` column, or its parent's): a
+    # request narrowed to some owners (strato.schema.scope) sees only their rows, and
+    # the rows ``shared`` (an SQL condition) holds for.
+    owner: str | None = None
+    shared: str | None = None
 
     def __post_init__(self) -> None:
         for name in (self.table, *self.references):
@@ -175,16 +180,33 @@ async def insert(
     return entity
 
 
+def visible(spec: TableSpec[Any], args: list[Any]) -> str | None:
+    """The condition (appending its parameter to ``args``) that narrows ``spec``'s rows
+    to the current request's owners; ``None`` when nothing narrows them."""
+    owners = scope.owners()
+    if owners is None or spec.owner is None:
+        return None
+    args.append(sorted(owners))
+    own = f"coalesce({spec.owner}, '') = ANY(${len(args)}::text[])"
+    return f"({own} OR {spec.shared})" if spec.shared else own
+
+
 async def get(conn: Any, spec: TableSpec[M], id: UUID, *, for_update: bool = False) -> M:
     lock = " FOR UPDATE" if for_update else ""
-    row = await conn.fetchrow(f"SELECT * FROM {spec.table} WHERE id = $1{lock}", id)
+    args: list[Any] = [id]
+    narrowed = visible(spec, args)
+    mine = f" AND {narrowed}" if narrowed else ""
+    row = await conn.fetchrow(f"SELECT * FROM {spec.table} WHERE id = $1{mine}{lock}", *args)
     if row is None:
         raise NotFound(f"{spec.resource_type} {id} does not exist", id=str(id))
     return spec.to_model(row)
 
 
 async def find_by_name(conn: Any, spec: TableSpec[M], name: str) -> M | None:
-    row = await conn.fetchrow(f"SELECT * FROM {spec.table} WHERE name = $1 LIMIT 1", name)
+    args: list[Any] = [name]
+    narrowed = visible(spec, args)
+    mine = f" AND {narrowed}" if narrowed else ""
+    row = await conn.fetchrow(f"SELECT * FROM {spec.table} WHERE name = $1{mine} LIMIT 1", *args)
     return spec.to_model(row) if row is not None else None
 
 
@@ -207,6 +229,9 @@ async def list_page(
             where.append(f"{_check_ident(column)} && ${len(args)}")
         else:
             where.append(f"{_check_ident(column)} = ${len(args)}")
+    narrowed = visible(spec, args)
+    if narrowed:
+        where.append(narrowed)
     if cursor:
         ts, last = decode_cursor(cursor)
         args.extend([ts, last])
@@ -233,7 +258,12 @@ async def update(
     operation_id: UUID | None = None,
 ) -> M:
     """Apply ``changes``, bump ``version``; write ``updated`` (and ``state_changed``) events."""
-    current = await conn.fetchrow(f"SELECT * FROM {spec.table} WHERE id = $1 FOR UPDATE", id)
+    args: list[Any] = [id]
+    narrowed = visible(spec, args)  # another owner's row: a 404, as a missing one is
+    mine = f" AND {narrowed}" if narrowed else ""
+    current = await conn.fetchrow(
+        f"SELECT * FROM {spec.table} WHERE id = $1{mine} FOR UPDATE", *args
+    )
     if current is None:
         raise NotFound(f"{spec.resource_type} {id} does not exist", id=str(id))
     if expected_version is not None and current["version"] != expected_version:

@@ -11,6 +11,8 @@ Every hook has a default that brings nothing, so a service overrides only what i
   services directory itself: :func:`strato.workers.directory.present` with database
   access, :func:`strato.workers.announce.announced` without);
 - ``add_commands(sub)``: ``strato <command>`` subcommands (they talk to the API via the SDK);
+- ``authenticator()``: proves who a request's caller is, before the core's API keys
+  are tried (the ACL service's signed requests and sessions);
 - ``authorizer()``: replaces the API-key authorizer (the ACL service);
 - ``limits()``: per-owner resource limits (:mod:`strato.commands.limits`; the ACL service);
 - ``event_types()``: its event types, added to the catalog.
@@ -52,6 +54,8 @@ class Service(Protocol):
 
     def add_commands(self, sub: Any) -> None: ...
 
+    def authenticator(self) -> Any | None: ...
+
     def authorizer(self) -> Any | None: ...
 
     def limits(self) -> Any | None: ...
@@ -85,6 +89,9 @@ class BaseService:
         return None
 
     def limits(self) -> Any | None:
+        return None
+
+    def authenticator(self) -> Any | None:
         return None
 
     def authorizer(self) -> Any | None:

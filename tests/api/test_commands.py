@@ -51,8 +51,11 @@ async def test_the_installed_authorizer_decides_and_a_refusal_changes_nothing(
         assert r.status_code == 202, r.text
     finally:
         app.state.authorizer = None
+    # The route's operation is asked first (a refusal there ends the request), then
+    # the command's own.
     assert [(a.name, a.resource_id) for a in authorizer.seen] == [
         ("vm.reboot", UUID(vm_id)),
+        ("vm.stop", UUID(vm_id)),
         ("vm.stop", UUID(vm_id)),
     ]
 

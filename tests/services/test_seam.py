@@ -112,8 +112,8 @@ async def test_switched_off_the_service_is_nowhere(
 
 
 def test_a_service_switched_on_but_not_installed_is_a_clear_error(settings: Settings) -> None:
-    with pytest.raises(loader.ServiceError, match=r"'acl' is switched on .* not installed"):
-        loader.enabled(settings.model_copy(update={"services": "acl"}))
+    with pytest.raises(loader.ServiceError, match=r"'console' is switched on .* not installed"):
+        loader.enabled(settings.model_copy(update={"services": "console"}))
 
 
 def _parse(source: str) -> ast.Module:

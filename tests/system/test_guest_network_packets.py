@@ -104,13 +104,15 @@ async def test_guests_on_an_isolated_network_through_strato(
 ) -> None:
     api, fab, netlab = lab.api, lab.fab, lab.netlab
     net_id = fab["network"]["id"]
-    key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG0test web@strato"
+    # A key pair made by Strato, given at deploy: its public key reaches the guest.
+    pair = await ok(await api.post("/ssh-key-pairs", json={"name": "web"}), 201)
+    key = pair["public_key"]
     web_vm = await running_on(
         api,
         fab,
         net_id,
         user_data=base64.b64encode(b"#cloud-config\nhostname: web\n").decode(),
-        ssh_public_keys=[key],
+        ssh_key_pair_ids=[pair["id"]],
     )
     db_vm = await running_on(api, fab, net_id)
     (web_mac, web_ip), (db_mac, db_ip) = [await _mac_of(db, v["id"]) for v in (web_vm, db_vm)]

@@ -5,15 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
-from uuid import UUID
+from uuid import NAMESPACE_OID, UUID, uuid5
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from strato.api.deps import CallerDep, DbDep, SettingsDep
+from strato.commands.auth import Caller
 from strato.domain import events as catalog
 from strato.domain.errors import InvalidInput, TooManyRequests
 from strato.domain.fields import ascii_number
@@ -35,7 +36,7 @@ class EventPage(BaseModel):
 @router.get("", response_model=EventPage, summary="Events after an id, in order")
 async def list_events(
     db: DbDep,
-    _: CallerDep,
+    caller: CallerDep,
     after: Annotated[int, Query(ge=0, le=2**62)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     resource_id: UUID | None = None,
@@ -43,7 +44,7 @@ async def list_events(
 ) -> EventPage:
     async with db.conn() as conn:
         rows = await events.list_after(
-            conn, after, limit, resource_id=resource_id, type_prefix=type
+            conn, after, limit, resource_id=resource_id, type_prefix=type, owners=caller.owners
         )
     last = rows[-1].id if rows else after
     return EventPage(items=[e.cloudevent() for e in rows], last_id=last)
@@ -97,10 +98,12 @@ def _closing(reason: str) -> bytes:
     return f"event: strato.stream.closed\ndata: {data}\n\n".encode()
 
 
-def _wanted(ev: Event, resource_id: UUID | None, type_prefix: str | None) -> bool:
+def _wanted(ev: Event, resource_id: UUID | None, type_prefix: str | None, caller: Caller) -> bool:
     """The stream's filters, as :func:`events.list_after` applies them."""
-    return (resource_id is None or ev.resource_id == resource_id) and (
-        type_prefix is None or ev.type.startswith(type_prefix)
+    return (
+        (resource_id is None or ev.resource_id == resource_id)
+        and (type_prefix is None or ev.type.startswith(type_prefix))
+        and (caller.owners is None or (ev.owner is not None and ev.owner in caller.owners))
     )
 
 
@@ -115,9 +118,12 @@ async def _stream(
     resource_id: UUID | None,
     type_prefix: str | None,
     *,
+    caller: Caller,
     key_id: UUID,
     streams: Streams,
     broadcaster: Broadcaster,
+    still_valid: Callable[[], Awaitable[bool]] | None,
+    check_s: float,
 ) -> AsyncIterator[bytes]:
     """The backlog after ``after`` (read by this stream, up to where the broadcaster
     started handing it events), then what the broadcaster hands it. ``after`` None:
@@ -125,14 +131,21 @@ async def _stream(
     streams.enter(key_id)  # counted while it runs: a stream never started holds nothing
     sub: Subscription | None = None
     try:
-        sub = await broadcaster.subscribe(key_id)
+        # The broadcaster checks the core's keys; the authenticator's callers are
+        # checked here (a revoked ACL key ends its streams too).
+        sub = await broadcaster.subscribe(key_id, core_key=still_valid is None)
         if after is None:
             after = sub.floor
         yield b"retry: 1000\n\n"
         while after < sub.floor:
             async with db.conn() as conn:
                 rows = await events.list_after(
-                    conn, after, 200, resource_id=resource_id, type_prefix=type_prefix
+                    conn,
+                    after,
+                    200,
+                    resource_id=resource_id,
+                    type_prefix=type_prefix,
+                    owners=caller.owners,
                 )
             rows = [e for e in rows if e.id <= sub.floor]
             for ev in rows:
@@ -142,13 +155,19 @@ async def _stream(
                 break
         after = max(after, sub.floor)
         idle = 0.0
+        checked = asyncio.get_running_loop().time()
         while True:
+            now = asyncio.get_running_loop().time()
+            if still_valid is not None and now - checked >= check_s:
+                checked = now
+                if not await still_valid():
+                    sub.end("the credentials of this stream were revoked")
             if sub.ended is not None:
                 yield _closing(sub.ended)
                 return
             rows = sub.take()
             for ev in rows:
-                if ev.id > after and _wanted(ev, resource_id, type_prefix):
+                if ev.id > after and _wanted(ev, resource_id, type_prefix, caller):
                     yield _frame(ev)
                 after = max(after, ev.id)
             if rows:
@@ -175,7 +194,7 @@ async def _stream(
 async def stream_events(
     request: Request,
     db: DbDep,
-    key: CallerDep,
+    caller: CallerDep,
     settings: SettingsDep,
     after: Annotated[int | None, Query(ge=0, le=2**62)] = None,
     resource_id: UUID | None = None,
@@ -190,16 +209,27 @@ async def stream_events(
                 "Last-Event-ID must be an event id this API sent", field="Last-Event-ID"
             )
     streams: Streams = request.app.state.streams
-    streams.check(key.id, settings.max_streams_per_key)
+    key_id = caller.key_id or uuid5(NAMESPACE_OID, caller.name)
+    streams.check(key_id, settings.max_streams_per_key)
+    authenticator = getattr(request.app.state, "authenticator", None)
+    still_valid = None
+    if caller.principal is not None and authenticator is not None:
+
+        async def still_valid() -> bool:
+            return bool(await authenticator.still_valid(caller))
+
     return StreamingResponse(
         _stream(
             db,
             start,
             resource_id,
             type,
-            key_id=key.id,
+            caller=caller,
+            key_id=key_id,
             streams=streams,
             broadcaster=request.app.state.broadcaster,
+            still_valid=still_valid,
+            check_s=settings.stream_key_check_s,
         ),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},

@@ -94,6 +94,16 @@ class VmSnapshot(Entity):
     current_operation_id: UUID | None = None
 
 
+class SshKeyPair(Entity):
+    """An owner's SSH public key, by name (CloudStack's key pair)."""
+
+    name: str
+    owner: str = ""
+    public_key: str
+    fingerprint: str  # MD5, colon-separated (CloudStack's)
+    fingerprint_sha256: str  # OpenSSH's
+
+
 class AffinityGroup(Entity):
     name: str
     owner: str = ""

@@ -13,7 +13,13 @@ from strato.domain.states import TRANSITIONAL_VM_SNAPSHOT, VmSnapshotState
 from strato.schema.repository import TableSpec
 from strato.schema.transitions import VM_SNAPSHOT, transition
 
-VM_SNAPSHOTS = TableSpec("vm_snapshots", "vm_snapshot", VmSnapshot, references={"vm_id": "vm"})
+VM_SNAPSHOTS = TableSpec(
+    "vm_snapshots",
+    "vm_snapshot",
+    VmSnapshot,
+    references={"vm_id": "vm"},
+    owner="(SELECT v.owner FROM vms v WHERE v.id = vm_snapshots.vm_id)",
+)
 
 # VM operations refused while the VM has snapshots: each would change the set of disks
 # the snapshots are on, or (a new service offering) the machine a revert restores.

@@ -33,6 +33,7 @@ VMS = TableSpec(
         "host_id": "host",
     },
     dependents={"volumes": "volumes", "nics": "NICs", "host_claims": "a capacity claim"},
+    owner="owner",
 )
 
 
@@ -42,6 +43,7 @@ AFFINITY_GROUPS = TableSpec(
     AffinityGroup,
     state_column=None,
     dependents={"vm_affinity_groups": "VMs"},
+    owner="owner",
 )
 
 

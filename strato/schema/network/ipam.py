@@ -25,6 +25,8 @@ NETWORKS = TableSpec(
         "physical_network_id": "physical network",
     },
     dependents={"nics": "NICs", "ip_addresses": "IP addresses"},
+    owner="owner",
+    shared="kind = 'shared'",  # a zone's shared networks: every account deploys on them
 )
 
 
@@ -81,9 +83,14 @@ async def get_network(conn: Any, id: UUID) -> Network:
 
 
 async def list_networks(conn: Any, zone_id: UUID | None) -> list[Network]:
+    """The networks (of one zone), as far as the current request sees them."""
+    args: list[Any] = [zone_id]
+    narrowed = repository.visible(NETWORKS, args)
+    mine = f" AND {narrowed}" if narrowed else ""
     rows = await conn.fetch(
-        "SELECT * FROM networks WHERE ($1::uuid IS NULL OR zone_id = $1) ORDER BY created_at, id",
-        zone_id,
+        "SELECT * FROM networks WHERE ($1::uuid IS NULL OR zone_id = $1)"
+        f"{mine} ORDER BY created_at, id",
+        *args,
     )
     return [network_model(r) for r in rows]
 

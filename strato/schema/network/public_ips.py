@@ -21,7 +21,11 @@ RANGES = TableSpec(
     references={"zone_id": "zone", "physical_network_id": "physical network"},
 )
 PUBLIC_IPS = TableSpec(
-    "public_ips", "public_ip", PublicIp, references={"zone_id": "zone", "network_id": "network"}
+    "public_ips",
+    "public_ip",
+    PublicIp,
+    references={"zone_id": "zone", "network_id": "network"},
+    owner="owner",
 )
 
 

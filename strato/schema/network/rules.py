@@ -22,6 +22,7 @@ PORT_FORWARDS = TableSpec(
     PortForwardingRule,
     state_column=None,
     references={"public_ip_id": "public IP", "vm_id": "vm"},
+    owner="(SELECT p.owner FROM public_ips p WHERE p.id = port_forwarding_rules.public_ip_id)",
 )
 EGRESS = TableSpec(
     "egress_rules",
@@ -29,6 +30,7 @@ EGRESS = TableSpec(
     EgressRule,
     state_column=None,
     references={"network_id": "network"},
+    owner="(SELECT n.owner FROM networks n WHERE n.id = egress_rules.network_id)",
 )
 FIREWALL = TableSpec(
     "firewall_rules",
@@ -36,6 +38,7 @@ FIREWALL = TableSpec(
     FirewallRule,
     state_column=None,
     references={"public_ip_id": "public IP"},
+    owner="(SELECT p.owner FROM public_ips p WHERE p.id = firewall_rules.public_ip_id)",
 )
 
 

@@ -18,6 +18,7 @@ GROUPS = TableSpec(
     SecurityGroup,
     state_column=None,
     dependents={"vm_security_groups": "member VMs"},
+    owner="owner",
 )
 RULES = TableSpec(
     "security_group_rules",
@@ -25,6 +26,8 @@ RULES = TableSpec(
     SecurityGroupRule,
     state_column=None,
     references={"security_group_id": "security group", "remote_group_id": "security group"},
+    owner="(SELECT g.owner FROM security_groups g"
+    " WHERE g.id = security_group_rules.security_group_id)",
 )
 DEFAULT = "default"
 

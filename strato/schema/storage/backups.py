@@ -21,12 +21,14 @@ SCHEDULES = TableSpec(
     BackupSchedule,
     state_column=None,
     references={"vm_id": "vm"},
+    owner="(SELECT v.owner FROM vms v WHERE v.id = backup_schedules.vm_id)",
 )
 BACKUPS = TableSpec(
     "backups",
     "backup",
     Backup,
     references={"vm_id": "vm", "zone_id": "zone", "offering_id": "backup_offering"},
+    owner="(SELECT v.owner FROM vms v WHERE v.id = backups.vm_id)",
 )
 
 

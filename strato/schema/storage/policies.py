@@ -15,6 +15,7 @@ POLICIES = TableSpec(
     SnapshotPolicy,
     state_column=None,
     references={"volume_id": "volume"},
+    owner="(SELECT v.owner FROM volumes v WHERE v.id = snapshot_policies.volume_id)",
 )
 
 

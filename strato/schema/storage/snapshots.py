@@ -18,6 +18,7 @@ SNAPSHOTS = TableSpec(
     "snapshot",
     Snapshot,
     references={"volume_id": "volume", "zone_id": "zone"},
+    owner="owner",
 )
 
 

@@ -35,6 +35,7 @@ VOLUMES = TableSpec(
     Volume,
     references={"zone_id": "zone", "pool_id": "storage pool", "vm_id": "VM"},
     dependents={"pool_claims": "a storage claim"},
+    owner="owner",
 )
 MAX_DEVICE = 25  # vdz
 

@@ -3,6 +3,6 @@ snapshots."""
 
 from fastapi import APIRouter
 
-from strato.api.routers.compute import catalog, vm_snapshots, vms
+from strato.api.routers.compute import catalog, ssh_keys, vm_snapshots, vms
 
-ROUTERS: list[APIRouter] = [catalog.router, vms.router, vm_snapshots.router]
+ROUTERS: list[APIRouter] = [catalog.router, vms.router, vm_snapshots.router, ssh_keys.router]

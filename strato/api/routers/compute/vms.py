@@ -19,6 +19,7 @@ from strato.commands import compute as commands
 from strato.commands import vm_iso as iso
 from strato.commands.view import Accepted
 from strato.domain.compute.models import Vm
+from strato.schema import repository
 from strato.schema.compute import vms
 from strato.schema.compute.vms import VMS
 
@@ -112,4 +113,5 @@ async def list_vms(db: DbDep, _: CallerDep, flt: Annotated[s.VmFilter, Query()])
 @router.get("/{id}", response_model=s.VmDetail, summary="A VM with its host, NICs, volumes")
 async def get_vm(id: UUID, db: DbDep, _: CallerDep) -> Any:
     async with db.conn() as conn:
+        await repository.get(conn, VMS, id)  # another owner's VM: a 404
         return await vms.detail(conn, id)

@@ -17,7 +17,8 @@ from strato.commands import guest_networks
 from strato.commands import network as network_commands
 from strato.commands.view import Accepted
 from strato.domain.network.models import EgressRule, Nic
-from strato.schema.compute.vms import AFFINITY_GROUPS
+from strato.schema import repository
+from strato.schema.compute.vms import AFFINITY_GROUPS, VMS
 from strato.schema.network import ipam, rules
 from strato.schema.network.ipam import NETWORK_OFFERINGS
 
@@ -129,6 +130,7 @@ async def delete_egress(id: UUID, ctx: CommandsDep) -> Response:
 )
 async def vm_nics(id: UUID, db: DbDep, _: CallerDep) -> Any:
     async with db.conn() as conn:
+        await repository.get(conn, VMS, id)  # another owner's VM: a 404
         return await ipam.nics_of(conn, id)
 
 
