@@ -30,6 +30,7 @@ from strato.sdk.errors import (
     Unauthorized,
     WaitTimeout,
 )
+from strato.sdk.signing import HmacAuth
 
 __all__ = [
     "COLLECTIONS",
@@ -40,6 +41,7 @@ __all__ = [
     "Collection",
     "Conflict",
     "Forbidden",
+    "HmacAuth",
     "InvalidInput",
     "NotFound",
     "OperationFailed",

@@ -109,7 +109,9 @@ class AsyncStratoClient(core.Collections[AsyncCollection]):
 
     @classmethod
     def from_env(cls, data_dir: Path | None = None) -> AsyncStratoClient:
-        return cls(*core.from_env(data_dir))
+        url, key = core.from_env(data_dir)
+        auth = core.auth_from_env()  # a user's key pair signs instead of a bearer key
+        return cls(url, None, auth=auth) if auth is not None else cls(url, key)
 
     async def __aenter__(self) -> AsyncStratoClient:
         return self

@@ -130,8 +130,11 @@ class StratoClient(core.Collections[Collection]):
 
     @classmethod
     def from_env(cls, data_dir: Path | None = None) -> StratoClient:
-        """STRATO_API_URL / STRATO_API_KEY, else the client.json written by `strato up`."""
-        return cls(*core.from_env(data_dir))
+        """STRATO_API_URL / STRATO_API_KEY, else the client.json written by `strato up`;
+        STRATO_ACCESS_KEY and STRATO_SECRET_KEY (an ACL user's key pair) sign instead."""
+        url, key = core.from_env(data_dir)
+        auth = core.auth_from_env()  # a user's key pair signs instead of a bearer key
+        return cls(url, None, auth=auth) if auth is not None else cls(url, key)
 
     def __enter__(self) -> StratoClient:
         return self

@@ -58,6 +58,7 @@ COLLECTIONS: dict[str, str] = {
     "managed_services": "/managed-services",
     "api_keys": "/api-keys",
     "alerts": "/alerts",
+    "ssh_key_pairs": "/ssh-key-pairs",
 }
 
 
@@ -103,6 +104,7 @@ class Collections(Generic[C]):
     managed_services: C
     api_keys: C
     alerts: C
+    ssh_key_pairs: C
 
     def attach(self, make: Callable[[str], C]) -> None:
         """Make each collection with ``make(path)``."""
@@ -141,6 +143,17 @@ def from_env(data_dir: Path | None = None) -> tuple[str, str | None]:
         url = url or data.get("api_url")
         key = key or data.get("api_key")
     return url or DEFAULT_URL, key
+
+
+def auth_from_env() -> Any:
+    """An API key pair from STRATO_ACCESS_KEY and STRATO_SECRET_KEY, as httpx
+    authentication that signs each request (None when they are not set)."""
+    access, secret = os.environ.get("STRATO_ACCESS_KEY"), os.environ.get("STRATO_SECRET_KEY")
+    if not access or not secret:
+        return None
+    from strato.sdk.signing import HmacAuth
+
+    return HmacAuth(access, secret)
 
 
 def base_url(api_url: str) -> str:

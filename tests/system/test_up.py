@@ -163,6 +163,9 @@ def _check_sdk_alone(venv: Path, installing: subprocess.Popen[bytes], data: Path
     # the SDK's checks (tests/sdk/live_suite.py)
     live = sdk_script(ROOT / "tests" / "sdk" / "live_suite.py", 180)
     assert len(live["passed"]) == 4, live
+    # end users of the ACL service, signing with their key pairs
+    users = sdk_script(ROOT / "tests" / "sdk" / "acl_suite.py", 180)
+    assert len(users["passed"]) == 4, users
     # example (b): a managed service from 2 to 6 instances on the load it reports, back
     # to 2, then removed
     figures = sdk_script(ROOT / "examples" / "services" / "autoscale.py", 300)
@@ -314,6 +317,9 @@ def test_up_serves_stops_cleanly_and_restarts_with_state(
         {
             **ports,
             "STRATO_EMBEDDED_RABBITMQ": "true",
+            # The ACL service on: the admin key still works as the cloud's root admin,
+            # and end users sign their requests (tests/sdk/acl_suite.py).
+            "STRATO_SERVICES": "acl",
             "STRATO_DIRECTORY_TTL_S": "2",
             "STRATO_DIRECTORY_DEREGISTER_AFTER_S": "3",
         },

@@ -71,6 +71,8 @@ def _user_session(base: str, token: str) -> str:
         assert api.post("/acl/users", json=user).status_code == 201
         login = {"domain": "ROOT/fuzz", "username": "fuzzer", "password": "fuzzing-pw"}
         session: str = api.post("/acl/login", json=login).json()["token"]
+        who = api.get("/acl/whoami", headers={"Authorization": f"Bearer {session}"}).json()
+        assert who["role_type"] == "User", who  # the fuzz runs as this end user
     return session
 
 
