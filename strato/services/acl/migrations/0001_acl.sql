@@ -143,7 +143,7 @@ INSERT INTO acl_role_rules (role_id, position, rule, permission, description) VA
     ('00000000-0000-4000-8000-00000000ac02', 34, 'operation.get', 'allow', ''),
     ('00000000-0000-4000-8000-00000000ac02', 35, 'health.list', 'allow', ''),
     ('00000000-0000-4000-8000-00000000ac02', 36, 'acl.*', 'allow', 'its own users, keys and limits (scoped by the ACL service)'),
-    ('00000000-0000-4000-8000-00000000ac02', 37, 'usage.*', 'allow', 'its own usage'),
+    ('00000000-0000-4000-8000-00000000ac02', 37, 'usage_record.*', 'allow', 'its own usage records'),
     ('00000000-0000-4000-8000-00000000ac03', 1, 'vm.migrate', 'deny', 'moving VMs between hosts is the cloud''s'),
     ('00000000-0000-4000-8000-00000000ac03', 2, 'volume.migrate', 'deny', 'moving volumes between pools is the cloud''s'),
     ('00000000-0000-4000-8000-00000000ac03', 3, 'vm.*', 'allow', ''),
@@ -180,7 +180,7 @@ INSERT INTO acl_role_rules (role_id, position, rule, permission, description) VA
     ('00000000-0000-4000-8000-00000000ac03', 34, 'operation.get', 'allow', ''),
     ('00000000-0000-4000-8000-00000000ac03', 35, 'health.list', 'allow', ''),
     ('00000000-0000-4000-8000-00000000ac03', 36, 'acl.*', 'allow', 'its own users, keys and limits (scoped by the ACL service)'),
-    ('00000000-0000-4000-8000-00000000ac03', 37, 'usage.*', 'allow', 'its own usage'),
+    ('00000000-0000-4000-8000-00000000ac03', 37, 'usage_record.*', 'allow', 'its own usage records'),
     ('00000000-0000-4000-8000-00000000ac04', 1, 'vm.list', 'allow', ''),
     ('00000000-0000-4000-8000-00000000ac04', 2, 'vm.get', 'allow', ''),
     ('00000000-0000-4000-8000-00000000ac04', 3, 'vm.*.list', 'allow', ''),
@@ -264,8 +264,8 @@ INSERT INTO acl_role_rules (role_id, position, rule, permission, description) VA
     ('00000000-0000-4000-8000-00000000ac04', 81, 'health.list', 'allow', ''),
     ('00000000-0000-4000-8000-00000000ac04', 82, 'acl.*.list', 'allow', ''),
     ('00000000-0000-4000-8000-00000000ac04', 83, 'acl.*.get', 'allow', ''),
-    ('00000000-0000-4000-8000-00000000ac04', 84, 'usage.*.list', 'allow', ''),
-    ('00000000-0000-4000-8000-00000000ac04', 85, 'usage.list', 'allow', '');
+    ('00000000-0000-4000-8000-00000000ac04', 84, 'usage_record.*.list', 'allow', ''),
+    ('00000000-0000-4000-8000-00000000ac04', 85, 'usage_record.list', 'allow', '');
 
 INSERT INTO acl_accounts (id, domain_id, name, role_id)
 VALUES ('00000000-0000-4000-8000-00000000ac20', '00000000-0000-4000-8000-00000000ac10',
