@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 from pydantic_settings import BaseSettings
 
-from strato.services.acl import api, api_keys, api_sessions
+from strato.services.acl import api, api_keys, api_sessions, cli
 from strato.services.acl.auth import AclAuth
 from strato.services.acl.limits import AccountLimits
 from strato.services.acl.settings import AclSettings
@@ -27,6 +27,9 @@ class AclService(BaseService):
 
     def routers(self) -> Sequence[Any]:
         return (api_sessions.router, api.router, api_keys.router)
+
+    def add_commands(self, sub: Any) -> None:
+        cli.add_commands(sub)
 
     def authenticator(self) -> Any:
         return self.auth

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 from pydantic_settings import BaseSettings
 
 from strato.services.base import BaseService, Process
-from strato.services.usage import api
+from strato.services.usage import api, cli
 from strato.services.usage.settings import UsageSettings
 
 
@@ -19,6 +19,9 @@ class UsageService(BaseService):
 
     def routers(self) -> Sequence[Any]:
         return (api.router,)
+
+    def add_commands(self, sub: Any) -> None:
+        cli.add_commands(sub)
 
     def processes(self) -> Sequence[Process]:
         return (Process("aggregator", "strato.services.usage.run"),)
