@@ -60,6 +60,7 @@ def main(zone_name: str) -> int:
                     continue
                 raise AssertionError(f"the user sees VM {other}")
             passed.append("the user sees only its own")
+            assert isinstance(me.get("/usage-records"), list)  # the usage service is on
             try:
                 me.vms.create(name=f"sdk-{TAG}-2", **body)
             except Conflict as err:

@@ -319,7 +319,7 @@ def test_up_serves_stops_cleanly_and_restarts_with_state(
             "STRATO_EMBEDDED_RABBITMQ": "true",
             # The ACL service on: the admin key still works as the cloud's root admin,
             # and end users sign their requests (tests/sdk/acl_suite.py).
-            "STRATO_SERVICES": "acl",
+            "STRATO_SERVICES": "acl,usage",
             "STRATO_DIRECTORY_TTL_S": "2",
             "STRATO_DIRECTORY_DEREGISTER_AFTER_S": "3",
         },
