@@ -244,7 +244,7 @@ async def deploy_vm(ctx: CommandContext, body: VmDeploy, idempotency_key: str | 
             },
             operation_id=op_id,
         )
-        await vms.attach_root_and_groups(conn, vm_id, vol_id, body.affinity_group_ids)
+        await vms.attach_root_and_groups(conn, vm_id, vol_id, body.affinity_group_ids, body.owner)
         await take_vm(ctx, conn, vm, size)
         if body.network_ids:
             await ipam.allocate_nics(conn, vm_id, body.network_ids, body.owner)
@@ -351,6 +351,29 @@ VM_VERBS: dict[str, VmVerb] = {
 }
 
 
+async def _take_for(ctx: CommandContext, conn: Any, vm: Vm, verb: str, body: Any) -> None:
+    """What a verb adds to the owner's holdings, its workflow yet to write it: a
+    recovered VM counts again; a bigger offering counts its extra vCPUs and memory."""
+    if verb == "recover":
+        await ctx.take(conn, vm.owner, "vm", pending=True)
+        await ctx.take(conn, vm.owner, "cpu", vm.cpu_count, pending=True)
+        await ctx.take(conn, vm.owner, "memory", vm.memory_mb, pending=True)
+    elif verb == "scale":
+        off = await _offering_or_none(conn, body.service_offering_id)
+        if off is not None and off.cpu_count > vm.cpu_count:
+            await ctx.take(conn, vm.owner, "cpu", off.cpu_count - vm.cpu_count, pending=True)
+        if off is not None and off.memory_mb > vm.memory_mb:
+            await ctx.take(conn, vm.owner, "memory", off.memory_mb - vm.memory_mb, pending=True)
+
+
+async def _offering_or_none(conn: Any, offering_id: UUID) -> ServiceOffering | None:
+    try:
+        off: ServiceOffering = await repository.get(conn, SERVICE_OFFERINGS, offering_id)
+    except NotFound:
+        return None  # the scale's workflow says what is wrong with it
+    return off
+
+
 async def act_on_vm(
     ctx: CommandContext,
     vm_id: UUID,
@@ -379,6 +402,7 @@ async def act_on_vm(
     async def build(conn: Any, intake: Intake) -> OperationRecord:
         op_id = uuid4()
         vm = await vms.acquire(conn, vm_id, op_id, verb, spec.allowed)
+        await _take_for(ctx, conn, vm, verb, body)
         return await intake.record(
             conn,
             operation_id=op_id,

@@ -97,7 +97,9 @@ class CommandContext:
         if owners is None or action.resource_id is None:
             return
         async with self.db.conn() as conn:
-            seen = await owned.visible_to(conn, action.resource_type, action.resource_id, owners)
+            seen = await owned.visible_to(
+                conn, action.resource_type, action.resource_id, owners, write=action.mutating
+            )
         if not seen:
             kind = action.resource_type.replace("_", " ").replace("-", " ")
             raise NotFound(
@@ -109,10 +111,13 @@ class CommandContext:
         owner = self.caller.owner_for(getattr(body, "owner", None))
         return body.model_copy(update={"owner": owner})
 
-    async def take(self, conn: Any, owner: str, resource: str, amount: int = 1) -> None:
+    async def take(
+        self, conn: Any, owner: str, resource: str, amount: int = 1, *, pending: bool = False
+    ) -> None:
         """Count ``amount`` of ``resource`` against ``owner`` (the installed limits),
-        in the command's transaction once its rows are written."""
-        await self.limits.take(conn, self.caller, owner, resource, amount)
+        in the command's transaction once its rows are written (``pending``: its
+        workflow writes them)."""
+        await self.limits.take(conn, self.caller, owner, resource, amount, pending=pending)
 
     async def run(
         self,

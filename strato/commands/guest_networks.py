@@ -21,7 +21,7 @@ from strato.commands.auth import Action
 from strato.commands.context import CommandContext, Intake
 from strato.commands.operations import request_hash, start
 from strato.commands.view import Accepted
-from strato.domain.errors import Conflict, InUse, InvalidInput, NotFound
+from strato.domain.errors import Conflict, Forbidden, InUse, InvalidInput, NotFound
 from strato.domain.fields import Request
 from strato.domain.network import flows
 from strato.domain.network.models import Network, NetworkOffering, PhysicalNetwork
@@ -77,6 +77,9 @@ async def create(ctx: CommandContext, body: Any) -> Network:
     VLAN or VXLAN), its addresses one row each; Allocated (isolated) or Implemented."""
     await ctx.authorize(Action("network.create", "network"))
     values = body.model_dump()
+    if ctx.caller.owners is not None and body.kind != "isolated":
+        # A shared network is every account's (and may be a zone's default): the cloud's.
+        raise Forbidden(f"{ctx.caller.name} may make isolated networks only, not {body.kind}")
     if values.get("owner") or ctx.caller.owners is not None:
         values["owner"] = ctx.caller.owner_for(values.get("owner")) or None
     if body.kind == "isolated":

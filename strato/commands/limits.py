@@ -38,16 +38,35 @@ class LimitExceeded(Conflict):
 
 
 class Limits(Protocol):
-    async def take(self, conn: Any, caller: Caller, owner: str, resource: str, amount: int) -> None:
+    async def take(
+        self,
+        conn: Any,
+        caller: Caller,
+        owner: str,
+        resource: str,
+        amount: int,
+        *,
+        pending: bool = False,
+    ) -> None:
         """Return if ``owner`` (``""``: what ``caller`` makes for itself) may hold
-        ``amount`` more of ``resource`` (already written in ``conn``'s transaction);
-        raise :class:`LimitExceeded` if not."""
+        ``amount`` more of ``resource`` (already written in ``conn``'s transaction; or,
+        ``pending``, to be written by the operation's workflow, as a recovered VM's or
+        a scaled one's); raise :class:`LimitExceeded` if not."""
         ...
 
 
 class Unlimited:
     """The core's default: no owner is limited."""
 
-    async def take(self, conn: Any, caller: Caller, owner: str, resource: str, amount: int) -> None:
+    async def take(
+        self,
+        conn: Any,
+        caller: Caller,
+        owner: str,
+        resource: str,
+        amount: int,
+        *,
+        pending: bool = False,
+    ) -> None:
         if resource not in RESOURCES:
             raise ValueError(f"unknown limited resource {resource!r}")

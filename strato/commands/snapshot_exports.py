@@ -18,7 +18,7 @@ from strato.commands.snapshots import ON_PRIMARY, op_input
 from strato.commands.storage import operate
 from strato.commands.templates import TemplateBoot
 from strato.commands.view import Accepted
-from strato.domain.errors import Conflict, InvalidInput
+from strato.domain.errors import Conflict, Forbidden, InvalidInput
 from strato.domain.fields import Name, Request, Text
 from strato.domain.states import SnapshotState, TemplateState, VolumeState
 from strato.domain.storage import flows
@@ -88,6 +88,8 @@ async def template_from_snapshot(
     idempotency_key: str | None,
 ) -> Accepted:
     await ctx.authorize(Action("snapshot.create-template", "snapshot", snapshot_id))
+    if ctx.caller.owners is not None:  # templates have no owner yet: every account sees them
+        raise Forbidden(f"{ctx.caller.name} may not publish templates (they are the cloud's)")
 
     async def lock(conn: Any, op: UUID) -> tuple[Volume, BaseModel, UUID]:
         snap, vol = await _locked(conn, snapshot_id, op, "export")

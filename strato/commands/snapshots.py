@@ -244,7 +244,7 @@ async def volume_from_snapshot(
 ) -> Accepted:
     """A new volume from a snapshot, on its source's pool (a standalone copy); from its
     backup in the image store when its volume (whose file holds it) is gone."""
-    await ctx.authorize(Action("snapshot.create-volume", "snapshot", snapshot_id))
+    await ctx.authorize(Action("snapshot.copy", "snapshot", snapshot_id))
     if body.owner:
         body = ctx.owned_by_caller(body)
     async with ctx.db.conn() as conn:

@@ -383,6 +383,8 @@ async def recover_volume(
 ) -> Accepted:
     async def lock(conn: Any, op: UUID) -> tuple[Volume, BaseModel, UUID]:
         vol = await volumes.acquire(conn, volume_id, op, "recover", {VolumeState.DESTROY})
+        await ctx.take(conn, vol.owner, "volume", pending=True)  # it counts again
+        await ctx.take(conn, vol.owner, "primary_storage", vol.size_bytes, pending=True)
         return vol, VolumeRef(volume_id=volume_id, operation_id=op), volume_id
 
     return await operate(

@@ -5,9 +5,8 @@ it reports, and served as a CloudEvents 1.0 envelope (``type`` is the CloudEvent
 ``subject`` is ``<resource type>/<id>``, ``data`` is the payload plus ``old_state``,
 ``new_state`` and ``operation_id`` when set). The outbox refuses a type that is not in
 the catalog and a payload its model rejects, so this module is the whole vocabulary;
-``docs/events.md`` is generated from it (``python -m strato.domain.events``).
-An optional service adds its own types with :func:`register`.
-"""
+``docs/events.md`` is generated from it (``python -m strato.domain.events``). A service
+adds its own types with :func:`register`."""
 
 from __future__ import annotations
 
@@ -28,6 +27,11 @@ class NoPayload(Payload):
 
 class Named(Payload):
     name: str | None = None
+
+
+class Created(Named):  # and what usage is measured by, as it was made
+    size_bytes: int | None = None
+    service_offering_id: str | None = None
 
 
 class Changed(Payload):
@@ -235,7 +239,7 @@ CRUD_RESOURCES = (
 )
 for _r in CRUD_RESOURCES:
     register(
-        EventType(f"strato.{_r}.created", _r, Named, "created"),
+        EventType(f"strato.{_r}.created", _r, Created, "created"),
         EventType(f"strato.{_r}.updated", _r, Changed, "fields changed (`changed` names them)"),
         EventType(f"strato.{_r}.deleted", _r, Named, "deleted"),
     )

@@ -37,16 +37,18 @@ async def append(
     new_state: str | None = None,
     payload: dict[str, Any] | None = None,
     operation_id: UUID | None = None,
+    owner: str | None = None,
 ) -> None:
     """Write one event row, numbered when a reader next reads. Must run inside the
-    transaction that made the change; takes no lock."""
+    transaction that made the change; takes no lock. ``owner``: its resource's owner,
+    when the row no longer says it (else the outbox's trigger reads it from the row)."""
     if not conn.is_in_transaction():
         raise RuntimeError("events.append must run inside the changing transaction")
     catalog.check(type, payload)
     await conn.execute(
         """INSERT INTO events (type, resource_type, resource_id, old_state, new_state,
-                               payload, operation_id)
-           VALUES ($1, $2, $3, $4, $5, $6, $7)""",
+                               payload, operation_id, owner)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
         type,
         resource_type,
         resource_id,
@@ -54,6 +56,7 @@ async def append(
         new_state,
         payload or {},
         operation_id,
+        owner,
     )
 
 

@@ -47,14 +47,17 @@ def spec_for(resource_type: str) -> TableSpec[Any] | None:
     return SPECS.get(resource_type.replace("-", "_"))
 
 
-async def visible_to(conn: Any, resource_type: str, id: UUID, owners: frozenset[str]) -> bool:
-    """Whether ``owners`` see the ``resource_type`` row ``id``: theirs, or shared, or
-    not an owned resource at all; a row that does not exist counts as seen (its
-    command answers 404 itself)."""
+async def visible_to(
+    conn: Any, resource_type: str, id: UUID, owners: frozenset[str], *, write: bool = False
+) -> bool:
+    """Whether ``owners`` see the ``resource_type`` row ``id``: theirs, or shared (for
+    reading and using it: ``write``, changing it, needs it theirs), or not an owned
+    resource at all; a row that does not exist counts as seen (its command answers 404
+    itself)."""
     spec = spec_for(resource_type)
     if spec is None or spec.owner is None:
         return True
-    shared = spec.shared or "false"
+    shared = "false" if write or not spec.shared else spec.shared
     row = await conn.fetchrow(
         f"SELECT coalesce({spec.owner}, '') AS owner, ({shared}) AS shared"
         f" FROM {spec.table} WHERE id = $1",

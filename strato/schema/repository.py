@@ -149,6 +149,20 @@ def translate(
     return RuntimeError(f"database error on {spec.table}: {exc}")
 
 
+def _text(value: Any) -> Any:
+    return str(value) if isinstance(value, UUID) else value
+
+
+async def owner_of(conn: Any, spec: TableSpec[Any], id: UUID) -> str | None:
+    """The row's owner (by ``spec.owner``), for its events: None if it has none."""
+    if spec.owner is None:
+        return None
+    value: str | None = await conn.fetchval(
+        f"SELECT {spec.owner} FROM {spec.table} WHERE id = $1", id
+    )
+    return value
+
+
 async def insert(
     conn: Any,
     spec: TableSpec[M],
@@ -174,8 +188,12 @@ async def insert(
         spec.resource_type,
         row["id"],
         new_state=state,
-        payload={"name": row.get("name")},
+        payload={
+            "name": row.get("name"),
+            **{k: _text(row[k]) for k in ("size_bytes", "service_offering_id") if row.get(k)},
+        },
         operation_id=operation_id,
+        owner=await owner_of(conn, spec, row["id"]),
     )
     return entity
 
@@ -285,6 +303,7 @@ async def update(
             row = await conn.fetchrow(sql, id, *changed.values())
     except asyncpg.PostgresError as exc:
         raise translate(spec, exc, {**dict(current), **changed}) from exc
+    owner = await owner_of(conn, spec, id)
     await events.append(
         conn,
         f"strato.{spec.resource_type}.updated",
@@ -292,6 +311,7 @@ async def update(
         id,
         payload={"changed": sorted(changed)},
         operation_id=operation_id,
+        owner=owner,
     )
     sc = spec.state_column
     if sc and sc in changed:
@@ -303,6 +323,7 @@ async def update(
             old_state=current[sc],
             new_state=row[sc],
             operation_id=operation_id,
+            owner=owner,
         )
     return spec.to_model(row)
 
@@ -310,6 +331,7 @@ async def update(
 async def delete(conn: Any, spec: TableSpec[M], id: UUID, *, operation_id: UUID | None = None) -> M:
     """Delete one row; refuse with :class:`InUse` while anything references it."""
     entity = await get(conn, spec, id, for_update=True)
+    owner = await owner_of(conn, spec, id)  # its events are still its owner's
     try:
         async with conn.transaction():
             await conn.execute(f"DELETE FROM {spec.table} WHERE id = $1", id)
@@ -322,5 +344,6 @@ async def delete(conn: Any, spec: TableSpec[M], id: UUID, *, operation_id: UUID 
         id,
         payload={"name": getattr(entity, "name", None)},
         operation_id=operation_id,
+        owner=owner,
     )
     return entity

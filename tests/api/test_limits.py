@@ -27,7 +27,16 @@ class TwoVolumesEach:
     def __init__(self) -> None:
         self.asked: list[tuple[str, str, str, int]] = []
 
-    async def take(self, conn: Any, caller: Caller, owner: str, resource: str, amount: int) -> None:
+    async def take(
+        self,
+        conn: Any,
+        caller: Caller,
+        owner: str,
+        resource: str,
+        amount: int,
+        *,
+        pending: bool = False,
+    ) -> None:
         self.asked.append((caller.name, owner, resource, amount))
         held = await conn.fetchrow(
             """SELECT count(*) AS n, coalesce(sum(size_bytes), 0) AS bytes FROM volumes

@@ -333,11 +333,14 @@ async def set_offering(
 
 
 async def attach_root_and_groups(
-    conn: Any, vm_id: UUID, root_volume_id: UUID, group_ids: list[UUID]
+    conn: Any, vm_id: UUID, root_volume_id: UUID, group_ids: list[UUID], owner: str = ""
 ) -> None:
+    """The VM's root volume, and its affinity groups: its owner's own (another owner's
+    is answered as a missing one)."""
     await conn.execute("UPDATE vms SET root_volume_id = $2 WHERE id = $1", vm_id, root_volume_id)
     for gid in dict.fromkeys(group_ids):
-        if await conn.fetchval("SELECT 1 FROM affinity_groups WHERE id = $1", gid) is None:
+        found = await conn.fetchval("SELECT owner FROM affinity_groups WHERE id = $1", gid)
+        if found is None or found != owner:
             raise InvalidInput(
                 f"affinity_group_ids: group {gid} does not exist", field="affinity_group_ids"
             )

@@ -130,5 +130,6 @@ async def release(conn: Any, ip_id: UUID, op: UUID | None = None) -> PublicIp:
         new_state="Free",
         payload={"address": ip.address, "owner": ip.owner or ""},
         operation_id=op,
+        owner=ip.owner,  # the row is Free (no owner) by now: its usage ends for this one
     )
     return PUBLIC_IPS.to_model(row)

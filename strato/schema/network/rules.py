@@ -86,6 +86,7 @@ async def add_port_forward(
             f"{ip.address} clash with a rule for {clash['public_start']}-{clash['public_end']}"
         )
     assert ip.network_id is not None
+    await _same_owner(conn, vm_id, ip)
     private_ip = await vm_address(conn, vm_id, ip.network_id)
     rule: PortForwardingRule = await repository.insert(
         conn,
@@ -99,6 +100,15 @@ async def add_port_forward(
         },
     )
     return rule
+
+
+async def _same_owner(conn: Any, vm_id: UUID, ip: PublicIp) -> None:
+    """A public IP forwards only to its own owner's VMs."""
+    owner = await conn.fetchval("SELECT owner FROM vms WHERE id = $1", vm_id)
+    if owner is not None and owner != (ip.owner or ""):
+        raise InvalidInput(
+            f"vm_id: VM {vm_id} is not owned by the owner of {ip.address}", field="vm_id"
+        )
 
 
 async def add_firewall(conn: Any, ip: PublicIp, values: dict[str, Any]) -> FirewallRule:
@@ -115,6 +125,7 @@ async def enable_static_nat(conn: Any, ip: PublicIp, vm_id: UUID) -> PublicIp:
     if forwards:
         raise Conflict(f"public IP {ip.address} has {forwards} port forwarding rule(s)")
     assert ip.network_id is not None
+    await _same_owner(conn, vm_id, ip)
     private_ip = await vm_address(conn, vm_id, ip.network_id)
     try:
         async with conn.transaction():

@@ -81,10 +81,13 @@ async def delete_domain(id: UUID, db: DbDep, caller: CallerDep) -> Response:
 # -- accounts -----------------------------------------------------------------------
 
 
-def _role_types(caller: Any) -> set[str]:
-    """The role types the caller may hand out: a root admin any, a domain admin not
-    the root admin's."""
-    return {"Admin", "DomainAdmin", "User"} if see.is_root(caller) else {"DomainAdmin", "User"}
+def _role_types(caller: Any, domain_path: str) -> set[str]:
+    """The role types the caller may hand out there: a root admin any; a domain admin
+    users in its own domain, and domain admins below it."""
+    if see.is_root(caller):
+        return {"Admin", "DomainAdmin", "User"}
+    p = see.principal(caller)
+    return {"User"} if p is not None and p.domain_path == domain_path else {"DomainAdmin", "User"}
 
 
 @router.get("/accounts", response_model=list[Account], summary="Accounts the caller sees")
@@ -106,7 +109,7 @@ async def create_account(
         see.see_domain(caller, domain)
         see.administer(caller, domain.path)
         role = await store.get_role(conn, body.role_id)
-        store.check_role_type(role, _role_types(caller))
+        store.check_role_type(role, _role_types(caller, domain.path))
         account = await store.create_account(conn, body.name, domain.id, role.id)
     acl(request).invalidate()  # domain admins above it see one more account
     response.headers["Location"] = f"/api/v1/acl/accounts/{account.id}"
@@ -129,12 +132,12 @@ async def update_account(
     async with db.tx() as conn:
         account = await store.get_account(conn, id)
         see.see_account(caller, account)
-        see.administer(caller, account.domain_path)
+        see.manage(caller, account)
         if id == rules.ADMIN_ACCOUNT and changes:
             raise Forbidden("the root admin account cannot be disabled or demoted")
         if "role_id" in changes:
             role = await store.get_role(conn, changes["role_id"])
-            store.check_role_type(role, _role_types(caller))
+            store.check_role_type(role, _role_types(caller, account.domain_path))
         account = await store.update_account(conn, id, changes)
     acl(request).invalidate()  # a disabled account is refused on its next request
     return account
@@ -161,7 +164,7 @@ async def create_user(
     async with db.tx() as conn:
         account = await store.get_account(conn, body.account_id)
         see.see_account(caller, account)
-        see.administer(caller, account.domain_path)
+        see.manage(caller, account, own_ok=True)
         user = await store.create_user(conn, account, body.username, hashed, email=body.email)
     response.headers["Location"] = f"/api/v1/acl/users/{user.id}"
     return user
@@ -187,7 +190,7 @@ async def update_user(
         account = await store.get_account(conn, user.account_id)
         see.see_user(caller, user, account)
         if not (see.own_user(caller, id) and set(changes) <= {"password_hash"}):
-            see.administer(caller, account.domain_path)  # users change only their password
+            see.manage(caller, account, own_ok=True)  # users change only their password
         user = await store.update_user(conn, id, changes)
     acl(request).invalidate()
     return user

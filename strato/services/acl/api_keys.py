@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request, Response, status
 from strato.api.deps import CallerDep, DbDep
 from strato.commands.auth import Caller
 from strato.commands.limits import RESOURCES, held
-from strato.domain.errors import Forbidden, InvalidInput
+from strato.domain.errors import InvalidInput
 from strato.services.acl import crypto
 from strato.services.acl import scope as see
 from strato.services.acl.api import acl
@@ -32,7 +32,7 @@ async def _may_manage_keys(conn: Any, caller: Caller, user_id: UUID) -> None:
     account = await store.get_account(conn, user.account_id)
     see.see_user(caller, user, account)
     if not see.own_user(caller, user_id):
-        see.administer(caller, account.domain_path)
+        see.manage(caller, account, own_ok=True)
 
 
 @router.post(
@@ -116,10 +116,7 @@ async def set_account_limit(
     async with db.tx() as conn:
         account = await store.get_account(conn, id)
         see.see_account(caller, account)
-        see.administer(caller, account.domain_path)
-        p = see.principal(caller)
-        if p is not None and not p.is_root and p.account_id == id:
-            raise Forbidden(f"{caller.name} cannot set its own account's limits")
+        see.manage(caller, account)  # a domain admin: not its own account's, nor its peers'
         await limits.set_limit(conn, id, "account", resource, body.max)
         used = await held(conn, [str(id)], resource)
     return Limit(resource=resource, max=body.max, used=used, exceeded=0 <= body.max < used)

@@ -56,24 +56,30 @@ async def _binding(auth: AclAuth, stored: dict[str, Any]) -> ldap.LdapBinding:
 async def login(body: Login, request: Request, db: DbDep) -> Session:
     """A local user's password, or, in a domain bound to LDAP, the directory's."""
     auth = acl(request)
+    locked = False
     async with db.tx() as conn:
         domain = await store.domain_by_path(conn, body.domain)
-        if domain is None:
-            raise Unauthorized(_WRONG)
-        row = await store.login_row(conn, domain.id, body.username)
-        stored = await store.get_ldap(conn, domain.id)
-        if row is not None and row["source"] == "local":
-            _states(row)
-            if await auth.passwords.verify(row["password_hash"], body.password):
+        row = await store.login_row(conn, domain.id, body.username) if domain else None
+        stored = await store.get_ldap(conn, domain.id) if domain else None
+        local = row is not None and row["source"] == "local"
+        if domain is not None and stored is not None and not local:
+            pass  # the directory's user (known or new): asked below, no transaction held
+        else:
+            # An unknown user costs a hash too: the answer's time tells nothing. The
+            # user's state is told only to whoever knows its password.
+            hashed = row["password_hash"] if local and row else await auth.dummy_hash()
+            ok = await auth.passwords.verify(hashed, body.password)
+            if row is None or not local:
+                raise Unauthorized(_WRONG)
+            if ok:
+                _states(row)
                 if row["failed_logins"]:
                     await store.update_user(conn, row["id"], {"failed_logins": 0})
                 return await _session(conn, auth, row["id"])
-            locked = await store.login_failed(conn, row["id"], auth.settings.max_failed_logins)
-        elif stored is None:
-            raise Unauthorized(_WRONG)
-    if row is not None and row["source"] == "local":  # counted (committed), then refused
+            if row["state"] == "Enabled":
+                locked = await store.login_failed(conn, row["id"], auth.settings.max_failed_logins)
+    if stored is None or domain is None:  # a wrong password: counted (committed), refused
         raise Unauthorized(_WRONG + ("; the user is now locked" if locked else ""))
-    assert stored is not None
     return await _ldap_login(db, auth, domain.id, await _binding(auth, stored), body)
 
 
@@ -88,6 +94,12 @@ async def _ldap_login(
             account = await store.get_account(conn, account_id)
             user = await store.create_user(conn, account, body.username, None, source="ldap")
             row = await store.login_row(conn, domain_id, user.username)
+            assert row is not None
+        elif row["account_id"] != account_id:
+            # Its groups changed in the directory: it follows them (and its role with them).
+            await store.move_user(conn, row["id"], account_id)
+            auth.invalidate()
+            row = await store.login_row(conn, domain_id, body.username)
             assert row is not None
         _states(row)
         return await _session(conn, auth, row["id"])

@@ -64,6 +64,14 @@ class Principal:
         )
 
 
+STREAMED = ("/templates/upload",)  # the routes whose bodies are streamed to their handler
+
+
+def _same(given: str, expected: str) -> bool:
+    """A constant-time comparison of what a client sent (any characters) with ours."""
+    return hmac.compare_digest(given.encode("utf-8", "replace"), expected.encode())
+
+
 def _parse_credentials(value: str) -> tuple[str, str]:
     fields = dict(part.strip().split("=", 1) for part in value.split(",") if "=" in part.strip())
     access, sig = fields.get("Credential", ""), fields.get("Signature", "")
@@ -83,6 +91,7 @@ class AclAuth:
         self._sessions: dict[bytes, tuple[float, Principal]] = {}
         self.fallback = ApiKeyScopes()
         self.passwords = crypto.Passwords(settings)
+        self._dummy: str | None = None
         self.db: Database | None = None  # the API's, once a request came
 
     @property
@@ -90,6 +99,12 @@ class AclAuth:
         if self._sealer is None:
             self._sealer = crypto.Sealer(crypto.load_key(self.settings))
         return self._sealer
+
+    async def dummy_hash(self) -> str:
+        """A hash no password matches, as costly to check as a user's."""
+        if self._dummy is None:
+            self._dummy = await self.passwords.hash(crypto.new_session_token())
+        return self._dummy
 
     def invalidate(self) -> None:
         """Forget every cached lookup: the next request of each caller is checked anew."""
@@ -127,9 +142,14 @@ class AclAuth:
             )
         principal, secret = await self._by_key(db, access)
         digest = request.headers.get(signing.CONTENT_HEADER, "")
-        if digest != signing.UNSIGNED:
+        if digest == signing.UNSIGNED:
+            # Only a streamed upload may leave its body out of the signature (it is not
+            # read before its handler runs); any other body is signed.
+            if not request.url.path.endswith(STREAMED):
+                raise Unauthorized(f"{signing.CONTENT_HEADER} must be the body's SHA-256 here")
+        else:
             body = await request.body()
-            if not hmac.compare_digest(digest, hashlib.sha256(body).hexdigest()):
+            if not _same(digest, hashlib.sha256(body).hexdigest()):
                 raise Unauthorized(f"{signing.CONTENT_HEADER} does not match the body")
         text = signing.canonical(
             request.method,
@@ -138,7 +158,7 @@ class AclAuth:
             date,
             digest,
         )
-        if not hmac.compare_digest(sig, signing.signature(secret, text)):
+        if not _same(sig, signing.signature(secret, text)):
             raise Unauthorized("the request signature does not match (wrong secret, or altered)")
         return principal
 

@@ -26,7 +26,16 @@ def _account(owner: str) -> UUID | None:
 
 
 class AccountLimits:
-    async def take(self, conn: Any, caller: Caller, owner: str, resource: str, amount: int) -> None:
+    async def take(
+        self,
+        conn: Any,
+        caller: Caller,
+        owner: str,
+        resource: str,
+        amount: int,
+        *,
+        pending: bool = False,
+    ) -> None:
         if resource not in RESOURCES:
             raise ValueError(f"unknown limited resource {resource!r}")
         account_id = _account(owner)
@@ -44,7 +53,7 @@ class AccountLimits:
                 domain = await store.get_domain(conn, target)
                 owners = [str(a) for a in await store.accounts_under(conn, domain.path)]
                 where = f"domain {domain.path}"
-            used = await held(conn, owners, resource)
+            used = await held(conn, owners, resource) + (amount if pending else 0)
             if used > max_:
                 raise LimitExceeded(
                     f"the {where} may hold {max_} {resource}; this needs {amount} more "

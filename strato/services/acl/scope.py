@@ -66,6 +66,23 @@ def administer(caller: Caller, domain_path: str, *, strictly_below: bool = False
         raise Forbidden(f"{caller.name} does not administer domain {domain_path}")
 
 
+def manage(caller: Caller, account: Account, *, own_ok: bool = False) -> None:
+    """Refuse (403) managing an account the caller may not: only a root admin manages a
+    root admin's account; a domain admin manages the accounts of its subtree but not its
+    peers' in its own domain, and its own only for its users and keys (``own_ok``),
+    never its state, role or limits."""
+    if is_root(caller):
+        return
+    administer(caller, account.domain_path)
+    p = principal(caller)
+    assert p is not None  # administer let only domain admins through
+    if account.role_type == "Admin":
+        raise Forbidden(f"only a root admin manages the root admin account {account.name}")
+    peer = account.role_type == "DomainAdmin" and account.domain_path == p.domain_path
+    if peer and not (own_ok and account.id == p.account_id):
+        raise Forbidden(f"{caller.name} does not manage domain admin account {account.name}")
+
+
 def own_user(caller: Caller, user_id: UUID) -> bool:
     p = principal(caller)
     return p is not None and p.user_id == user_id

@@ -90,8 +90,10 @@ def changes(event: Event, facts: Facts) -> list[Change]:
 
     t, old, new = event.type, event.old_state, event.new_state
     if event.resource_type == "vm":
-        if t == "strato.vm.created":
-            return [open_(ALLOCATED_VM, offering_id=facts.offering_id)]
+        if t == "strato.vm.created":  # the offering as made (the row may have changed)
+            made = event.payload.get("service_offering_id")
+            offering = UUID(made) if made else facts.offering_id
+            return [open_(ALLOCATED_VM, offering_id=offering)]
         if t == "strato.vm.scaled":
             offering = UUID(str(event.payload["service_offering_id"]))
             return [
@@ -110,8 +112,9 @@ def changes(event: Event, facts: Facts) -> list[Change]:
                 out.append(open_(RUNNING_VM, offering_id=facts.offering_id))
             return out
     if event.resource_type == "volume":
-        if t == "strato.volume.created":
-            return [open_(VOLUME, size_bytes=facts.size_bytes)]
+        if t == "strato.volume.created":  # the size as made (a resize comes as its event)
+            size = event.payload.get("size_bytes")
+            return [open_(VOLUME, size_bytes=size if size is not None else facts.size_bytes)]
         if t == "strato.volume.resized":
             return [Reopen(VOLUME, rid, at, eid, size_bytes=int(event.payload["size_bytes"]))]
         if t == "strato.volume.state_changed":

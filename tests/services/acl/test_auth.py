@@ -117,6 +117,8 @@ async def test_password_logins_sessions_and_lockout(cloud: Cloud) -> None:
     # the right password, until an administrator enables it.
     for _ in range(2):
         assert (await raw.post("/acl/login", json={**login, "password": "nope"})).status_code == 401
+    r = await raw.post("/acl/login", json={**login, "password": "nope"})
+    assert "locked" not in r.json()["detail"], r.text  # told only with the right password
     r = await raw.post("/acl/login", json=login)
     assert r.status_code == 401 and "locked" in r.json()["detail"], r.text
     assert (await ok(await cloud.admin.get(f"/acl/users/{user['id']}")))["state"] == "Locked"

@@ -54,7 +54,7 @@ def test_the_acl_commands(acl_server: Server) -> None:
     limits = _strato(ann, "acl", "limits", "show", account["id"], "--json")
     assert {"resource": "vm", "max": 2, "used": 0, "exceeded": False} in limits
     err = _strato(ann, "acl", "limits", "set", account["id"], "vm", "50", ok=False)
-    assert "its own account's limits" in err
+    assert "does not manage domain admin account" in err
     _strato(admin, "acl", "keys", "revoke", key["id"])
     err = _strato(ann, "acl", "whoami", ok=False)
     assert "revoked" in err

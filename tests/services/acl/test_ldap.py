@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-from ldap3 import HASHED_SALTED_SHA
+from ldap3 import HASHED_SALTED_SHA, MODIFY_ADD, MODIFY_REPLACE
 from ldap3.utils.hashed import hashed
 
 from strato.services.acl import rules
@@ -75,6 +75,15 @@ async def test_ldap_users_log_in_into_their_groups_account_and_outages_are_clear
     assert again["user"]["id"] == alice_id
     users = await ok(await cloud.admin.get("/acl/users", params={"account_id": ops["id"]}))
     assert [u["username"] for u in users] == ["alice"]
+    # bob moves from devs to ops in the directory: his next login follows, role and all.
+    conn = slapd.admin()
+    conn.modify(tree["ops"], {"member": [(MODIFY_ADD, [f"uid=bob,ou=people,{tree['top']}"])]})
+    conn.modify(
+        tree["devs"], {"member": [(MODIFY_REPLACE, [f"uid=alice,ou=people,{tree['top']}"])]}
+    )
+    conn.unbind()
+    moved = await ok(await _login(raw, "bob", "bob-pw"))
+    assert moved["user"]["account_id"] == ops["id"] and moved["user"]["id"] == session["user"]["id"]
 
     for user, password, status, words in (
         ("alice", "wrong", 401, "username or password is wrong"),

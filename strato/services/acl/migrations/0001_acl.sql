@@ -265,7 +265,8 @@ INSERT INTO acl_role_rules (role_id, position, rule, permission, description) VA
     ('00000000-0000-4000-8000-00000000ac04', 82, 'acl.*.list', 'allow', ''),
     ('00000000-0000-4000-8000-00000000ac04', 83, 'acl.*.get', 'allow', ''),
     ('00000000-0000-4000-8000-00000000ac04', 84, 'usage_record.*.list', 'allow', ''),
-    ('00000000-0000-4000-8000-00000000ac04', 85, 'usage_record.list', 'allow', '');
+    ('00000000-0000-4000-8000-00000000ac04', 85, 'usage_record.list', 'allow', ''),
+    ('00000000-0000-4000-8000-00000000ac04', 86, 'vm.stats', 'allow', 'a VM''s statistics');
 
 INSERT INTO acl_accounts (id, domain_id, name, role_id)
 VALUES ('00000000-0000-4000-8000-00000000ac20', '00000000-0000-4000-8000-00000000ac10',

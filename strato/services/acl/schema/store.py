@@ -231,6 +231,16 @@ async def login_failed(conn: Any, user_id: UUID, lock_at: int) -> bool:
     return bool(state == "Locked")
 
 
+async def move_user(conn: Any, user_id: UUID, account_id: UUID) -> None:
+    """Into another account of the same domain (an LDAP user whose groups changed)."""
+    await conn.execute(
+        """UPDATE acl_users SET account_id = $2, version = version + 1
+           WHERE id = $1 AND domain_id = (SELECT domain_id FROM acl_accounts WHERE id = $2)""",
+        user_id,
+        account_id,
+    )
+
+
 async def update_user(conn: Any, user_id: UUID, changes: dict[str, Any]) -> User:
     for column, value in changes.items():
         assert column in ("state", "password_hash", "failed_logins")

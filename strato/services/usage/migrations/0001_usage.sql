@@ -41,6 +41,7 @@ CREATE TABLE usage_records (
     hours       numeric(12, 6) NOT NULL,
     quantity    numeric(18, 6) NOT NULL,   -- hours, or GiB-hours for storage
     unit        text NOT NULL,
-    PRIMARY KEY (usage_type, resource_id, start_at)
+    -- an address may change hands within an hour: one record per holder
+    PRIMARY KEY (usage_type, resource_id, start_at, account)
 );
 CREATE INDEX usage_records_account_idx ON usage_records (account, start_at);

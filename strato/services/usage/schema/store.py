@@ -7,7 +7,7 @@ from typing import Any
 from uuid import UUID
 
 from strato.domain.models import Event
-from strato.services.usage.ingest import SIZED, Close, Facts, Open, Reopen
+from strato.services.usage.ingest import RUNNING_VM, SIZED, Close, Facts, Open, Reopen
 
 _GIB = float(1 << 30)
 
@@ -62,6 +62,16 @@ async def apply(conn: Any, change: Open | Close | Reopen) -> None:
             offering_id=change.offering_id or closed["offering_id"],
             size_bytes=change.size_bytes if change.size_bytes is not None else closed["size_bytes"],
         )
+    if change.usage_type == RUNNING_VM:
+        # It runs with the offering it is allocated with (kept through its scale events),
+        # not whatever its row says by the time this event is read.
+        allocated = await conn.fetchval(
+            """SELECT offering_id FROM usage_intervals
+               WHERE usage_type = 'ALLOCATED_VM' AND resource_id = $1 AND ended_at IS NULL""",
+            change.resource_id,
+        )
+        if allocated is not None:
+            change = Open(**{**change.__dict__, "offering_id": allocated})
     await conn.execute(
         """INSERT INTO usage_intervals (account, usage_type, resource_id, offering_id,
                                         size_bytes, started_at, start_event)
@@ -102,7 +112,7 @@ async def aggregate(conn: Any, start: datetime, end: datetime) -> int:
                   CASE WHEN usage_type = ANY($3::text[]) THEN 'GiB-hours' ELSE 'hours' END
            FROM spans WHERE hours > 0
            GROUP BY account, usage_type, resource_id
-           ON CONFLICT (usage_type, resource_id, start_at) DO NOTHING
+           ON CONFLICT (usage_type, resource_id, start_at, account) DO NOTHING
            RETURNING 1""",
         start,
         end,
