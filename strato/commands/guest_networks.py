@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from ipaddress import ip_network
 from typing import Any, TypeVar, cast
 from uuid import UUID, uuid4
 
@@ -72,6 +73,13 @@ async def _offering_fits(conn: Any, body: Any) -> str | None:
     return None
 
 
+def _prefix(cidr: str) -> int:
+    try:
+        return ip_network(cidr, strict=False).prefixlen
+    except ValueError:
+        return 32  # the guru says what is wrong with it
+
+
 async def create(ctx: CommandContext, body: Any) -> Network:
     """A guest network, designed by its guru (the physical network's isolation: flat,
     VLAN or VXLAN), its addresses one row each; Allocated (isolated) or Implemented."""
@@ -86,10 +94,26 @@ async def create(ctx: CommandContext, body: Any) -> Network:
         values["is_default"] = False  # a zone's default network is a shared one
     # An ordinary network of its kind: the kind's default offering unless it names one.
     values["offering_id"] = body.offering_id or DEFAULT_OFFERINGS[body.kind]
+    tenant = ctx.caller.owners is not None
+    if tenant and body.cidr and _prefix(body.cidr) < 16:
+        raise InvalidInput("cidr: an account's network is at most a /16", field="cidr")
     async with ctx.db.tx() as conn:
+        if tenant and body.physical_network_id is None:
+            # An account's isolated network goes on the zone's guest physical network (a
+            # VLAN or VXLAN of its own), never flat beside the others.
+            pn = await ipam.guest_physical_network(conn, body.zone_id)
+            if pn is None:
+                raise Conflict("the zone has no guest physical network for isolated networks")
+            body = body.model_copy(update={"physical_network_id": pn})
+            values["physical_network_id"] = pn
         isolation = await _offering_fits(conn, body)
         design = guru_for(isolation).design(DesignRequest(**values))
-        net = await ipam.create_network(conn, values, design)
+        try:
+            net = await ipam.create_network(conn, values, design)
+        except Conflict as err:
+            if tenant and "overlaps" in err.detail:  # not another account's name and range
+                raise Conflict(f"cidr: {design.cidr} overlaps another network of the zone") from err
+            raise
         if net.owner:
             await ctx.take(conn, net.owner, "network")
         return net

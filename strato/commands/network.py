@@ -214,6 +214,10 @@ async def acquire_ip(
                 raise InvalidInput(f"network_id: {err.detail}", field="network_id") from err
             if net.zone_id != body.zone_id:
                 raise InvalidInput("network_id: the network is in another zone", field="network_id")
+            if ctx.caller.owners is not None and not ctx.caller.sees(net.owner):
+                # A shared network's router is the cloud's: an account's addresses go on
+                # its own networks.
+                raise InvalidInput("network_id: not a network of yours", field="network_id")
         ip = await public_ips.acquire(conn, body.zone_id, body.owner, body.network_id)
         await ctx.take(conn, body.owner, "public_ip")
         return ip

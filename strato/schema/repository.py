@@ -153,14 +153,18 @@ def _text(value: Any) -> Any:
     return str(value) if isinstance(value, UUID) else value
 
 
-async def owner_of(conn: Any, spec: TableSpec[Any], id: UUID) -> str | None:
-    """The row's owner (by ``spec.owner``), for its events: None if it has none."""
+async def owner_of(
+    conn: Any, spec: TableSpec[Any], id: UUID, row: Mapping[str, Any] | None = None
+) -> str | None:
+    """The row's owner (by ``spec.owner``), for its events: None if it has none. Read
+    from ``row`` when the owner is its own column (no query)."""
     if spec.owner is None:
         return None
-    value: str | None = await conn.fetchval(
-        f"SELECT {spec.owner} FROM {spec.table} WHERE id = $1", id
-    )
-    return value
+    if spec.owner == "owner" and row is not None:
+        own = row["owner"]
+    else:
+        own = await conn.fetchval(f"SELECT {spec.owner} FROM {spec.table} WHERE id = $1", id)
+    return None if own is None else str(own)
 
 
 async def insert(
@@ -193,7 +197,7 @@ async def insert(
             **{k: _text(row[k]) for k in ("size_bytes", "service_offering_id") if row.get(k)},
         },
         operation_id=operation_id,
-        owner=await owner_of(conn, spec, row["id"]),
+        owner=await owner_of(conn, spec, row["id"], row),
     )
     return entity
 
@@ -303,7 +307,7 @@ async def update(
             row = await conn.fetchrow(sql, id, *changed.values())
     except asyncpg.PostgresError as exc:
         raise translate(spec, exc, {**dict(current), **changed}) from exc
-    owner = await owner_of(conn, spec, id)
+    owner = await owner_of(conn, spec, id, row)
     await events.append(
         conn,
         f"strato.{spec.resource_type}.updated",
@@ -331,7 +335,7 @@ async def update(
 async def delete(conn: Any, spec: TableSpec[M], id: UUID, *, operation_id: UUID | None = None) -> M:
     """Delete one row; refuse with :class:`InUse` while anything references it."""
     entity = await get(conn, spec, id, for_update=True)
-    owner = await owner_of(conn, spec, id)  # its events are still its owner's
+    owner = await owner_of(conn, spec, id, entity.model_dump())  # still its owner's
     try:
         async with conn.transaction():
             await conn.execute(f"DELETE FROM {spec.table} WHERE id = $1", id)

@@ -69,4 +69,7 @@ TEMPLATES = TableSpec(
     Template,
     references={"zone_id": "zone"},
     dependents={"vms": "VMs", "volumes": "volumes"},
+    # The cloud's (no account owns a template yet): an account sees the public ones.
+    owner="''",
+    shared="is_public",
 )

@@ -41,6 +41,18 @@ def network_model(row: Any) -> Network:
     return Network.model_validate(data)
 
 
+async def guest_physical_network(conn: Any, zone_id: UUID) -> UUID | None:
+    """The zone's first Enabled physical network carrying guest traffic (VLAN or VXLAN
+    isolated): where an end user's isolated networks go."""
+    found: UUID | None = await conn.fetchval(
+        """SELECT id FROM physical_networks
+           WHERE zone_id = $1 AND state = 'Enabled' AND 'guest' = ANY(traffic_types)
+           ORDER BY created_at, id LIMIT 1""",
+        zone_id,
+    )
+    return found
+
+
 async def create_network(conn: Any, values: dict[str, Any], design: NetworkDesign) -> Network:
     """Create a network as its guru designed it (subnet, gateway, range:
     :mod:`strato.drivers.network.guru`) and its Free addresses, one row each. Refused: a
@@ -198,7 +210,7 @@ async def allocate_nics(conn: Any, vm_id: UUID, networks: list[UUID], owner: str
             )
         if net["state"] == "Destroy":
             raise Conflict(f"network {net['name']} is being deleted")
-        if net["kind"] == "isolated" and net["owner"] and owner and net["owner"] != owner:
+        if net["kind"] != "shared" and (net["owner"] or "") != owner:
             raise InvalidInput(
                 f"network_ids: network {net['name']} is another owner's", field="network_ids"
             )

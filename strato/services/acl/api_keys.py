@@ -127,6 +127,7 @@ async def domain_limits(id: UUID, db: DbDep, caller: CallerDep) -> list[Limit]:
     async with db.conn() as conn:
         domain = await store.get_domain(conn, id)
         see.see_domain(caller, domain)
+        see.administer(caller, domain.path)  # a domain's usage is its administrators'
         owners = [str(a) for a in await store.accounts_under(conn, domain.path)]
         return await _limits(conn, id, owners)
 

@@ -43,15 +43,6 @@ async def _session(conn: Any, auth: AclAuth, user_id: UUID) -> Session:
     return Session(token=token, expires_at=expires, user=await store.get_user(conn, user_id))
 
 
-async def _binding(auth: AclAuth, stored: dict[str, Any]) -> ldap.LdapBinding:
-    binding = dict(stored)
-    if binding.get("bind_password"):
-        binding["bind_password"] = auth.sealer.open(
-            bytes.fromhex(binding["bind_password"]), "ldap:" + binding["url"]
-        )
-    return ldap.LdapBinding.model_validate(binding)
-
-
 @router.post("/login", response_model=Session, summary="Log in with a password: a session")
 async def login(body: Login, request: Request, db: DbDep) -> Session:
     """A local user's password, or, in a domain bound to LDAP, the directory's."""
@@ -80,7 +71,7 @@ async def login(body: Login, request: Request, db: DbDep) -> Session:
                 locked = await store.login_failed(conn, row["id"], auth.settings.max_failed_logins)
     if stored is None or domain is None:  # a wrong password: counted (committed), refused
         raise Unauthorized(_WRONG + ("; the user is now locked" if locked else ""))
-    return await _ldap_login(db, auth, domain.id, await _binding(auth, stored), body)
+    return await _ldap_login(db, auth, domain.id, auth.ldap_binding(stored), body)
 
 
 async def _ldap_login(
@@ -169,6 +160,7 @@ async def get_ldap(id: UUID, db: DbDep, caller: CallerDep) -> ldap.LdapBinding:
     async with db.conn() as conn:
         domain = await store.get_domain(conn, id)
         see.see_domain(caller, domain)
+        see.administer(caller, domain.path)
         stored = await store.get_ldap(conn, id)
     if stored is None:
         raise NotFound(f"domain {domain.path} is not bound to LDAP", id=str(id))

@@ -25,7 +25,7 @@ from strato.commands.auth import Action, ApiKeyScopes, Caller
 from strato.domain.errors import Forbidden, NotFound, Unauthorized
 from strato.schema.db import Database
 from strato.sdk import signing
-from strato.services.acl import crypto, rules
+from strato.services.acl import crypto, ldap, rules
 from strato.services.acl.rules import Rule
 from strato.services.acl.schema import store
 from strato.services.acl.settings import AclSettings
@@ -99,6 +99,15 @@ class AclAuth:
         if self._sealer is None:
             self._sealer = crypto.Sealer(crypto.load_key(self.settings))
         return self._sealer
+
+    def ldap_binding(self, stored: dict[str, Any]) -> ldap.LdapBinding:
+        """A domain's LDAP binding as stored, its bind password unsealed."""
+        binding = dict(stored)
+        if binding.get("bind_password"):
+            binding["bind_password"] = self.sealer.open(
+                bytes.fromhex(binding["bind_password"]), "ldap:" + binding["url"]
+            )
+        return ldap.LdapBinding.model_validate(binding)
 
     async def dummy_hash(self) -> str:
         """A hash no password matches, as costly to check as a user's."""

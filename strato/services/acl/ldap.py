@@ -66,7 +66,9 @@ def _unavailable(binding: LdapBinding, err: Exception) -> ServiceUnavailable:
     )
 
 
-def _authenticate(binding: LdapBinding, username: str, password: str) -> LdapUser:
+def _directory(binding: LdapBinding, username: str, password: str | None) -> LdapUser | None:
+    """The user's entry and groups (None: no such user), bound as it with ``password``
+    first unless it is None (a lookup by the domain's search account: the sync)."""
     # Whole seconds: ldap3 packs the receive timeout into a socket option as an integer.
     timeout = max(1, round(binding.timeout_s))
     server = Server(binding.url, connect_timeout=timeout, get_info=NONE)
@@ -94,12 +96,13 @@ def _authenticate(binding: LdapBinding, username: str, password: str) -> LdapUse
             )
             entries = [e.entry_dn for e in look.entries] if found else []
             if len(entries) != 1:
-                raise Unauthorized("the username or password is wrong")
+                return None
             dn = entries[0]
-            user = Connection(server, user=dn, password=password, receive_timeout=timeout)
-            if not user.bind():
-                raise Unauthorized("the username or password is wrong")
-            user.unbind()
+            if password is not None:
+                user = Connection(server, user=dn, password=password, receive_timeout=timeout)
+                if not user.bind():
+                    raise Unauthorized("the username or password is wrong")
+                user.unbind()
             member = escape_filter_chars(dn)
             look.search(
                 binding.base_dn,
@@ -116,17 +119,34 @@ def _authenticate(binding: LdapBinding, username: str, password: str) -> LdapUse
     return LdapUser(dn, groups)
 
 
+async def lookup(binding: LdapBinding, username: str) -> LdapUser | None:
+    """The directory's user ``username`` and its groups now (None: gone); 503 if the
+    directory does not answer."""
+    return await asyncio.to_thread(_directory, binding, username, None)
+
+
 async def authenticate(binding: LdapBinding, username: str, password: str) -> LdapUser:
     """The directory's user ``username``, proven by ``password``: 401 if not, 503 if
     the directory does not answer."""
     if not password:
         raise Unauthorized("the username or password is wrong")  # never an anonymous bind
-    return await asyncio.to_thread(_authenticate, binding, username, password)
+    found = await asyncio.to_thread(_directory, binding, username, password)
+    if found is None:
+        raise Unauthorized("the username or password is wrong")
+    return found
+
+
+def mapped(binding: LdapBinding, user: LdapUser) -> UUID | None:
+    """The account of the first mapping whose group the user is in."""
+    for m in binding.mappings:
+        if m.group_dn.lower() in user.groups:
+            return m.account_id
+    return None
 
 
 def account_for(binding: LdapBinding, user: LdapUser) -> UUID:
     """The account of the first mapping whose group the user is in (403 if none)."""
-    for m in binding.mappings:
-        if m.group_dn.lower() in user.groups:
-            return m.account_id
+    account = mapped(binding, user)
+    if account is not None:
+        return account
     raise Forbidden("none of the user's LDAP groups is mapped to an account of this domain")

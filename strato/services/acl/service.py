@@ -11,7 +11,7 @@ from strato.services.acl import api, api_keys, api_sessions, cli
 from strato.services.acl.auth import AclAuth
 from strato.services.acl.limits import AccountLimits
 from strato.services.acl.settings import AclSettings
-from strato.services.base import BaseService
+from strato.services.base import BaseService, Process
 
 
 class AclService(BaseService):
@@ -27,6 +27,9 @@ class AclService(BaseService):
 
     def routers(self) -> Sequence[Any]:
         return (api_sessions.router, api.router, api_keys.router)
+
+    def processes(self) -> Sequence[Process]:
+        return (Process("housekeeping", "strato.services.acl.run"),)
 
     def add_commands(self, sub: Any) -> None:
         cli.add_commands(sub)

@@ -22,6 +22,9 @@ class AclSettings(BaseSettings):
     # How long a key's or session's lookup is reused (revocation clears it at once).
     cache_s: float = Field(default=5.0, ge=0, le=300)
     session_ttl_s: int = Field(default=8 * 3600, ge=60, le=30 * 86400)
+    # How often the ACL's process purges expired sessions and checks LDAP users against
+    # their directory (gone: disabled; moved to another mapped group: moved).
+    sync_s: float = Field(default=300.0, ge=1, le=86400)
     # Failed password logins in a row that lock a local user.
     max_failed_logins: int = Field(default=5, ge=1, le=100)
     # argon2id cost: memory (KiB) and passes.

@@ -11,7 +11,9 @@ import httpx
 from ldap3 import HASHED_SALTED_SHA, MODIFY_ADD, MODIFY_REPLACE
 from ldap3.utils.hashed import hashed
 
+from strato.schema.db import Database
 from strato.services.acl import rules
+from strato.services.acl.run import sweep
 from tests.helpers import ok, unique
 from tests.services.acl.conftest import Cloud
 from tests.slapd import ROOT_DN, ROOT_PW, SUFFIX, Slapd, slapd
@@ -133,3 +135,47 @@ async def test_ldap_bindings_refuse_bad_input(cloud: Cloud, slapd: Slapd) -> Non
     _, user = await cloud.principal(corp["id"])
     r = await user.put(f"/acl/domains/{corp['id']}/ldap", json=good)
     assert r.status_code == 403, r.text
+
+
+async def test_the_acl_process_follows_the_directory(
+    cloud: Cloud, slapd: Slapd, db: Database
+) -> None:
+    """The ACL's housekeeping round (strato.services.acl.run): a user deleted from the
+    directory is disabled and its session ended; one moved to another group follows it;
+    with the directory down, nobody is touched."""
+    tree = _tree(slapd)
+    corp = await cloud.domain("corp")
+    ops = await cloud.account(corp["id"], rules.DOMAIN_ADMIN, name="ops")
+    devs = await cloud.account(corp["id"], rules.USER, name="devs")
+    binding = {"url": slapd.url, "base_dn": tree["top"], "bind_dn": ROOT_DN,
+               "bind_password": ROOT_PW,
+               "mappings": [{"group_dn": tree["ops"], "account_id": ops["id"]},
+                            {"group_dn": tree["devs"], "account_id": devs["id"]}]}  # fmt: skip
+    await ok(await cloud.admin.put(f"/acl/domains/{corp['id']}/ldap", json=binding))
+    raw = cloud.client()
+    alice = await ok(await _login(raw, "alice", "alice-pw"))
+    bob = await ok(await _login(raw, "bob", "bob-pw"))
+    auth = cloud.service.auth
+
+    slapd.stop()
+    try:
+        done = await sweep(db, auth)
+        assert done["directories_unreachable"] == 1 and not done["disabled"], done
+    finally:
+        slapd.start()
+
+    conn = slapd.admin()
+    conn.delete(f"uid=alice,ou=people,{tree['top']}")
+    conn.modify(
+        tree["devs"], {"member": [(MODIFY_REPLACE, [f"uid=carol,ou=people,{tree['top']}"])]}
+    )
+    conn.modify(tree["ops"], {"member": [(MODIFY_REPLACE, [f"uid=bob,ou=people,{tree['top']}"])]})
+    conn.unbind()
+    done = await sweep(db, auth)
+    assert (done["disabled"], done["moved"]) == (1, 1), done
+    auth.invalidate()  # the API process forgets its lookups within STRATO_ACL_CACHE_S
+    gone = cloud.client(Authorization=f"Bearer {alice['token']}")
+    r = await gone.get("/acl/whoami")
+    assert r.status_code == 401, r.text
+    me = cloud.client(Authorization=f"Bearer {bob['token']}")
+    assert (await ok(await me.get("/acl/whoami")))["account_id"] == ops["id"]

@@ -158,3 +158,56 @@ async def test_only_an_upload_leaves_its_body_unsigned(cloud: Cloud) -> None:
     sent["Authorization"] = (headers["Authorization"][:-4] + "\u00e9" * 4).encode("latin-1")
     r = await raw.get("/vms", headers=sent)  # not ASCII: a 401, not a 500
     assert r.status_code == 401, r.text
+
+
+async def test_networks_templates_and_acl_reads_of_an_end_user(
+    platform: Platform, cloud: Cloud, db: Database
+) -> None:
+    fab = await guest_zone(cloud.admin, hosts=1)
+    zone = fab["zone"]["id"]
+    private = await ok(
+        await cloud.admin.post(
+            "/templates", json={"name": unique("priv"), "size_bytes": 1 << 30, "is_public": False}
+        ),
+        201,
+    )
+    east = await cloud.domain("east")
+    acct, alice = await cloud.principal(east["id"])
+    _, bob = await cloud.principal(east["id"])
+    b_net = await isolated(bob, fab, "10.82.0.0/24")
+
+    # The catalog holds the public templates only; a private one cannot be deployed.
+    listed = {t["id"] for t in (await ok(await alice.get("/templates")))["items"]}
+    assert fab["template"]["id"] in listed and private["id"] not in listed
+    assert (await alice.get(f"/templates/{private['id']}")).status_code == 404
+    vm = {"name": unique("vm"), "zone_id": zone, "service_offering_id": fab["offering"]["id"]}
+    r = await alice.post("/vms", json={**vm, "template_id": private["id"]})
+    assert r.status_code == 422, r.text
+    # Another account's isolated network takes no NIC of hers.
+    r = await alice.post(
+        "/vms", json={**vm, "template_id": fab["template"]["id"], "network_ids": [b_net["id"]]}
+    )
+    assert r.status_code == 422, r.text
+
+    # Her isolated network goes on the zone's guest physical network (its own VLAN).
+    body = {"zone_id": zone, "name": unique("n"), "kind": "isolated", "cidr": "10.83.0.0/24"}
+    mine = await ok(await alice.post("/networks", json=body), 201)
+    assert mine["physical_network_id"] == fab["physical"]["id"] and mine["owner"] == acct["id"]
+    r = await alice.post("/networks", json={**body, "name": unique("n"), "cidr": "10.0.0.0/8"})
+    assert r.status_code == 422 and "at most a /16" in r.text, r.text
+    r = await alice.post("/networks", json={**body, "name": unique("n"), "cidr": "10.82.0.0/25"})
+    assert r.status_code == 409 and "another network" in r.text and b_net["name"] not in r.text
+    # A public address goes on her own network, not the cloud's (shared or not).
+    shared = {"zone_id": zone, "name": unique("s"), "cidr": "10.40.0.0/24",
+              "gateway": "10.40.0.1", "ip_start": "10.40.0.10", "ip_end": "10.40.0.99"}  # fmt: skip
+    shared_id = (await ok(await cloud.admin.post("/networks", json=shared), 201))["id"]
+    r = await alice.post("/public-ips", json={"zone_id": zone, "network_id": shared_id})
+    assert r.status_code == 422 and "not a network of yours" in r.text, r.text
+    r = await alice.post("/public-ips", json={"zone_id": zone, "network_id": fab["network"]["id"]})
+    assert r.status_code == 422 and "does not exist" in r.text, r.text
+
+    # The ACL shows a user its own domain, not its usage or its directory.
+    assert [d["path"] for d in await ok(await alice.get("/acl/domains"))] == ["ROOT/east"]
+    for path in (f"/acl/domains/{east['id']}/limits", f"/acl/domains/{east['id']}/ldap"):
+        r = await alice.get(path)
+        assert r.status_code == 403, (path, r.text)

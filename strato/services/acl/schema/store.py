@@ -406,5 +406,30 @@ async def add_session(conn: Any, token_hash: bytes, user_id: UUID, ttl_s: int) -
     return expires
 
 
+async def purge_sessions(conn: Any) -> int:
+    """Forget expired sessions; how many."""
+    done: str = await conn.execute("DELETE FROM acl_sessions WHERE expires_at < clock_timestamp()")
+    return int(done.split()[-1])
+
+
+async def end_sessions(conn: Any, user_id: UUID) -> None:
+    await conn.execute("DELETE FROM acl_sessions WHERE user_id = $1", user_id)
+
+
+async def ldap_domains(conn: Any) -> list[tuple[UUID, dict[str, Any]]]:
+    rows = await conn.fetch("SELECT id, ldap FROM acl_domains WHERE ldap IS NOT NULL")
+    return [(r["id"], r["ldap"]) for r in rows]
+
+
+async def ldap_users(conn: Any, domain_id: UUID) -> list[dict[str, Any]]:
+    """The domain's enabled LDAP users."""
+    rows = await conn.fetch(
+        """SELECT id, username, account_id FROM acl_users
+           WHERE domain_id = $1 AND source = 'ldap' AND state = 'Enabled' ORDER BY username""",
+        domain_id,
+    )
+    return [dict(r) for r in rows]
+
+
 async def end_session(conn: Any, token_hash: bytes) -> None:
     await conn.execute("DELETE FROM acl_sessions WHERE token_hash = $1", token_hash)
