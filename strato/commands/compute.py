@@ -247,7 +247,8 @@ async def deploy_vm(ctx: CommandContext, body: VmDeploy, idempotency_key: str | 
         await vms.attach_root_and_groups(conn, vm_id, vol_id, body.affinity_group_ids, body.owner)
         await take_vm(ctx, conn, vm, size)
         if body.network_ids:
-            await ipam.allocate_nics(conn, vm_id, body.network_ids, body.owner)
+            tenant = ctx.caller.owners is not None
+            await ipam.allocate_nics(conn, vm_id, body.network_ids, body.owner, tenant=tenant)
         if body.security_group_ids or await security_groups.on_secured_network(conn, vm_id):
             await security_groups.join(conn, vm_id, body.owner, body.security_group_ids)
         await vms.acquire(conn, vm_id, op_id, "deploy", frozenset({VmState.ALLOCATED}))

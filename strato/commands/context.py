@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from temporalio.client import Client
 
 from strato.commands.auth import Action, ApiKeyScopes, Authorizer, Caller
-from strato.commands.limits import Limits, Unlimited
+from strato.commands.limits import Limits, installed
 from strato.commands.operations import accept, record
 from strato.commands.view import Accepted, respond
 from strato.domain.errors import NotFound
@@ -81,7 +81,7 @@ class CommandContext:
     settings: Settings
     caller: Caller
     authorizer: Authorizer = field(default_factory=ApiKeyScopes)
-    limits: Limits = field(default_factory=Unlimited)
+    limits: Limits = field(default_factory=installed)
 
     @property
     def caller_scope(self) -> str:

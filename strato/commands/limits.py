@@ -32,6 +32,19 @@ async def held(conn: Any, owners: Sequence[str], resource: str) -> int:
     return await holdings.held(conn, owners, resource)
 
 
+_installed: list[Limits] = []
+
+
+def install(limits: Limits | None) -> None:
+    """The limits this process's own commands run with (the orchestrator's scheduled
+    snapshots and backups, managed services): a switched-on service's, or none."""
+    _installed[:] = [limits] if limits is not None else []
+
+
+def installed() -> Limits:
+    return _installed[0] if _installed else Unlimited()
+
+
 class LimitExceeded(Conflict):
     type = "limit-exceeded"
     title = "Resource limit exceeded"

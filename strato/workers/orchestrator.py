@@ -16,6 +16,7 @@ from strato.commands import (
     capacity,
     fleet,
     guest_networks,
+    limits,
     operations,
     policies,
     templates,
@@ -134,11 +135,15 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     db = await Database.connect(settings.resolved_database_url(), max_size=50, wait_s=60)
     client = await connect_to(settings, wait_s=30, metrics_listen=settings.worker_metrics_listen)
     await _retention(client, settings.temporal_retention_days)
+    services = loader.enabled(settings)
+    # Its own commands (scheduled snapshots and backups, managed services) count against
+    # the same limits as the API's.
+    limits.install(next((lim for s in services if (lim := s.limits()) is not None), None))
     worker = build_worker(
         client,
         db,
         settings.orchestration_queue,
-        services=loader.enabled(settings),
+        services=services,
         settings=settings,
     )
     sweeper = asyncio.create_task(

@@ -12,8 +12,9 @@ import pytest
 from temporalio.client import Client
 
 from strato.api.app import create_app
+from strato.commands import limits, policies
 from strato.commands.auth import Caller
-from strato.commands.limits import LimitExceeded
+from strato.commands.limits import LimitExceeded, Unlimited
 from strato.schema.db import Database
 from strato.services import loader
 from strato.services.base import BaseService
@@ -107,3 +108,18 @@ async def test_an_owner_past_its_limit_gets_409_and_nothing_changes(
 def test_two_services_with_limits_are_refused(settings: Settings) -> None:
     with pytest.raises(loader.ServiceError, match="resource limits"):
         create_app(settings, services=[Quotas(), Quotas()])
+
+
+async def test_the_orchestrators_own_commands_count_against_the_installed_limits(
+    settings: Settings, db: Database, temporal_client: Client
+) -> None:
+    """Scheduled snapshots and backups and managed services run commands in the
+    orchestrator, not the API: they get the limits the orchestrator installed from its
+    switched-on services (strato.workers.orchestrator.run), not unlimited ones."""
+    limiter = TwoVolumesEach()
+    limits.install(limiter)
+    try:
+        assert policies.system_context(db, temporal_client, settings).limits is limiter
+    finally:
+        limits.install(None)
+    assert isinstance(policies.system_context(db, temporal_client, settings).limits, Unlimited)

@@ -184,10 +184,13 @@ async def vm_nics(conn: Any, vm_id: UUID) -> list[NicInfo]:
     ]
 
 
-async def allocate_nics(conn: Any, vm_id: UUID, networks: list[UUID], owner: str) -> None:
+async def allocate_nics(
+    conn: Any, vm_id: UUID, networks: list[UUID], owner: str, *, tenant: bool = False
+) -> None:
     """One NIC per network (in order; the first the default) with an address each, for a
     VM being deployed. Refused: a network of another zone, one being deleted, another
-    owner's isolated network, one with no free address (AddressesExhausted)."""
+    owner's isolated network (for an account, ``tenant``: any network but a shared one
+    or its own), one with no free address (AddressesExhausted)."""
     zone = await conn.fetchval("SELECT zone_id FROM vms WHERE id = $1", vm_id)
     if len(set(networks)) != len(networks):
         raise InvalidInput("network_ids: a network is named twice", field="network_ids")
@@ -210,7 +213,9 @@ async def allocate_nics(conn: Any, vm_id: UUID, networks: list[UUID], owner: str
             )
         if net["state"] == "Destroy":
             raise Conflict(f"network {net['name']} is being deleted")
-        if net["kind"] != "shared" and (net["owner"] or "") != owner:
+        others = net["kind"] == "isolated" and net["owner"] and owner and net["owner"] != owner
+        not_its = tenant and net["kind"] != "shared" and (net["owner"] or "") != owner
+        if others or not_its:
             raise InvalidInput(
                 f"network_ids: network {net['name']} is another owner's", field="network_ids"
             )
