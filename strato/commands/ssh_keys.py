@@ -3,6 +3,7 @@ public key; delete. Listed and read through the owned-resource views."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Literal
 from uuid import UUID, uuid4
 
@@ -56,8 +57,8 @@ async def create(ctx: CommandContext, body: SshKeyPairCreate) -> SshKeyPairCreat
     await ctx.authorize(Action("ssh-key-pair.create", "ssh_key_pair"))
     body = ctx.owned_by_caller(body)
     private = None
-    if body.public_key is None:
-        text, private = _generate(body.type)
+    if body.public_key is None:  # an RSA key takes a while to make: off the event loop
+        text, private = await asyncio.to_thread(_generate, body.type)
     else:
         text = body.public_key
     try:
