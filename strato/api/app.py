@@ -130,5 +130,8 @@ def create_app(
     ]
     for router in routers:
         app.include_router(router, prefix=API_PREFIX)
+    for service in services:
+        for router in service.root_routers():
+            app.include_router(router)
     errors.document_problems(app)
     return app

@@ -6,6 +6,8 @@ Every hook has a default that brings nothing, so a service overrides only what i
 - ``migrations``: the package of its own migration track (``NNNN_name.sql``), applied
   with the core's by ``strato migrate`` / ``strato up``, numbered independently;
 - ``routers()``: FastAPI routers mounted under ``/api/v1``;
+- ``root_routers()``: FastAPI routers mounted at the root, for a front door with paths
+  of its own (the CloudStack-compatible API's ``/client/api``);
 - ``workflows()`` / ``activities(db)``: run by the orchestrator worker;
 - ``processes()``: extra processes ``strato up`` starts and supervises (each enters the
   services directory itself: :func:`strato.workers.directory.present` with database
@@ -46,6 +48,8 @@ class Service(Protocol):
 
     def routers(self) -> Sequence[Any]: ...
 
+    def root_routers(self) -> Sequence[Any]: ...
+
     def workflows(self) -> Sequence[type]: ...
 
     def activities(self, db: Any) -> Sequence[Callable[..., Any]]: ...
@@ -74,6 +78,9 @@ class BaseService:
         self.settings = settings
 
     def routers(self) -> Sequence[Any]:
+        return ()
+
+    def root_routers(self) -> Sequence[Any]:
         return ()
 
     def workflows(self) -> Sequence[type]:

@@ -46,7 +46,12 @@ async def _session(conn: Any, auth: AclAuth, user_id: UUID) -> Session:
 @router.post("/login", response_model=Session, summary="Log in with a password: a session")
 async def login(body: Login, request: Request, db: DbDep) -> Session:
     """A local user's password, or, in a domain bound to LDAP, the directory's."""
-    auth = acl(request)
+    return await log_in(db, acl(request), body)
+
+
+async def log_in(db: Database, auth: AclAuth, body: Login) -> Session:
+    """A session for a user's password (local, or its domain's LDAP server's); 401
+    for a wrong one (counted: enough in a row lock a local user)."""
     locked = False
     async with db.tx() as conn:
         domain = await store.domain_by_path(conn, body.domain)

@@ -134,6 +134,19 @@ class AclAuth:
             return (await self._session(db, crypto.token_hash(token))).caller()
         return None
 
+    async def by_access_key(self, db: Database, access: str) -> tuple[Caller, str]:
+        """The caller behind an access key and its secret, for a front door that checks
+        its own signatures (the CloudStack API's HMAC-SHA1); 401 when unknown, revoked
+        or disabled."""
+        principal, secret = await self._by_key(db, access)
+        return principal.caller(), secret
+
+    async def by_session(self, db: Database, token: str) -> Caller:
+        """The caller of a session token (``sess_...``); 401 when unknown or expired."""
+        if not token.startswith(crypto.SESSION_PREFIX):
+            raise Unauthorized("the session key is unknown or has expired; log in again")
+        return (await self._session(db, crypto.token_hash(token))).caller()
+
     async def _signed(self, request: Any, db: Database, credentials: str) -> Principal:
         access, sig = _parse_credentials(credentials)
         date = request.headers.get(signing.DATE_HEADER, "")

@@ -17,7 +17,9 @@ from strato.api.schemas.common import ListPage
 from strato.api.schemas.compute import vms as s
 from strato.commands import compute as commands
 from strato.commands import vm_iso as iso
+from strato.commands import vm_update as update
 from strato.commands.view import Accepted
+from strato.commands.vm_update import VmUpdate
 from strato.domain.compute.models import Vm
 from strato.schema import repository
 from strato.schema.compute import vms
@@ -108,6 +110,11 @@ async def detach_iso(
 @router.get("", response_model=ListPage[Vm], summary="List VMs")
 async def list_vms(db: DbDep, _: CallerDep, flt: Annotated[s.VmFilter, Query()]) -> Any:
     return await list_response(db, VMS, flt)
+
+
+@router.patch("/{id}", response_model=Vm, summary="Change a VM's display name, user data, keys")
+async def update_vm(id: UUID, body: VmUpdate, ctx: CommandsDep) -> Any:
+    return await update.update_vm(ctx, id, body)
 
 
 @router.get("/{id}", response_model=s.VmDetail, summary="A VM with its host, NICs, volumes")
