@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any
 
@@ -98,11 +99,15 @@ def add_commands(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = Settings()
     if args.command == "up":
+        from strato.embedded.up import default_services
         from strato.embedded.up import run as run_up
 
-        return run_up(settings)
+        # `strato up` switches on the ACL service and the CloudStack-compatible API
+        # unless STRATO_SERVICES says otherwise (its children inherit the choice).
+        os.environ.setdefault("STRATO_SERVICES", default_services())
+        return run_up(Settings())
+    settings = Settings()
     if args.command == "doctor":
         return run_doctor(args, settings)
     if args.command == "events":  # strato events relay

@@ -76,6 +76,27 @@ def seed_demo(settings: Settings, api_key: str, progress: Callable[[str], None])
                 "ip_end": "10.1.15.250",
             },
         )
+        # Accounts' isolated networks (a VLAN each) and their public addresses: a guest
+        # and public physical network, and a documentation range (RFC 5737).
+        api.post(
+            "/physical-networks",
+            {
+                "zone_id": zone["id"],
+                "name": f"{name}-physical",
+                "traffic_types": ["guest", "public"],
+                "vnets": {"start": 100, "end": 199},
+            },
+        )
+        api.post(
+            "/public-ip-ranges",
+            {
+                "zone_id": zone["id"],
+                "gateway": "203.0.113.1",
+                "netmask": "255.255.255.0",
+                "start": "203.0.113.10",
+                "end": "203.0.113.250",
+            },
+        )
         ops = []
         for i in range(1, settings.demo_hosts + 1):
             accepted = api.post(
@@ -89,6 +110,8 @@ def seed_demo(settings: Settings, api_key: str, progress: Callable[[str], None])
             if api.wait_operation(op_id, timeout=120)["state"] == "succeeded":
                 up += 1
         progress(f"{up}/{len(ops)} hosts Up")
-        return f"(zone, pod, cluster, pool, offerings, template, network, {up} hosts)"
+        return (
+            f"(zone, pod, cluster, pool, offerings, template, networks, public IPs, {up} hosts)"
+        )
     finally:
         api.close()

@@ -118,6 +118,16 @@ def wait_http(url: str, proc: subprocess.Popen[bytes] | None, timeout: float, wh
     raise StartupError(f"{what} did not answer {url} within {timeout}s ({last})")
 
 
+def default_services() -> str:
+    """The services `strato up` runs unless told: the ACL service and the
+    CloudStack-compatible API, when the ACL's extra (argon2, cryptography) is installed."""
+    import importlib.util
+
+    if importlib.util.find_spec("argon2") is None:
+        return ""
+    return "acl,cloudstack_api"
+
+
 class Platform:
     def __init__(self, settings: Settings) -> None:
         self.s = settings
@@ -291,6 +301,8 @@ class Platform:
         say(f"Strato is up in {time.monotonic() - t_all:.1f}s. Ctrl-C stops everything.")
         say(f"  API           {s.resolved_api_url()}/api/v1")
         say(f"  API docs      {s.resolved_api_url()}/docs")
+        if "cloudstack_api" in s.service_names:
+            say(f"  CloudStack    {s.resolved_api_url()}/client/api   (docs/cloudstack-api.md)")
         say(f"  Temporal UI   {s.resolved_temporal_ui_url()}")
         say(f"  Data dir      {s.data_dir}   (logs in {self.logs})")
         if token is not None:

@@ -21,10 +21,9 @@ ACCOUNT_TYPES = {"User": 0, "Admin": 1, "DomainAdmin": 2}
 def domain_path(given: str | None) -> str:
     """CloudStack's domain path (``/`` or ``/sales/emea``, or ``ROOT/...``) as the
     ACL's (``ROOT/sales/emea``)."""
-    text = (given or "/").strip()
-    if text.upper().startswith("ROOT"):
-        return "ROOT" + text[4:].rstrip("/")
-    inner = text.strip("/")
+    inner = (given or "/").strip().strip("/")
+    if inner.upper() == "ROOT" or inner.upper().startswith("ROOT/"):
+        inner = inner[5:]
     return "ROOT/" + inner if inner else "ROOT"
 
 
@@ -79,12 +78,17 @@ async def logout(call: Call) -> dict[str, Any]:
     from strato.services.acl.crypto import token_hash
     from strato.services.acl.schema import store
 
-    session = call.params.get("sessionkey")
+    request = call.request
+    session = (
+        call.params.get("sessionkey")
+        or request.cookies.get("sessionkey")
+        or request.cookies.get("JSESSIONID")
+    )
     if not session:
         raise wire.param_error("logout ends a session: send its sessionkey")
     async with call.ctx.db.tx() as conn:
         await store.end_session(conn, token_hash(session))
-    call.request.app.state.authenticator.invalidate()  # refused from the next request
+    request.app.state.authenticator.invalidate()  # refused from the next request
     return {"description": "success"}
 
 

@@ -97,7 +97,7 @@ async def delete_ssh_key_pair(call: Call) -> dict[str, Any]:
     if found is None:
         raise wire.param_error(f"A key pair with name '{call['name']}' does not exist for account")
     await ssh_keys.delete(call.ctx, found["id"])
-    return {"success": True}
+    return wire.SUCCESS
 
 
 # -- tags ------------------------------------------------------------------------

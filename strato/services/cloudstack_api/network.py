@@ -103,7 +103,10 @@ async def list_network_offerings(call: Call) -> dict[str, Any]:
     )
 
 
-def _cidr(call: Call) -> str:
+async def _cidr(call: Call) -> str:
+    """The network's CIDR: from ``gateway`` and ``netmask``; else CloudStack's default
+    guest CIDR, or (Strato's networks of a zone never overlap) the first free /24 of
+    10.0.0.0/8 after it."""
     gateway, netmask = call.get("gateway"), call.get("netmask")
     if gateway and netmask:
         try:
@@ -112,7 +115,14 @@ def _cidr(call: Call) -> str:
             raise wire.param_error(f"gateway/netmask: {err}") from None
     if gateway or netmask:
         raise wire.param_error("gateway and netmask must be given together")
-    return DEFAULT_CIDR
+    async with call.ctx.db.conn() as conn:
+        taken = [ipaddress.ip_network(c) for c in await lookups.zone_cidrs(conn, call["zoneid"])]
+    start = ipaddress.ip_network(DEFAULT_CIDR)
+    for candidate in ipaddress.ip_network("10.0.0.0/8").subnets(new_prefix=24):
+        if candidate < start or any(candidate.overlaps(t) for t in taken):
+            continue
+        return str(candidate)
+    raise wire.param_error("no free /24 in 10.0.0.0/8 in this zone: give gateway and netmask")
 
 
 @command(
@@ -146,7 +156,7 @@ async def create_network(call: Call) -> dict[str, Any]:
         zone_id=call["zoneid"],
         name=call["name"],
         kind=kind,
-        cidr=_cidr(call),
+        cidr=await _cidr(call),
         gateway=call.get("gateway"),
         ip_start=call.get("startip"),
         ip_end=call.get("endip"),

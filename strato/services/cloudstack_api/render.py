@@ -162,8 +162,12 @@ _INTERVALS = {"HOURLY": 0, "DAILY": 1, "WEEKLY": 2, "MONTHLY": 3}
 
 def snapshot(row: dict[str, Any]) -> dict[str, Any]:
     out = _base(row, "last_error")
+    # A snapshot kept on primary storage is ready to use: CloudStack shows it BackedUp
+    # (as it does with snapshot.backup.to.secondary off).
+    state = "BackedUp" if row["state"] == "CreatedOnPrimary" else row["state"]
+    out["state"] = state
     out["intervaltype"] = row.get("intervaltype") or "MANUAL"
-    out["revertable"] = row["state"] == "BackedUp"
+    out["revertable"] = state == "BackedUp"
     return out
 
 

@@ -38,7 +38,7 @@ def _cidrs(call: Call) -> list[str]:
 async def enable_static_nat(call: Call) -> dict[str, Any]:
     body = net.StaticNatEnable(vm_id=call["virtualmachineid"])
     await net.static_nat(call.ctx, call["ipaddressid"], body)  # its router applies it
-    return {"success": True}
+    return wire.SUCCESS
 
 
 @command(
@@ -304,7 +304,7 @@ async def delete_security_group(call: Call) -> dict[str, Any]:
         call.args["securitygroupname"] = call.get("name")
         group = await _group_id(call)
     await sg.delete_group(call.ctx, group)
-    return {"success": True}
+    return wire.SUCCESS
 
 
 _AUTHORIZE = (

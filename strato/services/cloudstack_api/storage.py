@@ -199,7 +199,7 @@ async def delete_volume(call: Call) -> dict[str, Any]:
     body = storage.VolumeDestroy(expunge=True)
     accepted = await storage.destroy_volume(call.ctx, call["id"], body, None)
     await jobs.wait(call, accepted)
-    return {"success": True}
+    return wire.SUCCESS
 
 
 @command(
@@ -318,7 +318,7 @@ async def delete_snapshot_policies(call: Call) -> dict[str, Any]:
         raise wire.param_error("Either id or ids parameter should be passed")
     for policy_id in found:
         await policies.delete_policy(call.ctx, policy_id)
-    return {"success": True}
+    return wire.SUCCESS
 
 
 @command(

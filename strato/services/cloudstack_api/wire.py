@@ -51,6 +51,10 @@ CS_SERVER_API = 9999
 
 VERSION = "4.20.0.0-strato"
 
+# A synchronous command's success: CloudStack answers it as a string (an async job's
+# result has a JSON true), and libcloud's driver compares it with "true".
+SUCCESS = {"success": "true"}
+
 
 class CsError(Exception):
     """An error answered in CloudStack's envelope, with HTTP status ``code``."""

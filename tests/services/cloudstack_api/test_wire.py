@@ -99,7 +99,10 @@ async def test_deploy_as_an_async_job_of_its_account_alone(
     assert vm["id"] == started["id"] and vm["state"] == "Running" and vm["name"] == "web1"
     assert vm["account"] == alice_acct["name"] and vm["keypairs"] == "k1"
     assert vm["nic"][0]["isdefault"] is True and vm["nic"][0]["ipaddress"]
-    assert job["cmd"].endswith("deployVirtualMachineCmd") and job["jobinstancetype"] == "VirtualMachine"
+    assert (
+        job["cmd"].endswith("deployVirtualMachineCmd")
+        and job["jobinstancetype"] == "VirtualMachine"
+    )
     listed = await alice("listVirtualMachines", id=started["id"])
     assert listed["count"] == 1 and listed["virtualmachine"][0]["state"] == "Running"
     assert await bob("listVirtualMachines") == {}
@@ -115,8 +118,12 @@ async def test_deploy_as_an_async_job_of_its_account_alone(
     huge = await ok(
         await cs_cloud.acl.admin.post(
             "/service-offerings",
-            json={"name": unique("huge"), "cpu_count": 1, "cpu_speed_mhz": 1000,
-                  "memory_mb": 4_000_000},
+            json={
+                "name": unique("huge"),
+                "cpu_count": 1,
+                "cpu_speed_mhz": 1000,
+                "memory_mb": 4_000_000,
+            },
         ),
         201,
     )
@@ -149,30 +156,43 @@ async def test_paging_xml_and_sessions(cs_cloud: CsCloud) -> None:
     assert "<count>5</count>" in xml.text and xml.text.count("<sshkeypair>") == 1
     # a session from login (a POST), then requests with its key and cookie
     http = alice.http
-    form = {"command": "login", "username": user["username"], "password": "correct horse",
-            "response": "json"}
-    r = await http.post("/client/api", content=urlencode(form),
-                        headers={"Content-Type": "application/x-www-form-urlencoded"})
+    form = {
+        "command": "login",
+        "username": user["username"],
+        "password": "correct horse",
+        "response": "json",
+    }
+    r = await http.post(
+        "/client/api",
+        content=urlencode(form),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert r.status_code == 200, r.text
     key = r.json()["loginresponse"]["sessionkey"]
     assert r.cookies.get("JSESSIONID") == key
-    listed = await http.get("/client/api", params={"command": "listSSHKeyPairs",
-                                                   "sessionkey": key, "response": "json"})
+    listed = await http.get(
+        "/client/api", params={"command": "listSSHKeyPairs", "sessionkey": key, "response": "json"}
+    )
     assert listed.json()["listsshkeypairsresponse"]["count"] == 5
-    bad = await http.post("/client/api", content=urlencode({**form, "password": "wrong"}),
-                          headers={"Content-Type": "application/x-www-form-urlencoded"})
+    bad = await http.post(
+        "/client/api",
+        content=urlencode({**form, "password": "wrong"}),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert bad.status_code == 531
-    out = await http.get("/client/api", params={"command": "logout", "sessionkey": key,
-                                                "response": "json"})
+    out = await http.get(
+        "/client/api", params={"command": "logout", "sessionkey": key, "response": "json"}
+    )
     assert out.status_code == 200
-    gone = await http.get("/client/api", params={"command": "listSSHKeyPairs",
-                                                 "sessionkey": key, "response": "json"})
+    gone = await http.get(
+        "/client/api", params={"command": "listSSHKeyPairs", "sessionkey": key, "response": "json"}
+    )
     assert gone.status_code == 401
     apis = await alice("listApis")
     names = {a["name"] for a in apis["api"]}
     assert {"deployVirtualMachine", "queryAsyncJobResult"} <= names and "listHosts" not in names
     deploy = next(a for a in apis["api"] if a["name"] == "deployVirtualMachine")
     assert deploy["isasync"] is True
-    assert {"name": "zoneid", "required": True} .items() <= next(
+    assert {"name": "zoneid", "required": True}.items() <= next(
         p for p in deploy["params"] if p["name"] == "zoneid"
     ).items()

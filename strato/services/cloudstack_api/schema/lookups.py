@@ -112,3 +112,10 @@ async def user_data(conn: Any, vm_id: UUID) -> tuple[str | None] | None:
         "SELECT user_data FROM vms WHERE id = $1 AND state <> 'Expunged'", vm_id
     )
     return (row["user_data"],) if row is not None else None
+
+
+async def zone_cidrs(conn: Any, zone_id: UUID) -> list[str]:
+    rows = await conn.fetch(
+        "SELECT cidr::text FROM networks WHERE zone_id = $1 AND cidr IS NOT NULL", zone_id
+    )
+    return [r["cidr"] for r in rows]

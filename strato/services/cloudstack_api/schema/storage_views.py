@@ -14,7 +14,8 @@ VOLUMES = View(
        t.disk_offering_id AS diskofferingid, dof.name AS diskofferingname,
        dof.display_text AS diskofferingdisplaytext, t.template_id AS templateid,
        t.created_at AS created, t.destroyed_at IS NOT NULL AS destroyed,
-       t.copied_from_snapshot AS snapshotid""",
+       t.copied_from_snapshot AS snapshotid,
+       CASE WHEN t.vm_id IS NOT NULL THEN t.updated_at END AS attached""",
     """LEFT JOIN zones z ON z.id = t.zone_id
        LEFT JOIN vms v ON v.id = t.vm_id
        LEFT JOIN storage_pools sp ON sp.id = t.pool_id
