@@ -102,6 +102,7 @@ def service_offering(row: dict[str, Any]) -> dict[str, Any]:
 
 def disk_offering(row: dict[str, Any]) -> dict[str, Any]:
     out = _base(row, "tagsstr")
+    out.setdefault("disksize", 0)  # a custom size's offering (CloudStack shows 0)
     out["storagetype"] = "shared"
     out["displayoffering"] = True
     if row.get("tagsstr"):
