@@ -110,8 +110,6 @@ def seed_demo(settings: Settings, api_key: str, progress: Callable[[str], None])
             if api.wait_operation(op_id, timeout=120)["state"] == "succeeded":
                 up += 1
         progress(f"{up}/{len(ops)} hosts Up")
-        return (
-            f"(zone, pod, cluster, pool, offerings, template, networks, public IPs, {up} hosts)"
-        )
+        return f"(zone, pod, cluster, pool, offerings, template, networks, public IPs, {up} hosts)"
     finally:
         api.close()

@@ -76,7 +76,8 @@ async def _settled(call: Call, job: dict[str, Any]) -> dict[str, Any]:
     if shown.state not in ENDED:
         return job
     if shown.state == OperationState.SUCCEEDED:
-        status, code, result = 1, 0, await _result(call, job)
+        status, code = 1, 0
+        result = job["result"] if job["result"] is not None else await _result(call, job)
     else:
         message = shown.error.message if shown.error else f"the operation was {shown.state}"
         status, code = 2, wire.INTERNAL

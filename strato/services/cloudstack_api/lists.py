@@ -28,7 +28,7 @@ OWNED = (
     P("account", "string", description="an account's resources (with domainid)"),
     P("domainid", "uuid", description="a domain's resources"),
     P("isrecursive", "boolean", description="with listall: the domain's subdomains too"),
-    P("projectid", "uuid", description="not supported: projects do not exist in Strato"),
+    P("projectid", "string", description="-1 (every project) or none: Strato has no projects"),
     P("tags", "map", description="resource tags, tags[0].key=...&tags[0].value=..."),
 )
 
@@ -53,6 +53,8 @@ async def answer_list(
 ) -> dict[str, Any]:
     """``{"count": total, item: [page]}``, or ``{}`` when nothing matches."""
     offset, limit = call.page()
+    if call.get("projectid") not in (None, "-1"):
+        return {}  # a project's resources: Strato has no projects
     owners = call.owners() if owned else None
     extra = list(filters or []) + (_account_filters(view, call) if owned else [])
     async with call.ctx.db.conn() as conn:

@@ -117,8 +117,8 @@ async def _cidr(call: Call) -> str:
         raise wire.param_error("gateway and netmask must be given together")
     async with call.ctx.db.conn() as conn:
         taken = [ipaddress.ip_network(c) for c in await lookups.zone_cidrs(conn, call["zoneid"])]
-    start = ipaddress.ip_network(DEFAULT_CIDR)
-    for candidate in ipaddress.ip_network("10.0.0.0/8").subnets(new_prefix=24):
+    start = ipaddress.IPv4Network(DEFAULT_CIDR)
+    for candidate in ipaddress.IPv4Network("10.0.0.0/8").subnets(new_prefix=24):
         if candidate < start or any(candidate.overlaps(t) for t in taken):
             continue
         return str(candidate)

@@ -60,6 +60,8 @@ def vm_state(row: dict[str, Any]) -> str:
     state: str = row["state"]
     if state == "Allocated":
         return "Starting" if row.get("current_operation_kind") == "vm.deploy" else "Stopped"
+    if state == "Expunged":
+        return "Expunging"  # CloudStack's last state of a VM before it is gone
     return state
 
 

@@ -335,7 +335,7 @@ async def _authorize(call: Call, direction: str) -> dict[str, Any]:
     targets: list[dict[str, Any]] = [{"remote_group_id": r} for r in remote]
     if not remote or call.get("cidrlist"):
         targets += [{"cidr": c} for c in _cidrs(call)]
-    op = None
+    op, made = None, set()
     for target in targets:
         body = sg.SecurityRuleCreate(
             direction=direction,
@@ -344,8 +344,14 @@ async def _authorize(call: Call, direction: str) -> dict[str, Any]:
             end_port=call.get("endport"),
             **target,
         )
-        _, op = await sg.add_rule(call.ctx, group, body)
-    return await call.job(op, "SecurityGroup", group)
+        rule, op = await sg.add_rule(call.ctx, group, body)
+        made.add(str(rule.id))
+    # The job answers the group with the rules this call made only (Terraform's
+    # provider reads the new rule's id from it).
+    shown = await read_group(call, group) or {}
+    key = f"{direction}rule"
+    shown[key] = [r for r in shown.get(key, []) if r.get("ruleid") in made]
+    return await call.job(op, "SecurityGroup", group, result={"securitygroup": shown})
 
 
 @command(

@@ -11,7 +11,7 @@ from strato.services.cloudstack_api import jobs, render, wire
 from strato.services.cloudstack_api.call import Call
 from strato.services.cloudstack_api.catalog import os_type_name
 from strato.services.cloudstack_api.lists import COMMON, answer_list
-from strato.services.cloudstack_api.registry import P, command
+from strato.services.cloudstack_api.registry import P, command, uuids
 from strato.services.cloudstack_api.schema import fabric_views as fv
 from strato.services.cloudstack_api.schema import views as v
 
@@ -109,7 +109,7 @@ _REGISTER = (
     P("name", "string", required=True),
     P("displaytext", "string"),
     P("url", "string", required=True, max_length=2048),
-    P("zoneid", "uuid", description="its zone (-1 or none: every zone)"),
+    P("zoneid", "string", description="its zone (-1 or none: every zone)"),
     P("ostypeid", "uuid"),
     P("checksum", "string"),
     P("ispublic", "boolean"),
@@ -131,10 +131,12 @@ async def _register(call: Call, fmt: str, item: str) -> dict[str, Any]:
     checksum = call.get("checksum")
     if checksum and "}" not in checksum and len(checksum) == 32:
         checksum = "{md5}" + checksum
+    zone = call.get("zoneid")
+    zone_id = None if zone in (None, "", "-1") else uuids(call.cmd.name, "zoneid", [zone])[0]
     body = templates.TemplateCreate(
         name=call["name"],
         display_text=call.get("displaytext") or call["name"],
-        zone_id=call.get("zoneid"),
+        zone_id=zone_id,
         format=fmt,
         os_type=os_type,
         url=call["url"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -22,11 +23,15 @@ ACCOUNT = (
 )
 
 
+# A job's VM even once expunged (destroyVirtualMachine's result, with expunge=true).
+_ANY_VM = dataclasses.replace(v.VMS, where="true")
+
+
 @jobs.reader("VirtualMachine", VM)
 async def read_vm(call: Call, vm_id: UUID) -> dict[str, Any] | None:
     async with call.ctx.db.conn() as conn:
         _, rows = await v.listing(
-            conn, v.VMS, owners=None, filters=[], offset=0, limit=1, ids=[vm_id]
+            conn, _ANY_VM, owners=None, filters=[], offset=0, limit=1, ids=[vm_id]
         )
     return render.virtual_machine(rows[0]) if rows else None
 

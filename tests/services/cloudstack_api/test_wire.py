@@ -146,7 +146,7 @@ async def test_deploy_as_an_async_job_of_its_account_alone(
 
 async def test_paging_xml_and_sessions(cs_cloud: CsCloud) -> None:
     _, user, alice = await cs_cloud.account()
-    for i in range(5):
+    for _ in range(5):
         await alice("createSSHKeyPair", name=unique("k"))
     page = await alice("listSSHKeyPairs", page=2, pagesize=2)
     assert page["count"] == 5 and len(page["sshkeypair"]) == 2

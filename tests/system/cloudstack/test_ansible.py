@@ -163,7 +163,7 @@ def _run(up: StratoUp, who: dict[str, str], tmp: Path, play: str, out: Path) -> 
 
 
 def test_ansible_playbook_scenario(strato_up: StratoUp, tmp_path: Path) -> None:
-    import ansible  # noqa: F401  (the package carries the collection)
+    import ansible  # the package carries the collection
 
     site = Path(ansible.__file__).resolve().parents[1]
     if not (site / COLLECTION).is_dir():

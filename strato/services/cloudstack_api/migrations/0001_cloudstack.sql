@@ -1,8 +1,9 @@
 -- The CloudStack-compatible API's own tables (migration track "cloudstack_api").
 --
--- cloudstack_jobs: CloudStack's async jobs. A job is the Strato operation its command
---   started (operation_id; the job's id is the operation's when there is one), or a
---   change that completed at once (its result kept). Its status is settled from the
+-- cloudstack_jobs: CloudStack's async jobs. A job is on the Strato operation its
+--   command started (operation_id; one operation may serve two jobs, as a network's
+--   rules applied once for two changes), or a change that completed at once (its
+--   result kept). Its status is settled from the
 --   operation's outcome the first time it is read after the operation ended.
 -- cloudstack_tags: CloudStack's resource tags (createTags/deleteTags/listTags), one row
 --   per resource and key.
@@ -23,6 +24,7 @@ CREATE TABLE cloudstack_jobs (
     completed_at  timestamptz
 );
 CREATE INDEX cloudstack_jobs_owner_idx ON cloudstack_jobs (owner, created_at);
+CREATE INDEX cloudstack_jobs_operation_idx ON cloudstack_jobs (operation_id);
 
 CREATE TABLE cloudstack_tags (
     resource_id   uuid NOT NULL,

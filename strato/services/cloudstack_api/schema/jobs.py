@@ -19,16 +19,16 @@ async def create(
     item: str | None,
     result: dict[str, Any] | None,
 ) -> UUID:
-    """A job: on its operation (its id the operation's), or done at once with
-    ``result`` when there is none."""
-    job_id = operation_id or uuid4()
+    """A job: on its operation (``result``, if given, is what
+    it answers once the operation succeeds), or done at once with ``result`` when
+    there is none."""
+    job_id = uuid4()  # its own: one operation may serve two jobs (a network's apply)
     done = operation_id is None
     await conn.execute(
         """INSERT INTO cloudstack_jobs (id, operation_id, command, owner, user_id,
                instance_type, instance_id, item, status, result, completed_at)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb,
-                   CASE WHEN $9 = 1 THEN clock_timestamp() END)
-           ON CONFLICT (id) DO NOTHING""",
+                   CASE WHEN $9 = 1 THEN clock_timestamp() END)""",
         job_id,
         operation_id,
         command,
