@@ -9,7 +9,13 @@ from uuid import UUID
 from strato.services.cloudstack_api import render
 from strato.services.cloudstack_api.call import Call
 from strato.services.cloudstack_api.registry import P, uuids
-from strato.services.cloudstack_api.schema.views import Filter, View, listing
+from strato.services.cloudstack_api.schema.views import (
+    Filter,
+    View,
+    account_named,
+    in_domain,
+    listing,
+)
 
 PAGING = (
     P("page", "integer", description="the page, from 1"),
@@ -83,22 +89,8 @@ def _account_filters(view: View, call: Call) -> list[Filter]:
     if view.owner is None:
         return []
     found: list[Filter] = []
-    domain = call.get("domainid")
     if call.get("account") is not None:
-        found.append(
-            (
-                f"{view.owner} IN (SELECT a.id::text FROM acl_accounts a WHERE a.name = {{}})",
-                call["account"],
-            )
-        )
-    if domain is not None:
-        sub = " OR d.path LIKE (SELECT p.path FROM acl_domains p WHERE p.id = {0}) || '/%'"
-        recursive = sub if call.get("isrecursive") else ""
-        found.append(
-            (
-                f"{view.owner} IN (SELECT a.id::text FROM acl_accounts a JOIN acl_domains d"
-                f" ON d.id = a.domain_id WHERE d.id = {{0}}{recursive})",
-                domain,
-            )
-        )
+        found.append((account_named(view.owner), call["account"]))
+    if call.get("domainid") is not None:
+        found.append((in_domain(view.owner, bool(call.get("isrecursive"))), call["domainid"]))
     return found

@@ -14,6 +14,7 @@ from strato.services.cloudstack_api.network import _reader
 from strato.services.cloudstack_api.registry import P, command
 from strato.services.cloudstack_api.schema import lookups
 from strato.services.cloudstack_api.schema import storage_views as sv
+from strato.services.cloudstack_api.schema import views as v
 from strato.services.cloudstack_api.vms import ACCOUNT, owner_of_request
 
 ID = P("id", "uuid", required=True)
@@ -248,8 +249,7 @@ async def list_security_groups(call: Call) -> dict[str, Any]:
     if call.get("virtualmachineid") is not None:
         filters.append(
             (
-                "EXISTS (SELECT 1 FROM vm_security_groups vs WHERE vs.security_group_id = t.id"
-                " AND vs.vm_id = {})",
+                v.GROUP_OF_VM,
                 call["virtualmachineid"],
             )
         )

@@ -82,15 +82,14 @@ async def list_virtual_machines(call: Call) -> dict[str, Any]:
     if call.get("networkid"):
         filters.append(
             (
-                "EXISTS (SELECT 1 FROM nics n WHERE n.vm_id = t.id AND n.network_id = {})",
+                v.VM_ON_NETWORK,
                 call["networkid"],
             )
         )
     if call.get("keypair"):
         filters.append(
             (
-                "EXISTS (SELECT 1 FROM ssh_key_pairs k WHERE k.owner = t.owner AND k.name = {}"
-                " AND k.public_key = ANY(t.ssh_keys))",
+                v.VM_WITH_KEY_PAIR,
                 call["keypair"],
             )
         )

@@ -116,8 +116,8 @@ async def test_terraform_provider_requests(platform: Platform, cs_cloud: CsCloud
                  **{"tags[0].key": "role", "tags[0].value": "web"})  # fmt: skip
     listed = await go("listVirtualMachines", id=vm["id"], projectid="-1")
     assert listed["count"] == 1
-    assert listed["virtualmachine"][0]["tags"][0] | {} == {
-        "key": "role", "value": "web", "resourcetype": "userVm", "resourceid": vm["id"]}  # fmt: skip
+    tag = {"key": "role", "value": "web", "resourcetype": "userVm", "resourceid": vm["id"]}
+    assert listed["virtualmachine"][0]["tags"] == [tag]
     root = await go("listVolumes", type="ROOT", virtualmachineid=vm["id"])
     assert isinstance(root["volume"][0]["size"], int) and root["volume"][0]["size"] > 0
     # cloudstack_ipaddress, cloudstack_port_forward, cloudstack_firewall, egress
@@ -145,8 +145,10 @@ async def test_terraform_provider_requests(platform: Platform, cs_cloud: CsCloud
     group = await go("createSecurityGroup", post=True, name="tf-sg", description="tf-sg")
     gid = group["securitygroup"]["id"]
     for port in (22, 443):
-        made = await go.job("authorizeSecurityGroupIngress", securitygroupid=gid,
-                            cidrlist="0.0.0.0/0", protocol="tcp", startport=port, endport=port)  # fmt: skip
+        made = await go.job(
+            "authorizeSecurityGroupIngress", securitygroupid=gid, cidrlist="0.0.0.0/0",
+            protocol="tcp", startport=port, endport=port,
+        )  # fmt: skip
         (rule,) = made["securitygroup"]["ingressrule"]
         assert rule["startport"] == port and rule["ruleid"]
     assert len((await go("listSecurityGroups", id=gid))["securitygroup"][0]["ingressrule"]) == 2

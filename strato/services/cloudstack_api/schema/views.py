@@ -41,6 +41,31 @@ class View:
 
 Filter = tuple[str, Any]  # a condition with one "{}" for its value, and the value
 
+# Conditions the list commands use beyond a column's value.
+VM_ON_NETWORK = "EXISTS (SELECT 1 FROM nics n WHERE n.vm_id = t.id AND n.network_id = {})"
+VM_WITH_KEY_PAIR = (
+    "EXISTS (SELECT 1 FROM ssh_key_pairs k WHERE k.owner = t.owner AND k.name = {}"
+    " AND k.public_key = ANY(t.ssh_keys))"
+)
+GROUP_OF_VM = (
+    "EXISTS (SELECT 1 FROM vm_security_groups vs WHERE vs.security_group_id = t.id"
+    " AND vs.vm_id = {})"
+)
+
+
+def account_named(owner: str) -> str:
+    """Rows of the account with this name (the value)."""
+    return f"{owner} IN (SELECT a.id::text FROM acl_accounts a WHERE a.name = {{}})"
+
+
+def in_domain(owner: str, recursive: bool) -> str:
+    """Rows of the accounts of a domain (the value), and of its subdomains."""
+    sub = " OR d.path LIKE (SELECT p.path FROM acl_domains p WHERE p.id = {0}) || '/%'"
+    return (
+        f"{owner} IN (SELECT a.id::text FROM acl_accounts a JOIN acl_domains d"
+        f" ON d.id = a.domain_id WHERE d.id = {{0}}{sub if recursive else ''})"
+    )
+
 
 async def listing(
     conn: Any,
