@@ -233,7 +233,7 @@ async def list_public_ips(call: Call) -> dict[str, Any]:
     "Allocates a public IP address to an account's network",
     P("zoneid", "uuid"),
     P("networkid", "uuid"),
-    P("ipaddress", "string", description="not supported: the next free address is taken"),
+    P("ipaddress", "string", description="not supported (431): the next free one is taken"),
     P("vpcid", "uuid"),
     *ACCOUNT,
     is_async=True,
@@ -243,6 +243,10 @@ async def list_public_ips(call: Call) -> dict[str, Any]:
 async def associate_ip(call: Call) -> dict[str, Any]:
     if call.get("vpcid") is not None:
         raise wire.param_error("VPCs are not supported")
+    if call.get("ipaddress"):
+        raise wire.param_error(
+            "ipaddress is not supported: the zone's next free address is allocated"
+        )
     zone = call.get("zoneid")
     if zone is None and call.get("networkid") is not None:
         async with call.ctx.db.conn() as conn:

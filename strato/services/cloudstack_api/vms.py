@@ -228,7 +228,9 @@ async def destroy_virtual_machine(call: Call) -> dict[str, Any]:
     return await _verb(call, "destroy", compute.VmDestroy(expunge=bool(call.get("expunge"))))
 
 
-@command("expungeVirtualMachine", "Expunges a destroyed VM", ID, is_async=True)
+@command(
+    "expungeVirtualMachine", "Expunges a destroyed VM", ID, is_async=True, response=("success",)
+)
 async def expunge_virtual_machine(call: Call) -> dict[str, Any]:
     return await _verb(call, "expunge")
 
