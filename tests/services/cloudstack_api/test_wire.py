@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from strato.schema.db import Database
+from strato.services.acl import rules
 from tests.conftest import Platform
 from tests.helpers import ok, table_counts, unique
 from tests.services.cloudstack_api.conftest import CsCloud, signed_query
@@ -196,3 +197,32 @@ async def test_paging_xml_and_sessions(cs_cloud: CsCloud) -> None:
     assert {"name": "zoneid", "required": True}.items() <= next(
         p for p in deploy["params"] if p["name"] == "zoneid"
     ).items()
+
+
+async def test_accounts_domains_and_users_through_the_acl(cs_cloud: CsCloud) -> None:
+    _, _, root = await cs_cloud.account(role=rules.ROOT_ADMIN)
+    sales = (await root("createDomain", name="sales"))["domain"]
+    assert sales["path"] == "ROOT/sales" and sales["level"] == 1
+    made = await root(
+        "createAccount", account="acme", username="ann", password="correct horse",
+        email="ann@example.com", firstname="Ann", lastname="A", domainid=sales["id"],
+        accounttype=0,
+    )  # fmt: skip
+    acme = made["account"]
+    assert acme["accounttype"] == 0 and acme["state"] == "enabled"
+    (ann,) = acme["user"]
+    keys = (await root("registerUserKeys", id=ann["id"]))["userkeys"]
+    ann_client = cs_cloud.client({"access_key": keys["apikey"], "secret_key": keys["secretkey"]})
+    mine = await ann_client("listAccounts")
+    assert [a["name"] for a in mine["account"]] == ["acme"]
+    assert [d["path"] for d in (await ann_client("listDomains"))["domain"]] == ["ROOT/sales"]
+    users = await root("listUsers", account="acme", domainid=sales["id"])
+    assert [u["username"] for u in users["user"]] == ["ann"]
+    # a user may not make accounts or domains
+    code, err = await ann_client.error("createDomain", name="mine")
+    assert code == 431, err  # ROOT is not a domain it sees
+    assert "mine" not in {d["name"] for d in (await root("listDomains"))["domain"]}
+    # a domain admin of sales sees its subtree only
+    _, _, sales_admin = await cs_cloud.account(sales["id"], rules.DOMAIN_ADMIN)
+    seen = {a["name"] for a in (await sales_admin("listAccounts"))["account"]}
+    assert "acme" in seen and "admin" not in seen
