@@ -56,10 +56,11 @@ UPDATE hosts h SET cpu_used_mhz = s.cpu, memory_used_mb = s.mem
     FROM (SELECT host_id, sum(cpu_mhz) AS cpu, sum(memory_mb) AS mem
           FROM host_claims GROUP BY host_id) s
     WHERE s.host_id = h.id;
-INSERT INTO volumes (id, name, zone_id, pool_id, vm_id, kind, size_bytes, state, created_at)
+INSERT INTO volumes (id, name, zone_id, pool_id, vm_id, kind, size_bytes, state, created_at,
+                     device_id)
     SELECT gen_random_uuid(), 'strato-vol-' || v.id || '-' || k.kind, '{zone}', '{pool}', v.id,
-           k.kind, 8589934592, 'Ready', v.created_at
-    FROM vms v CROSS JOIN (VALUES ('ROOT'), ('DATADISK')) k(kind);
+           k.kind, 8589934592, 'Ready', v.created_at, k.device
+    FROM vms v CROSS JOIN (VALUES ('ROOT', 0), ('DATADISK', 1)) k(kind, device);
 ANALYZE;
 """
 
