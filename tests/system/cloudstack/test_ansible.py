@@ -16,7 +16,7 @@ import pytest
 
 from tests.system.cloudstack.conftest import StratoUp
 
-pytestmark = [pytest.mark.system, pytest.mark.xdist_group("cloudstack_up")]
+pytestmark = pytest.mark.system
 
 COLLECTION = "ansible_collections/ngine_io/cloudstack"
 

@@ -19,7 +19,7 @@ import pytest
 
 from tests.system.cloudstack.conftest import StratoUp
 
-pytestmark = [pytest.mark.system, pytest.mark.xdist_group("cloudstack_up")]
+pytestmark = pytest.mark.system
 
 
 def python2() -> str | None:

@@ -12,7 +12,7 @@ from cs import CloudStack, CloudStackApiException
 
 from tests.system.cloudstack.conftest import StratoUp
 
-pytestmark = [pytest.mark.system, pytest.mark.xdist_group("cloudstack_up")]
+pytestmark = pytest.mark.system
 
 
 def client(up: StratoUp, who: dict[str, str], method: str = "get") -> CloudStack:

@@ -13,7 +13,7 @@ from libcloud.compute.types import NodeState, StorageVolumeState
 
 from tests.system.cloudstack.conftest import StratoUp
 
-pytestmark = [pytest.mark.system, pytest.mark.xdist_group("cloudstack_up")]
+pytestmark = pytest.mark.system
 
 
 def driver(up: StratoUp, who: dict[str, str]) -> Any:
