@@ -131,7 +131,7 @@ def create_app(
     for router in routers:
         app.include_router(router, prefix=API_PREFIX)
     for service in services:
-        for router in service.root_routers():
+        for router in getattr(service, "root_routers", tuple)():
             app.include_router(router)
     errors.document_problems(app)
     return app

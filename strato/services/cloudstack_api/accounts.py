@@ -4,6 +4,7 @@ service (its own endpoints' functions, so the same rules decide)."""
 from __future__ import annotations
 
 from typing import Any
+from uuid import uuid4
 
 from fastapi import Request, Response
 
@@ -311,6 +312,7 @@ _USER = (
 async def create_account(call: Call) -> dict[str, Any]:
     from strato.services.acl import api, rules
     from strato.services.acl.models import AccountCreate, UserCreate
+    from strato.services.acl.schema import store
 
     role = call.get("roleid")
     if role is None:
@@ -323,10 +325,15 @@ async def create_account(call: Call) -> dict[str, Any]:
         domain_id=call.get("domainid") or rules.ROOT_DOMAIN,
         role_id=role,
     )
+    # The user is checked before the account is made (two steps of the ACL's, so a user
+    # refused after it would leave an account without one).
+    fields = {"username": call["username"], "password": call["password"], "email": call["email"]}
+    UserCreate(account_id=uuid4(), **fields)
+    async with call.ctx.db.conn() as conn:
+        if await store.login_row(conn, body.domain_id, call["username"]) is not None:
+            raise wire.param_error(f"a user named {call['username']} exists in that domain")
     a = await api.create_account(body, call.request, call.ctx.db, call.ctx.caller, Response())
-    user = UserCreate(
-        account_id=a.id, username=call["username"], password=call["password"], email=call["email"]
-    )
+    user = UserCreate(account_id=a.id, **fields)
     u = await api.create_user(user, call.request, call.ctx.db, call.ctx.caller, Response())
     return {"account": account_view(a, [u])}
 

@@ -10,6 +10,7 @@ import logging
 from typing import Any
 from urllib.parse import parse_qsl
 
+import asyncpg
 from fastapi import APIRouter, Request, Response
 from pydantic import ValidationError
 
@@ -78,7 +79,12 @@ async def _caller(request: Request, items: list[tuple[str, str]], params: dict[s
         if not wire.signature_matches(secret, items, signature):
             raise CsError(wire.UNAUTHORIZED, _BAD_CREDENTIALS, None)
         return caller  # type: ignore[no-any-return]
-    session = params.get("sessionkey") or request.cookies.get("sessionkey")
+    # A session is named by the sessionkey parameter (a cookie alone would let another
+    # site's page act in a logged-in browser's name); CloudMonkey's logout sends only
+    # its cookie, and a forged logout harms no one.
+    session = params.get("sessionkey")
+    if session is None and params.get("command", "").lower() == "logout":
+        session = request.cookies.get("sessionkey") or request.cookies.get("JSESSIONID")
     if session:
         try:
             return await auth.by_session(db, session)  # type: ignore[no-any-return]
@@ -136,6 +142,8 @@ def translate(err: Exception) -> CsError:
         return CsError(wire.RESOURCE_IN_USE, err.detail, wire.CS_IN_USE)
     if isinstance(err, errors.TooManyRequests):
         return CsError(wire.LIMIT_EXCEEDED, err.detail, wire.CS_SERVER_API)
+    if isinstance(err, asyncpg.DataError):  # a value PostgreSQL cannot take as given
+        return wire.param_error(f"a value cannot be stored: {err}")
     if isinstance(err, errors.ServiceUnavailable):
         return CsError(wire.RESOURCE_UNAVAILABLE, err.detail, wire.CS_UNAVAILABLE)
     if isinstance(err, errors.StratoError) and err.status < 500:
@@ -158,7 +166,7 @@ def _respond(
         content, media = wire.to_xml(name, body), "text/xml;charset=UTF-8"
     response = Response(content, status_code=status, media_type=media)
     for key, value in (cookies or {}).items():
-        response.set_cookie(key, value, httponly=True, samesite="lax")
+        response.set_cookie(key, value, httponly=True, samesite="strict")
     return response
 
 
@@ -168,6 +176,7 @@ async def answer(request: Request, page_size: int = 500) -> Response:
     try:
         items = await _items(request)
         params = wire.lowered(items)
+        wire.check_names(items)
         name = params.get("command") or "error"
         if name.lower() == "login":
             from strato.services.cloudstack_api.accounts import login
@@ -199,7 +208,10 @@ async def answer(request: Request, page_size: int = 500) -> Response:
         fmt = params.get("response", "xml").lower()
         known = name.lower() in registry.REGISTRY or name.lower() == "login"
         shown = name if known and err.code != wire.UNSUPPORTED else "error"
-        return _respond(shown, wire.error_body(err), fmt, status=err.code)
+        failed = _respond(shown, wire.error_body(err), fmt, status=err.code)
+        # CloudMonkey prints an error's text from this header
+        failed.headers["X-Description"] = err.text.encode("ascii", "replace").decode()[:1024]
+        return failed
 
 
 def make_router(max_page_size: int) -> APIRouter:

@@ -73,13 +73,15 @@ async def _settled(call: Call, job: dict[str, Any]) -> dict[str, Any]:
     if job["status"] != 0 or job["operation_id"] is None:
         return job
     shown = await operation_view(call, job["operation_id"])
-    if shown.state not in ENDED:
+    if shown.state not in ENDED and shown.state != OperationState.UNKNOWN:
         return job
     if shown.state == OperationState.SUCCEEDED:
         status, code = 1, 0
         result = job["result"] if job["result"] is not None else await _result(call, job)
     else:
         message = shown.error.message if shown.error else f"the operation was {shown.state}"
+        if shown.state == OperationState.UNKNOWN:
+            message = "the operation's outcome is unknown (Temporal no longer has its run)"
         status, code = 2, wire.INTERNAL
         result = {"errorcode": wire.INTERNAL, "errortext": message}
     async with call.ctx.db.conn() as conn:
@@ -155,7 +157,6 @@ async def query_async_job_result(call: Call) -> dict[str, Any]:
     "Lists the caller's async jobs, newest first",
     *PAGING,
     P("listall", "boolean"),
-    P("startdate", "date"),
     item="asyncjobs",
     response=("jobid", "jobstatus", "cmd", "created"),
 )

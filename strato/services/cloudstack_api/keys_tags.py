@@ -6,9 +6,10 @@ from typing import Any
 from uuid import UUID
 
 from strato.commands import ssh_keys
+from strato.commands.auth import Action
 from strato.domain.errors import Forbidden, NotFound
 from strato.schema import owned
-from strato.services.cloudstack_api import wire
+from strato.services.cloudstack_api import render, wire
 from strato.services.cloudstack_api.call import Call
 from strato.services.cloudstack_api.lists import OWNED, PAGING, answer_list
 from strato.services.cloudstack_api.registry import P, command, uuids
@@ -42,16 +43,14 @@ async def _pair(call: Call, name: str, public_key: str | None) -> dict[str, Any]
         name=name, owner=await owner_of_request(call), public_key=public_key, type="rsa"
     )
     made = await ssh_keys.create(call.ctx, body)
-    shown: dict[str, Any] = {
-        "id": str(made.id),
-        "name": made.name,
-        "fingerprint": made.fingerprint,
-        "account": getattr(call.principal, "account", None),
-        "domainid": str(getattr(call.principal, "domain_id", "") or "") or None,
-    }
+    async with call.ctx.db.conn() as conn:  # as listed: its owner's account and domain
+        _, rows = await v.listing(
+            conn, v.SSH_KEY_PAIRS, owners=None, filters=[], offset=0, limit=1, ids=[made.id]
+        )
+    shown = render.ssh_key_pair(rows[0])
     if made.private_key is not None:
         shown["privatekey"] = made.private_key
-    return {"keypair": {k: val for k, val in shown.items() if val is not None}}
+    return {"keypair": shown}
 
 
 @command(
@@ -128,6 +127,9 @@ async def _tag_targets(call: Call) -> tuple[str, list[UUID]]:
             "VMSnapshot, Network, PublicIpAddress, PortForwardingRule, FirewallRule, "
             "SecurityGroup, Template, ISO, SSHKeyPair)"
         )
+    # Tagging is a change of the resource: its kind's role rule decides (``vm.tag``, a
+    # write, which a read-only role does not have).
+    await call.ctx.authorizer.authorize(call.ctx.caller, Action(f"{ours}.tag", ours))
     ids = uuids(call.cmd.name, "resourceids", call["resourceids"])
     owners = call.ctx.caller.owners
     table = _table(kind)
@@ -168,8 +170,9 @@ async def create_tags(call: Call) -> dict[str, Any]:
             raise wire.param_error("each tag needs a key (1-255 characters) and a value (<= 255)")
         tags[key] = entry.get("value", "")
     async with call.ctx.db.tx() as conn:
-        owner = await lookups.resource_owner(conn, _table(kind), ids[0])
-        await store.add_tags(conn, kind, ids, tags, owner or "")
+        for rid in ids:  # each resource's tags are its owner's
+            owner = await lookups.resource_owner(conn, _table(kind), rid)
+            await store.add_tags(conn, kind, [rid], tags, owner or "")
     return await call.job(None, kind, ids[0], result={"success": True})
 
 
@@ -252,8 +255,17 @@ async def list_events(call: Call) -> dict[str, Any]:
         filters.append(("t.resource_id = {}", call["resourceid"]))
     if call.get("type"):
         filters.append(("upper(t.type) = upper('strato.' || {})", call["type"]))
-    if call.get("level") and call["level"].upper() != "INFO":
-        return {}
+    if call.get("startdate") is not None:
+        filters.append(("t.time >= {}", call["startdate"]))
+    if call.get("enddate") is not None:
+        filters.append(("t.time <= {}", call["enddate"]))
+    level = (call.get("level") or "").upper()
+    if level == "ERROR":
+        filters.append(("(t.payload ? 'error') = {}", True))
+    elif level == "INFO":
+        filters.append(("(t.payload ? 'error') = {}", False))
+    elif level:
+        return {}  # Strato's events are INFO or ERROR
     return await answer_list(call, fv.EVENTS, "event", filters=filters)
 
 

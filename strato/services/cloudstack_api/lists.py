@@ -62,7 +62,7 @@ async def answer_list(
     if call.get("projectid") not in (None, "-1"):
         return {}  # a project's resources: Strato has no projects
     owners = call.owners() if owned else None
-    extra = list(filters or []) + (_account_filters(view, call) if owned else [])
+    extra = list(filters or []) + (account_filters(view, call) if owned else [])
     async with call.ctx.db.conn() as conn:
         count, rows = await listing(
             conn,
@@ -84,13 +84,16 @@ async def answer_list(
     return {"count": count, item: [draw(r) for r in rows]}
 
 
-def _account_filters(view: View, call: Call) -> list[Filter]:
+def account_filters(view: View, call: Call) -> list[Filter]:
     """``account`` (a name, in ``domainid`` or the caller's domain) and ``domainid``."""
     if view.owner is None:
         return []
     found: list[Filter] = []
+    domain = call.get("domainid")
     if call.get("account") is not None:
         found.append((account_named(view.owner), call["account"]))
-    if call.get("domainid") is not None:
-        found.append((in_domain(view.owner, bool(call.get("isrecursive"))), call["domainid"]))
+        if domain is None:  # an account is named within a domain: the caller's
+            domain = getattr(call.principal, "domain_id", None)
+    if domain is not None:
+        found.append((in_domain(view.owner, bool(call.get("isrecursive"))), domain))
     return found

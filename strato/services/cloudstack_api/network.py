@@ -12,7 +12,7 @@ from strato.commands import guest_networks
 from strato.commands import network as net
 from strato.services.cloudstack_api import jobs, render, wire
 from strato.services.cloudstack_api.call import Call
-from strato.services.cloudstack_api.lists import COMMON, OWNED, answer_list
+from strato.services.cloudstack_api.lists import COMMON, OWNED, account_filters, answer_list
 from strato.services.cloudstack_api.registry import P, command
 from strato.services.cloudstack_api.schema import lookups
 from strato.services.cloudstack_api.schema import storage_views as sv
@@ -77,6 +77,7 @@ async def list_networks(call: Call) -> dict[str, Any]:
     if owners is not None:
         # an account sees its own networks and the zone's shared ones
         filters.append(("(t.kind = 'shared' OR coalesce(t.owner, '') = ANY({}::text[]))", owners))
+    filters += account_filters(sv.NETWORKS, call)
     return await answer_list(call, sv.NETWORKS, "network", filters=filters, owned=False)
 
 
@@ -116,13 +117,24 @@ async def _cidr(call: Call) -> str:
     if gateway or netmask:
         raise wire.param_error("gateway and netmask must be given together")
     async with call.ctx.db.conn() as conn:
-        taken = [ipaddress.ip_network(c) for c in await lookups.zone_cidrs(conn, call["zoneid"])]
-    start = ipaddress.IPv4Network(DEFAULT_CIDR)
-    for candidate in ipaddress.IPv4Network("10.0.0.0/8").subnets(new_prefix=24):
-        if candidate < start or any(candidate.overlaps(t) for t in taken):
+        cidrs = await lookups.zone_cidrs(conn, call["zoneid"])
+    # the zone's IPv4 networks as sorted address ranges; the first /24 from the default
+    # that none of them covers
+    taken = sorted(
+        (int(n.network_address), int(n.broadcast_address))
+        for n in map(ipaddress.ip_network, cidrs)
+        if n.version == 4
+    )
+    candidate = int(ipaddress.IPv4Address(DEFAULT_CIDR.split("/")[0]))
+    for first, last in taken:
+        if last < candidate:
             continue
-        return str(candidate)
-    raise wire.param_error("no free /24 in 10.0.0.0/8 in this zone: give gateway and netmask")
+        if first > candidate + 255:
+            break
+        candidate = (last // 256 + 1) * 256  # past this network, on a /24 boundary
+    if candidate > int(ipaddress.IPv4Address("10.255.255.0")):
+        raise wire.param_error("no free /24 in 10.0.0.0/8 in this zone: give gateway and netmask")
+    return f"{ipaddress.IPv4Address(candidate)}/24"
 
 
 @command(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -145,6 +146,14 @@ def _typed(cmd: Command, p: P, raw: str) -> Any:
     if p.type == "list":
         items = [v.strip() for v in raw.split(",") if v.strip()]
         return items
+    if p.type == "date":
+        for fmt in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"):
+            try:
+                at = datetime.strptime(raw.strip(), fmt)
+            except ValueError:
+                continue
+            return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+        raise _invalid(cmd.name, p, raw, "not being a date as yyyy-MM-dd [HH:mm:ss]")
     return raw
 
 

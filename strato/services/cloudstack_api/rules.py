@@ -386,6 +386,7 @@ async def authorize_egress(call: Call) -> dict[str, Any]:
     response=("success",),
 )
 async def revoke_ingress(call: Call) -> dict[str, Any]:
+    await _direction(call, "ingress")
     op = await sg.delete_rule(call.ctx, call["id"])
     return await call.job(op, "SecurityGroup", None)
 
@@ -394,5 +395,17 @@ async def revoke_ingress(call: Call) -> dict[str, Any]:
     "revokeSecurityGroupEgress", "Removes an egress rule", ID, is_async=True, response=("success",)
 )
 async def revoke_egress(call: Call) -> dict[str, Any]:
+    await _direction(call, "egress")
     op = await sg.delete_rule(call.ctx, call["id"])
     return await call.job(op, "SecurityGroup", None)
+
+
+async def _direction(call: Call, direction: str) -> None:
+    """An ingress rule is revoked as one, an egress rule as one."""
+    async with call.ctx.db.conn() as conn:
+        found = await lookups.rule_direction(conn, call["id"])
+    if found is not None and found != direction:
+        raise wire.param_error(
+            f"rule {call['id']} is an {found} rule: revoke it with "
+            f"revokeSecurityGroup{found.capitalize()}"
+        )

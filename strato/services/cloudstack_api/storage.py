@@ -275,9 +275,7 @@ async def revert_snapshot(call: Call) -> dict[str, Any]:
 )
 async def list_snapshot_policies(call: Call) -> dict[str, Any]:
     filters = [("t.volume_id = {}", call["volumeid"])] if call.get("volumeid") else []
-    return await answer_list(
-        call, sv.SNAPSHOT_POLICIES, "snapshotpolicy", filters=filters, owned=False
-    )
+    return await answer_list(call, sv.SNAPSHOT_POLICIES, "snapshotpolicy", filters=filters)
 
 
 @command(

@@ -41,10 +41,13 @@ async def owner_of_request(call: Call) -> str:
     names one, else the caller's own ('' lets the command decide)."""
     if call.get("account") is None:
         return ""
+    domain = call.get("domainid") or getattr(call.principal, "domain_id", None)
     async with call.ctx.db.conn() as conn:
-        found = await lookups.account_id(conn, call["account"], call.get("domainid"))
-    if found is None:
-        raise wire.param_error(f"Unable to find account by name {call['account']}")
+        found = await lookups.account_id(conn, call["account"], domain)
+    owners = call.ctx.caller.owners
+    if found is None or (owners is not None and str(found) not in owners):
+        # one the caller may not act for is as unknown as a missing one
+        raise wire.param_error(f"Unable to find account by name {call['account']} in the domain")
     return str(found)
 
 

@@ -14,6 +14,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -91,7 +92,7 @@ def maps(params: Mapping[str, str], name: str) -> list[dict[str, str]]:
             continue
         index, _, rest = key[len(prefix) :].partition("]")
         field = rest.removeprefix(".")
-        if not index.isdigit() or not field:
+        if not (index.isascii() and index.isdigit()) or not field:
             raise param_error(f"malformed map parameter {key!r}: expected {name}[N].<field>")
         entries.setdefault(int(index), {})[field] = value
     return [entries[i] for i in sorted(entries)]
@@ -114,12 +115,20 @@ def _python_star(value: str) -> str:
     return quote(value, safe="*")
 
 
-_ENCODERS = (_java, _python, _python_star)
+def _libcloud(value: str) -> str:
+    # libcloud's: '[' and ']' kept as well as '*'.
+    return quote(value, safe="[]*")
+
+
+_ENCODERS = (_java, _python, _python_star, _libcloud)
 
 
 def strings_to_sign(items: Iterable[tuple[str, str]]) -> set[str]:
     """Each spelling of the request's string to sign that a known client may have
-    signed (every parameter but ``signature``)."""
+    signed (every parameter but ``signature``): CloudStack's own (Java's URLEncoder,
+    CloudMonkey's), the ``cs`` library's and Go's (``~`` kept), and libcloud's (``[``
+    and ``]`` kept, names lower-cased before sorting). Names are not encoded in it (as
+    CloudStack's), so a request's names are checked first (:func:`check_names`)."""
     pairs = [(k, v) for k, v in items if k.lower() != "signature"]
     orders = (
         sorted(pairs, key=lambda kv: kv[0].lower()),
@@ -128,6 +137,25 @@ def strings_to_sign(items: Iterable[tuple[str, str]]) -> set[str]:
     return {
         "&".join(f"{k}={enc(v)}" for k, v in order).lower() for order in orders for enc in _ENCODERS
     }
+
+
+_NAME = re.compile(r"^[A-Za-z0-9_.\[\]-]{1,128}$")
+# Control characters CloudStack refuses in a value (tab, newline, return are allowed).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def check_names(items: Iterable[tuple[str, str]]) -> None:
+    """Refuse parameter names outside CloudStack's alphabet (a name holding ``=`` or
+    ``&`` could make two requests sign alike) and values with control characters."""
+    for name, value in items:
+        if not _NAME.match(name):
+            raise CsError(MALFORMED, f"malformed parameter name {name[:40]!r}")
+        if _CONTROL.search(value):
+            raise CsError(
+                PARAM_ERROR,
+                "Received value containing illegal ASCII non-printable characters for "
+                f"parameter {name}",
+            )
 
 
 def sign(secret: str, text: str) -> str:

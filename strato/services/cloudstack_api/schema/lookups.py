@@ -119,3 +119,10 @@ async def zone_cidrs(conn: Any, zone_id: UUID) -> list[str]:
         "SELECT cidr::text FROM networks WHERE zone_id = $1 AND cidr IS NOT NULL", zone_id
     )
     return [r["cidr"] for r in rows]
+
+
+async def rule_direction(conn: Any, rule_id: UUID) -> str | None:
+    found: str | None = await conn.fetchval(
+        "SELECT direction FROM security_group_rules WHERE id = $1", rule_id
+    )
+    return found

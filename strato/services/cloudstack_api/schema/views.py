@@ -81,6 +81,8 @@ async def listing(
     tags: list[dict[str, str]] | None = None,
 ) -> tuple[int, list[dict[str, Any]]]:
     """``(count of every matching row, the rows of one page)``."""
+    if not view.tagged and (ids or tags):
+        return 0, []  # its rows have no uuid ids and no tags
     args: list[Any] = []
 
     def arg(value: Any) -> str:
