@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 from uuid import UUID
 
@@ -327,6 +328,11 @@ async def _authorize(call: Call, direction: str) -> dict[str, Any]:
     remote = []
     for entry in call.get("usersecuritygrouplist") or []:
         owner = await owner_of_request(call) or call.account_id
+        if entry.get("account"):  # another account's group: one the caller may act for
+            named = await owner_of_request(
+                dataclasses.replace(call, args={**call.args, "account": entry["account"]})
+            )
+            owner = named or owner
         async with call.ctx.db.conn() as conn:
             found = await lookups.security_group_by_name(conn, owner, entry.get("group", ""))
         if found is None:
