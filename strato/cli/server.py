@@ -135,9 +135,12 @@ def run_process(args: argparse.Namespace) -> int:
         import uvicorn
 
         from strato.api.app import create_app
+        from strato.api.tuning import tune_gc
 
+        app = create_app(settings)
+        tune_gc()
         uvicorn.run(
-            create_app(settings),
+            app,
             host=args.host or settings.api_host,
             port=args.port or settings.api_port,
             log_level="warning",
