@@ -21,6 +21,7 @@ from strato.services.cloudstack_api.call import Call
 from strato.services.cloudstack_api.lists import PAGING
 from strato.services.cloudstack_api.registry import P, command
 from strato.services.cloudstack_api.schema import jobs as store
+from strato.services.cloudstack_api.schema.views import View, listing
 
 # How a job's resource is shown once done: its type's reader, by instance type.
 Reader = Callable[[Call, UUID], Awaitable[dict[str, Any] | None]]
@@ -36,6 +37,19 @@ def reader(instance_type: str, item: str) -> Callable[[Reader], Reader]:
         return fn
 
     return register
+
+
+def view_reader(view: View, shape: Callable[[dict[str, Any]], dict[str, Any]]) -> Reader:
+    """A reader of one row of ``view``, shown as ``shape`` shows it (its list's shape)."""
+
+    async def read(call: Call, row_id: UUID) -> dict[str, Any] | None:
+        async with call.ctx.db.conn() as conn:
+            _, rows = await listing(
+                conn, view, owners=None, filters=[], offset=0, limit=1, ids=[row_id]
+            )
+        return shape(rows[0]) if rows else None
+
+    return read
 
 
 async def operation_view(call: Call, op_id: UUID) -> operations.OperationView:

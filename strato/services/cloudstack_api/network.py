@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import ipaddress
 from typing import Any
-from uuid import UUID
 
 from strato.api.schemas.compute.vms import NetworkCreate
 from strato.commands import guest_networks
@@ -16,31 +15,21 @@ from strato.services.cloudstack_api.lists import COMMON, OWNED, account_filters,
 from strato.services.cloudstack_api.registry import P, command
 from strato.services.cloudstack_api.schema import lookups
 from strato.services.cloudstack_api.schema import storage_views as sv
-from strato.services.cloudstack_api.schema import views as v
 from strato.services.cloudstack_api.vms import ACCOUNT, owner_of_request
 
 ID = P("id", "uuid", required=True)
 DEFAULT_CIDR = "10.1.1.0/24"  # CloudStack's guest CIDR for an isolated network
 
 
-def _reader(view: v.View, shape: Any) -> jobs.Reader:
-    async def read(call: Call, row_id: UUID) -> dict[str, Any] | None:
-        async with call.ctx.db.conn() as conn:
-            _, rows = await v.listing(
-                conn, view, owners=None, filters=[], offset=0, limit=1, ids=[row_id]
-            )
-        return shape(rows[0]) if rows else None
-
-    return read
-
-
-read_network = jobs.reader("Network", "network")(_reader(sv.NETWORKS, render.network))
-read_ip = jobs.reader("IpAddress", "ipaddress")(_reader(sv.PUBLIC_IPS, render.public_ip))
+read_network = jobs.reader("Network", "network")(jobs.view_reader(sv.NETWORKS, render.network))
+read_ip = jobs.reader("IpAddress", "ipaddress")(jobs.view_reader(sv.PUBLIC_IPS, render.public_ip))
 jobs.reader("PortForwardingRule", "portforwardingrule")(
-    _reader(sv.PORT_FORWARDS, render.port_forward)
+    jobs.view_reader(sv.PORT_FORWARDS, render.port_forward)
 )
-jobs.reader("FirewallRule", "firewallrule")(_reader(sv.FIREWALL_RULES, render.firewall_rule))
-jobs.reader("EgressRule", "firewallrule")(_reader(sv.EGRESS_RULES, render.firewall_rule))
+jobs.reader("FirewallRule", "firewallrule")(
+    jobs.view_reader(sv.FIREWALL_RULES, render.firewall_rule)
+)
+jobs.reader("EgressRule", "firewallrule")(jobs.view_reader(sv.EGRESS_RULES, render.firewall_rule))
 
 
 @command(

@@ -11,7 +11,6 @@ from strato.commands import security_groups as sg
 from strato.services.cloudstack_api import jobs, render, wire
 from strato.services.cloudstack_api.call import Call
 from strato.services.cloudstack_api.lists import OWNED, answer_list
-from strato.services.cloudstack_api.network import _reader
 from strato.services.cloudstack_api.registry import P, command
 from strato.services.cloudstack_api.schema import lookups
 from strato.services.cloudstack_api.schema import storage_views as sv
@@ -20,7 +19,7 @@ from strato.services.cloudstack_api.vms import ACCOUNT, owner_of_request
 
 ID = P("id", "uuid", required=True)
 read_group = jobs.reader("SecurityGroup", "securitygroup")(
-    _reader(sv.SECURITY_GROUPS, render.security_group)
+    jobs.view_reader(sv.SECURITY_GROUPS, render.security_group)
 )
 
 

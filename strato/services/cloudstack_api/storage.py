@@ -22,20 +22,9 @@ VOLUME_FIELDS = ("id", "name", "type", "state", "size", "virtualmachineid", "dev
 ID = P("id", "uuid", required=True)
 
 
-def _reader(view: v.View, shape: Any) -> jobs.Reader:
-    async def read(call: Call, row_id: UUID) -> dict[str, Any] | None:
-        async with call.ctx.db.conn() as conn:
-            _, rows = await v.listing(
-                conn, view, owners=None, filters=[], offset=0, limit=1, ids=[row_id]
-            )
-        return shape(rows[0]) if rows else None
-
-    return read
-
-
-read_volume = jobs.reader("Volume", "volume")(_reader(sv.VOLUMES, render.volume))
-jobs.reader("Snapshot", "snapshot")(_reader(sv.SNAPSHOTS, render.snapshot))
-jobs.reader("VmSnapshot", "vmsnapshot")(_reader(v.VM_SNAPSHOTS, render.vm_snapshot))
+read_volume = jobs.reader("Volume", "volume")(jobs.view_reader(sv.VOLUMES, render.volume))
+jobs.reader("Snapshot", "snapshot")(jobs.view_reader(sv.SNAPSHOTS, render.snapshot))
+jobs.reader("VmSnapshot", "vmsnapshot")(jobs.view_reader(v.VM_SNAPSHOTS, render.vm_snapshot))
 
 
 def _created_id(accepted: Accepted) -> UUID | None:
@@ -297,7 +286,7 @@ async def create_snapshot_policy(call: Call) -> dict[str, Any]:
         max_snaps=call["maxsnaps"],
     )
     policy = await policies.create_policy(call.ctx, call["volumeid"], body)
-    shown = await _reader(sv.SNAPSHOT_POLICIES, render.snapshot_policy)(call, policy.id)
+    shown = await jobs.view_reader(sv.SNAPSHOT_POLICIES, render.snapshot_policy)(call, policy.id)
     return {"snapshotpolicy": shown}
 
 
