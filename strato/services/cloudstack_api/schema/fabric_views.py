@@ -69,12 +69,13 @@ STORAGE_POOLS = View(
 
 EVENTS = View(
     "events",
-    """t.id AS seq_id, t.time AS created, t.type, t.resource_type, t.resource_id,
+    """t.seq AS seq_id, t.time AS created, t.type, t.resource_type, t.resource_id,
        t.old_state, t.new_state, t.payload""",
     name=None,
     keyword="t.type",
-    order="t.id DESC",
+    order="t.seq DESC",
     tagged=False,
+    key="seq",
 )
 
 

@@ -30,6 +30,7 @@ class View:
     where: str = "true"
     order: str = "t.created_at, t.id"
     tagged: bool = True  # its rows may carry tags (their id is a uuid)
+    key: str = "id"  # the column that names a row
 
     def select(self) -> tuple[str, str]:
         """The page query's columns and joins (the owner's account and domain, tags)."""
@@ -116,9 +117,9 @@ async def listing(
     # The page's ids first (an index-only scan where the view's order has an index),
     # then its rows and their joins: 500 rows cost the same at any depth.
     rows = await conn.fetch(
-        f"""WITH page AS (SELECT t.id FROM {view.table} t WHERE {clause}
+        f"""WITH page AS (SELECT t.{view.key} FROM {view.table} t WHERE {clause}
                            ORDER BY {view.order} OFFSET {page[0]} LIMIT {page[1]})
-            SELECT {columns} FROM {view.table} t JOIN page USING (id) {joins}
+            SELECT {columns} FROM {view.table} t JOIN page USING ({view.key}) {joins}
              ORDER BY {view.order}""",
         *args,
     )
