@@ -75,18 +75,20 @@ class VmDeploy(Request):
     # SSH key pairs (of the VM's owner) whose public keys are added to those.
     ssh_key_pair_ids: list[UUID] = Field(default_factory=list, max_length=8)
 
-    @field_validator("user_data")
-    @classmethod
-    def _base64(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        try:
-            decoded = base64.b64decode(value, validate=True)
-        except ValueError as err:
-            raise ValueError(f"user_data is not base64 ({err})") from err
-        if len(decoded) > 32 * 1024:
-            raise ValueError(f"user_data is {len(decoded)} bytes decoded; at most 32768")
-        return value
+    _user_data = field_validator("user_data")(classmethod(lambda cls, v: user_data(v)))
+
+
+def user_data(value: str | None) -> str | None:
+    """User data as the metadata service serves it: base64, at most 32 KiB decoded."""
+    if value is None:
+        return None
+    try:
+        decoded = base64.b64decode(value, validate=True)
+    except ValueError as err:
+        raise ValueError(f"user_data is not base64 ({err})") from err
+    if len(decoded) > 32 * 1024:
+        raise ValueError(f"user_data is {len(decoded)} bytes decoded; at most 32768")
+    return value
 
 
 class VmStop(Request):

@@ -5,13 +5,13 @@ requires)."""
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 from uuid import UUID
 
 from pydantic import Field, field_validator
 
 from strato.commands.auth import Action
+from strato.commands.compute import user_data
 from strato.commands.context import CommandContext
 from strato.domain.compute.models import Vm
 from strato.domain.errors import IllegalTransition
@@ -28,18 +28,7 @@ class VmUpdate(Request):
     # Replaces the VM's SSH public keys with these key pairs' (of the VM's owner).
     ssh_key_pair_ids: list[UUID] | None = Field(default=None, max_length=8)
 
-    @field_validator("user_data")
-    @classmethod
-    def _base64(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        try:
-            decoded = base64.b64decode(value, validate=True)
-        except ValueError as err:
-            raise ValueError(f"user_data is not base64 ({err})") from err
-        if len(decoded) > 32 * 1024:
-            raise ValueError(f"user_data is {len(decoded)} bytes decoded; at most 32768")
-        return value
+    _user_data = field_validator("user_data")(classmethod(lambda cls, v: user_data(v)))
 
 
 async def update_vm(ctx: CommandContext, vm_id: UUID, body: VmUpdate) -> Vm:

@@ -153,8 +153,7 @@ def volume(row: dict[str, Any]) -> dict[str, Any]:
     out["storagetype"] = "local" if row.get("poolscope") == "host" else "shared"
     out["hypervisor"] = "KVM"
     out["provisioningtype"] = "thin"
-    out["deviceid"] = row.get("deviceid") if row.get("deviceid") is not None else None
-    if row.get("vmname") is None:
+    if row.get("vmname") is None:  # a detached volume has no device
         out.pop("deviceid", None)
     out["isextractable"] = False
     return {k: v for k, v in out.items() if v is not None}
@@ -193,7 +192,6 @@ def network(row: dict[str, Any]) -> dict[str, Any]:
     kind = row.get("kind") or "shared"
     out["type"] = {"isolated": "Isolated", "shared": "Shared", "l2": "L2"}.get(kind, kind)
     out["traffictype"] = "Guest"
-    out["state"] = {"Setup": "Setup", "Implemented": "Implemented"}.get(row["state"], row["state"])
     out["acltype"] = "Account" if kind == "isolated" else "Domain"
     out["canusefordeploy"] = True
     out["ispersistent"] = False
