@@ -9,7 +9,7 @@ from strato.commands import ssh_keys
 from strato.commands.auth import Action
 from strato.domain.errors import Forbidden, NotFound
 from strato.schema import owned
-from strato.services.cloudstack_api import render, wire
+from strato.services.cloudstack_api import jobs, render, wire
 from strato.services.cloudstack_api.call import Call
 from strato.services.cloudstack_api.lists import OWNED, PAGING, answer_list
 from strato.services.cloudstack_api.registry import P, command, uuids
@@ -20,6 +20,7 @@ from strato.services.cloudstack_api.schema import views as v
 from strato.services.cloudstack_api.vms import ACCOUNT, owner_of_request, read_vm
 
 KEY_FIELDS = ("id", "name", "fingerprint", "account", "domainid")
+_read_pair = jobs.view_reader(v.SSH_KEY_PAIRS, render.ssh_key_pair)
 
 
 @command(
@@ -43,11 +44,7 @@ async def _pair(call: Call, name: str, public_key: str | None) -> dict[str, Any]
         name=name, owner=await owner_of_request(call), public_key=public_key, type="rsa"
     )
     made = await ssh_keys.create(call.ctx, body)
-    async with call.ctx.db.conn() as conn:  # as listed: its owner's account and domain
-        _, rows = await v.listing(
-            conn, v.SSH_KEY_PAIRS, owners=None, filters=[], offset=0, limit=1, ids=[made.id]
-        )
-    shown = render.ssh_key_pair(rows[0])
+    shown = await _read_pair(call, made.id) or {}  # as listed: its owner's account, domain
     if made.private_key is not None:
         shown["privatekey"] = made.private_key
     return {"keypair": shown}

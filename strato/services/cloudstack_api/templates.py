@@ -96,13 +96,7 @@ async def list_isos(call: Call) -> dict[str, Any]:
     return await _list(call, True, (call.get("isofilter") or "executable").lower(), "iso")
 
 
-@jobs.reader("Template", "template")
-async def _one(call: Call, template_id: UUID) -> dict[str, Any] | None:
-    async with call.ctx.db.conn() as conn:
-        _, rows = await v.listing(
-            conn, v.TEMPLATES, owners=None, filters=[], offset=0, limit=1, ids=[template_id]
-        )
-    return render.template(rows[0]) if rows else None
+_one = jobs.reader("Template", "template")(jobs.view_reader(v.TEMPLATES, render.template))
 
 
 _REGISTER = (

@@ -27,13 +27,7 @@ ACCOUNT = (
 _ANY_VM = dataclasses.replace(v.VMS, where="true")
 
 
-@jobs.reader("VirtualMachine", VM)
-async def read_vm(call: Call, vm_id: UUID) -> dict[str, Any] | None:
-    async with call.ctx.db.conn() as conn:
-        _, rows = await v.listing(
-            conn, _ANY_VM, owners=None, filters=[], offset=0, limit=1, ids=[vm_id]
-        )
-    return render.virtual_machine(rows[0]) if rows else None
+read_vm = jobs.reader("VirtualMachine", VM)(jobs.view_reader(_ANY_VM, render.virtual_machine))
 
 
 async def owner_of_request(call: Call) -> str:
